@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` runs every figure and prints absolute numbers with their limits."""

@@ -1,0 +1,1 @@
+"""datahub-api: a DSO's metering-data hub for energy service providers."""

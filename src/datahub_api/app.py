@@ -1,0 +1,110 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from datahub_api import embedded_postgres
+from datahub_api.db import create_database, normalize_database_url
+from datahub_api.errors import PayloadTooLarge, install_error_handlers, render
+from datahub_api.health.router import router as health_router
+from datahub_api.observability import (
+    Metrics,
+    MetricsMiddleware,
+    RequestIdMiddleware,
+    configure_logging,
+)
+from datahub_api.settings import Settings, get_settings
+
+API_DESCRIPTION = """\
+The data hub through which energy service providers (ESPs) get the metering data of their
+customers' access points, with the customers' consent.
+
+* `/api/v1/...`: the native API (problem+json errors, cursor paging, ETags).
+* `/v3/api/...`: compatible with Fluvius's ESP API v3.
+* Routes marked **sandbox only** exist only when the service runs with `DATAHUB_SANDBOX=true`.
+"""
+
+
+class BodySizeLimitMiddleware:
+    """Refuses bodies over the configured size with 413, before a route reads them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_bytes
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._refuse(scope, receive, send, limit)
+                return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        from starlette.requests import Request
+
+        response = render(
+            Request(scope, receive), PayloadTooLarge(f"The request body exceeds {limit} bytes.")
+        )
+        await response(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> FastAPI:
+    """Build the ASGI app. Without a database URL (argument or settings) it starts the
+    embedded PostgreSQL of the data dir for its lifetime."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        embedded = None
+        url = database_url or settings.database_url
+        if url is None:
+            embedded = embedded_postgres.start(settings.embedded_pg_dir)
+            url = embedded.url()
+        database = create_database(normalize_database_url(url), settings)
+        app.state.database = database
+        try:
+            yield
+        finally:
+            await database.dispose()
+            if embedded is not None:
+                embedded.release()
+
+    app = FastAPI(
+        title="datahub-api",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.include_router(health_router)
+
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestIdMiddleware)
+    return app

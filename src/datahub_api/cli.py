@@ -1,0 +1,326 @@
+"""The `datahub-api` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from datahub_api import embedded_postgres
+from datahub_api.database_location import DatabaseUnreachable, check_reachable, locate_database
+from datahub_api.db import DatabaseUrlError, create_database, libpq_url
+from datahub_api.errors import DatahubError
+from datahub_api.settings import Settings, get_settings
+
+cli = typer.Typer(
+    name="datahub-api",
+    help="A DSO's metering-data hub for energy service providers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True, soft_wrap=True)
+DEFAULT_OPENAPI_FILE = Path("openapi/openapi.json")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def clear_errors() -> Iterator[None]:
+    """Turn the errors a user can fix into one clear line and a non-zero exit."""
+    try:
+        yield
+    except DatabaseUrlError as exc:
+        fail(str(exc), 2)
+    except (DatabaseUnreachable, embedded_postgres.EmbeddedPostgresError) as exc:
+        fail(str(exc))
+    except DatahubError as exc:
+        fail(exc.detail)
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except Exception as exc:  # pydantic's validation error, made into one line
+        fail(f"invalid configuration: {exc}".splitlines()[0] + " (see README, Configuration)", 2)
+
+
+def open_database(
+    settings: Settings,
+) -> tuple[str, embedded_postgres.EmbeddedPostgres | None]:
+    """The database URL to use (checked reachable) and the embedded handle if one was started."""
+    url, embedded = locate_database(settings)
+    asyncio.run(check_reachable(url, settings.db_connect_timeout_seconds))
+    return url, embedded
+
+
+def step_progress(description: str) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def run_migrations(url: str) -> None:
+    from datahub_api.schema_migrations import upgrade_to_head
+
+    with step_progress("migrate") as progress:
+        task = progress.add_task("migrating the database to head", total=1)
+        upgrade_to_head(url)
+        progress.advance(task)
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the database schema to the newest migration."""
+    settings = _settings()
+    with clear_errors():
+        url, _ = open_database(settings)
+        run_migrations(url)
+    console.print("database is at head")
+
+
+def _seed(
+    url: str,
+    settings: Settings,
+    eans: int,
+    days: int,
+    seed: int,
+    *,
+    replace: bool,
+    only_if_empty: bool,
+) -> dict[str, Any] | None:
+    from datahub_api.demo.service import (
+        DOMAIN_SEEDERS,
+        DemoParameters,
+        has_demo_world,
+        seed_demo_world,
+    )
+
+    async def go() -> dict[str, Any] | None:
+        database = create_database(url, settings)
+        try:
+            async with database.write_sessions() as session:
+                if only_if_empty and await has_demo_world(session):
+                    return None
+                with step_progress("seed") as progress:
+                    task = progress.add_task("loading the demo world", total=len(DOMAIN_SEEDERS))
+
+                    def on_step(name: str) -> None:
+                        progress.update(task, advance=1, description=f"loaded {name}")
+
+                    credentials = await seed_demo_world(
+                        session,
+                        settings,
+                        DemoParameters(eans=eans, days=days, seed=seed),
+                        replace=replace,
+                        on_step=on_step,
+                    )
+                await session.commit()
+                return credentials
+        finally:
+            await database.dispose()
+
+    return asyncio.run(go())
+
+
+@cli.command("seed-demo")
+def seed_demo(
+    eans: Annotated[int, typer.Option(min=1, max=100_000, help="Access points to create.")] = 200,
+    days: Annotated[int, typer.Option(min=1, max=3 * 366, help="Days of meter data.")] = 365,
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed gives the same world.")
+    ] = 42,
+    replace: Annotated[
+        bool, typer.Option(help="Empty the database and load the world again.")
+    ] = False,
+) -> None:
+    """Migrate and load the demo world; write <data dir>/demo-credentials.json."""
+    settings = _settings()
+    with clear_errors():
+        url, embedded = open_database(settings)
+        run_migrations(url)
+        _seed(url, settings, eans, days, seed, replace=replace, only_if_empty=False)
+        if embedded is not None:
+            embedded.release()  # stopped and ready to copy, unless another process uses it
+    from datahub_api.demo.service import credentials_path
+
+    console.print(f"demo world loaded; credentials in {credentials_path(settings.data_dir)}")
+
+
+@cli.command("db-url")
+def db_url() -> None:
+    """Print the URL of the database the service uses (for psql). Never stops a running server."""
+    settings = _settings()
+    with clear_errors():
+        url, embedded = locate_database(settings)
+        if embedded is not None:
+            embedded.detach()
+            if not embedded.was_running:
+                console.print(
+                    f"started the embedded PostgreSQL in {embedded.pg_dir}; it keeps running "
+                    f"(stop it with: datahub-api db-stop)"
+                )
+    typer.echo(libpq_url(url))
+
+
+@cli.command("db-stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL of the data dir, if no datahub-api process is using it."""
+    settings = _settings()
+    pg_dir = settings.embedded_pg_dir
+    if not embedded_postgres.is_running(pg_dir):
+        console.print("the embedded PostgreSQL is not running")
+        return
+    with clear_errors():
+        embedded = embedded_postgres.start(pg_dir)
+        embedded.release()
+    if embedded_postgres.is_running(pg_dir):
+        fail("the embedded PostgreSQL is still in use by another datahub-api process")
+    console.print("the embedded PostgreSQL is stopped")
+
+
+def openapi_document() -> str:
+    """The OpenAPI spec as committed: the same whatever the settings (sandbox routes included)."""
+    from datahub_api.app import create_app
+
+    app = create_app(Settings.model_construct(sandbox=True))
+    return json.dumps(app.openapi(), indent=2, ensure_ascii=False) + "\n"
+
+
+@cli.command()
+def openapi(
+    out: Annotated[Path, typer.Option(help="Where to write the spec.")] = DEFAULT_OPENAPI_FILE,
+    check: Annotated[bool, typer.Option(help="Only check that the file is current.")] = False,
+) -> None:
+    """Write the OpenAPI spec (or, with --check, fail when the committed one is stale)."""
+    document = openapi_document()
+    if check:
+        if not out.exists() or out.read_text() != document:
+            fail(f"{out} is stale; run `datahub-api openapi` and commit the result")
+        console.print(f"{out} is current")
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(document)
+    console.print(f"wrote {out}")
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def print_welcome(settings: Settings, credentials: dict[str, Any] | None) -> None:
+    base = settings.base_url
+    lines = [
+        "",
+        f"[bold green]datahub-api is serving on {base}[/]",
+        f"  API docs:   {base}/docs",
+        f"  health:     {base}/healthz   readiness: {base}/readyz   metrics: {base}/metrics",
+    ]
+    if credentials is not None:
+        from datahub_api.demo.service import credentials_path
+
+        lines.append(f"  demo credentials: {credentials_path(settings.data_dir)}")
+        lines.extend(describe_credentials(credentials))
+    lines.append("  stop with Ctrl-C")
+    console.print("\n".join(lines), highlight=False)
+
+
+CredentialsDescriber = Callable[[dict[str, Any]], list[str]]
+# Each domain that adds demo credentials adds a line-maker here.
+CREDENTIAL_DESCRIBERS: list[CredentialsDescriber] = []
+
+
+def describe_credentials(credentials: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for describer in CREDENTIAL_DESCRIBERS:
+        lines.extend(describer(credentials))
+    return lines
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    demo: Annotated[
+        bool, typer.Option(help="Migrate, load the demo world into an empty database, sandbox on.")
+    ] = False,
+) -> None:
+    """Serve the API (and, with --demo, the demo world)."""
+    import uvicorn
+
+    overrides: dict[str, Any] = {}
+    if host:
+        overrides["host"] = host
+    if port:
+        overrides["port"] = port
+    if demo:
+        overrides["sandbox"] = True
+    settings = _settings().model_copy(update=overrides)
+    if not _port_is_free(settings.host, settings.port):
+        fail(
+            f"port {settings.port} on {settings.host} is busy (is another datahub-api running?); "
+            "choose another with --port or DATAHUB_PORT"
+        )
+    from datahub_api.demo.service import read_credentials
+
+    with clear_errors():
+        url, embedded = open_database(settings)
+        if demo:
+            run_migrations(url)
+            _seed(url, settings, 200, 365, 42, replace=False, only_if_empty=True)
+    credentials = read_credentials(settings.data_dir) if demo else None
+    # Worker processes (and the app factory) take everything from the environment.
+    os.environ["DATABASE_URL"] = url
+    os.environ["DATAHUB_HOST"] = settings.host
+    os.environ["DATAHUB_PORT"] = str(settings.port)
+    os.environ["DATAHUB_SANDBOX"] = "true" if settings.sandbox else "false"
+    get_settings.cache_clear()
+    print_welcome(settings, credentials)
+    uvicorn.run(
+        "datahub_api.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_config=None,
+        proxy_headers=True,
+    )
+    if embedded is not None:
+        embedded.release()
+
+
+def main() -> None:
+    try:
+        cli()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""One error base class carrying its HTTP status, and the renderers that answer with it.
+
+On ``/api/v1`` (and everything that is not ``/v3``) errors are RFC 9457
+``application/problem+json``. The Fluvius-compatible ``/v3`` face registers its own renderer
+for paths under ``/v3`` (see :data:`FACE_RENDERERS`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://datahub.example/problems/"
+
+
+class DatahubError(Exception):
+    """Base of every error the service answers with on purpose."""
+
+    status: int = 500
+    code: str = "internal-error"
+    title: str = "Internal error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+class BadRequest(DatahubError):
+    status, code, title = 400, "bad-request", "Bad request"
+
+
+class Unauthorized(DatahubError):
+    status, code, title = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(DatahubError):
+    status, code, title = 403, "forbidden", "Not allowed"
+
+
+class NotFound(DatahubError):
+    status, code, title = 404, "not-found", "Not found"
+
+
+class Conflict(DatahubError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class Gone(DatahubError):
+    status, code, title = 410, "gone", "Gone"
+
+
+class PayloadTooLarge(DatahubError):
+    status, code, title = 413, "payload-too-large", "Request body too large"
+
+
+class UnprocessableContent(DatahubError):
+    status, code, title = 422, "invalid-request", "Invalid request"
+
+
+class TooManyRequests(DatahubError):
+    status, code, title = 429, "rate-limited", "Too many requests"
+
+
+class ServiceUnavailable(DatahubError):
+    status, code, title = 503, "service-unavailable", "Service temporarily unavailable"
+
+
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    *,
+    code: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    request_id = getattr(request.state, "request_id", None)
+    if request_id:
+        body["request_id"] = request_id
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+Renderer = Callable[[Request, DatahubError], Response]
+
+
+def render_problem(request: Request, error: DatahubError) -> Response:
+    return problem_response(
+        request,
+        error.status,
+        code=error.code,
+        title=error.title,
+        detail=error.detail,
+        headers=error.headers,
+        extra=error.extra,
+    )
+
+
+# Path prefix -> renderer. The first matching prefix wins; problem+json is the fallback.
+FACE_RENDERERS: list[tuple[str, Renderer]] = []
+
+
+def _renderer_for(path: str) -> Renderer:
+    lowered = path.lower()
+    for prefix, renderer in FACE_RENDERERS:
+        if lowered.startswith(prefix):
+            return renderer
+    return render_problem
+
+
+def render(request: Request, error: DatahubError) -> Response:
+    return _renderer_for(request.url.path)(request, error)
+
+
+def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": [str(part) for part in err.get("loc", ())], "msg": err.get("msg", "")}
+        for err in exc.errors()
+    ]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_datahub_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DatahubError)
+        return render(request, exc)
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = _validation_detail(exc)
+        first = errors[0] if errors else {"loc": [], "msg": "invalid"}
+        detail = f"{'.'.join(first['loc'])}: {first['msg']}"
+        return render(request, UnprocessableContent(detail, extra={"errors": errors}))
+
+    async def on_http_exception(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        status = exc.status_code
+        error = DatahubError(str(exc.detail), headers=dict(exc.headers or {}))
+        error.status = status
+        error.code = HTTPStatus(status).phrase.lower().replace(" ", "-")
+        error.title = HTTPStatus(status).phrase
+        return render(request, error)
+
+    async def on_database_unavailable(request: Request, exc: Exception) -> Response:
+        if (
+            isinstance(exc, DBAPIError)
+            and not exc.connection_invalidated
+            and not isinstance(exc, OperationalError | InterfaceError)
+        ):
+            return await on_unexpected(request, exc)
+        logger.warning("database unavailable: %s", exc.__class__.__name__)
+        return render(
+            request,
+            ServiceUnavailable(
+                "The database is unavailable; please retry shortly.",
+                headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+            ),
+        )
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return render(request, DatahubError("An unexpected error occurred."))
+
+    app.add_exception_handler(DatahubError, on_datahub_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_exception)
+    app.add_exception_handler(DBAPIError, on_database_unavailable)
+    app.add_exception_handler(OSError, on_database_unavailable)
+    app.add_exception_handler(Exception, on_unexpected)

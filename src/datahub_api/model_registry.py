@@ -1,0 +1,12 @@
+"""Imports every domain's models so that ``Base.metadata`` is complete (alembic, tests)."""
+
+from __future__ import annotations
+
+import importlib
+
+DOMAINS_WITH_MODELS: tuple[str, ...] = ("demo",)
+
+
+def import_all_models() -> None:
+    for domain in DOMAINS_WITH_MODELS:
+        importlib.import_module(f"datahub_api.{domain}.models")

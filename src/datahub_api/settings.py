@@ -1,0 +1,74 @@
+"""Service settings, read from the environment (prefix ``DATAHUB_``) and plain ``DATABASE_URL``."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LogFormat(StrEnum):
+    """How log lines are written: JSON for machines, text for people."""
+
+    json = "json"
+    text = "text"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Each field is documented in the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="DATAHUB_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "DATAHUB_DATABASE_URL"),
+        description="PostgreSQL server to use; unset means the embedded server in the data dir.",
+    )
+    data_dir: Path = Field(
+        default=Path(".datahub"),
+        description="Where the embedded database, signing keys and demo credentials live.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `serve` listens on.")
+    public_base_url: str | None = Field(
+        default=None,
+        description="URL under which users reach the service (links, consent URLs); "
+        "default http://<host>:<port>.",
+    )
+    sandbox: bool = Field(
+        default=False,
+        description="Sandbox mode: enables sandbox-only routes such as mandate mocks.",
+    )
+    log_format: LogFormat = Field(default=LogFormat.text, description="`json` or `text` logs.")
+    log_level: str = Field(default="INFO", description="Python log level name.")
+    db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections per process.")
+    db_connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="How long to wait for the database before giving up."
+    )
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted on ordinary routes (413 above it).",
+    )
+    max_page_size: int = Field(default=1000, ge=1, description="Largest `limit` on paged lists.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _empty_means_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def base_url(self) -> str:
+        return self.public_base_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def embedded_pg_dir(self) -> Path:
+        return self.data_dir / "pg"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

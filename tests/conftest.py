@@ -1,0 +1,157 @@
+"""Test fixtures: a real PostgreSQL per test worker, migrated with alembic, and the app.
+
+Without ``DATABASE_URL`` the tests use an embedded server in ``.datahub-test/pg``; with it,
+they use that server and create a database per xdist worker on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from datahub_api import embedded_postgres
+from datahub_api.app import create_app
+from datahub_api.db import Base, normalize_database_url
+from datahub_api.model_registry import import_all_models
+from datahub_api.schema_migrations import upgrade_to_head
+from datahub_api.settings import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TEST_DATA_DIR = PROJECT_ROOT / ".datahub-test"
+
+import_all_models()
+
+
+def _worker_id() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """An asyncpg URL of a maintenance database on the server the tests use."""
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        yield normalize_database_url(configured)
+        return
+    TEST_DATA_DIR.mkdir(exist_ok=True)
+    embedded = embedded_postgres.start(TEST_DATA_DIR / "pg", database="postgres")
+    yield embedded.url("postgres")
+    embedded.release()
+
+
+async def _recreate_database(server_url: str, name: str) -> str:
+    engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await engine.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def create_scratch_database(server_url: str, suffix: str) -> str:
+    """A new empty database (not migrated) for tests that need one of their own."""
+    return await _recreate_database(server_url, f"datahub_test_{_worker_id()}_{suffix}")
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_url: str) -> str:
+    """This worker's database, built by ``alembic upgrade head`` (never ``create_all``)."""
+    url = await _recreate_database(server_url, f"datahub_test_{_worker_id()}")
+    await asyncio.to_thread(upgrade_to_head, url)
+    return url
+
+
+async def truncate_all_tables(url: str) -> None:
+    names = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    if not names:
+        return
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def clean_database(database_url: str) -> str:
+    """The worker's database, emptied before the test."""
+    await truncate_all_tables(database_url)
+    return database_url
+
+
+def make_settings(**overrides: object) -> Settings:
+    values: dict[str, object] = {"data_dir": TEST_DATA_DIR / f"data-{_worker_id()}"}
+    values.update(overrides)
+    return Settings.model_construct(**values)  # defaults only: no environment leaks in
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+async def app(clean_database: str, settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, database_url=clean_database)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LiveServer:
+    """The app served by uvicorn in a thread on a loopback port."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the live test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url: str) -> Iterator[LiveServer]:
+    application = create_app(make_settings(sandbox=True), database_url=database_url)
+    with LiveServer(application) as server:
+        yield server

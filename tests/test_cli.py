@@ -1,0 +1,152 @@
+"""The command line: help, clear one-line errors, db-url, seed-demo and the embedded server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from datahub_api import embedded_postgres
+
+from .conftest import create_scratch_database
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    full_env = {
+        k: v for k, v in os.environ.items() if not k.startswith("DATAHUB_") and k != "DATABASE_URL"
+    }
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "datahub_api.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_help_lists_every_command() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("serve", "migrate", "seed-demo", "openapi", "db-url"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "code", "message"),
+    [
+        ("not a url at all", 2, "DATABASE_URL is not a database URL"),
+        ("mysql://root@127.0.0.1/test", 2, "DATABASE_URL must point at PostgreSQL"),
+        (
+            "postgresql://nobody@127.0.0.1:1/none",
+            1,
+            "cannot reach the database at 127.0.0.1:1/none",
+        ),
+    ],
+)
+def test_bad_database_url_is_one_clear_line(
+    url: str, code: int, message: str, tmp_path: Path
+) -> None:
+    result = run_cli("migrate", env={"DATABASE_URL": url, "DATAHUB_DATA_DIR": str(tmp_path)})
+    assert result.returncode == code
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_db_url_prints_the_configured_server(tmp_path: Path) -> None:
+    result = run_cli("db-url", env={"DATABASE_URL": "postgresql+asyncpg://u:p@db.example:6543/hub"})
+    assert result.returncode == 0
+    assert result.stdout.strip() == "postgresql://u:p@db.example:6543/hub"
+
+
+async def test_seed_demo_is_deterministic_and_refuses_to_double_load(
+    server_url: str, tmp_path: Path
+) -> None:
+    url = await create_scratch_database(server_url, "seed")
+    env = {"DATABASE_URL": url, "DATAHUB_DATA_DIR": str(tmp_path)}
+    first = run_cli("seed-demo", "--seed", "7", env=env)
+    assert first.returncode == 0, first.stderr
+    credentials = json.loads((tmp_path / "demo-credentials.json").read_text())
+    assert credentials["base_url"] == "http://127.0.0.1:8000"
+    assert oct((tmp_path / "demo-credentials.json").stat().st_mode & 0o777) == "0o600"
+
+    again = run_cli("seed-demo", "--seed", "7", env=env)
+    assert again.returncode == 1
+    assert "already holds a demo world" in again.stderr
+
+    replaced = run_cli("seed-demo", "--seed", "7", "--replace", env=env)
+    assert replaced.returncode == 0, replaced.stderr
+    assert json.loads((tmp_path / "demo-credentials.json").read_text()) == credentials
+
+
+def test_embedded_server_lifecycle(tmp_path: Path) -> None:
+    """seed-demo on an empty data dir leaves the embedded server stopped; db-url leaves it
+    running; a run killed with SIGKILL leaves a data dir that the next run starts from."""
+    env = {"DATAHUB_DATA_DIR": str(tmp_path)}
+    pg_dir = tmp_path / "pg"
+
+    seeded = run_cli("seed-demo", "--eans", "5", "--days", "2", env=env)
+    assert seeded.returncode == 0, seeded.stderr
+    assert not embedded_postgres.is_running(pg_dir)
+
+    url = run_cli("db-url", env=env)
+    assert url.returncode == 0, url.stderr
+    assert url.stdout.strip().startswith("postgresql://postgres@/datahub?host=")
+    assert embedded_postgres.is_running(pg_dir)
+    again = run_cli("db-url", env=env)
+    assert again.stdout == url.stdout  # reused, not restarted
+    assert run_cli("db-stop", env=env).returncode == 0
+    assert not embedded_postgres.is_running(pg_dir)
+
+    # A holder of the server killed hard: its pid stays in the handle list, and the
+    # postmaster keeps running. The next process joins, and its clean exit stops it.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import time; from pathlib import Path; from datahub_api import embedded_postgres;"
+                f"embedded_postgres.start(Path({str(pg_dir)!r})); print('up', flush=True);"
+                "time.sleep(600)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "up"
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    assert embedded_postgres.is_running(pg_dir)
+    migrated = run_cli("migrate", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    deadline = time.monotonic() + 10
+    while embedded_postgres.is_running(pg_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not embedded_postgres.is_running(pg_dir)
+
+
+def test_db_url_is_a_libpq_url_psql_can_use() -> None:
+    result = run_cli("db-url", env={"DATABASE_URL": "postgres://a@h:5/d"})
+    assert make_url(result.stdout.strip()).drivername == "postgresql"
+
+
+def test_readme_documents_every_setting() -> None:
+    from datahub_api.settings import Settings
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert readme.startswith("# datahub-api\n\n```sh\nmake run")
+    for name in Settings.model_fields:
+        variable = "DATABASE_URL" if name == "database_url" else f"DATAHUB_{name.upper()}"
+        assert f"`{variable}`" in readme, f"{variable} is not documented in the README"

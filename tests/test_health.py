@@ -1,0 +1,92 @@
+"""Liveness, readiness (with its failure reasons), metrics and request ids."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from datahub_api.app import create_app
+from datahub_api.schema_migrations import head_revision
+
+from .conftest import create_scratch_database, make_settings
+
+
+async def test_healthz_answers_without_touching_the_database() -> None:
+    # An app pointed at a port where nothing listens: liveness must still say ok.
+    app = create_app(make_settings(), database_url="postgresql://nobody@127.0.0.1:1/none")
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readyz_is_ready_when_migrated(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "database": "ok", "migration": head_revision()}
+
+
+async def test_readyz_is_503_when_the_database_is_unreachable() -> None:
+    app = create_app(make_settings(), database_url="postgresql://nobody@127.0.0.1:1/none")
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"]
+    assert "database unreachable" in response.json()["detail"]
+
+
+async def test_readyz_is_503_when_migrations_are_not_at_head(server_url: str) -> None:
+    empty = await create_scratch_database(server_url, "unmigrated")
+    app = create_app(make_settings(), database_url=empty)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["detail"] == f"database schema is at nothing, expected {head_revision()}"
+
+
+async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
+    given = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert given.headers["x-request-id"] == "abc-123"
+    made = await client.get("/healthz")
+    assert len(made.headers["x-request-id"]) == 32
+    hostile = await client.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
+    assert hostile.headers["x-request-id"] != "bad id\twith spaces"
+
+
+async def test_metrics_count_requests_per_route_template(client: httpx.AsyncClient) -> None:
+    await client.get("/healthz")
+    await client.get("/api/v1/no-such-thing/123")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    body = response.text
+    assert 'datahub_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in body
+    assert 'route="unmatched",status="404"' in body
+    assert "no-such-thing" not in body  # raw paths never become labels
+    assert "datahub_http_request_duration_seconds_bucket" in body
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nothing-here", "/totally/unknown"])
+async def test_unknown_routes_are_problem_json(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == 404
+    assert problem["title"] == "Not Found"
+    assert problem["instance"] == path
+    assert problem["request_id"] == response.headers["x-request-id"]
+
+
+async def test_oversized_bodies_are_refused_with_413(client: httpx.AsyncClient) -> None:
+    big = b"x" * (10 * 1024 * 1024 + 1)
+    response = await client.post("/api/v1/anything", content=big)
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "exceeds" in response.json()["detail"]
