@@ -16,7 +16,9 @@ RESULTS = Path(__file__).parent / "results" / "latest.json"
 
 
 def machine() -> str:
-    return f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
+    cores = os.cpu_count()
+    python = platform.python_version()
+    return f"{platform.node()} {platform.machine()} {cores} cores, Python {python}"
 
 
 def main() -> None:
