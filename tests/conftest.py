@@ -11,7 +11,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 
 import httpx
@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from datahub_api import embedded_postgres
 from datahub_api.app import create_app
+from datahub_api.auth import tokens
+from datahub_api.auth.principal import Role
 from datahub_api.db import Base, normalize_database_url
 from datahub_api.model_registry import import_all_models
 from datahub_api.schema_migrations import upgrade_to_head
@@ -155,3 +157,32 @@ def live_server(database_url: str) -> Iterator[LiveServer]:
     application = create_app(make_settings(sandbox=True), database_url=database_url)
     with LiveServer(application) as server:
         yield server
+
+
+@pytest.fixture
+def bearer(app: FastAPI) -> Callable[..., dict[str, str]]:
+    """Headers with an access token signed by the app's real keyring, for route tests.
+
+    The OAuth2 token endpoint has tests of its own; route tests use this to act as any
+    role without going through it.
+    """
+
+    def make(
+        role: Role,
+        scopes: Iterable[str],
+        *,
+        organisation_id: int | None = None,
+        subject: str = "test-client",
+    ) -> dict[str, str]:
+        issued = tokens.mint(
+            app.state.keyring,
+            issuer=app.state.settings.token_issuer,
+            subject=subject,
+            role=role,
+            scopes=scopes,
+            lifetime_seconds=300,
+            organisation_id=organisation_id,
+        )
+        return {"Authorization": f"Bearer {issued.token}"}
+
+    return make

@@ -9,6 +9,8 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datahub_api import embedded_postgres
+from datahub_api.auth.keys import Keyring
+from datahub_api.auth.router import router as auth_router
 from datahub_api.db import create_database, normalize_database_url
 from datahub_api.errors import PayloadTooLarge, install_error_handlers, render
 from datahub_api.health.router import router as health_router
@@ -84,6 +86,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
             url = embedded.url()
         database = create_database(normalize_database_url(url), settings)
         app.state.database = database
+        app.state.keyring = Keyring.from_directory(settings.key_dir)
         try:
             yield
         finally:
@@ -101,8 +104,10 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.principal_checks = []
     install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(auth_router)
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

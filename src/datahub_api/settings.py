@@ -53,6 +53,12 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest request body accepted on ordinary routes (413 above it).",
     )
+    token_issuer_url: str | None = Field(
+        default=None, description="`iss` of access tokens; default the public base URL."
+    )
+    access_token_lifetime_seconds: int = Field(
+        default=3600, ge=60, le=86400, description="How long an access token is valid."
+    )
     max_page_size: int = Field(default=1000, ge=1, description="Largest `limit` on paged lists.")
 
     @field_validator("database_url")
@@ -63,6 +69,14 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return self.public_base_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def token_issuer(self) -> str:
+        return self.token_issuer_url or self.base_url
+
+    @property
+    def key_dir(self) -> Path:
+        return self.data_dir / "keys"
 
     @property
     def embedded_pg_dir(self) -> Path:
