@@ -4,15 +4,30 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datahub_api import embedded_postgres
+from datahub_api.audit.service import audit_refusal
+from datahub_api.auth.clients_router import router as clients_router
+from datahub_api.auth.grants import AccessGrants, check_principal
 from datahub_api.auth.keys import Keyring
+from datahub_api.auth.rate_limit import ClientRateLimiter, RateLimitHeadersMiddleware
 from datahub_api.auth.router import router as auth_router
+from datahub_api.auth.token_router import render_oauth_error
+from datahub_api.auth.token_router import router as token_router
+from datahub_api.contracts.router import router as contracts_router
 from datahub_api.db import create_database, normalize_database_url
-from datahub_api.errors import PayloadTooLarge, install_error_handlers, render
+from datahub_api.errors import (
+    PROBLEM_SCHEMA,
+    PayloadTooLarge,
+    install_error_handlers,
+    register_face_renderer,
+    render,
+)
 from datahub_api.health.router import router as health_router
 from datahub_api.observability import (
     Metrics,
@@ -20,6 +35,7 @@ from datahub_api.observability import (
     RequestIdMiddleware,
     configure_logging,
 )
+from datahub_api.organisations.router import router as organisations_router
 from datahub_api.settings import Settings, get_settings
 
 API_DESCRIPTION = """\
@@ -70,6 +86,26 @@ class BodySizeLimitMiddleware:
         await response(scope, receive, send)
 
 
+def _document_problem_schema(app: FastAPI) -> None:
+    """Add the RFC 9457 ``Problem`` schema that error responses refer to."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+                PROBLEM_SCHEMA
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> FastAPI:
     """Build the ASGI app. Without a database URL (argument or settings) it starts the
     embedded PostgreSQL of the data dir for its lifetime."""
@@ -87,9 +123,13 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         database = create_database(normalize_database_url(url), settings)
         app.state.database = database
         app.state.keyring = Keyring.from_directory(settings.key_dir)
+        grants = AccessGrants(database, settings.grants_refresh_seconds)
+        app.state.access_grants = grants
+        grants.start()
         try:
             yield
         finally:
+            await grants.stop()
             await database.dispose()
             if embedded is not None:
                 embedded.release()
@@ -104,11 +144,22 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     )
     app.state.settings = settings
     app.state.metrics = metrics
-    app.state.principal_checks = []
+    app.state.principal_checks = [check_principal]
+    app.state.rate_limiter = ClientRateLimiter(
+        settings.rate_limit_requests, settings.rate_limit_window_seconds
+    )
+    app.state.on_refusal = audit_refusal
+    register_face_renderer("/oauth2", render_oauth_error)
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(auth_router)
+    app.include_router(token_router)
+    app.include_router(organisations_router)
+    app.include_router(contracts_router)
+    app.include_router(clients_router)
 
+    _document_problem_schema(app)
+    app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)

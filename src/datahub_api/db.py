@@ -9,7 +9,7 @@ response is sent; services only ``flush()``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -131,7 +131,18 @@ def get_database(request: Request) -> Database:
     return database
 
 
+AfterCommit = Callable[[Any], Awaitable[None]]
+
+
+def after_commit(session: WriteSession, hook: AfterCommit) -> None:
+    """Run ``hook(app)`` once the request's transaction has committed (and only then)."""
+    hooks: list[AfterCommit] = session.info.setdefault("after_commit", [])
+    if hook not in hooks:
+        hooks.append(hook)
+
+
 async def _write_session(
+    request: Request,
     database: Annotated[Database, Depends(get_database)],
 ) -> AsyncIterator[WriteSession]:
     async with database.write_sessions() as session:
@@ -142,6 +153,8 @@ async def _write_session(
             raise
         else:
             await session.commit()
+            for hook in session.info.pop("after_commit", []):
+                await hook(request.app)
 
 
 async def _read_session(

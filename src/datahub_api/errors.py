@@ -8,7 +8,7 @@ for paths under ``/v3`` (see :data:`FACE_RENDERERS`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -86,6 +86,48 @@ class ServiceUnavailable(DatahubError):
 
 DATABASE_RETRY_AFTER_SECONDS = 5
 
+_STANDARD_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "No or invalid access token",
+    403: "Missing scope, or not allowed for this caller",
+    404: "Not found (or not yours: the two answers are the same)",
+    409: "Conflict with the current state",
+    410: "Gone",
+    413: "Request body too large",
+    422: "Malformed request",
+    429: "Rate limit exceeded (see `Retry-After`)",
+    503: "Database unavailable (see `Retry-After`)",
+}
+
+
+def problem_responses(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for problem+json errors; ``descriptions`` override by
+    ``s404="..."`` style keys."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        description = descriptions.get(f"s{status}", _STANDARD_DESCRIPTIONS.get(status, "Error"))
+        responses[status] = {
+            "description": description,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    return responses
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "request_id": {"type": "string"},
+    },
+}
+
 
 def problem_response(
     request: Request,
@@ -131,6 +173,17 @@ def render_problem(request: Request, error: DatahubError) -> Response:
 FACE_RENDERERS: list[tuple[str, Renderer]] = []
 
 
+def register_face_renderer(prefix: str, renderer: Renderer) -> None:
+    """Render errors under ``prefix`` (lower-case) with ``renderer``; idempotent."""
+    FACE_RENDERERS[:] = [(p, r) for p, r in FACE_RENDERERS if p != prefix]
+    FACE_RENDERERS.append((prefix, renderer))
+    FACE_RENDERERS.sort(key=lambda item: -len(item[0]))
+
+
+# Called with every 401/403 answer (the app wires the audit trail in here).
+RefusalListener = Callable[[Request, "DatahubError"], Awaitable[None]]
+
+
 def _renderer_for(path: str) -> Renderer:
     lowered = path.lower()
     for prefix, renderer in FACE_RENDERERS:
@@ -153,6 +206,10 @@ def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install_error_handlers(app: FastAPI) -> None:
     async def on_datahub_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DatahubError)
+        if exc.status in (401, 403):
+            listener: RefusalListener | None = getattr(request.app.state, "on_refusal", None)
+            if listener is not None:
+                await listener(request, exc)
         return render(request, exc)
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import importlib
 
-DOMAINS_WITH_MODELS: tuple[str, ...] = ("demo", "organisations", "accounts")
+DOMAINS_WITH_MODELS: tuple[str, ...] = (
+    "demo",
+    "organisations",
+    "accounts",
+    "contracts",
+    "auth",
+    "audit",
+    "idempotency",
+)
 
 
 def import_all_models() -> None:

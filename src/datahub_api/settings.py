@@ -59,6 +59,27 @@ class Settings(BaseSettings):
     access_token_lifetime_seconds: int = Field(
         default=3600, ge=60, le=86400, description="How long an access token is valid."
     )
+    rate_limit_requests: int = Field(
+        default=200, ge=1, description="Requests per client per rate-limit window."
+    )
+    rate_limit_window_seconds: int = Field(
+        default=10, ge=1, le=3600, description="Length of the rate-limit window."
+    )
+    require_subscription_key: bool = Field(
+        default=False,
+        description="Demand a valid `Ocp-Apim-Subscription-Key` on `/v3` (off in the demo).",
+    )
+    client_secret_overlap_hours: float = Field(
+        default=24,
+        ge=0,
+        le=24 * 30,
+        description="How long a rotated-out client secret still works.",
+    )
+    grants_refresh_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="Safety-net reload of cached grants (changes arrive by NOTIFY).",
+    )
     max_page_size: int = Field(default=1000, ge=1, description="Largest `limit` on paged lists.")
 
     @field_validator("database_url")

@@ -17,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from datahub_api.auth import tokens
 from datahub_api.auth.keys import Keyring
 from datahub_api.auth.principal import Principal
+from datahub_api.auth.rate_limit import ClientRateLimiter
 from datahub_api.errors import Forbidden, Unauthorized
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,10 @@ async def authenticate(
     for check in request.app.state.principal_checks:
         principal = await check(request, principal)
     request.state.principal = principal
+    limiter: ClientRateLimiter = request.app.state.rate_limiter
+    state = await limiter.hit(principal.subject)
+    # Added to whatever response the route sends, by RateLimitHeadersMiddleware.
+    request.state.rate_limit_headers = state.headers()
     return principal
 
 

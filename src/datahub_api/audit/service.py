@@ -1,0 +1,105 @@
+"""Writing the audit trail.
+
+Actions are recorded in the request's own transaction (they happen or not together with
+what they record). Refusals are recorded in a transaction of their own, since the request
+that was refused rolls back.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.requests import Request
+
+from datahub_api.audit import repository
+from datahub_api.audit.models import AuditRecord
+from datahub_api.auth.principal import Principal
+from datahub_api.db import Database, WriteSession
+from datahub_api.observability import request_id_var
+
+logger = logging.getLogger(__name__)
+
+
+def _client_ip(request: Request | None) -> str | None:
+    if request is None or request.client is None:
+        return None
+    return request.client.host
+
+
+def record_action(
+    session: WriteSession,
+    *,
+    actor: Principal | str,
+    action: str,
+    target: str | None = None,
+    detail: dict[str, Any] | None = None,
+    request: Request | None = None,
+) -> None:
+    subject, role = (
+        (actor.subject, actor.role.value) if isinstance(actor, Principal) else (actor, None)
+    )
+    repository.add(
+        session,
+        AuditRecord(
+            actor=subject,
+            actor_role=role,
+            action=action,
+            outcome="ok",
+            target=target,
+            detail=detail or {},
+            request_id=request_id_var.get(),
+            client_ip=_client_ip(request),
+        ),
+    )
+
+
+async def record_refusal(
+    database: Database,
+    *,
+    action: str,
+    actor: str = "-",
+    actor_role: str | None = None,
+    target: str | None = None,
+    detail: dict[str, Any] | None = None,
+    request: Request | None = None,
+) -> None:
+    """Best effort: a refusal must still be answered when the audit write fails."""
+    try:
+        async with database.write_sessions() as session:
+            repository.add(
+                session,
+                AuditRecord(
+                    actor=actor[:200],
+                    actor_role=actor_role,
+                    action=action,
+                    outcome="refused",
+                    target=target,
+                    detail=detail or {},
+                    request_id=request_id_var.get(),
+                    client_ip=_client_ip(request),
+                ),
+            )
+            await session.commit()
+    except Exception:  # the database may be the reason for the refusal
+        logger.warning("could not write the audit record of a refusal (%s)", action, exc_info=True)
+
+
+async def audit_refusal(request: Request, error: Exception) -> None:
+    """The app's refusal listener: every 401 and 403 leaves a record."""
+    from datahub_api.errors import DatahubError
+
+    principal = getattr(request.state, "principal", None)
+    actor = principal.subject if isinstance(principal, Principal) else None
+    actor = actor or getattr(request.state, "audit_actor", None) or "-"
+    status = error.status if isinstance(error, DatahubError) else 0
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    await record_refusal(
+        request.app.state.database,
+        action=f"{request.method} {route}",
+        actor=str(actor),
+        actor_role=principal.role.value if isinstance(principal, Principal) else None,
+        target=request.url.path[:200],
+        detail={"status": status, "reason": str(error)[:500]},
+        request=request,
+    )

@@ -1,0 +1,137 @@
+"""What each organisation's tokens may still do, cached in every process.
+
+A token is verified without a database round trip; its scopes are then narrowed to what
+the organisation's approved contracts grant *now*, and tokens of revoked clients are
+refused. The cache reloads when any process announces a change (PostgreSQL ``NOTIFY`` on
+:data:`ACCESS_CHANGED_CHANNEL`, sent in the changing transaction, so it arrives on
+commit), right after a change committed by this process, and every
+``grants_refresh_seconds`` as a safety net.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
+from starlette.requests import Request
+
+from datahub_api.auth import repository as auth_repository
+from datahub_api.auth.principal import Principal, Role
+from datahub_api.contracts import repository as contracts_repository
+from datahub_api.contracts.repository import ACCESS_CHANGED_CHANNEL
+from datahub_api.db import Database
+from datahub_api.organisations import repository as organisations_repository
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AccessGrants:
+    database: Database
+    refresh_seconds: float
+    organisation_scopes: dict[int, frozenset[str]] = field(default_factory=dict)
+    revoked_clients: frozenset[str] = frozenset()
+    subscription_keys: dict[str, int] = field(default_factory=dict)
+    loaded: bool = False
+    _task: asyncio.Task[None] | None = None
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def reload(self) -> None:
+        from datahub_api.contracts.service import scopes_for_channels, today_in_brussels
+
+        async with self.database.read_sessions() as session:
+            channels = await contracts_repository.active_channels_by_organisation(
+                session, today_in_brussels()
+            )
+            active = await organisations_repository.active_organisation_ids(session)
+            revoked = await auth_repository.revoked_client_ids(session)
+            keys = await auth_repository.active_subscription_keys(session)
+        self.organisation_scopes = {
+            organisation: scopes_for_channels(channels.get(organisation, ()))
+            for organisation in active
+        }
+        self.revoked_clients = frozenset(revoked)
+        self.subscription_keys = keys
+        self.loaded = True
+
+    async def narrow(self, principal: Principal) -> Principal | None:
+        """The principal with only the scopes still granted; None when refused outright."""
+        if not self.loaded:
+            await self.reload()
+        if principal.subject in self.revoked_clients:
+            return None
+        if principal.role is Role.esp:
+            if principal.organisation_id is None:
+                return None
+            allowed = self.organisation_scopes.get(principal.organisation_id)
+            if allowed is None:  # organisation suspended, closed or unknown
+                return None
+            return Principal(
+                subject=principal.subject,
+                role=principal.role,
+                scopes=principal.scopes & allowed,
+                organisation_id=principal.organisation_id,
+                user_id=principal.user_id,
+                token_id=principal.token_id,
+            )
+        return principal
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._listen_forever(), name="access-grants-listener")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def _listen_forever(self) -> None:
+        dsn = (
+            make_url(self.database.url)
+            .set(drivername="postgresql")
+            .render_as_string(hide_password=False)
+        )
+        while True:
+            connection: Any = None
+            try:
+                connection = await asyncpg.connect(dsn, timeout=5)
+                await connection.add_listener(ACCESS_CHANGED_CHANNEL, self._on_notify)
+                await self.reload()
+                while not connection.is_closed():
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.refresh_seconds)
+                    await self.reload()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # database away: keep the last view, try again soon
+                logger.info("access grants listener: %s; retrying", exc.__class__.__name__)
+                await asyncio.sleep(min(self.refresh_seconds, 5))
+            finally:
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        await connection.close()
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+
+async def reload_after_commit(app: Any) -> None:
+    """After-commit hook: this process sees its own changes before it answers."""
+    grants: AccessGrants = app.state.access_grants
+    await grants.reload()
+
+
+async def check_principal(request: Request, principal: Principal) -> Principal:
+    from datahub_api.auth.dependencies import invalid_token
+
+    grants: AccessGrants = request.app.state.access_grants
+    narrowed = await grants.narrow(principal)
+    if narrowed is None:
+        raise invalid_token()
+    return narrowed

@@ -1,0 +1,159 @@
+"""The OAuth2 token endpoint, at the path Fluvius clients post to (Azure AD style) and at
+the plain alias."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+from urllib.parse import unquote_plus
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from datahub_api.auth import service
+from datahub_api.auth.models import ApiClient
+from datahub_api.auth.service import CLIENT_ASSERTION_TYPE, OAuthError, invalid_client
+from datahub_api.db import WriteSessionDep
+
+router = APIRouter(tags=["auth"])
+
+TOKEN_PATHS = ("/oauth2/v2.0/token", "/oauth2/token")
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = Field(examples=["Bearer"])
+    expires_in: int
+    scope: str
+
+
+class OAuthErrorBody(BaseModel):
+    error: str = Field(
+        description="`invalid_request`, `invalid_client`, `invalid_grant`, "
+        "`unauthorized_client`, `unsupported_grant_type` or `invalid_scope`."
+    )
+    error_description: str | None = None
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise invalid_client(basic=True) from None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        raise invalid_client(basic=True)
+    # RFC 6749 2.3.1: both parts are form-urlencoded before base64.
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+FormField = Annotated[str | None, Form()]
+
+
+async def issue_token(
+    request: Request,
+    session: WriteSessionDep,
+    grant_type: FormField = None,
+    client_id: FormField = None,
+    client_secret: FormField = None,
+    client_assertion_type: FormField = None,
+    client_assertion: FormField = None,
+    scope: FormField = None,
+) -> JSONResponse:
+    """OAuth2 client credentials (RFC 6749 4.4), authenticated by a client secret (Basic or
+    form) or by a `private_key_jwt` assertion (RFC 7523) naming a registered certificate in
+    its `x5t` header. Without `scope`, or with Azure's `api://<anything>/.default`, the
+    token carries every scope the client holds now."""
+    if grant_type is None:
+        raise OAuthError("invalid_request", "grant_type is required.")
+    if grant_type != "client_credentials":
+        raise OAuthError("unsupported_grant_type", "Only client_credentials is supported.")
+    request.state.audit_actor = client_id or "-"
+    basic = _basic_credentials(request)
+    client: ApiClient
+    if basic is not None:
+        if client_secret is not None or client_assertion is not None:
+            raise OAuthError("invalid_request", "Use one client authentication method.")
+        request.state.audit_actor = basic[0]
+        client = await service.authenticate_with_secret(session, basic[0], basic[1], basic=True)
+    elif client_assertion is not None or client_assertion_type is not None:
+        if client_assertion_type != CLIENT_ASSERTION_TYPE or not client_assertion:
+            raise OAuthError(
+                "invalid_request", f"client_assertion_type must be {CLIENT_ASSERTION_TYPE}."
+            )
+        if client_secret is not None:
+            raise OAuthError("invalid_request", "Use one client authentication method.")
+        base = str(request.base_url).rstrip("/")
+        audiences = {base + path for path in TOKEN_PATHS} | {
+            request.app.state.settings.token_issuer
+        }
+        client = await service.authenticate_with_assertion(
+            session, client_assertion, client_id, audiences
+        )
+    elif client_id is not None and client_secret is not None:
+        client = await service.authenticate_with_secret(
+            session, client_id, client_secret, basic=False
+        )
+    else:
+        raise invalid_client()
+    granted = await service.granted_scopes(session, client)
+    scopes = service.requested_scopes(scope, granted)
+    settings = request.app.state.settings
+    issued = service.issue_token(
+        request.app.state.keyring,
+        client,
+        scopes,
+        issuer=settings.token_issuer,
+        lifetime_seconds=settings.access_token_lifetime_seconds,
+    )
+    body = TokenResponse(
+        access_token=issued.token,
+        token_type="Bearer",
+        expires_in=issued.expires_in,
+        scope=" ".join(issued.scopes),
+    )
+    return JSONResponse(
+        body.model_dump(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
+    )
+
+
+_responses: dict[int | str, dict[str, object]] = {
+    400: {"model": OAuthErrorBody, "description": "RFC 6749 5.2 error"},
+    401: {"model": OAuthErrorBody, "description": "`invalid_client`"},
+}
+for _path in TOKEN_PATHS:
+    router.add_api_route(
+        _path,
+        issue_token,
+        methods=["POST"],
+        response_model=TokenResponse,
+        responses=_responses,
+        summary="Get an access token (OAuth2 client credentials)",
+        operation_id="token" if _path == TOKEN_PATHS[0] else "token_alias",
+    )
+
+
+def render_oauth_error(request: Request, error: object) -> JSONResponse:
+    """RFC 6749 5.2 bodies for everything under ``/oauth2``."""
+    from datahub_api.errors import DatahubError
+
+    assert isinstance(error, DatahubError)
+    if isinstance(error, OAuthError):
+        code, status = error.error, error.status
+    elif error.status == 422:
+        code, status = "invalid_request", 400
+    elif error.status >= 500:
+        code, status = "server_error", error.status
+    else:
+        code, status = "invalid_request", error.status
+    return JSONResponse(
+        {"error": code, "error_description": error.detail},
+        status_code=status,
+        headers={**error.headers, "Cache-Control": "no-store"},
+    )
