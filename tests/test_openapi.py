@@ -6,6 +6,7 @@ from pathlib import Path
 
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from datahub_api.cli import DEFAULT_OPENAPI_FILE, openapi_document
 
@@ -40,5 +41,8 @@ schema = schemathesis.openapi.from_path(str(SPEC))
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_spec(case: schemathesis.Case, live_server: LiveServer) -> None:
-    # Zero 5xx, zero schema violations, only documented status codes.
-    case.call_and_validate(base_url=live_server.url)
+    # Zero 5xx, zero schema violations, only documented status codes. A schema-valid
+    # request may still break a business rule (two client-authentication methods at once,
+    # an unknown contract): those answer with their documented 4xx, so the heuristic
+    # "schema-valid data must be accepted" check is left out.
+    case.call_and_validate(base_url=live_server.url, excluded_checks=[positive_data_acceptance])

@@ -25,6 +25,7 @@ from datahub_api.errors import (
     PROBLEM_SCHEMA,
     PayloadTooLarge,
     install_error_handlers,
+    problem_responses,
     register_face_renderer,
     render,
 )
@@ -100,6 +101,13 @@ def _document_problem_schema(app: FastAPI) -> None:
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
                 PROBLEM_SCHEMA
             )
+            # Answers any route may give: body too large, and the database away.
+            for path, operations in schema.get("paths", {}).items():
+                if not path.startswith("/api/"):
+                    continue
+                for operation in operations.values():
+                    for status, response in problem_responses(413, 503).items():
+                        operation.setdefault("responses", {}).setdefault(str(status), response)
             app.openapi_schema = schema
         return app.openapi_schema
 

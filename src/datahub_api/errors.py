@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 logger = logging.getLogger(__name__)
 
@@ -203,6 +204,16 @@ def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route offers at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_datahub_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DatahubError)
@@ -222,7 +233,18 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_http_exception(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         status = exc.status_code
-        error = DatahubError(str(exc.detail), headers=dict(exc.headers or {}))
+        if status == 400:
+            # FastAPI's "There was an error parsing the body": a malformed request.
+            return render(
+                request,
+                UnprocessableContent(
+                    "The request body could not be parsed (not valid JSON or form data)."
+                ),
+            )
+        headers = dict(exc.headers or {})
+        if status == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        error = DatahubError(str(exc.detail), headers=headers)
         error.status = status
         error.code = HTTPStatus(status).phrase.lower().replace(" ", "-")
         error.title = HTTPStatus(status).phrase

@@ -59,10 +59,13 @@ FormField = Annotated[str | None, Form()]
 async def issue_token(
     request: Request,
     session: WriteSessionDep,
-    grant_type: FormField = None,
+    grant_type: Annotated[str, Form(json_schema_extra={"enum": ["client_credentials"]})],
     client_id: FormField = None,
     client_secret: FormField = None,
-    client_assertion_type: FormField = None,
+    client_assertion_type: Annotated[
+        str | None,
+        Form(description=f"`{CLIENT_ASSERTION_TYPE}` with `private_key_jwt`."),
+    ] = None,
     client_assertion: FormField = None,
     scope: FormField = None,
 ) -> JSONResponse:
@@ -70,8 +73,6 @@ async def issue_token(
     form) or by a `private_key_jwt` assertion (RFC 7523) naming a registered certificate in
     its `x5t` header. Without `scope`, or with Azure's `api://<anything>/.default`, the
     token carries every scope the client holds now."""
-    if grant_type is None:
-        raise OAuthError("invalid_request", "grant_type is required.")
     if grant_type != "client_credentials":
         raise OAuthError("unsupported_grant_type", "Only client_credentials is supported.")
     request.state.audit_actor = client_id or "-"
