@@ -175,7 +175,7 @@ def bearer(app: FastAPI) -> Callable[..., dict[str, str]]:
         subject: str = "test-client",
     ) -> dict[str, str]:
         issued = tokens.mint(
-            app.state.keyring,
+            app.state.keys.keyring,
             issuer=app.state.settings.token_issuer,
             subject=subject,
             role=role,

@@ -14,7 +14,7 @@ from datahub_api import embedded_postgres
 from datahub_api.audit.service import audit_refusal
 from datahub_api.auth.clients_router import router as clients_router
 from datahub_api.auth.grants import AccessGrants, check_principal
-from datahub_api.auth.keys import Keyring
+from datahub_api.auth.keys import KeyStore
 from datahub_api.auth.rate_limit import ClientRateLimiter, RateLimitHeadersMiddleware
 from datahub_api.auth.router import router as auth_router
 from datahub_api.auth.token_router import render_oauth_error
@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
             url = embedded.url()
         database = create_database(normalize_database_url(url), settings)
         app.state.database = database
-        app.state.keyring = Keyring.from_directory(settings.key_dir)
+        app.state.keys = KeyStore(settings.key_dir)
         grants = AccessGrants(database, settings.grants_refresh_seconds)
         app.state.access_grants = grants
         grants.start()

@@ -251,13 +251,18 @@ def print_welcome(settings: Settings, credentials: dict[str, Any] | None) -> Non
 
 
 CredentialsDescriber = Callable[[dict[str, Any]], list[str]]
-# Each domain that adds demo credentials adds a line-maker here.
-CREDENTIAL_DESCRIBERS: list[CredentialsDescriber] = []
+
+
+def credential_describers() -> list[CredentialsDescriber]:
+    """Each domain that adds demo credentials adds a line-maker here."""
+    from datahub_api.organisations.demo_data import describe_parties
+
+    return [describe_parties]
 
 
 def describe_credentials(credentials: dict[str, Any]) -> list[str]:
     lines: list[str] = []
-    for describer in CREDENTIAL_DESCRIBERS:
+    for describer in credential_describers():
         lines.extend(describer(credentials))
     return lines
 
@@ -313,6 +318,23 @@ def serve(
     )
     if embedded is not None:
         embedded.release()
+
+
+def _add_operator_commands() -> None:
+    from datahub_api.operator_commands import (
+        clients_cli,
+        contracts_cli,
+        keys_cli,
+        organisations_cli,
+    )
+
+    cli.add_typer(organisations_cli, name="organisations")
+    cli.add_typer(contracts_cli, name="contracts")
+    cli.add_typer(clients_cli, name="clients")
+    cli.add_typer(keys_cli, name="keys")
+
+
+_add_operator_commands()
 
 
 def main() -> None:

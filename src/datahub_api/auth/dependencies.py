@@ -15,7 +15,6 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from datahub_api.auth import tokens
-from datahub_api.auth.keys import Keyring
 from datahub_api.auth.principal import Principal
 from datahub_api.auth.rate_limit import ClientRateLimiter
 from datahub_api.errors import Forbidden, Unauthorized
@@ -45,7 +44,7 @@ async def authenticate(
         raise Unauthorized(
             "A valid access token is required.", headers={"WWW-Authenticate": "Bearer"}
         )
-    keyring: Keyring = request.app.state.keyring
+    keyring = request.app.state.keys.keyring
     try:
         principal = tokens.verify(
             keyring, credentials.credentials, issuer=request.app.state.settings.token_issuer

@@ -117,3 +117,33 @@ def rotate(key_dir: Path, keep: int = 2) -> SigningKey:
     for old in paths[:-keep]:
         old.unlink()
     return new
+
+
+class KeyStore:
+    """The keyring of a key folder, reloaded when the folder changes (``keys rotate`` in
+    another process): checked at most once a second, by the folder's modification time."""
+
+    CHECK_INTERVAL_SECONDS = 1.0
+
+    def __init__(self, key_dir: Path) -> None:
+        self.key_dir = key_dir
+        self._keyring = Keyring.from_directory(key_dir)
+        self._mtime = self._folder_mtime()
+        self._checked = time.monotonic()
+
+    def _folder_mtime(self) -> int:
+        try:
+            return self.key_dir.stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    @property
+    def keyring(self) -> Keyring:
+        now = time.monotonic()
+        if now - self._checked >= self.CHECK_INTERVAL_SECONDS:
+            self._checked = now
+            mtime = self._folder_mtime()
+            if mtime != self._mtime:
+                self._mtime = mtime
+                self._keyring = Keyring.from_directory(self.key_dir)
+        return self._keyring

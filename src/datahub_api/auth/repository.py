@@ -121,19 +121,19 @@ async def remember_assertion(
 
 
 async def issue_subscription_key(
-    session: WriteSession, contract: DataAccessContract
+    session: WriteSession, contract: DataAccessContract, key: str | None = None
 ) -> SubscriptionKey:
     existing = await active_subscription_key(session, contract.id)
     if existing is not None:
         return existing
-    key = SubscriptionKey(
+    row = SubscriptionKey(
         contract_id=contract.id,
         organisation_id=contract.organisation_id,
-        key=secrets.token_hex(16),
+        key=key or secrets.token_hex(16),
     )
-    session.add(key)
+    session.add(row)
     await session.flush()
-    return key
+    return row
 
 
 async def active_subscription_key(session: ReadSession, contract_id: int) -> SubscriptionKey | None:

@@ -83,7 +83,11 @@ async def create_client(
     role: Role,
     organisation_id: int | None,
     fixed_scopes: list[str] | None = None,
+    client_id: str | None = None,
+    secret: str | None = None,
 ) -> NewSecret:
+    """``client_id`` and ``secret`` are generated unless given (the demo world gives them,
+    so that it is the same for the same seed)."""
     if role is Role.esp and organisation_id is None:
         raise UnprocessableContent("An ESP client belongs to an organisation.")
     if role is Role.operator:
@@ -93,7 +97,7 @@ async def create_client(
     elif role is not Role.esp:
         raise UnprocessableContent(f"Clients are for ESPs, operators and head-ends, not {role}.")
     client = ApiClient(
-        client_id=str(uuid.uuid4()),
+        client_id=client_id or str(uuid.uuid4()),
         name=name,
         role=role,
         organisation_id=organisation_id,
@@ -101,7 +105,7 @@ async def create_client(
     )
     repository.add_client(session, client)
     await session.flush()
-    secret = new_secret()
+    secret = secret or new_secret()
     repository.add_secret(session, _secret_row(client, secret))
     await session.flush()
     return NewSecret(client=client, secret=secret)

@@ -133,6 +133,8 @@ async def apply(
     organisation: Organisation,
     application: ContractApplication,
     actor: str,
+    *,
+    number: str | None = None,
 ) -> DataAccessContract:
     if organisation.status is not OrganisationStatus.active:
         raise Forbidden("The organisation is not active.")
@@ -146,7 +148,7 @@ async def apply(
             extra={"contract_number": covering[0].number},
         )
     contract = DataAccessContract(
-        number=await _new_number(session),
+        number=number or await _new_number(session),
         organisation_id=organisation.id,
         channels=channels,
         status=ContractStatus.requested,
@@ -168,6 +170,7 @@ async def transition(
     reason: str | None,
     *,
     actor: str | None = None,
+    subscription_key: str | None = None,
 ) -> tuple[DataAccessContract, Organisation]:
     """Move a contract; refuse what its lifecycle does not allow (409) or the caller may
     not do (403). ``actor`` overrides the principal's subject in the history (CLI use)."""
@@ -189,7 +192,7 @@ async def transition(
     await repository.set_status(session, contract, target)
     _record(session, contract, previous, target, actor or principal.subject, reason)
     if action is Transition.approve and Channel.api in contract.channels:
-        await auth_repository.issue_subscription_key(session, contract)
+        await auth_repository.issue_subscription_key(session, contract, subscription_key)
     if target is ContractStatus.terminated:
         await auth_repository.revoke_subscription_keys(session, contract.id)
     await repository.notify_access_changed(session, contract.organisation_id)

@@ -54,10 +54,17 @@ async def seed_service_record(session: WriteSession, world: DemoWorldBuilder) ->
     await session.flush()
 
 
-# Each domain appends its seeder here, in dependency order.
-DOMAIN_SEEDERS: list[tuple[str, DomainSeeder]] = [
-    ("service record", seed_service_record),
-]
+def _domain_seeders() -> list[tuple[str, DomainSeeder]]:
+    """Each domain adds its seeder here, in dependency order."""
+    from datahub_api.organisations.demo_data import seed_organisations_and_clients
+
+    return [
+        ("service record", seed_service_record),
+        ("organisations, contracts and clients", seed_organisations_and_clients),
+    ]
+
+
+DOMAIN_SEEDERS = _domain_seeders()
 
 
 def base_credentials(settings: Settings) -> dict[str, Any]:

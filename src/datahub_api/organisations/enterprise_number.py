@@ -38,3 +38,10 @@ def is_valid(raw: str) -> bool:
 def formatted(number: str) -> str:
     """The printed form ``0123.456.749``."""
     return f"{number[:4]}.{number[4:7]}.{number[7:]}"
+
+
+def from_body(body: int) -> str:
+    """The enterprise number with the given first eight digits (below 2*10^7: starts 0/1)."""
+    if not 0 <= body < 20_000_000:
+        raise InvalidEnterpriseNumber("the first eight digits start with 0 or 1")
+    return f"{body:08d}{97 - body % 97:02d}"

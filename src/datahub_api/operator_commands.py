@@ -1,0 +1,262 @@
+"""Operator commands for a DSO without the portal: organisations, contracts, clients, keys.
+
+Every command runs the same services as the API, as the operator ``cli:<user>``, and
+writes the same audit records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from datahub_api.audit.service import record_action
+from datahub_api.auth import keys
+from datahub_api.auth import repository as auth_repository
+from datahub_api.auth import service as auth_service
+from datahub_api.auth.principal import OPERATOR_SCOPES, Principal, Role
+from datahub_api.contracts import service as contracts_service
+from datahub_api.db import WriteSession, create_database
+from datahub_api.errors import NotFound
+from datahub_api.organisations import enterprise_number
+from datahub_api.organisations import repository as organisations_repository
+from datahub_api.organisations import service as organisations_service
+from datahub_api.organisations.schemas import OrganisationCreate
+from datahub_api.settings import Settings, get_settings
+
+organisations_cli = typer.Typer(help="ESP organisations.", no_args_is_help=True)
+contracts_cli = typer.Typer(
+    help="Data-access contracts: the operator's decisions.", no_args_is_help=True
+)
+clients_cli = typer.Typer(help="API clients (OAuth2 client credentials).", no_args_is_help=True)
+keys_cli = typer.Typer(help="The keys that sign access tokens.", no_args_is_help=True)
+
+T = TypeVar("T")
+
+
+def cli_operator() -> Principal:
+    return Principal(subject=f"cli:{getpass.getuser()}", role=Role.operator, scopes=OPERATOR_SCOPES)
+
+
+def run_in_transaction(work: Callable[[WriteSession], Awaitable[T]]) -> T:
+    """Run ``work`` in one transaction on the service's database; commit when it returns."""
+    from datahub_api.cli import clear_errors, open_database
+
+    settings = get_settings()
+    with clear_errors():
+        url, _ = open_database(settings)
+
+        async def go() -> T:
+            database = create_database(url, settings)
+            try:
+                async with database.write_sessions() as session:
+                    result = await work(session)
+                    await session.commit()
+                    return result
+            finally:
+                await database.dispose()
+
+        return asyncio.run(go())
+
+
+def echo_json(value: dict[str, Any]) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+@organisations_cli.command("create")
+def create_organisation(
+    name: Annotated[str, typer.Option(help="The organisation's name.")],
+    enterprise: Annotated[str, typer.Option("--enterprise-number", help="e.g. 0123.456.749")],
+    email: Annotated[str, typer.Option(help="Contact e-mail.")],
+    return_url: Annotated[
+        list[str] | None, typer.Option(help="Allowed consent return-URL prefix (repeatable).")
+    ] = None,
+) -> None:
+    """Register an ESP organisation."""
+    from pydantic import ValidationError
+
+    from datahub_api.cli import fail
+
+    try:
+        body = OrganisationCreate(
+            name=name,
+            enterprise_number=enterprise,
+            contact_email=email,
+            return_url_prefixes=return_url or [],
+        )
+    except ValidationError as exc:
+        fail(str(exc.errors()[0]["msg"]), 2)
+    operator = cli_operator()
+
+    async def work(session: WriteSession) -> dict[str, Any]:
+        organisation = await organisations_service.create(session, body)
+        record_action(
+            session,
+            actor=operator,
+            action="organisation.create",
+            target=organisation.enterprise_number,
+        )
+        return {"name": organisation.name, "enterprise_number": organisation.enterprise_number}
+
+    echo_json(run_in_transaction(work))
+
+
+def _decide(number: str, action: contracts_service.Transition, reason: str | None) -> None:
+    operator = cli_operator()
+
+    async def work(session: WriteSession) -> dict[str, Any]:
+        contract, organisation = await contracts_service.transition(
+            session, operator, contracts_service.validate_number(number), action, reason
+        )
+        record_action(
+            session,
+            actor=operator,
+            action=f"contract.{action.value}",
+            target=number,
+            detail={"reason": reason} if reason else None,
+        )
+        result: dict[str, Any] = {
+            "number": contract.number,
+            "organisation": organisation.name,
+            "status": contract.status.value,
+        }
+        key = await auth_repository.active_subscription_key(session, contract.id)
+        if key is not None:
+            result["subscription_key"] = key.key
+        return result
+
+    echo_json(run_in_transaction(work))
+
+
+@contracts_cli.command("approve")
+def approve_contract(
+    number: Annotated[str, typer.Argument(help="10-digit contract number.")],
+) -> None:
+    """Approve a contract application (issues the subscription key for `api`)."""
+    _decide(number, contracts_service.Transition.approve, None)
+
+
+@contracts_cli.command("reject")
+def reject_contract(
+    number: Annotated[str, typer.Argument(help="10-digit contract number.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the history).")],
+) -> None:
+    """Reject a contract application."""
+    _decide(number, contracts_service.Transition.reject, reason)
+
+
+@contracts_cli.command("suspend")
+def suspend_contract(number: str, reason: Annotated[str, typer.Option()]) -> None:
+    """Suspend an approved contract."""
+    _decide(number, contracts_service.Transition.suspend, reason)
+
+
+@contracts_cli.command("terminate")
+def terminate_contract(number: str, reason: Annotated[str, typer.Option()]) -> None:
+    """Terminate a contract: its tokens lose its scopes at once."""
+    _decide(number, contracts_service.Transition.terminate, reason)
+
+
+@clients_cli.command("create")
+def create_client(
+    name: Annotated[str, typer.Option(help="What the client is.")],
+    role: Annotated[Role, typer.Option(help="esp, operator or head_end.")] = Role.esp,
+    organisation: Annotated[
+        str | None, typer.Option(help="Enterprise number of the ESP (role esp).")
+    ] = None,
+) -> None:
+    """Create an API client and print its secret (shown once)."""
+    from datahub_api.cli import fail
+
+    operator = cli_operator()
+    number = None
+    if role is Role.esp:
+        if organisation is None:
+            fail("an esp client needs --organisation ENTERPRISE_NUMBER", 2)
+        try:
+            number = enterprise_number.canonical(organisation)
+        except enterprise_number.InvalidEnterpriseNumber as exc:
+            fail(str(exc), 2)
+
+    async def work(session: WriteSession) -> dict[str, Any]:
+        organisation_id = None
+        if number is not None:
+            found = await organisations_repository.get_by_enterprise_number(session, number)
+            if found is None:
+                raise NotFound(f"no organisation with enterprise number {number}")
+            organisation_id = found.id
+        created = await auth_service.create_client(
+            session, name=name, role=role, organisation_id=organisation_id
+        )
+        record_action(
+            session, actor=operator, action="client.create", target=created.client.client_id
+        )
+        return {
+            "client_id": created.client.client_id,
+            "client_secret": created.secret,
+            "role": role.value,
+        }
+
+    echo_json(run_in_transaction(work))
+
+
+async def _client(session: WriteSession, client_id: str) -> Any:
+    client = await auth_repository.get_visible_client(session, cli_operator(), client_id)
+    if client is None:
+        raise NotFound(f"no client {client_id}")
+    return client
+
+
+@clients_cli.command("rotate-secret")
+def rotate_client_secret(
+    client_id: str,
+    overlap_hours: Annotated[
+        float | None, typer.Option(help="How long the old secret still works.")
+    ] = None,
+) -> None:
+    """Give a client a new secret (printed once); the old one works for the overlap."""
+    from datetime import timedelta
+
+    settings: Settings = get_settings()
+    overlap = timedelta(
+        hours=settings.client_secret_overlap_hours if overlap_hours is None else overlap_hours
+    )
+
+    async def work(session: WriteSession) -> dict[str, Any]:
+        rotated = await auth_service.rotate_secret(
+            session, await _client(session, client_id), overlap
+        )
+        record_action(
+            session, actor=cli_operator(), action="client.rotate_secret", target=client_id
+        )
+        return {
+            "client_id": client_id,
+            "client_secret": rotated.secret,
+            "previous_secrets_valid_until": rotated.secret_expires_at,
+        }
+
+    echo_json(run_in_transaction(work))
+
+
+@clients_cli.command("revoke")
+def revoke_client(client_id: str) -> None:
+    """Revoke a client: its tokens stop working at once, in every process."""
+
+    async def work(session: WriteSession) -> dict[str, Any]:
+        await auth_service.revoke_client(session, await _client(session, client_id))
+        record_action(session, actor=cli_operator(), action="client.revoke", target=client_id)
+        return {"client_id": client_id, "revoked": True}
+
+    echo_json(run_in_transaction(work))
+
+
+@keys_cli.command("rotate")
+def rotate_keys() -> None:
+    """Make a new token-signing key; the previous one still verifies tokens in flight."""
+    settings = get_settings()
+    new = keys.rotate(settings.key_dir)
+    echo_json({"kid": new.kid, "key_dir": str(settings.key_dir)})
