@@ -13,6 +13,7 @@ from datahub_api.auth.keys import Keyring
 from datahub_api.auth.router import router as auth_router
 from datahub_api.db import create_database, normalize_database_url
 from datahub_api.errors import PayloadTooLarge, install_error_handlers, render
+from datahub_api.fluvius_v3.errors import install_v3_face
 from datahub_api.health.router import router as health_router
 from datahub_api.observability import (
     Metrics,
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.state.metrics = metrics
     app.state.principal_checks = []
     install_error_handlers(app)
+    install_v3_face(app)
     app.include_router(health_router)
     app.include_router(auth_router)
 
