@@ -29,6 +29,7 @@ from datahub_api.errors import (
     register_face_renderer,
     render,
 )
+from datahub_api.fluvius_v3.errors import install_v3_face
 from datahub_api.health.router import router as health_router
 from datahub_api.observability import (
     Metrics,
@@ -159,6 +160,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.state.on_refusal = audit_refusal
     register_face_renderer("/oauth2", render_oauth_error)
     install_error_handlers(app)
+    install_v3_face(app)
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(token_router)

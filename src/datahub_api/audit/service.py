@@ -94,8 +94,11 @@ async def audit_refusal(request: Request, error: Exception) -> None:
     actor = actor or getattr(request.state, "audit_actor", None) or "-"
     status = error.status if isinstance(error, DatahubError) else 0
     route = getattr(request.scope.get("route"), "path", request.url.path)
+    database = getattr(request.app.state, "database", None)
+    if database is None:  # an app without its lifespan (a test harness): nothing to write to
+        return
     await record_refusal(
-        request.app.state.database,
+        database,
         action=f"{request.method} {route}",
         actor=str(actor),
         actor_role=principal.role.value if isinstance(principal, Principal) else None,
