@@ -150,3 +150,52 @@ def test_readme_documents_every_setting() -> None:
     for name in Settings.model_fields:
         variable = "DATABASE_URL" if name == "database_url" else f"DATAHUB_{name.upper()}"
         assert f"`{variable}`" in readme, f"{variable} is not documented in the README"
+
+
+async def test_operator_commands_run_the_contract_lifecycle(
+    server_url: str, tmp_path: Path
+) -> None:
+    url = await create_scratch_database(server_url, "operator_cli")
+    env = {"DATABASE_URL": url, "DATAHUB_DATA_DIR": str(tmp_path)}
+    assert run_cli("migrate", env=env).returncode == 0
+    made = run_cli(
+        "organisations",
+        "create",
+        "--name",
+        "Coach",
+        "--enterprise-number",
+        "BE0403.170.701",
+        "--email",
+        "ops@coach.example",
+        env=env,
+    )
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["enterprise_number"] == "0403170701"
+    bad = run_cli(
+        "organisations",
+        "create",
+        "--name",
+        "X",
+        "--enterprise-number",
+        "0403.170.702",
+        "--email",
+        "x@x.example",
+        env=env,
+    )
+    assert bad.returncode == 2
+    assert "check number" in bad.stderr
+    client = run_cli(
+        "clients", "create", "--name", "coach backend", "--organisation", "0403170701", env=env
+    )
+    assert client.returncode == 0, client.stderr
+    client_id = json.loads(client.stdout)["client_id"]
+    rotated = run_cli("clients", "rotate-secret", client_id, "--overlap-hours", "0", env=env)
+    assert json.loads(rotated.stdout)["client_secret"] != json.loads(client.stdout)["client_secret"]
+    assert json.loads(run_cli("clients", "revoke", client_id, env=env).stdout)["revoked"] is True
+    unknown = run_cli("contracts", "approve", "1234567890", env=env)
+    assert unknown.returncode == 1
+    assert "No contract 1234567890" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    rotated_key = run_cli("keys", "rotate", env=env)
+    assert json.loads(rotated_key.stdout)["kid"]
+    assert len(list((tmp_path / "keys").glob("*-key.pem"))) >= 1
