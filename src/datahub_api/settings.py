@@ -80,6 +80,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Safety-net reload of cached grants (changes arrive by NOTIFY).",
     )
+    session_lifetime_hours: float = Field(
+        default=8, gt=0, le=24 * 30, description="How long a portal login lasts."
+    )
+    login_attempts_per_15_minutes: int = Field(
+        default=10, ge=1, description="Failed-login throttle, per username and per address."
+    )
     max_page_size: int = Field(default=1000, ge=1, description="Largest `limit` on paged lists.")
 
     @field_validator("database_url")

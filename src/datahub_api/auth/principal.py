@@ -31,6 +31,7 @@ class Scope(StrEnum):
     operator_audits = "operator:audits"
     sla_all = "sla:all"
     meter_data_ingest = "meter-data:ingest"
+    own_data = "own-data"  # a customer or grid user: their consents, mandates and access log
 
 
 ESP_SCOPES = frozenset(
@@ -48,6 +49,7 @@ OPERATOR_SCOPES = frozenset(
     {Scope.operator_contracts, Scope.operator_access_points, Scope.operator_audits, Scope.sla_all}
 )
 HEAD_END_SCOPES = frozenset({Scope.meter_data_ingest})
+PERSON_SCOPES = frozenset({Scope.own_data})
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Principal:
     organisation_id: int | None = None  # the ESP organisation acted for, if any
     user_id: int | None = None  # set for people logged in with a session cookie
     token_id: str | None = None  # the access token's jti, for audit
+    csrf_token: str | None = None  # set for people: unsafe requests must echo it
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes

@@ -1,0 +1,127 @@
+"""Logging people in: password check, brute-force throttle, sessions, and the principal a
+session stands for."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from limits import RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from datahub_api.accounts import repository
+from datahub_api.accounts.models import Account, AccountRole, LoginSession
+from datahub_api.accounts.passwords import hash_password, verify_password
+from datahub_api.auth.principal import ESP_SCOPES, OPERATOR_SCOPES, PERSON_SCOPES, Principal, Role
+from datahub_api.db import ReadSession, WriteSession
+from datahub_api.errors import TooManyRequests, Unauthorized
+
+SESSION_COOKIE = "datahub_session"
+# Compared against when the username is unknown, so both answers take as long.
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+ROLE_OF_ACCOUNT = {
+    AccountRole.esp_user: Role.esp,
+    AccountRole.customer: Role.customer,
+    AccountRole.grid_user: Role.grid_user,
+    AccountRole.operator: Role.operator,
+}
+SCOPES_OF_ROLE = {
+    Role.esp: ESP_SCOPES,
+    Role.operator: OPERATOR_SCOPES,
+    Role.customer: PERSON_SCOPES,
+    Role.grid_user: PERSON_SCOPES,
+}
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class LoginThrottle:
+    """Failed logins per username and per client address, in a moving window."""
+
+    def __init__(self, attempts_per_15_minutes: int) -> None:
+        self.item = RateLimitItemPerMinute(attempts_per_15_minutes, 15)
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    async def check(self, username: str, address: str) -> None:
+        for key in (f"user:{username.lower()}", f"addr:{address}"):
+            if not await self.limiter.test(self.item, key):
+                raise TooManyRequests(
+                    "Too many failed logins; try again later.", headers={"Retry-After": "900"}
+                )
+
+    async def failed(self, username: str, address: str) -> None:
+        await self.limiter.hit(self.item, f"user:{username.lower()}")
+        await self.limiter.hit(self.item, f"addr:{address}")
+
+
+@dataclass(frozen=True)
+class NewLogin:
+    account: Account
+    token: str
+    csrf_token: str
+    expires_at: datetime
+
+
+WRONG_CREDENTIALS = "Wrong username or password."
+
+
+async def log_in(
+    session: WriteSession,
+    throttle: LoginThrottle,
+    *,
+    username: str,
+    password: str,
+    address: str,
+    lifetime: timedelta,
+) -> NewLogin:
+    """One message for an unknown user and a wrong password."""
+    await throttle.check(username, address)
+    account = await repository.get_by_username(session, username)
+    valid = verify_password(account.password_hash if account else _DUMMY_HASH, password)
+    if account is None or not valid or not account.active:
+        await throttle.failed(username, address)
+        raise Unauthorized(WRONG_CREDENTIALS)
+    token = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(24)
+    expires = datetime.now(UTC) + lifetime
+    repository.add(
+        session,
+        LoginSession(
+            token_sha256=token_digest(token),
+            account_id=account.id,
+            csrf_token=csrf,
+            expires_at=expires,
+        ),
+    )
+    await session.flush()
+    return NewLogin(account=account, token=token, csrf_token=csrf, expires_at=expires)
+
+
+async def log_out(session: WriteSession, token: str) -> None:
+    await repository.end_session(session, token_digest(token))
+
+
+def principal_for(account: Account, login: LoginSession) -> Principal:
+    role = ROLE_OF_ACCOUNT[account.role]
+    return Principal(
+        subject=f"user:{account.id}",
+        role=role,
+        scopes=SCOPES_OF_ROLE[role],
+        organisation_id=account.organisation_id,
+        user_id=account.id,
+        csrf_token=login.csrf_token,
+    )
+
+
+async def principal_from_cookie(session: ReadSession, token: str) -> Principal | None:
+    found = await repository.live_session(session, token_digest(token), datetime.now(UTC))
+    if found is None:
+        return None
+    login, account = found
+    return principal_for(account, login)
