@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,10 @@ class Gone(DatahubError):
 
 class PayloadTooLarge(DatahubError):
     status, code, title = 413, "payload-too-large", "Request body too large"
+
+
+class UnsupportedMediaType(DatahubError):
+    status, code, title = 415, "unsupported-media-type", "Unsupported media type"
 
 
 class UnprocessableContent(DatahubError):
@@ -150,6 +155,22 @@ def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path. Starlette's 405 names only the
+    methods of the first route matching the path, not of all routes sharing it."""
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_datahub_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DatahubError)
@@ -165,7 +186,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_http_exception(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         status = exc.status_code
-        error = DatahubError(str(exc.detail), headers=dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if status == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        error = DatahubError(str(exc.detail), headers=headers)
         error.status = status
         error.code = HTTPStatus(status).phrase.lower().replace(" ", "-")
         error.title = HTTPStatus(status).phrase
