@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datahub_api import embedded_postgres
+from datahub_api.access_points.router import router as access_points_router
 from datahub_api.auth.keys import Keyring
 from datahub_api.auth.router import router as auth_router
 from datahub_api.db import create_database, normalize_database_url
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(auth_router)
+    app.include_router(access_points_router)
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

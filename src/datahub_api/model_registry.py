@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-DOMAINS_WITH_MODELS: tuple[str, ...] = ("demo", "organisations", "accounts")
+DOMAINS_WITH_MODELS: tuple[str, ...] = ("demo", "organisations", "accounts", "access_points")
 
 
 def import_all_models() -> None:
