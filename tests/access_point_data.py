@@ -42,7 +42,7 @@ def access_point_body(
     ean: str | None = None,
     *,
     grid_user: int | None = None,
-    customers: tuple[int, ...] = (),
+    customer_ids: tuple[int, ...] = (),
     since: str = "2024-01-01",
     **overrides: Any,
 ) -> dict[str, Any]:
@@ -57,7 +57,7 @@ def access_point_body(
         ],
         "communication_periods": [{"valid_from": since}],
         "grid_users": [{"account_id": grid_user, "valid_from": since}] if grid_user else [],
-        "customers": [{"account_id": c, "valid_from": since} for c in customers],
+        "customers": [{"account_id": c, "valid_from": since} for c in customer_ids],
     }
     if ean is not None:
         body["ean"] = ean

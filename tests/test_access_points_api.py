@@ -30,7 +30,7 @@ async def test_put_creates_then_replaces_and_repeats_idempotently(
 ) -> None:
     grid_user, customer = await add_accounts(app, 2)
     ean = fresh_ean()
-    body = access_point_body(grid_user=grid_user, customers=(grid_user, customer))
+    body = access_point_body(grid_user=grid_user, customer_ids=(grid_user, customer))
 
     created = await client.put(f"{BASE}/{ean}", json=body, headers=operator)
     assert created.status_code == 201, created.text
@@ -118,7 +118,7 @@ async def test_unknown_or_unsuitable_party_accounts_are_refused(
     assert missing.status_code == 422
     assert "account 999999 does not exist" in missing.json()["detail"]
     wrong_role = await client.put(
-        f"{BASE}/{ean}", json=access_point_body(customers=(operator_account,)), headers=operator
+        f"{BASE}/{ean}", json=access_point_body(customer_ids=(operator_account,)), headers=operator
     )
     assert wrong_role.status_code == 422
     assert "is an operator account" in wrong_role.json()["detail"]
@@ -286,7 +286,7 @@ async def test_bulk_ndjson_and_csv_store_everything(
     grid_user, tenant = await add_accounts(app, 2)
     ndjson_eans = [fresh_ean() for _ in range(3)]
     ndjson = "\n".join(
-        json.dumps(access_point_body(ean, grid_user=grid_user, customers=(grid_user,)))
+        json.dumps(access_point_body(ean, grid_user=grid_user, customer_ids=(grid_user,)))
         for ean in ndjson_eans
     )
     first = await client.post(
@@ -367,7 +367,7 @@ async def test_bulk_with_bad_rows_stores_nothing_and_names_the_lines(
         json.dumps({**good[3], "ean": "541448800000004313"}),  # line 5
         json.dumps(duplicate),  # line 6
         json.dumps(overlapping),  # line 7
-        json.dumps(access_point_body(fresh_ean(), customers=(424_242,))),  # line 8
+        json.dumps(access_point_body(fresh_ean(), customer_ids=(424_242,))),  # line 8
         json.dumps(good[4]),
     ]
     response = await client.post(
@@ -458,7 +458,7 @@ async def test_bulk_of_ten_thousand_is_fast(
             access_point_body(
                 make_ean(10_000_000 + i),
                 grid_user=accounts[i % 100],
-                customers=(accounts[i % 100],),
+                customer_ids=(accounts[i % 100],),
             )
         )
         for i in range(10_000)
