@@ -355,7 +355,9 @@ async def _write_batch(
             content_hash=[hashes[ap.ean] for ap in changed],
         ),
     )
-    await repository.delete_details(session, replaced_ids)
+    # Details of every upserted row go, not only of those locked above: an access point
+    # created by a concurrent transaction since then must not keep its details twice.
+    await repository.delete_details(session, list(ids.values()))
     await repository.insert_details(session, _detail_columns(changed, ids))
     for ap in changed:
         if ap.ean in existing:
