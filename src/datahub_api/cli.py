@@ -376,8 +376,36 @@ def print_welcome(settings: Settings, credentials: dict[str, Any] | None) -> Non
 
 
 CredentialsDescriber = Callable[[dict[str, Any]], list[str]]
+
+
+def describe_access_points(credentials: dict[str, Any]) -> list[str]:
+    points: list[dict[str, Any]] = credentials.get("access_points") or []
+    customers: list[dict[str, Any]] = credentials.get("customers") or []
+    if not points:
+        return []
+    communicating = sum(1 for point in points if point["communicating"])
+    gvm = sum(1 for point in points if point["gvm"])
+    lines = [
+        f"  access points: {len(points)} ({communicating} with a communicating digital meter, "
+        f"{gvm} GVM); operator API: /api/v1/access-points"
+    ]
+    owner = next((c for c in customers if c["is_grid_user"] and c["eans"]), None)
+    tenant = next((c for c in customers if not c["is_grid_user"] and c["eans"]), None)
+    if owner:
+        lines.append(
+            f"  customer: {owner['username']} / {owner['password']} "
+            f"(also grid user of {', '.join(owner['eans'])})"
+        )
+    if tenant:
+        lines.append(
+            f"  tenant:   {tenant['username']} / {tenant['password']} "
+            f"(customer, not grid user, of {', '.join(tenant['eans'])})"
+        )
+    return lines
+
+
 # Each domain that adds demo credentials adds a line-maker here.
-CREDENTIAL_DESCRIBERS: list[CredentialsDescriber] = []
+CREDENTIAL_DESCRIBERS: list[CredentialsDescriber] = [describe_access_points]
 
 
 def describe_credentials(credentials: dict[str, Any]) -> list[str]:
