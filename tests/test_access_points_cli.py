@@ -110,6 +110,11 @@ async def test_import_is_all_or_nothing_with_line_numbers(server_url: str, tmp_p
     assert await _stored(url) == {**dict.fromkeys(eans, "E"), eans[0]: "G", new_ean: "E"}
 
 
+def test_help_lists_the_import_command() -> None:
+    assert "access-points" in run_cli("--help").stdout
+    assert "import" in run_cli("access-points", "--help").stdout
+
+
 def test_import_refuses_an_unknown_file_kind(tmp_path: Path) -> None:
     path = tmp_path / "access-points.xlsx"
     path.write_bytes(b"")
