@@ -507,3 +507,25 @@ def test_service_limits_are_documented() -> None:
     assert str(MAX_BULK_ROWS) in BULK_DESCRIPTION
     assert "`meter_ids`" in BULK_DESCRIPTION
     assert service.MAX_REPORTED_ERRORS == 50
+
+
+async def test_bulk_lines_split_only_on_newlines(
+    client: httpx.AsyncClient, operator: dict[str, str]
+) -> None:
+    ean = fresh_ean()
+    body = access_point_body(
+        ean,
+        physical_meters=[
+            {"seq_number": "1", "meter_id": "A\u2028B", "installed_from": "2024-01-01"}
+        ],
+    )
+    line = json.dumps(body, ensure_ascii=False)
+    assert "\u2028" in line
+    response = await client.post(
+        f"{BASE}:bulk",
+        content=(line + "\r\n").encode(),
+        headers={**operator, "Content-Type": "application/x-ndjson"},
+    )
+    assert response.status_code == 200, response.text
+    stored = (await client.get(f"{BASE}/{ean}", headers=operator)).json()
+    assert stored["physical_meters"][0]["meter_id"] == "A\u2028B"

@@ -8,7 +8,6 @@ one row per access point, several values in one cell separated by ``|``.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -254,7 +253,3 @@ def read_upload(
     if upload_format is UploadFormat.csv:
         return read_csv(lines, max_rows=max_rows)
     return read_ndjson(lines, max_rows=max_rows)
-
-
-def to_ndjson_line(value: dict[str, Any]) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)

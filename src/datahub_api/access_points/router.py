@@ -227,7 +227,8 @@ async def bulk_upsert(request: Request, session: WriteSessionDep) -> BulkUpsertR
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UnprocessableContent(f"the body is not UTF-8 (byte {exc.start})") from None
-    upload = read_upload(text.splitlines(), upload_format, max_rows=MAX_BULK_ROWS)
+    # Split on "\n" only: str.splitlines() would also split on U+2028 inside JSON strings.
+    upload = read_upload(text.split("\n"), upload_format, max_rows=MAX_BULK_ROWS)
     if upload.problems:
         raise service.BulkRejected(upload.problems, total=upload.problem_count)
     if not upload.rows:
