@@ -40,6 +40,7 @@ def _problem(description: str) -> dict[str, Any]:
 
 
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem("The body cannot be parsed at all (for instance, it is not UTF-8)."),
     401: _problem("No valid access token."),
     403: _problem("The token lacks the scope `operator:access-points`."),
     413: _problem("The request body is larger than the service accepts."),
