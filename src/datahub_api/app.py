@@ -11,6 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datahub_api import embedded_postgres
+from datahub_api.access_points.router import router as access_points_router
 from datahub_api.audit.service import audit_refusal
 from datahub_api.auth.clients_router import router as clients_router
 from datahub_api.auth.grants import AccessGrants, check_principal
@@ -167,6 +168,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(organisations_router)
     app.include_router(contracts_router)
     app.include_router(clients_router)
+    app.include_router(access_points_router)
 
     _document_problem_schema(app)
     app.add_middleware(RateLimitHeadersMiddleware)

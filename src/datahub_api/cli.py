@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -21,6 +21,10 @@ from datahub_api.database_location import DatabaseUnreachable, check_reachable, 
 from datahub_api.db import DatabaseUrlError, create_database, libpq_url
 from datahub_api.errors import DatahubError
 from datahub_api.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from datahub_api.access_points.files import UploadFormat
+    from datahub_api.access_points.service import AccessPointRow, RowProblem, StoreOutcome
 
 cli = typer.Typer(
     name="datahub-api",
@@ -223,6 +227,127 @@ def openapi(
     console.print(f"wrote {out}")
 
 
+access_points_cli = typer.Typer(
+    help="The access-point registry.", no_args_is_help=True, add_completion=False
+)
+cli.add_typer(access_points_cli, name="access-points")
+
+MAX_LISTED_PROBLEMS = 20
+
+
+def _upload_format(path: Path, given: str | None) -> UploadFormat:
+    from datahub_api.access_points.files import UploadFormat
+
+    if given:
+        return UploadFormat(given)
+    suffix = path.suffix.lower()
+    if suffix in {".ndjson", ".jsonl"}:
+        return UploadFormat.ndjson
+    if suffix == ".csv":
+        return UploadFormat.csv
+    fail(f"{path}: cannot tell the format from {suffix or 'no extension'!r}; use --format", 2)
+
+
+def _print_problems(path: Path, problems: list[RowProblem], count: int) -> NoReturn:
+    for problem in problems[:MAX_LISTED_PROBLEMS]:
+        console.print(f"{path}:{problem.line}: {problem.detail}", highlight=False, markup=False)
+    more = count - min(len(problems), MAX_LISTED_PROBLEMS)
+    if more > 0:
+        console.print(f"... and {more} more", highlight=False)
+    fail(f"{count} access point(s) in {path} cannot be stored; nothing was stored")
+
+
+@access_points_cli.command("import")
+def import_access_points(
+    file: Annotated[Path, typer.Argument(help="NDJSON (.ndjson/.jsonl) or CSV (.csv) file.")],
+    file_format: Annotated[
+        str | None,
+        typer.Option("--format", help="ndjson or csv; default from the file's extension."),
+    ] = None,
+) -> None:
+    """Create or replace the access points of a file, all or nothing.
+
+    Same rules and CSV layout as POST /api/v1/access-points:bulk; one transaction per file.
+    """
+    from datahub_api.access_points import service
+    from datahub_api.access_points.files import read_upload
+
+    if file_format not in {None, "ndjson", "csv"}:
+        fail(f"--format must be ndjson or csv, not {file_format!r}", 2)
+    if not file.is_file():
+        fail(f"{file}: no such file", 2)
+    upload_format = _upload_format(file, file_format)
+    settings = _settings()
+    with clear_errors():
+        url, embedded = open_database(settings)
+        try:
+            _ensure_migrated(url, settings)
+            with step_progress("import") as progress:
+                checking = progress.add_task(f"reading {file.name}", total=file.stat().st_size)
+
+                def lines() -> Iterator[str]:
+                    with file.open(encoding="utf-8-sig", newline="") as handle:
+                        for line in handle:
+                            progress.advance(checking, len(line.encode()))
+                            yield line
+
+                try:
+                    upload = read_upload(lines(), upload_format)
+                except UnicodeDecodeError as exc:
+                    fail(f"{file}: not UTF-8 text ({exc.reason})")
+                if upload.problem_count:
+                    progress.stop()
+                    _print_problems(file, upload.problems, upload.problem_count)
+                if not upload.rows:
+                    fail(f"{file} holds no access points")
+                storing = progress.add_task("storing", total=len(upload.rows))
+                outcome = asyncio.run(
+                    _store_access_points(
+                        url, settings, upload.rows, lambda n: progress.advance(storing, n)
+                    )
+                )
+        except service.BulkRejected as rejected:
+            _print_problems(file, rejected.problems, len(rejected.problems))
+        finally:
+            if embedded is not None:
+                embedded.release()
+    console.print(
+        f"imported {len(upload.rows)} access points from {file}: {len(outcome.created)} "
+        f"created, {len(outcome.updated)} updated, {len(outcome.unchanged)} unchanged",
+        highlight=False,
+    )
+
+
+def _ensure_migrated(url: str, settings: Settings) -> None:
+    from datahub_api.schema_migrations import current_revision, head_revision
+
+    async def revision() -> str | None:
+        database = create_database(url, settings)
+        try:
+            async with database.write_engine.connect() as connection:
+                return await current_revision(connection)
+        finally:
+            await database.dispose()
+
+    if asyncio.run(revision()) != head_revision():
+        fail("the database is not migrated to the newest schema; run `datahub-api migrate`")
+
+
+async def _store_access_points(
+    url: str, settings: Settings, rows: list[AccessPointRow], on_progress: Callable[[int], None]
+) -> StoreOutcome:
+    from datahub_api.access_points import service
+
+    database = create_database(url, settings)
+    try:
+        async with database.write_sessions() as session:
+            outcome = await service.store_access_points(session, rows, on_progress=on_progress)
+            await session.commit()
+            return outcome
+    finally:
+        await database.dispose()
+
+
 def _port_is_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -253,11 +378,37 @@ def print_welcome(settings: Settings, credentials: dict[str, Any] | None) -> Non
 CredentialsDescriber = Callable[[dict[str, Any]], list[str]]
 
 
+def describe_access_points(credentials: dict[str, Any]) -> list[str]:
+    points: list[dict[str, Any]] = credentials.get("access_points") or []
+    customers: list[dict[str, Any]] = credentials.get("customers") or []
+    if not points:
+        return []
+    communicating = sum(1 for point in points if point["communicating"])
+    gvm = sum(1 for point in points if point["gvm"])
+    lines = [
+        f"  access points: {len(points)} ({communicating} with a communicating digital meter, "
+        f"{gvm} GVM); operator API: /api/v1/access-points"
+    ]
+    owner = next((c for c in customers if c["is_grid_user"] and c["eans"]), None)
+    tenant = next((c for c in customers if not c["is_grid_user"] and c["eans"]), None)
+    if owner:
+        lines.append(
+            f"  customer: {owner['username']} / {owner['password']} "
+            f"(also grid user of {', '.join(owner['eans'])})"
+        )
+    if tenant:
+        lines.append(
+            f"  tenant:   {tenant['username']} / {tenant['password']} "
+            f"(customer, not grid user, of {', '.join(tenant['eans'])})"
+        )
+    return lines
+
+
 def credential_describers() -> list[CredentialsDescriber]:
     """Each domain that adds demo credentials adds a line-maker here."""
     from datahub_api.organisations.demo_data import describe_parties
 
-    return [describe_parties]
+    return [describe_parties, describe_access_points]
 
 
 def describe_credentials(credentials: dict[str, Any]) -> list[str]:

@@ -73,6 +73,10 @@ class PayloadTooLarge(DatahubError):
     status, code, title = 413, "payload-too-large", "Request body too large"
 
 
+class UnsupportedMediaType(DatahubError):
+    status, code, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
 class UnprocessableContent(DatahubError):
     status, code, title = 422, "invalid-request", "Invalid request"
 
@@ -204,14 +208,20 @@ def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
-def _allowed_methods(request: Request) -> list[str]:
-    """Every method some route offers at this path (Starlette names only the first route's)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return sorted(methods)
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path. Starlette's 405 names only the
+    methods of the first route matching the path, not of all routes sharing it."""
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -243,7 +253,7 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         headers = dict(exc.headers or {})
         if status == 405:
-            headers["Allow"] = ", ".join(_allowed_methods(request))
+            headers["Allow"] = ", ".join(allowed_methods(request))
         error = DatahubError(str(exc.detail), headers=headers)
         error.status = status
         error.code = HTTPStatus(status).phrase.lower().replace(" ", "-")

@@ -2,12 +2,56 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
-from datahub_api.accounts.models import Account, LoginSession
+from datahub_api.accounts.models import Account, AccountRole, LoginSession
 from datahub_api.db import ReadSession, WriteSession
+
+
+async def roles_by_id(session: ReadSession, account_ids: Iterable[int]) -> dict[int, AccountRole]:
+    """The role of each of the accounts that exist among ``account_ids``."""
+    wanted = sorted(set(account_ids))
+    if not wanted:
+        return {}
+    result = await session.execute(select(Account.id, Account.role).where(Account.id.in_(wanted)))
+    return {row.id: row.role for row in result}
+
+
+@dataclass
+class NewAccounts:
+    """Column arrays of accounts to create in one statement (the i-th entries make one)."""
+
+    username: list[str]
+    password_hash: list[str]
+    display_name: list[str]
+    email: list[str | None]
+    role: list[str]
+
+
+_INSERT_ACCOUNTS = text(
+    """
+    INSERT INTO accounts (username, password_hash, display_name, email, role)
+    SELECT * FROM unnest(
+        CAST(:username AS varchar[]), CAST(:password_hash AS varchar[]),
+        CAST(:display_name AS varchar[]), CAST(:email AS varchar[]), CAST(:role AS varchar[])
+    )
+    RETURNING id, username
+    """
+)
+
+
+async def add_accounts(session: WriteSession, accounts: NewAccounts) -> list[int]:
+    """Create the accounts in one statement; their ids in the given order."""
+    if not accounts.username:
+        return []
+    result = await session.execute(_INSERT_ACCOUNTS, vars(accounts))
+    # RETURNING promises no order: map back through the unique usernames.
+    id_of = {row.username: row.id for row in result}
+    return [id_of[username] for username in accounts.username]
 
 
 async def get_by_username(session: ReadSession, username: str) -> Account | None:

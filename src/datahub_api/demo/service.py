@@ -10,9 +10,19 @@ import json
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from datahub_api.access_points import service as access_points_service
+from datahub_api.access_points.ean import make_ean
+from datahub_api.access_points.models import EnergyType, Metering, MeterType, SubHeadpointType
+from datahub_api.access_points.schemas import AccessPointBody
+from datahub_api.access_points.service import AccessPointRow
+from datahub_api.accounts import repository as accounts_repository
+from datahub_api.accounts.models import AccountRole
+from datahub_api.accounts.passwords import hash_password
+from datahub_api.brussels_days import today_in_brussels
 from datahub_api.db import WriteSession
 from datahub_api.demo import repository
 from datahub_api.demo.models import DemoWorld
@@ -54,6 +64,274 @@ async def seed_service_record(session: WriteSession, world: DemoWorldBuilder) ->
     await session.flush()
 
 
+CUSTOMER_PASSWORD = "demo-customer"
+LANDLORD_PASSWORD = "demo-landlord"
+_FIRST_NAMES = (
+    "An", "Bart", "Els", "Jan", "Lotte", "Pieter", "Sofie", "Tom", "Wim", "Hanne",
+    "Lien", "Koen", "Nele", "Stijn", "Ruben", "Emma", "Lucas", "Noor", "Arne", "Fien",
+)  # fmt: skip
+_LAST_NAMES = (
+    "Peeters", "Janssens", "Maes", "Jacobs", "Mertens", "Willems", "Claes", "Goossens",
+    "Wouters", "De Smet", "Dubois", "Lambrechts", "Hermans", "Aerts", "Michiels", "Smets",
+    "Vermeulen", "Pauwels", "Van den Broeck", "Desmet",
+)  # fmt: skip
+
+
+@dataclass
+class _DemoAccount:
+    username: str
+    name: str
+    role: AccountRole
+    password: str
+    eans: list[str] = field(default_factory=list)
+    grid_user_of_own: bool = True
+
+
+@dataclass
+class _DemoAccessPoint:
+    ean: str
+    energy_type: EnergyType
+    customer: _DemoAccount
+    grid_user: _DemoAccount
+    since: date
+    meter_type: MeterType = MeterType.digital
+    metering: Metering = Metering.on_meter
+    gvm: bool = False
+    meters: list[dict[str, Any]] = field(default_factory=list)
+    communication: list[tuple[date, date | None]] = field(default_factory=list)
+    sub_headpoints: list[dict[str, Any]] = field(default_factory=list)
+    # A former occupant who was customer and grid user until ``moved_on``.
+    former: _DemoAccount | None = None
+    moved_on: date | None = None
+
+    def communicating_on(self, day: date) -> bool:
+        return self.meter_type is MeterType.digital and any(
+            start <= day and (end is None or day < end) for start, end in self.communication
+        )
+
+    def meter_ids_on(self, day: date) -> list[str]:
+        return [
+            meter["meter_id"]
+            for meter in self.meters
+            if meter["installed_from"] <= day
+            and (meter.get("installed_to") is None or day < meter["installed_to"])
+        ]
+
+    def body(self, ids: dict[str, int]) -> dict[str, Any]:
+        if self.former is not None and self.moved_on is not None:
+            former = {
+                "account_id": ids[self.former.username],
+                "valid_from": self.since,
+                "valid_to": self.moved_on,
+            }
+            grid_users = [
+                former,
+                {"account_id": ids[self.grid_user.username], "valid_from": self.moved_on},
+            ]
+            customers = [
+                former,
+                {"account_id": ids[self.customer.username], "valid_from": self.moved_on},
+            ]
+        else:
+            grid_users = [{"account_id": ids[self.grid_user.username], "valid_from": self.since}]
+            customers = [{"account_id": ids[self.customer.username], "valid_from": self.since}]
+        return {
+            "ean": self.ean,
+            "energy_type": self.energy_type,
+            "meter_type": self.meter_type,
+            "metering": self.metering,
+            "gvm": self.gvm,
+            "physical_meters": self.meters,
+            "sub_headpoints": self.sub_headpoints,
+            "communication_periods": [
+                {"valid_from": start, "valid_to": end} for start, end in self.communication
+            ],
+            "grid_users": grid_users,
+            "customers": customers,
+        }
+
+
+class _AccessPointWorld:
+    """Plans the demo access points and their accounts from the world's random source."""
+
+    def __init__(self, world: DemoWorldBuilder, today: date) -> None:
+        self.rng = world.rng
+        self.today = today
+        self.accounts: list[_DemoAccount] = []
+        self.landlords: list[_DemoAccount] = []
+        self.access_points: list[_DemoAccessPoint] = []
+        self.serial = 1_000_000
+
+    def next_ean(self) -> str:
+        self.serial += self.rng.randint(1, 97)
+        return make_ean(self.serial)
+
+    def person(self, role: AccountRole = AccountRole.customer) -> _DemoAccount:
+        first, last = self.rng.choice(_FIRST_NAMES), self.rng.choice(_LAST_NAMES)
+        slug = last.lower().replace(" ", "")
+        account = _DemoAccount(
+            username=f"{first.lower()}.{slug}.{len(self.accounts) + 1}",
+            name=f"{first} {last}",
+            role=role,
+            password=CUSTOMER_PASSWORD,
+        )
+        self.accounts.append(account)
+        return account
+
+    def landlord(self) -> _DemoAccount:
+        if not self.landlords or self.rng.random() < 0.35:
+            last = self.rng.choice(_LAST_NAMES)
+            account = _DemoAccount(
+                username=f"landlord.{len(self.landlords) + 1}",
+                name=f"Immo {last} BV",
+                role=AccountRole.grid_user,
+                password=LANDLORD_PASSWORD,
+            )
+            self.accounts.append(account)
+            self.landlords.append(account)
+            return account
+        return self.rng.choice(self.landlords)
+
+    def days_ago(self, low: int, high: int) -> date:
+        return self.today - timedelta(days=self.rng.randint(low, high))
+
+    def plan(self, count: int) -> None:
+        while len(self.access_points) < count:
+            customer = self.person()
+            tenant = self.rng.random() < 0.12
+            grid_user = self.landlord() if tenant else customer
+            customer.grid_user_of_own = not tenant
+            kinds = [EnergyType.electricity]
+            if self.rng.random() < 0.176 and len(self.access_points) + 1 < count:
+                kinds.append(EnergyType.gas)
+            for energy_type in kinds:
+                self.access_points.append(self.access_point(energy_type, customer, grid_user))
+                customer.eans.append(self.access_points[-1].ean)
+                if grid_user is not customer:
+                    grid_user.eans.append(self.access_points[-1].ean)
+
+    def access_point(
+        self, energy_type: EnergyType, customer: _DemoAccount, grid_user: _DemoAccount
+    ) -> _DemoAccessPoint:
+        rng = self.rng
+        since = self.days_ago(2 * 366, 10 * 365)
+        point = _DemoAccessPoint(self.next_ean(), energy_type, customer, grid_user, since)
+        if energy_type is EnergyType.electricity and rng.random() < 0.03:
+            point.gvm, point.meter_type = True, MeterType.other
+            point.metering = rng.choice([Metering.on_headpoint, Metering.on_headpoint_and_meter])
+            point.meters = [self.meter("1", f"AMR{rng.randrange(10**8):08d}", since)]
+            if rng.random() < 0.5:
+                point.sub_headpoints = [
+                    {
+                        "type": SubHeadpointType.production,
+                        "seq_number": "2",
+                        "ean": self.next_ean(),
+                        "installation_type": "PV",
+                        "vreg_id": f"G{rng.randrange(10**8):08d}",
+                    }
+                ]
+        elif rng.random() < (0.8 if energy_type is EnergyType.electricity else 0.7):
+            self.digital_meter(point)
+        else:
+            point.meter_type = MeterType.other
+            point.meters = [self.meter("1", f"KM{rng.randrange(10**9):09d}", since)]
+        if rng.random() < 0.04:
+            point.moved_on = self.days_ago(30, 330)
+            point.former = self.person()
+        return point
+
+    def meter(
+        self, seq: str, meter_id: str, start: date, end: date | None = None
+    ) -> dict[str, Any]:
+        return {
+            "seq_number": seq,
+            "meter_id": meter_id,
+            "installed_from": start,
+            "installed_to": end,
+        }
+
+    def digital_meter(self, point: _DemoAccessPoint) -> None:
+        rng = self.rng
+        prefix = "1SAG" if point.energy_type is EnergyType.electricity else "3KFM"
+        digital_id = f"{prefix}{rng.randrange(10**10):010d}"
+        installed = point.since
+        if rng.random() < 0.3:  # an older meter was exchanged for a digital one
+            installed = point.since + (self.today - point.since) * rng.randint(20, 60) // 100
+            old_id = f"KM{rng.randrange(10**9):09d}"
+            point.meters.append(self.meter("1", old_id, point.since, installed))
+        point.meters.append(self.meter("1", digital_id, installed))
+        chance = rng.random()
+        if chance < 0.85:  # communicates
+            point.communication = [(installed, None)]
+        elif chance < 0.93:  # stopped for a while in the last year, then resumed
+            stopped = self.days_ago(40, 300)
+            point.communication = [
+                (installed, stopped),
+                (stopped + timedelta(days=rng.randint(5, 30)), None),
+            ]
+        elif chance < 0.97:  # stopped communicating and has not resumed
+            point.communication = [(installed, self.days_ago(20, 200))]
+        # else: never communicated
+
+
+async def seed_access_points(session: WriteSession, world: DemoWorldBuilder) -> None:
+    """Demo access points (EANs) with meters, communication and parties, and the customer,
+    landlord and former-occupant accounts they need."""
+    today = today_in_brussels()
+    plan = _AccessPointWorld(world, today)
+    plan.plan(world.parameters.eans)
+    hashes = {
+        CUSTOMER_PASSWORD: hash_password(CUSTOMER_PASSWORD),
+        LANDLORD_PASSWORD: hash_password(LANDLORD_PASSWORD),
+    }
+    ids = await accounts_repository.add_accounts(
+        session,
+        accounts_repository.NewAccounts(
+            username=[a.username for a in plan.accounts],
+            password_hash=[hashes[a.password] for a in plan.accounts],
+            display_name=[a.name for a in plan.accounts],
+            email=[f"{a.username}@example.invalid" for a in plan.accounts],
+            role=[a.role.value for a in plan.accounts],
+        ),
+    )
+    id_of = {
+        account.username: account_id for account, account_id in zip(plan.accounts, ids, strict=True)
+    }
+    rows = [
+        AccessPointRow(line, AccessPointBody.model_validate(point.body(id_of)))
+        for line, point in enumerate(plan.access_points, start=1)
+    ]
+    await access_points_service.store_access_points(session, rows)
+    current = [a for a in plan.accounts if a.role is AccountRole.customer and a.eans]
+    world.credentials["customers"] = [
+        {
+            "name": a.name,
+            "username": a.username,
+            "password": a.password,
+            "is_grid_user": a.grid_user_of_own,
+            "eans": a.eans,
+        }
+        for a in current
+    ]
+    world.credentials["landlords"] = [
+        {"name": a.name, "username": a.username, "password": a.password, "eans": a.eans}
+        for a in plan.landlords
+    ]
+    world.credentials["access_points"] = [
+        {
+            "ean": p.ean,
+            "energy_type": p.energy_type.value,
+            "meter_type": p.meter_type.value,
+            "communicating": p.communicating_on(today),
+            "gvm": p.gvm,
+            "meter_ids": p.meter_ids_on(today),
+            "customer": p.customer.username,
+            "grid_user": p.grid_user.username,
+        }
+        for p in plan.access_points
+    ]
+
+
 def _domain_seeders() -> list[tuple[str, DomainSeeder]]:
     """Each domain adds its seeder here, in dependency order."""
     from datahub_api.organisations.demo_data import seed_organisations_and_clients
@@ -61,6 +339,7 @@ def _domain_seeders() -> list[tuple[str, DomainSeeder]]:
     return [
         ("service record", seed_service_record),
         ("organisations, contracts and clients", seed_organisations_and_clients),
+        ("access points", seed_access_points),
     ]
 
 

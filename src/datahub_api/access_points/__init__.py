@@ -1,0 +1,1 @@
+"""The access-point registry: EANs, their meters, sub-headpoints, communication and parties."""

@@ -1,0 +1,175 @@
+"""Access points (EANs) with their physical meters, sub-headpoints, communication periods and
+parties (grid user, customers).
+
+Validity periods are Europe/Brussels dates: ``valid_from`` inclusive, ``valid_to`` exclusive,
+``NULL`` = open-ended. Rules that span rows (no two grid users at once, ...) are enforced by
+the service while it holds a row lock on the access point.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    String,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from datahub_api.db import Base
+
+
+class EnergyType(StrEnum):
+    electricity = "E"
+    gas = "G"
+
+
+class MeterType(StrEnum):
+    digital = "DM"  # digital meter
+    other = "KM"  # analogue, AMR or other meter
+
+
+class Metering(StrEnum):
+    """Where the installation is metered (Fluvius v3 headpoint ``$type``)."""
+
+    on_meter = "metering-on-meter"
+    on_headpoint = "metering-on-headpoint"
+    on_headpoint_and_meter = "metering-on-headpoint-and-meter"
+
+
+class SubHeadpointType(StrEnum):
+    """What a sub-headpoint meters (Fluvius v3 sub-headpoint ``$type``)."""
+
+    production = "submetering-production"
+    offtake = "submetering-offtake"
+    auxiliary = "submetering-auxiliary"
+
+
+class PartyRole(StrEnum):
+    grid_user = "grid_user"  # netgebruiker
+    customer = "customer"  # may consent for the access point
+
+
+def _values(enum: type[StrEnum]) -> list[str]:
+    return [member.value for member in enum]
+
+
+def _enum(enum: type[StrEnum], name: str, length: int) -> Enum:
+    return Enum(enum, name=name, native_enum=False, length=length, values_callable=_values)
+
+
+_PERIOD_ORDER = "valid_to IS NULL OR valid_to > valid_from"
+
+
+class AccessPoint(Base):
+    """An access point (toegangspunt), identified by its EAN."""
+
+    __tablename__ = "access_points"
+    __table_args__ = (CheckConstraint("ean ~ '^[0-9]{18}$'", name="ean_digits"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ean: Mapped[str] = mapped_column(String(18), unique=True)
+    energy_type: Mapped[EnergyType] = mapped_column(_enum(EnergyType, "energy_type", 1))
+    meter_type: Mapped[MeterType] = mapped_column(_enum(MeterType, "meter_type", 2))
+    metering: Mapped[Metering] = mapped_column(_enum(Metering, "metering", 40))
+    gvm: Mapped[bool] = mapped_column(Boolean)  # large-consumption (GVM) installation
+    # sha256 of the canonical stored content: a repeated identical upsert changes nothing.
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    physical_meters: Mapped[list[PhysicalMeter]] = relationship(
+        lazy="raise",
+        order_by="(PhysicalMeter.installed_from, PhysicalMeter.seq_number)",
+        passive_deletes=True,
+    )
+    sub_headpoints: Mapped[list[SubHeadpoint]] = relationship(
+        lazy="raise", order_by="SubHeadpoint.seq_number", passive_deletes=True
+    )
+    communication_periods: Mapped[list[CommunicationPeriod]] = relationship(
+        lazy="raise", order_by="CommunicationPeriod.valid_from", passive_deletes=True
+    )
+    parties: Mapped[list[AccessPointParty]] = relationship(
+        lazy="raise",
+        order_by="(AccessPointParty.valid_from, AccessPointParty.account_id)",
+        passive_deletes=True,
+    )
+
+
+class PhysicalMeter(Base):
+    """A meter installed at the access point for a period; a meter exchange closes one
+    meter's period and opens another's (usually on the same ``seq_number``)."""
+
+    __tablename__ = "physical_meters"
+    __table_args__ = (
+        CheckConstraint("installed_to IS NULL OR installed_to > installed_from", name="period"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    access_point_id: Mapped[int] = mapped_column(
+        ForeignKey("access_points.id", ondelete="CASCADE"), index=True
+    )
+    seq_number: Mapped[str] = mapped_column(String(10))
+    meter_id: Mapped[str] = mapped_column(String(50), index=True)
+    installed_from: Mapped[date] = mapped_column(Date)
+    installed_to: Mapped[date | None] = mapped_column(Date)
+
+
+class SubHeadpoint(Base):
+    """A submetering installation of a headpoint-metered access point (PV production, ...)."""
+
+    __tablename__ = "sub_headpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    access_point_id: Mapped[int] = mapped_column(
+        ForeignKey("access_points.id", ondelete="CASCADE"), index=True
+    )
+    type: Mapped[SubHeadpointType] = mapped_column(
+        _enum(SubHeadpointType, "sub_headpoint_type", 30)
+    )
+    seq_number: Mapped[str] = mapped_column(String(10))
+    ean: Mapped[str | None] = mapped_column(String(18))
+    vreg_id: Mapped[str | None] = mapped_column(String(30))  # local production installation id
+    installation_type: Mapped[str | None] = mapped_column(String(10))  # PV, WKKA, BAT, ...
+
+
+class CommunicationPeriod(Base):
+    """Days on which the access point's digital meter communicates (data and SLA count only
+    these days)."""
+
+    __tablename__ = "communication_periods"
+    __table_args__ = (CheckConstraint(_PERIOD_ORDER, name="period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    access_point_id: Mapped[int] = mapped_column(
+        ForeignKey("access_points.id", ondelete="CASCADE"), index=True
+    )
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+
+
+class AccessPointParty(Base):
+    """An account that is the grid user, or a customer, of the access point for a period."""
+
+    __tablename__ = "access_point_parties"
+    __table_args__ = (
+        CheckConstraint(_PERIOD_ORDER, name="period"),
+        Index("ix_access_point_parties_account_id_role", "account_id", "role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    access_point_id: Mapped[int] = mapped_column(
+        ForeignKey("access_points.id", ondelete="CASCADE"), index=True
+    )
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
+    role: Mapped[PartyRole] = mapped_column(_enum(PartyRole, "party_role", 20))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)

@@ -1,0 +1,376 @@
+"""SQL of the access-point registry.
+
+Writes are set-based: one statement per table for a whole batch of access points (arrays
+passed as parameters and expanded with ``unnest``), never a round trip per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import ColumnElement, and_, exists, or_, select, text
+from sqlalchemy.orm import InstrumentedAttribute, selectinload
+from sqlalchemy.sql.base import ExecutableOption
+
+from datahub_api.access_points.models import (
+    AccessPoint,
+    AccessPointParty,
+    CommunicationPeriod,
+    EnergyType,
+    MeterType,
+    PartyRole,
+    PhysicalMeter,
+)
+from datahub_api.db import ReadSession, WriteSession
+
+
+def with_details() -> list[ExecutableOption]:
+    """Load options for an access point with its meters, sub-headpoints, periods and parties."""
+    return [
+        selectinload(AccessPoint.physical_meters),
+        selectinload(AccessPoint.sub_headpoints),
+        selectinload(AccessPoint.communication_periods),
+        selectinload(AccessPoint.parties),
+    ]
+
+
+def _valid_on(
+    valid_from: InstrumentedAttribute[date], valid_to: InstrumentedAttribute[date | None], day: date
+) -> ColumnElement[bool]:
+    return and_(valid_from <= day, or_(valid_to.is_(None), valid_to > day))
+
+
+def _overlaps(
+    valid_from: InstrumentedAttribute[date],
+    valid_to: InstrumentedAttribute[date | None],
+    start: date,
+    end: date,
+) -> ColumnElement[bool]:
+    """The period [valid_from, valid_to) shares at least one day with [start, end)."""
+    return and_(valid_from < end, or_(valid_to.is_(None), valid_to > start))
+
+
+# --- reads -------------------------------------------------------------------------------
+
+
+async def get_by_ean(
+    session: ReadSession, ean: str, *, details: bool = True, refresh: bool = False
+) -> AccessPoint | None:
+    statement = select(AccessPoint).where(AccessPoint.ean == ean)
+    if details:
+        statement = statement.options(*with_details())
+    if refresh:
+        statement = statement.execution_options(populate_existing=True)
+    return (await session.scalars(statement)).first()
+
+
+@dataclass(frozen=True)
+class AccessPointFilter:
+    energy_type: EnergyType | None = None
+    meter_type: MeterType | None = None
+    gvm: bool | None = None
+    communicating_on: date | None = None
+
+
+def _communicating_on(day: date) -> ColumnElement[bool]:
+    return and_(
+        AccessPoint.meter_type == MeterType.digital,
+        exists().where(
+            CommunicationPeriod.access_point_id == AccessPoint.id,
+            _valid_on(CommunicationPeriod.valid_from, CommunicationPeriod.valid_to, day),
+        ),
+    )
+
+
+async def list_page(
+    session: ReadSession, *, after_ean: str | None, limit: int, where: AccessPointFilter
+) -> Sequence[AccessPoint]:
+    """Up to ``limit`` access points with details, ordered by EAN, after ``after_ean``."""
+    statement = select(AccessPoint).order_by(AccessPoint.ean).limit(limit)
+    if after_ean is not None:
+        statement = statement.where(AccessPoint.ean > after_ean)
+    if where.energy_type is not None:
+        statement = statement.where(AccessPoint.energy_type == where.energy_type)
+    if where.meter_type is not None:
+        statement = statement.where(AccessPoint.meter_type == where.meter_type)
+    if where.gvm is not None:
+        statement = statement.where(AccessPoint.gvm.is_(where.gvm))
+    if where.communicating_on is not None:
+        statement = statement.where(_communicating_on(where.communicating_on))
+    return (await session.scalars(statement.options(*with_details()))).all()
+
+
+def _parties_on(ean: str, role: PartyRole, day: date) -> ColumnElement[bool]:
+    return and_(
+        AccessPoint.ean == ean,
+        AccessPointParty.role == role,
+        _valid_on(AccessPointParty.valid_from, AccessPointParty.valid_to, day),
+    )
+
+
+async def party_accounts_on(
+    session: ReadSession, ean: str, role: PartyRole, day: date
+) -> list[int]:
+    """Ids of the accounts that hold ``role`` for the EAN on ``day``, ascending."""
+    statement = (
+        select(AccessPointParty.account_id)
+        .join(AccessPoint, AccessPoint.id == AccessPointParty.access_point_id)
+        .where(_parties_on(ean, role, day))
+        .order_by(AccessPointParty.account_id)
+    )
+    return list((await session.scalars(statement)).all())
+
+
+async def roles_of_account_on(
+    session: ReadSession, account_id: int, day: date
+) -> list[tuple[str, PartyRole]]:
+    """(EAN, role) pairs the account holds on ``day``, ordered by EAN."""
+    statement = (
+        select(AccessPoint.ean, AccessPointParty.role)
+        .join(AccessPoint, AccessPoint.id == AccessPointParty.access_point_id)
+        .where(
+            AccessPointParty.account_id == account_id,
+            _valid_on(AccessPointParty.valid_from, AccessPointParty.valid_to, day),
+        )
+        .order_by(AccessPoint.ean, AccessPointParty.role)
+    )
+    return [(ean, role) for ean, role in (await session.execute(statement)).all()]
+
+
+async def communication_overlapping(
+    session: ReadSession, ean: str, start: date, end: date
+) -> tuple[MeterType, list[CommunicationPeriod]] | None:
+    """The meter type and the communication periods that touch [start, end); None for an
+    unknown EAN."""
+    meter_type = await session.scalar(select(AccessPoint.meter_type).where(AccessPoint.ean == ean))
+    if meter_type is None:
+        return None
+    statement = (
+        select(CommunicationPeriod)
+        .join(AccessPoint, AccessPoint.id == CommunicationPeriod.access_point_id)
+        .where(
+            AccessPoint.ean == ean,
+            _overlaps(CommunicationPeriod.valid_from, CommunicationPeriod.valid_to, start, end),
+        )
+        .order_by(CommunicationPeriod.valid_from)
+    )
+    return meter_type, list((await session.scalars(statement)).all())
+
+
+async def meters_installed(
+    session: ReadSession, ean: str, start: date, end: date
+) -> list[PhysicalMeter]:
+    """The physical meters of the EAN installed on at least one day of [start, end)."""
+    statement = (
+        select(PhysicalMeter)
+        .join(AccessPoint, AccessPoint.id == PhysicalMeter.access_point_id)
+        .where(
+            AccessPoint.ean == ean,
+            _overlaps(PhysicalMeter.installed_from, PhysicalMeter.installed_to, start, end),
+        )
+        .order_by(PhysicalMeter.installed_from, PhysicalMeter.seq_number)
+    )
+    return list((await session.scalars(statement)).all())
+
+
+# --- writes ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredAccessPoint:
+    id: int
+    ean: str
+    content_hash: str
+
+
+async def lock_existing(session: WriteSession, eans: Sequence[str]) -> dict[str, StoredAccessPoint]:
+    """Lock the rows of the EANs that exist (in EAN order, so concurrent batches never
+    deadlock) until the transaction ends."""
+    result = await session.execute(
+        select(AccessPoint.id, AccessPoint.ean, AccessPoint.content_hash)
+        .where(AccessPoint.ean.in_(eans))
+        .order_by(AccessPoint.ean)
+        .with_for_update()
+    )
+    return {row.ean: StoredAccessPoint(row.id, row.ean, row.content_hash) for row in result}
+
+
+@dataclass(frozen=True)
+class PartyPeriodRow:
+    account_id: int
+    valid_from: date
+    valid_to: date | None
+
+
+async def grid_user_periods(
+    session: ReadSession, access_point_ids: Sequence[int]
+) -> dict[int, list[PartyPeriodRow]]:
+    """Stored grid-user periods per access point id."""
+    result = await session.execute(
+        select(
+            AccessPointParty.access_point_id,
+            AccessPointParty.account_id,
+            AccessPointParty.valid_from,
+            AccessPointParty.valid_to,
+        )
+        .where(
+            AccessPointParty.access_point_id.in_(access_point_ids),
+            AccessPointParty.role == PartyRole.grid_user,
+        )
+        .order_by(AccessPointParty.access_point_id, AccessPointParty.valid_from)
+    )
+    periods: dict[int, list[PartyPeriodRow]] = {}
+    for row in result:
+        periods.setdefault(row.access_point_id, []).append(
+            PartyPeriodRow(row.account_id, row.valid_from, row.valid_to)
+        )
+    return periods
+
+
+@dataclass
+class AccessPointColumns:
+    """Column arrays of a batch of access points (the i-th entry of each is one row)."""
+
+    ean: list[str]
+    energy_type: list[str]
+    meter_type: list[str]
+    metering: list[str]
+    gvm: list[bool]
+    content_hash: list[str]
+
+
+_UPSERT_ACCESS_POINTS = text(
+    """
+    INSERT INTO access_points (ean, energy_type, meter_type, metering, gvm, content_hash)
+    SELECT * FROM unnest(
+        CAST(:ean AS varchar[]), CAST(:energy_type AS varchar[]), CAST(:meter_type AS varchar[]),
+        CAST(:metering AS varchar[]), CAST(:gvm AS boolean[]), CAST(:content_hash AS varchar[])
+    )
+    ON CONFLICT (ean) DO UPDATE SET
+        energy_type = excluded.energy_type,
+        meter_type = excluded.meter_type,
+        metering = excluded.metering,
+        gvm = excluded.gvm,
+        content_hash = excluded.content_hash,
+        updated_at = now()
+    RETURNING id, ean
+    """
+)
+
+
+async def upsert_access_points(
+    session: WriteSession, columns: AccessPointColumns
+) -> dict[str, int]:
+    """Insert or update the access points themselves; their ids by EAN."""
+    result = await session.execute(_UPSERT_ACCESS_POINTS, vars(columns))
+    return {row.ean: row.id for row in result}
+
+
+_DELETE_DETAILS = [
+    text(f"DELETE FROM {table} WHERE access_point_id = ANY(CAST(:ids AS integer[]))")  # noqa: S608
+    for table in (
+        "physical_meters",
+        "sub_headpoints",
+        "communication_periods",
+        "access_point_parties",
+    )
+]
+
+
+async def delete_details(session: WriteSession, access_point_ids: Sequence[int]) -> None:
+    """Remove meters, sub-headpoints, communication periods and parties of access points."""
+    if not access_point_ids:
+        return
+    for statement in _DELETE_DETAILS:
+        await session.execute(statement, {"ids": list(access_point_ids)})
+
+
+@dataclass
+class DetailColumns:
+    """Column arrays of the details of a batch of access points."""
+
+    meter_access_point_id: list[int]
+    meter_seq_number: list[str]
+    meter_id: list[str]
+    meter_installed_from: list[date]
+    meter_installed_to: list[date | None]
+
+    sub_access_point_id: list[int]
+    sub_type: list[str]
+    sub_seq_number: list[str]
+    sub_ean: list[str | None]
+    sub_vreg_id: list[str | None]
+    sub_installation_type: list[str | None]
+
+    communication_access_point_id: list[int]
+    communication_valid_from: list[date]
+    communication_valid_to: list[date | None]
+
+    party_access_point_id: list[int]
+    party_account_id: list[int]
+    party_role: list[str]
+    party_valid_from: list[date]
+    party_valid_to: list[date | None]
+
+    @classmethod
+    def empty(cls) -> DetailColumns:
+        return cls(**{name: [] for name in cls.__dataclass_fields__})
+
+
+_INSERT_METERS = text(
+    """
+    INSERT INTO physical_meters (access_point_id, seq_number, meter_id, installed_from,
+                                 installed_to)
+    SELECT * FROM unnest(
+        CAST(:meter_access_point_id AS integer[]), CAST(:meter_seq_number AS varchar[]),
+        CAST(:meter_id AS varchar[]), CAST(:meter_installed_from AS date[]),
+        CAST(:meter_installed_to AS date[])
+    )
+    """
+)
+_INSERT_SUB_HEADPOINTS = text(
+    """
+    INSERT INTO sub_headpoints (access_point_id, type, seq_number, ean, vreg_id,
+                                installation_type)
+    SELECT * FROM unnest(
+        CAST(:sub_access_point_id AS integer[]), CAST(:sub_type AS varchar[]),
+        CAST(:sub_seq_number AS varchar[]), CAST(:sub_ean AS varchar[]),
+        CAST(:sub_vreg_id AS varchar[]), CAST(:sub_installation_type AS varchar[])
+    )
+    """
+)
+_INSERT_COMMUNICATION = text(
+    """
+    INSERT INTO communication_periods (access_point_id, valid_from, valid_to)
+    SELECT * FROM unnest(
+        CAST(:communication_access_point_id AS integer[]),
+        CAST(:communication_valid_from AS date[]), CAST(:communication_valid_to AS date[])
+    )
+    """
+)
+_INSERT_PARTIES = text(
+    """
+    INSERT INTO access_point_parties (access_point_id, account_id, role, valid_from, valid_to)
+    SELECT * FROM unnest(
+        CAST(:party_access_point_id AS integer[]), CAST(:party_account_id AS integer[]),
+        CAST(:party_role AS varchar[]), CAST(:party_valid_from AS date[]),
+        CAST(:party_valid_to AS date[])
+    )
+    """
+)
+
+
+async def insert_details(session: WriteSession, columns: DetailColumns) -> None:
+    """Insert the details of a batch: one statement per table."""
+    values = vars(columns)
+    for statement, prefix in (
+        (_INSERT_METERS, "meter_"),
+        (_INSERT_SUB_HEADPOINTS, "sub_"),
+        (_INSERT_COMMUNICATION, "communication_"),
+        (_INSERT_PARTIES, "party_"),
+    ):
+        chosen = {name: value for name, value in values.items() if name.startswith(prefix)}
+        if chosen[f"{prefix}access_point_id"]:
+            await session.execute(statement, chosen)

@@ -1,0 +1,41 @@
+"""Days as the service counts them: calendar days in Europe/Brussels.
+
+Instants are stored in UTC; validity periods, data days and SLA days are Brussels dates. A
+Brussels day lasts 23 hours on the last Sunday of March and 25 hours on the last Sunday of
+October.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+
+
+def brussels_date(instant: datetime) -> date:
+    """The Brussels day an aware instant falls on."""
+    if instant.tzinfo is None:
+        raise ValueError("a naive datetime is not an instant; give it a time zone")
+    return instant.astimezone(BRUSSELS).date()
+
+
+def today_in_brussels(now: datetime | None = None) -> date:
+    return brussels_date(now or datetime.now(UTC))
+
+
+def day_start(day: date) -> datetime:
+    """The UTC instant at which the Brussels day begins."""
+    return datetime.combine(day, time(0), tzinfo=BRUSSELS).astimezone(UTC)
+
+
+def day_length(day: date) -> timedelta:
+    """23, 24 or 25 hours."""
+    return day_start(day + timedelta(days=1)) - day_start(day)
+
+
+def days_between(start: date, end: date) -> Iterator[date]:
+    """Every day from ``start`` (inclusive) to ``end`` (exclusive)."""
+    for offset in range((end - start).days):
+        yield start + timedelta(days=offset)
