@@ -12,6 +12,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datahub_api import embedded_postgres
 from datahub_api.access_points.router import router as access_points_router
+from datahub_api.accounts.router import router as accounts_router
+from datahub_api.accounts.service import LoginThrottle
 from datahub_api.audit.service import audit_refusal
 from datahub_api.auth.clients_router import router as clients_router
 from datahub_api.auth.grants import AccessGrants, check_principal
@@ -159,12 +161,14 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         settings.rate_limit_requests, settings.rate_limit_window_seconds
     )
     app.state.on_refusal = audit_refusal
+    app.state.login_throttle = LoginThrottle(settings.login_attempts_per_15_minutes)
     register_face_renderer("/oauth2", render_oauth_error)
     install_error_handlers(app)
     install_v3_face(app)
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(token_router)
+    app.include_router(accounts_router)
     app.include_router(organisations_router)
     app.include_router(contracts_router)
     app.include_router(clients_router)

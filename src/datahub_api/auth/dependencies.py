@@ -8,6 +8,7 @@ grid users, operators) are authenticated by their session cookie once login exis
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -41,9 +42,9 @@ async def authenticate(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized(
-            "A valid access token is required.", headers={"WWW-Authenticate": "Bearer"}
-        )
+        principal = await _person_from_cookie(request)
+        request.state.principal = principal
+        return principal
     keyring = request.app.state.keys.keyring
     try:
         principal = tokens.verify(
@@ -59,6 +60,33 @@ async def authenticate(
     state = await limiter.hit(principal.subject)
     # Added to whatever response the route sends, by RateLimitHeadersMiddleware.
     request.state.rate_limit_headers = state.headers()
+    return principal
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "X-CSRF-Token"
+
+
+async def _person_from_cookie(request: Request) -> Principal:
+    """A person's session. Unsafe methods must echo the session's CSRF token (a header for
+    API calls; the portal's forms check their ``csrf_token`` field themselves)."""
+    from datahub_api.accounts.service import SESSION_COOKIE, principal_from_cookie
+
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise Unauthorized(
+            "A valid access token is required.", headers={"WWW-Authenticate": "Bearer"}
+        )
+    async with request.app.state.database.read_sessions() as session:
+        principal = await principal_from_cookie(session, token)
+    if principal is None:
+        raise Unauthorized("Your session has ended; log in again.")
+    if request.method not in SAFE_METHODS and not getattr(request.state, "csrf_checked", False):
+        sent = request.headers.get(CSRF_HEADER)
+        if not sent or not secrets.compare_digest(sent, principal.csrf_token or ""):
+            raise Forbidden("Missing or wrong CSRF token.")
+    for check in request.app.state.principal_checks:
+        principal = await check(request, principal)
     return principal
 
 
