@@ -33,7 +33,9 @@ from datahub_api.errors import (
     render,
 )
 from datahub_api.fluvius_v3.errors import install_v3_face
+from datahub_api.fluvius_v3.router import router as v3_router
 from datahub_api.health.router import router as health_router
+from datahub_api.mandates.router import router as mandates_router
 from datahub_api.observability import (
     Metrics,
     MetricsMiddleware,
@@ -107,11 +109,18 @@ def _document_problem_schema(app: FastAPI) -> None:
             )
             # Answers any route may give: body too large, and the database away.
             for path, operations in schema.get("paths", {}).items():
+                if path.startswith("/v3/"):
+                    for operation in operations.values():  # /v3 answers 400, never 422
+                        operation.get("responses", {}).pop("422", None)
                 if not path.startswith("/api/"):
                     continue
                 for operation in operations.values():
+                    responses = operation.setdefault("responses", {})
                     for status, response in problem_responses(413, 503).items():
-                        operation.setdefault("responses", {}).setdefault(str(status), response)
+                        responses.setdefault(str(status), response)
+                    # FastAPI documents its 422 as plain JSON; ours are problem+json.
+                    if "422" in responses:
+                        responses["422"] = problem_responses(422)[422]
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -173,6 +182,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(contracts_router)
     app.include_router(clients_router)
     app.include_router(access_points_router)
+    app.include_router(mandates_router)
+    app.include_router(v3_router)
 
     _document_problem_schema(app)
     app.add_middleware(RateLimitHeadersMiddleware)

@@ -13,6 +13,7 @@ DOMAINS_WITH_MODELS: tuple[str, ...] = (
     "audit",
     "idempotency",
     "access_points",
+    "mandates",
 )
 
 

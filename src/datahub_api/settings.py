@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     login_attempts_per_15_minutes: int = Field(
         default=10, ge=1, description="Failed-login throttle, per username and per address."
     )
+    consent_session_lifetime_hours: float = Field(
+        default=168, gt=0, description="How long a consent link stays open."
+    )
+    co_consent_days: int = Field(
+        default=14, ge=1, description="Days a grid user has to co-consent; silence is a refusal."
+    )
     max_page_size: int = Field(default=1000, ge=1, description="Largest `limit` on paged lists.")
 
     @field_validator("database_url")

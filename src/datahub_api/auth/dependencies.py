@@ -108,3 +108,19 @@ def require_scopes(*scopes: str) -> Callable[..., Awaitable[Principal]]:
 
 def _insufficient_scope(needed: frozenset[str]) -> str:
     return f'Bearer error="insufficient_scope", scope="{" ".join(sorted(needed))}"'
+
+
+def require_any_scope(*scopes: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that authenticates and demands at least one of ``scopes`` (routes that
+    serve both ESPs and the people whose data it is)."""
+    wanted = frozenset(scopes)
+
+    async def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if not wanted & principal.scopes:
+            raise Forbidden(
+                f"This call needs one of the scopes: {', '.join(sorted(wanted))}.",
+                headers={"WWW-Authenticate": _insufficient_scope(wanted)},
+            )
+        return principal
+
+    return dependency

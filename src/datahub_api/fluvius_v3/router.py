@@ -1,0 +1,261 @@
+"""The Fluvius-compatible routes: ``/v3/api/shortUrlIdentifier``, ``/v3/api/mandate`` and,
+in sandbox mode, ``/v3/api/mandate/mock``. Thin adapters over the mandates service."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from datahub_api.auth.principal import Principal, Scope
+from datahub_api.contracts.models import Channel
+from datahub_api.db import ReadSessionDep, WriteSessionDep
+from datahub_api.errors import DatahubError
+from datahub_api.fluvius_v3 import schemas as v3
+from datahub_api.fluvius_v3.auth import v3_caller
+from datahub_api.fluvius_v3.errors import MandatesNotFound, V3ValidationFailed
+from datahub_api.mandates import repository, service
+from datahub_api.mandates.models import (
+    DataServiceType,
+    Flow,
+    Mandate,
+    MandateStatus,
+    RenewalStatus,
+)
+
+router = APIRouter(prefix="/v3/api", tags=["Fluvius v3"])
+
+# The channels the API faces serve (portal mandates are for the portal only).
+API_CHANNELS = (Channel.api.value, Channel.nps.value)
+MAX_MANDATES_PER_POLL = 50_000
+
+STATUS_TO_V3 = {
+    MandateStatus.requested: v3.MandateStatus.REQUESTED,
+    MandateStatus.approved: v3.MandateStatus.APPROVED,
+    MandateStatus.rejected: v3.MandateStatus.REJECTED,
+    MandateStatus.finished: v3.MandateStatus.FINISHED,
+}
+STATUS_FROM_V3 = {value: key for key, value in STATUS_TO_V3.items()}
+RENEWAL_TO_V3 = {
+    RenewalStatus.to_be_renewed: v3.MandateRenewalStatus.TO_BE_RENEWED,
+    RenewalStatus.renewal_requested: v3.MandateRenewalStatus.RENEWAL_REQUESTED,
+    RenewalStatus.expired: v3.MandateRenewalStatus.EXPIRED,
+}
+RENEWAL_FROM_V3 = {value: key for key, value in RENEWAL_TO_V3.items()}
+
+_V3_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": v3.ErrorValidationResponse, "description": "Bad Request"},
+    401: {"description": "Unauthorized"},
+    403: {"description": "Forbidden"},
+    500: {"model": v3.ErrorResponse, "description": "Server Error"},
+    503: {"model": v3.ErrorResponse, "description": "Service Unavailable"},
+}
+
+MandatesReader = Annotated[Principal, Depends(v3_caller(Scope.mandates_read))]
+ConsentsCaller = Annotated[Principal, Depends(v3_caller(Scope.consents))]
+
+T = TypeVar("T")
+
+
+async def as_validation_failure(work: Callable[[], Awaitable[T]], *, in_body: bool) -> T:
+    """Business refusals of the shared services become the spec's 400 body on this face
+    (its operations document no 404, 409 or 422)."""
+    try:
+        return await work()
+    except DatahubError as error:
+        if error.status in (404, 409, 410, 422):
+            raise V3ValidationFailed(error.detail, in_body=in_body) from None
+        raise
+
+
+def v3_mandate(mandate: Mandate) -> v3.Mandate:
+    return v3.Mandate(
+        reference_number=mandate.reference_number,
+        status=STATUS_TO_V3[mandate.status],
+        ean=mandate.ean,
+        energy_type=v3.EnergyType(mandate.energy_type),
+        data_period_from=mandate.data_period_from,
+        data_period_to=mandate.data_period_to,
+        data_service_type=v3.DataServiceType(mandate.data_service_type.value),
+        mandate_expiration_date=mandate.expiration_date,
+        renewal_status=RENEWAL_TO_V3[mandate.renewal_status] if mandate.renewal_status else None,
+    )
+
+
+def _instant(raw: str | None, name: str) -> datetime | None:
+    from datahub_api.mandates.query import parse_instant
+
+    try:
+        return parse_instant(raw, name)
+    except DatahubError:
+        raise V3ValidationFailed(f"Parameter '{name}' must be a date-time.") from None
+
+
+def _enum(raw: str | None, name: str, kind: type[Any]) -> Any:
+    if raw is None or raw == "":
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        allowed = ", ".join(f"'{m.value}'" for m in kind)
+        raise V3ValidationFailed(f"Parameter '{name}' must be one of {allowed}.") from None
+
+
+@router.get(
+    "/mandate",
+    response_model=v3.GetMandatesResponseApiDataResponse,
+    responses={**_V3_ERRORS, 404: {"model": v3.ErrorResponse, "description": "No mandates found"}},
+    summary="Get the mandates that match the filters (Fluvius v3)",
+    operation_id="v3_get_mandates",
+)
+async def get_mandates(
+    principal: MandatesReader,
+    session: ReadSessionDep,
+    reference_number: Annotated[str | None, Query(alias="referenceNumber")] = None,
+    ean: Annotated[str | None, Query()] = None,
+    data_service_types: Annotated[str | None, Query(alias="dataServiceTypes")] = None,
+    energy_type: Annotated[str | None, Query(alias="energyType")] = None,
+    status: Annotated[str | None, Query()] = None,
+    mandate_expiration_date: Annotated[str | None, Query(alias="mandateExpirationDate")] = None,
+    renewal_status: Annotated[str | None, Query(alias="renewalStatus")] = None,
+    last_updated_from: Annotated[str | None, Query(alias="lastUpdatedFrom")] = None,
+    last_updated_to: Annotated[str | None, Query(alias="lastUpdatedTo")] = None,
+) -> JSONResponse:
+    """Every filter of the Fluvius v3 spec; `dataServiceTypes` takes several values
+    (`VH_dag,VH_kwartier_uur`). Only `api` and `nps` mandates are served here. No match: 404
+    `MandatesNotFoundException`, as Fluvius answers."""
+    if ean is not None and not (len(ean) == 18 and ean.isdigit()):
+        raise V3ValidationFailed("Parameter 'ean' must contain 18 digits.")
+    services: list[DataServiceType] = []
+    if data_service_types:
+        try:
+            services = [
+                DataServiceType(s.value)
+                for s in v3.parse_multi_value(data_service_types, v3.DataServiceType)
+            ]
+        except ValueError as exc:
+            raise V3ValidationFailed(f"Parameter 'dataServiceTypes': {exc}.") from None
+    v3_status = _enum(status, "status", v3.MandateStatus)
+    v3_renewal = _enum(renewal_status, "renewalStatus", v3.MandateRenewalStatus)
+    energy = _enum(energy_type, "energyType", v3.EnergyType)
+    mandate_filter = repository.MandateFilter(
+        reference_number=reference_number or None,
+        ean=ean,
+        data_service_types=services,
+        energy_type=energy.value if energy else None,
+        statuses=[STATUS_FROM_V3[v3_status]] if v3_status else (),
+        expiring_by=_instant(mandate_expiration_date, "mandateExpirationDate"),
+        renewal_status=RENEWAL_FROM_V3[v3_renewal] if v3_renewal else None,
+        updated_from=_instant(last_updated_from, "lastUpdatedFrom"),
+        updated_to=_instant(last_updated_to, "lastUpdatedTo"),
+        channels=API_CHANNELS,
+    )
+    mandates = await repository.all_matching(
+        session, principal, mandate_filter, limit=MAX_MANDATES_PER_POLL
+    )
+    if not mandates:
+        raise MandatesNotFound()
+    body = v3.GetMandatesResponseApiDataResponse.of(
+        v3.GetMandatesResponse(mandates=[v3_mandate(m) for m in mandates])
+    )
+    return JSONResponse(body.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+@router.post(
+    "/shortUrlIdentifier",
+    response_model=v3.CreateClientSessionResponseApiDataResponse,
+    responses=_V3_ERRORS,
+    summary="Create a client session: the customer gives consent at /consent/{shortUrlIdentifier}",
+    operation_id="v3_create_short_url_identifier",
+)
+async def create_short_url_identifier(
+    request: Request,
+    body: Annotated[v3.CreateClientSessionRequest, Body()],
+    principal: ConsentsCaller,
+    session: WriteSessionDep,
+) -> JSONResponse:
+    """Exactly Fluvius's body. The consent page is `/consent/{shortUrlIdentifier}` on this
+    service's portal. Refusals (unknown or unapproved contract, a return URL not on your
+    allow-list, ...) answer 400 with the reason."""
+    from datahub_api.mandates.router import consent_rules
+
+    async def work() -> v3.CreateClientSessionResponse:
+        consent = await service.open_consent_session(
+            session,
+            principal,
+            service.ConsentSessionRequest(
+                contract_number=body.data_access_contract_number,
+                reference_number=body.reference_number,
+                flow=Flow(body.flow.value),
+                data_services=[
+                    service.DataServiceRequest(
+                        DataServiceType(s.data_service_type.value),
+                        s.data_period_from,
+                        s.data_period_to,
+                    )
+                    for s in (body.data_services or [])
+                ],
+                number_of_eans=body.number_of_eans if body.number_of_eans is not None else 1,
+                return_url_success=body.return_url_success,
+                return_url_failed=body.return_url_failed,
+                enterprise_number=body.enterprise_number,
+                channel=Channel.api.value,
+            ),
+            consent_rules(request),
+        )
+        return v3.CreateClientSessionResponse(
+            status=v3.CreateClientSessionStatus.SUCCESS,
+            short_url_identifier=consent.short_url_identifier,
+            valid_to=consent.valid_to,
+        )
+
+    created = await as_validation_failure(work, in_body=True)
+    wrapped = v3.CreateClientSessionResponseApiDataResponse.of(created)
+    return JSONResponse(wrapped.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+@router.post(
+    "/mandate/mock",
+    response_model=v3.CreateMandateResponseApiDataResponse,
+    responses={**_V3_ERRORS, 404: {"description": "Not in sandbox mode"}},
+    summary="Sandbox only: make a mandate without consent (Fluvius sandbox)",
+    description="**Sandbox only**: exists when the service runs with `DATAHUB_SANDBOX=true`; "
+    "404 otherwise. Makes, for the calling ESP, an `api` mandate with exactly the given "
+    "status, period and expiry on any registered access point.",
+    operation_id="v3_create_mock_mandate",
+    openapi_extra={"x-sandbox-only": True},
+)
+async def create_mock_mandate(
+    request: Request,
+    body: Annotated[v3.CreateMandateRequest, Body()],
+    principal: ConsentsCaller,
+    session: WriteSessionDep,
+) -> JSONResponse:
+    service.ensure_sandbox(request.app.state.settings.sandbox)
+
+    async def work() -> Mandate:
+        return await service.make_sandbox_mandate(
+            session,
+            principal,
+            service.MockMandate(
+                reference_number=body.reference_number,
+                ean=body.ean,
+                data_service_type=DataServiceType(body.data_service_type.value),
+                data_period_from=body.data_period_from,
+                data_period_to=body.data_period_to,
+                status=STATUS_FROM_V3[body.status] if body.status else None,
+                expiration=body.mandate_expiration_date,
+                renewal_status=RENEWAL_FROM_V3[body.renewal_status]
+                if body.renewal_status
+                else None,
+            ),
+        )
+
+    if not (len(body.ean) == 18 and body.ean.isdigit()):
+        raise V3ValidationFailed("Property 'ean' must contain 18 digits.", in_body=True)
+    await as_validation_failure(work, in_body=True)
+    wrapped = v3.CreateMandateResponseApiDataResponse.of(v3.CreateMandateResponse(status="success"))
+    return JSONResponse(wrapped.model_dump(mode="json", by_alias=True, exclude_none=True))

@@ -1,0 +1,1 @@
+"""Consent and mandates. Importing the service subscribes it to grid-user changes."""

@@ -1,0 +1,324 @@
+"""SQL of consent sessions, mandates and co-consent tasks.
+
+Which mandates a caller may see is decided in :func:`visible_to` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, false, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from datahub_api.auth.principal import Principal, Role
+from datahub_api.db import ReadSession, WriteSession
+from datahub_api.mandates.models import (
+    CoConsentStatus,
+    CoConsentTask,
+    ConsentSession,
+    ConsentSessionStatus,
+    DataServiceType,
+    Mandate,
+    MandateStatus,
+    MandateStatusChange,
+    OrganisationMandatesVersion,
+    OutboxMessage,
+    RenewalStatus,
+)
+
+LIVE_STATUSES = (MandateStatus.requested, MandateStatus.approved)
+
+
+def visible_to(principal: Principal) -> Select[Mandate]:
+    """Mandates narrowed to what ``principal`` may see: its organisation's for an ESP, the
+    ones they gave or co-signed for a customer or grid user, all for an operator."""
+    query = select(Mandate)
+    if principal.role is Role.operator:
+        return query
+    if principal.role is Role.esp and principal.organisation_id is not None:
+        return query.where(Mandate.organisation_id == principal.organisation_id)
+    if principal.role in (Role.customer, Role.grid_user) and principal.user_id is not None:
+        return query.where(
+            or_(
+                Mandate.given_by_account_id == principal.user_id,
+                Mandate.grid_user_account_id == principal.user_id,
+            )
+        )
+    return query.where(false())
+
+
+@dataclass(frozen=True)
+class MandateFilter:
+    reference_number: str | None = None
+    ean: str | None = None
+    data_service_types: Sequence[DataServiceType] = ()
+    energy_type: str | None = None
+    statuses: Sequence[MandateStatus] = ()
+    expiring_by: datetime | None = None
+    renewal_status: RenewalStatus | None = None
+    updated_from: datetime | None = None
+    updated_to: datetime | None = None
+    channels: Sequence[str] = ()
+
+
+def _filtered(query: Select[Mandate], f: MandateFilter) -> Select[Mandate]:
+    if f.reference_number is not None:
+        query = query.where(Mandate.reference_number == f.reference_number)
+    if f.ean is not None:
+        query = query.where(Mandate.ean == f.ean)
+    if f.data_service_types:
+        query = query.where(Mandate.data_service_type.in_(list(f.data_service_types)))
+    if f.energy_type is not None:
+        query = query.where(Mandate.energy_type == f.energy_type)
+    if f.statuses:
+        query = query.where(Mandate.status.in_(list(f.statuses)))
+    if f.expiring_by is not None:
+        query = query.where(Mandate.expiration_date <= f.expiring_by)
+    if f.renewal_status is not None:
+        query = query.where(Mandate.renewal_status == f.renewal_status)
+    if f.updated_from is not None:
+        query = query.where(Mandate.updated_at >= f.updated_from)
+    if f.updated_to is not None:
+        query = query.where(Mandate.updated_at <= f.updated_to)
+    if f.channels:
+        query = query.where(Mandate.channel.in_(list(f.channels)))
+    return query
+
+
+async def page(
+    session: ReadSession,
+    principal: Principal,
+    mandate_filter: MandateFilter,
+    *,
+    after_id: int | None,
+    limit: int,
+) -> list[Mandate]:
+    query = _filtered(visible_to(principal), mandate_filter).order_by(Mandate.id).limit(limit)
+    if after_id is not None:
+        query = query.where(Mandate.id > after_id)
+    return list((await session.scalars(query)).all())
+
+
+async def all_matching(
+    session: ReadSession, principal: Principal, mandate_filter: MandateFilter, *, limit: int
+) -> list[Mandate]:
+    query = _filtered(visible_to(principal), mandate_filter).order_by(Mandate.id).limit(limit)
+    return list((await session.scalars(query)).all())
+
+
+async def get(
+    session: ReadSession, principal: Principal, mandate_id: int, *, for_update: bool = False
+) -> Mandate | None:
+    query = visible_to(principal).where(Mandate.id == mandate_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.scalars(query.execution_options(populate_existing=True))).first()
+
+
+async def live_mandate(
+    session: WriteSession,
+    organisation_id: int,
+    ean: str,
+    data_service_type: DataServiceType,
+    reference_number: str,
+) -> Mandate | None:
+    query = (
+        select(Mandate)
+        .where(
+            Mandate.organisation_id == organisation_id,
+            Mandate.ean == ean,
+            Mandate.data_service_type == data_service_type,
+            Mandate.reference_number == reference_number,
+            Mandate.status.in_(LIVE_STATUSES),
+        )
+        .with_for_update()
+    )
+    return (await session.scalars(query)).first()
+
+
+async def approved_for_read(
+    session: ReadSession, organisation_id: int, ean: str, channels: Sequence[str]
+) -> list[Mandate]:
+    query = select(Mandate).where(
+        Mandate.organisation_id == organisation_id,
+        Mandate.ean == ean,
+        Mandate.status == MandateStatus.approved,
+        Mandate.channel.in_(list(channels)),
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def live_on_ean_involving(session: WriteSession, ean: str, account_id: int) -> list[Mandate]:
+    query = (
+        select(Mandate)
+        .where(
+            Mandate.ean == ean,
+            Mandate.status.in_(LIVE_STATUSES),
+            or_(
+                Mandate.given_by_account_id == account_id,
+                Mandate.grid_user_account_id == account_id,
+            ),
+        )
+        .with_for_update()
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def expired_by(session: WriteSession, now: datetime) -> list[Mandate]:
+    query = (
+        select(Mandate)
+        .where(Mandate.status.in_(LIVE_STATUSES), Mandate.expiration_date <= now)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def due_for_renewal(session: WriteSession, renew_from: datetime) -> list[Mandate]:
+    query = (
+        select(Mandate)
+        .where(
+            Mandate.status == MandateStatus.approved,
+            Mandate.renewal_status.is_(None),
+            Mandate.expiration_date <= renew_from,
+        )
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def to_be_renewed_with_reference(
+    session: WriteSession, organisation_id: int, reference_number: str
+) -> list[Mandate]:
+    query = (
+        select(Mandate)
+        .where(
+            Mandate.organisation_id == organisation_id,
+            Mandate.reference_number == reference_number,
+            Mandate.status == MandateStatus.approved,
+            Mandate.renewal_status == RenewalStatus.to_be_renewed,
+        )
+        .with_for_update()
+    )
+    return list((await session.scalars(query)).all())
+
+
+def add(
+    session: WriteSession,
+    item: Mandate | MandateStatusChange | CoConsentTask | OutboxMessage | ConsentSession,
+) -> None:
+    session.add(item)
+
+
+async def touch(session: WriteSession, mandate: Mandate) -> None:
+    """Mark a mandate changed: new ``updated_at`` and version (its ETag)."""
+    mandate.updated_at = await session.scalar(select(func.clock_timestamp()))  # type: ignore[assignment]
+    mandate.version = (mandate.version or 0) + 1
+
+
+async def bump_organisation_version(session: WriteSession, organisation_id: int) -> None:
+    await session.execute(
+        insert(OrganisationMandatesVersion)
+        .values(organisation_id=organisation_id, version=1)
+        .on_conflict_do_update(
+            index_elements=[OrganisationMandatesVersion.organisation_id],
+            set_={
+                "version": OrganisationMandatesVersion.version + 1,
+                "updated_at": func.now(),
+            },
+        )
+    )
+
+
+async def organisation_version(session: ReadSession, organisation_id: int) -> int:
+    version = await session.scalar(
+        select(OrganisationMandatesVersion.version).where(
+            OrganisationMandatesVersion.organisation_id == organisation_id
+        )
+    )
+    return int(version or 0)
+
+
+# --- consent sessions ----------------------------------------------------------------
+
+
+async def consent_session_by_identifier(
+    session: ReadSession, identifier: str, *, for_update: bool = False
+) -> ConsentSession | None:
+    query = select(ConsentSession).where(ConsentSession.short_url_identifier == identifier)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.scalars(query.execution_options(populate_existing=True))).first()
+
+
+async def consent_session_of_organisation(
+    session: ReadSession, organisation_id: int, identifier: str
+) -> ConsentSession | None:
+    query = select(ConsentSession).where(
+        ConsentSession.short_url_identifier == identifier,
+        ConsentSession.organisation_id == organisation_id,
+    )
+    return (await session.scalars(query)).first()
+
+
+async def expired_consent_sessions(session: WriteSession, now: datetime) -> int:
+    result = await session.execute(
+        update(ConsentSession)
+        .where(ConsentSession.status == ConsentSessionStatus.open, ConsentSession.valid_to <= now)
+        .values(status=ConsentSessionStatus.expired)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- co-consent ----------------------------------------------------------------------
+
+
+async def open_tasks_of(
+    session: ReadSession, account_id: int
+) -> list[tuple[CoConsentTask, Mandate]]:
+    query = (
+        select(CoConsentTask, Mandate)
+        .join(Mandate, Mandate.id == CoConsentTask.mandate_id)
+        .where(
+            CoConsentTask.grid_user_account_id == account_id,
+            CoConsentTask.status == CoConsentStatus.open,
+        )
+        .order_by(CoConsentTask.id)
+    )
+    return [(row[0], row[1]) for row in (await session.execute(query)).all()]
+
+
+async def task_of(
+    session: WriteSession, account_id: int, task_id: int
+) -> tuple[CoConsentTask, Mandate] | None:
+    query = (
+        select(CoConsentTask, Mandate)
+        .join(Mandate, Mandate.id == CoConsentTask.mandate_id)
+        .where(CoConsentTask.id == task_id, CoConsentTask.grid_user_account_id == account_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    row = (await session.execute(query)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def overdue_tasks(
+    session: WriteSession, now: datetime
+) -> list[tuple[CoConsentTask, Mandate]]:
+    query = (
+        select(CoConsentTask, Mandate)
+        .join(Mandate, Mandate.id == CoConsentTask.mandate_id)
+        .where(CoConsentTask.status == CoConsentStatus.open, CoConsentTask.due_at <= now)
+        .with_for_update(skip_locked=True)
+    )
+    return [(row[0], row[1]) for row in (await session.execute(query)).all()]
+
+
+async def open_task_for_mandate(session: WriteSession, mandate_id: int) -> CoConsentTask | None:
+    query = (
+        select(CoConsentTask)
+        .where(CoConsentTask.mandate_id == mandate_id, CoConsentTask.status == CoConsentStatus.open)
+        .with_for_update()
+    )
+    return (await session.scalars(query)).first()
