@@ -12,7 +12,6 @@ import httpx
 from fastapi import APIRouter, FastAPI, Query
 
 from datahub_api.app import create_app
-from datahub_api.fluvius_v3.router import router as real_v3_router
 from datahub_api.errors import (
     BadRequest,
     Conflict,
@@ -26,6 +25,7 @@ from datahub_api.errors import (
     UnprocessableContent,
 )
 from datahub_api.fluvius_v3.errors import MandatesNotFound, V3ValidationFailed
+from datahub_api.fluvius_v3.router import router as real_v3_router
 from datahub_api.fluvius_v3.schemas import (
     CreateClientSessionRequest,
     EnergyType,
