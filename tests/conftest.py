@@ -115,10 +115,28 @@ async def app(clean_database: str, settings: Settings) -> AsyncIterator[FastAPI]
         yield application
 
 
+async def validate_v3_answers(response: httpx.Response) -> None:
+    """Every ``/v3`` response of the suite must be what Fluvius's published spec promises."""
+    path = response.request.url.path
+    if not path.lower().startswith("/v3/"):
+        return
+    from .fluvius_spec import validate_v3_response
+
+    await response.aread()
+    if response.status_code == 304 or not response.content:
+        return
+    canonical = path.split("?")[0]
+    validate_v3_response(response.request.method, canonical, response.status_code, response.json())
+
+
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://testserver",
+        event_hooks={"response": [validate_v3_answers]},
+    ) as http:
         yield http
 
 

@@ -2,40 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import httpx
-import pytest
-from fastapi import APIRouter, Depends, FastAPI
-
-from datahub_api.auth.principal import Principal, Scope
-from datahub_api.fluvius_v3.auth import v3_caller
+from fastapi import FastAPI
 
 from .parties import auth_headers, make_esp
 
-
-@pytest.fixture
-def v3_route(app: FastAPI) -> str:
-    router = APIRouter()
-
-    @router.get("/v3/api/test-subscription")
-    async def guarded(
-        principal: Annotated[Principal, Depends(v3_caller(Scope.mandates_read))],
-    ) -> dict[str, str]:
-        return {"subject": principal.subject}
-
-    app.include_router(router)
-    return "/v3/api/test-subscription"
+V3_ROUTE = "/v3/api/mandate"
 
 
 async def test_subscription_key_is_checked_only_when_required(
-    app: FastAPI, client: httpx.AsyncClient, v3_route: str
+    app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     esp_a = await make_esp(app, "ESP A")
     esp_b = await make_esp(app, "ESP B")
     headers = await auth_headers(client, esp_a)
-    first = await client.get(v3_route, headers=headers)
-    assert first.status_code == 200, first.text  # setting off
+    # Let in (no mandates yet: Fluvius's 404 MandatesNotFound) while the setting is off.
+    first = await client.get(V3_ROUTE, headers=headers)
+    assert first.status_code == 404, first.text
+    assert first.json()["type"] == "MandatesNotFoundException"
 
     app.state.settings = app.state.settings.model_copy(update={"require_subscription_key": True})
     key_a = (
@@ -49,14 +33,14 @@ async def test_subscription_key_is_checked_only_when_required(
             headers=await auth_headers(client, esp_b),
         )
     ).json()["subscription_key"]
-    missing = await client.get(v3_route, headers=headers)
+    missing = await client.get(V3_ROUTE, headers=headers)
     assert missing.status_code == 401
-    assert missing.headers["content-type"].startswith("application/json")  # the Fluvius body
-    wrong = await client.get(v3_route, headers={**headers, "Ocp-Apim-Subscription-Key": "0" * 32})
+    wrong = await client.get(V3_ROUTE, headers={**headers, "Ocp-Apim-Subscription-Key": "0" * 32})
     assert wrong.status_code == 401
     someone_elses = await client.get(
-        v3_route, headers={**headers, "Ocp-Apim-Subscription-Key": key_b}
+        V3_ROUTE, headers={**headers, "Ocp-Apim-Subscription-Key": key_b}
     )
     assert someone_elses.status_code == 401
-    own = await client.get(v3_route, headers={**headers, "ocp-apim-subscription-key": key_a})
-    assert own.status_code == 200
+    own = await client.get(V3_ROUTE, headers={**headers, "ocp-apim-subscription-key": key_a})
+    assert own.status_code == 404
+    assert own.json()["type"] == "MandatesNotFoundException"
