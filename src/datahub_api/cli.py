@@ -406,9 +406,10 @@ def describe_access_points(credentials: dict[str, Any]) -> list[str]:
 
 def credential_describers() -> list[CredentialsDescriber]:
     """Each domain that adds demo credentials adds a line-maker here."""
+    from datahub_api.mandates.demo_data import describe_mandates
     from datahub_api.organisations.demo_data import describe_parties
 
-    return [describe_parties, describe_access_points]
+    return [describe_parties, describe_access_points, describe_mandates]
 
 
 def describe_credentials(credentials: dict[str, Any]) -> list[str]:

@@ -167,8 +167,15 @@ def _period(service: DataServiceRequest, today: date) -> tuple[datetime, datetim
 
 
 async def open_consent_session(
-    session: WriteSession, principal: Principal, request: ConsentSessionRequest, rules: ConsentRules
+    session: WriteSession,
+    principal: Principal,
+    request: ConsentSessionRequest,
+    rules: ConsentRules,
+    *,
+    identifier: str | None = None,
 ) -> ConsentSession:
+    """``identifier`` is random unless given (the demo world gives it, to be the same for
+    the same seed)."""
     if principal.role is not Role.esp or principal.organisation_id is None:
         raise Forbidden("Only an energy service provider may ask for consent.")
     if request.channel not in CONSENT_CHANNELS:
@@ -213,7 +220,7 @@ async def open_consent_session(
             }
         )
     consent = ConsentSession(
-        short_url_identifier=secrets.token_urlsafe(12),
+        short_url_identifier=identifier or secrets.token_urlsafe(12),
         organisation_id=organisation.id,
         contract_id=contract.id,
         channel=request.channel,
