@@ -46,7 +46,7 @@ def upgrade() -> None:
         """
         CREATE FUNCTION audit_records_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            RAISE EXCEPTION 'audit_records is append-only';
+            RAISE EXCEPTION '% is append-only', TG_TABLE_NAME;
         END $$
         """
     )

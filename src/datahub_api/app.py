@@ -11,6 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datahub_api import embedded_postgres
+from datahub_api.access_log.router import router as access_log_router
 from datahub_api.access_points.router import router as access_points_router
 from datahub_api.accounts.router import router as accounts_router
 from datahub_api.accounts.service import LoginThrottle
@@ -183,6 +184,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(clients_router)
     app.include_router(access_points_router)
     app.include_router(mandates_router)
+    app.include_router(access_log_router)
     app.include_router(v3_router)
 
     _document_problem_schema(app)

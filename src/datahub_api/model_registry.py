@@ -14,6 +14,7 @@ DOMAINS_WITH_MODELS: tuple[str, ...] = (
     "idempotency",
     "access_points",
     "mandates",
+    "access_log",
 )
 
 

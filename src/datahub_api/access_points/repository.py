@@ -374,3 +374,27 @@ async def insert_details(session: WriteSession, columns: DetailColumns) -> None:
         chosen = {name: value for name, value in values.items() if name.startswith(prefix)}
         if chosen[f"{prefix}access_point_id"]:
             await session.execute(statement, chosen)
+
+
+async def tenure_start(session: ReadSession, ean: str, account_id: int, day: date) -> date | None:
+    """When the account's unbroken tenure on the EAN (as customer or grid user) that
+    includes ``day`` began; None when the account holds no role there on ``day``.
+
+    Data from before it belongs to a previous occupant and is not theirs to share."""
+    statement = (
+        select(AccessPointParty.valid_from, AccessPointParty.valid_to)
+        .join(AccessPoint, AccessPoint.id == AccessPointParty.access_point_id)
+        .where(AccessPoint.ean == ean, AccessPointParty.account_id == account_id)
+        .order_by(AccessPointParty.valid_from)
+    )
+    periods = [(row.valid_from, row.valid_to) for row in (await session.execute(statement)).all()]
+    start: date | None = None
+    end: date | None = None
+    for valid_from, valid_to in periods:
+        if start is None or (end is not None and valid_from > end):
+            start, end = valid_from, valid_to  # a new, separate span
+        elif end is not None:
+            end = None if valid_to is None else max(end, valid_to)
+        if start <= day and (end is None or day < end):
+            return start
+    return None

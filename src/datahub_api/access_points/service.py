@@ -518,3 +518,8 @@ async def meters_installed(
 ) -> list[PhysicalMeter]:
     """The physical meters installed on at least one day of [start, end), by install date."""
     return await repository.meters_installed(session, ean, start, end)
+
+
+async def tenure_start(session: ReadSession, ean: str, account_id: int, day: date) -> date | None:
+    """See :func:`repository.tenure_start`."""
+    return await repository.tenure_start(session, ean, account_id, day)

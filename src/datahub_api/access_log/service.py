@@ -1,0 +1,61 @@
+"""Recording every successful read of metering data, and showing customers and grid users
+who read theirs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from datahub_api.access_log import repository
+from datahub_api.access_log.models import DataReadRecord
+from datahub_api.access_points import service as access_points_service
+from datahub_api.auth.principal import Principal
+from datahub_api.brussels_days import day_start, today_in_brussels
+from datahub_api.db import ReadSession, WriteSession
+from datahub_api.errors import NotFound
+from datahub_api.mandates.access import ReadGrant
+from datahub_api.observability import request_id_var
+
+
+def record_read(
+    session: WriteSession,
+    principal: Principal,
+    grant: ReadGrant,
+    *,
+    start: datetime,
+    end: datetime,
+    granularity: str,
+    face: str,
+) -> None:
+    """One record per successful read (call it in the read's own transaction)."""
+    assert principal.organisation_id is not None
+    repository.add(
+        session,
+        DataReadRecord(
+            organisation_id=principal.organisation_id,
+            client=principal.subject,
+            ean=grant.mandate.ean,
+            period_from=start,
+            period_to=end,
+            granularity=granularity,
+            mandate_id=grant.mandate.id,
+            face=face,
+            request_id=request_id_var.get(),
+        ),
+    )
+
+
+async def reads_of_my_access_point(
+    session: ReadSession, principal: Principal, ean: str, *, before_id: int | None, limit: int
+) -> list[tuple[DataReadRecord, str]]:
+    """The reads of an EAN the person is customer or grid user of, since their tenure
+    began (the reads of a previous occupant's time are not theirs to see)."""
+    if principal.user_id is None:
+        raise NotFound("No such access point of yours.")
+    tenure = await access_points_service.tenure_start(
+        session, ean, principal.user_id, today_in_brussels()
+    )
+    if tenure is None:
+        raise NotFound("No such access point of yours.")
+    return await repository.reads_of_ean(
+        session, ean, day_start(tenure), before_id=before_id, limit=limit
+    )
