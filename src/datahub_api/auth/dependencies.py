@@ -12,8 +12,9 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request, Security
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
+from fastapi.security import OAuth2
 
 from datahub_api.auth import tokens
 from datahub_api.auth.principal import Principal
@@ -22,7 +23,33 @@ from datahub_api.errors import Forbidden, Unauthorized
 
 logger = logging.getLogger(__name__)
 
-bearer_scheme = HTTPBearer(auto_error=False, description="An access token from the token endpoint.")
+SCOPE_DESCRIPTIONS = {
+    "contracts": "Your organisation, contracts and API clients (every ESP)",
+    "consents": "Ask customers for consent; end your mandates",
+    "mandates:read": "Poll mandates and the change feed",
+    "meter-data:read": "Read metering data under your mandates",
+    "webhooks": "Manage webhooks",
+    "exports": "Yearly history exports",
+    "nps": "NPS EAN lists and signed mandates",
+    "operator:contracts": "Operator: organisations, contracts, clients",
+    "operator:access-points": "Operator: the access-point registry",
+    "operator:audits": "Operator: mandate audits",
+    "sla:all": "Operator: SLA figures of every ESP",
+    "meter-data:ingest": "Head-end: ingest meter readings",
+    "own-data": "Customers and grid users (session login): their consents and access log",
+}
+# OAuth2 client credentials, so that /docs can get a token and the spec lists each
+# operation's scopes. (People send the session cookie instead.)
+bearer_scheme = OAuth2(
+    flows=OAuthFlows(
+        clientCredentials=OAuthFlowClientCredentials(
+            tokenUrl="/oauth2/v2.0/token", scopes=SCOPE_DESCRIPTIONS
+        )
+    ),
+    scheme_name="oauth2",
+    description="An access token from the token endpoint (client credentials).",
+    auto_error=False,
+)
 
 # Extra checks on a verified token (revoked clients, terminated contracts, ...). Each may
 # raise Unauthorized or return a principal with fewer scopes.
@@ -39,16 +66,17 @@ def invalid_token() -> Unauthorized:
 
 async def authenticate(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    authorization: Annotated[str | None, Depends(bearer_scheme)],
 ) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
         principal = await _person_from_cookie(request)
         request.state.principal = principal
         return principal
     keyring = request.app.state.keys.keyring
     try:
         principal = tokens.verify(
-            keyring, credentials.credentials, issuer=request.app.state.settings.token_issuer
+            keyring, token.strip(), issuer=request.app.state.settings.token_issuer
         )
     except tokens.InvalidToken as exc:
         logger.info("refused token: %s", exc)
@@ -94,7 +122,7 @@ def require_scopes(*scopes: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency that authenticates and demands every one of ``scopes``."""
     needed = frozenset(scopes)
 
-    async def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    async def dependency(principal: Principal) -> Principal:
         missing = needed - principal.scopes
         if missing:
             raise Forbidden(
@@ -103,7 +131,18 @@ def require_scopes(*scopes: str) -> Callable[..., Awaitable[Principal]]:
             )
         return principal
 
+    _declare_scopes(dependency, needed)
     return dependency
+
+
+def _declare_scopes(
+    dependency: Callable[..., Awaitable[Principal]], scopes: frozenset[str]
+) -> None:
+    """Give ``dependency`` its ``principal`` parameter as a real annotation object (this module
+    postpones annotations, and a closure's values cannot be named in a string)."""
+    dependency.__annotations__["principal"] = Annotated[
+        Principal, Security(authenticate, scopes=sorted(scopes))
+    ]
 
 
 def _insufficient_scope(needed: frozenset[str]) -> str:
@@ -115,7 +154,7 @@ def require_any_scope(*scopes: str) -> Callable[..., Awaitable[Principal]]:
     serve both ESPs and the people whose data it is)."""
     wanted = frozenset(scopes)
 
-    async def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    async def dependency(principal: Principal) -> Principal:
         if not wanted & principal.scopes:
             raise Forbidden(
                 f"This call needs one of the scopes: {', '.join(sorted(wanted))}.",
@@ -123,4 +162,5 @@ def require_any_scope(*scopes: str) -> Callable[..., Awaitable[Principal]]:
             )
         return principal
 
+    _declare_scopes(dependency, wanted)
     return dependency
