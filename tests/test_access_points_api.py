@@ -448,7 +448,7 @@ async def test_bulk_limits_and_media_types(
     assert (await client.get(BASE, headers=operator)).json()["items"] == []
 
 
-async def test_bulk_of_ten_thousand_is_fast(
+async def test_bulk_of_ten_thousand_in_one_call(
     app: FastAPI, client: httpx.AsyncClient, operator: dict[str, str]
 ) -> None:
 
