@@ -44,6 +44,7 @@ from datahub_api.observability import (
     configure_logging,
 )
 from datahub_api.organisations.router import router as organisations_router
+from datahub_api.portal.router import router as portal_router
 from datahub_api.settings import Settings, get_settings
 
 API_DESCRIPTION = """\
@@ -185,6 +186,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(access_points_router)
     app.include_router(mandates_router)
     app.include_router(access_log_router)
+    app.include_router(portal_router)
     app.include_router(v3_router)
 
     _document_problem_schema(app)

@@ -1,0 +1,293 @@
+"""The portal's server-rendered pages: login and the customer's consent page.
+
+Forms carry a ``csrf_token`` field: before login a double-submit cookie, after login the
+session's own token. Sessions are the same as ``POST /api/v1/auth/login``'s.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from datahub_api.accounts import repository as accounts_repository
+from datahub_api.accounts import service as accounts_service
+from datahub_api.accounts.router import set_session_cookie
+from datahub_api.auth.principal import Principal, Role
+from datahub_api.brussels_days import BRUSSELS
+from datahub_api.errors import (
+    Conflict,
+    DatahubError,
+    Forbidden,
+    Gone,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
+from datahub_api.mandates import service as mandates_service
+from datahub_api.mandates.models import ConsentSessionStatus
+from datahub_api.mandates.router import consent_rules
+from datahub_api.portal.i18n import LANGUAGE_COOKIE, language_of, texts
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+LOGIN_CSRF_COOKIE = "datahub_login_csrf"
+
+
+def _brussels_date(value: str | datetime) -> str:
+    instant = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return instant.astimezone(BRUSSELS).strftime("%d-%m-%Y")
+
+
+def _brussels_datetime(value: datetime) -> str:
+    return value.astimezone(BRUSSELS).strftime("%d-%m-%Y %H:%M")
+
+
+templates.env.filters["brussels_date"] = _brussels_date
+templates.env.filters["brussels_datetime"] = _brussels_datetime
+
+
+def safe_next(target: str | None) -> str:
+    """Only paths on this site (no open redirects)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/portal/"
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    language = language_of(request)
+    response = templates.TemplateResponse(
+        request,
+        template,
+        {"lang": language, "t": texts(language), "logged_in": False, "csrf_token": "", **context},
+        status_code=status_code,
+    )
+    if request.query_params.get("lang") == language:
+        response.set_cookie(LANGUAGE_COOKIE, language, samesite="lax", httponly=True)
+    return response
+
+
+async def current_person(request: Request) -> Principal | None:
+    token = request.cookies.get(accounts_service.SESSION_COOKIE)
+    if not token:
+        return None
+    async with request.app.state.database.read_sessions() as session:
+        return await accounts_service.principal_from_cookie(session, token)
+
+
+def _to_login(request: Request, message: str | None = None) -> Response:
+    target = quote(request.url.path, safe="/")
+    suffix = "&expired=1" if message else ""
+    return RedirectResponse(f"/portal/login?next={target}{suffix}", status_code=303)
+
+
+def _login_page(
+    request: Request, *, error: str | None, username: str = "", status_code: int = 200
+) -> Response:
+    token = secrets.token_urlsafe(24)
+    response = render(
+        request,
+        "login.html",
+        status_code,
+        error=error,
+        username=username,
+        next=safe_next(request.query_params.get("next") or request.headers.get("x-next")),
+        csrf_token=token,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.get("/portal/login")
+async def login_page(request: Request) -> Response:
+    t = texts(language_of(request))
+    error = t["session_expired"] if request.query_params.get("expired") else None
+    return _login_page(request, error=error)
+
+
+@router.post("/portal/login")
+async def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=150)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/portal/",
+) -> Response:
+    t = texts(language_of(request))
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not csrf_token or not secrets.compare_digest(csrf_token, expected):
+        return _login_page(request, error=t["csrf"], username=username, status_code=403)
+    settings = request.app.state.settings
+    try:
+        async with request.app.state.database.write_sessions() as session:
+            new_login = await accounts_service.log_in(
+                session,
+                request.app.state.login_throttle,
+                username=username,
+                password=password,
+                address=request.client.host if request.client else "-",
+                lifetime=timedelta(hours=settings.session_lifetime_hours),
+            )
+            await session.commit()
+    except Unauthorized:
+        return _login_page(
+            request, error=t["wrong_credentials"], username=username, status_code=401
+        )
+    except TooManyRequests:
+        return _login_page(request, error=t["too_many"], username=username, status_code=429)
+    response = RedirectResponse(safe_next(next), status_code=303)
+    set_session_cookie(request, response, new_login)
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/portal/logout")
+async def logout(
+    request: Request, csrf_token: Annotated[str, Form(max_length=200)] = ""
+) -> Response:
+    person = await current_person(request)
+    token = request.cookies.get(accounts_service.SESSION_COOKIE)
+    if person is not None and token and secrets.compare_digest(csrf_token, person.csrf_token or ""):
+        async with request.app.state.database.write_sessions() as session:
+            await accounts_service.log_out(session, token)
+            await session.commit()
+    response = RedirectResponse("/portal/login", status_code=303)
+    response.delete_cookie(accounts_service.SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/portal/")
+async def portal_home(request: Request) -> Response:
+    person = await current_person(request)
+    if person is None:
+        return _to_login(request)
+    return render(
+        request,
+        "message.html",
+        heading=texts(language_of(request))["title"],
+        message=f"{person.role.value}",
+        logged_in=True,
+        csrf_token=person.csrf_token,
+    )
+
+
+def _consent_message(request: Request, person: Principal, key: str, status_code: int) -> Response:
+    t = texts(language_of(request))
+    return render(
+        request,
+        "message.html",
+        status_code,
+        heading=t["consent_title"],
+        message=t[key],
+        logged_in=True,
+        csrf_token=person.csrf_token,
+    )
+
+
+@router.get("/consent/{identifier}")
+async def consent_page(request: Request, identifier: str) -> Response:
+    """The page a consent session's URL opens."""
+    person = await current_person(request)
+    if person is None:
+        return _to_login(request)
+    return await _show_consent(request, person, identifier)
+
+
+async def _show_consent(
+    request: Request,
+    person: Principal,
+    identifier: str,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    if person.role not in (Role.customer, Role.grid_user) or person.user_id is None:
+        return _consent_message(request, person, "not_customer", 403)
+    async with request.app.state.database.read_sessions() as session:
+        account = await accounts_repository.get(session, person.user_id)
+        assert account is not None
+        try:
+            view = await mandates_service.view_consent_session(session, account, identifier[:32])
+        except NotFound:
+            return _consent_message(request, person, "unknown", 404)
+    consent = view.consent
+    if consent.status is ConsentSessionStatus.expired or (
+        consent.status is ConsentSessionStatus.open
+        and consent.valid_to <= datetime.now(consent.valid_to.tzinfo)
+    ):
+        return _consent_message(request, person, "expired", 410)
+    if consent.status is not ConsentSessionStatus.open:
+        return _consent_message(request, person, "answered", 409)
+    return render(
+        request,
+        "consent.html",
+        status_code,
+        consent=consent,
+        requested_by=view.organisation_name,
+        eligible=view.eligible,
+        error=error,
+        logged_in=True,
+        csrf_token=person.csrf_token,
+    )
+
+
+@router.post("/consent/{identifier}")
+async def decide_consent(request: Request, identifier: str) -> Response:
+    person = await current_person(request)
+    if person is None:
+        return _to_login(request, "expired")
+    form = await request.form()
+    t = texts(language_of(request))
+    token = str(form.get("csrf_token", ""))
+    if not token or not secrets.compare_digest(token, person.csrf_token or ""):
+        return await _show_consent(request, person, identifier, error=t["csrf"], status_code=403)
+    decision = str(form.get("decision", ""))
+    eans = [str(ean) for ean in form.getlist("eans")][:1000]
+    if person.user_id is None or decision not in ("approve", "reject"):
+        return await _show_consent(request, person, identifier, status_code=422)
+    try:
+        async with request.app.state.database.write_sessions() as session:
+            account = await accounts_repository.get(session, person.user_id)
+            assert account is not None
+            outcome = await mandates_service.decide_consent_session(
+                session,
+                account,
+                identifier[:32],
+                approve=decision == "approve",
+                eans=eans,
+                rules=consent_rules(request),
+            )
+            await session.commit()
+    except Gone:
+        return _consent_message(request, person, "expired", 410)
+    except Conflict:
+        return _consent_message(request, person, "answered", 409)
+    except NotFound:
+        return _consent_message(request, person, "unknown", 404)
+    except (Forbidden, DatahubError) as error:
+        return await _show_consent(
+            request, person, identifier, error=error.detail, status_code=error.status
+        )
+    if outcome.redirect_url:
+        return RedirectResponse(outcome.redirect_url, status_code=303)
+    return render(
+        request,
+        "message.html",
+        heading=t["consent_title"],
+        message=t["done_approved" if decision == "approve" else "done_rejected"],
+        mandates=outcome.mandates,
+        logged_in=True,
+        csrf_token=person.csrf_token,
+    )
