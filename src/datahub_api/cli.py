@@ -363,7 +363,8 @@ def print_welcome(settings: Settings, credentials: dict[str, Any] | None) -> Non
     lines = [
         "",
         f"[bold green]datahub-api is serving on {base}[/]",
-        f"  API docs:   {base}/docs",
+        f"  API docs:   {base}/docs   (Authorize with a client id and secret below)",
+        f"  portal:     {base}/portal/login",
         f"  health:     {base}/healthz   readiness: {base}/readyz   metrics: {base}/metrics",
     ]
     if credentials is not None:
