@@ -1,0 +1,253 @@
+"""ESP B never sees or changes ESP A's things: a matrix generated from the app's route table.
+
+Every operation of the spec must be classified below; a new route that is not fails
+``test_every_route_is_in_the_matrix`` until someone decides how it is isolated. For each
+route with an ESP A object in its path, ESP B's answer must be 403 or 404, and a 404 must
+be indistinguishable from the answer for an object that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from datahub_api.cli import openapi_document
+
+from .consent_world import ConsentWorld, log_in, make_consent_world
+from .parties import auth_headers
+
+# Operations that take no ESP-owned object and need no isolation check beyond the ones of
+# their own domain tests (public, the caller's own session or organisation, or lists that
+# are checked below).
+NOT_OBJECT_ROUTES = {
+    "GET /healthz",
+    "GET /readyz",
+    "GET /metrics",
+    "GET /.well-known/jwks.json",
+    "GET /api/v1/auth/token-info",
+    "POST /oauth2/v2.0/token",
+    "POST /oauth2/token",
+    "POST /api/v1/auth/login",
+    "POST /api/v1/auth/logout",
+    "GET /api/v1/auth/me",
+    "GET /api/v1/organisation",
+    "PATCH /api/v1/organisation",
+    "POST /api/v1/contracts",
+    "POST /api/v1/clients",
+    "POST /api/v1/consent-sessions",
+    "POST /v3/api/shortUrlIdentifier",
+    "POST /v3/api/mandate/mock",
+    "GET /api/v1/co-consents",
+}
+# Lists: ESP B's answer must not contain ESP A's objects.
+LIST_ROUTES = {
+    "GET /api/v1/contracts",
+    "GET /api/v1/clients",
+    "GET /api/v1/mandates",
+    "GET /v3/api/mandate",
+}
+# Operator-only and person-only routes: ESP B gets 403 whatever the object.
+FORBIDDEN_TO_ESPS_PREFIXES = ("/api/v1/operator/", "/api/v1/access-points")
+PERSON_ONLY = {
+    "POST /api/v1/consent-sessions/{identifier}/decision",
+    "POST /api/v1/mandates/{mandate_id}/revoke",
+    "POST /api/v1/co-consents/{task_id}/decision",
+    "GET /api/v1/access-points/{ean}/access-log",
+}
+
+# Routes with an ESP A object in the path: how to fill it, and a value that exists nowhere.
+ObjectOf = Callable[["Objects"], dict[str, str]]
+
+
+class Objects:
+    def __init__(self, world: ConsentWorld, identifier: str, mandate_id: int) -> None:
+        self.world = world
+        self.identifier = identifier
+        self.mandate_id = mandate_id
+
+
+OBJECT_ROUTES: dict[str, tuple[ObjectOf, dict[str, str]]] = {
+    "GET /api/v1/contracts/{number}": (
+        lambda o: {"number": str(o.world.esp_a.contract_number)},
+        {"number": "9999999999"},
+    ),
+    "POST /api/v1/contracts/{number}/withdraw": (
+        lambda o: {"number": str(o.world.esp_a.contract_number)},
+        {"number": "9999999999"},
+    ),
+    "GET /api/v1/contracts/{number}/subscription-key": (
+        lambda o: {"number": str(o.world.esp_a.contract_number)},
+        {"number": "9999999999"},
+    ),
+    "GET /api/v1/clients/{client_id}": (
+        lambda o: {"client_id": o.world.esp_a.client_id},
+        {"client_id": "no-such-client"},
+    ),
+    "POST /api/v1/clients/{client_id}/rotate-secret": (
+        lambda o: {"client_id": o.world.esp_a.client_id},
+        {"client_id": "no-such-client"},
+    ),
+    "POST /api/v1/clients/{client_id}/revoke": (
+        lambda o: {"client_id": o.world.esp_a.client_id},
+        {"client_id": "no-such-client"},
+    ),
+    "POST /api/v1/clients/{client_id}/certificates": (
+        lambda o: {"client_id": o.world.esp_a.client_id},
+        {"client_id": "no-such-client"},
+    ),
+    "GET /api/v1/consent-sessions/{identifier}": (
+        lambda o: {"identifier": o.identifier},
+        {"identifier": "no-such-session"},
+    ),
+    "GET /api/v1/mandates/{mandate_id}": (
+        lambda o: {"mandate_id": str(o.mandate_id)},
+        {"mandate_id": "999999"},
+    ),
+    "POST /api/v1/mandates/{mandate_id}/terminate": (
+        lambda o: {"mandate_id": str(o.mandate_id)},
+        {"mandate_id": "999999"},
+    ),
+}
+
+BODIES: dict[str, Any] = {
+    "POST /api/v1/clients/{client_id}/certificates": {"certificate_pem": "-" * 60},
+}
+
+
+def spec_operations() -> list[str]:
+    import json
+
+    spec = json.loads(openapi_document())
+    return [f"{method.upper()} {path}" for path, ops in spec["paths"].items() for method in ops]
+
+
+def test_every_route_is_in_the_matrix() -> None:
+    unclassified = [
+        operation
+        for operation in spec_operations()
+        if operation not in NOT_OBJECT_ROUTES
+        and operation not in LIST_ROUTES
+        and operation not in PERSON_ONLY
+        and operation not in OBJECT_ROUTES
+        and not operation.split(" ", 1)[1].startswith(FORBIDDEN_TO_ESPS_PREFIXES)
+    ]
+    assert unclassified == [], "classify these routes in the isolation matrix"
+
+
+@pytest.fixture
+async def objects(app: FastAPI, client: httpx.AsyncClient) -> Objects:
+    world = await make_consent_world(app, client)
+    headers = await auth_headers(client, world.esp_a)
+    made = await client.post(
+        "/v3/api/shortUrlIdentifier",
+        json={
+            "dataAccessContractNumber": world.esp_a.contract_number,
+            "referenceNumber": "matrix",
+            "flow": "B2C",
+            "dataServices": [{"dataServiceType": "VH_kwartier_uur"}],
+            "numberOfEans": 1,
+        },
+        headers=headers,
+    )
+    identifier = made.json()["data"]["shortUrlIdentifier"]
+    owner = await log_in(app, world.owner)
+    try:
+        decided = await owner.post(
+            f"/api/v1/consent-sessions/{identifier}/decision",
+            json={"decision": "approve", "eans": [world.owner_ean]},
+        )
+    finally:
+        await owner.aclose()
+    second = await client.post(
+        "/v3/api/shortUrlIdentifier",
+        json={
+            "dataAccessContractNumber": world.esp_a.contract_number,
+            "referenceNumber": "matrix-open",
+            "flow": "B2C",
+            "dataServices": [{"dataServiceType": "VH_dag"}],
+        },
+        headers=headers,
+    )
+    return Objects(
+        world, second.json()["data"]["shortUrlIdentifier"], decided.json()["mandates"][0]["id"]
+    )
+
+
+def _fill(path: str, values: dict[str, str]) -> str:
+    for name, value in values.items():
+        path = path.replace("{" + name + "}", value)
+    return path
+
+
+async def test_esp_b_gets_nothing_of_esp_a(
+    app: FastAPI, client: httpx.AsyncClient, objects: Objects
+) -> None:
+    world = objects.world
+    headers_b = await auth_headers(client, world.esp_b)
+    for operation, (values_of, missing) in OBJECT_ROUTES.items():
+        method, template = operation.split(" ", 1)
+        body = BODIES.get(operation)
+        theirs = await client.request(
+            method, _fill(template, values_of(objects)), headers=headers_b, json=body
+        )
+        nothing = await client.request(
+            method, _fill(template, missing), headers=headers_b, json=body
+        )
+        assert theirs.status_code in (403, 404), operation
+        assert theirs.status_code == nothing.status_code, operation
+        assert set(theirs.json()) == set(nothing.json()), operation
+        theirs_detail = theirs.json().get("detail", "")
+        for value in values_of(objects).values():
+            theirs_detail = theirs_detail.replace(value, "X")
+        nothing_detail = nothing.json().get("detail", "")
+        for value in missing.values():
+            nothing_detail = nothing_detail.replace(value, "X")
+        assert theirs_detail == nothing_detail, operation
+    # ESP A's objects are untouched: its client still authenticates, its mandate is approved.
+    headers_a = await auth_headers(client, world.esp_a)
+    mandate = await client.get(f"/api/v1/mandates/{objects.mandate_id}", headers=headers_a)
+    assert mandate.json()["status"] == "approved"
+    contract = await client.get(
+        f"/api/v1/contracts/{world.esp_a.contract_number}", headers=headers_a
+    )
+    assert contract.json()["status"] == "approved"
+
+
+async def test_lists_of_esp_b_hold_nothing_of_esp_a(
+    client: httpx.AsyncClient, objects: Objects
+) -> None:
+    world = objects.world
+    headers_b = await auth_headers(client, world.esp_b)
+    contracts = (await client.get("/api/v1/contracts", headers=headers_b)).json()["items"]
+    assert world.esp_a.contract_number not in [c["number"] for c in contracts]
+    clients = (await client.get("/api/v1/clients", headers=headers_b)).json()
+    assert world.esp_a.client_id not in [c["client_id"] for c in clients]
+    assert (await client.get("/api/v1/mandates", headers=headers_b)).json()["items"] == []
+    assert (await client.get("/v3/api/mandate", headers=headers_b)).status_code == 404
+
+
+async def test_esps_are_refused_on_operator_and_person_routes(
+    app: FastAPI, client: httpx.AsyncClient, objects: Objects
+) -> None:
+    headers_b = await auth_headers(client, objects.world.esp_b)
+    values = {
+        "number": str(objects.world.esp_a.contract_number),
+        "client_id": objects.world.esp_a.client_id,
+        "ean": objects.world.owner_ean,
+        "identifier": objects.identifier,
+        "mandate_id": str(objects.mandate_id),
+        "task_id": "1",
+    }
+    for operation in spec_operations():
+        method, template = operation.split(" ", 1)
+        if operation in PERSON_ONLY or template.startswith(FORBIDDEN_TO_ESPS_PREFIXES):
+            if operation in NOT_OBJECT_ROUTES or operation in LIST_ROUTES:
+                continue
+            response = await client.request(
+                method, _fill(template, values), headers=headers_b, json={}
+            )
+            assert response.status_code == 403, operation
