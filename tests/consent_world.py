@@ -108,3 +108,60 @@ async def log_in(app: FastAPI, person: Person) -> httpx.AsyncClient:
     assert response.status_code == 200, response.text
     browser.headers["X-CSRF-Token"] = response.json()["csrf_token"]
     return browser
+
+
+def consent_request(esp: Esp, **over: object) -> dict[str, object]:
+    """A Fluvius ``shortUrlIdentifier`` body for ``esp``; ``over`` replaces fields."""
+    body: dict[str, object] = {
+        "dataAccessContractNumber": esp.contract_number,
+        "referenceNumber": "customer-4711",
+        "flow": "B2C",
+        "dataServices": [
+            {
+                "dataServiceType": "VH_kwartier_uur",
+                "dataPeriodFrom": "2025-01-01T00:00:00Z",
+                "dataPeriodTo": "2027-01-01T00:00:00Z",
+            }
+        ],
+        "numberOfEans": 2,
+        "returnUrlSuccess": "https://esp.example/consent/ok",
+        "returnUrlFailed": "https://esp.example/consent/failed",
+    }
+    body.update(over)
+    return body
+
+
+async def open_consent(client: httpx.AsyncClient, esp: Esp, **over: object) -> str:
+    """Open a consent session on the Fluvius face; its ``shortUrlIdentifier``."""
+    response = await client.post(
+        "/v3/api/shortUrlIdentifier",
+        json=consent_request(esp, **over),
+        headers=await auth_headers(client, esp),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["status"] == "success"
+    return str(response.json()["data"]["shortUrlIdentifier"])
+
+
+async def decide(
+    app: FastAPI, person: Person, identifier: str, eans: list[str], *, approve: bool = True
+) -> httpx.Response:
+    """``person`` logs in and answers the consent session."""
+    browser = await log_in(app, person)
+    try:
+        return await browser.post(
+            f"/api/v1/consent-sessions/{identifier}/decision",
+            json={"decision": "approve" if approve else "reject", "eans": eans},
+        )
+    finally:
+        await browser.aclose()
+
+
+async def owner_mandate(
+    app: FastAPI, client: httpx.AsyncClient, world: ConsentWorld, **over: object
+) -> int:
+    """An approved mandate of ESP A on the owner's EAN (the owner is its grid user)."""
+    identifier = await open_consent(client, world.esp_a, numberOfEans=1, **over)
+    decided = await decide(app, world.owner, identifier, [world.owner_ean])
+    assert decided.status_code == 200, decided.text
+    return int(decided.json()["mandates"][0]["id"])

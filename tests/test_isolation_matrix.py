@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from datahub_api.cli import openapi_document
 
-from .consent_world import ConsentWorld, log_in, make_consent_world
+from .consent_world import ConsentWorld, decide, make_consent_world
 from .parties import auth_headers
 
 # Operations that take no ESP-owned object and need no isolation check beyond the ones of
@@ -154,14 +154,7 @@ async def objects(app: FastAPI, client: httpx.AsyncClient) -> Objects:
         headers=headers,
     )
     identifier = made.json()["data"]["shortUrlIdentifier"]
-    owner = await log_in(app, world.owner)
-    try:
-        decided = await owner.post(
-            f"/api/v1/consent-sessions/{identifier}/decision",
-            json={"decision": "approve", "eans": [world.owner_ean]},
-        )
-    finally:
-        await owner.aclose()
+    decided = await decide(app, world.owner, identifier, [world.owner_ean])
     second = await client.post(
         "/v3/api/shortUrlIdentifier",
         json={

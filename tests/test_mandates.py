@@ -15,7 +15,15 @@ from sqlalchemy import text
 from datahub_api.mandates import service as mandates_service
 
 from .access_point_data import access_point_body
-from .consent_world import ConsentWorld, log_in, make_consent_world
+from .consent_world import (
+    ConsentWorld,
+    consent_request,
+    decide,
+    log_in,
+    make_consent_world,
+    open_consent,
+    owner_mandate,
+)
 from .parties import Esp, auth_headers
 
 SHORT_URL = "/v3/api/shortUrlIdentifier"
@@ -27,32 +35,11 @@ async def world(app: FastAPI, client: httpx.AsyncClient) -> ConsentWorld:
 
 
 def session_request(esp: Esp, **over: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "dataAccessContractNumber": esp.contract_number,
-        "referenceNumber": "customer-4711",
-        "flow": "B2C",
-        "dataServices": [
-            {
-                "dataServiceType": "VH_kwartier_uur",
-                "dataPeriodFrom": "2025-01-01T00:00:00Z",
-                "dataPeriodTo": "2027-01-01T00:00:00Z",
-            }
-        ],
-        "numberOfEans": 2,
-        "returnUrlSuccess": "https://esp.example/consent/ok",
-        "returnUrlFailed": "https://esp.example/consent/failed",
-    }
-    body.update(over)
-    return body
+    return consent_request(esp, **over)
 
 
 async def open_session(client: httpx.AsyncClient, esp: Esp, **over: Any) -> str:
-    response = await client.post(
-        SHORT_URL, json=session_request(esp, **over), headers=await auth_headers(client, esp)
-    )
-    assert response.status_code == 200, response.text
-    assert response.json()["data"]["status"] == "success"
-    return str(response.json()["data"]["shortUrlIdentifier"])
+    return await open_consent(client, esp, **over)
 
 
 async def v3_mandates(client: httpx.AsyncClient, esp: Esp, query: str = "") -> list[dict[str, Any]]:
@@ -146,14 +133,7 @@ async def test_the_owner_consents_alone(
     app: FastAPI, client: httpx.AsyncClient, world: ConsentWorld
 ) -> None:
     identifier = await open_session(client, world.esp_a, numberOfEans=1)
-    owner = await log_in(app, world.owner)
-    try:
-        decided = await owner.post(
-            f"/api/v1/consent-sessions/{identifier}/decision",
-            json={"decision": "approve", "eans": [world.owner_ean]},
-        )
-    finally:
-        await owner.aclose()
+    decided = await decide(app, world.owner, identifier, [world.owner_ean])
     assert decided.json()["mandates"][0]["status"] == "approved"
     assert (await v3_mandates(client, world.esp_a))[0]["status"] == "Approved"
 
@@ -168,14 +148,7 @@ async def test_polls_answer_304_until_something_changes(
     assert unchanged.status_code == 304
     assert unchanged.content == b""
     identifier = await open_session(client, world.esp_a, numberOfEans=1)
-    owner = await log_in(app, world.owner)
-    try:
-        await owner.post(
-            f"/api/v1/consent-sessions/{identifier}/decision",
-            json={"decision": "approve", "eans": [world.owner_ean]},
-        )
-    finally:
-        await owner.aclose()
+    await decide(app, world.owner, identifier, [world.owner_ean])
     changed = await client.get("/api/v1/mandates", headers={**headers, "If-None-Match": etag})
     assert changed.status_code == 200
     assert changed.headers["etag"] != etag
@@ -399,14 +372,7 @@ async def test_an_expired_consent_link_is_gone(
             text("UPDATE consent_sessions SET valid_to = now() - interval '1 minute'")
         )
         await session.commit()
-    owner = await log_in(app, world.owner)
-    try:
-        late = await owner.post(
-            f"/api/v1/consent-sessions/{identifier}/decision",
-            json={"decision": "approve", "eans": [world.owner_ean]},
-        )
-    finally:
-        await owner.aclose()
+    late = await decide(app, world.owner, identifier, [world.owner_ean])
     assert late.status_code == 410
 
 
@@ -438,16 +404,7 @@ async def test_two_racing_decisions_exactly_one_wins(
 async def _approved_owner_mandate(
     app: FastAPI, client: httpx.AsyncClient, world: ConsentWorld
 ) -> int:
-    identifier = await open_session(client, world.esp_a, numberOfEans=1)
-    owner = await log_in(app, world.owner)
-    try:
-        decided = await owner.post(
-            f"/api/v1/consent-sessions/{identifier}/decision",
-            json={"decision": "approve", "eans": [world.owner_ean]},
-        )
-    finally:
-        await owner.aclose()
-    return int(decided.json()["mandates"][0]["id"])
+    return await owner_mandate(app, client, world)
 
 
 async def test_revocation_and_termination_finish_mandates(

@@ -14,7 +14,7 @@ from datahub_api.auth.principal import ESP_SCOPES, Principal, Role
 from datahub_api.errors import Forbidden, NotFound
 from datahub_api.mandates.access import Granularity, authorize_read
 
-from .consent_world import ConsentWorld, log_in, make_consent_world
+from .consent_world import ConsentWorld, decide, log_in, make_consent_world
 from .parties import Esp, auth_headers
 
 API = ("api", "nps")
@@ -45,14 +45,7 @@ async def mandate(
         "/v3/api/shortUrlIdentifier", json=body, headers=await auth_headers(client, world.esp_a)
     )
     identifier = made.json()["data"]["shortUrlIdentifier"]
-    owner = await log_in(app, world.owner)
-    try:
-        decided = await owner.post(
-            f"/api/v1/consent-sessions/{identifier}/decision",
-            json={"decision": "approve", "eans": [world.owner_ean]},
-        )
-    finally:
-        await owner.aclose()
+    decided = await decide(app, world.owner, identifier, [world.owner_ean])
     return int(decided.json()["mandates"][0]["id"])
 
 
