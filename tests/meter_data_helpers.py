@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from fastapi import FastAPI
@@ -24,7 +24,7 @@ METER = "1SAG2120063032"
 
 
 async def register(
-    app: FastAPI,
+    app: FastAPI | Database,
     *,
     ean: str | None = None,
     energy_type: str = "E",
@@ -36,7 +36,7 @@ async def register(
     body = access_point_body(since=since, energy_type=energy_type)
     if meters is not None:
         body["physical_meters"] = list(meters)
-    database: Database = app.state.database
+    database: Database = app if isinstance(app, Database) else app.state.database
     async with database.write_sessions() as session:
         await access_points_service.put_access_point(
             session, ean, AccessPointFields.model_validate(body)
@@ -107,6 +107,3 @@ async def stored_block_count(app: FastAPI) -> int:
         blocks = await session.scalar(text("SELECT count(*) FROM meter_day_blocks"))
         history = await session.scalar(text("SELECT count(*) FROM meter_day_block_history"))
     return int(blocks or 0) + int(history or 0)
-
-
-YESTERDAY_OFFSET = timedelta(days=1)

@@ -334,12 +334,14 @@ async def seed_access_points(session: WriteSession, world: DemoWorldBuilder) -> 
 
 def _domain_seeders() -> list[tuple[str, DomainSeeder]]:
     """Each domain adds its seeder here, in dependency order."""
+    from datahub_api.meter_data.demo_data import seed_meter_data
     from datahub_api.organisations.demo_data import seed_organisations_and_clients
 
     return [
         ("service record", seed_service_record),
         ("organisations, contracts and clients", seed_organisations_and_clients),
         ("access points", seed_access_points),
+        ("meter data", seed_meter_data),
     ]
 
 

@@ -14,12 +14,13 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from datahub_api.db import ReadSession, WriteSession
 from datahub_api.meter_data.blocks import unpack_slots, unpack_states
 from datahub_api.meter_data.models import (
     BLOCKS_TABLE,
+    ID_SEQUENCE,
     Direction,
     Granularity,
     Register,
@@ -124,33 +125,40 @@ _known_partitions: set[tuple[str, int]] = set()
 
 
 async def ensure_partitions(engine: AsyncEngine, years: Iterable[int]) -> None:
-    """Create the yearly partitions of ``meter_day_blocks`` that do not exist yet, each in a
-    short transaction of its own.
+    """Create the yearly partitions of ``meter_day_blocks`` that do not exist yet, in a short
+    transaction of their own.
 
     Call it before the writing transaction touches the table: creating a partition locks
-    the parent table, which must not be held for the length of an ingest."""
+    the parent table, which must not stay locked for the length of an ingest."""
     url = engine.url.render_as_string(hide_password=False)
     wanted = sorted({year for year in years if (url, year) not in _known_partitions})
     if not wanted:
         return
     async with engine.connect() as connection:
-        for year in wanted:
-            name = partition_name(year)
-            exists = await connection.scalar(
-                text("SELECT to_regclass(:name) IS NOT NULL"), {"name": name}
+        await create_partitions(connection, wanted)
+        await connection.commit()
+    _known_partitions.update((url, year) for year in wanted)
+
+
+async def create_partitions(connection: AsyncConnection, years: Iterable[int]) -> None:
+    """Create the missing yearly partitions in the connection's transaction (which then
+    holds a lock on ``meter_day_blocks`` until it ends)."""
+    for year in sorted(set(years)):
+        name = partition_name(year)
+        exists = await connection.scalar(
+            text("SELECT to_regclass(:name) IS NOT NULL"), {"name": name}
+        )
+        if exists:
+            continue
+        await connection.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PARTITION_LOCK}
+        )
+        await connection.execute(
+            text(
+                f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {BLOCKS_TABLE} "
+                f"FOR VALUES FROM ('{year:04d}-01-01') TO ('{year + 1:04d}-01-01')"
             )
-            if not exists:
-                await connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PARTITION_LOCK}
-                )
-                await connection.execute(
-                    text(
-                        f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {BLOCKS_TABLE} "
-                        f"FOR VALUES FROM ('{year:04d}-01-01') TO ('{year + 1:04d}-01-01')"
-                    )
-                )
-            await connection.commit()
-            _known_partitions.add((url, year))
+        )
 
 
 def forget_known_partitions() -> None:
@@ -458,3 +466,47 @@ async def archive_and_update(
     await session.execute(_ARCHIVE, {**vars(changes.keys), "superseded_at": superseded_at})
     params = {**vars(changes.keys), **{k: v for k, v in vars(changes).items() if k != "keys"}}
     await session.execute(_UPDATE, params)
+
+
+# --- bulk loading (demo data) ------------------------------------------------------------
+
+BULK_BLOCK_COLUMNS = ("id", *NEW_BLOCK_COLUMNS)
+HISTORY_COLUMNS = (
+    "ean",
+    "meter_id",
+    "direction",
+    "register",
+    "granularity",
+    "day",
+    "version",
+    "block_id",
+    "unit",
+    "expected_slots",
+    "filled_slots",
+    "first_inserted_at",
+    "last_inserted_at",
+    "completed_at",
+    "packed_values",
+    "packed_states",
+    "superseded_at",
+)
+
+
+async def reserve_block_ids(session: WriteSession, count: int) -> list[int]:
+    """``count`` fresh block ids (for rows loaded with their ids, and their history)."""
+    result = await session.scalars(
+        text(f"SELECT nextval('{ID_SEQUENCE}') FROM generate_series(1, :count)"),  # noqa: S608
+        {"count": count},
+    )
+    return list(result)
+
+
+async def copy_rows(
+    session: WriteSession, table: str, columns: Sequence[str], records: Iterable[Sequence[Any]]
+) -> None:
+    """``COPY`` rows into ``table`` (``meter_day_blocks`` with :data:`BULK_BLOCK_COLUMNS`, or
+    the history with :data:`HISTORY_COLUMNS`) in the session's transaction."""
+    connection = await (await session.connection()).get_raw_connection()
+    driver = connection.driver_connection
+    assert driver is not None
+    await driver.copy_records_to_table(table, records=records, columns=list(columns))
