@@ -114,6 +114,7 @@ class Series:
     unit: StoredUnit
     first_line: int
     times: dict[str, SlotTime | str]  # start -> slot, shared by the series of a granularity
+    max_milli: int  # the plausibility bound of one reading
 
 
 @dataclass(eq=False)
@@ -225,6 +226,7 @@ class BatchBuilder:
             stored_unit,
             line,
             self._times[granularity_code],
+            self.max_milli[granularity_code],
         )
 
     def _resolve_time(self, start: str, granularity: Granularity) -> SlotTime | str:
@@ -297,20 +299,18 @@ class BatchBuilder:
         series_cache = self._series
         values = self._values
         states = STATE_CODES
-        max_milli = self.max_milli
         last_series: Series | None = None
         last_day: date | None = None
         block: PendingBlock | None = None
         line = first_line - 1
-        count = 0
-        for fields in rows:
-            line += 1
+        blank = 0
+        for line, fields in enumerate(rows, first_line):
             if len(fields) != width:
                 if fields and fields != [""]:
-                    count += 1
                     problem(line, f"malformed reading: {len(fields)} fields, not {width}")
+                else:
+                    blank += 1
                 continue
-            count += 1
             if pick is not None:
                 fields = pick(fields)
             ean, meter_id, direction, register, start, granularity, value, unit, state = fields
@@ -338,7 +338,7 @@ class BatchBuilder:
             if isinstance(milli, str):
                 problem(line, milli)
                 continue
-            if milli > max_milli[series.granularity]:
+            if milli > series.max_milli:
                 problem(
                     line,
                     f"value: {value} {unit} is implausibly large for one "
@@ -365,7 +365,7 @@ class BatchBuilder:
                 continue
             block.slots[slot] = milli
             block.states[slot] = code
-        batch.rows += count
+        batch.rows += line - first_line + 1 - blank
 
     def _new_block(self, series: Series, day: date, line: int) -> PendingBlock:
         if len(self.batch.blocks) >= self.max_blocks:
@@ -503,13 +503,14 @@ def _ndjson_fields(item: Any) -> tuple[str, ...] | str:
 class LineSplitter:
     """Bytes in (optionally gzip), complete text lines out; bounds the decoded size."""
 
-    def __init__(self, *, gzip: bool, max_bytes: int) -> None:
+    def __init__(self, *, gzip: bool, max_bytes: int, fingerprint: bool = False) -> None:
         self._inflate = zlib.decompressobj(wbits=31) if gzip else None
         self._decode = codecs.getincrementaldecoder("utf-8")()
         self._pending = ""
         self.max_bytes = max_bytes
         self.decoded_bytes = 0
-        self.digest = hashlib.sha256()  # of the uncompressed body: the batch's fingerprint
+        # SHA-256 of the uncompressed body (the batch's fingerprint), when asked for.
+        self.digest = hashlib.sha256() if fingerprint else None
 
     def _text(self, data: bytes, final: bool) -> str:
         if self._inflate is not None:
@@ -528,7 +529,8 @@ class LineSplitter:
         self.decoded_bytes += len(raw)
         if self.decoded_bytes > self.max_bytes:
             raise TooLarge(f"the uncompressed body exceeds {self.max_bytes} bytes")
-        self.digest.update(raw)
+        if self.digest is not None:
+            self.digest.update(raw)
         try:
             return self._decode.decode(raw, final)
         except UnicodeDecodeError as exc:

@@ -140,19 +140,25 @@ async def ingest_meter_readings(
         max_blocks=settings.ingest_max_blocks,
     )
     reader = reader_type(builder)
-    splitter = LineSplitter(gzip=_gzip(request), max_bytes=settings.ingest_max_body_bytes)
+    splitter = LineSplitter(
+        gzip=_gzip(request),
+        max_bytes=settings.ingest_max_body_bytes,
+        fingerprint=idempotency_key is not None,
+    )
 
     def parse(data: bytes, final: bool = False) -> None:
         reader.feed(splitter.feed(data, final=final))
 
     try:
-        buffer = bytearray()
+        pieces: list[bytes] = []
+        size = 0
         async for chunk in request.stream():
-            buffer += chunk
-            if len(buffer) >= PARSE_CHUNK_BYTES:
-                await asyncio.to_thread(parse, bytes(buffer))
-                buffer.clear()
-        await asyncio.to_thread(parse, bytes(buffer), True)
+            pieces.append(chunk)
+            size += len(chunk)
+            if size >= PARSE_CHUNK_BYTES:
+                await asyncio.to_thread(parse, b"".join(pieces))
+                pieces, size = [], 0
+        await asyncio.to_thread(parse, b"".join(pieces), True)
     except TooLarge as exc:
         raise service.BatchTooLarge(str(exc)) from None
     except InputError as exc:
@@ -163,7 +169,7 @@ async def ingest_meter_readings(
         owner=principal.subject,
         key=idempotency_key,
         operation=f"POST {INGEST_PATH}",
-        fingerprint=splitter.digest.hexdigest(),
+        fingerprint=splitter.digest.hexdigest() if splitter.digest else "",
     )
     if builder.batch.problems:
         raise service.ReadingsRejected(builder.batch.problems, total=builder.batch.problem_count)
