@@ -3,6 +3,7 @@ disk per value, and the demo series."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, date, datetime, timedelta
 
@@ -71,6 +72,31 @@ async def _ingest(app: FastAPI, rows: list[list[str]]) -> service.IngestOutcome:
         outcome = await service.store_batch(session, builder.batch)
         await session.commit()
     return outcome
+
+
+async def test_two_batches_for_the_same_day_at_once_both_land(app: FastAPI) -> None:
+    """Writers of an EAN's blocks take turns (a row lock on the access point), so the
+    second merges into what the first committed instead of failing on the key."""
+    ean = await register(app)
+    database: Database = app.state.database
+
+    async def store(slots: range) -> service.IngestOutcome:
+        builder = BatchBuilder(now=datetime.now(UTC), max_value_per_hour=1e5, max_blocks=9)
+        reader = CsvReader(builder)
+        reader.feed([HEADER, *(",".join(row) for row in day_rows(ean, DAY, slots=slots))])
+        async with database.write_sessions() as session:
+            outcome = await service.store_batch(session, builder.batch)
+            await asyncio.sleep(0.2)  # hold the lock a while
+            await session.commit()
+        return outcome
+
+    first, second = await asyncio.gather(store(range(0, 60)), store(range(60, 96)))
+    assert sorted([first.blocks_created, second.blocks_created]) == [0, 1]
+    assert first.blocks_filled + second.blocks_filled == 1
+    async with database.read_sessions() as session:
+        [block] = await repository.read_blocks(session, ean, DAY, DAY + timedelta(1))
+    assert (block.filled_slots, block.version) == (96, 2)
+    assert block.values == list(range(1, 97))
 
 
 async def test_read_blocks_by_date_range_and_filters(app: FastAPI) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import struct
 from array import array
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from datahub_api.brussels_days import day_length, day_start
 from datahub_api.meter_data.models import Granularity
@@ -110,7 +110,3 @@ def unpack_states(packed: bytes, slots: Sequence[int]) -> bytearray:
 
 def filled(slots: Sequence[int]) -> int:
     return sum(1 for value in slots if value >= 0)
-
-
-def utc(instant: datetime) -> datetime:
-    return instant.astimezone(UTC)
