@@ -1,18 +1,85 @@
 """`make bench`: runs every benchmark and writes bench/results/latest.json.
 
-The figures arrive with the features they measure (meter data, SLA, exports); until then
-this prints the machine it would measure on and an empty table, so the command never rots.
+Each figure is measured against a limit measured (or fixed) in the same run, on the same
+machine, so the ratio means something wherever it runs:
+
+* ``storage_bytes_per_value``: bytes on disk of the day-block partitions (heap, TOAST and
+  indexes) per stored value, after loading the demo world's meter data; limit 8.
+* ``ingest_vs_copy``: readings per second of ``POST /api/v1/ingest/meter-readings`` (a
+  1-million-value CSV, httpx against uvicorn in another process, on loopback) over those of
+  a plain ``COPY`` of the same file into an unindexed table; target 0.25 or more.
+
+``python -m bench --small`` (or ``BENCH_SIZE=small``) runs the same code on small sizes in
+seconds, for CI. Uses ``DATABASE_URL`` when set, else an embedded server in
+``.datahub-bench/``; the benchmark database is made afresh on each run.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import os
 import platform
-from datetime import UTC, datetime
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from datahub_api import embedded_postgres
+from datahub_api.access_points import service as access_points_service
+from datahub_api.access_points.ean import make_ean
+from datahub_api.access_points.schemas import AccessPointBody
+from datahub_api.auth import service as auth_service
+from datahub_api.auth.principal import Role
+from datahub_api.brussels_days import BRUSSELS
+from datahub_api.db import Database, create_database, normalize_database_url
+from datahub_api.demo.service import DemoParameters, seed_demo_world
+from datahub_api.meter_data import repository
+from datahub_api.meter_data.blocks import expected_slots, slot_start
+from datahub_api.meter_data.ingest_parser import FIELDS
+from datahub_api.meter_data.models import Granularity
+from datahub_api.schema_migrations import upgrade_to_head
+from datahub_api.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "latest.json"
+BENCH_DIR = ROOT / ".datahub-bench"
+BENCH_DATABASE = "datahub_bench"
+
+
+@dataclass
+class Result:
+    name: str
+    value: float
+    unit: str
+    limit: float
+    ratio: float
+    target: float
+    passed: bool
+
+
+@dataclass(frozen=True)
+class Sizes:
+    demo_eans: int
+    demo_days: int
+    ingest_eans: int
+    ingest_days: int
+
+
+FULL = Sizes(demo_eans=200, demo_days=365, ingest_eans=104, ingest_days=100)
+SMALL = Sizes(demo_eans=20, demo_days=30, ingest_eans=10, ingest_days=10)
 
 
 def machine() -> str:
@@ -21,21 +88,263 @@ def machine() -> str:
     return f"{platform.node()} {platform.machine()} {cores} cores, Python {python}"
 
 
+def _settings(data_dir: Path) -> Settings:
+    return Settings.model_construct(data_dir=data_dir)
+
+
+async def _fresh_database(server_url: str) -> str:
+    engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(
+                text(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+            )
+            await connection.execute(text(f'CREATE DATABASE "{BENCH_DATABASE}"'))
+    finally:
+        await engine.dispose()
+    return make_url(server_url).set(database=BENCH_DATABASE).render_as_string(hide_password=False)
+
+
+# --- storage -----------------------------------------------------------------------------
+
+
+async def storage_bytes_per_value(database: Database, data_dir: Path, sizes: Sizes) -> Result:
+    async with database.write_sessions() as session:
+        await seed_demo_world(
+            session,
+            _settings(data_dir),
+            DemoParameters(eans=sizes.demo_eans, days=sizes.demo_days, seed=42),
+            replace=True,
+        )
+        await session.commit()
+    async with database.write_sessions() as session:
+        size = await repository.storage_bytes(session)
+        values = int(
+            await session.scalar(text("SELECT sum(filled_slots) FROM meter_day_blocks")) or 0
+        )
+    value = size / values
+    return Result(
+        "storage_bytes_per_value", round(value, 3), "bytes", 8, round(value / 8, 3), 1.0, value <= 8
+    )
+
+
+# --- ingest vs COPY ----------------------------------------------------------------------
+
+
+async def _register(database: Database, count: int) -> list[tuple[str, str]]:
+    points = [(make_ean(5_000_000 + n), f"1SAG{5_000_000 + n:010d}") for n in range(count)]
+    rows = [
+        access_points_service.AccessPointRow(
+            line,
+            AccessPointBody.model_validate(
+                {
+                    "ean": ean,
+                    "energy_type": "E",
+                    "meter_type": "DM",
+                    "physical_meters": [
+                        {"seq_number": "1", "meter_id": meter, "installed_from": "2020-01-01"}
+                    ],
+                    "communication_periods": [{"valid_from": "2020-01-01"}],
+                }
+            ),
+        )
+        for line, (ean, meter) in enumerate(points, start=1)
+    ]
+    async with database.write_sessions() as session:
+        await access_points_service.store_access_points(session, rows)
+        await session.commit()
+    return points
+
+
+def _write_csv(path: Path, points: list[tuple[str, str]], days: int) -> int:
+    """Quarter-hour readings of household-like sizes; the number of rows."""
+    rng = random.Random(1)
+    first = date(2026, 1, 5)
+    starts = {}
+    for n in range(days):
+        day = first + timedelta(days=n)
+        starts[day] = [
+            slot_start(day, Granularity.PT15M, slot).astimezone(BRUSSELS).isoformat()
+            for slot in range(expected_slots(day, Granularity.PT15M))
+        ]
+    count = 0
+    with path.open("w") as out:
+        out.write(",".join(FIELDS) + "\n")
+        for ean, meter in points:
+            for day_starts in starts.values():
+                prefix = f"{ean},{meter},offtake,total,"
+                lines = [
+                    f"{prefix}{start},PT15M,{rng.randint(20, 900) / 1000:.3f},kWh,READ\n"
+                    for start in day_starts
+                ]
+                out.writelines(lines)
+                count += len(lines)
+    return count
+
+
+async def _copy_seconds(url: str, path: Path) -> float:
+    import asyncpg
+
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(
+            "CREATE TABLE IF NOT EXISTS bench_copy (ean text, meter_id text, "
+            "direction text, register text, start timestamptz, granularity text, "
+            "value numeric, unit text, validation_state text)"
+        )
+        await connection.execute("TRUNCATE bench_copy")
+        started = time.perf_counter()
+        await connection.copy_to_table("bench_copy", source=str(path), format="csv", header=True)
+        seconds = time.perf_counter() - started
+        await connection.execute("DROP TABLE bench_copy")
+        return seconds
+    finally:
+        await connection.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _serve(url: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DATABASE_URL": url, "DATAHUB_DATA_DIR": str(data_dir)}
+    env["DATAHUB_LOG_LEVEL"] = "WARNING"
+    command = [
+        sys.executable, "-m", "uvicorn", "--factory", "datahub_api.app:create_app",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    server.terminate()
+    raise RuntimeError("the benchmark server did not start")
+
+
+async def ingest_vs_copy(database: Database, url: str, data_dir: Path, sizes: Sizes) -> Result:
+    points = await _register(database, sizes.ingest_eans)
+    async with database.write_sessions() as session:
+        created = await auth_service.create_client(
+            session, name="bench head-end", role=Role.head_end, organisation_id=None
+        )
+        await session.commit()
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "readings.csv"
+        rows = _write_csv(path, points, sizes.ingest_days)
+        copy_seconds = await _copy_seconds(url, path)
+        port = _free_port()
+        server = _serve(url, data_dir, port)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            async with httpx.AsyncClient(base_url=base, timeout=600) as client:
+                token = await client.post(
+                    "/oauth2/token",
+                    data={
+                        "grant_type": "client_credentials",
+                        "client_id": created.client.client_id,
+                        "client_secret": created.secret,
+                    },
+                )
+                token.raise_for_status()
+                headers = {
+                    "Authorization": f"Bearer {token.json()['access_token']}",
+                    "Content-Type": "text/csv",
+                }
+
+                async def body() -> Any:
+                    with path.open("rb") as handle:
+                        while chunk := handle.read(1 << 20):
+                            yield chunk
+
+                started = time.perf_counter()
+                response = await client.post(
+                    "/api/v1/ingest/meter-readings", content=body(), headers=headers
+                )
+                ingest_seconds = time.perf_counter() - started
+            if response.status_code != 200 or response.json()["rows"] != rows:
+                raise RuntimeError(f"ingest failed: {response.status_code} {response.text[:500]}")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    ingest_rate, copy_rate = rows / ingest_seconds, rows / copy_seconds
+    ratio = ingest_rate / copy_rate
+    print(
+        f"  {rows} readings: ingest {ingest_seconds:.2f} s, COPY {copy_seconds:.2f} s",
+        flush=True,
+    )
+    return Result(
+        "ingest_vs_copy", round(ingest_rate), "rows/s", round(copy_rate), round(ratio, 3), 0.25,
+        ratio >= 0.25,
+    )  # fmt: skip
+
+
+# --- the run -----------------------------------------------------------------------------
+
+
+async def run(url: str, data_dir: Path, sizes: Sizes) -> list[Result]:
+    await asyncio.to_thread(upgrade_to_head, url)
+    database = create_database(url, _settings(data_dir))
+    try:
+        results = [await storage_bytes_per_value(database, data_dir, sizes)]
+        print(f"  measured {results[-1].name}", flush=True)
+        results.append(await ingest_vs_copy(database, url, data_dir, sizes))
+        return results
+    finally:
+        await database.dispose()
+
+
 def main() -> None:
-    results: list[dict[str, object]] = []
-    print(f"machine: {machine()}")
-    print(f"{'figure':32} {'value':>12} {'limit':>12} {'ratio':>8} {'target':>10} passed")
-    for row in results:
-        print(row)
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="Small sizes: a smoke test for CI.")
+    arguments = parser.parse_args()
+    small = arguments.small or os.environ.get("BENCH_SIZE") == "small"
+    sizes = SMALL if small else FULL
+    print(f"machine: {machine()}  size: {'small' if small else 'full'}", flush=True)
+    embedded = None
+    configured = os.environ.get("DATABASE_URL")
+    BENCH_DIR.mkdir(exist_ok=True)
+    if configured:
+        server_url = normalize_database_url(configured)
+    else:
+        embedded = embedded_postgres.start(BENCH_DIR / "pg", database="postgres")
+        server_url = embedded.url("postgres")
+    try:
+        url = asyncio.run(_fresh_database(server_url))
+        results = asyncio.run(run(url, BENCH_DIR / "data", sizes))
+    finally:
+        if embedded is not None:
+            embedded.release()
+    print(f"{'figure':26} {'value':>12} {'limit':>12} {'ratio':>8} {'target':>8} passed")
+    for r in results:
+        print(
+            f"{r.name:26} {r.value:>12,} {r.limit:>12,} {r.ratio:>8} {r.target:>8} "
+            f"{'yes' if r.passed else 'NO'}  ({r.unit})"
+        )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         json.dumps(
-            {"machine": machine(), "date": datetime.now(UTC).isoformat(), "results": results},
+            {
+                "machine": machine(),
+                "date": datetime.now(UTC).isoformat(),
+                "size": "small" if small else "full",
+                "results": [asdict(r) for r in results],
+            },
             indent=2,
         )
         + "\n"
     )
-    print(f"wrote {RESULTS} ({len(results)} figures; none defined yet)")
+    print(f"wrote {RESULTS}")
+    if small:
+        print("small run: a smoke test; fixed costs dominate, so the figures are not judged")
+    elif not all(r.passed for r in results):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

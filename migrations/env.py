@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from datahub_api.db import Base, normalize_database_url
-from datahub_api.model_registry import import_all_models
+from datahub_api.model_registry import import_all_models, is_unmanaged_table
 
 import_all_models()
 config = context.config
@@ -30,8 +30,13 @@ def _database_url() -> str:
     return resolve_database_url()
 
 
+def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    return not (type_ == "table" and name is not None and is_unmanaged_table(name))
+
+
 def _run_migrations(connection: Connection) -> None:
     context.configure(
+        include_name=_include_name,
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,

@@ -51,7 +51,7 @@ LIST_ROUTES = {
     "GET /v3/api/mandate",
 }
 # Operator-only and person-only routes: ESP B gets 403 whatever the object.
-FORBIDDEN_TO_ESPS_PREFIXES = ("/api/v1/operator/", "/api/v1/access-points")
+FORBIDDEN_TO_ESPS_PREFIXES = ("/api/v1/operator/", "/api/v1/access-points", "/api/v1/ingest/")
 PERSON_ONLY = {
     "POST /api/v1/consent-sessions/{identifier}/decision",
     "POST /api/v1/mandates/{mandate_id}/revoke",

@@ -37,6 +37,8 @@ from datahub_api.fluvius_v3.errors import install_v3_face
 from datahub_api.fluvius_v3.router import router as v3_router
 from datahub_api.health.router import router as health_router
 from datahub_api.mandates.router import router as mandates_router
+from datahub_api.meter_data.router import INGEST_PATH
+from datahub_api.meter_data.router import router as meter_data_ingest_router
 from datahub_api.observability import (
     Metrics,
     MetricsMiddleware,
@@ -58,17 +60,23 @@ customers' access points, with the customers' consent.
 
 
 class BodySizeLimitMiddleware:
-    """Refuses bodies over the configured size with 413, before a route reads them."""
+    """Refuses bodies over the configured size with 413, before a route reads them.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    ``per_path`` gives other limits to exact paths (the meter-readings ingest takes
+    batches far larger than ordinary bodies)."""
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_bytes
+        limit = self.per_path.get(scope["path"], self.max_bytes)
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > limit:
                 await self._refuse(scope, receive, send, limit)
@@ -188,10 +196,15 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(access_log_router)
     app.include_router(portal_router)
     app.include_router(v3_router)
+    app.include_router(meter_data_ingest_router)
 
     _document_problem_schema(app)
     app.add_middleware(RateLimitHeadersMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        per_path={INGEST_PATH: settings.ingest_max_body_bytes},
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import socket
@@ -344,6 +345,95 @@ async def _store_access_points(
             outcome = await service.store_access_points(session, rows, on_progress=on_progress)
             await session.commit()
             return outcome
+    finally:
+        await database.dispose()
+
+
+@cli.command("ingest")
+def ingest_readings(
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="CSV (.csv) or NDJSON (.ndjson/.jsonl) reading files, or .gz of them."),
+    ],
+    chunk_rows: Annotated[
+        int, typer.Option(min=1, help="Readings per transaction (all or nothing per chunk).")
+    ] = 1_000_000,
+) -> None:
+    """Store meter readings from head-end files, streamed (files of any size).
+
+    Same layout and rules as POST /api/v1/ingest/meter-readings. Each chunk of --chunk-rows
+    readings is stored all or nothing in its own transaction; at the first refused chunk the
+    command stops (earlier chunks stay stored; re-ingesting the fixed file is harmless, as
+    identical readings change nothing)."""
+    from datahub_api.meter_data.files import input_format_of
+
+    formats = {}
+    for file in files:
+        if not file.is_file():
+            fail(f"{file}: no such file", 2)
+        found = input_format_of(file)
+        if found is None:
+            fail(f"{file}: name it .csv, .ndjson or .jsonl (optionally .gz)", 2)
+        formats[file] = found
+    settings = _settings()
+    with clear_errors():
+        url, embedded = open_database(settings)
+        try:
+            _ensure_migrated(url, settings)
+            asyncio.run(_ingest_files(url, settings, formats, chunk_rows))
+        finally:
+            if embedded is not None:
+                embedded.release()
+
+
+async def _ingest_files(
+    url: str, settings: Settings, files: dict[Path, Any], chunk_rows: int
+) -> None:
+    import time
+
+    from datahub_api.meter_data.files import ChunkRejected, ingest_file
+
+    database = create_database(url, settings)
+    try:
+        for file, input_format in files.items():
+            started = time.monotonic()
+            with step_progress("ingest") as progress:
+                task = progress.add_task(f"reading {file.name}", total=file.stat().st_size)
+                try:
+                    totals = await ingest_file(
+                        database,
+                        file,
+                        input_format,
+                        settings=settings,
+                        chunk_rows=chunk_rows,
+                        on_bytes=functools.partial(progress.advance, task),
+                    )
+                except ChunkRejected as rejected:
+                    progress.stop()
+                    for problem in rejected.problems[:MAX_LISTED_PROBLEMS]:
+                        console.print(
+                            f"{file}:{problem.line}: {problem.detail}",
+                            highlight=False,
+                            markup=False,
+                        )
+                    more = rejected.total - min(len(rejected.problems), MAX_LISTED_PROBLEMS)
+                    if more > 0:
+                        console.print(f"... and {more} more", highlight=False)
+                    fail(
+                        f"{rejected.total} problem(s) in {file} from line {rejected.first_line}: "
+                        f"nothing of that chunk was stored; {rejected.stored.rows} readings "
+                        "before it were"
+                    )
+            if totals.rows == 0:
+                fail(f"{file} holds no readings")
+            seconds = max(time.monotonic() - started, 1e-6)
+            console.print(
+                f"ingested {totals.rows} readings from {file} in {totals.chunks} chunk(s), "
+                f"{seconds:.1f} s ({totals.rows / seconds:,.0f}/s): day blocks "
+                f"{totals.blocks_created} created, {totals.blocks_filled} filled, "
+                f"{totals.blocks_corrected} corrected, {totals.blocks_unchanged} unchanged",
+                highlight=False,
+            )
     finally:
         await database.dispose()
 

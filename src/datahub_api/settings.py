@@ -53,6 +53,24 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest request body accepted on ordinary routes (413 above it).",
     )
+    ingest_max_body_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024,
+        description="Largest meter-readings batch (POST /api/v1/ingest/meter-readings), "
+        "both as sent and uncompressed (413 above it).",
+    )
+    ingest_max_value_per_hour: float = Field(
+        default=100_000,
+        gt=0,
+        le=150_000,
+        description="Plausibility bound of a reading, in kWh / kVArh / m3 per hour of its "
+        "slot (25 000 per quarter-hour, 2.5 million per day by default); larger is refused.",
+    )
+    ingest_max_blocks: int = Field(
+        default=200_000,
+        ge=1,
+        description="Most day blocks one ingest batch may touch (413 above it).",
+    )
     token_issuer_url: str | None = Field(
         default=None, description="`iss` of access tokens; default the public base URL."
     )

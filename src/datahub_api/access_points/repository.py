@@ -398,3 +398,59 @@ async def tenure_start(session: ReadSession, ean: str, account_id: int, day: dat
         if start <= day and (end is None or day < end):
             return start
     return None
+
+
+# --- for meter-data ingest ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MeterPeriod:
+    meter_id: str
+    installed_from: date
+    installed_to: date | None  # exclusive; None = still installed
+
+    def installed_on(self, day: date) -> bool:
+        return self.installed_from <= day and (self.installed_to is None or day < self.installed_to)
+
+
+@dataclass(frozen=True)
+class MeteringRegistration:
+    """What meter-data ingest checks readings against."""
+
+    ean: str
+    energy_type: EnergyType
+    meters: list[MeterPeriod]
+
+
+async def lock_for_metering(
+    session: WriteSession, eans: Sequence[str]
+) -> dict[str, MeteringRegistration]:
+    """Lock the access points of ``eans`` that exist (``FOR NO KEY UPDATE``, in EAN order)
+    until the transaction ends, and return their energy type and meter periods.
+
+    The lock conflicts with registry writes (``FOR UPDATE``) and with other ingests of the
+    same EANs, so readings are checked and stored against one registry state, and two
+    batches never write the same day block at once."""
+    locked = await session.execute(
+        select(AccessPoint.id, AccessPoint.ean, AccessPoint.energy_type)
+        .where(AccessPoint.ean.in_(sorted(set(eans))))
+        .order_by(AccessPoint.ean)
+        .with_for_update(key_share=True)
+    )
+    found = {row.id: MeteringRegistration(row.ean, row.energy_type, []) for row in locked}
+    if found:
+        meters = await session.execute(
+            select(
+                PhysicalMeter.access_point_id,
+                PhysicalMeter.meter_id,
+                PhysicalMeter.installed_from,
+                PhysicalMeter.installed_to,
+            )
+            .where(PhysicalMeter.access_point_id.in_(list(found)))
+            .order_by(PhysicalMeter.access_point_id, PhysicalMeter.installed_from)
+        )
+        for row in meters:
+            found[row.access_point_id].meters.append(
+                MeterPeriod(row.meter_id, row.installed_from, row.installed_to)
+            )
+    return {registration.ean: registration for registration in found.values()}

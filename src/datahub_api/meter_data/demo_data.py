@@ -1,0 +1,384 @@
+"""Demo meter data: believable synthetic series for the demo access points, bulk-loaded.
+
+For ``days`` Brussels days ending yesterday, for every communicating digital meter and every
+GVM headpoint: households (night base load, morning and evening peaks, weekends, more
+light in winter), PV injection where a household has panels (sun by season and hour,
+weather by day and passing clouds), a few heat pumps (heating degree-hours), gas per hour in
+m3, GVM businesses per quarter-hour (office hours, weekends). The deliveries are not
+perfect: some days never arrive, some blocks have gaps, some days arrive late (insert time
+days after the day), and some days were estimated first and corrected by reads later
+(version 2, the estimate in the history). Days whose delivery lies in the future are left
+out, so the last day or two are partly missing, as they would be.
+
+Vectorised with numpy per series and loaded with ``COPY``; deterministic for the seed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from datahub_api.access_points.models import AccessPoint, EnergyType, MeterType
+from datahub_api.access_points.repository import AccessPointFilter, list_page
+from datahub_api.brussels_days import day_start, today_in_brussels
+from datahub_api.db import WriteSession
+from datahub_api.meter_data import repository
+from datahub_api.meter_data.blocks import expected_slots
+from datahub_api.meter_data.models import (
+    BLOCKS_TABLE,
+    HISTORY_TABLE,
+    Direction,
+    Granularity,
+    Register,
+    StoredUnit,
+    ValidationState,
+)
+
+if TYPE_CHECKING:
+    from datahub_api.demo.service import DemoWorldBuilder
+
+Array = npt.NDArray[Any]
+QUARTER = 900  # seconds
+HOUR = 3600
+PV_SHARE = 0.35  # households with solar panels
+HEAT_PUMP_SHARE = 0.08
+MISSING_DAY = 0.006  # a day that never arrives
+GAPPY_BLOCK = 0.01  # a block with a few slots missing
+LATE_BLOCK = 0.04  # delivered 3-10 days after the day
+CORRECTED_BLOCK = 0.025  # estimated first, read later
+_ALL_ONES = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF}
+_DTYPES = {1: "<u1", 2: "<u2", 4: "<u4"}
+
+
+@dataclass
+class Timeline:
+    """Every slot of the demo period at one granularity, with what the profiles need."""
+
+    days: list[date]
+    bounds: Array  # slot index at which each day starts (len(days) + 1 entries)
+    utc_hours: Array  # hour of the UTC day, fractional, at the slot's middle
+    local_hours: Array  # Brussels clock hour (what the households live by), fractional
+    day_of_year: Array
+    weekend: Array  # bool
+    day_index: Array  # which of ``days``
+
+    @classmethod
+    def build(cls, first: date, last: date, step: int) -> Timeline:
+        days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        granularity = Granularity.PT15M if step == QUARTER else Granularity.PT1H
+        counts = np.array([expected_slots(day, granularity) for day in days])
+        bounds = np.concatenate([[0], np.cumsum(counts)])
+        start = day_start(first).timestamp()
+        seconds = start + step * (np.arange(bounds[-1]) + 0.5)
+        day_index = np.repeat(np.arange(len(days)), counts)
+        summer = np.zeros(seconds.size, dtype=bool)
+        for year in range(first.year, last.year + 1):
+            begins, ends = _summer_time(year)
+            summer |= (seconds >= begins) & (seconds < ends)
+        clock = ((seconds + np.where(summer, 2 * HOUR, HOUR)) % 86400) / HOUR
+        return cls(
+            days=days,
+            bounds=bounds,
+            utc_hours=(seconds % 86400) / HOUR,
+            local_hours=clock,
+            day_of_year=np.array([day.timetuple().tm_yday for day in days])[day_index],
+            weekend=np.array([day.weekday() >= 5 for day in days])[day_index],
+            day_index=day_index,
+        )
+
+
+def _summer_time(year: int) -> tuple[float, float]:
+    """The UTC instants (epoch seconds) at which summer time begins and ends: 01:00 UTC on
+    the last Sundays of March and October."""
+    march = max(date(year, 3, d) for d in range(25, 32) if date(year, 3, d).weekday() == 6)
+    october = max(date(year, 10, d) for d in range(25, 32) if date(year, 10, d).weekday() == 6)
+    return (
+        datetime.combine(march, time(1), tzinfo=UTC).timestamp(),
+        datetime.combine(october, time(1), tzinfo=UTC).timestamp(),
+    )
+
+
+def _whole(values: Array) -> Array:
+    """Rounded to whole milli-units."""
+    return np.asarray(np.rint(values), dtype=np.int64)
+
+
+def _season(day_of_year: Array) -> Array:
+    """1 at midwinter (late December), -1 at midsummer."""
+    return np.cos(2 * math.pi * (day_of_year + 10) / 365.25)
+
+
+class Profiles:
+    """Synthetic series in the stored milli-units (Wh, litres), -1 for nothing measured."""
+
+    def __init__(self, rng: np.random.Generator, quarter: Timeline, hour: Timeline) -> None:
+        self.rng = rng
+        self.quarter = quarter
+        self.hour = hour
+        days = len(quarter.days)
+        # One weather for everyone: daily temperature and cloudiness with memory.
+        season = _season(np.array([day.timetuple().tm_yday for day in quarter.days]))
+        noise = np.zeros(days)
+        for n in range(1, days):
+            noise[n] = 0.7 * noise[n - 1] + rng.normal(0, 2.2)
+        self.temperature = 11 - 7.5 * season + noise  # degrees C, daily mean
+        clouds = np.zeros(days)
+        for n in range(1, days):
+            clouds[n] = 0.6 * clouds[n - 1] + rng.normal(0, 0.6)
+        self.clearness = 1 / (1 + np.exp(-(clouds + 0.3 - 0.5 * season)))  # 0 dull - 1 clear
+
+    def household(self, heat_pump: bool) -> Array:
+        t, rng = self.quarter, self.rng
+        hours = t.local_hours
+        yearly_kwh = rng.uniform(2200, 5200)
+        morning = np.exp(-(((hours - rng.uniform(6.8, 8.2)) / 1.0) ** 2))
+        evening = np.exp(-(((hours - rng.uniform(18.5, 20.5)) / 1.8) ** 2))
+        midday = np.exp(-(((hours - 13) / 2.5) ** 2)) * np.where(t.weekend, 1.0, 0.25)
+        shape = 0.45 + 0.9 * morning + 1.6 * evening + 0.8 * midday
+        shape *= 1 + 0.25 * _season(t.day_of_year) * (evening + morning)
+        load = shape / shape.mean() * yearly_kwh * 1000 / (365.25 * 96)
+        load *= rng.lognormal(0, 0.35, load.size)
+        spikes = rng.random(load.size) < 0.02
+        load[spikes] += rng.uniform(150, 600, spikes.sum())
+        if heat_pump:
+            degrees = np.maximum(0, 16 - self.temperature[t.day_index])
+            load += degrees * rng.uniform(45, 80) * (0.7 + 0.3 * np.sin(hours / 24 * 2 * math.pi))
+        return _whole(load)
+
+    def solar(self) -> Array:
+        """PV production per quarter-hour in Wh."""
+        t, rng = self.quarter, self.rng
+        kwp = rng.uniform(2.5, 8)
+        season = _season(t.day_of_year)
+        daylight = 12.2 - 4.3 * season  # hours of sun in Belgium
+        noon = 11.75  # UTC solar noon at 4.5 degrees east
+        phase = (t.utc_hours - (noon - daylight / 2)) / daylight
+        sun = np.where((phase > 0) & (phase < 1), np.sin(np.pi * np.clip(phase, 0, 1)), 0) ** 1.4
+        peak = 0.95 - 0.55 * (season + 1) / 2  # kW per kWp at noon: summer 0.95, winter 0.4
+        clear = self.clearness[t.day_index] * rng.uniform(0.75, 1.0, t.utc_hours.size)
+        production = kwp * 250 * peak * sun * (0.15 + 0.85 * clear)
+        return _whole(production)
+
+    def gas(self) -> Array:
+        """Gas per hour in litres."""
+        t, rng = self.hour, self.rng
+        hours = t.local_hours
+        degrees = np.maximum(0, 17 - self.temperature[t.day_index])
+        heating = degrees * rng.uniform(9, 16) * np.where((hours > 6) & (hours < 23), 1.3, 0.45)
+        water = 45 * (np.exp(-(((hours - 7.5) / 0.8) ** 2)) + np.exp(-(((hours - 21) / 1.2) ** 2)))
+        litres = (heating + water + 6) * rng.lognormal(0, 0.25, hours.size)
+        return _whole(litres)
+
+    def business(self) -> Array:
+        """A GVM headpoint: offices or a workshop, per quarter-hour in Wh."""
+        t, rng = self.quarter, self.rng
+        hours = t.local_hours
+        base = rng.uniform(4_000, 25_000)
+        open_hours = (hours > rng.uniform(6.5, 8)) & (hours < rng.uniform(17, 19.5)) & ~t.weekend
+        load = base * (1 + np.where(open_hours, rng.uniform(2, 5), 0))
+        load *= rng.lognormal(0, 0.08, load.size)
+        return _whole(load)
+
+
+# --- from series to stored rows ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoSeries:
+    ean: str
+    meter_id: str
+    direction: Direction
+    granularity: Granularity
+    unit: StoredUnit
+    values: Array  # the whole timeline of its granularity, -1 where nothing was measured
+    days: list[bool]  # which days of the timeline are delivered
+
+
+def pack(values: Array) -> bytes:
+    """numpy twin of :func:`datahub_api.meter_data.blocks.pack_values`."""
+    present = values >= 0
+    base = int(values[present].min())
+    span = int(values[present].max()) - base
+    width = 1 if span < 0xFF else 2 if span < 0xFFFF else 4
+    offsets = np.where(present, values - base, _ALL_ONES[width]).astype(_DTYPES[width])
+    return bytes([width]) + base.to_bytes(4, "little") + offsets.tobytes()
+
+
+READ = bytes([ValidationState.READ])
+EST = bytes([ValidationState.EST])
+
+
+def _delivery(rng: np.random.Generator, day: date, late: bool) -> datetime:
+    """When a day's data reached the hub: early next morning, or days later."""
+    after = timedelta(days=int(rng.integers(3, 11))) if late else timedelta(days=1)
+    minutes = int(rng.integers(60, 6 * 60))
+    return day_start(day) + after + timedelta(minutes=minutes)
+
+
+def block_rows(
+    series: DemoSeries,
+    timeline: Timeline,
+    rng: np.random.Generator,
+    now: datetime,
+) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...] | None]]:
+    """(block row without id, history row without block id or None) per delivered day."""
+    for index, day in enumerate(timeline.days):
+        if not series.days[index] or rng.random() < MISSING_DAY:
+            continue
+        values = series.values[timeline.bounds[index] : timeline.bounds[index + 1]].copy()
+        if rng.random() < GAPPY_BLOCK:
+            start = int(rng.integers(0, len(values)))
+            values[start : start + int(rng.integers(1, 9))] = -1
+        present = values >= 0
+        if not present.any():
+            continue
+        inserted = _delivery(rng, day, rng.random() < LATE_BLOCK)
+        if inserted > now:
+            continue
+        expected, filled = len(values), int(present.sum())
+        completed = inserted if filled == expected else None
+        key: tuple[Any, ...] = (
+            series.ean, series.meter_id, int(series.direction), int(Register.total),
+            int(series.granularity), day, int(series.unit), expected, filled,
+        )  # fmt: skip
+        corrected_at = inserted + timedelta(days=int(rng.integers(2, 6)))
+        if rng.random() < CORRECTED_BLOCK and corrected_at <= now:
+            estimate = np.where(present, np.rint(values * rng.uniform(0.8, 1.2)), -1)
+            history = (
+                *key[:6],
+                1,
+                *key[6:],
+                inserted,
+                inserted,
+                completed,
+                pack(estimate.astype(np.int64)),
+                EST,
+                corrected_at,
+            )
+            row = (*key, 2, inserted, corrected_at, completed, pack(values), READ)
+            yield row, history
+        else:
+            yield (*key, 1, inserted, inserted, completed, pack(values), READ), None
+
+
+# --- the seeder --------------------------------------------------------------------------
+
+
+def _delivered_days(point: AccessPoint, meter_id: str, timeline: Timeline) -> list[bool]:
+    meter = next(m for m in point.physical_meters if m.meter_id == meter_id)
+    periods = [(p.valid_from, p.valid_to) for p in point.communication_periods]
+    needs_communication = point.meter_type is MeterType.digital
+    days = []
+    for day in timeline.days:
+        installed = meter.installed_from <= day and (
+            meter.installed_to is None or day < meter.installed_to
+        )
+        talking = not needs_communication or any(
+            start <= day and (end is None or day < end) for start, end in periods
+        )
+        days.append(installed and talking)
+    return days
+
+
+def _current_meter(point: AccessPoint) -> str | None:
+    meters = sorted(point.physical_meters, key=lambda m: m.installed_from)
+    return meters[-1].meter_id if meters else None
+
+
+def plan_series(
+    points: list[AccessPoint], profiles: Profiles, rng: np.random.Generator
+) -> Iterator[DemoSeries]:
+    """The demo series: digital meters that communicate (some time in the period) and GVM
+    headpoints; analogue household meters have no interval data."""
+    quarter, hour = profiles.quarter, profiles.hour
+    for point in points:
+        meter_id = _current_meter(point)
+        if meter_id is None:
+            continue
+        if point.gvm and point.energy_type is EnergyType.electricity:
+            days = _delivered_days(point, meter_id, quarter)
+            yield DemoSeries(
+                point.ean, meter_id, Direction.offtake, Granularity.PT15M, StoredUnit.Wh,
+                profiles.business(), days,
+            )  # fmt: skip
+            continue
+        if point.meter_type is not MeterType.digital or not point.communication_periods:
+            continue
+        if point.energy_type is EnergyType.gas:
+            days = _delivered_days(point, meter_id, hour)
+            yield DemoSeries(
+                point.ean, meter_id, Direction.offtake, Granularity.PT1H, StoredUnit.litre,
+                profiles.gas(), days,
+            )  # fmt: skip
+            continue
+        days = _delivered_days(point, meter_id, quarter)
+        load = profiles.household(heat_pump=rng.random() < HEAT_PUMP_SHARE)
+        if rng.random() < PV_SHARE:
+            solar = profiles.solar()
+            offtake, injection = np.maximum(load - solar, 0), np.maximum(solar - load, 0)
+            yield DemoSeries(
+                point.ean, meter_id, Direction.injection, Granularity.PT15M, StoredUnit.Wh,
+                injection, days,
+            )  # fmt: skip
+        else:
+            offtake = load
+        yield DemoSeries(
+            point.ean, meter_id, Direction.offtake, Granularity.PT15M, StoredUnit.Wh,
+            offtake, days,
+        )  # fmt: skip
+
+
+async def seed_meter_data(session: WriteSession, world: DemoWorldBuilder) -> None:
+    """Day blocks (and a few superseded versions) for the demo access points."""
+    last = today_in_brussels() - timedelta(days=1)
+    first = last - timedelta(days=world.parameters.days - 1)
+    now = datetime.now(UTC)
+    rng = np.random.default_rng(world.rng.getrandbits(64))
+    profiles = Profiles(
+        rng, Timeline.build(first, last, QUARTER), Timeline.build(first, last, HOUR)
+    )
+    points: list[AccessPoint] = []
+    while True:
+        page = await list_page(
+            session,
+            after_ean=points[-1].ean if points else None,
+            limit=1000,
+            where=AccessPointFilter(),
+        )
+        points.extend(page)
+        if len(page) < 1000:
+            break
+    blocks: list[tuple[Any, ...]] = []
+    history: list[tuple[Any, ...]] = []
+    for series in plan_series(points, profiles, rng):
+        timeline = profiles.hour if series.granularity is Granularity.PT1H else profiles.quarter
+        for row, superseded in block_rows(series, timeline, rng, now):
+            blocks.append(row)
+            if superseded is not None:
+                history.append((len(blocks) - 1, superseded))
+    connection = await session.connection()
+    await repository.create_partitions(connection, range(first.year, last.year + 1))
+    ids = await repository.reserve_block_ids(session, len(blocks))
+    await repository.copy_rows(
+        session,
+        BLOCKS_TABLE,
+        repository.BULK_BLOCK_COLUMNS,
+        ((block_id, *row) for block_id, row in zip(ids, blocks, strict=True)),
+    )
+    await repository.copy_rows(
+        session,
+        HISTORY_TABLE,
+        repository.HISTORY_COLUMNS,
+        ((*row[:7], ids[index], *row[7:]) for index, row in history),
+    )
+    world.credentials["meter_data"] = {
+        "days": f"{first}..{last}",
+        "day_blocks": len(blocks),
+        "corrected_blocks": len(history),
+    }

@@ -1,0 +1,512 @@
+"""SQL of the meter data: day blocks, their history and their yearly partitions.
+
+Writes are set-based: new blocks go in with one ``COPY`` (asyncpg, binary) straight into
+the partitioned table; changed blocks are archived and updated with one statement each,
+the keys passed as arrays and expanded with ``unnest``. Reads decode the packed values
+(:mod:`datahub_api.meter_data.blocks`) so callers get plain arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from datahub_api.db import ReadSession, WriteSession
+from datahub_api.meter_data.blocks import unpack_slots, unpack_states
+from datahub_api.meter_data.models import (
+    BLOCKS_TABLE,
+    ID_SEQUENCE,
+    Direction,
+    Granularity,
+    Register,
+    partition_name,
+)
+
+
+@dataclass(frozen=True)
+class BlockKey:
+    """What identifies a day block; always starts with the EAN."""
+
+    ean: str
+    meter_id: str
+    direction: Direction
+    register: Register
+    granularity: Granularity
+    day: date
+
+
+@dataclass(frozen=True)
+class DayBlock:
+    """A day block (or a superseded version of one) with its values unpacked.
+
+    ``values`` are integers in the unit's milli-unit (``unit``: Wh, varh or litres), None
+    for a gap; ``states`` the :class:`~datahub_api.meter_data.models.ValidationState` code
+    of each slot (None for a gap). Slot ``i`` starts at
+    :func:`~datahub_api.meter_data.blocks.slot_start` ``(day, granularity, i)``.
+    """
+
+    key: BlockKey
+    id: int
+    unit: int
+    expected_slots: int
+    filled_slots: int
+    version: int
+    first_inserted_at: datetime
+    last_inserted_at: datetime
+    completed_at: datetime | None
+    values: list[int | None]
+    states: list[int | None]
+    superseded_at: datetime | None = None  # set on versions read from the history
+
+
+@dataclass(frozen=True)
+class PackedBlock:
+    """A day block as stored (values still packed); what ingest merges into."""
+
+    key: BlockKey
+    id: int
+    unit: int
+    expected_slots: int
+    filled_slots: int
+    version: int
+    first_inserted_at: datetime
+    last_inserted_at: datetime
+    completed_at: datetime | None
+    packed_values: bytes
+    packed_states: bytes
+
+
+_COLUMNS = (
+    "ean, meter_id, direction, register, granularity, day, id, unit, expected_slots, "
+    "filled_slots, version, first_inserted_at, last_inserted_at, completed_at, "
+    "packed_values, packed_states"
+)
+
+
+def _key(row: Any) -> BlockKey:
+    return BlockKey(
+        row.ean,
+        row.meter_id,
+        Direction(row.direction),
+        Register(row.register),
+        Granularity(row.granularity),
+        row.day,
+    )
+
+
+def _unpacked(row: Any, superseded_at: datetime | None = None) -> DayBlock:
+    slots = unpack_slots(row.packed_values)
+    states = unpack_states(row.packed_states, slots)
+    return DayBlock(
+        key=_key(row),
+        id=row.id,
+        unit=row.unit,
+        expected_slots=row.expected_slots,
+        filled_slots=row.filled_slots,
+        version=row.version,
+        first_inserted_at=row.first_inserted_at,
+        last_inserted_at=row.last_inserted_at,
+        completed_at=row.completed_at,
+        values=[None if value < 0 else value for value in slots],
+        states=[state or None for state in states],
+        superseded_at=superseded_at,
+    )
+
+
+# --- partitions --------------------------------------------------------------------------
+
+_PARTITION_LOCK = 0x6D657465  # advisory lock key: one partition creator at a time
+_known_partitions: set[tuple[str, int]] = set()
+
+
+async def ensure_partitions(engine: AsyncEngine, years: Iterable[int]) -> None:
+    """Create the yearly partitions of ``meter_day_blocks`` that do not exist yet, in a short
+    transaction of their own.
+
+    Call it before the writing transaction touches the table: creating a partition locks
+    the parent table, which must not stay locked for the length of an ingest."""
+    url = engine.url.render_as_string(hide_password=False)
+    wanted = sorted({year for year in years if (url, year) not in _known_partitions})
+    if not wanted:
+        return
+    async with engine.connect() as connection:
+        await create_partitions(connection, wanted)
+        await connection.commit()
+    _known_partitions.update((url, year) for year in wanted)
+
+
+async def create_partitions(connection: AsyncConnection, years: Iterable[int]) -> None:
+    """Create the missing yearly partitions in the connection's transaction (which then
+    holds a lock on ``meter_day_blocks`` until it ends)."""
+    for year in sorted(set(years)):
+        name = partition_name(year)
+        exists = await connection.scalar(
+            text("SELECT to_regclass(:name) IS NOT NULL"), {"name": name}
+        )
+        if exists:
+            continue
+        await connection.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PARTITION_LOCK}
+        )
+        await connection.execute(
+            text(
+                f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {BLOCKS_TABLE} "
+                f"FOR VALUES FROM ('{year:04d}-01-01') TO ('{year + 1:04d}-01-01')"
+            )
+        )
+
+
+def forget_known_partitions() -> None:
+    """For tests that drop databases: partitions must be looked up again."""
+    _known_partitions.clear()
+
+
+async def partitions(session: ReadSession) -> list[str]:
+    """Names of the partitions of ``meter_day_blocks``, oldest first."""
+    result = await session.scalars(
+        text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = CAST(:parent AS regclass) ORDER BY c.relname"
+        ),
+        {"parent": BLOCKS_TABLE},
+    )
+    return list(result)
+
+
+async def storage_bytes(session: ReadSession) -> int:
+    """Bytes on disk of every partition of ``meter_day_blocks``: heap, TOAST and indexes."""
+    size = await session.scalar(
+        text(
+            "SELECT coalesce(sum(pg_total_relation_size(relid)), 0) "
+            "FROM pg_partition_tree(CAST(:parent AS regclass)) WHERE isleaf"
+        ),
+        {"parent": BLOCKS_TABLE},
+    )
+    return int(size or 0)
+
+
+# --- reads -------------------------------------------------------------------------------
+
+
+def _filters(
+    direction: Direction | None, register: Register | None, granularity: Granularity | None
+) -> tuple[str, dict[str, Any]]:
+    clauses, params = [], {}
+    for name, value in (
+        ("direction", direction),
+        ("register", register),
+        ("granularity", granularity),
+    ):
+        if value is not None:
+            clauses.append(f" AND {name} = :{name}")
+            params[name] = int(value)
+    return "".join(clauses), params
+
+
+async def read_blocks(
+    session: ReadSession,
+    ean: str,
+    start: date,
+    end: date,
+    *,
+    direction: Direction | None = None,
+    register: Register | None = None,
+    granularity: Granularity | None = None,
+) -> list[DayBlock]:
+    """The current day blocks of one EAN for the Brussels days [start, end), ordered by
+    day, then meter, direction, register and granularity."""
+    where, params = _filters(direction, register, granularity)
+    result = await session.execute(
+        text(
+            f"SELECT {_COLUMNS} FROM {BLOCKS_TABLE} "  # noqa: S608  fixed column names
+            f"WHERE ean = :ean AND day >= :start AND day < :end{where} "
+            "ORDER BY day, meter_id, direction, register, granularity"
+        ),
+        {"ean": ean, "start": start, "end": end, **params},
+    )
+    return [_unpacked(row) for row in result]
+
+
+@dataclass(frozen=True)
+class ChangeCursor:
+    """Position in the feed of changed blocks: after (insert time, block id)."""
+
+    inserted_at: datetime
+    block_id: int
+
+
+async def blocks_changed_since(
+    session: ReadSession,
+    eans: Sequence[str],
+    *,
+    after: ChangeCursor | None,
+    limit: int,
+    until: datetime | None = None,
+) -> list[DayBlock]:
+    """Blocks of ``eans`` created or changed after the cursor, oldest change first, at most
+    ``limit``; continue with the cursor of the last one.
+
+    A block's insert time is its writing transaction's clock when it wrote; a transaction
+    that commits later than a reader's page may carry an earlier time. A feed that must not
+    miss changes passes ``until`` a safety margin in the past (longer than the longest
+    ingest transaction) and moves its cursor no further."""
+    params: dict[str, Any] = {"eans": sorted(set(eans)), "limit": limit}
+    where = ""
+    if after is not None:
+        where += " AND (last_inserted_at, id) > (:after_at, :after_id)"
+        params.update(after_at=after.inserted_at, after_id=after.block_id)
+    if until is not None:
+        where += " AND last_inserted_at <= :until"
+        params["until"] = until
+    result = await session.execute(
+        text(
+            f"SELECT {_COLUMNS} FROM {BLOCKS_TABLE} "  # noqa: S608  fixed column names
+            f"WHERE ean = ANY(CAST(:eans AS varchar[])){where} "
+            "ORDER BY last_inserted_at, id LIMIT :limit"
+        ),
+        params,
+    )
+    return [_unpacked(row) for row in result]
+
+
+async def block_history(session: ReadSession, key: BlockKey) -> list[DayBlock]:
+    """The superseded versions of a block, oldest first (the current one is not among
+    them)."""
+    result = await session.execute(
+        text(
+            "SELECT ean, meter_id, direction, register, granularity, day, block_id AS id, unit, "
+            "expected_slots, filled_slots, version, first_inserted_at, last_inserted_at, "
+            "completed_at, packed_values, packed_states, superseded_at "
+            "FROM meter_day_block_history WHERE ean = :ean AND meter_id = :meter_id "
+            "AND direction = :direction AND register = :register "
+            "AND granularity = :granularity AND day = :day ORDER BY version"
+        ),
+        _key_params(key),
+    )
+    return [_unpacked(row, row.superseded_at) for row in result]
+
+
+def _key_params(key: BlockKey) -> dict[str, Any]:
+    return {
+        "ean": key.ean,
+        "meter_id": key.meter_id,
+        "direction": int(key.direction),
+        "register": int(key.register),
+        "granularity": int(key.granularity),
+        "day": key.day,
+    }
+
+
+@dataclass
+class KeyColumns:
+    """Block keys as column arrays (the i-th entry of each is one key)."""
+
+    ean: list[str]
+    meter_id: list[str]
+    direction: list[int]
+    register: list[int]
+    granularity: list[int]
+    day: list[date]
+
+    @classmethod
+    def of(cls, keys: Sequence[BlockKey]) -> KeyColumns:
+        return cls(
+            ean=[key.ean for key in keys],
+            meter_id=[key.meter_id for key in keys],
+            direction=[int(key.direction) for key in keys],
+            register=[int(key.register) for key in keys],
+            granularity=[int(key.granularity) for key in keys],
+            day=[key.day for key in keys],
+        )
+
+
+_KEYS_UNNEST = (
+    "unnest(CAST(:ean AS varchar[]), CAST(:meter_id AS varchar[]), "
+    "CAST(:direction AS smallint[]), CAST(:register AS smallint[]), "
+    "CAST(:granularity AS smallint[]), CAST(:day AS date[])) "
+    "AS k(ean, meter_id, direction, register, granularity, day)"
+)
+_KEYS_MATCH = (
+    "b.ean = k.ean AND b.meter_id = k.meter_id AND b.direction = k.direction "
+    "AND b.register = k.register AND b.granularity = k.granularity AND b.day = k.day"
+)
+
+
+async def stored_blocks(session: WriteSession, keys: Sequence[BlockKey]) -> list[PackedBlock]:
+    """The stored blocks among ``keys`` (packed), for merging."""
+    if not keys:
+        return []
+    result = await session.execute(
+        text(
+            f"SELECT {', '.join('b.' + c for c in _COLUMNS.split(', '))} "  # noqa: S608
+            f"FROM {_KEYS_UNNEST} JOIN {BLOCKS_TABLE} b ON {_KEYS_MATCH}"
+        ),
+        vars(KeyColumns.of(keys)),
+    )
+    return [
+        PackedBlock(
+            key=_key(row),
+            id=row.id,
+            unit=row.unit,
+            expected_slots=row.expected_slots,
+            filled_slots=row.filled_slots,
+            version=row.version,
+            first_inserted_at=row.first_inserted_at,
+            last_inserted_at=row.last_inserted_at,
+            completed_at=row.completed_at,
+            packed_values=row.packed_values,
+            packed_states=row.packed_states,
+        )
+        for row in result
+    ]
+
+
+async def clock(session: ReadSession) -> datetime:
+    """The database's current time (the insert time of what is written next)."""
+    now = await session.scalar(text("SELECT clock_timestamp()"))
+    assert isinstance(now, datetime)
+    return now
+
+
+# --- writes ------------------------------------------------------------------------------
+
+NEW_BLOCK_COLUMNS = (
+    "ean",
+    "meter_id",
+    "direction",
+    "register",
+    "granularity",
+    "day",
+    "unit",
+    "expected_slots",
+    "filled_slots",
+    "version",
+    "first_inserted_at",
+    "last_inserted_at",
+    "completed_at",
+    "packed_values",
+    "packed_states",
+)
+NewBlockRecord = tuple[
+    str, str, int, int, int, date, int, int, int, int, datetime, datetime, datetime | None,
+    bytes, bytes,
+]  # fmt: skip
+"""A row for :func:`copy_new_blocks`, in :data:`NEW_BLOCK_COLUMNS` order."""
+
+
+async def copy_new_blocks(session: WriteSession, records: Sequence[NewBlockRecord]) -> None:
+    """``COPY`` new blocks into ``meter_day_blocks`` in the session's transaction (their
+    partitions must exist; see :func:`ensure_partitions`)."""
+    if not records:
+        return
+    connection = await (await session.connection()).get_raw_connection()
+    driver = connection.driver_connection
+    assert driver is not None
+    await driver.copy_records_to_table(BLOCKS_TABLE, records=records, columns=NEW_BLOCK_COLUMNS)
+
+
+@dataclass
+class BlockChanges:
+    """New contents of stored blocks, as column arrays (the i-th entry of each is one)."""
+
+    keys: KeyColumns
+    filled_slots: list[int]
+    version: list[int]
+    last_inserted_at: list[datetime]
+    completed_at: list[datetime | None]
+    packed_values: list[bytes]
+    packed_states: list[bytes]
+
+
+_ARCHIVE = text(
+    f"""
+    INSERT INTO meter_day_block_history (
+        ean, meter_id, direction, register, granularity, day, version, block_id, unit,
+        expected_slots, filled_slots, first_inserted_at, last_inserted_at, completed_at,
+        packed_values, packed_states, superseded_at)
+    SELECT b.ean, b.meter_id, b.direction, b.register, b.granularity, b.day, b.version, b.id,
+        b.unit, b.expected_slots, b.filled_slots, b.first_inserted_at, b.last_inserted_at,
+        b.completed_at, b.packed_values, b.packed_states, :superseded_at
+    FROM {_KEYS_UNNEST} JOIN {BLOCKS_TABLE} b ON {_KEYS_MATCH}
+    """  # noqa: S608  fixed names
+)
+
+_UPDATE = text(
+    f"""
+    UPDATE {BLOCKS_TABLE} b SET
+        filled_slots = n.filled_slots, version = n.version,
+        last_inserted_at = n.last_inserted_at, completed_at = n.completed_at,
+        packed_values = n.packed_values, packed_states = n.packed_states
+    FROM unnest(
+        CAST(:ean AS varchar[]), CAST(:meter_id AS varchar[]), CAST(:direction AS smallint[]),
+        CAST(:register AS smallint[]), CAST(:granularity AS smallint[]), CAST(:day AS date[]),
+        CAST(:filled_slots AS smallint[]), CAST(:version AS integer[]),
+        CAST(:last_inserted_at AS timestamptz[]), CAST(:completed_at AS timestamptz[]),
+        CAST(:packed_values AS bytea[]), CAST(:packed_states AS bytea[])
+    ) AS n(ean, meter_id, direction, register, granularity, day, filled_slots, version,
+           last_inserted_at, completed_at, packed_values, packed_states)
+    WHERE b.ean = n.ean AND b.meter_id = n.meter_id AND b.direction = n.direction
+      AND b.register = n.register AND b.granularity = n.granularity AND b.day = n.day
+    """  # noqa: S608  fixed names
+)
+
+
+async def archive_and_update(
+    session: WriteSession, changes: BlockChanges, superseded_at: datetime
+) -> None:
+    """Copy the stored versions of the changed blocks to the history, then store the new
+    contents over them."""
+    if not changes.keys.ean:
+        return
+    await session.execute(_ARCHIVE, {**vars(changes.keys), "superseded_at": superseded_at})
+    params = {**vars(changes.keys), **{k: v for k, v in vars(changes).items() if k != "keys"}}
+    await session.execute(_UPDATE, params)
+
+
+# --- bulk loading (demo data) ------------------------------------------------------------
+
+BULK_BLOCK_COLUMNS = ("id", *NEW_BLOCK_COLUMNS)
+HISTORY_COLUMNS = (
+    "ean",
+    "meter_id",
+    "direction",
+    "register",
+    "granularity",
+    "day",
+    "version",
+    "block_id",
+    "unit",
+    "expected_slots",
+    "filled_slots",
+    "first_inserted_at",
+    "last_inserted_at",
+    "completed_at",
+    "packed_values",
+    "packed_states",
+    "superseded_at",
+)
+
+
+async def reserve_block_ids(session: WriteSession, count: int) -> list[int]:
+    """``count`` fresh block ids (for rows loaded with their ids, and their history)."""
+    result = await session.scalars(
+        text(f"SELECT nextval('{ID_SEQUENCE}') FROM generate_series(1, :count)"),  # noqa: S608
+        {"count": count},
+    )
+    return list(result)
+
+
+async def copy_rows(
+    session: WriteSession, table: str, columns: Sequence[str], records: Iterable[Sequence[Any]]
+) -> None:
+    """``COPY`` rows into ``table`` (``meter_day_blocks`` with :data:`BULK_BLOCK_COLUMNS`, or
+    the history with :data:`HISTORY_COLUMNS`) in the session's transaction."""
+    connection = await (await session.connection()).get_raw_connection()
+    driver = connection.driver_connection
+    assert driver is not None
+    await driver.copy_records_to_table(table, records=records, columns=list(columns))

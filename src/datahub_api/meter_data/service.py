@@ -1,0 +1,427 @@
+"""Rules of meter-data ingest: check a parsed batch against the registry, merge it into the
+stored day blocks, and tell the listeners what was stored.
+
+A batch is all or nothing: every problem is found before anything is written, and the
+writes happen in the caller's transaction. Merging a reading into a stored block: a slot
+without a value takes the reading (the block is *filled*); a slot with another value or
+validation state takes the reading (the block is *corrected*); the same value and state
+changes nothing. A block that changes gets version + 1 and the batch's insert time, and its
+previous version goes to the history. Re-sending a batch therefore changes nothing.
+
+Later features (SLA tracking, ``meter_data.available`` events) subscribe to what was stored
+by appending to :data:`BLOCKS_STORED_LISTENERS`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from datahub_api.access_points import repository as access_points_repository
+from datahub_api.access_points.models import EnergyType
+from datahub_api.access_points.repository import MeteringRegistration
+from datahub_api.db import Database, WriteSession
+from datahub_api.errors import PayloadTooLarge, UnprocessableContent
+from datahub_api.meter_data import repository
+from datahub_api.meter_data.blocks import (
+    GAP,
+    filled,
+    pack_states,
+    pack_values,
+    unpack_slots,
+    unpack_states,
+)
+from datahub_api.meter_data.ingest_parser import ParsedBatch, PendingBlock, Problem
+from datahub_api.meter_data.models import Direction, Granularity, Register, StoredUnit
+from datahub_api.meter_data.repository import (
+    BlockChanges,
+    BlockKey,
+    KeyColumns,
+    NewBlockRecord,
+    PackedBlock,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_REPORTED_ERRORS = 50
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+class ReadingsRejected(UnprocessableContent):
+    """Nothing of the batch was stored; ``errors`` lists the first problems by line."""
+
+    code, title = "readings-rejected", "Meter readings refused; nothing was stored"
+
+    def __init__(self, problems: Sequence[Problem], *, total: int | None = None) -> None:
+        ordered = sorted(problems)
+        count = len(ordered) if total is None else total
+        first = ordered[0]
+        super().__init__(
+            f"{count} problem(s) in the batch; nothing was stored. "
+            f"First: line {first.line}: {first.detail}",
+            extra={
+                "error_count": count,
+                "errors": [
+                    {"line": problem.line, "detail": problem.detail}
+                    for problem in ordered[:MAX_REPORTED_ERRORS]
+                ],
+            },
+        )
+        self.problems = ordered
+
+
+class BatchTooLarge(PayloadTooLarge):
+    code, title = "batch-too-large", "Batch too large"
+
+
+# --- what was stored, and who is told ----------------------------------------------------
+
+
+class BlockChange(StrEnum):
+    created = "created"
+    filled = "filled"  # only slots without a value got one
+    corrected = "corrected"  # a stored value or validation state was replaced
+
+
+@dataclass(frozen=True)
+class StoredBlock:
+    """One day block a committed batch created or changed."""
+
+    ean: str
+    meter_id: str
+    day: date
+    direction: Direction
+    register: Register
+    granularity: Granularity
+    change: BlockChange
+    filled_before: int  # slots with a value before the batch (0 when created)
+    filled_after: int
+    expected_slots: int
+    completed_at: datetime | None  # set when the block became complete with this batch
+    inserted_at: datetime
+    version: int
+
+
+BlocksStoredListener = Callable[[WriteSession, Sequence[StoredBlock]], Awaitable[None]]
+"""``listener(session, stored_blocks)``: called after a batch has committed, with a new
+write session (committed after every listener has returned) and the blocks the batch created
+or changed. Unchanged blocks are not passed. A listener that raises is logged; the batch
+stays stored."""
+
+BLOCKS_STORED_LISTENERS: list[BlocksStoredListener] = []
+
+
+async def notify_blocks_stored(database: Database, stored: Sequence[StoredBlock]) -> None:
+    """Call every listener of :data:`BLOCKS_STORED_LISTENERS` (after the batch committed)."""
+    if not stored or not BLOCKS_STORED_LISTENERS:
+        return
+    async with database.write_sessions() as session:
+        for listener in list(BLOCKS_STORED_LISTENERS):
+            try:
+                await listener(session, stored)
+            except Exception:
+                logger.exception("a blocks-stored listener failed (%s)", listener)
+                await session.rollback()
+        await session.commit()
+
+
+@dataclass
+class IngestOutcome:
+    rows: int = 0
+    blocks_created: int = 0
+    blocks_filled: int = 0
+    blocks_corrected: int = 0
+    blocks_unchanged: int = 0
+    inserted_at: datetime | None = None
+    stored: list[StoredBlock] = field(default_factory=list)
+
+
+# --- checking against the registry -------------------------------------------------------
+
+
+@dataclass
+class _Block:
+    """A pending block whose meter is resolved: ready to merge."""
+
+    key: BlockKey
+    unit: StoredUnit
+    slots: Sequence[int]
+    states: bytearray
+    first_line: int
+
+
+def _meter_on(
+    registration: MeteringRegistration, block: PendingBlock
+) -> tuple[str | None, str | None]:
+    """The meter id of a pending block, or why it cannot be stored."""
+    series, day = block.series, block.day
+    installed = [meter for meter in registration.meters if meter.installed_on(day)]
+    if not series.meter_id:
+        if len(installed) == 1:
+            return installed[0].meter_id, None
+        if not installed:
+            return None, f"no meter of EAN {series.ean} is installed on {day}"
+        return None, (
+            f"meter_id is needed: EAN {series.ean} has {len(installed)} meters installed on "
+            f"{day} ({', '.join(meter.meter_id for meter in installed)})"
+        )
+    if not any(meter.meter_id == series.meter_id for meter in registration.meters):
+        return None, f"meter_id: {series.meter_id} is not a meter of EAN {series.ean}"
+    if not any(meter.meter_id == series.meter_id for meter in installed):
+        return None, (
+            f"meter {series.meter_id} of EAN {series.ean} is not installed on {day} "
+            "(outside its installation periods)"
+        )
+    return series.meter_id, None
+
+
+def _unit_problem(registration: MeteringRegistration, unit: StoredUnit) -> str | None:
+    gas = registration.energy_type is EnergyType.gas
+    if gas and unit is not StoredUnit.litre:
+        return f"unit: EAN {registration.ean} is a gas access point; its readings are in m3"
+    if not gas and unit is StoredUnit.litre:
+        return (
+            f"unit: EAN {registration.ean} is an electricity access point; m3 is for gas "
+            "(use kWh or kVArh)"
+        )
+    return None
+
+
+def resolve_blocks(
+    batch: ParsedBatch, registrations: dict[str, MeteringRegistration]
+) -> tuple[list[_Block], list[Problem]]:
+    """The batch's blocks with their meters resolved, and the problems the registry
+    reveals (unknown EAN or meter, installation periods, units, the same slot given twice
+    under two spellings of the meter)."""
+    problems: list[Problem] = []
+    reported: set[tuple[int, str]] = set()
+
+    def problem(line: int, detail: str) -> None:
+        if (line, detail) not in reported:
+            reported.add((line, detail))
+            problems.append(Problem(line, detail))
+
+    resolved: dict[BlockKey, _Block] = {}
+    for block in batch.blocks.values():
+        series = block.series
+        registration = registrations.get(series.ean)
+        if registration is None:
+            problem(series.first_line, f"ean: no access point with EAN {series.ean}")
+            continue
+        unit_problem = _unit_problem(registration, series.unit)
+        if unit_problem:
+            problem(series.first_line, unit_problem)
+            continue
+        meter_id, meter_problem = _meter_on(registration, block)
+        if meter_problem or meter_id is None:
+            problem(block.first_line, meter_problem or "no meter")
+            continue
+        key = BlockKey(
+            series.ean, meter_id, series.direction, series.register, series.granularity, block.day
+        )
+        earlier = resolved.get(key)
+        if earlier is None:
+            resolved[key] = _Block(key, series.unit, block.slots, block.states, block.first_line)
+            continue
+        # The same block under two spellings (meter_id empty and given): merge, refuse overlaps.
+        for index, value in enumerate(block.slots):
+            if value == GAP:
+                continue
+            if earlier.slots[index] != GAP:
+                problem(
+                    block.first_line,
+                    f"a reading of {key.day} slot {index} is given twice in this batch "
+                    f"(also in the day starting on line {earlier.first_line})",
+                )
+                break
+            earlier.slots[index] = value  # type: ignore[index]
+            earlier.states[index] = block.states[index]
+    return list(resolved.values()), problems
+
+
+# --- merging and writing -----------------------------------------------------------------
+
+
+@dataclass
+class _Writes:
+    new: list[NewBlockRecord] = field(default_factory=list)
+    changed_keys: list[BlockKey] = field(default_factory=list)
+    filled_slots: list[int] = field(default_factory=list)
+    version: list[int] = field(default_factory=list)
+    completed_at: list[datetime | None] = field(default_factory=list)
+    packed_values: list[bytes] = field(default_factory=list)
+    packed_states: list[bytes] = field(default_factory=list)
+
+
+def _merge(
+    block: _Block, stored: PackedBlock
+) -> tuple[BlockChange | None, Sequence[int], bytearray]:
+    """Slot-wise merge of a batch's block into the stored one: readings win."""
+    slots = unpack_slots(stored.packed_values)
+    states = unpack_states(stored.packed_states, slots)
+    change: BlockChange | None = None
+    for index, value in enumerate(block.slots):
+        if value == GAP:
+            continue
+        old = slots[index]
+        state = block.states[index]
+        if old == GAP:
+            change = change or BlockChange.filled
+        elif old != value or states[index] != state:
+            change = BlockChange.corrected
+        else:
+            continue
+        slots[index] = value
+        states[index] = state
+    return change, slots, states
+
+
+def _stored(
+    key: BlockKey,
+    change: BlockChange,
+    before: int,
+    after: int,
+    expected: int,
+    completed_at: datetime | None,
+    now: datetime,
+    version: int,
+) -> StoredBlock:
+    return StoredBlock(
+        ean=key.ean,
+        meter_id=key.meter_id,
+        day=key.day,
+        direction=key.direction,
+        register=key.register,
+        granularity=key.granularity,
+        change=change,
+        filled_before=before,
+        filled_after=after,
+        expected_slots=expected,
+        completed_at=completed_at,
+        inserted_at=now,
+        version=version,
+    )
+
+
+def plan_writes(
+    blocks: Sequence[_Block],
+    stored: dict[BlockKey, PackedBlock],
+    now: datetime,
+    outcome: IngestOutcome,
+) -> _Writes:
+    writes = _Writes()
+    for block in blocks:
+        key = block.key
+        expected = len(block.slots)
+        old = stored.get(key)
+        if old is None:
+            count = filled(block.slots)
+            completed = now if count == expected else None
+            writes.new.append(
+                (
+                    key.ean,
+                    key.meter_id,
+                    int(key.direction),
+                    int(key.register),
+                    int(key.granularity),
+                    key.day,
+                    int(block.unit),
+                    expected,
+                    count,
+                    1,
+                    now,
+                    now,
+                    completed,
+                    pack_values(block.slots),
+                    pack_states(block.states, block.slots),
+                )
+            )
+            outcome.blocks_created += 1
+            outcome.stored.append(
+                _stored(key, BlockChange.created, 0, count, expected, completed, now, 1)
+            )
+            continue
+        change, slots, states = _merge(block, old)
+        if change is None:
+            outcome.blocks_unchanged += 1
+            continue
+        count = filled(slots)
+        became_complete = count == expected and old.filled_slots < expected
+        completed = now if became_complete else old.completed_at
+        version = old.version + 1
+        writes.changed_keys.append(key)
+        writes.filled_slots.append(count)
+        writes.version.append(version)
+        writes.completed_at.append(completed)
+        writes.packed_values.append(pack_values(slots))
+        writes.packed_states.append(pack_states(states, slots))
+        if change is BlockChange.corrected:
+            outcome.blocks_corrected += 1
+        else:
+            outcome.blocks_filled += 1
+        outcome.stored.append(
+            _stored(
+                key,
+                change,
+                old.filled_slots,
+                count,
+                expected,
+                now if became_complete else None,
+                now,
+                version,
+            )
+        )
+    return writes
+
+
+async def store_batch(session: WriteSession, batch: ParsedBatch) -> IngestOutcome:
+    """Check ``batch`` against the registry and merge it into the stored day blocks, in the
+    session's transaction; raises :class:`ReadingsRejected` (422) before writing anything
+    when a reading cannot be stored. Call :func:`notify_blocks_stored` after the commit."""
+    if batch.problems:
+        raise ReadingsRejected(batch.problems, total=batch.problem_count)
+    if not batch.blocks:
+        raise UnprocessableContent("the batch holds no readings")
+    await prepare_partitions(session, {block.day.year for block in batch.blocks.values()})
+    eans = sorted({block.series.ean for block in batch.blocks.values()})
+    registrations = await access_points_repository.lock_for_metering(session, eans)
+    blocks, problems = resolve_blocks(batch, registrations)
+    if problems:
+        raise ReadingsRejected(problems)
+    outcome = IngestOutcome(rows=batch.rows)
+    stored = {
+        block.key: block
+        for block in await repository.stored_blocks(session, [b.key for b in blocks])
+    }
+    now = await repository.clock(session)
+    outcome.inserted_at = now
+    writes = plan_writes(blocks, stored, now, outcome)
+    await repository.copy_new_blocks(session, writes.new)
+    await repository.archive_and_update(
+        session,
+        BlockChanges(
+            keys=KeyColumns.of(writes.changed_keys),
+            filled_slots=writes.filled_slots,
+            version=writes.version,
+            last_inserted_at=[now] * len(writes.changed_keys),
+            completed_at=writes.completed_at,
+            packed_values=writes.packed_values,
+            packed_states=writes.packed_states,
+        ),
+        superseded_at=now,
+    )
+    return outcome
+
+
+async def prepare_partitions(session: WriteSession, years: set[int]) -> None:
+    """Make sure the yearly partitions exist, outside the session's transaction."""
+    bind = session.bind
+    assert isinstance(bind, AsyncEngine)
+    await repository.ensure_partitions(bind, years)
