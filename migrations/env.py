@@ -30,10 +30,22 @@ def _database_url() -> str:
     return resolve_database_url()
 
 
+# Objects that a library's own schema owns (created by our migrations from the SQL the
+# library ships, see migrations applying `procrastinate_schema_sql()`): never compared.
+FOREIGN_OBJECT_PREFIXES = ("procrastinate_",)
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    if type_ == "table" and name is not None:
+        return not name.startswith(FOREIGN_OBJECT_PREFIXES)
+    return True
+
+
 def _run_migrations(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_name=include_name,
         compare_type=True,
         compare_server_default=True,
         transaction_per_migration=True,

@@ -30,8 +30,10 @@ from datahub_api.errors import (
     register_face_renderer,
     render,
 )
+from datahub_api.events.router import router as events_router
 from datahub_api.fluvius_v3.errors import install_v3_face
 from datahub_api.health.router import router as health_router
+from datahub_api.jobs import JobQueue
 from datahub_api.observability import (
     Metrics,
     MetricsMiddleware,
@@ -40,6 +42,7 @@ from datahub_api.observability import (
 )
 from datahub_api.organisations.router import router as organisations_router
 from datahub_api.settings import Settings, get_settings
+from datahub_api.webhooks.router import router as webhooks_router
 
 API_DESCRIPTION = """\
 The data hub through which energy service providers (ESPs) get the metering data of their
@@ -136,9 +139,15 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         grants = AccessGrants(database, settings.grants_refresh_seconds)
         app.state.access_grants = grants
         grants.start()
+        jobs = JobQueue(database.url, database, settings)
+        app.state.jobs = jobs
         try:
+            await jobs.open()
+            if settings.run_worker_in_process:
+                jobs.start_worker()
             yield
         finally:
+            await jobs.close()
             await grants.stop()
             await database.dispose()
             if embedded is not None:
@@ -169,6 +178,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(contracts_router)
     app.include_router(clients_router)
     app.include_router(access_points_router)
+    app.include_router(events_router)
+    app.include_router(webhooks_router)
 
     _document_problem_schema(app)
     app.add_middleware(RateLimitHeadersMiddleware)

@@ -13,6 +13,8 @@ DOMAINS_WITH_MODELS: tuple[str, ...] = (
     "audit",
     "idempotency",
     "access_points",
+    "events",
+    "webhooks",
 )
 
 

@@ -78,5 +78,20 @@ def require_scopes(*scopes: str) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
+def require_any_scope(*scopes: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that authenticates and demands at least one of ``scopes``."""
+    accepted = frozenset(scopes)
+
+    async def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if not accepted & principal.scopes:
+            raise Forbidden(
+                f"This call needs one of the scopes: {', '.join(sorted(accepted))}.",
+                headers={"WWW-Authenticate": _insufficient_scope(accepted)},
+            )
+        return principal
+
+    return dependency
+
+
 def _insufficient_scope(needed: frozenset[str]) -> str:
     return f'Bearer error="insufficient_scope", scope="{" ".join(sorted(needed))}"'
