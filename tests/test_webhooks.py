@@ -22,7 +22,7 @@ from standardwebhooks import Webhook
 
 from datahub_api.events.event_types import MANDATE_APPROVED, MANDATE_REQUESTED
 from datahub_api.events.service import publish
-from datahub_api.jobs import JobQueue, commit
+from datahub_api.jobs import JobQueue, commit, retry_stalled_jobs
 from datahub_api.settings import Settings
 from datahub_api.webhooks import delivery as delivery_module
 from datahub_api.webhooks.models import DeliveryStatus, WebhookDelivery
@@ -579,3 +579,34 @@ async def test_registration_is_idempotent_with_a_key(
     assert first.json() == again.json()
     listed = await client.get("/api/v1/webhooks", headers=headers)
     assert len(listed.json()["items"]) == 1
+
+
+async def test_a_job_of_a_dead_worker_is_run_again(
+    app: FastAPI, client: httpx.AsyncClient, esp_a: Esp, receiver: Receiver, queue: JobQueue
+) -> None:
+    """A worker that dies mid-job leaves it `doing` and holding its delivery's lock; the
+    every-minute recovery task puts it back once the worker's heartbeat is old."""
+    headers = await auth_headers(client, esp_a)
+    await register(client, headers, receiver.url)
+    await publish_one(app, esp_a.organisation_id)
+    connector = queue.app.connector
+    dead = await connector.execute_query_one_async(
+        "SELECT procrastinate_register_worker_v1() AS id"
+    )
+    await connector.execute_query_async(
+        "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '10 minutes' "
+        "WHERE id = %(id)s",
+        id=dead["id"],
+    )
+    await connector.execute_query_async(
+        "UPDATE procrastinate_jobs SET status = 'doing', worker_id = %(id)s "
+        "WHERE task_name = 'webhooks.deliver'",
+        id=dead["id"],
+    )
+    await queue.run_until_idle()
+    assert receiver.requests == []  # stuck: nobody runs a `doing` job
+    assert await retry_stalled_jobs(queue) == 1
+    await queue.run_until_idle()
+    assert len(receiver.requests) == 1
+    [done] = await deliveries(app)
+    assert done.status is DeliveryStatus.succeeded

@@ -502,7 +502,7 @@ async def _run_worker(url: str, settings: Settings, concurrency: int) -> None:
     from datahub_api.jobs import JobQueue
 
     database = create_database(url, settings)
-    queue = JobQueue(url, database, settings)
+    queue = JobQueue(url, database, settings.model_copy(update={"worker_concurrency": concurrency}))
     try:
         await queue.open()
         console.print(f"worker started (concurrency {concurrency}); stop with Ctrl-C or SIGTERM")

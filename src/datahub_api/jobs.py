@@ -45,6 +45,7 @@ from typing import Any
 import procrastinate
 import psycopg_pool
 from procrastinate import exceptions as procrastinate_exceptions
+from procrastinate import periodic as procrastinate_periodic
 from sqlalchemy import Connection
 from sqlalchemy.util import await_only
 
@@ -56,8 +57,8 @@ logger = logging.getLogger(__name__)
 # Modules with a ``register_tasks(queue: JobQueue) -> None`` function.
 TASK_MODULES: tuple[str, ...] = ("datahub_api.webhooks.tasks",)
 
-DEFAULT_QUEUE = "default"
-JOB_POOL_SIZE = 4
+RETRY_STALLED = "jobs.retry_stalled"
+STALLED_WORKER_SECONDS = 60.0
 WORKER_RESTART_SECONDS = 5.0
 
 Clock = Callable[[], datetime]
@@ -137,7 +138,7 @@ class JobQueue:
         self._pool: psycopg_pool.AsyncConnectionPool | None = None
         self.app = procrastinate.App(connector=connector)
         self._worker_task: asyncio.Task[None] | None = None
-        self._open = False
+        _register_queue_tasks(self)
         for module_name in TASK_MODULES:
             module = importlib.import_module(module_name)
             module.register_tasks(self)
@@ -152,7 +153,7 @@ class JobQueue:
         pool = psycopg_pool.AsyncConnectionPool(
             self._conninfo,
             min_size=1,
-            max_size=JOB_POOL_SIZE,
+            max_size=self.settings.worker_concurrency + 2,
             kwargs={"application_name": "datahub-api-jobs"},
             timeout=self.settings.db_connect_timeout_seconds,
             check=psycopg_pool.AsyncConnectionPool.check_connection,
@@ -215,17 +216,23 @@ class JobQueue:
 
     async def run_until_idle(self, *, max_rounds: int = 20) -> None:
         """Run the jobs that are due, and those they defer, until none is due (for tests and
-        one-off commands). Jobs scheduled for later stay queued."""
-        for _ in range(max_rounds):
-            await self.app.run_worker_async(
-                wait=False,
-                concurrency=1,
-                install_signal_handlers=False,
-                listen_notify=False,
-                delete_jobs="successful",
-            )
-            if await self.due_job_count() == 0:
-                return
+        one-off commands). Jobs scheduled for later stay queued, and periodic tasks are not
+        deferred meanwhile (call them yourself), so the outcome is deterministic."""
+        registry = self.app.periodic_registry
+        self.app.periodic_registry = procrastinate_periodic.PeriodicRegistry()  # type: ignore[no-untyped-call]
+        try:
+            for _ in range(max_rounds):
+                await self.app.run_worker_async(
+                    wait=False,
+                    concurrency=1,
+                    install_signal_handlers=False,
+                    listen_notify=False,
+                    delete_jobs="successful",
+                )
+                if await self.due_job_count() == 0:
+                    return
+        finally:
+            self.app.periodic_registry = registry
         raise RuntimeError(f"jobs still due after {max_rounds} worker rounds")
 
     # --- deferring ----------------------------------------------------------------
@@ -272,6 +279,30 @@ class JobQueue:
             status=status,
         )
         return [dict(row) for row in rows]
+
+
+async def retry_stalled_jobs(queue: JobQueue) -> int:
+    """Put back in the queue the jobs of workers that died mid-job (no heartbeat for
+    :data:`STALLED_WORKER_SECONDS`). Every task must therefore be safe to run twice."""
+    manager = queue.app.job_manager
+    retried = 0
+    for job in await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_WORKER_SECONDS):
+        try:
+            await manager.retry_job(job)
+        except Exception as exc:  # e.g. its queueing lock is taken by a waiting job
+            logger.warning("could not requeue stalled job %s: %s", job.id, exc)
+            continue
+        retried += 1
+    if retried:
+        logger.warning("requeued %s job(s) of workers that stopped mid-job", retried)
+    return retried
+
+
+def _register_queue_tasks(queue: JobQueue) -> None:
+    @queue.app.periodic(cron="* * * * *", periodic_id=RETRY_STALLED)
+    @queue.app.task(name=RETRY_STALLED, queueing_lock=RETRY_STALLED)
+    async def retry_stalled(timestamp: int) -> None:
+        await retry_stalled_jobs(queue)
 
 
 async def commit(session: WriteSession, queue: JobQueue) -> None:
