@@ -109,3 +109,11 @@ async def test_a_customer_session_cannot_use_esp_or_operator_routes(
     assert (await client.get("/api/v1/contracts")).status_code == 403
     assert (await client.get("/api/v1/operator/contracts")).status_code == 403
     assert (await client.get("/api/v1/access-points")).status_code == 403
+
+
+async def test_a_nul_character_is_a_clear_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/auth/login", json={"username": "a\u0000b", "password": "x"}
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"

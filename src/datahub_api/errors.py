@@ -261,6 +261,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return render(request, error)
 
     async def on_database_unavailable(request: Request, exc: Exception) -> Response:
+        sqlstate = str(getattr(getattr(exc, "orig", None), "sqlstate", "") or "")
+        if isinstance(exc, DBAPIError) and sqlstate.startswith("22"):
+            # A data exception: a value PostgreSQL cannot store, such as a NUL character.
+            return render(
+                request,
+                UnprocessableContent("A value in the request cannot be stored (NUL characters?)."),
+            )
         if (
             isinstance(exc, DBAPIError)
             and not exc.connection_invalidated
