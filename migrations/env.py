@@ -30,8 +30,15 @@ def _database_url() -> str:
     return resolve_database_url()
 
 
+# Objects that a library's own schema owns (procrastinate's, applied by our migrations from
+# the SQL the library ships) and the yearly meter-data partitions: never compared.
+FOREIGN_OBJECT_PREFIXES = ("procrastinate_",)
+
+
 def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    return not (type_ == "table" and name is not None and is_unmanaged_table(name))
+    if type_ == "table" and name is not None:
+        return not (is_unmanaged_table(name) or name.startswith(FOREIGN_OBJECT_PREFIXES))
+    return True
 
 
 def _run_migrations(connection: Connection) -> None:

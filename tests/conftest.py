@@ -78,8 +78,18 @@ async def database_url(server_url: str) -> str:
     return url
 
 
+# The job queue's tables (procrastinate's, created by migration 0007, not in our models).
+JOB_QUEUE_TABLES = (
+    "procrastinate_jobs",
+    "procrastinate_events",
+    "procrastinate_periodic_defers",
+    "procrastinate_workers",
+)
+
+
 async def truncate_all_tables(url: str) -> None:
-    names = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    tables = [table.name for table in Base.metadata.sorted_tables] + list(JOB_QUEUE_TABLES)
+    names = ", ".join(f'"{name}"' for name in tables)
     if not names:
         return
     engine = create_async_engine(url)
@@ -98,7 +108,11 @@ async def clean_database(database_url: str) -> str:
 
 
 def make_settings(**overrides: object) -> Settings:
-    values: dict[str, object] = {"data_dir": TEST_DATA_DIR / f"data-{_worker_id()}"}
+    # Tests run jobs themselves (JobQueue.run_until_idle), so no worker runs in the app.
+    values: dict[str, object] = {
+        "data_dir": TEST_DATA_DIR / f"data-{_worker_id()}",
+        "run_worker_in_process": False,
+    }
     values.update(overrides)
     return Settings.model_construct(**values)  # defaults only: no environment leaks in
 

@@ -33,9 +33,11 @@ from datahub_api.errors import (
     register_face_renderer,
     render,
 )
+from datahub_api.events.router import router as events_router
 from datahub_api.fluvius_v3.errors import install_v3_face
 from datahub_api.fluvius_v3.router import router as v3_router
 from datahub_api.health.router import router as health_router
+from datahub_api.jobs import JobQueue
 from datahub_api.mandates.router import router as mandates_router
 from datahub_api.meter_data.router import INGEST_PATH
 from datahub_api.meter_data.router import router as meter_data_ingest_router
@@ -48,6 +50,7 @@ from datahub_api.observability import (
 from datahub_api.organisations.router import router as organisations_router
 from datahub_api.portal.router import router as portal_router
 from datahub_api.settings import Settings, get_settings
+from datahub_api.webhooks.router import router as webhooks_router
 
 API_DESCRIPTION = """\
 The data hub through which energy service providers (ESPs) get the metering data of their
@@ -157,9 +160,15 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         grants = AccessGrants(database, settings.grants_refresh_seconds)
         app.state.access_grants = grants
         grants.start()
+        jobs = JobQueue(database.url, database, settings)
+        app.state.jobs = jobs
         try:
+            await jobs.open()
+            if settings.run_worker_in_process:
+                jobs.start_worker()
             yield
         finally:
+            await jobs.close()
             await grants.stop()
             await database.dispose()
             if embedded is not None:
@@ -197,6 +206,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(portal_router)
     app.include_router(v3_router)
     app.include_router(meter_data_ingest_router)
+    app.include_router(events_router)
+    app.include_router(webhooks_router)
 
     _document_problem_schema(app)
     app.add_middleware(RateLimitHeadersMiddleware)

@@ -563,6 +563,47 @@ def serve(
         embedded.release()
 
 
+@cli.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, max=100, help="Jobs run at the same time (default: settings)."),
+    ] = None,
+) -> None:
+    """Run jobs (webhook deliveries, periodic jobs) until SIGINT or SIGTERM.
+
+    Start as many as needed next to `serve`; set DATAHUB_RUN_WORKER_IN_PROCESS=false on the
+    service then, so that only these processes run jobs.
+    """
+    from datahub_api.observability import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_format, settings.log_level)
+    with clear_errors():
+        url, embedded = open_database(settings)
+        try:
+            _ensure_migrated(url, settings)
+            asyncio.run(_run_worker(url, settings, concurrency or settings.worker_concurrency))
+        finally:
+            if embedded is not None:
+                embedded.release()
+    console.print("the worker stopped")
+
+
+async def _run_worker(url: str, settings: Settings, concurrency: int) -> None:
+    from datahub_api.jobs import JobQueue
+
+    database = create_database(url, settings)
+    queue = JobQueue(url, database, settings.model_copy(update={"worker_concurrency": concurrency}))
+    try:
+        await queue.open()
+        console.print(f"worker started (concurrency {concurrency}); stop with Ctrl-C or SIGTERM")
+        await queue.run_worker(concurrency=concurrency)
+    finally:
+        await queue.close()
+        await database.dispose()
+
+
 def _add_operator_commands() -> None:
     from datahub_api.operator_commands import (
         clients_cli,

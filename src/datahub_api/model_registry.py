@@ -16,6 +16,8 @@ DOMAINS_WITH_MODELS: tuple[str, ...] = (
     "mandates",
     "access_log",
     "meter_data",
+    "events",
+    "webhooks",
 )
 
 

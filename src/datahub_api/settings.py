@@ -17,6 +17,22 @@ class LogFormat(StrEnum):
     text = "text"
 
 
+# Waits before retries 1..10 of a failed webhook delivery: 5 s, 1 min, 5 min, 30 min, 2 h,
+# 5 h, 10 h, 14 h, 20 h, 20 h; about 71.6 hours (3 days) from the first attempt to the last.
+DEFAULT_WEBHOOK_RETRY_SCHEDULE_SECONDS: tuple[float, ...] = (
+    5,
+    60,
+    5 * 60,
+    30 * 60,
+    2 * 3600,
+    5 * 3600,
+    10 * 3600,
+    14 * 3600,
+    20 * 3600,
+    20 * 3600,
+)
+
+
 class Settings(BaseSettings):
     """Every knob of the service. Each field is documented in the README's configuration table."""
 
@@ -111,6 +127,38 @@ class Settings(BaseSettings):
         default=14, ge=1, description="Days a grid user has to co-consent; silence is a refusal."
     )
     max_page_size: int = Field(default=1000, ge=1, description="Largest `limit` on paged lists.")
+    run_worker_in_process: bool = Field(
+        default=True,
+        description="Run a job worker inside each service process (turn off when separate "
+        "`datahub-api worker` processes run the jobs).",
+    )
+    worker_concurrency: int = Field(
+        default=4, ge=1, le=100, description="Jobs one worker runs at the same time."
+    )
+    webhook_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Webhook targets exempt from the https and public-address rules: "
+        "`host` or `host:port` entries (for local receivers in development and tests).",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="How long one webhook delivery attempt may take."
+    )
+    webhook_retry_schedule_seconds: list[float] = Field(
+        default_factory=lambda: list(DEFAULT_WEBHOOK_RETRY_SCHEDULE_SECONDS),
+        description="Waits before each retry of a failed webhook delivery (about 3 days in all); "
+        "after the last one the delivery is given up.",
+    )
+    webhook_secret_overlap_hours: float = Field(
+        default=24,
+        ge=0,
+        le=24 * 30,
+        description="How long a rotated-out webhook secret keeps signing deliveries too.",
+    )
+    webhook_sweep_grace_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="A webhook delivery overdue by this much is enqueued again by the sweeper.",
+    )
 
     @field_validator("database_url")
     @classmethod

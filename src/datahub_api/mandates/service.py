@@ -703,3 +703,14 @@ def ensure_sandbox(sandbox: bool) -> None:
 
 if on_grid_user_changed not in access_points_service.GRID_USER_CHANGE_LISTENERS:
     access_points_service.GRID_USER_CHANGE_LISTENERS.append(on_grid_user_changed)
+
+
+async def publish_mandate_event(session: WriteSession, mandate: Mandate, event: str) -> None:
+    """Every mandate change reaches the ESP's change feed and webhooks, in its transaction."""
+    from datahub_api.events.service import publish
+
+    await publish(session, mandate.organisation_id, event, mandate_payload(mandate))
+
+
+if publish_mandate_event not in MANDATE_EVENT_LISTENERS:
+    MANDATE_EVENT_LISTENERS.append(publish_mandate_event)

@@ -1,0 +1,49 @@
+"""Publishing events: domain services call :func:`publish` inside their own transaction."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+
+from datahub_api.db import WriteSession
+from datahub_api.events import repository
+from datahub_api.events.event_types import KNOWN_EVENT_TYPES
+from datahub_api.events.models import Event
+from datahub_api.webhooks import service as webhooks_service
+
+MAX_PAYLOAD_BYTES = 64 * 1024
+
+
+class UnknownEventType(ValueError):
+    """A type no domain registered (see ``events/event_types.py``)."""
+
+
+async def publish(
+    session: WriteSession, organisation_id: int, type: str, payload: dict[str, Any]
+) -> Event:
+    """Append an event to ``organisation_id``'s feed and plan its webhook deliveries, in the
+    caller's transaction: the event (and its deliveries) exist iff the change commits.
+
+    Put the subject keys in ``payload`` (``ean``, ``reference_number``, ``mandate_id``...).
+    Publishers of one organisation take turns from here to their commit (that is what makes
+    the feed gap-free; see :func:`repository.next_position`), so call this late in the
+    transaction. The webhook jobs are queued once the transaction has committed (and by the
+    sweeper, if that never happens).
+    """
+    if type not in KNOWN_EVENT_TYPES:
+        raise UnknownEventType(f"unknown event type {type!r}; register it in event_types.py")
+    payload = to_jsonable_python(payload)  # instants as ISO 8601, decimals as strings...
+    if len(json.dumps(payload)) > MAX_PAYLOAD_BYTES:
+        raise ValueError("event payloads are small: the subject keys and what changed")
+    position = await repository.next_position(session, organisation_id)
+    event = await repository.add(
+        session,
+        organisation_id=organisation_id,
+        position=position,
+        event_type=type,
+        payload=payload,
+    )
+    await webhooks_service.plan_deliveries(session, event)
+    return event

@@ -1,0 +1,314 @@
+"""The job queue: procrastinate on the service's own PostgreSQL database.
+
+Why procrastinate: jobs live in PostgreSQL (no broker to run), it has delayed jobs
+(``schedule_at``), per-key ``lock`` / ``queueing_lock``, periodic (cron) tasks, a worker
+that stops gracefully, and it ships its schema as SQL that our alembic migration applies.
+It talks to PostgreSQL through psycopg 3 (its own small pool), next to SQLAlchemy's asyncpg
+pool; the tasks themselves use the service's :class:`~datahub_api.db.Database`.
+
+One :class:`JobQueue` per process (the service's lifespan, or ``datahub-api worker``). Each
+domain with jobs has a ``tasks.py`` with ``register_tasks(queue)``, listed in
+:data:`TASK_MODULES`; it defines its tasks (and periodic tasks) on ``queue.app``::
+
+    def register_tasks(queue: JobQueue) -> None:
+        @queue.app.periodic(cron="5 0 * * *", periodic_id="mandates.expire")
+        @queue.app.task(name="mandates.expire", queueing_lock="mandates.expire")
+        async def expire_mandates(timestamp: int) -> None:
+            async with queue.database.write_sessions() as session:
+                ...
+                await commit(session, queue)
+
+Periodic tasks are deferred by every running worker (at most once per tick: procrastinate
+records each tick in ``procrastinate_periodic_defers``), so they need no leader election.
+
+Jobs are deferred by name (:meth:`JobQueue.defer`). Procrastinate's connection cannot take
+part in a SQLAlchemy/asyncpg transaction, so a job that must exist iff a change commits is
+deferred *after* the commit (``after_commit`` in requests, :func:`commit` elsewhere), and the
+change itself leaves a durable trace (an outbox row) that a periodic sweeper turns into a
+job if the process died in between. See ``webhooks/tasks.py``.
+
+Tests run jobs deterministically with :meth:`JobQueue.run_until_idle`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import procrastinate
+import psycopg_pool
+from procrastinate import exceptions as procrastinate_exceptions
+from procrastinate import periodic as procrastinate_periodic
+from sqlalchemy import Connection
+from sqlalchemy.util import await_only
+
+from datahub_api.db import Database, WriteSession, libpq_url
+from datahub_api.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Modules with a ``register_tasks(queue: JobQueue) -> None`` function.
+TASK_MODULES: tuple[str, ...] = ("datahub_api.webhooks.tasks",)
+
+RETRY_STALLED = "jobs.retry_stalled"
+STALLED_WORKER_SECONDS = 60.0
+WORKER_RESTART_SECONDS = 5.0
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# The procrastinate release whose schema our migrations built. Upgrading procrastinate
+# means: a new alembic revision that runs the library's `sql/migrations/*.sql` files
+# between the two releases (with :func:`run_sql_script`), then moving this pin
+# (a test fails while the installed release and this pin disagree).
+PROCRASTINATE_SCHEMA_RELEASE = "3.10"
+
+
+def procrastinate_schema_sql() -> str:
+    """The SQL of procrastinate's schema, as the installed release ships it (migration 0007
+    applies it; the library's tables are left out of alembic's model comparison)."""
+    return (Path(procrastinate.__file__).parent / "sql" / "schema.sql").read_text()
+
+
+def run_sql_script(connection: Connection, script: str) -> None:
+    """Run a multi-statement SQL script on a migration's (asyncpg) connection, as one
+    simple-protocol call (prepared statements take one statement only)."""
+    driver_connection = connection.connection.driver_connection
+    assert driver_connection is not None
+    await_only(driver_connection.execute(script))
+
+
+PROCRASTINATE_DOWNGRADE_SQL = """
+DO $$
+DECLARE object record;
+BEGIN
+    FOR object IN
+        SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = current_schema() AND c.relkind = 'r'
+          AND c.relname LIKE 'procrastinate\\_%'
+    LOOP
+        EXECUTE format('DROP TABLE IF EXISTS %I CASCADE', object.relname);
+    END LOOP;
+    FOR object IN
+        SELECT p.oid::regprocedure AS signature FROM pg_proc p
+        JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = current_schema() AND p.proname LIKE 'procrastinate\\_%'
+    LOOP
+        EXECUTE format('DROP FUNCTION IF EXISTS %s CASCADE', object.signature);
+    END LOOP;
+    FOR object IN
+        SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+        WHERE n.nspname = current_schema() AND t.typname LIKE 'procrastinate\\_%'
+          AND t.typtype IN ('e', 'c')
+    LOOP
+        EXECUTE format('DROP TYPE IF EXISTS %I CASCADE', object.typname);
+    END LOOP;
+END
+$$;
+"""
+
+
+class JobQueue:
+    """The process's procrastinate app, its tasks, and (optionally) a worker running them."""
+
+    def __init__(
+        self,
+        database_url: str,
+        database: Database,
+        settings: Settings,
+        *,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.clock = clock
+        self._conninfo = libpq_url(database_url)
+        connector = procrastinate.PsycopgConnector()
+        self._pool: psycopg_pool.AsyncConnectionPool | None = None
+        self.app = procrastinate.App(connector=connector)
+        self._worker_task: asyncio.Task[None] | None = None
+        _register_queue_tasks(self)
+        for module_name in TASK_MODULES:
+            module = importlib.import_module(module_name)
+            module.register_tasks(self)
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open the queue's connection pool. It connects in the background, so a service
+        whose database is away still starts (and answers /readyz with 503)."""
+        if self._pool is not None:
+            return
+        pool = psycopg_pool.AsyncConnectionPool(
+            self._conninfo,
+            min_size=1,
+            max_size=self.settings.worker_concurrency + 2,
+            kwargs={"application_name": "datahub-api-jobs"},
+            timeout=self.settings.db_connect_timeout_seconds,
+            check=psycopg_pool.AsyncConnectionPool.check_connection,
+            open=False,
+        )
+        await pool.open(wait=False)
+        self._pool = pool
+        await self.app.open_async(pool)
+
+    async def close(self) -> None:
+        await self.stop_worker()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await self.app.close_async()
+            await pool.close()
+
+    def start_worker(self, *, concurrency: int | None = None) -> None:
+        """Run a worker as a background task of the current event loop (the service's
+        in-process worker), restarted after a failure (the database away, say).
+        :meth:`stop_worker` lets running jobs finish."""
+        if self._worker_task is not None:
+            return
+        self._worker_task = asyncio.create_task(
+            self._supervise(concurrency or self.settings.worker_concurrency),
+            name="job worker",
+        )
+
+    async def _supervise(self, concurrency: int) -> None:
+        while True:
+            try:
+                await self.app.run_worker_async(
+                    concurrency=concurrency,
+                    install_signal_handlers=False,
+                    delete_jobs="successful",
+                    shutdown_graceful_timeout=self.settings.webhook_timeout_seconds + 5,
+                    name="in-process",
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("the in-process job worker stopped (%s); restarting soon", exc)
+            await asyncio.sleep(WORKER_RESTART_SECONDS)
+
+    async def stop_worker(self) -> None:
+        task, self._worker_task = self._worker_task, None
+        if task is None:
+            return
+        task.cancel()  # procrastinate turns this into a graceful stop
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def run_worker(self, *, concurrency: int) -> None:
+        """Work until SIGINT/SIGTERM (the ``datahub-api worker`` command)."""
+        await self.app.run_worker_async(
+            concurrency=concurrency,
+            install_signal_handlers=True,
+            delete_jobs="successful",
+            shutdown_graceful_timeout=self.settings.webhook_timeout_seconds + 5,
+        )
+
+    async def run_until_idle(self, *, max_rounds: int = 20) -> None:
+        """Run the jobs that are due, and those they defer, until none is due (for tests and
+        one-off commands). Jobs scheduled for later stay queued, and periodic tasks are not
+        deferred meanwhile (call them yourself), so the outcome is deterministic."""
+        registry = self.app.periodic_registry
+        self.app.periodic_registry = procrastinate_periodic.PeriodicRegistry()  # type: ignore[no-untyped-call]
+        try:
+            for _ in range(max_rounds):
+                await self.app.run_worker_async(
+                    wait=False,
+                    concurrency=1,
+                    install_signal_handlers=False,
+                    listen_notify=False,
+                    delete_jobs="successful",
+                )
+                if await self.due_job_count() == 0:
+                    return
+        finally:
+            self.app.periodic_registry = registry
+        raise RuntimeError(f"jobs still due after {max_rounds} worker rounds")
+
+    # --- deferring ----------------------------------------------------------------
+
+    async def defer(
+        self,
+        task_name: str,
+        *,
+        schedule_at: datetime | None = None,
+        lock: str | None = None,
+        queueing_lock: str | None = None,
+        **task_kwargs: Any,
+    ) -> int | None:
+        """Queue a job of ``task_name``; ``None`` when ``queueing_lock`` already has one
+        waiting (that job does the same work)."""
+        options: dict[str, Any] = {}
+        if schedule_at is not None:
+            options["schedule_at"] = schedule_at
+        if lock is not None:
+            options["lock"] = lock
+        if queueing_lock is not None:
+            options["queueing_lock"] = queueing_lock
+        deferrer = self.app.configure_task(task_name, allow_unknown=False, **options)
+        try:
+            return await deferrer.defer_async(**task_kwargs)
+        except procrastinate_exceptions.AlreadyEnqueued:
+            return None
+
+    # --- inspection (operations, tests) -------------------------------------------
+
+    async def due_job_count(self) -> int:
+        row = await self.app.connector.execute_query_one_async(
+            "SELECT count(*) AS n FROM procrastinate_jobs WHERE status = 'todo' "
+            "AND (scheduled_at IS NULL OR scheduled_at <= now())"
+        )
+        return int(row["n"])
+
+    async def jobs(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Jobs still in the table (successful ones are deleted), oldest first."""
+        rows = await self.app.connector.execute_query_all_async(
+            "SELECT id, task_name, status::text AS status, args, scheduled_at, lock, "
+            "queueing_lock FROM procrastinate_jobs "
+            "WHERE %(status)s::text IS NULL OR status::text = %(status)s::text ORDER BY id",
+            status=status,
+        )
+        return [dict(row) for row in rows]
+
+
+async def retry_stalled_jobs(queue: JobQueue) -> int:
+    """Put back in the queue the jobs of workers that died mid-job (no heartbeat for
+    :data:`STALLED_WORKER_SECONDS`). Every task must therefore be safe to run twice."""
+    manager = queue.app.job_manager
+    retried = 0
+    for job in await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_WORKER_SECONDS):
+        try:
+            await manager.retry_job(job)
+        except Exception as exc:  # e.g. its queueing lock is taken by a waiting job
+            logger.warning("could not requeue stalled job %s: %s", job.id, exc)
+            continue
+        retried += 1
+    if retried:
+        logger.warning("requeued %s job(s) of workers that stopped mid-job", retried)
+    return retried
+
+
+def _register_queue_tasks(queue: JobQueue) -> None:
+    @queue.app.periodic(cron="* * * * *", periodic_id=RETRY_STALLED)
+    @queue.app.task(name=RETRY_STALLED, queueing_lock=RETRY_STALLED)
+    async def retry_stalled(timestamp: int) -> None:
+        await retry_stalled_jobs(queue)
+
+
+async def commit(session: WriteSession, queue: JobQueue) -> None:
+    """Commit ``session`` outside a request and run its after-commit hooks, as the request's
+    session dependency does (for jobs and commands that publish events)."""
+    await session.commit()
+    runtime = SimpleNamespace(state=SimpleNamespace(jobs=queue))
+    for hook in session.info.pop("after_commit", []):
+        await hook(runtime)

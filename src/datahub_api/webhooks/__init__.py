@@ -1,0 +1,1 @@
+"""Webhooks: ESP endpoints that receive the change feed, signed per Standard Webhooks."""
