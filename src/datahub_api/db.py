@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData
+from sqlalchemy import Enum, MetaData
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
@@ -40,6 +41,18 @@ class Base(DeclarativeBase):
     """Declarative base of every model; the naming convention keeps migrations stable."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def string_enum(kind: type[StrEnum], name: str, length: int = 20) -> Enum:
+    """A Python enum stored as its values in a plain string column (no PostgreSQL enum
+    type, so adding a member needs no migration of a type)."""
+    return Enum(
+        kind,
+        name=name,
+        native_enum=False,
+        length=length,
+        values_callable=lambda enum: [member.value for member in enum],
+    )
 
 
 class ReadSession(AsyncSession):

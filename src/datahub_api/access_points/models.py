@@ -16,7 +16,6 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
-    Enum,
     ForeignKey,
     Index,
     String,
@@ -25,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from datahub_api.db import Base
+from datahub_api.db import string_enum as _enum
 
 
 class EnergyType(StrEnum):
@@ -56,14 +56,6 @@ class SubHeadpointType(StrEnum):
 class PartyRole(StrEnum):
     grid_user = "grid_user"  # netgebruiker
     customer = "customer"  # may consent for the access point
-
-
-def _values(enum: type[StrEnum]) -> list[str]:
-    return [member.value for member in enum]
-
-
-def _enum(enum: type[StrEnum], name: str, length: int) -> Enum:
-    return Enum(enum, name=name, native_enum=False, length=length, values_callable=_values)
 
 
 _PERIOD_ORDER = "valid_to IS NULL OR valid_to > valid_from"

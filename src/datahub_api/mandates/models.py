@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     DateTime,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -28,14 +27,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from datahub_api.db import Base
-
-
-def _enum(kind: type[StrEnum], name: str, length: int = 20) -> Enum:
-    return Enum(kind, name=name, native_enum=False, length=length, values_callable=_values)
-
-
-def _values(kind: type[StrEnum]) -> list[str]:
-    return [member.value for member in kind]
+from datahub_api.db import string_enum as _enum
 
 
 class MandateStatus(StrEnum):
