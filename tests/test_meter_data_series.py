@@ -3,6 +3,7 @@ completeness, both DST days."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -182,5 +183,5 @@ def test_month_chunks_cover_the_window_exactly() -> None:
     chunks = list(month_chunks(whole))
     assert chunks[0].start == whole.start
     assert chunks[-1].end == whole.end
-    assert all(a.end == b.start for a, b in zip(chunks, chunks[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(chunks))
     assert sum(chunk.bucket_count() for chunk in chunks) == whole.bucket_count()

@@ -68,6 +68,22 @@ async def _window(session: ReadSession, mandate: Mandate) -> tuple[datetime, dat
     return start, end
 
 
+async def readable_mandates(
+    session: ReadSession, principal: Principal, ean: str, *, channels: Sequence[str]
+) -> list[Mandate]:
+    """The calling ESP's approved mandates on ``ean`` that ``channels`` serve (and a contract
+    covers today), or the unknown-EAN 404. Routes call it before validating anything else
+    of the request, so an ESP without a mandate learns nothing about the EAN."""
+    if principal.role is not Role.esp or principal.organisation_id is None:
+        raise Forbidden("Metering data is read by energy service providers.")
+    mandates = await repository.approved_for_read(
+        session, principal.organisation_id, ean, channels, today_in_brussels()
+    )
+    if not mandates:
+        raise UnknownOrNotYours(ean)
+    return mandates
+
+
 async def authorize_read(
     session: ReadSession,
     principal: Principal,
@@ -81,11 +97,7 @@ async def authorize_read(
     """The grant for reading [start, end) of ``ean`` at ``granularities``, or a refusal:
     404 (as for an unknown EAN) without an approved mandate on ``channels``; 403 with the
     allowed window or granularities when the mandate exists but does not cover the ask."""
-    if principal.role is not Role.esp or principal.organisation_id is None:
-        raise Forbidden("Metering data is read by energy service providers.")
-    mandates = await repository.approved_for_read(session, principal.organisation_id, ean, channels)
-    if not mandates:
-        raise UnknownOrNotYours(ean)
+    mandates = await readable_mandates(session, principal, ean, channels=channels)
     windows: list[tuple[Mandate, datetime, datetime]] = []
     for mandate in mandates:
         allowed = ALLOWED_GRANULARITIES[mandate.data_service_type]

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Select, false, func, or_, select, update
+from sqlalchemy import Select, any_, false, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from datahub_api.auth.principal import Principal, Role
+from datahub_api.contracts.models import ContractStatus, DataAccessContract
 from datahub_api.db import ReadSession, WriteSession
 from datahub_api.mandates.models import (
     CoConsentStatus,
@@ -139,13 +140,27 @@ async def live_mandate(
 
 
 async def approved_for_read(
-    session: ReadSession, organisation_id: int, ean: str, channels: Sequence[str]
+    session: ReadSession, organisation_id: int, ean: str, channels: Sequence[str], today: date
 ) -> list[Mandate]:
+    """Approved mandates of the organisation on ``ean`` and ``channels`` whose channel an
+    approved contract of the organisation covers today."""
+    contract_covers_channel = (
+        select(DataAccessContract.id)
+        .where(
+            DataAccessContract.organisation_id == organisation_id,
+            DataAccessContract.status == ContractStatus.approved,
+            DataAccessContract.valid_from <= today,
+            or_(DataAccessContract.valid_to.is_(None), DataAccessContract.valid_to > today),
+            Mandate.channel == any_(DataAccessContract.channels),
+        )
+        .exists()
+    )
     query = select(Mandate).where(
         Mandate.organisation_id == organisation_id,
         Mandate.ean == ean,
         Mandate.status == MandateStatus.approved,
         Mandate.channel.in_(list(channels)),
+        contract_covers_channel,
     )
     return list((await session.scalars(query)).all())
 

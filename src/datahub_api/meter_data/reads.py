@@ -1,0 +1,80 @@
+"""Reading metering data for an ESP: the gate, the series and the access record, shared by
+every face (native JSON/CSV/XLSX, Fluvius v3, the bulk query)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from datahub_api.access_log.service import record_read
+from datahub_api.auth.principal import Principal
+from datahub_api.db import ReadSession, WriteSession
+from datahub_api.mandates.access import ReadGrant, authorize_read
+from datahub_api.meter_data import repository
+from datahub_api.meter_data.models import Direction, Register
+from datahub_api.meter_data.series import ReadWindow, Series, assemble, month_chunks
+
+# Which mandates each face serves.
+API_CHANNELS = ("api", "nps")
+PORTAL_CHANNELS = ("portal", "api")
+
+
+async def authorize_and_record(
+    session: WriteSession,
+    principal: Principal,
+    ean: str,
+    window: ReadWindow,
+    *,
+    channels: tuple[str, ...],
+    face: str,
+) -> ReadGrant:
+    """The grant for reading ``window`` of ``ean`` (or the refusal), with the read's access
+    record added to the request's transaction."""
+    grant = await authorize_read(
+        session,
+        principal,
+        ean,
+        start=window.start,
+        end=window.end,
+        granularities=[window.granularity],
+        channels=channels,
+    )
+    record_read(
+        session,
+        principal,
+        grant,
+        start=window.start,
+        end=window.end,
+        granularity=window.granularity.value,
+        face=face,
+    )
+    return grant
+
+
+async def series_of(
+    session: ReadSession,
+    ean: str,
+    window: ReadWindow,
+    *,
+    direction: Direction | None = None,
+    register: Register | None = None,
+) -> list[Series]:
+    """Every series of ``ean`` over ``window`` (read at once; for long ranges use
+    :func:`series_by_month`)."""
+    blocks = await repository.read_blocks(
+        session, ean, window.first_day, window.end_day, direction=direction, register=register
+    )
+    return assemble(blocks, window)
+
+
+async def series_by_month(
+    session: ReadSession,
+    ean: str,
+    window: ReadWindow,
+    *,
+    direction: Direction | None = None,
+    register: Register | None = None,
+) -> AsyncIterator[list[Series]]:
+    """The series of ``ean`` a Brussels month at a time: what streamed answers read, so
+    memory stays flat however long the window."""
+    for chunk in month_chunks(window):
+        yield await series_of(session, ean, chunk, direction=direction, register=register)
