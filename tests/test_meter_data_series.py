@@ -13,7 +13,13 @@ from datahub_api.errors import UnprocessableContent
 from datahub_api.meter_data.blocks import expected_slots
 from datahub_api.meter_data.models import Direction, Granularity, Register, ValidationState
 from datahub_api.meter_data.repository import BlockKey, DayBlock
-from datahub_api.meter_data.series import ReadGranularity, ReadWindow, assemble, month_chunks
+from datahub_api.meter_data.series import (
+    ReadGranularity,
+    ReadWindow,
+    assemble,
+    month_chunks,
+    parse_bound,
+)
 
 EAN = "541448800000000011"
 SPRING, AUTUMN = date(2026, 3, 29), date(2026, 10, 25)
@@ -185,3 +191,22 @@ def test_month_chunks_cover_the_window_exactly() -> None:
     assert chunks[-1].end == whole.end
     assert all(a.end == b.start for a, b in itertools.pairwise(chunks))
     assert sum(chunk.bucket_count() for chunk in chunks) == whole.bucket_count()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-03-29", datetime(2026, 3, 28, 23, tzinfo=UTC)),
+        ("2026-10-25T00:00:00+02:00", datetime(2026, 10, 24, 22, tzinfo=UTC)),
+        ("2026-10-25T01:00:00Z", datetime(2026, 10, 25, 1, tzinfo=UTC)),
+        ("2026-10-25T02:00:00 01:00", datetime(2026, 10, 25, 1, tzinfo=UTC)),  # '+' unescaped
+    ],
+)
+def test_bounds_are_dates_or_instants_with_offset(text: str, expected: datetime) -> None:
+    assert parse_bound(text, "from") == expected
+
+
+@pytest.mark.parametrize("text", ["2026-10-25T02:30:00", "yesterday", "2026-13-01", ""])
+def test_bounds_without_offset_or_malformed_are_refused(text: str) -> None:
+    with pytest.raises(UnprocessableContent):
+        parse_bound(text, "from")

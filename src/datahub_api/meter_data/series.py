@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from datahub_api.brussels_days import brussels_date, day_start, days_between
 from datahub_api.errors import UnprocessableContent
@@ -45,6 +45,7 @@ __all__ = [
     "SeriesKey",
     "assemble",
     "month_chunks",
+    "parse_bound",
 ]
 
 # Worst first when summing: failed validation, estimate, read (not validated), validated.
@@ -137,6 +138,25 @@ _GRID_HINT = {
     ReadGranularity.day: "midnight in Brussels (give a date).",
     ReadGranularity.month: "midnight in Brussels on the first of a month.",
 }
+
+
+def parse_bound(text: str, name: str) -> datetime:
+    """A window bound from a query: a date is Brussels midnight; an instant must carry an
+    offset (a local time without one is ambiguous on DST days and refused with a 422)."""
+    try:
+        if len(text) == 10:
+            return day_start(date.fromisoformat(text))
+        instant = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError as error:
+        raise UnprocessableContent(
+            f"`{name}` ({text[:40]}) is neither a date (2026-03-29) nor an instant with an "
+            "offset (2026-03-29T00:00:00+01:00)."
+        ) from error
+    if instant.tzinfo is None:
+        raise UnprocessableContent(
+            f"`{name}` ({text[:40]}) has no UTC offset; give one (e.g. +01:00) or a date."
+        )
+    return instant.astimezone(UTC)
 
 
 def _on_grid(instant: datetime, granularity: ReadGranularity) -> bool:
