@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -86,6 +87,25 @@ class Settings(BaseSettings):
         default=200_000,
         ge=1,
         description="Most day blocks one ingest batch may touch (413 above it).",
+    )
+    tariff_day_hours: tuple[int, int] = Field(
+        default=(7, 22),
+        description="Brussels hours [start, end) of the day (high) tariff on tariff days; "
+        "the rest is night (low) tariff. Names quarter-hours `Dag`/`Nacht` in CSV/XLSX.",
+    )
+    tariff_day_weekdays: list[int] = Field(
+        default=[1, 2, 3, 4, 5],
+        description="ISO weekdays (1 = Monday) with a day tariff; other days are all night.",
+    )
+    tariff_night_dates: list[date] = Field(
+        default_factory=list,
+        description="Extra all-night dates (public holidays where the tariff calendar says so).",
+    )
+    meter_data_json_max_days: int = Field(
+        default=1100,
+        ge=1,
+        description="Longest window of a JSON meter-data answer (built whole); CSV, XLSX and "
+        "the NDJSON query stream any length.",
     )
     token_issuer_url: str | None = Field(
         default=None, description="`iss` of access tokens; default the public base URL."

@@ -11,7 +11,7 @@ from datahub_api.db import ReadSession, WriteSession
 from datahub_api.mandates.access import ReadGrant, authorize_read
 from datahub_api.meter_data import repository
 from datahub_api.meter_data.models import Direction, Register
-from datahub_api.meter_data.series import ReadWindow, Series, assemble, month_chunks
+from datahub_api.meter_data.series import ReadWindow, Series, assemble, month_chunks, shapes_of
 
 # Which mandates each face serves.
 API_CHANNELS = ("api", "nps")
@@ -73,8 +73,17 @@ async def series_by_month(
     *,
     direction: Direction | None = None,
     register: Register | None = None,
-) -> AsyncIterator[list[Series]]:
-    """The series of ``ean`` a Brussels month at a time: what streamed answers read, so
-    memory stays flat however long the window."""
+) -> AsyncIterator[tuple[ReadWindow, list[Series]]]:
+    """The series of ``ean`` a Brussels month at a time (with the month's piece of the
+    window): what streamed answers read, so memory stays flat however long the window.
+    Every month has the same series, all gaps where a month has no blocks of one."""
+    shapes = shapes_of(
+        await repository.series_shapes(
+            session, ean, window.first_day, window.end_day, direction=direction, register=register
+        )
+    )
     for chunk in month_chunks(window):
-        yield await series_of(session, ean, chunk, direction=direction, register=register)
+        blocks = await repository.read_blocks(
+            session, ean, chunk.first_day, chunk.end_day, direction=direction, register=register
+        )
+        yield chunk, assemble(blocks, chunk, shapes)

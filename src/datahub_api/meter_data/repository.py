@@ -232,6 +232,38 @@ async def read_blocks(
     return [_unpacked(row) for row in result]
 
 
+async def series_shapes(
+    session: ReadSession,
+    ean: str,
+    start: date,
+    end: date,
+    *,
+    direction: Direction | None = None,
+    register: Register | None = None,
+) -> list[tuple[str, Direction, Register, Granularity, int]]:
+    """Which (meter, direction, register, granularity, unit) an EAN has blocks of in the
+    Brussels days [start, end): the series a long read streams, known before its first
+    month is read."""
+    where, params = _filters(direction, register, None)
+    result = await session.execute(
+        text(
+            "SELECT DISTINCT meter_id, direction, register, granularity, unit "  # noqa: S608
+            f"FROM {BLOCKS_TABLE} WHERE ean = :ean AND day >= :start AND day < :end{where}"
+        ),
+        {"ean": ean, "start": start, "end": end, **params},
+    )
+    return [
+        (
+            row.meter_id,
+            Direction(row.direction),
+            Register(row.register),
+            Granularity(row.granularity),
+            row.unit,
+        )
+        for row in result
+    ]
+
+
 @dataclass(frozen=True)
 class ChangeCursor:
     """Position in the feed of changed blocks: after (insert time, block id)."""

@@ -43,9 +43,11 @@ __all__ = [
     "ReadWindow",
     "Series",
     "SeriesKey",
+    "SeriesShape",
     "assemble",
     "month_chunks",
     "parse_bound",
+    "shapes_of",
 ]
 
 # Worst first when summing: failed validation, estimate, read (not validated), validated.
@@ -123,6 +125,37 @@ class ReadWindow:
         if self.granularity is ReadGranularity.day:
             return (self.end_day - self.first_day).days
         return len(self._month_starts())
+
+    def bucket_start(self, index: int) -> datetime:
+        """The UTC instant at which bucket ``index`` starts."""
+        step = _FIXED_STEP.get(self.granularity)
+        if step is not None:
+            return self.start + index * step
+        if self.granularity is ReadGranularity.day:
+            return day_start(self.first_day + timedelta(days=index))
+        month = self.first_day
+        for _ in range(index):
+            month = _next_month(month)
+        return day_start(month)
+
+    def bucket_bounds(self) -> Iterator[tuple[datetime, datetime]]:
+        """``(start, end)`` of every bucket, in order."""
+        step = _FIXED_STEP.get(self.granularity)
+        if step is not None:
+            start = self.start
+            for _ in range(self.bucket_count()):
+                yield start, start + step
+                start += step
+            return
+        if self.granularity is ReadGranularity.day:
+            for day in days_between(self.first_day, self.end_day):
+                yield day_start(day), day_start(day + timedelta(days=1))
+            return
+        month = self.first_day
+        for _ in range(self.bucket_count()):
+            following = _next_month(month)
+            yield day_start(month), day_start(following)
+            month = following
 
     def _month_starts(self) -> list[date]:
         months, month = [], self.first_day
@@ -213,40 +246,18 @@ class Series:
 
     def bucket_start(self, index: int) -> datetime:
         """The UTC instant at which bucket ``index`` starts."""
-        step = _FIXED_STEP.get(self.granularity)
-        if step is not None:
-            return self.window.start + index * step
-        if self.granularity is ReadGranularity.day:
-            return day_start(self.window.first_day + timedelta(days=index))
-        month = self.window.first_day
-        for _ in range(index):
-            month = _next_month(month)
-        return day_start(month)
+        return self.window.bucket_start(index)
 
     def bucket_bounds(self) -> Iterator[tuple[datetime, datetime]]:
         """``(start, end)`` of every bucket, in order."""
-        step = _FIXED_STEP.get(self.granularity)
-        if step is not None:
-            start = self.window.start
-            for _ in range(len(self.values)):
-                yield start, start + step
-                start += step
-            return
-        if self.granularity is ReadGranularity.day:
-            for day in days_between(self.window.first_day, self.window.end_day):
-                yield day_start(day), day_start(day + timedelta(days=1))
-            return
-        month = self.window.first_day
-        for _ in range(len(self.values)):
-            following = _next_month(month)
-            yield day_start(month), day_start(following)
-            month = following
+        return self.window.bucket_bounds()
 
     def incomplete_buckets(self) -> list[int]:
         return [index for index, whole in enumerate(self.complete) if not whole]
 
 
 def _source_granularity(asked: ReadGranularity, stored: set[Granularity]) -> Granularity:
+    """The stored granularity a series is read from (see the module docstring)."""
     exact = _STORED.get(asked)
     if exact in stored:
         return exact
@@ -350,20 +361,48 @@ def _add_block(series: Series, block: DayBlock) -> None:
         present[bucket] += 1
 
 
-def assemble(blocks: Sequence[DayBlock], window: ReadWindow) -> list[Series]:
+@dataclass(frozen=True)
+class SeriesShape:
+    """What a series is stored as: its granularities and unit (over a whole read)."""
+
+    key: SeriesKey
+    granularities: frozenset[Granularity]
+    unit: int
+
+
+def shapes_of(
+    rows: Sequence[tuple[str, Direction, Register, Granularity, int]],
+) -> list[SeriesShape]:
+    """Shapes from ``(meter, direction, register, granularity, unit)`` rows."""
+    found: dict[SeriesKey, tuple[set[Granularity], int]] = {}
+    for meter_id, direction, register, granularity, unit in rows:
+        entry = found.setdefault(SeriesKey(meter_id, direction, register), (set(), unit))
+        entry[0].add(granularity)
+    return [SeriesShape(key, frozenset(g), unit) for key, (g, unit) in found.items()]
+
+
+def assemble(
+    blocks: Sequence[DayBlock], window: ReadWindow, shapes: Sequence[SeriesShape] = ()
+) -> list[Series]:
     """The series of ``blocks`` (an EAN's blocks of the window's days, as
     :func:`~datahub_api.meter_data.repository.read_blocks` returns them) over ``window``,
-    ordered by meter, direction and register."""
-    by_key: dict[SeriesKey, list[DayBlock]] = {}
+    ordered by meter, direction and register. ``shapes`` (of a longer read this window is a
+    piece of) add all-gap series for keys without blocks here and fix which stored
+    granularity feeds each series, so every piece has the same series."""
+    by_key: dict[SeriesKey, list[DayBlock]] = {shape.key: [] for shape in shapes}
     for block in blocks:
         key = SeriesKey(block.key.meter_id, block.key.direction, block.key.register)
         by_key.setdefault(key, []).append(block)
+    known = {shape.key: shape for shape in shapes}
     result = []
     for key in sorted(by_key, key=lambda k: (k.meter_id, k.direction, k.register)):
         key_blocks = by_key[key]
-        source = _source_granularity(window.granularity, {b.key.granularity for b in key_blocks})
+        shape = known.get(key)
+        stored = shape.granularities if shape else {b.key.granularity for b in key_blocks}
+        source = _source_granularity(window.granularity, set(stored))
         chosen = [b for b in key_blocks if b.key.granularity is source]
-        series = _new_series(key, window, source, chosen[0].unit)
+        unit = shape.unit if shape else chosen[0].unit
+        series = _new_series(key, window, source, unit)
         for block in chosen:
             _add_block(series, block)
         series.complete = [

@@ -1,0 +1,325 @@
+"""Meter data in the layout of Mijn Fluvius's CSV export, so tools that read Fluvius
+exports read ours.
+
+Columns ``Van (datum);Van (tijdstip);Tot (datum);Tot (tijdstip);EAN-code;Meter;Metertype;
+Register;Volume;Eenheid;Validatiestatus;Omschrijving``: local Brussels dates and times
+(``dd-mm-yyyy``, ``HH:MM:SS``), the EAN written as ``="541..."`` (so spreadsheets keep its
+digits), ``;``-separated with a decimal comma and three decimals, UTF-8 with a BOM. An
+electricity quarter-hour has one ``Afname`` and one ``Injectie`` row named ``Dag`` or
+``Nacht`` by the tariff period it falls in (:class:`TariffCalendar`); AMR meters say
+``Actief``. A gap has an empty Volume and the status ``Geen verbruik``; a summed bucket that
+misses parts says ``Onvolledig`` in Omschrijving.
+
+Days and months are split by tariff too: their rows are summed from the hours, one ``Dag``
+and one ``Nacht`` row per bucket.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import IO
+
+import xlsxwriter
+
+from datahub_api.brussels_days import BRUSSELS
+from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
+from datahub_api.meter_data.series import (
+    STATE_SEVERITY,
+    UNIT_NAMES,
+    ReadGranularity,
+    ReadWindow,
+    Series,
+    SeriesKey,
+)
+from datahub_api.settings import Settings
+
+COLUMNS = (
+    "Van (datum)",
+    "Van (tijdstip)",
+    "Tot (datum)",
+    "Tot (tijdstip)",
+    "EAN-code",
+    "Meter",
+    "Metertype",
+    "Register",
+    "Volume",
+    "Eenheid",
+    "Validatiestatus",
+    "Omschrijving",
+)
+STATE_LABELS: dict[int, str] = {
+    ValidationState.READ: "Uitgelezen",
+    ValidationState.EST: "Geschat",
+    ValidationState.VAL: "Gevalideerd",
+    ValidationState.NVAL: "Uitgelezen",  # read, validation failed: Fluvius has no own label
+}
+GAP_LABEL = "Geen verbruik"
+INCOMPLETE_LABEL = "Onvolledig"
+DIRECTION_LABELS = {
+    Direction.offtake: "Afname",
+    Direction.injection: "Injectie",
+    Direction.production: "Productie",
+    Direction.auxiliary: "Hulpverbruik",
+}
+REGISTER_LABELS = {
+    Register.day: "Dag",
+    Register.night: "Nacht",
+    Register.reactive: "Reactief",
+    Register.inductive: "Inductief",
+    Register.capacitive: "Capacitief",
+}
+DAY, NIGHT = "Dag", "Nacht"
+_ORDER = list(ReadGranularity)  # finest first
+BOM = "\ufeff"
+
+
+@dataclass(frozen=True)
+class TariffCalendar:
+    """When the day (high) tariff applies: ``day_hours`` [start, end) in Brussels on
+    ``weekdays`` (ISO numbers), except ``night_dates``."""
+
+    day_hours: tuple[int, int] = (7, 22)
+    weekdays: frozenset[int] = frozenset({1, 2, 3, 4, 5})
+    night_dates: frozenset[date] = frozenset()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TariffCalendar:
+        return cls(
+            day_hours=settings.tariff_day_hours,
+            weekdays=frozenset(settings.tariff_day_weekdays),
+            night_dates=frozenset(settings.tariff_night_dates),
+        )
+
+    def period(self, local: datetime) -> str:
+        """``Dag`` or ``Nacht`` for the slot starting at Brussels time ``local``."""
+        day = local.date()
+        if day.isoweekday() not in self.weekdays or day in self.night_dates:
+            return NIGHT
+        start, end = self.day_hours
+        return DAY if start <= local.hour < end else NIGHT
+
+
+@dataclass(frozen=True)
+class ExportedAccessPoint:
+    ean: str
+    digital: bool  # a digital meter (else AMR)
+    electricity: bool
+
+    @property
+    def meter_type_label(self) -> str:
+        return "Digitale meter" if self.digital else "AMR-meter"
+
+
+@dataclass(frozen=True)
+class _Row:
+    start: datetime
+    end: datetime
+    meter: str
+    register: str
+    unit: StoredUnit
+    value: int | None
+    state: int | None
+    complete: bool
+
+
+def _volume(value: int | None) -> str:
+    if value is None:
+        return ""
+    return f"{value // 1000},{value % 1000:03d}"
+
+
+def _uses_tariffs(point: ExportedAccessPoint, series: Series) -> bool:
+    return (
+        point.digital
+        and point.electricity
+        and series.key.register is Register.total
+        and series.unit is StoredUnit.Wh
+    )
+
+
+def _register_label(point: ExportedAccessPoint, key: SeriesKey, unit: StoredUnit) -> str:
+    direction = DIRECTION_LABELS[key.direction]
+    if key.register is Register.total:
+        return f"{direction} {'Actief' if unit is StoredUnit.Wh else 'Totaal'}"
+    return f"{direction} {REGISTER_LABELS[key.register]}"
+
+
+def with_both_directions(point: ExportedAccessPoint, series: list[Series]) -> list[Series]:
+    """Every electricity meter gets an Afname and an Injectie series, as in Fluvius's
+    export (the missing one all gaps), ordered by meter, direction and register."""
+    if not point.electricity:
+        return series
+    present = {s.key for s in series}
+    added = []
+    for s in series:
+        if s.key.register is not Register.total or s.unit is not StoredUnit.Wh:
+            continue
+        for direction in (Direction.offtake, Direction.injection):
+            key = SeriesKey(s.key.meter_id, direction, Register.total)
+            if key not in present:
+                present.add(key)
+                count = len(s.values)
+                added.append(
+                    Series(
+                        key=key,
+                        granularity=s.granularity,
+                        unit=s.unit,
+                        window=s.window,
+                        values=[None] * count,
+                        states=[None] * count,
+                        complete=[False] * count,
+                    )
+                )
+    return sorted(series + added, key=lambda s: (s.key.meter_id, s.key.direction, s.key.register))
+
+
+def _fine_rows(point: ExportedAccessPoint, series: Series, calendar: TariffCalendar) -> list[_Row]:
+    tariffs = _uses_tariffs(point, series)
+    fixed = _register_label(point, series.key, series.unit)
+    direction = DIRECTION_LABELS[series.key.direction]
+    rows = []
+    for (start, end), value, state, complete in zip(
+        series.bucket_bounds(), series.values, series.states, series.complete, strict=True
+    ):
+        label = f"{direction} {calendar.period(start.astimezone(BRUSSELS))}" if tariffs else fixed
+        rows.append(
+            _Row(start, end, series.key.meter_id, label, series.unit, value, state, complete)
+        )
+    return rows
+
+
+def _summed_rows(
+    point: ExportedAccessPoint, series: Series, target: ReadWindow, calendar: TariffCalendar
+) -> list[_Row]:
+    """Rows of the ``target`` buckets (days or months) summed from a finer series, split by
+    tariff period when the register has tariffs."""
+    tariffs = _uses_tariffs(point, series)
+    direction = DIRECTION_LABELS[series.key.direction]
+    labels = [f"{direction} {DAY}", f"{direction} {NIGHT}"] if tariffs else []
+    labels = labels or [_register_label(point, series.key, series.unit)]
+    bounds = list(target.bucket_bounds())
+    sums: dict[tuple[int, str], list[int | None]] = {}  # value, state, parts, complete parts
+    bucket = 0
+    for (start, _), value, state, complete in zip(
+        series.bucket_bounds(), series.values, series.states, series.complete, strict=True
+    ):
+        while bucket < len(bounds) - 1 and start >= bounds[bucket][1]:
+            bucket += 1
+        label = (
+            f"{direction} {calendar.period(start.astimezone(BRUSSELS))}" if tariffs else labels[0]
+        )
+        total = sums.setdefault((bucket, label), [None, None, 0, 0])
+        if value is not None:
+            total[0] = value + (total[0] or 0)
+            if state is not None and (
+                total[1] is None or STATE_SEVERITY[state] > STATE_SEVERITY[total[1]]
+            ):
+                total[1] = state
+        total[2] = (total[2] or 0) + 1
+        total[3] = (total[3] or 0) + (1 if complete else 0)
+    rows = []
+    for index, (start, end) in enumerate(bounds):
+        for label in labels:
+            value, state, parts, whole = sums.get((index, label), [None, None, 0, 0])
+            rows.append(
+                _Row(
+                    start,
+                    end,
+                    series.key.meter_id,
+                    label,
+                    series.unit,
+                    value,
+                    state,
+                    parts == whole and parts != 0,
+                )
+            )
+    return rows
+
+
+def export_rows(
+    point: ExportedAccessPoint,
+    series: Sequence[Series],
+    calendar: TariffCalendar,
+    target: ReadWindow,
+) -> Iterator[tuple[str, ...]]:
+    """The export's rows (without the header) for ``series`` over ``target`` (see
+    :func:`with_both_directions` for Fluvius's full layout): bucket by
+    bucket, the series' rows of each bucket together. Series finer than ``target`` (hours for
+    a daily export) are summed into its buckets."""
+    per_series = [
+        _summed_rows(point, s, target, calendar)
+        if _ORDER.index(s.granularity) < _ORDER.index(target.granularity)
+        else _fine_rows(point, s, calendar)
+        for s in series
+    ]
+    rows = sorted(
+        (row for rows in per_series for row in rows),
+        key=lambda row: row.start,
+    )  # stable: within a bucket the series order stays
+    ean = f'="{point.ean}"'
+    for row in rows:
+        start, end = row.start.astimezone(BRUSSELS), row.end.astimezone(BRUSSELS)
+        if row.value is None:
+            status, description = GAP_LABEL, ""
+        else:
+            status = STATE_LABELS[row.state] if row.state is not None else ""
+            description = "" if row.complete else INCOMPLETE_LABEL
+        yield (
+            start.strftime("%d-%m-%Y"),
+            start.strftime("%H:%M:%S"),
+            end.strftime("%d-%m-%Y"),
+            end.strftime("%H:%M:%S"),
+            ean,
+            row.meter,
+            point.meter_type_label,
+            row.register,
+            _volume(row.value),
+            UNIT_NAMES[row.unit],
+            status,
+            description,
+        )
+
+
+def csv_text(rows: Iterable[Sequence[str]], *, header: bool) -> str:
+    """Rows as ``;``-separated CSV lines (the header and BOM first when ``header``)."""
+    buffer = io.StringIO()
+    if header:
+        buffer.write(BOM)
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    if header:
+        writer.writerow(COLUMNS)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+class XlsxExport:
+    """The same columns as an XLSX sheet, written row by row (XlsxWriter's constant-memory
+    mode keeps one row in memory, the rest in temporary files); Volume is a number cell, the
+    EAN a text cell."""
+
+    def __init__(self, target: IO[bytes]) -> None:
+        self._workbook = xlsxwriter.Workbook(target, {"constant_memory": True})
+        self._sheet = self._workbook.add_worksheet("Meetgegevens")
+        self._volume = self._workbook.add_format({"num_format": "0.000"})
+        self._sheet.write_row(0, 0, COLUMNS, self._workbook.add_format({"bold": True}))
+        self._line = 1
+
+    def add_rows(self, rows: Iterable[Sequence[str]]) -> None:
+        sheet = self._sheet
+        for row in rows:
+            cells = list(row)
+            cells[4] = cells[4][2:-1]  # the ="..." guard is a CSV device; a cell is text
+            sheet.write_row(self._line, 0, cells[:8])
+            if cells[8]:
+                volume = float(cells[8].replace(",", "."))
+                sheet.write_number(self._line, 8, volume, self._volume)
+            sheet.write_row(self._line, 9, cells[9:])
+            self._line += 1
+
+    def close(self) -> None:
+        """Finish the file (zips the sheet; run it off the event loop)."""
+        self._workbook.close()

@@ -1,0 +1,303 @@
+"""``GET /api/v1/access-points/{ean}/meter-data``: an access point's metering data for an
+ESP with a mandate, as columnar JSON, Fluvius-layout CSV or XLSX."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+
+from datahub_api.access_points import service as access_points_service
+from datahub_api.access_points.models import AccessPoint, EnergyType, MeterType
+from datahub_api.auth.dependencies import require_scopes
+from datahub_api.auth.principal import Principal, Scope
+from datahub_api.db import ReadSession, WriteSessionDep
+from datahub_api.errors import DatahubError, UnprocessableContent, problem_responses
+from datahub_api.mandates.access import readable_mandates
+from datahub_api.meter_data.models import Direction, Register, ValidationState
+from datahub_api.meter_data.portal_export import (
+    ExportedAccessPoint,
+    TariffCalendar,
+    XlsxExport,
+    csv_text,
+    export_rows,
+    with_both_directions,
+)
+from datahub_api.meter_data.reads import (
+    API_CHANNELS,
+    PORTAL_CHANNELS,
+    authorize_and_record,
+    series_by_month,
+    series_of,
+)
+from datahub_api.meter_data.series import (
+    UNIT_NAMES,
+    ReadGranularity,
+    ReadWindow,
+    Series,
+    parse_bound,
+)
+from datahub_api.settings import Settings
+
+JSON = "application/json"
+CSV = "text/csv"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+FORMATS = {"json": JSON, "csv": CSV, "xlsx": XLSX}
+STATE_NAMES = {state.value: state.name for state in ValidationState}
+
+router = APIRouter(tags=["meter data"])
+
+
+class NotAcceptable(DatahubError):
+    status = 406
+    title = "Not Acceptable"
+
+
+class SeriesOut(BaseModel):
+    """One register of one meter: a value per step from ``start``; ``null`` for a gap."""
+
+    meter: str
+    direction: str = Field(description="offtake, injection, production or auxiliary")
+    register_: str = Field(
+        alias="register", description="total, day, night, reactive, inductive or capacitive"
+    )
+    step: str = Field(description="PT15M, PT1H, P1D or P1M (Brussels days and months)")
+    start: datetime = Field(description="Start of the first value (UTC).")
+    end: datetime = Field(description="End of the last value (UTC, exclusive).")
+    unit: str = Field(description="kWh, kVArh or m3")
+    values: list[float | None]
+    states: list[str | None] = Field(description="READ, EST, VAL or NVAL per value")
+    incomplete: list[int] = Field(
+        description="Indexes of summed values that miss some of their parts (gaps)."
+    )
+
+
+class MeterDataOut(BaseModel):
+    ean: str
+    from_: datetime = Field(alias="from")
+    to: datetime
+    granularity: str
+    series: list[SeriesOut]
+
+
+def series_body(series: Series) -> dict[str, Any]:
+    """A series in the columnar JSON form (values in kWh / kVArh / m3)."""
+    return {
+        "meter": series.key.meter_id,
+        "direction": series.key.direction.name,
+        "register": series.key.register.name,
+        "step": series.granularity.value,
+        "start": series.window.start,
+        "end": series.window.end,
+        "unit": UNIT_NAMES[series.unit],
+        "values": [None if value is None else value / 1000 for value in series.values],
+        "states": [None if state is None else STATE_NAMES[state] for state in series.states],
+        "incomplete": [
+            index
+            for index, whole in enumerate(series.complete)
+            if not whole and series.values[index] is not None
+        ],
+    }
+
+
+def _media_type(format_: str | None, accept: str | None) -> str:
+    if format_ is not None:
+        if format_ not in FORMATS:
+            raise UnprocessableContent("`format` is json, csv or xlsx.")
+        return FORMATS[format_]
+    if not accept:
+        return JSON
+    for part in accept.split(","):
+        media = part.split(";")[0].strip().lower()
+        if media in (JSON, CSV, XLSX):
+            return media
+        if media in ("*/*", "application/*"):
+            return JSON
+    raise NotAcceptable(f"Ask for {JSON}, {CSV} or {XLSX} (or use `format`).")
+
+
+def _enum_member(enum: type[Direction] | type[Register], text: str | None, name: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return enum[text]
+    except KeyError:
+        choices = ", ".join(member.name for member in enum)
+        raise UnprocessableContent(f"`{name}` is one of {choices}.") from None
+
+
+def _exported(point: AccessPoint) -> ExportedAccessPoint:
+    return ExportedAccessPoint(
+        ean=point.ean,
+        digital=point.meter_type is MeterType.digital,
+        electricity=point.energy_type is EnergyType.electricity,
+    )
+
+
+@router.get(
+    "/api/v1/access-points/{ean}/meter-data",
+    response_model=MeterDataOut,
+    responses={
+        200: {
+            "description": "Columnar JSON, Fluvius-layout CSV, or XLSX (by `Accept` or `format`).",
+            "content": {CSV: {"schema": {"type": "string"}}, XLSX: {"schema": {"type": "string"}}},
+        },
+        406: {"description": "None of the accepted media types can be served."},
+        **problem_responses(401, 403, 404, 422, 429),
+    },
+    summary="Metering data of one access point (mandate needed)",
+)
+async def meter_data(
+    request: Request,
+    ean: Annotated[str, Path(max_length=40)],
+    principal: Annotated[Principal, Depends(require_scopes(Scope.meter_data_read))],
+    session: WriteSessionDep,
+    from_: Annotated[
+        str | None,
+        Query(
+            alias="from",
+            max_length=40,
+            description="Start (required): a date (Brussels midnight) or an instant with "
+            "offset. Checked after the mandate, like every parameter.",
+        ),
+    ] = None,
+    to: Annotated[
+        str | None, Query(max_length=40, description="End (required, exclusive), like `from`.")
+    ] = None,
+    granularity: Annotated[
+        str,
+        Query(
+            max_length=10,
+            description="PT15M (default), PT1H, P1D or P1M; coarser steps sum the values.",
+        ),
+    ] = "PT15M",
+    direction: Annotated[str | None, Query(max_length=20)] = None,
+    register: Annotated[str | None, Query(max_length=20)] = None,
+    format_: Annotated[
+        str | None, Query(alias="format", max_length=10, description="json, csv or xlsx")
+    ] = None,
+    accept: Annotated[str | None, Header(max_length=500)] = None,
+) -> Response:
+    """Every step of `[from, to)` appears, with `null` (JSON) or an empty Volume (CSV) for a
+    gap. Quarter-hours need a `VH_kwartier_uur` mandate; days and months also serve
+    `VH_dag`. A period (partly) outside the mandate, or before the consenting customer's own
+    tenure, is refused (403) with the window you may read. An EAN without your mandate
+    answers exactly like an unknown one (404), before any parameter is looked at.
+
+    CSV follows Mijn Fluvius's export (`;`, decimal comma, UTF-8 with BOM, Brussels local
+    times, `Dag`/`Nacht` by tariff period) and, like XLSX, is streamed a month at a time;
+    JSON windows are limited to `DATAHUB_METER_DATA_JSON_MAX_DAYS`."""
+    channels = PORTAL_CHANNELS if principal.user_id is not None else API_CHANNELS
+    await readable_mandates(session, principal, ean, channels=channels)
+    if from_ is None or to is None:
+        raise UnprocessableContent("`from` and `to` are required.")
+    try:
+        read_granularity = ReadGranularity(granularity)
+    except ValueError:
+        raise UnprocessableContent("`granularity` is PT15M, PT1H, P1D or P1M.") from None
+    window = ReadWindow.checked(parse_bound(from_, "from"), parse_bound(to, "to"), read_granularity)
+    direction_filter = _enum_member(Direction, direction, "direction")
+    register_filter = _enum_member(Register, register, "register")
+    media_type = _media_type(format_, accept)
+    settings: Settings = request.app.state.settings
+    if media_type == JSON and (window.end_day - window.first_day).days > (
+        settings.meter_data_json_max_days
+    ):
+        raise UnprocessableContent(
+            f"A JSON answer covers at most {settings.meter_data_json_max_days} days; ask for "
+            "CSV or XLSX (streamed), or use POST /api/v1/meter-data/query."
+        )
+    await authorize_and_record(session, principal, ean, window, channels=channels, face="native")
+    filters = {"direction": direction_filter, "register": register_filter}
+    if media_type == JSON:
+        series = await series_of(session, ean, window, **filters)
+        body = {
+            "ean": ean,
+            "from": window.start,
+            "to": window.end,
+            "granularity": window.granularity.value,
+            "series": [series_body(s) for s in series],
+        }
+        return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type=JSON)
+    point = _exported(await access_points_service.get_access_point(session, ean))
+    calendar = TariffCalendar.from_settings(settings)
+    export = _Export(request, point, window, filters, calendar)
+    name = f"{ean}_{from_[:10]}_{to[:10]}_{window.granularity.value}"
+    if media_type == CSV:
+        return StreamingResponse(
+            export.csv(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    return StreamingResponse(
+        await export.xlsx(),
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+    )
+
+
+class _Export:
+    """The rows of a CSV or XLSX answer, read a Brussels month at a time in a read session
+    of their own (the request's session is committed before the body is streamed)."""
+
+    def __init__(
+        self,
+        request: Request,
+        point: ExportedAccessPoint,
+        window: ReadWindow,
+        filters: dict[str, Any],
+        calendar: TariffCalendar,
+    ) -> None:
+        self.request, self.point, self.window = request, point, window
+        self.filters, self.calendar = filters, calendar
+
+    async def _row_chunks(self, session: ReadSession) -> AsyncIterator[list[tuple[str, ...]]]:
+        # Days and months are split by tariff, so they are summed here from hours.
+        summed = self.window.granularity in (ReadGranularity.day, ReadGranularity.month)
+        read_window = (
+            ReadWindow(self.window.start, self.window.end, ReadGranularity.hour)
+            if summed
+            else self.window
+        )
+        async for chunk, series in series_by_month(
+            session, self.point.ean, read_window, **self.filters
+        ):
+            target = ReadWindow(chunk.start, chunk.end, self.window.granularity)
+            if self.filters["direction"] is None:
+                series = with_both_directions(self.point, series)
+            yield list(export_rows(self.point, series, self.calendar, target))
+
+    async def csv(self) -> AsyncIterator[bytes]:
+        yield csv_text([], header=True).encode()
+        async with self.request.app.state.database.read_sessions() as session:
+            async for rows in self._row_chunks(session):
+                yield csv_text(rows, header=False).encode()
+
+    async def xlsx(self) -> AsyncIterator[bytes]:
+        spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115  closed below
+        try:
+            export = XlsxExport(spool)
+            async with self.request.app.state.database.read_sessions() as session:
+                async for rows in self._row_chunks(session):
+                    export.add_rows(rows)
+            await asyncio.to_thread(export.close)
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+        return _file_chunks(spool)
+
+
+async def _file_chunks(spool: Any) -> AsyncIterator[bytes]:
+    try:
+        while chunk := spool.read(1 << 16):
+            yield chunk
+    finally:
+        spool.close()
