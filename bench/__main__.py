@@ -53,6 +53,8 @@ from datahub_api.meter_data.models import Granularity
 from datahub_api.schema_migrations import upgrade_to_head
 from datahub_api.settings import Settings
 
+from . import meter_data_reads
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 BENCH_DIR = ROOT / ".datahub-bench"
@@ -285,6 +287,40 @@ async def ingest_vs_copy(database: Database, url: str, data_dir: Path, sizes: Si
     )  # fmt: skip
 
 
+# --- reading back ------------------------------------------------------------------------
+
+
+async def native_reads(database: Database, url: str, data_dir: Path, sizes: Sizes) -> list[Result]:
+    port = _free_port()
+    server = _serve(url, data_dir, port)
+    try:
+        found = await meter_data_reads.measure(
+            database, f"http://127.0.0.1:{port}", server.pid, data_dir, sizes.demo_days - 1
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    route_ms, limit_ms = found["route_p50"] * 1000, found["limit_p50"] * 1000
+    ratio = route_ms / limit_ms
+    print(
+        f"  one EAN-year ({found['values']} values, {found['eans']} EANs): route p50 "
+        f"{route_ms:.1f} ms, in-process limit p50 {limit_ms:.1f} ms; CSV streamed "
+        f"{found['csv_mb']:.0f} MB",
+        flush=True,
+    )
+    growth = found["rss_growth_mb"]
+    return [
+        Result(
+            "native_year_vs_limit", round(route_ms, 1), "ms p50", round(limit_ms, 1),
+            round(ratio, 2), 4.0, ratio <= 4,
+        ),
+        Result(
+            "csv_stream_rss_mb", round(growth, 1), "MB", 50, round(growth / 50, 3), 1.0,
+            growth <= 50,
+        ),
+    ]  # fmt: skip
+
+
 # --- the run -----------------------------------------------------------------------------
 
 
@@ -295,6 +331,7 @@ async def run(url: str, data_dir: Path, sizes: Sizes) -> list[Result]:
         results = [await storage_bytes_per_value(database, data_dir, sizes)]
         print(f"  measured {results[-1].name}", flush=True)
         results.append(await ingest_vs_copy(database, url, data_dir, sizes))
+        results.extend(await native_reads(database, url, data_dir, sizes))
         return results
     finally:
         await database.dispose()
