@@ -3,6 +3,8 @@ windows (data period, tenure, data service), isolation, revocation, the access l
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -10,6 +12,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from datahub_api.events.event_types import METER_DATA_AVAILABLE
+from datahub_api.jobs import JobQueue
 from datahub_api.meter_data.models import Granularity
 from datahub_api.settings import Settings
 
@@ -19,6 +23,7 @@ from .consent_world import ConsentWorld, make_consent_world
 from .meter_data_helpers import day_rows, one, start_of
 from .parties import auth_headers
 from .reading_world import access_log, deliver, head_end_headers, mandate, moved_in_ean, revoke
+from .webhook_receiver import Receiver, running_receiver
 
 URL = "/api/v1/meter-data/changes"
 SPRING = date(2026, 3, 29)  # 92 quarter-hours
@@ -27,9 +32,15 @@ DAY = date(2026, 2, 10)
 
 
 @pytest.fixture
-def settings() -> Settings:
+def receiver() -> Iterator[Receiver]:
+    with running_receiver() as running:
+        yield running
+
+
+@pytest.fixture
+def settings(receiver: Receiver) -> Settings:
     # Every block is handed out at once (the margin is tested on its own below).
-    return make_settings(meter_data_changes_margin_seconds=0)
+    return make_settings(meter_data_changes_margin_seconds=0, webhook_allowed_hosts=[receiver.host])
 
 
 @pytest.fixture
@@ -274,3 +285,143 @@ async def test_the_margin_holds_back_blocks_of_transactions_that_may_still_commi
     page = await changes(client, await auth_headers(client, world.esp_a))
     assert page["items"] == []
     assert page["has_more"] is False
+
+
+# --- meter_data.available events -----------------------------------------------------------
+
+
+async def available_events(client: httpx.AsyncClient, headers: dict[str, str]) -> list[Any]:
+    response = await client.get(
+        "/api/v1/events", params={"types": METER_DATA_AVAILABLE}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    return [item["data"] for item in response.json()["items"]]
+
+
+async def test_one_event_per_esp_ean_and_batch_with_the_days(
+    app: FastAPI, client: httpx.AsyncClient, world: ConsentWorld, head_end: dict[str, str]
+) -> None:
+    ean = world.owner_ean
+    mandate_id = await mandate(app, client, world.esp_a, world.owner, ean, reference="cust-1")
+    second_id = await mandate(
+        app, client, world.esp_a, world.owner, ean, service="VH_dag", reference="cust-1-daily"
+    )
+    other_ean = await moved_in_ean(
+        client, world, fresh_ean(), metered_since="2024-01-01", moved_in="2024-01-01"
+    )
+    headers_a = await auth_headers(client, world.esp_a)
+    headers_b = await auth_headers(client, world.esp_b)
+    days = [date(2026, 2, 10), date(2026, 2, 11)]
+    rows = [row for day in days for row in day_rows(ean, day)]
+    rows += day_rows(ean, days[0], granularity=Granularity.PT1H)
+    rows += day_rows(other_ean, days[0])  # nobody's mandate
+    stored = await deliver(client, head_end, rows)
+    assert stored["blocks_created"] == 4
+
+    [event] = await available_events(client, headers_a)
+    assert event == {
+        "ean": ean,
+        "days": ["2026-02-10", "2026-02-11"],
+        "first_day": "2026-02-10",
+        "last_day": "2026-02-11",
+        "day_count": 2,
+        "corrected": False,
+        "inserted_at": event["inserted_at"],
+        "mandate_ids": sorted([mandate_id, second_id]),
+        "reference_numbers": ["cust-1", "cust-1-daily"],
+    }
+    assert event["inserted_at"].replace("Z", "+00:00") == stored["inserted_at"].replace(
+        "Z", "+00:00"
+    )
+    assert await available_events(client, headers_b) == []
+
+    # The same readings again change nothing, and nobody is told.
+    assert (await deliver(client, head_end, rows))["blocks_unchanged"] == 4
+    assert len(await available_events(client, headers_a)) == 1
+    # A correction of one day: one more event, for that day.
+    await deliver(client, head_end, [one(ean, start_of(days[1], Granularity.PT15M, 5), "9.999")])
+    events = await available_events(client, headers_a)
+    assert [(e["days"], e["corrected"]) for e in events] == [
+        (["2026-02-10", "2026-02-11"], False),
+        (["2026-02-11"], True),
+    ]
+
+
+async def test_days_outside_the_window_tell_nobody(
+    app: FastAPI, client: httpx.AsyncClient, world: ConsentWorld, head_end: dict[str, str]
+) -> None:
+    ean = await moved_in_ean(
+        client, world, fresh_ean(), metered_since="2023-01-01", moved_in="2024-06-01"
+    )
+    await mandate(
+        app,
+        client,
+        world.esp_a,
+        world.owner,
+        ean,
+        period_from="2024-01-01T00:00:00Z",
+        period_to="2025-01-01T00:00:00Z",
+    )
+    await mandate(app, client, world.esp_b, world.owner, ean, service="IG")
+    for day in (date(2024, 5, 31), date(2025, 1, 1), date(2024, 6, 2)):
+        await deliver(client, head_end, day_rows(ean, day, granularity=Granularity.P1D, value="1"))
+    events = await available_events(client, await auth_headers(client, world.esp_a))
+    assert [event["days"] for event in events] == [["2024-06-02"]]
+    assert await available_events(client, await auth_headers(client, world.esp_b)) == []
+
+
+async def test_events_reach_the_webhook(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    world: ConsentWorld,
+    head_end: dict[str, str],
+    receiver: Receiver,
+) -> None:
+    ean = world.owner_ean
+    headers = await auth_headers(client, world.esp_a)
+    registered = await client.post(
+        "/api/v1/webhooks",
+        json={"url": receiver.url, "event_types": [METER_DATA_AVAILABLE]},
+        headers=headers,
+    )
+    assert registered.status_code == 201, registered.text
+    await mandate(app, client, world.esp_a, world.owner, ean)
+    await deliver(client, head_end, day_rows(ean, DAY))
+    queue: JobQueue = app.state.jobs
+    await queue.run_until_idle()
+    [request] = receiver.requests
+    message = json.loads(request.body)
+    assert message["type"] == METER_DATA_AVAILABLE
+    assert (message["data"]["ean"], message["data"]["days"]) == (ean, ["2026-02-10"])
+
+
+async def test_many_events_get_consecutive_positions_per_organisation(
+    app: FastAPI, client: httpx.AsyncClient, world: ConsentWorld
+) -> None:
+    from datahub_api.events.service import EventToPublish, publish, publish_many
+    from datahub_api.jobs import commit
+
+    a, b = world.esp_a.organisation_id, world.esp_b.organisation_id
+    async with app.state.database.write_sessions() as session:
+        await publish(session, b, METER_DATA_AVAILABLE, {"ean": "first"})
+        await commit(session, app.state.jobs)
+    async with app.state.database.write_sessions() as session:
+        ids = await publish_many(
+            session,
+            [
+                EventToPublish(a, METER_DATA_AVAILABLE, {"ean": "a1"}),
+                EventToPublish(b, METER_DATA_AVAILABLE, {"ean": "b1"}),
+                EventToPublish(a, METER_DATA_AVAILABLE, {"ean": "a2"}),
+            ],
+        )
+        await commit(session, app.state.jobs)
+    assert len(set(ids)) == 3
+    feed_a = (
+        await client.get("/api/v1/events", headers=await auth_headers(client, world.esp_a))
+    ).json()["items"]
+    feed_b = (
+        await client.get("/api/v1/events", headers=await auth_headers(client, world.esp_b))
+    ).json()["items"]
+    assert [(e["position"], e["data"]["ean"]) for e in feed_a] == [(1, "a1"), (2, "a2")]
+    assert [(e["position"], e["data"]["ean"]) for e in feed_b] == [(1, "first"), (2, "b1")]
+    assert [e["id"] for e in feed_a] == [ids[0], ids[2]]
