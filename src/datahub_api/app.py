@@ -40,6 +40,7 @@ from datahub_api.health.router import router as health_router
 from datahub_api.jobs import JobQueue
 from datahub_api.mandates.router import router as mandates_router
 from datahub_api.meter_data.changes_router import router as meter_data_changes_router
+from datahub_api.meter_data.query_router import router as meter_data_query_router
 from datahub_api.meter_data.router import INGEST_PATH
 from datahub_api.meter_data.router import router as meter_data_ingest_router
 from datahub_api.observability import (
@@ -208,6 +209,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(v3_router)
     app.include_router(meter_data_ingest_router)
     app.include_router(meter_data_changes_router)
+    app.include_router(meter_data_query_router)
     app.include_router(events_router)
     app.include_router(webhooks_router)
 
