@@ -88,7 +88,13 @@ async def access_log(app: FastAPI, person: Person, ean: str) -> list[dict[str, o
 
 
 async def moved_in_ean(
-    client: httpx.AsyncClient, world: ConsentWorld, ean: str, *, metered_since: str, moved_in: str
+    client: httpx.AsyncClient,
+    world: ConsentWorld,
+    ean: str,
+    *,
+    metered_since: str,
+    moved_in: str,
+    energy_type: str = "E",
 ) -> str:
     """An access point metered since ``metered_since`` whose owner (grid user and customer)
     moved in on ``moved_in``: the data before it is a previous occupant's."""
@@ -97,6 +103,7 @@ async def moved_in_ean(
         world.operator_headers,
         ean,
         since=metered_since,
+        energy_type=energy_type,
         grid_users=[{"account_id": world.owner.id, "valid_from": moved_in}],
         customers=[{"account_id": world.owner.id, "valid_from": moved_in}],
     )

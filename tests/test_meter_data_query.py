@@ -286,3 +286,33 @@ async def test_bad_input_is_a_problem_before_anything_is_read(
     assert (await client.post(URL, json=good)).status_code == 401
     # Nothing was read, so nothing was logged.
     assert await access_log(app, world.owner, world.owner_ean) == []
+
+
+async def test_gas_stored_hourly_is_served_at_its_own_step_across_months(
+    app: FastAPI, client: httpx.AsyncClient, world: ConsentWorld, head_end: dict[str, str]
+) -> None:
+    gas = fresh_ean()
+    await moved_in_ean(
+        client, world, gas, metered_since="2024-01-01", moved_in="2024-01-01", energy_type="G"
+    )
+    await mandate(app, client, world.esp_a, world.owner, gas)
+    await deliver(
+        client,
+        head_end,
+        day_rows(gas, date(2026, 1, 31), granularity=Granularity.PT1H, unit="m3", value="0.5"),
+    )
+    [line] = await ask(
+        client,
+        await auth_headers(client, world.esp_a),
+        [gas],
+        **{"from": "2026-01-31T22:15:00+01:00", "to": "2026-02-01T01:00:00+01:00"},
+    )
+    # Asked in quarter-hours from 22:15; stored hourly, so served hourly from 22:00, and the
+    # hour of 1 February (nothing stored) is null.
+    assert (line["step"], line["unit"]) == ("PT1H", "m3")
+    assert (line["start"], line["end"]) == (
+        "2026-01-31T21:00:00+00:00",
+        "2026-02-01T00:00:00+00:00",
+    )
+    assert line["values"] == [0.5, 0.5, None]
+    assert line["incomplete"] == [2]
