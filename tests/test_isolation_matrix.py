@@ -8,17 +8,24 @@ be indistinguishable from the answer for an object that does not exist.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from datahub_api.access_points.ean import make_ean
+from datahub_api.auth.principal import Role
 from datahub_api.cli import openapi_document
 
+from .conftest import make_settings
 from .consent_world import ConsentWorld, decide, make_consent_world
-from .parties import auth_headers
+from .meter_data_helpers import csv_body, day_rows
+from .parties import auth_headers, make_machine_client
+from .reading_world import mandate
 
 # Operations that take no ESP-owned object and need no isolation check beyond the ones of
 # their own domain tests (public, the caller's own session or organisation, or lists that
@@ -54,6 +61,12 @@ LIST_ROUTES = {
 FORBIDDEN_TO_ESPS_PREFIXES = ("/api/v1/operator/", "/api/v1/access-points", "/api/v1/ingest/")
 # Webhooks and the change feed are isolated per route in tests/test_webhooks.py and test_events.py.
 WEBHOOK_AND_EVENT_PREFIXES = ("/api/v1/webhooks", "/api/v1/events")
+# Reads of metering data: ESP B's answers hold nothing of ESP A's EANs (checked below; the
+# details per route in tests/test_meter_data_changes.py and tests/test_meter_data_query.py).
+METER_DATA_READ_ROUTES = {
+    "GET /api/v1/meter-data/changes",
+    "POST /api/v1/meter-data/query",
+}
 PERSON_ONLY = {
     "POST /api/v1/consent-sessions/{identifier}/decision",
     "POST /api/v1/mandates/{mandate_id}/revoke",
@@ -125,8 +138,6 @@ BODIES: dict[str, Any] = {
 
 
 def spec_operations() -> list[str]:
-    import json
-
     spec = json.loads(openapi_document())
     return [f"{method.upper()} {path}" for path, ops in spec["paths"].items() for method in ops]
 
@@ -139,6 +150,7 @@ def test_every_route_is_in_the_matrix() -> None:
         and operation not in LIST_ROUTES
         and operation not in PERSON_ONLY
         and operation not in OBJECT_ROUTES
+        and operation not in METER_DATA_READ_ROUTES
         and not operation.split(" ", 1)[1].startswith(FORBIDDEN_TO_ESPS_PREFIXES)
         and not operation.split(" ", 1)[1].startswith(WEBHOOK_AND_EVENT_PREFIXES)
     ]
@@ -251,3 +263,39 @@ async def test_esps_are_refused_on_operator_and_person_routes(
                 method, _fill(template, values), headers=headers_b, json={}
             )
             assert response.status_code == 403, operation
+
+
+@pytest.mark.parametrize("settings", [make_settings(meter_data_changes_margin_seconds=0)])
+async def test_meter_data_reads_of_esp_b_hold_nothing_of_esp_a(
+    app: FastAPI, client: httpx.AsyncClient, objects: Objects
+) -> None:
+    world = objects.world
+    ean = world.owner_ean
+    # The fixture's mandate starts today; this one covers the day read below.
+    await mandate(app, client, world.esp_a, world.owner, ean, reference="matrix-data")
+    head_end = await auth_headers(client, await make_machine_client(app, Role.head_end))
+    stored = await client.post(
+        "/api/v1/ingest/meter-readings",
+        content=csv_body(day_rows(ean, date(2026, 2, 10))),
+        headers={**head_end, "Content-Type": "text/csv"},
+    )
+    assert stored.status_code == 200, stored.text
+    headers_a = await auth_headers(client, world.esp_a)
+    headers_b = await auth_headers(client, world.esp_b)
+    changes = "/api/v1/meter-data/changes"
+    assert [i["ean"] for i in (await client.get(changes, headers=headers_a)).json()["items"]] == [
+        ean
+    ]
+    assert (await client.get(changes, headers=headers_b)).json()["items"] == []
+
+    unknown = make_ean(99_999_999)
+    body = {"eans": [ean, unknown], "from": "2026-02-10", "to": "2026-02-11", "granularity": "P1D"}
+    theirs, nothing = [
+        json.loads(line)
+        for line in (await client.post("/api/v1/meter-data/query", json=body, headers=headers_b))
+        .content.decode()
+        .splitlines()
+    ]
+    assert json.dumps(theirs).replace(ean, "X") == json.dumps(nothing).replace(unknown, "X")
+    mine = await client.post("/api/v1/meter-data/query", json=body, headers=headers_a)
+    assert json.loads(mine.content.splitlines()[0])["values"] == [4.656]

@@ -39,6 +39,8 @@ from datahub_api.fluvius_v3.router import router as v3_router
 from datahub_api.health.router import router as health_router
 from datahub_api.jobs import JobQueue
 from datahub_api.mandates.router import router as mandates_router
+from datahub_api.meter_data.changes_router import router as meter_data_changes_router
+from datahub_api.meter_data.query_router import router as meter_data_query_router
 from datahub_api.meter_data.read_router import router as meter_data_read_router
 from datahub_api.meter_data.router import INGEST_PATH
 from datahub_api.meter_data.router import router as meter_data_ingest_router
@@ -208,6 +210,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(v3_router)
     app.include_router(meter_data_ingest_router)
     app.include_router(meter_data_read_router)
+    app.include_router(meter_data_changes_router)
+    app.include_router(meter_data_query_router)
     app.include_router(events_router)
     app.include_router(webhooks_router)
 

@@ -107,6 +107,15 @@ class Settings(BaseSettings):
         description="Longest window of a JSON meter-data answer (built whole); CSV, XLSX and "
         "the NDJSON query stream any length.",
     )
+    meter_data_changes_margin_seconds: float = Field(
+        default=300,
+        ge=0,
+        le=24 * 3600,
+        description="GET /api/v1/meter-data/changes hands out blocks stored at least this "
+        "long ago, so that an ingest transaction still committing (its blocks carry the time "
+        "it wrote them) is never passed by a cursor; longer than the longest ingest "
+        "transaction.",
+    )
     token_issuer_url: str | None = Field(
         default=None, description="`iss` of access tokens; default the public base URL."
     )

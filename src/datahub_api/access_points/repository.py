@@ -6,11 +6,23 @@ passed as parameters and expanded with ``unnest``), never a round trip per row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    any_,
+    bindparam,
+    exists,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, selectinload
 from sqlalchemy.sql.base import ExecutableOption
 
@@ -388,6 +400,45 @@ async def tenure_start(session: ReadSession, ean: str, account_id: int, day: dat
         .order_by(AccessPointParty.valid_from)
     )
     periods = [(row.valid_from, row.valid_to) for row in (await session.execute(statement)).all()]
+    return _tenure_start_of(periods, day)
+
+
+async def tenure_starts(
+    session: ReadSession, pairs: Iterable[tuple[str, int]], day: date
+) -> dict[tuple[str, int], date]:
+    """:func:`tenure_start` of many (EAN, account) pairs in one query; pairs whose account
+    holds no role on the EAN on ``day`` are left out."""
+    wanted = sorted(set(pairs))
+    if not wanted:
+        return {}
+    statement = (
+        select(
+            AccessPoint.ean,
+            AccessPointParty.account_id,
+            AccessPointParty.valid_from,
+            AccessPointParty.valid_to,
+        )
+        .join(AccessPoint, AccessPoint.id == AccessPointParty.access_point_id)
+        .where(
+            AccessPoint.ean == any_(bindparam("eans", [ean for ean, _ in wanted], ARRAY(String))),
+            AccessPointParty.account_id
+            == any_(bindparam("accounts", [account for _, account in wanted], ARRAY(Integer))),
+        )
+        .order_by(AccessPoint.ean, AccessPointParty.account_id, AccessPointParty.valid_from)
+    )
+    periods: dict[tuple[str, int], list[tuple[date, date | None]]] = {}
+    for row in (await session.execute(statement)).all():
+        periods.setdefault((row.ean, row.account_id), []).append((row.valid_from, row.valid_to))
+    starts = {}
+    for pair in wanted:
+        start = _tenure_start_of(periods.get(pair, []), day)
+        if start is not None:
+            starts[pair] = start
+    return starts
+
+
+def _tenure_start_of(periods: Sequence[tuple[date, date | None]], day: date) -> date | None:
+    """The start of the unbroken span of ``periods`` (ordered by start) holding ``day``."""
     start: date | None = None
     end: date | None = None
     for valid_from, valid_to in periods:

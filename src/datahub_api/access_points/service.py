@@ -523,3 +523,10 @@ async def meters_installed(
 async def tenure_start(session: ReadSession, ean: str, account_id: int, day: date) -> date | None:
     """See :func:`repository.tenure_start`."""
     return await repository.tenure_start(session, ean, account_id, day)
+
+
+async def tenure_starts(
+    session: ReadSession, pairs: Iterable[tuple[str, int]], day: date
+) -> dict[tuple[str, int], date]:
+    """See :func:`repository.tenure_starts`."""
+    return await repository.tenure_starts(session, pairs, day)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic_core import to_jsonable_python
@@ -47,3 +50,43 @@ async def publish(
     )
     await webhooks_service.plan_deliveries(session, event)
     return event
+
+
+@dataclass(frozen=True)
+class EventToPublish:
+    organisation_id: int
+    type: str
+    payload: dict[str, Any]
+
+
+async def publish_many(session: WriteSession, events: Sequence[EventToPublish]) -> list[int]:
+    """:func:`publish` for many events (of one or several organisations) in a few
+    statements, whatever their number: what a domain uses that tells many ESPs about many
+    subjects in one transaction (an ingest batch). Each organisation's events get
+    consecutive positions in the order given; the feed heads are locked in
+    ``organisation_id`` order. The events' ids, in the order given."""
+    if not events:
+        return []
+    payloads = []
+    for event in events:
+        if event.type not in KNOWN_EVENT_TYPES:
+            raise UnknownEventType(
+                f"unknown event type {event.type!r}; register it in event_types.py"
+            )
+        payload = json.dumps(to_jsonable_python(event.payload))
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise ValueError("event payloads are small: the subject keys and what changed")
+        payloads.append(payload)
+    counts = Counter(event.organisation_id for event in events)
+    next_position = await repository.next_positions(session, dict(counts))
+    positions = []
+    for event in events:
+        positions.append(next_position[event.organisation_id])
+        next_position[event.organisation_id] += 1
+    organisation_ids = [event.organisation_id for event in events]
+    types = [event.type for event in events]
+    event_ids = await repository.add_many(
+        session, repository.NewEvents(organisation_ids, positions, types, payloads)
+    )
+    await webhooks_service.plan_event_deliveries(session, event_ids, organisation_ids, types)
+    return event_ids

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from datahub_api.access_points import service as access_points_service
@@ -119,3 +119,70 @@ async def authorize_read(
         f"to {best[2].isoformat()}.",
         extra={"allowed_from": best[1].isoformat(), "allowed_to": best[2].isoformat()},
     )
+
+
+@dataclass(frozen=True)
+class ReadableWindow:
+    """What one mandate lets its ESP read: [start, end) (the data period, narrowed to the
+    tenure as :func:`authorize_read` narrows it) at ``granularities``."""
+
+    mandate: Mandate
+    start: datetime
+    end: datetime
+    granularities: frozenset[Granularity]
+
+    def holds_day(self, day: date) -> bool:
+        """Whether the whole Brussels ``day`` lies inside the window."""
+        return self.start <= day_start(day) and day_start(day + timedelta(days=1)) <= self.end
+
+    def grant(self) -> ReadGrant:
+        return ReadGrant(mandate=self.mandate, allowed_from=self.start, allowed_to=self.end)
+
+
+async def readable_windows(
+    session: ReadSession, mandates: Sequence[Mandate]
+) -> list[ReadableWindow]:
+    """The windows of many mandates at once (tenures in one query), as :func:`_window` and
+    :data:`ALLOWED_GRANULARITIES` give them one by one. Mandates that allow no metering
+    data (``IG``) or whose window is empty are left out."""
+    today = today_in_brussels()
+    wanted = [m for m in mandates if ALLOWED_GRANULARITIES[m.data_service_type]]
+    pairs = {
+        (mandate.ean, account_id)
+        for mandate in wanted
+        for account_id in (mandate.given_by_account_id, mandate.grid_user_account_id)
+        if account_id is not None
+    }
+    tenures = await access_points_service.tenure_starts(session, pairs, today)
+    windows = []
+    for mandate in wanted:
+        start = mandate.data_period_from
+        for account_id in {mandate.given_by_account_id, mandate.grid_user_account_id} - {None}:
+            assert account_id is not None
+            tenure = tenures.get((mandate.ean, account_id))
+            if tenure is not None:
+                start = max(start, day_start(tenure))
+        if start < mandate.data_period_to:
+            windows.append(
+                ReadableWindow(
+                    mandate,
+                    start,
+                    mandate.data_period_to,
+                    ALLOWED_GRANULARITIES[mandate.data_service_type],
+                )
+            )
+    return windows
+
+
+async def readable_portfolio(
+    session: ReadSession, principal: Principal, *, channels: Sequence[str]
+) -> list[ReadableWindow]:
+    """Every window the calling ESP may read, over all its EANs: its approved mandates on
+    ``channels`` under a contract covering them today (what :func:`readable_mandates` finds
+    for one EAN), by EAN and mandate id."""
+    if principal.role is not Role.esp or principal.organisation_id is None:
+        raise Forbidden("Metering data is read by energy service providers.")
+    mandates = await repository.approved_for_reads(
+        session, channels, today_in_brussels(), organisation_id=principal.organisation_id
+    )
+    return await readable_windows(session, mandates)

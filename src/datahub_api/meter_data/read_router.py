@@ -21,7 +21,7 @@ from datahub_api.auth.principal import Principal, Scope
 from datahub_api.db import ReadSession, WriteSessionDep
 from datahub_api.errors import DatahubError, UnprocessableContent, problem_responses
 from datahub_api.mandates.access import readable_mandates
-from datahub_api.meter_data.models import Direction, Register, ValidationState
+from datahub_api.meter_data.models import Direction, Register
 from datahub_api.meter_data.portal_export import (
     ExportedAccessPoint,
     TariffCalendar,
@@ -38,19 +38,17 @@ from datahub_api.meter_data.reads import (
     series_of,
 )
 from datahub_api.meter_data.series import (
-    UNIT_NAMES,
     ReadGranularity,
     ReadWindow,
-    Series,
     parse_bound,
 )
+from datahub_api.meter_data.series_json import series_json
 from datahub_api.settings import Settings
 
 JSON = "application/json"
 CSV = "text/csv"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORMATS = {"json": JSON, "csv": CSV, "xlsx": XLSX}
-STATE_NAMES = {state.value: state.name for state in ValidationState}
 
 router = APIRouter(tags=["meter data"])
 
@@ -63,6 +61,7 @@ class NotAcceptable(DatahubError):
 class SeriesOut(BaseModel):
     """One register of one meter: a value per step from ``start``; ``null`` for a gap."""
 
+    ean: str
     meter: str
     direction: str = Field(description="offtake, injection, production or auxiliary")
     register_: str = Field(
@@ -75,7 +74,8 @@ class SeriesOut(BaseModel):
     values: list[float | None]
     states: list[str | None] = Field(description="READ, EST, VAL or NVAL per value")
     incomplete: list[int] = Field(
-        description="Indexes of summed values that miss some of their parts (gaps)."
+        description="Indexes of buckets that lack some of their parts (a gap, or a partly "
+        "delivered hour, day or month)."
     )
 
 
@@ -85,26 +85,6 @@ class MeterDataOut(BaseModel):
     to: datetime
     granularity: str
     series: list[SeriesOut]
-
-
-def series_body(series: Series) -> dict[str, Any]:
-    """A series in the columnar JSON form (values in kWh / kVArh / m3)."""
-    return {
-        "meter": series.key.meter_id,
-        "direction": series.key.direction.name,
-        "register": series.key.register.name,
-        "step": series.granularity.value,
-        "start": series.window.start,
-        "end": series.window.end,
-        "unit": UNIT_NAMES[series.unit],
-        "values": [None if value is None else value / 1000 for value in series.values],
-        "states": [None if state is None else STATE_NAMES[state] for state in series.states],
-        "incomplete": [
-            index
-            for index, whole in enumerate(series.complete)
-            if not whole and series.values[index] is not None
-        ],
-    }
 
 
 def _media_type(format_: str | None, accept: str | None) -> str:
@@ -223,7 +203,7 @@ async def meter_data(
             "from": window.start,
             "to": window.end,
             "granularity": window.granularity.value,
-            "series": [series_body(s) for s in series],
+            "series": [series_json(ean, s) for s in series],
         }
         return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type=JSON)
     point = _exported(await access_points_service.get_access_point(session, ean))

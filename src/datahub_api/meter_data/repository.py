@@ -288,18 +288,74 @@ async def blocks_changed_since(
     miss changes passes ``until`` a safety margin in the past (longer than the longest
     ingest transaction) and moves its cursor no further."""
     params: dict[str, Any] = {"eans": sorted(set(eans)), "limit": limit}
-    where = ""
-    if after is not None:
-        where += " AND (last_inserted_at, id) > (:after_at, :after_id)"
-        params.update(after_at=after.inserted_at, after_id=after.block_id)
-    if until is not None:
-        where += " AND last_inserted_at <= :until"
-        params["until"] = until
+    where = _changed_after(after, until, params)
     result = await session.execute(
         text(
             f"SELECT {_COLUMNS} FROM {BLOCKS_TABLE} "  # noqa: S608  fixed column names
             f"WHERE ean = ANY(CAST(:eans AS varchar[])){where} "
             "ORDER BY last_inserted_at, id LIMIT :limit"
+        ),
+        params,
+    )
+    return [_unpacked(row) for row in result]
+
+
+def _changed_after(
+    after: ChangeCursor | None, until: datetime | None, params: dict[str, Any], table: str = ""
+) -> str:
+    """The conditions ``AND ...`` of a page of changes (``table``: an alias and a dot)."""
+    where = ""
+    if after is not None:
+        where += f" AND ({table}last_inserted_at, {table}id) > (:after_at, :after_id)"
+        params.update(after_at=after.inserted_at, after_id=after.block_id)
+    if until is not None:
+        where += f" AND {table}last_inserted_at <= :until"
+        params["until"] = until
+    return where
+
+
+@dataclass(frozen=True)
+class ReadableDays:
+    """The Brussels days [first_day, end_day) of one EAN's blocks of one granularity that a
+    reader may see."""
+
+    ean: str
+    granularity: Granularity
+    first_day: date
+    end_day: date
+
+
+async def readable_blocks_changed_since(
+    session: ReadSession,
+    readable: Sequence[ReadableDays],
+    *,
+    after: ChangeCursor | None,
+    limit: int,
+    until: datetime | None = None,
+) -> list[DayBlock]:
+    """:func:`blocks_changed_since` narrowed to ``readable`` (which must not overlap: a block
+    inside two of them would come twice), so a page is full of blocks the reader may see
+    however much else its EANs hold (quarter-hours under a daily mandate, days before a
+    tenure). Same order, cursor and ``until`` margin."""
+    if not readable:
+        return []
+    params: dict[str, Any] = {
+        "r_ean": [r.ean for r in readable],
+        "r_granularity": [int(r.granularity) for r in readable],
+        "r_first": [r.first_day for r in readable],
+        "r_end": [r.end_day for r in readable],
+        "limit": limit,
+    }
+    where = _changed_after(after, until, params, "b.")
+    columns = ", ".join("b." + column for column in _COLUMNS.split(", "))
+    result = await session.execute(
+        text(
+            f"SELECT {columns} FROM unnest(CAST(:r_ean AS varchar[]), "  # noqa: S608  fixed names
+            "CAST(:r_granularity AS smallint[]), CAST(:r_first AS date[]), "
+            "CAST(:r_end AS date[])) AS r(ean, granularity, first_day, end_day) "
+            f"JOIN {BLOCKS_TABLE} b ON b.ean = r.ean AND b.granularity = r.granularity "
+            f"AND b.day >= r.first_day AND b.day < r.end_day WHERE true{where} "
+            "ORDER BY b.last_inserted_at, b.id LIMIT :limit"
         ),
         params,
     )

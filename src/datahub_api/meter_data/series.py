@@ -47,6 +47,7 @@ __all__ = [
     "assemble",
     "month_chunks",
     "parse_bound",
+    "served_window",
     "shapes_of",
 ]
 
@@ -302,6 +303,15 @@ def _widened(window: ReadWindow, granularity: ReadGranularity) -> ReadWindow:
         end = window.end + timedelta(seconds=seconds - overshoot) if overshoot else window.end
         return ReadWindow(start, end, granularity)
     return ReadWindow(day_start(window.first_day), day_start(window.end_day), granularity)
+
+
+def served_window(window: ReadWindow, granularity: ReadGranularity) -> ReadWindow:
+    """The window a series served at ``granularity`` spans when ``window`` was asked:
+    ``window`` itself, or widened to the grid of a coarser step (a series stored only
+    coarser than asked, see :func:`assemble`)."""
+    if granularity is window.granularity:
+        return window
+    return _widened(window, granularity)
 
 
 def _bucket_of_day(window: ReadWindow, day: date) -> int:

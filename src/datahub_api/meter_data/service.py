@@ -8,8 +8,10 @@ validation state takes the reading (the block is *corrected*); the same value an
 changes nothing. A block that changes gets version + 1 and the batch's insert time, and its
 previous version goes to the history. Re-sending a batch therefore changes nothing.
 
-Later features (SLA tracking, ``meter_data.available`` events) subscribe to what was stored
-by appending to :data:`BLOCKS_STORED_LISTENERS`.
+``meter_data.available`` events are published inside the batch's transaction
+(:mod:`datahub_api.meter_data.availability`), so they exist exactly when the data does.
+Later features (SLA tracking) subscribe to what was stored by appending to
+:data:`BLOCKS_STORED_LISTENERS` (called after the commit, so not durable).
 """
 
 from __future__ import annotations
@@ -384,7 +386,9 @@ def plan_writes(
 async def store_batch(session: WriteSession, batch: ParsedBatch) -> IngestOutcome:
     """Check ``batch`` against the registry and merge it into the stored day blocks, in the
     session's transaction; raises :class:`ReadingsRejected` (422) before writing anything
-    when a reading cannot be stored. Call :func:`notify_blocks_stored` after the commit."""
+    when a reading cannot be stored. The ESPs with a mandate on the EANs are told in the
+    same transaction (``meter_data.available`` events, see :mod:`.availability`). Call
+    :func:`notify_blocks_stored` after the commit."""
     if batch.problems:
         raise ReadingsRejected(batch.problems, total=batch.problem_count)
     if not batch.blocks:
@@ -417,6 +421,10 @@ async def store_batch(session: WriteSession, batch: ParsedBatch) -> IngestOutcom
         ),
         superseded_at=now,
     )
+    # Last: publishing holds each told ESP's feed head until the commit.
+    from datahub_api.meter_data.availability import publish_available
+
+    await publish_available(session, outcome.stored)
     return outcome
 
 

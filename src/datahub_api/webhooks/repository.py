@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, false, func, or_, select, update
+from sqlalchemy import Select, delete, false, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from datahub_api.auth.principal import Principal, Role
@@ -128,6 +128,40 @@ async def add_deliveries(session: WriteSession, rows: Sequence[dict[str, Any]]) 
         .returning(WebhookDelivery.id)
     )
     return list((await session.scalars(statement)).all())
+
+
+async def add_event_deliveries(
+    session: WriteSession,
+    event_ids: Sequence[int],
+    organisation_ids: Sequence[int],
+    event_types: Sequence[str],
+    message_ids: Sequence[str],
+) -> list[int]:
+    """A pending delivery, due now, of each event to every enabled endpoint of its
+    organisation that takes its type (none chosen = all), in one statement; their ids."""
+    if not event_ids:
+        return []
+    result = await session.scalars(
+        text(
+            "INSERT INTO webhook_deliveries "
+            "(endpoint_id, event_id, event_type, message_id, status, next_attempt_at) "
+            "SELECT w.id, e.event_id, e.event_type, e.message_id, :status, now() "
+            "FROM unnest(CAST(:event_ids AS bigint[]), CAST(:organisation_ids AS bigint[]), "
+            "CAST(:event_types AS varchar[]), CAST(:message_ids AS varchar[])) "
+            "AS e(event_id, organisation_id, event_type, message_id) "
+            "JOIN webhook_endpoints w ON w.organisation_id = e.organisation_id AND w.enabled "
+            "AND (cardinality(w.event_types) = 0 OR e.event_type = ANY(w.event_types)) "
+            "ORDER BY e.event_id, w.id RETURNING id"
+        ),
+        {
+            "status": DeliveryStatus.pending.value,
+            "event_ids": list(event_ids),
+            "organisation_ids": list(organisation_ids),
+            "event_types": list(event_types),
+            "message_ids": list(message_ids),
+        },
+    )
+    return list(result)
 
 
 async def delivery_for_attempt(

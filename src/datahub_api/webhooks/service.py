@@ -112,6 +112,24 @@ async def plan_deliveries(session: WriteSession, event: Event) -> list[int]:
     return delivery_ids
 
 
+async def plan_event_deliveries(
+    session: WriteSession,
+    event_ids: Sequence[int],
+    organisation_ids: Sequence[int],
+    event_types: Sequence[str],
+) -> list[int]:
+    """:func:`plan_deliveries` for many events at once (one statement)."""
+    delivery_ids = await repository.add_event_deliveries(
+        session,
+        event_ids,
+        organisation_ids,
+        event_types,
+        [event_message_id(event_id) for event_id in event_ids],
+    )
+    enqueue_after_commit(session, delivery_ids)
+    return delivery_ids
+
+
 async def send_test(session: WriteSession, endpoint: WebhookEndpoint) -> int:
     """Plan a test message to ``endpoint`` (enabled or not: the ESP is checking it)."""
     now = await repository.database_now(session)

@@ -1,0 +1,227 @@
+"""The bulk query: up to 200 EANs over one period, answered as NDJSON.
+
+Each EAN is authorised on its own, in the request's transaction (which also takes the
+access records), before anything is streamed: an EAN without a mandate gives an error
+line that reads exactly like one for an unknown EAN; a period or granularity the mandate
+does not cover gives the allowed window (or data services) in its error line.
+
+The data is streamed after the request's transaction committed. Each EAN is read a
+Brussels month at a time (:func:`~datahub_api.meter_data.reads.series_by_month`) in a
+short read transaction of its own, and each series is kept only as encoded JSON pieces
+until its line is written, so memory holds one EAN's encoded answer at most, however many
+EANs and months are asked for. Then one line per series (meter, direction, register) over
+the whole period, in the columnar form of :func:`~datahub_api.meter_data.series_json.series_json`;
+a series absent in some month has ``null`` buckets there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from datahub_api.auth.principal import Principal
+from datahub_api.db import Database, ReadSession, WriteSession
+from datahub_api.errors import DatahubError, Forbidden, NotFound, UnprocessableContent
+from datahub_api.mandates.access import Granularity as ReadGranularity
+from datahub_api.meter_data.models import Direction, Register
+from datahub_api.meter_data.reads import API_CHANNELS, authorize_and_record, series_by_month
+from datahub_api.meter_data.series import (
+    ReadWindow,
+    Series,
+    SeriesKey,
+    month_chunks,
+    parse_bound,
+    served_window,
+)
+from datahub_api.meter_data.series_json import in_units, series_head, state_names
+
+logger = logging.getLogger(__name__)
+
+FACE = "api-v1"
+MAX_EANS = 200
+MAX_DAYS = 366  # Brussels days in one query (a leap year)
+
+
+def query_window(start: str, end: str, granularity: ReadGranularity) -> ReadWindow:
+    """The asked window, or a 422: bad bounds, empty, off the granularity's grid, or longer
+    than :data:`MAX_DAYS` Brussels days."""
+    window = ReadWindow.checked(parse_bound(start, "from"), parse_bound(end, "to"), granularity)
+    if (window.end_day - window.first_day).days > MAX_DAYS:
+        raise UnprocessableContent(f"A query covers at most {MAX_DAYS} days; split it.")
+    return window
+
+
+@dataclass(frozen=True)
+class EanAnswer:
+    """What one EAN of the query gets: its data (``error`` None) or an error line."""
+
+    ean: str
+    error: DatahubError | None = None
+
+
+async def authorize_eans(
+    session: WriteSession, principal: Principal, eans: Sequence[str], window: ReadWindow
+) -> list[EanAnswer]:
+    """Each EAN (once, in the order asked) authorised on its own, with the access record of
+    every EAN that will be read added to the session's transaction."""
+    answers = []
+    for ean in dict.fromkeys(eans):
+        try:
+            await authorize_and_record(
+                session, principal, ean, window, channels=API_CHANNELS, face=FACE
+            )
+        except (NotFound, Forbidden) as refused:
+            answers.append(EanAnswer(ean, refused))
+        else:
+            answers.append(EanAnswer(ean))
+    return answers
+
+
+# --- lines ---------------------------------------------------------------------------------
+
+
+def error_line(ean: str, error: DatahubError) -> bytes:
+    """An EAN's error, shaped like the problem+json the per-EAN route would answer."""
+    problem = {
+        "type": f"https://datahub.example/problems/{error.code}",
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        **error.extra,
+    }
+    return orjson.dumps({"ean": ean, "error": problem}) + b"\n"
+
+
+def _pieces(items: Sequence[Any]) -> bytes:
+    return orjson.dumps(items)[1:-1]
+
+
+@dataclass
+class _Line:
+    """A series being assembled month by month, as encoded JSON pieces."""
+
+    head: dict[str, Any]
+    granularity: ReadGranularity
+    values: list[bytes] = field(default_factory=list)
+    states: list[bytes] = field(default_factory=list)
+    incomplete: list[bytes] = field(default_factory=list)
+    count: int = 0
+
+    def add(self, series: Series) -> None:
+        self.values.append(_pieces(in_units(series.values)))
+        self.states.append(_pieces(state_names(series.states)))
+        missing = series.incomplete_buckets()
+        if missing:
+            self.incomplete.append(_pieces([self.count + index for index in missing]))
+        self.count += len(series.values)
+        self.head["end"] = series.window.end
+
+    def add_nothing(self, chunk: ReadWindow) -> None:
+        """A month in which the series has no block: every bucket null (and incomplete)."""
+        window = served_window(chunk, self.granularity)
+        buckets = window.bucket_count()
+        if buckets:
+            self.values.append(b",".join([b"null"] * buckets))
+            self.states.append(b",".join([b"null"] * buckets))
+            self.incomplete.append(_pieces(list(range(self.count, self.count + buckets))))
+        self.count += buckets
+        self.head["end"] = window.end
+
+    def encoded(self) -> bytes:
+        def joined(pieces: list[bytes]) -> bytes:
+            return b",".join(piece for piece in pieces if piece)
+
+        return (
+            orjson.dumps(self.head)[:-1]
+            + b',"values":['
+            + joined(self.values)
+            + b'],"states":['
+            + joined(self.states)
+            + b'],"incomplete":['
+            + joined(self.incomplete)
+            + b"]}\n"
+        )
+
+
+async def _ean_lines(
+    session: ReadSession,
+    ean: str,
+    window: ReadWindow,
+    direction: Direction | None,
+    register: Register | None,
+) -> list[bytes]:
+    chunks = list(month_chunks(window))
+    open_lines: dict[SeriesKey, _Line] = {}
+    done: list[_Line] = []
+    index = 0
+    async for _, month in series_by_month(
+        session, ean, window, direction=direction, register=register
+    ):
+        chunk = chunks[index]
+        present = set()
+        for series in month:
+            line = open_lines.get(series.key)
+            if line is not None and line.granularity is not series.granularity:
+                done.append(line)  # stored at another step from here on: a line of its own
+                line = open_lines[series.key] = _Line(series_head(ean, series), series.granularity)
+            elif line is None:
+                line = open_lines[series.key] = _Line(series_head(ean, series), series.granularity)
+                if index:  # the series starts later than the period: null buckets before
+                    line.head["start"] = served_window(chunks[0], series.granularity).start
+                    for earlier in chunks[:index]:
+                        line.add_nothing(earlier)
+            line.add(series)
+            present.add(series.key)
+        for key, line in open_lines.items():
+            if key not in present:
+                line.add_nothing(chunk)
+        index += 1
+    lines = done + list(open_lines.values())
+    lines.sort(key=lambda line: (_sort_key(line), line.head["start"]))
+    return [line.encoded() for line in lines]
+
+
+def _sort_key(line: _Line) -> tuple[str, int, int]:
+    head = line.head
+    return head["meter"], Direction[head["direction"]], Register[head["register"]]
+
+
+async def ndjson_lines(
+    database: Database,
+    answers: Sequence[EanAnswer],
+    window: ReadWindow,
+    *,
+    direction: Direction | None = None,
+    register: Register | None = None,
+) -> AsyncIterator[bytes]:
+    """The answer's lines, EAN by EAN in the order asked. Runs after the request's
+    transaction: each EAN is read in a short read transaction of its own."""
+    try:
+        for answer in answers:
+            if answer.error is not None:
+                yield error_line(answer.ean, answer.error)
+                continue
+            async with database.read_sessions() as session:
+                lines = await _ean_lines(session, answer.ean, window, direction, register)
+            for line in lines:
+                yield line
+    except Exception:
+        # The status line went out long ago: say so in the body, then stop.
+        logger.exception("the meter-data query broke off")
+        yield (
+            orjson.dumps(
+                {
+                    "error": {
+                        "type": "https://datahub.example/problems/internal-error",
+                        "title": "Internal error",
+                        "status": 500,
+                        "detail": "The answer broke off here; ask again for the EANs not answered.",
+                    }
+                }
+            )
+            + b"\n"
+        )
