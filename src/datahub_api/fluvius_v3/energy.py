@@ -36,7 +36,6 @@ from typing import Any
 import orjson
 
 from datahub_api.access_log.service import record_read
-from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.models import AccessPoint, Metering, SubHeadpointType
 from datahub_api.auth.principal import Principal
 from datahub_api.brussels_days import brussels_date, day_start, days_between
@@ -134,14 +133,15 @@ async def read_energy(
     *,
     fetch_time: datetime | None = None,
 ) -> bytes:
-    """The JSON body for ``query`` (after the gate; each granularity read is recorded)."""
+    """The JSON body for ``query`` (after the gate; each granularity read is recorded).
+    ``access_point`` comes with its meters and sub-headpoints loaded."""
     if query.period_type is v3.PeriodType.INSERT_TIME:
         pieces, span = await _inserted_pieces(session, principal, query)
         fill_gaps = False
     else:
         pieces, span = await _read_time_pieces(session, principal, query)
         fill_gaps = True
-    meters = await _meters_in(session, access_point, span)
+    meters = meters_in(access_point, span)
     headpoint = HeadpointBuilder(
         access_point,
         meters,
@@ -243,15 +243,17 @@ class MeterSpan:
     installed_to: datetime | None
 
 
-async def _meters_in(
-    session: WriteSession, access_point: AccessPoint, span: tuple[date, date]
-) -> list[MeterSpan]:
-    """The meters installed on a day of ``span``, by sequence number and install date."""
+def meters_in(access_point: AccessPoint, span: tuple[date, date]) -> list[MeterSpan]:
+    """The meters installed on a day of ``span`` (Brussels days, end exclusive), by sequence
+    number and install date (the access point's meters must be loaded)."""
     if access_point.metering is Metering.on_headpoint:
         return []
-    installed = await access_points_service.meters_installed(
-        session, access_point.ean, span[0], span[1]
-    )
+    first, end = span
+    installed = [
+        meter
+        for meter in access_point.physical_meters
+        if meter.installed_from < end and (meter.installed_to is None or meter.installed_to > first)
+    ]
     return [
         MeterSpan(
             meter.seq_number,

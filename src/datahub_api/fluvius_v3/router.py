@@ -487,7 +487,7 @@ async def get_energy(
         )
     except UnknownOrNotYours:
         raise MandatesNotFound() from None
-    access_point = await access_points_service.find_access_point(session, ean)
+    access_point = await access_points_service.find_with_meters(session, ean)
     if access_point is None:
         raise MandatesNotFound()
     query = energy_query(
