@@ -10,9 +10,11 @@ serves), shaped the way the access point is metered (its registry ``metering``):
   entry per registered sub-headpoint;
 * ``metering-on-headpoint-and-meter``: both.
 
-Readings in direction ``production`` or ``auxiliary`` belong to the first sub-headpoint (by
-``seqNumber``) of the matching type (``submetering-production``, ``submetering-auxiliary``)
-when the access point has one; otherwise they stay with the headpoint or meter.
+A physical meter shows all its own readings. Beyond the meters, readings in direction
+``production`` or ``auxiliary`` belong to the first sub-headpoint (by ``seqNumber``) of the
+matching type (``submetering-production``, ``submetering-auxiliary``) when the access point
+has one, and to the headpoint otherwise; ``submetering-offtake`` sub-headpoints are listed
+without series (the head-end delivers no readings of their own).
 
 With ``periodType=readTime`` every slot of the window appears for each meter (while it is
 installed), the headpoint and each sub-headpoint: a gap is ``{"value": null, "unit": ...}``
@@ -402,7 +404,7 @@ class _Entity:
         name = ENERGY_FIELDS[window.granularity]
         self.energy.setdefault(name, []).extend(time_slices(edges, columns, self.indexes(edges)))
 
-    def dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         body = dict(self.head)
         for name in _FIELD_ORDER:
             if name in self.energy:
@@ -520,12 +522,12 @@ class HeadpointBuilder:
         }
         if self.metering is not Metering.on_headpoint:
             body["physicalMeters"] = [
-                {k: v for k, v in meter.dict().items() if v is not None}
+                {k: v for k, v in meter.as_dict().items() if v is not None}
                 for meter in self.meters.values()
             ]
         if self.metering is not Metering.on_meter:
-            body.update(self.headpoint.dict())
-            body["subHeadpoints"] = [sub.dict() for sub in self.sub_headpoints]
+            body.update(self.headpoint.as_dict())
+            body["subHeadpoints"] = [sub.as_dict() for sub in self.sub_headpoints]
         return body
 
 

@@ -301,6 +301,8 @@ def _multi(raw: str | None, name: str, kind: type[v3.EnumT], messages: list[str]
 def _bound(raw: str | None, name: str, messages: list[str]) -> datetime | None:
     from datahub_api.mandates.query import parse_instant
 
+    if raw and "T" in raw:
+        raw = raw.replace(" ", "+")  # a '+' of the offset sent unescaped
     try:
         instant = parse_instant(raw, name)
     except DatahubError:
