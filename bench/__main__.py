@@ -8,6 +8,9 @@ machine, so the ratio means something wherever it runs:
 * ``ingest_vs_copy``: readings per second of ``POST /api/v1/ingest/meter-readings`` (a
   1-million-value CSV, httpx against uvicorn in another process, on loopback) over those of
   a plain ``COPY`` of the same file into an unindexed table; target 0.25 or more.
+* ``v3_month_vs_limit``: p50 of ``GET /v3/api/mandate/energy`` for one EAN-month of
+  quarter-hours over the p50 of the same body built in-process; target 3 or less
+  (``bench/v3_energy.py``).
 
 ``python -m bench --small`` (or ``BENCH_SIZE=small``) runs the same code on small sizes in
 seconds, for CI. Uses ``DATABASE_URL`` when set, else an embedded server in
@@ -37,6 +40,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench import v3_energy
 from datahub_api import embedded_postgres
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.ean import make_ean
@@ -332,6 +336,10 @@ async def run(url: str, data_dir: Path, sizes: Sizes) -> list[Result]:
         print(f"  measured {results[-1].name}", flush=True)
         results.append(await ingest_vs_copy(database, url, data_dir, sizes))
         results.extend(await native_reads(database, url, data_dir, sizes))
+        figure = await v3_energy.v3_month_vs_limit(
+            database, url, data_dir, small=sizes is SMALL, serve=_serve, free_port=_free_port
+        )
+        results.append(Result(**asdict(figure)))
         return results
     finally:
         await database.dispose()

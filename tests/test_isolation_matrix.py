@@ -132,6 +132,15 @@ OBJECT_ROUTES: dict[str, tuple[ObjectOf, dict[str, str]]] = {
     ),
 }
 
+# Routes that name an ESP A object in the query (the EAN of its mandate): ESP B's answer must
+# be exactly the answer for an EAN that does not exist.
+QUERY_OBJECT_ROUTES: dict[str, tuple[ObjectOf, dict[str, str]]] = {
+    "GET /v3/api/mandate/energy": (
+        lambda o: {"ean": o.world.owner_ean, "periodType": "insertTime"},
+        {"ean": "999999999999999999", "periodType": "insertTime"},
+    ),
+}
+
 BODIES: dict[str, Any] = {
     "POST /api/v1/clients/{client_id}/certificates": {"certificate_pem": "-" * 60},
 }
@@ -151,6 +160,7 @@ def test_every_route_is_in_the_matrix() -> None:
         and operation not in PERSON_ONLY
         and operation not in OBJECT_ROUTES
         and operation not in METER_DATA_READ_ROUTES
+        and operation not in QUERY_OBJECT_ROUTES
         and not operation.split(" ", 1)[1].startswith(FORBIDDEN_TO_ESPS_PREFIXES)
         and not operation.split(" ", 1)[1].startswith(WEBHOOK_AND_EVENT_PREFIXES)
     ]
@@ -227,6 +237,22 @@ async def test_esp_b_gets_nothing_of_esp_a(
         f"/api/v1/contracts/{world.esp_a.contract_number}", headers=headers_a
     )
     assert contract.json()["status"] == "approved"
+
+
+async def test_esp_b_gets_nothing_of_esp_a_named_in_a_query(
+    client: httpx.AsyncClient, objects: Objects
+) -> None:
+    world = objects.world
+    headers_a = await auth_headers(client, world.esp_a)
+    headers_b = await auth_headers(client, world.esp_b)
+    for operation, (values_of, missing) in QUERY_OBJECT_ROUTES.items():
+        method, path = operation.split(" ", 1)
+        mine = await client.request(method, path, params=values_of(objects), headers=headers_a)
+        theirs = await client.request(method, path, params=values_of(objects), headers=headers_b)
+        nothing = await client.request(method, path, params=missing, headers=headers_b)
+        assert mine.status_code == 200, operation
+        assert theirs.status_code == nothing.status_code == 404, operation
+        assert theirs.json() == nothing.json(), operation
 
 
 async def test_lists_of_esp_b_hold_nothing_of_esp_a(

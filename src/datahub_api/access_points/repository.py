@@ -64,7 +64,21 @@ def _overlaps(
     return and_(valid_from < end, or_(valid_to.is_(None), valid_to > start))
 
 
+def with_meters() -> list[ExecutableOption]:
+    """Load options for an access point with its meters and sub-headpoints only (what the
+    metering-data faces show); its other collections stay unloaded."""
+    return [
+        selectinload(AccessPoint.physical_meters),
+        selectinload(AccessPoint.sub_headpoints),
+    ]
+
+
 # --- reads -------------------------------------------------------------------------------
+
+
+async def get_with_meters(session: ReadSession, ean: str) -> AccessPoint | None:
+    statement = select(AccessPoint).where(AccessPoint.ean == ean).options(*with_meters())
+    return (await session.scalars(statement)).first()
 
 
 async def get_by_ean(

@@ -444,6 +444,12 @@ async def find_access_point(session: ReadSession, ean: str) -> AccessPoint | Non
     return await repository.get_by_ean(session, ean)
 
 
+async def find_with_meters(session: ReadSession, ean: str) -> AccessPoint | None:
+    """The access point with only its physical meters and sub-headpoints loaded (its
+    communication periods and parties are not), None for an unknown EAN."""
+    return await repository.get_with_meters(session, ean)
+
+
 async def list_access_points(
     session: ReadSession, *, after_ean: str | None, limit: int, where: AccessPointFilter
 ) -> tuple[list[AccessPoint], str | None]:

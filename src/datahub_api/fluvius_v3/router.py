@@ -4,20 +4,29 @@ in sandbox mode, ``/v3/api/mandate/mock``. Thin adapters over the mandates servi
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
+from datahub_api.access_points import service as access_points_service
 from datahub_api.auth.principal import Principal, Scope
+from datahub_api.brussels_days import brussels_date, day_start, today_in_brussels
 from datahub_api.contracts.models import Channel
 from datahub_api.db import ReadSessionDep, WriteSessionDep
-from datahub_api.errors import DatahubError
+from datahub_api.errors import DatahubError, UnprocessableContent
+from datahub_api.fluvius_v3 import energy
 from datahub_api.fluvius_v3 import schemas as v3
 from datahub_api.fluvius_v3.auth import v3_caller
 from datahub_api.fluvius_v3.errors import MandatesNotFound, V3ValidationFailed
 from datahub_api.mandates import repository, service
+from datahub_api.mandates.access import (
+    ALLOWED_GRANULARITIES,
+    UnknownOrNotYours,
+    readable_mandates,
+)
+from datahub_api.mandates.access import Granularity as ReadGranularity
 from datahub_api.mandates.models import (
     DataServiceType,
     Flow,
@@ -25,6 +34,7 @@ from datahub_api.mandates.models import (
     MandateStatus,
     RenewalStatus,
 )
+from datahub_api.meter_data.series import ReadWindow
 
 router = APIRouter(prefix="/v3/api", tags=["Fluvius v3"])
 
@@ -56,6 +66,7 @@ _V3_ERRORS: dict[int | str, dict[str, Any]] = {
 
 MandatesReader = Annotated[Principal, Depends(v3_caller(Scope.mandates_read))]
 ConsentsCaller = Annotated[Principal, Depends(v3_caller(Scope.consents))]
+MeterDataReader = Annotated[Principal, Depends(v3_caller(Scope.meter_data_read))]
 
 T = TypeVar("T")
 
@@ -259,3 +270,241 @@ async def create_mock_mandate(
     await as_validation_failure(work, in_body=True)
     wrapped = v3.CreateMandateResponseApiDataResponse.of(v3.CreateMandateResponse(status="success"))
     return JSONResponse(wrapped.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+# --- energy -------------------------------------------------------------------------------
+
+MAX_READ_DAYS = 366
+"""Longest ``readTime`` period of one energy request."""
+_GRID_TEXT = {
+    ReadGranularity.quarter_hour: "a quarter-hour (minutes 00, 15, 30 or 45, no seconds)",
+    ReadGranularity.hour: "a whole hour",
+    ReadGranularity.day: "midnight in Brussels (e.g. 2024-07-02T22:00:00Z)",
+}
+_GRANULARITY_ORDER = {granularity: index for index, granularity in enumerate(energy.ENERGY_FIELDS)}
+
+
+def _is_ean(value: str) -> bool:
+    return len(value) == 18 and value.isdigit()
+
+
+def _multi(raw: str | None, name: str, kind: type[v3.EnumT], messages: list[str]) -> list[v3.EnumT]:
+    if not raw:
+        return []
+    try:
+        return v3.parse_multi_value(raw, kind)
+    except ValueError as exc:
+        messages.append(f"Parameter '{name}': {exc}.")
+        return []
+
+
+def _bound(raw: str | None, name: str, messages: list[str]) -> datetime | None:
+    from datahub_api.mandates.query import parse_instant
+
+    if raw and "T" in raw:
+        raw = raw.replace(" ", "+")  # a '+' of the offset sent unescaped
+    try:
+        instant = parse_instant(raw, name)
+    except DatahubError:
+        messages.append(
+            f"Parameter '{name}' must be a date-time with an offset, e.g. 2024-07-02T22:00:00Z."
+        )
+        return None
+    return instant.astimezone(UTC) if instant else None
+
+
+def _default_granularity(mandates: list[Mandate]) -> v3.Granularity:
+    """Without ``granularity``: the finest one the caller's mandates allow."""
+    if any(
+        ReadGranularity.quarter_hour in ALLOWED_GRANULARITIES[m.data_service_type] for m in mandates
+    ):
+        return v3.Granularity.HOURLY_QUARTER_HOURLY
+    return v3.Granularity.DAILY
+
+
+def energy_query(
+    *,
+    ean: str,
+    energy_type: str,
+    mandates: list[Mandate],
+    period_type: str | None,
+    granularity: str | None,
+    complex_energy_types: str | None,
+    start: str | None,
+    end: str | None,
+    reference_number: str | None,
+) -> energy.EnergyQuery:
+    """The checked query, or a 400 listing everything wrong with it."""
+    messages: list[str] = []
+    kinds = _multi(period_type, "periodType", v3.PeriodType, messages)
+    kind = kinds[0] if len(kinds) == 1 else None
+    if not period_type:
+        messages.append("Parameter 'periodType' is mandatory.")
+    elif len(kinds) > 1:
+        messages.append("Parameter 'periodType' takes one value: 'readTime' or 'insertTime'.")
+    asked = _multi(granularity, "granularity", v3.Granularity, messages)
+    complex_types = _multi(
+        complex_energy_types, "complexEnergyTypes", v3.ComplexEnergyType, messages
+    )
+    first = _bound(start, "from", messages)
+    last = _bound(end, "to", messages)
+    if messages or kind is None:
+        raise V3ValidationFailed(*messages)
+    if kind is v3.PeriodType.INSERT_TIME:
+        last = last or datetime.now(UTC)
+        first = first or last - timedelta(days=1)
+    else:
+        last = last or day_start(today_in_brussels())
+        first = first or day_start(brussels_date(last - timedelta(microseconds=1)))
+    if last <= first:
+        raise V3ValidationFailed("Parameter 'to' must be later than 'from'.")
+    granularities = sorted(
+        {
+            energy.read_granularity(g, energy_type)
+            for g in asked or [_default_granularity(mandates)]
+        },
+        key=_GRANULARITY_ORDER.__getitem__,
+    )
+    if kind is v3.PeriodType.READ_TIME:
+        if last - first > timedelta(days=MAX_READ_DAYS):
+            raise V3ValidationFailed(
+                f"The period from 'from' to 'to' may last at most {MAX_READ_DAYS} days."
+            )
+        for read_granularity in granularities:
+            try:
+                ReadWindow.checked(first, last, read_granularity)
+            except UnprocessableContent:
+                messages.append(
+                    f"Parameters 'from' and 'to' must each be {_GRID_TEXT[read_granularity]} "
+                    f"for {read_granularity.name.replace('_', '-')} energy."
+                )
+        if messages:
+            raise V3ValidationFailed(*messages)
+    return energy.EnergyQuery(
+        ean=ean,
+        period_type=kind,
+        start=first,
+        end=last,
+        granularities=tuple(granularities),
+        complex_energy_types=frozenset(complex_types or v3.ComplexEnergyType),
+        reference_number=reference_number,
+    )
+
+
+@router.get(
+    "/mandate/energy",
+    response_model=v3.GetEnergyResponseApiDataResponse,
+    responses={
+        **_V3_ERRORS,
+        403: {
+            "description": "Forbidden: the period lies partly outside your mandate (the "
+            "message gives the window you may read), or its data service does not allow the "
+            "granularity (`VH_dag`: `daily` only)."
+        },
+        404: {
+            "model": v3.ErrorResponse,
+            "description": "No approved mandate of yours on this EAN (with this "
+            "`referenceNumber`): the same answer as for an EAN that does not exist.",
+        },
+    },
+    summary="Get the energy of an access point you hold a mandate for (Fluvius v3)",
+    operation_id="v3_get_energy",
+)
+async def get_energy(
+    principal: MeterDataReader,
+    session: WriteSessionDep,
+    ean: Annotated[
+        str | None, Query(description="Required. The GSRN EAN-code of the installation.")
+    ] = None,
+    period_type: Annotated[
+        str | None,
+        Query(
+            alias="periodType",
+            description="Required. `readTime`: the slots read in [from, to); `insertTime`: "
+            "the whole days of the data inserted or corrected in [from, to).",
+        ),
+    ] = None,
+    granularity: Annotated[
+        str | None,
+        Query(
+            description="`hourly_quarterhourly` (quarter-hours for electricity, hours for "
+            "gas) and/or `daily`, separated by `,` `;` or `|`. Default: the finest your "
+            "mandate allows."
+        ),
+    ] = None,
+    complex_energy_types: Annotated[
+        str | None,
+        Query(
+            alias="complexEnergyTypes",
+            description="`active` (kWh) and/or `reactive` (kVArh); default both; ignored for gas.",
+        ),
+    ] = None,
+    start: Annotated[
+        str | None,
+        Query(
+            alias="from",
+            description="Start (inclusive), a date-time with an offset. For `readTime` on the "
+            "grid of each granularity asked (a quarter-hour, an hour, midnight in Brussels); "
+            "default: the start of the Brussels day before `to`. For `insertTime` any "
+            "instant; default: 24 hours before `to`.",
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        Query(
+            alias="to",
+            description=f"End (exclusive). Default: the start of today in Brussels "
+            f"(`readTime`), now (`insertTime`). A `readTime` period lasts at most "
+            f"{MAX_READ_DAYS} days.",
+        ),
+    ] = None,
+    reference_number: Annotated[
+        str | None,
+        Query(
+            alias="referenceNumber",
+            description="Only the mandate with this reference number may grant the read.",
+        ),
+    ] = None,
+) -> Response:
+    """Exactly Fluvius's `GetEnergyResponseApiDataResponse`. The headpoint's `$type` is how
+    the access point is metered: `metering-on-meter` (a `physicalMeters` entry per meter
+    installed in the period), `metering-on-headpoint` (series on the headpoint, and
+    `subHeadpoints`) or `metering-on-headpoint-and-meter` (both). With `readTime` every slot
+    of the period appears (a DST day has 92 or 100 quarter-hours); a gap is
+    `{"value": null, "unit": ...}`. Values in kWh, kVArh or m3 with three decimals; states
+    `READ`, `EST`, `VAL`, `NVAL`.
+
+    The mandate is checked before anything but the EAN's form, so an EAN you hold no
+    mandate for answers exactly like one that does not exist (404
+    `MandatesNotFoundException`). Every successful read is recorded in the customer's access
+    log."""
+    if not ean:
+        raise V3ValidationFailed("Parameter 'ean' is mandatory.")
+    if not _is_ean(ean):
+        raise V3ValidationFailed("Parameter 'ean' must contain 18 digits.")
+    reference = reference_number or None
+    try:
+        mandates = await readable_mandates(
+            session, principal, ean, channels=API_CHANNELS, reference_number=reference
+        )
+    except UnknownOrNotYours:
+        raise MandatesNotFound() from None
+    access_point = await access_points_service.find_with_meters(session, ean)
+    if access_point is None:
+        raise MandatesNotFound()
+    query = energy_query(
+        ean=ean,
+        energy_type=access_point.energy_type.value,
+        mandates=mandates,
+        period_type=period_type,
+        granularity=granularity,
+        complex_energy_types=complex_energy_types,
+        start=start,
+        end=end,
+        reference_number=reference,
+    )
+    try:
+        body = await energy.read_energy(session, principal, access_point, query)
+    except UnknownOrNotYours:  # a mandate ended while we read
+        raise MandatesNotFound() from None
+    return Response(body, media_type="application/json")

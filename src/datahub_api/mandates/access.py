@@ -69,19 +69,57 @@ async def _window(session: ReadSession, mandate: Mandate) -> tuple[datetime, dat
 
 
 async def readable_mandates(
-    session: ReadSession, principal: Principal, ean: str, *, channels: Sequence[str]
+    session: ReadSession,
+    principal: Principal,
+    ean: str,
+    *,
+    channels: Sequence[str],
+    reference_number: str | None = None,
 ) -> list[Mandate]:
     """The calling ESP's approved mandates on ``ean`` that ``channels`` serve (and a contract
-    covers today), or the unknown-EAN 404. Routes call it before validating anything else
-    of the request, so an ESP without a mandate learns nothing about the EAN."""
+    covers today), only those with ``reference_number`` when one is given, or the
+    unknown-EAN 404. Routes call it before validating anything else of the request, so an
+    ESP without a mandate learns nothing about the EAN."""
     if principal.role is not Role.esp or principal.organisation_id is None:
         raise Forbidden("Metering data is read by energy service providers.")
     mandates = await repository.approved_for_read(
         session, principal.organisation_id, ean, channels, today_in_brussels()
     )
+    if reference_number is not None:
+        mandates = [m for m in mandates if m.reference_number == reference_number]
     if not mandates:
         raise UnknownOrNotYours(ean)
     return mandates
+
+
+async def readable_grants(
+    session: ReadSession,
+    principal: Principal,
+    ean: str,
+    *,
+    granularities: Sequence[Granularity],
+    channels: Sequence[str],
+    reference_number: str | None = None,
+) -> list[ReadGrant]:
+    """Every mandate of the caller on ``ean`` whose data service allows ``granularities``,
+    with the window it allows: 404 (as for an unknown EAN) without an approved mandate on
+    ``channels``, 403 naming the data services when none allows the granularities."""
+    mandates = await readable_mandates(
+        session, principal, ean, channels=channels, reference_number=reference_number
+    )
+    grants: list[ReadGrant] = []
+    for mandate in mandates:
+        allowed = ALLOWED_GRANULARITIES[mandate.data_service_type]
+        if all(g in allowed for g in granularities):
+            window_start, window_end = await _window(session, mandate)
+            grants.append(ReadGrant(mandate, window_start, window_end))
+    if not grants:
+        services = sorted({m.data_service_type.value for m in mandates})
+        raise Forbidden(
+            f"Your mandate ({', '.join(services)}) does not cover this granularity.",
+            extra={"data_service_types": services},
+        )
+    return grants
 
 
 async def authorize_read(
@@ -93,31 +131,31 @@ async def authorize_read(
     end: datetime,
     granularities: Sequence[Granularity],
     channels: Sequence[str],
+    reference_number: str | None = None,
 ) -> ReadGrant:
     """The grant for reading [start, end) of ``ean`` at ``granularities``, or a refusal:
-    404 (as for an unknown EAN) without an approved mandate on ``channels``; 403 with the
-    allowed window or granularities when the mandate exists but does not cover the ask."""
-    mandates = await readable_mandates(session, principal, ean, channels=channels)
-    windows: list[tuple[Mandate, datetime, datetime]] = []
-    for mandate in mandates:
-        allowed = ALLOWED_GRANULARITIES[mandate.data_service_type]
-        if all(g in allowed for g in granularities):
-            window_start, window_end = await _window(session, mandate)
-            windows.append((mandate, window_start, window_end))
-    if not windows:
-        services = ", ".join(sorted({m.data_service_type.value for m in mandates}))
-        raise Forbidden(
-            f"Your mandate ({services}) does not cover this granularity.",
-            extra={"data_service_types": sorted({m.data_service_type.value for m in mandates})},
-        )
-    for mandate, window_start, window_end in windows:
-        if window_start <= start and end <= window_end:
-            return ReadGrant(mandate=mandate, allowed_from=window_start, allowed_to=window_end)
-    best = max(windows, key=lambda w: w[2] - w[1])
+    404 (as for an unknown EAN) without an approved mandate on ``channels`` (with
+    ``reference_number``, when given); 403 with the allowed window or granularities when the
+    mandate exists but does not cover the ask."""
+    grants = await readable_grants(
+        session,
+        principal,
+        ean,
+        granularities=granularities,
+        channels=channels,
+        reference_number=reference_number,
+    )
+    for grant in grants:
+        if grant.allowed_from <= start and end <= grant.allowed_to:
+            return grant
+    best = max(grants, key=lambda g: g.allowed_to - g.allowed_from)
     raise Forbidden(
-        f"The period asked is outside your mandate: you may read from {best[1].isoformat()} "
-        f"to {best[2].isoformat()}.",
-        extra={"allowed_from": best[1].isoformat(), "allowed_to": best[2].isoformat()},
+        "The period asked is outside your mandate: you may read from "
+        f"{best.allowed_from.isoformat()} to {best.allowed_to.isoformat()}.",
+        extra={
+            "allowed_from": best.allowed_from.isoformat(),
+            "allowed_to": best.allowed_to.isoformat(),
+        },
     )
 
 

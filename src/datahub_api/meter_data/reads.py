@@ -26,9 +26,11 @@ async def authorize_and_record(
     *,
     channels: tuple[str, ...],
     face: str,
+    reference_number: str | None = None,
 ) -> ReadGrant:
     """The grant for reading ``window`` of ``ean`` (or the refusal), with the read's access
-    record added to the request's transaction."""
+    record added to the request's transaction. ``reference_number`` limits the mandates
+    that may grant it to those with that reference."""
     grant = await authorize_read(
         session,
         principal,
@@ -37,6 +39,7 @@ async def authorize_and_record(
         end=window.end,
         granularities=[window.granularity],
         channels=channels,
+        reference_number=reference_number,
     )
     record_read(
         session,

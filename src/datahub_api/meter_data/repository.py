@@ -362,6 +362,22 @@ async def readable_blocks_changed_since(
     return [_unpacked(row) for row in result]
 
 
+async def blocks_inserted_between(
+    session: ReadSession, ean: str, start: datetime, end: datetime, *, limit: int
+) -> list[DayBlock]:
+    """The current blocks of one EAN last inserted or corrected in [start, end), ordered by
+    day, then meter, direction, register and granularity; at most ``limit``."""
+    result = await session.execute(
+        text(
+            f"SELECT {_COLUMNS} FROM {BLOCKS_TABLE} "  # noqa: S608  fixed column names
+            "WHERE ean = :ean AND last_inserted_at >= :start AND last_inserted_at < :end "
+            "ORDER BY day, meter_id, direction, register, granularity LIMIT :limit"
+        ),
+        {"ean": ean, "start": start, "end": end, "limit": limit},
+    )
+    return [_unpacked(row) for row in result]
+
+
 async def block_history(session: ReadSession, key: BlockKey) -> list[DayBlock]:
     """The superseded versions of a block, oldest first (the current one is not among
     them)."""

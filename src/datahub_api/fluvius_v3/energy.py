@@ -1,0 +1,541 @@
+"""``GET /v3/api/mandate/energy``: an access point's metering data as Fluvius's headpoint.
+
+The data are the series of :mod:`datahub_api.meter_data.series` (the same numbers every face
+serves), shaped the way the access point is metered (its registry ``metering``):
+
+* ``metering-on-meter``: a ``physicalMeters`` entry per meter installed in the window, each
+  with the series of its own readings;
+* ``metering-on-headpoint``: the offtake and injection series on the headpoint itself (summed
+  over the meters that measured it, e.g. across a meter exchange), and a ``subHeadpoints``
+  entry per registered sub-headpoint;
+* ``metering-on-headpoint-and-meter``: both.
+
+A physical meter shows all its own readings. Beyond the meters, readings in direction
+``production`` or ``auxiliary`` belong to the first sub-headpoint (by ``seqNumber``) of the
+matching type (``submetering-production``, ``submetering-auxiliary``) when the access point
+has one, and to the headpoint otherwise; ``submetering-offtake`` sub-headpoints are listed
+without series (the head-end delivers no readings of their own).
+
+With ``periodType=readTime`` every slot of the window appears for each meter (while it is
+installed), the headpoint and each sub-headpoint: a gap is ``{"value": null, "unit": ...}``
+in each register the entity has, and a slot of an entity without any series in the window has
+``"measurements": []``. With ``periodType=insertTime`` the answer holds the whole days of the
+blocks inserted or corrected in the period, and nothing else.
+
+Values are the stored milli-units divided by 1000 (kWh, kVArh, m3 with three decimals), the
+validation state the stored code's name (``READ``, ``EST``, ``VAL``, ``NVAL``). The body is
+built as plain dicts and serialised with orjson: a month of quarter-hours is ~3000 slots a
+meter, too many for a pydantic model per slot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from datahub_api.access_log.service import record_read
+from datahub_api.access_points.models import AccessPoint, Metering, SubHeadpointType
+from datahub_api.auth.principal import Principal
+from datahub_api.brussels_days import brussels_date, day_start, days_between
+from datahub_api.db import WriteSession
+from datahub_api.fluvius_v3 import schemas as v3
+from datahub_api.fluvius_v3.errors import V3ValidationFailed
+from datahub_api.mandates.access import ReadGrant, readable_grants
+from datahub_api.meter_data import repository
+from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
+from datahub_api.meter_data.reads import API_CHANNELS, authorize_and_record
+from datahub_api.meter_data.repository import DayBlock
+from datahub_api.meter_data.series import (
+    STATE_SEVERITY,
+    UNIT_NAMES,
+    ReadGranularity,
+    ReadWindow,
+    Series,
+    assemble,
+)
+
+FACE = "v3"
+MAX_INSERTED_BLOCKS = 20_000
+"""Most day blocks one ``insertTime`` answer may hold (a year of an access point's registers
+is ~1500); more asks for a shorter period."""
+
+ENERGY_FIELDS: dict[ReadGranularity, str] = {
+    ReadGranularity.day: "dailyEnergy",
+    ReadGranularity.hour: "hourlyEnergy",
+    ReadGranularity.quarter_hour: "quarterHourlyEnergy",
+}
+_FIELD_ORDER = tuple(ENERGY_FIELDS.values())
+_STEPS: dict[ReadGranularity, timedelta] = {
+    ReadGranularity.quarter_hour: timedelta(minutes=15),
+    ReadGranularity.hour: timedelta(hours=1),
+}
+_DIRECTION_NAMES = {direction: direction.name for direction in Direction}
+_REGISTER_NAMES = {register: register.name for register in Register}
+_STATE_NAMES: dict[int | None, str] = {state.value: state.name for state in ValidationState}
+_ACTIVE_UNITS = frozenset({StoredUnit.Wh})
+_REACTIVE_UNITS = frozenset({StoredUnit.varh})
+_SUB_HEADPOINT_DIRECTIONS = {
+    Direction.production: SubHeadpointType.production,
+    Direction.auxiliary: SubHeadpointType.auxiliary,
+}
+
+
+def read_granularity(asked: v3.Granularity, energy_type: str) -> ReadGranularity:
+    """``hourly_quarterhourly`` is quarter-hours for electricity and hours for gas."""
+    if asked is v3.Granularity.DAILY:
+        return ReadGranularity.day
+    if energy_type == v3.EnergyType.GAS.value:
+        return ReadGranularity.hour
+    return ReadGranularity.quarter_hour
+
+
+@dataclass(frozen=True)
+class EnergyQuery:
+    """A parsed and checked energy request."""
+
+    ean: str
+    period_type: v3.PeriodType
+    start: datetime  # UTC
+    end: datetime  # UTC, exclusive
+    granularities: tuple[ReadGranularity, ...]  # in the body's field order
+    complex_energy_types: frozenset[v3.ComplexEnergyType]
+    reference_number: str | None
+
+    def windows(self) -> list[ReadWindow]:
+        """The read windows of a ``readTime`` query (checked when the query was made)."""
+        return [ReadWindow(self.start, self.end, g) for g in self.granularities]
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Series read over one window: the asked window (``readTime``), or one day of changed
+    blocks (``insertTime``)."""
+
+    window: ReadWindow
+    series: list[Series]
+
+
+def _blocks_of_days(blocks: Iterable[DayBlock], window: ReadWindow) -> list[DayBlock]:
+    first, end = window.first_day, window.end_day
+    return [block for block in blocks if first <= block.key.day < end]
+
+
+async def read_energy(
+    session: WriteSession,
+    principal: Principal,
+    access_point: AccessPoint,
+    query: EnergyQuery,
+    *,
+    fetch_time: datetime | None = None,
+) -> bytes:
+    """The JSON body for ``query`` (after the gate; each granularity read is recorded).
+    ``access_point`` comes with its meters and sub-headpoints loaded."""
+    if query.period_type is v3.PeriodType.INSERT_TIME:
+        pieces, span = await _inserted_pieces(session, principal, query)
+        fill_gaps = False
+    else:
+        pieces, span = await _read_time_pieces(session, principal, query)
+        fill_gaps = True
+    meters = meters_in(access_point, span)
+    headpoint = HeadpointBuilder(
+        access_point,
+        meters,
+        query.granularities,
+        wanted_units(query.complex_energy_types, access_point.energy_type.value),
+        fill_gaps=fill_gaps,
+    )
+    for piece in pieces:
+        headpoint.add(piece)
+    return energy_json(headpoint.body(), fetch_time=fetch_time)
+
+
+async def _read_time_pieces(
+    session: WriteSession, principal: Principal, query: EnergyQuery
+) -> tuple[list[Piece], tuple[date, date]]:
+    windows = query.windows()
+    for window in windows:
+        await authorize_and_record(
+            session,
+            principal,
+            query.ean,
+            window,
+            channels=API_CHANNELS,
+            face=FACE,
+            reference_number=query.reference_number,
+        )
+    first = min(window.first_day for window in windows)
+    end = max(window.end_day for window in windows)
+    blocks = await repository.read_blocks(session, query.ean, first, end)
+    pieces = [
+        Piece(window, assemble(_blocks_of_days(blocks, window), window)) for window in windows
+    ]
+    return pieces, (first, end)
+
+
+async def _inserted_pieces(
+    session: WriteSession, principal: Principal, query: EnergyQuery
+) -> tuple[list[Piece], tuple[date, date]]:
+    blocks = await repository.blocks_inserted_between(
+        session, query.ean, query.start, query.end, limit=MAX_INSERTED_BLOCKS + 1
+    )
+    if len(blocks) > MAX_INSERTED_BLOCKS:
+        raise V3ValidationFailed(
+            f"More than {MAX_INSERTED_BLOCKS} day blocks were inserted between 'from' and "
+            "'to'; ask for a shorter period."
+        )
+    by_day: dict[date, list[DayBlock]] = {}
+    for block in blocks:
+        by_day.setdefault(block.key.day, []).append(block)
+    pieces: list[Piece] = []
+    read_days: set[date] = set()
+    for granularity in query.granularities:
+        grants = await readable_grants(
+            session,
+            principal,
+            query.ean,
+            granularities=[granularity],
+            channels=API_CHANNELS,
+            reference_number=query.reference_number,
+        )
+        grant = max(grants, key=lambda g: g.allowed_to - g.allowed_from)
+        days = [day for day in sorted(by_day) if _day_within(day, grant)]
+        for day in days:
+            window = ReadWindow(day_start(day), day_start(day + timedelta(days=1)), granularity)
+            pieces.append(Piece(window, assemble(by_day[day], window)))
+        if days:
+            record_read(
+                session,
+                principal,
+                grant,
+                start=day_start(days[0]),
+                end=day_start(days[-1] + timedelta(days=1)),
+                granularity=granularity.value,
+                face=FACE,
+            )
+            read_days.update(days)
+    if read_days:
+        return pieces, (min(read_days), max(read_days) + timedelta(days=1))
+    # Nothing inserted: the meters of the insert period's days, each without slices.
+    return pieces, (
+        brussels_date(query.start),
+        brussels_date(query.end - timedelta(microseconds=1)) + timedelta(days=1),
+    )
+
+
+def _day_within(day: date, grant: ReadGrant) -> bool:
+    return grant.allowed_from <= day_start(day) and day_start(day + timedelta(days=1)) <= (
+        grant.allowed_to
+    )
+
+
+@dataclass(frozen=True)
+class MeterSpan:
+    """A physical meter and when it was installed (UTC instants; None = open)."""
+
+    seq_number: str | None
+    meter_id: str
+    installed_from: datetime | None
+    installed_to: datetime | None
+
+
+def meters_in(access_point: AccessPoint, span: tuple[date, date]) -> list[MeterSpan]:
+    """The meters installed on a day of ``span`` (Brussels days, end exclusive), by sequence
+    number and install date (the access point's meters must be loaded)."""
+    if access_point.metering is Metering.on_headpoint:
+        return []
+    first, end = span
+    installed = [
+        meter
+        for meter in access_point.physical_meters
+        if meter.installed_from < end and (meter.installed_to is None or meter.installed_to > first)
+    ]
+    return [
+        MeterSpan(
+            meter.seq_number,
+            meter.meter_id,
+            day_start(meter.installed_from),
+            day_start(meter.installed_to) if meter.installed_to else None,
+        )
+        for meter in sorted(installed, key=lambda m: (m.seq_number, m.installed_from))
+    ]
+
+
+def wanted_units(kinds: frozenset[v3.ComplexEnergyType], energy_type: str) -> frozenset[StoredUnit]:
+    """The stored units ``complexEnergyTypes`` asks for (all of them for gas)."""
+    if energy_type == v3.EnergyType.GAS.value:
+        return frozenset(StoredUnit)
+    units: set[StoredUnit] = {StoredUnit.litre}
+    if v3.ComplexEnergyType.ACTIVE in kinds:
+        units |= _ACTIVE_UNITS
+    if v3.ComplexEnergyType.REACTIVE in kinds:
+        units |= _REACTIVE_UNITS
+    return frozenset(units)
+
+
+# --- shaping ------------------------------------------------------------------------------
+
+
+def bucket_edges(window: ReadWindow) -> list[datetime]:
+    """The start of every bucket of ``window`` and the end of the last (UTC instants)."""
+    step = _STEPS.get(window.granularity)
+    if step is not None:
+        start = window.start.astimezone(UTC)
+        return [start + index * step for index in range(window.bucket_count() + 1)]
+    if window.granularity is ReadGranularity.day:
+        return [
+            day_start(day)
+            for day in days_between(window.first_day, window.end_day + timedelta(days=1))
+        ]
+    raise ValueError(f"Fluvius has no {window.granularity.value} energy")
+
+
+@dataclass
+class Column:
+    """One register of one direction over a window's buckets (values in milli-units)."""
+
+    direction: str
+    register: str
+    unit: str
+    values: list[int | None]
+    states: list[int | None]
+
+
+def _columns(series: Sequence[Series]) -> list[Column]:
+    """Series of one window as columns, those of the same direction and register summed
+    (several meters of one headpoint: a bucket holds the sum of the values present and the
+    worst state)."""
+    by_key: dict[tuple[Direction, Register], Column] = {}
+    for one in series:
+        key = (one.key.direction, one.key.register)
+        column = by_key.get(key)
+        if column is None:
+            by_key[key] = Column(
+                _DIRECTION_NAMES[one.key.direction],
+                _REGISTER_NAMES[one.key.register],
+                UNIT_NAMES[one.unit],
+                one.values,
+                one.states,
+            )
+            continue
+        values, states = list(column.values), list(column.states)
+        for index, value in enumerate(one.values):
+            if value is None:
+                continue
+            stored = values[index]
+            values[index] = value if stored is None else stored + value
+            state, previous = one.states[index], states[index]
+            if previous is None or (
+                state is not None and STATE_SEVERITY[state] > STATE_SEVERITY[previous]
+            ):
+                states[index] = state
+        column.values, column.states = values, states
+    return [by_key[key] for key in sorted(by_key)]
+
+
+def time_slices(
+    edges: Sequence[datetime], columns: Sequence[Column], indexes: Iterable[int]
+) -> list[dict[str, Any]]:
+    """``MeasurementTimeSlice`` dicts of the buckets ``indexes``: every register of
+    ``columns`` in each (``"value": null`` for a gap), ``"measurements": []`` without
+    columns."""
+    gaps: list[dict[str, Any]] = [{"value": None, "unit": column.unit} for column in columns]
+    plan = [
+        (column.direction, column.register, column.unit, column.values, column.states, gap)
+        for column, gap in zip(columns, gaps, strict=True)
+    ]
+    states = _STATE_NAMES
+    slices: list[dict[str, Any]] = []
+    append = slices.append
+    for index in indexes:
+        directions: dict[str, dict[str, Any]] = {}
+        for direction, register, unit, values, codes, gap in plan:
+            value = values[index]
+            cell: dict[str, Any]
+            if value is None:
+                cell = gap
+            else:
+                cell = {"value": value / 1000, "unit": unit}
+                state = states.get(codes[index])
+                if state is not None:
+                    cell["validationState"] = state
+            registers = directions.get(direction)
+            if registers is None:
+                directions[direction] = {register: cell}
+            else:
+                registers[register] = cell
+        append(
+            {
+                "start": edges[index],
+                "end": edges[index + 1],
+                "measurements": [directions] if directions else [],
+            }
+        )
+    return slices
+
+
+@dataclass
+class _Entity:
+    """A physical meter, the headpoint or a sub-headpoint being filled."""
+
+    head: dict[str, Any]
+    installed_from: datetime | None = None
+    installed_to: datetime | None = None
+    energy: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def indexes(self, edges: Sequence[datetime]) -> Iterable[int]:
+        count = len(edges) - 1
+        if self.installed_from is None and self.installed_to is None:
+            return range(count)
+        low, high = self.installed_from, self.installed_to
+        return [
+            index
+            for index in range(count)
+            if (low is None or edges[index] >= low) and (high is None or edges[index] < high)
+        ]
+
+    def add(self, window: ReadWindow, edges: Sequence[datetime], columns: list[Column]) -> None:
+        name = ENERGY_FIELDS[window.granularity]
+        self.energy.setdefault(name, []).extend(time_slices(edges, columns, self.indexes(edges)))
+
+    def as_dict(self) -> dict[str, Any]:
+        body = dict(self.head)
+        for name in _FIELD_ORDER:
+            if name in self.energy:
+                body[name] = self.energy[name]
+        return body
+
+
+class HeadpointBuilder:
+    """Routes each series to the meter, headpoint or sub-headpoint it belongs to, and
+    collects their time slices."""
+
+    def __init__(
+        self,
+        access_point: AccessPoint,
+        meters: Sequence[MeterSpan],
+        granularities: Sequence[ReadGranularity],
+        units: frozenset[StoredUnit],
+        *,
+        fill_gaps: bool,
+    ) -> None:
+        self.access_point = access_point
+        self.metering = access_point.metering
+        self.units = units
+        self.fill_gaps = fill_gaps
+        self.meters: dict[str, _Entity] = {}
+        for meter in meters:
+            if meter.meter_id in self.meters:  # installed twice: the whole window
+                entity = self.meters[meter.meter_id]
+                entity.installed_from = entity.installed_to = None
+                continue
+            self.meters[meter.meter_id] = _Entity(
+                {"seqNumber": meter.seq_number, "meterID": meter.meter_id},
+                meter.installed_from,
+                meter.installed_to,
+            )
+        self.headpoint = _Entity({})
+        self.sub_headpoints: list[_Entity] = []
+        self.sub_by_direction: dict[Direction, _Entity] = {}
+        if self.metering is not Metering.on_meter:
+            for sub in sorted(access_point.sub_headpoints, key=lambda s: s.seq_number):
+                head: dict[str, Any] = {"$type": sub.type.value}
+                for name, value in (
+                    ("ean", sub.ean),
+                    ("seqNumber", sub.seq_number),
+                    ("vregId", sub.vreg_id),
+                    ("type", sub.installation_type),
+                ):
+                    if value is not None:
+                        head[name] = value
+                entity = _Entity(head)
+                self.sub_headpoints.append(entity)
+                for direction, kind in _SUB_HEADPOINT_DIRECTIONS.items():
+                    if sub.type is kind and direction not in self.sub_by_direction:
+                        self.sub_by_direction[direction] = entity
+        self.granularities = tuple(granularities)
+        for entity in self._entities():
+            entity.energy = {ENERGY_FIELDS[g]: [] for g in self.granularities}
+
+    def _entities(self) -> list[_Entity]:
+        entities = list(self.meters.values()) if self.metering is not Metering.on_headpoint else []
+        if self.metering is not Metering.on_meter:
+            entities.append(self.headpoint)
+            entities.extend(self.sub_headpoints)
+        return entities
+
+    def _meter(self, meter_id: str) -> _Entity:
+        entity = self.meters.get(meter_id)
+        if entity is None:  # readings of a meter no longer in the registry
+            entity = self.meters[meter_id] = _Entity({"meterID": meter_id})
+            entity.energy = {ENERGY_FIELDS[g]: [] for g in self.granularities}
+        return entity
+
+    def _targets(self, series: Series) -> list[_Entity]:
+        sub = self.sub_by_direction.get(series.key.direction)
+        if self.metering is Metering.on_meter:
+            return [self._meter(series.key.meter_id)]
+        if self.metering is Metering.on_headpoint:
+            return [sub or self.headpoint]
+        return [self._meter(series.key.meter_id), sub or self.headpoint]
+
+    def add(self, piece: Piece) -> None:
+        routed: dict[int, list[Series]] = {}
+        for series in piece.series:
+            if series.unit not in self.units:
+                continue
+            for entity in self._targets(series):
+                routed.setdefault(id(entity), []).append(series)
+        edges_of: dict[ReadWindow, list[datetime]] = {}
+
+        def edges(window: ReadWindow) -> list[datetime]:
+            found = edges_of.get(window)
+            if found is None:
+                found = edges_of[window] = bucket_edges(window)
+            return found
+
+        for entity in self._entities():
+            own = routed.get(id(entity), [])
+            if not own:
+                if self.fill_gaps:
+                    entity.add(piece.window, edges(piece.window), [])
+                continue
+            groups: dict[ReadWindow, list[Series]] = {}
+            for one in own:  # a series stored only coarser than asked has its own window
+                groups.setdefault(one.window, []).append(one)
+            for window, members in groups.items():
+                entity.add(window, edges(window), _columns(members))
+
+    def body(self) -> dict[str, Any]:
+        """The ``headpoint`` object, ``$type`` first."""
+        access_point = self.access_point
+        body: dict[str, Any] = {
+            "$type": self.metering.value,
+            "ean": access_point.ean,
+            "energyType": access_point.energy_type.value,
+        }
+        if self.metering is not Metering.on_headpoint:
+            body["physicalMeters"] = [
+                {k: v for k, v in meter.as_dict().items() if v is not None}
+                for meter in self.meters.values()
+            ]
+        if self.metering is not Metering.on_meter:
+            body.update(self.headpoint.as_dict())
+            body["subHeadpoints"] = [sub.as_dict() for sub in self.sub_headpoints]
+        return body
+
+
+def energy_json(headpoint: dict[str, Any], *, fetch_time: datetime | None = None) -> bytes:
+    """``GetEnergyResponseApiDataResponse`` as JSON: instants in UTC with ``Z``, whole
+    seconds."""
+    fetched = (fetch_time or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    return orjson.dumps(
+        {"data": {"headpoint": headpoint}, "_meta": {"fetchTime": fetched}},
+        option=orjson.OPT_UTC_Z,
+    )
