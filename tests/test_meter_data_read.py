@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from datahub_api.auth.principal import Role
+from datahub_api.brussels_days import day_start
 from datahub_api.meter_data.models import Granularity
 
 from .consent_world import ConsentWorld, log_in, make_consent_world, owner_mandate
@@ -400,3 +401,53 @@ async def test_a_stored_daily_series_is_preferred_for_days(
             text("SELECT count(*) FROM meter_day_blocks WHERE ean = :ean"), {"ean": mandated}
         )
     assert count == 5
+
+
+@pytest.mark.parametrize(
+    ("day", "granularity", "v3_granularity", "key"),
+    [
+        (SPRING, "PT15M", "hourly_quarterhourly", "quarterHourlyEnergy"),
+        (AUTUMN, "PT15M", "hourly_quarterhourly", "quarterHourlyEnergy"),
+        (JUNE_MONDAY, "P1D", "daily", "dailyEnergy"),
+    ],
+)
+async def test_both_faces_give_the_same_numbers(
+    client: httpx.AsyncClient,
+    esp_a: dict[str, str],
+    mandated: str,
+    day: date,
+    granularity: str,
+    v3_granularity: str,
+    key: str,
+) -> None:
+    next_day = date.fromordinal(day.toordinal() + 1)
+    native = await read(
+        client,
+        esp_a,
+        mandated,
+        granularity=granularity,
+        **{"from": day.isoformat(), "to": next_day.isoformat()},
+    )
+    v3 = await client.get(
+        "/v3/api/mandate/energy",
+        params={
+            "ean": mandated,
+            "periodType": "readTime",
+            "granularity": v3_granularity,
+            "from": day_start(day).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "to": day_start(next_day).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+        headers=esp_a,
+    )
+    assert v3.status_code == 200, v3.text
+    (meter,) = v3.json()["data"]["headpoint"]["physicalMeters"]
+    slices = meter[key]
+    for series in native.json()["series"]:
+        from_v3 = [
+            s["measurements"][0][series["direction"]]["total"].get("value")
+            if s["measurements"] and series["direction"] in s["measurements"][0]
+            else None
+            for s in slices
+        ]
+        assert from_v3 == series["values"]
+        assert len(from_v3) == {SPRING: 92, AUTUMN: 100}.get(day, len(from_v3))
