@@ -45,6 +45,7 @@ from datahub_api.meter_data.repository import (
     NewBlockRecord,
     PackedBlock,
 )
+from datahub_api.sla import tracking as sla_tracking
 
 logger = logging.getLogger(__name__)
 
@@ -381,10 +382,14 @@ def plan_writes(
     return writes
 
 
-async def store_batch(session: WriteSession, batch: ParsedBatch) -> IngestOutcome:
+async def store_batch(
+    session: WriteSession, batch: ParsedBatch, *, track_sla: bool = True
+) -> IngestOutcome:
     """Check ``batch`` against the registry and merge it into the stored day blocks, in the
     session's transaction; raises :class:`ReadingsRejected` (422) before writing anything
-    when a reading cannot be stored. Call :func:`notify_blocks_stored` after the commit."""
+    when a reading cannot be stored. With ``track_sla`` the days' first delivery is recorded
+    in the same transaction (:mod:`datahub_api.sla.tracking`). Call
+    :func:`notify_blocks_stored` after the commit."""
     if batch.problems:
         raise ReadingsRejected(batch.problems, total=batch.problem_count)
     if not batch.blocks:
@@ -417,6 +422,8 @@ async def store_batch(session: WriteSession, batch: ParsedBatch) -> IngestOutcom
         ),
         superseded_at=now,
     )
+    if track_sla:
+        await sla_tracking.record_batch(session, outcome.stored, now)
     return outcome
 
 
