@@ -248,7 +248,7 @@ async def rolled_up_days(session: ReadSession, start: date, end: date) -> list[D
         by_day.setdefault(day, {})[hours] = count
     return [
         DayCounts(day, expected, by_day.get(day, {}))
-        for day, expected in sorted(totals.tuples(), key=lambda row: row[0])
+        for day, expected in sorted((row[0], row[1]) for row in totals)
     ]
 
 
