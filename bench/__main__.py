@@ -57,7 +57,7 @@ from datahub_api.meter_data.models import Granularity
 from datahub_api.schema_migrations import upgrade_to_head
 from datahub_api.settings import Settings
 
-from . import meter_data_reads
+from . import meter_data_reads, sla
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "latest.json"
@@ -86,6 +86,7 @@ class Sizes:
 
 FULL = Sizes(demo_eans=200, demo_days=365, ingest_eans=104, ingest_days=100)
 SMALL = Sizes(demo_eans=20, demo_days=30, ingest_eans=10, ingest_days=10)
+SLA_EAN_DAYS = {"full": 1_000_000, "small": 10_000}
 
 
 def machine() -> str:
@@ -139,6 +140,11 @@ async def storage_bytes_per_value(database: Database, data_dir: Path, sizes: Siz
 
 async def _register(database: Database, count: int) -> list[tuple[str, str]]:
     points = [(make_ean(5_000_000 + n), f"1SAG{5_000_000 + n:010d}") for n in range(count)]
+    await _register_points(database, points)
+    return points
+
+
+async def _register_points(database: Database, points: list[tuple[str, str]]) -> None:
     rows = [
         access_points_service.AccessPointRow(
             line,
@@ -159,7 +165,6 @@ async def _register(database: Database, count: int) -> list[tuple[str, str]]:
     async with database.write_sessions() as session:
         await access_points_service.store_access_points(session, rows)
         await session.commit()
-    return points
 
 
 def _write_csv(path: Path, points: list[tuple[str, str]], days: int) -> int:
@@ -325,6 +330,44 @@ async def native_reads(database: Database, url: str, data_dir: Path, sizes: Size
     ]  # fmt: skip
 
 
+# --- the SLA tracker (bench/sla.py) ------------------------------------------------------
+
+
+async def sla_figures(database: Database, url: str, data_dir: Path, sizes: Sizes) -> list[Result]:
+    size = SLA_EAN_DAYS["small" if sizes is SMALL else "full"]
+    port = _free_port()
+    server = _serve(url, data_dir, port)
+    try:
+        seconds, roll_up, count = await sla.report_seconds(
+            database, f"http://127.0.0.1:{port}", size
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    points = [
+        (make_ean(6_000_000 + n), f"1SAG{6_000_000 + n:010d}") for n in range(sizes.ingest_eans)
+    ]
+    await _register_points(database, points)
+    overhead, on, off = await sla.ingest_overhead(
+        database, _settings(data_dir), points, max(2, sizes.ingest_days // 10)
+    )
+    print(
+        f"  SLA report over {count} EAN-days: median {seconds * 1000:.0f} ms (roll-up of the "
+        f"month {roll_up:.1f} s); ingest with tracking {on:.2f} s, without {off:.2f} s",
+        flush=True,
+    )
+    return [
+        Result(
+            "sla_report_1m_seconds", round(seconds, 3), "s", 1.0, round(seconds, 3), 1.0,
+            seconds <= 1.0,
+        ),
+        Result(
+            "sla_tracking_ingest_overhead", round(overhead, 3), "ratio", 0.10,
+            round(overhead / 0.10, 3), 1.0, overhead <= 0.10,
+        ),
+    ]  # fmt: skip
+
+
 # --- the run -----------------------------------------------------------------------------
 
 
@@ -340,6 +383,7 @@ async def run(url: str, data_dir: Path, sizes: Sizes) -> list[Result]:
             database, url, data_dir, small=sizes is SMALL, serve=_serve, free_port=_free_port
         )
         results.append(Result(**asdict(figure)))
+        results.extend(await sla_figures(database, url, data_dir, sizes))
         return results
     finally:
         await database.dispose()

@@ -53,6 +53,8 @@ from datahub_api.observability import (
 from datahub_api.organisations.router import router as organisations_router
 from datahub_api.portal.router import router as portal_router
 from datahub_api.settings import Settings, get_settings
+from datahub_api.sla.gauges import SlaGauges
+from datahub_api.sla.router import router as sla_router
 from datahub_api.webhooks.router import router as webhooks_router
 
 API_DESCRIPTION = """\
@@ -149,6 +151,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     settings = settings or get_settings()
     configure_logging(settings.log_format, settings.log_level)
     metrics = Metrics()
+    metrics.before_scrape.append(SlaGauges(metrics.registry, settings).refresh)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -214,6 +217,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(meter_data_query_router)
     app.include_router(events_router)
     app.include_router(webhooks_router)
+    app.include_router(sla_router)
 
     _document_problem_schema(app)
     app.add_middleware(RateLimitHeadersMiddleware)

@@ -11,8 +11,9 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import TextIO
+from typing import Any, TextIO
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pythonjsonlogger.json import JsonFormatter
@@ -108,6 +109,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # Called (with the app) before each scrape: gauges read from the database.
+        self.before_scrape: list[Callable[[Any], Awaitable[None]]] = []
         self.requests = Counter(
             "datahub_http_requests",
             "HTTP requests handled, by route template, method and status.",

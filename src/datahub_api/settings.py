@@ -7,7 +7,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +32,23 @@ DEFAULT_WEBHOOK_RETRY_SCHEDULE_SECONDS: tuple[float, ...] = (
     20 * 3600,
     20 * 3600,
 )
+
+
+class SlaTarget(BaseModel):
+    """One channel's service level: ``days`` after the foreseen date, for a ``share`` of the
+    EAN-days (None: reported without a target share, as the portal's D+1..D+3)."""
+
+    days: int = Field(ge=0, le=366)
+    share: float | None = Field(default=None, gt=0, le=1)
+
+
+DEFAULT_SLA_TARGETS: dict[str, SlaTarget] = {
+    "api": SlaTarget(days=3, share=0.95),
+    "portal": SlaTarget(days=3, share=None),
+    "nps": SlaTarget(days=5, share=0.95),
+    "nps_historical": SlaTarget(days=15, share=0.95),
+    "annual_history": SlaTarget(days=10, share=1.0),
+}
 
 
 class Settings(BaseSettings):
@@ -116,6 +133,19 @@ class Settings(BaseSettings):
         "it wrote them) is never passed by a cursor; longer than the longest ingest "
         "transaction.",
     )
+    sla_targets: dict[str, SlaTarget] = Field(
+        default_factory=lambda: dict(DEFAULT_SLA_TARGETS),
+        description="Service levels per channel (JSON): days after the foreseen date and the "
+        "share that must make it; channels left out keep their default.",
+    )
+    sla_max_report_days: int = Field(
+        default=400, ge=1, description="Longest period of an SLA report or late-items list."
+    )
+    sla_tracking: bool = Field(
+        default=True,
+        description="Record when each EAN-day is first delivered, inside the ingest "
+        "transaction (switch off only to measure its cost).",
+    )
     token_issuer_url: str | None = Field(
         default=None, description="`iss` of access tokens; default the public base URL."
     )
@@ -193,6 +223,17 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_means_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("sla_targets")
+    @classmethod
+    def _targets_over_defaults(cls, value: dict[str, SlaTarget]) -> dict[str, SlaTarget]:
+        unknown = sorted(set(value) - set(DEFAULT_SLA_TARGETS))
+        if unknown:
+            raise ValueError(
+                f"unknown SLA channel(s) {', '.join(unknown)}; known: "
+                + ", ".join(DEFAULT_SLA_TARGETS)
+            )
+        return {**DEFAULT_SLA_TARGETS, **value}
 
     @property
     def base_url(self) -> str:

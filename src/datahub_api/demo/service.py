@@ -337,6 +337,7 @@ def _domain_seeders() -> list[tuple[str, DomainSeeder]]:
     from datahub_api.mandates.demo_data import seed_mandates
     from datahub_api.meter_data.demo_data import seed_meter_data
     from datahub_api.organisations.demo_data import seed_organisations_and_clients
+    from datahub_api.sla.demo_data import seed_sla
 
     return [
         ("service record", seed_service_record),
@@ -344,6 +345,7 @@ def _domain_seeders() -> list[tuple[str, DomainSeeder]]:
         ("access points", seed_access_points),
         ("consent sessions and mandates", seed_mandates),
         ("meter data", seed_meter_data),
+        ("SLA roll-ups", seed_sla),
     ]
 
 

@@ -78,5 +78,7 @@ def _not_ready(reason: str) -> Response:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
 )
 async def metrics(request: Request) -> Response:
+    for refresh in request.app.state.metrics.before_scrape:
+        await refresh(request.app)
     registry = request.app.state.metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -48,9 +48,13 @@ QUARTER = 900  # seconds
 HOUR = 3600
 PV_SHARE = 0.35  # households with solar panels
 HEAT_PUMP_SHARE = 0.08
-MISSING_DAY = 0.006  # a day that never arrives
-GAPPY_BLOCK = 0.01  # a block with a few slots missing
-LATE_BLOCK = 0.04  # delivered 3-10 days after the day
+# Rates tuned so the demo's API service level is about 97-99% (SLA tracker), with one
+# month (about 45 days back) that misses the 95% target.
+MISSING_DAY = 0.003  # a day that never arrives
+GAPPY_BLOCK = 0.005  # a block with a few slots missing
+LATE_BLOCK = 0.012  # delivered 3-10 days after the day
+BAD_MONTH_LATE_BLOCK = 0.05  # the same, in the demo's bad month
+BAD_MONTH_DAYS_BACK = 45  # the bad month is the one holding this day before yesterday
 CORRECTED_BLOCK = 0.025  # estimated first, read later
 _ALL_ONES = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF}
 _DTYPES = {1: "<u1", 2: "<u2", 4: "<u4"}
@@ -226,8 +230,10 @@ def block_rows(
     timeline: Timeline,
     rng: np.random.Generator,
     now: datetime,
+    bad_month: tuple[int, int] | None = None,
 ) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...] | None]]:
-    """(block row without id, history row without block id or None) per delivered day."""
+    """(block row without id, history row without block id or None) per delivered day;
+    days of ``bad_month`` (year, month) arrive late more often."""
     for index, day in enumerate(timeline.days):
         if not series.days[index] or rng.random() < MISSING_DAY:
             continue
@@ -238,7 +244,8 @@ def block_rows(
         present = values >= 0
         if not present.any():
             continue
-        inserted = _delivery(rng, day, rng.random() < LATE_BLOCK)
+        late_share = BAD_MONTH_LATE_BLOCK if (day.year, day.month) == bad_month else LATE_BLOCK
+        inserted = _delivery(rng, day, rng.random() < late_share)
         if inserted > now:
             continue
         expected, filled = len(values), int(present.sum())
@@ -354,11 +361,12 @@ async def seed_meter_data(session: WriteSession, world: DemoWorldBuilder) -> Non
         points.extend(page)
         if len(page) < 1000:
             break
+    bad = last - timedelta(days=BAD_MONTH_DAYS_BACK)
     blocks: list[tuple[Any, ...]] = []
     history: list[tuple[Any, ...]] = []
     for series in plan_series(points, profiles, rng):
         timeline = profiles.hour if series.granularity is Granularity.PT1H else profiles.quarter
-        for row, superseded in block_rows(series, timeline, rng, now):
+        for row, superseded in block_rows(series, timeline, rng, now, (bad.year, bad.month)):
             blocks.append(row)
             if superseded is not None:
                 history.append((len(blocks) - 1, superseded))

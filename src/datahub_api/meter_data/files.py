@@ -111,7 +111,7 @@ async def ingest_file(
             return
         try:
             async with database.write_sessions() as session:
-                outcome = await service.store_batch(session, batch)
+                outcome = await service.store_batch(session, batch, track_sla=settings.sla_tracking)
                 await session.commit()
         except service.ReadingsRejected as exc:
             raise ChunkRejected(exc.problems, len(exc.problems), totals, first_line) from None

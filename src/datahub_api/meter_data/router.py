@@ -175,7 +175,7 @@ async def ingest_meter_readings(
         raise service.ReadingsRejected(builder.batch.problems, total=builder.batch.problem_count)
     if (replayed := await idempotency.replay(session)) is not None:
         return replayed
-    outcome = await service.store_batch(session, builder.batch)
+    outcome = await service.store_batch(session, builder.batch, track_sla=settings.sla_tracking)
     assert outcome.inserted_at is not None
     body = IngestResult(
         rows=outcome.rows,

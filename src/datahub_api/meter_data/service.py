@@ -47,6 +47,7 @@ from datahub_api.meter_data.repository import (
     NewBlockRecord,
     PackedBlock,
 )
+from datahub_api.sla import tracking as sla_tracking
 
 logger = logging.getLogger(__name__)
 
@@ -383,11 +384,15 @@ def plan_writes(
     return writes
 
 
-async def store_batch(session: WriteSession, batch: ParsedBatch) -> IngestOutcome:
+async def store_batch(
+    session: WriteSession, batch: ParsedBatch, *, track_sla: bool = True
+) -> IngestOutcome:
     """Check ``batch`` against the registry and merge it into the stored day blocks, in the
     session's transaction; raises :class:`ReadingsRejected` (422) before writing anything
     when a reading cannot be stored. The ESPs with a mandate on the EANs are told in the
-    same transaction (``meter_data.available`` events, see :mod:`.availability`). Call
+    same transaction (``meter_data.available`` events, see :mod:`.availability`), and with
+    ``track_sla`` the days' first delivery is recorded in it too
+    (:mod:`datahub_api.sla.tracking`). Call
     :func:`notify_blocks_stored` after the commit."""
     if batch.problems:
         raise ReadingsRejected(batch.problems, total=batch.problem_count)
@@ -421,6 +426,8 @@ async def store_batch(session: WriteSession, batch: ParsedBatch) -> IngestOutcom
         ),
         superseded_at=now,
     )
+    if track_sla:
+        await sla_tracking.record_batch(session, outcome.stored, now)
     # Last: publishing holds each told ESP's feed head until the commit.
     from datahub_api.meter_data.availability import publish_available
 

@@ -1,0 +1,159 @@
+"""The SLA tracker: ``sla_report_1m_seconds`` and ``sla_tracking_ingest_overhead``.
+
+* ``sla_report_1m_seconds``: median time of ``GET /api/v1/sla/report`` (operator,
+  DSO-wide, one month grouped by day; uvicorn in another process, httpx on loopback) over
+  1 million EAN-days (33 334 communicating digital meters x 30 days, made in SQL, with
+  random delays and some never delivered), after the roll-up. Limit 1 s.
+* ``sla_tracking_ingest_overhead``: (median ingest time with tracking) / (median without)
+  - 1, ingesting the same shape of CSV (quarter-hours, new days each round) in process with
+  ``DATAHUB_SLA_TRACKING`` on and off alternately, in the same run. Limit 0.10.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from sqlalchemy import text
+
+from datahub_api.auth import service as auth_service
+from datahub_api.auth.principal import Role
+from datahub_api.db import Database
+from datahub_api.meter_data.files import InputFormat, ingest_file
+from datahub_api.settings import Settings
+from datahub_api.sla import repository
+
+REPORT_DAYS = 30
+REPORT_REQUESTS = 7
+INGEST_ROUNDS = 3  # each of "off" and "on"
+
+
+async def _ean_days(database: Database, eans: int, first: date) -> None:
+    """``eans`` communicating digital meters and ``eans`` x 30 EAN-days delivered with
+    random delays (2% late, 0.5% never), made in SQL."""
+    async with database.write_sessions() as session:
+        await session.execute(
+            text(
+                "INSERT INTO access_points (ean, energy_type, meter_type, metering, gvm, "
+                "content_hash) SELECT '549' || lpad(n::text, 15, '0'), 'E', 'DM', "
+                "'metering-on-meter', false, md5(n::text) FROM generate_series(1, :n) AS n"
+            ),
+            {"n": eans},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO communication_periods (access_point_id, valid_from) "
+                "SELECT id, DATE '2020-01-01' FROM access_points WHERE ean LIKE '549%'"
+            )
+        )
+        await session.execute(
+            text(
+                """
+                INSERT INTO sla_ean_days (ean, day, streams, complete_streams,
+                                          first_inserted_at, delivered_at)
+                SELECT '549' || lpad(n::text, 15, '0'), d::date, 1, 1, t, t
+                FROM generate_series(1, :n) AS n,
+                     generate_series(CAST(:first AS date), CAST(:first AS date) + 29,
+                                     interval '1 day') AS d,
+                     LATERAL (SELECT CASE WHEN random() < 0.005 THEN NULL
+                         ELSE ((d::date + 1)::timestamp AT TIME ZONE 'Europe/Brussels')
+                              + make_interval(hours => CASE WHEN random() < 0.02
+                                  THEN 80 + (random() * 200)::int
+                                  ELSE (random() * 12)::int END) END AS t) AS x
+                """
+            ),
+            {"n": eans, "first": first},
+        )
+        await session.commit()
+
+
+async def report_seconds(database: Database, base_url: str, size: int) -> tuple[float, float, int]:
+    """(median report seconds, roll-up seconds, EAN-days)."""
+    eans = max(1, size // REPORT_DAYS)
+    first = date(2025, 6, 1)
+    await _ean_days(database, eans, first)
+    days = [first + timedelta(days=n) for n in range(REPORT_DAYS)]
+    started = time.perf_counter()
+    async with database.write_sessions() as session:
+        await repository.roll_up(session, days, datetime.now(UTC))
+        await session.commit()
+    roll_up_seconds = time.perf_counter() - started
+    async with database.write_sessions() as session:
+        created = await auth_service.create_client(
+            session, name="bench operator", role=Role.operator, organisation_id=None
+        )
+        await session.commit()
+    async with httpx.AsyncClient(base_url=base_url, timeout=120) as client:
+        token = await client.post(
+            "/oauth2/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": created.client.client_id,
+                "client_secret": created.secret,
+            },
+        )
+        token.raise_for_status()
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        params = {
+            "channel": "api",
+            "from": first.isoformat(),
+            "to": (first + timedelta(days=REPORT_DAYS)).isoformat(),
+            "group_by": "day",
+        }
+        timings = []
+        for _ in range(REPORT_REQUESTS):
+            started = time.perf_counter()
+            answer = await client.get("/api/v1/sla/report", params=params, headers=headers)
+            timings.append(time.perf_counter() - started)
+            answer.raise_for_status()
+        total = answer.json()["total"]["expected"]
+    return statistics.median(timings), roll_up_seconds, int(total)
+
+
+def _csv(path: Path, points: list[tuple[str, str]], first: date, days: int) -> None:
+    from datahub_api.brussels_days import BRUSSELS
+    from datahub_api.meter_data.blocks import expected_slots, slot_start
+    from datahub_api.meter_data.ingest_parser import FIELDS
+    from datahub_api.meter_data.models import Granularity
+
+    rng = random.Random(7)
+    with path.open("w") as out:
+        out.write(",".join(FIELDS) + "\n")
+        for n in range(days):
+            day = first + timedelta(days=n)
+            starts = [
+                slot_start(day, Granularity.PT15M, slot).astimezone(BRUSSELS).isoformat()
+                for slot in range(expected_slots(day, Granularity.PT15M))
+            ]
+            for ean, meter in points:
+                prefix = f"{ean},{meter},offtake,total,"
+                out.writelines(
+                    f"{prefix}{start},PT15M,{rng.randint(20, 900) / 1000:.3f},kWh,READ\n"
+                    for start in starts
+                )
+
+
+async def ingest_overhead(
+    database: Database, settings: Settings, points: list[tuple[str, str]], days: int
+) -> tuple[float, float, float]:
+    """(overhead, median seconds with tracking, median seconds without)."""
+    timings: dict[bool, list[float]] = {True: [], False: []}
+    first = date(2026, 6, 1)
+    with tempfile.TemporaryDirectory() as scratch:
+        for round_number in range(2 * INGEST_ROUNDS):
+            tracking = round_number % 2 == 1
+            path = Path(scratch) / f"round{round_number}.csv"
+            _csv(path, points, first + timedelta(days=round_number * days), days)
+            configured = settings.model_copy(update={"sla_tracking": tracking})
+            started = time.perf_counter()
+            await ingest_file(
+                database, path, InputFormat.csv, settings=configured, chunk_rows=1_000_000
+            )
+            timings[tracking].append(time.perf_counter() - started)
+    on, off = statistics.median(timings[True]), statistics.median(timings[False])
+    return on / off - 1, on, off

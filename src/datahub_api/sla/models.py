@@ -1,0 +1,103 @@
+"""What the SLA tracker keeps: one row per EAN-day, and roll-ups per day.
+
+* ``sla_ean_days``: one row per (EAN, Brussels day). Ingest writes it in its own
+  transaction (:mod:`datahub_api.sla.tracking`): how many interval streams of the day
+  arrived, how many are complete, and ``delivered_at``, the insert time at which every
+  stream of the day first was complete. It is set once and never moves (corrections do not
+  change when a day was first delivered). The roll-up job adds a row for every EAN-day that
+  was expected but never arrived, and classifies each row: ``counted`` when a communicating
+  digital meter was present that day, else ``excluded_reason``.
+* ``sla_day_totals`` and ``sla_day_delays``: per day, the counted EAN-days, how many were
+  delivered, and how many were delivered with each delay (whole hours after the foreseen
+  date). Every channel's figures follow from them (its target is a number of days), so the
+  DSO-wide report sums a few hundred rows whatever the number of EAN-days.
+* ``sla_dirty_days``: days whose roll-up is stale (ingest marks them; the job clears them).
+* ``sla_breaches``: the months an ESP was told about with an ``sla.breached`` event.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from datahub_api.db import Base
+
+
+class SlaEanDay(Base):
+    __tablename__ = "sla_ean_days"
+    __table_args__ = (
+        PrimaryKeyConstraint("ean", "day", name="pk_sla_ean_days"),
+        # Roll-up of one day, and operator lists over a period.
+        Index("ix_sla_ean_days_day_ean", "day", "ean"),
+    )
+
+    ean: Mapped[str] = mapped_column(String(18))
+    day: Mapped[date] = mapped_column(Date)  # Europe/Brussels day
+    streams: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    complete_streams: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    first_inserted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When every stream of the day first held every slot; never moves once set.
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # None until the roll-up classified the day; True when a communicating digital meter
+    # was present (the day is in the denominator).
+    counted: Mapped[bool | None] = mapped_column(Boolean)
+    excluded_reason: Mapped[str | None] = mapped_column(String(30))
+
+
+class SlaDayTotal(Base):
+    __tablename__ = "sla_day_totals"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    expected: Mapped[int] = mapped_column(Integer)  # counted EAN-days
+    delivered: Mapped[int] = mapped_column(Integer)  # of which delivered (at any delay)
+    excluded_not_communicating: Mapped[int] = mapped_column(Integer)
+    excluded_no_digital_meter: Mapped[int] = mapped_column(Integer)
+    excluded_unknown_access_point: Mapped[int] = mapped_column(Integer)
+    rolled_up_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SlaDayDelay(Base):
+    __tablename__ = "sla_day_delays"
+    __table_args__ = (PrimaryKeyConstraint("day", "delay_hours", name="pk_sla_day_delays"),)
+
+    day: Mapped[date] = mapped_column(Date)
+    # Whole hours after the foreseen date (rounded up; 0 for "by the foreseen date").
+    delay_hours: Mapped[int] = mapped_column(Integer)
+    ean_days: Mapped[int] = mapped_column(Integer)
+
+
+class SlaDirtyDay(Base):
+    __tablename__ = "sla_dirty_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    marked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SlaBreach(Base):
+    __tablename__ = "sla_breaches"
+    __table_args__ = (
+        PrimaryKeyConstraint("organisation_id", "channel", "month", name="pk_sla_breaches"),
+    )
+
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(20))
+    month: Mapped[date] = mapped_column(Date)  # first day of the month
+    share_on_time: Mapped[float] = mapped_column(Float)
+    target_share: Mapped[float] = mapped_column(Float)
+    breached_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

@@ -1,0 +1,438 @@
+"""SQL of the SLA tracker: recording deliveries (in the ingest transaction), the roll-up of
+days, and the reads behind reports and late-item lists.
+
+Which EAN-days an ESP may see is decided in :func:`_esp_days` only: the days of its approved
+mandates on the channel (under a contract covering the channel today), inside each mandate's
+data period.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import text
+
+from datahub_api.db import ReadSession, WriteSession
+
+# The foreseen date of day D (the end of D in Brussels) and the delay after it in whole hours.
+_FORESEEN = "((s.day + 1)::timestamp AT TIME ZONE 'Europe/Brussels')"
+_DELAY_HOURS = (
+    f"greatest(0, ceil(extract(epoch FROM s.delivered_at - {_FORESEEN}) / 3600))::integer"
+)
+
+# --- recording deliveries (ingest) -------------------------------------------------------
+
+_RECORD = text(
+    """
+    INSERT INTO sla_ean_days AS s (ean, day, streams, complete_streams, first_inserted_at,
+                                   delivered_at)
+    SELECT n.ean, n.day, n.streams, n.complete, CAST(:at AS timestamptz),
+           CASE WHEN n.streams > 0 AND n.streams = n.complete THEN CAST(:at AS timestamptz) END
+    FROM unnest(CAST(:ean AS varchar[]), CAST(:day AS date[]), CAST(:streams AS smallint[]),
+                CAST(:complete AS smallint[])) AS n(ean, day, streams, complete)
+    ON CONFLICT (ean, day) DO UPDATE SET
+        streams = s.streams + excluded.streams,
+        complete_streams = s.complete_streams + excluded.complete_streams,
+        first_inserted_at = coalesce(s.first_inserted_at, excluded.first_inserted_at),
+        delivered_at = coalesce(
+            s.delivered_at,
+            CASE WHEN s.streams + excluded.streams > 0
+                  AND s.streams + excluded.streams
+                      = s.complete_streams + excluded.complete_streams
+                 THEN excluded.first_inserted_at END)
+    """
+)
+_MARK_DIRTY = text(
+    "INSERT INTO sla_dirty_days (day) SELECT d FROM unnest(CAST(:days AS date[])) AS d "
+    "ORDER BY d ON CONFLICT (day) DO NOTHING"
+)
+
+
+@dataclass
+class DeliveryDeltas:
+    """Per EAN-day (column arrays): interval streams that appeared, and that became
+    complete, in one ingest batch."""
+
+    ean: list[str]
+    day: list[date]
+    streams: list[int]
+    complete: list[int]
+
+
+async def record_deliveries(session: WriteSession, deltas: DeliveryDeltas, at: datetime) -> None:
+    """Add one batch's streams to their EAN-days; an EAN-day whose streams are now all
+    complete gets ``delivered_at`` = ``at``, unless it had one already."""
+    if not deltas.ean:
+        return
+    await session.execute(_RECORD, {**vars(deltas), "at": at})
+    await session.execute(_MARK_DIRTY, {"days": sorted(set(deltas.day))})
+
+
+async def rebuild_from_blocks(session: WriteSession, start: date, end: date) -> int:
+    """Recompute the EAN-days of [start, end) from the stored day blocks (blocks loaded in
+    bulk, or data stored before tracking existed): the first completion of a block is kept
+    in ``completed_at`` across corrections, so the day's delivery is the latest of them."""
+    await session.execute(
+        text("DELETE FROM sla_ean_days WHERE day >= :start AND day < :end"),
+        {"start": start, "end": end},
+    )
+    result = await session.execute(
+        text(
+            """
+            INSERT INTO sla_ean_days (ean, day, streams, complete_streams, first_inserted_at,
+                                      delivered_at)
+            SELECT ean, day, count(*), count(completed_at), min(first_inserted_at),
+                   CASE WHEN bool_and(completed_at IS NOT NULL) THEN max(completed_at) END
+            FROM meter_day_blocks
+            WHERE day >= :start AND day < :end AND granularity IN (1, 2)
+            GROUP BY ean, day
+            """
+        ),
+        {"start": start, "end": end},
+    )
+    await session.execute(
+        text(
+            "INSERT INTO sla_dirty_days (day) SELECT DISTINCT day FROM sla_ean_days "
+            "WHERE day >= :start AND day < :end ON CONFLICT (day) DO NOTHING"
+        ),
+        {"start": start, "end": end},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- roll-up -----------------------------------------------------------------------------
+
+
+async def days_to_roll_up(session: WriteSession, since: date, until: date) -> list[date]:
+    """Dirty days, and days of [since, until] without a roll-up yet, oldest first (the dirty
+    rows are locked so two roll-ups do not do the same work)."""
+    result = await session.scalars(
+        text(
+            """
+            SELECT day FROM (
+                SELECT day FROM sla_dirty_days WHERE day <= :until
+                UNION
+                SELECT d::date FROM generate_series(CAST(:since AS date), CAST(:until AS date),
+                                                    interval '1 day') AS d
+                WHERE NOT EXISTS (SELECT 1 FROM sla_day_totals t WHERE t.day = d::date)
+            ) AS days ORDER BY day
+            """
+        ),
+        {"since": since, "until": until},
+    )
+    return list(result)
+
+
+_COMMUNICATING = (
+    "EXISTS (SELECT 1 FROM communication_periods cp WHERE cp.access_point_id = ap.id "
+    "AND cp.valid_from <= {day} AND (cp.valid_to IS NULL OR cp.valid_to > {day}))"
+)
+
+
+async def roll_up(session: WriteSession, days: Sequence[date], now: datetime) -> None:
+    """Roll up ``days``: add the EAN-days that were expected but never arrived, classify
+    every EAN-day of those days, and recompute their totals and delay counts."""
+    if not days:
+        return
+    params: dict[str, Any] = {"days": list(days), "now": now}
+    await session.execute(
+        text(
+            f"""
+            INSERT INTO sla_ean_days (ean, day)
+            SELECT ap.ean, d.day FROM unnest(CAST(:days AS date[])) AS d(day)
+            JOIN access_points ap ON ap.meter_type = 'DM'
+            WHERE {_COMMUNICATING.format(day="d.day")}
+            ORDER BY ap.ean, d.day
+            ON CONFLICT (ean, day) DO NOTHING
+            """  # noqa: S608  fixed text
+        ),
+        params,
+    )
+    await session.execute(
+        text(
+            f"""
+            UPDATE sla_ean_days s SET counted = c.counted, excluded_reason = c.reason
+            FROM (
+                SELECT s.ean, s.day,
+                    CASE WHEN ap.id IS NULL THEN 'unknown_access_point'
+                         WHEN ap.meter_type <> 'DM' THEN 'no_digital_meter'
+                         WHEN NOT {_COMMUNICATING.format(day="s.day")} THEN 'not_communicating'
+                    END AS reason
+                FROM sla_ean_days s LEFT JOIN access_points ap ON ap.ean = s.ean
+                WHERE s.day = ANY(CAST(:days AS date[]))
+            ) AS r, LATERAL (SELECT r.reason IS NULL AS counted, r.reason) AS c
+            WHERE s.ean = r.ean AND s.day = r.day
+              AND (s.counted IS DISTINCT FROM c.counted
+                   OR s.excluded_reason IS DISTINCT FROM c.reason)
+            """  # noqa: S608  fixed text
+        ),
+        params,
+    )
+    await session.execute(
+        text(
+            """
+            INSERT INTO sla_day_totals AS t (day, expected, delivered, excluded_not_communicating,
+                excluded_no_digital_meter, excluded_unknown_access_point, rolled_up_at)
+            SELECT d.day,
+                count(s.ean) FILTER (WHERE s.counted),
+                count(s.ean) FILTER (WHERE s.counted AND s.delivered_at IS NOT NULL),
+                count(s.ean) FILTER (WHERE s.excluded_reason = 'not_communicating'),
+                count(s.ean) FILTER (WHERE s.excluded_reason = 'no_digital_meter'),
+                count(s.ean) FILTER (WHERE s.excluded_reason = 'unknown_access_point'),
+                :now
+            FROM unnest(CAST(:days AS date[])) AS d(day)
+            LEFT JOIN sla_ean_days s ON s.day = d.day
+            GROUP BY d.day
+            ON CONFLICT (day) DO UPDATE SET
+                expected = excluded.expected, delivered = excluded.delivered,
+                excluded_not_communicating = excluded.excluded_not_communicating,
+                excluded_no_digital_meter = excluded.excluded_no_digital_meter,
+                excluded_unknown_access_point = excluded.excluded_unknown_access_point,
+                rolled_up_at = excluded.rolled_up_at
+            """
+        ),
+        params,
+    )
+    await session.execute(
+        text("DELETE FROM sla_day_delays WHERE day = ANY(CAST(:days AS date[]))"), params
+    )
+    await session.execute(
+        text(
+            f"""
+            INSERT INTO sla_day_delays (day, delay_hours, ean_days)
+            SELECT s.day, {_DELAY_HOURS}, count(*) FROM sla_ean_days s
+            WHERE s.day = ANY(CAST(:days AS date[])) AND s.counted
+              AND s.delivered_at IS NOT NULL
+            GROUP BY 1, 2
+            """  # noqa: S608  fixed text
+        ),
+        params,
+    )
+    await session.execute(
+        text("DELETE FROM sla_dirty_days WHERE day = ANY(CAST(:days AS date[]))"), params
+    )
+
+
+# --- reads -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayCounts:
+    """One day's counted EAN-days (for one organisation, or all) and how many were
+    delivered with each delay in hours; ``expected - sum(delays)`` never arrived."""
+
+    day: date
+    expected: int
+    delays: dict[int, int]
+    organisation_id: int | None = None
+
+
+async def rolled_up_days(session: ReadSession, start: date, end: date) -> list[DayCounts]:
+    """The DSO-wide roll-ups of the days [start, end) (days not rolled up yet are absent)."""
+    totals = await session.execute(
+        text("SELECT day, expected FROM sla_day_totals WHERE day >= :start AND day < :end"),
+        {"start": start, "end": end},
+    )
+    delays = await session.execute(
+        text(
+            "SELECT day, delay_hours, ean_days FROM sla_day_delays "
+            "WHERE day >= :start AND day < :end"
+        ),
+        {"start": start, "end": end},
+    )
+    by_day: dict[date, dict[int, int]] = {}
+    for day, hours, count in delays:
+        by_day.setdefault(day, {})[hours] = count
+    return [
+        DayCounts(day, expected, by_day.get(day, {}))
+        for day, expected in sorted((row[0], row[1]) for row in totals)
+    ]
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    not_communicating: int
+    no_digital_meter: int
+    unknown_access_point: int
+
+
+async def exclusions(session: ReadSession, start: date, end: date) -> Exclusions:
+    row = (
+        await session.execute(
+            text(
+                "SELECT coalesce(sum(excluded_not_communicating), 0), "
+                "coalesce(sum(excluded_no_digital_meter), 0), "
+                "coalesce(sum(excluded_unknown_access_point), 0) "
+                "FROM sla_day_totals WHERE day >= :start AND day < :end"
+            ),
+            {"start": start, "end": end},
+        )
+    ).one()
+    return Exclusions(int(row[0]), int(row[1]), int(row[2]))
+
+
+def _esp_days(organisation_ids: Sequence[int] | None) -> str:
+    """The EAN-days (``ean``, ``day``, ``organisation_id``) of approved mandates on
+    ``:channel`` under a contract covering it today, inside the mandates' data periods and
+    [``:start``, ``:end``): whole Brussels days only. ``organisation_ids`` None: every ESP."""
+    which = "" if organisation_ids is None else "AND m.organisation_id = ANY(:organisations) "
+    return f"""
+        SELECT DISTINCT m.organisation_id, m.ean, g.day::date AS day
+        FROM mandates m
+        CROSS JOIN LATERAL generate_series(
+            greatest(CAST(:start AS date),
+                     (m.data_period_from AT TIME ZONE 'Europe/Brussels')::date),
+            least(CAST(:end AS date) - 1,
+                  (m.data_period_to AT TIME ZONE 'Europe/Brussels')::date),
+            interval '1 day') AS g(day)
+        WHERE m.status = 'approved' AND m.channel = :channel {which}
+          AND (g.day::date::timestamp AT TIME ZONE 'Europe/Brussels') >= m.data_period_from
+          AND ((g.day::date + 1)::timestamp AT TIME ZONE 'Europe/Brussels') <= m.data_period_to
+          AND EXISTS (
+              SELECT 1 FROM data_access_contracts c
+              WHERE c.organisation_id = m.organisation_id AND c.status = 'approved'
+                AND c.valid_from <= :today AND (c.valid_to IS NULL OR c.valid_to > :today)
+                AND m.channel = ANY(c.channels))
+    """  # noqa: S608  fixed text
+
+
+async def esp_days(
+    session: ReadSession,
+    channel: str,
+    start: date,
+    end: date,
+    today: date,
+    organisation_ids: Sequence[int] | None,
+) -> list[DayCounts]:
+    """Per organisation and day: the counted EAN-days of its mandates on ``channel`` and
+    their delays (computed from the EAN-days, not from the roll-ups)."""
+    params: dict[str, Any] = {
+        "channel": channel,
+        "start": start,
+        "end": end,
+        "today": today,
+        "organisations": list(organisation_ids or []),
+    }
+    result = await session.execute(
+        text(
+            f"""
+            WITH e AS ({_esp_days(organisation_ids)})
+            SELECT e.organisation_id, s.day,
+                   CASE WHEN s.delivered_at IS NULL THEN NULL ELSE {_DELAY_HOURS} END AS hours,
+                   count(*) AS n
+            FROM e JOIN sla_ean_days s ON s.ean = e.ean AND s.day = e.day
+            WHERE s.counted
+            GROUP BY 1, 2, 3
+            """  # noqa: S608  fixed text
+        ),
+        params,
+    )
+    found: dict[tuple[int, date], tuple[int, dict[int, int]]] = {}
+    for organisation_id, day, hours, count in result:
+        expected, delays = found.get((organisation_id, day), (0, {}))
+        if hours is not None:
+            delays[hours] = count
+        found[(organisation_id, day)] = (expected + count, delays)
+    return [
+        DayCounts(day, expected, delays, organisation_id)
+        for (organisation_id, day), (expected, delays) in sorted(found.items())
+    ]
+
+
+@dataclass(frozen=True)
+class LateItem:
+    ean: str
+    day: date
+    delivered_at: datetime | None
+    delay_hours: int
+
+
+async def late_items(
+    session: ReadSession,
+    *,
+    channel: str,
+    start: date,
+    end: date,
+    today: date,
+    now: datetime,
+    target_hours: int,
+    organisation_id: int | None,
+    ean: str | None,
+    after: tuple[date, str] | None,
+    limit: int,
+) -> list[LateItem]:
+    """Counted EAN-days of [start, end) delivered after their deadline (foreseen date +
+    ``target_hours``), or not delivered by then (missing, delay counted to ``now``),
+    ordered by (day, EAN); only the days of ``organisation_id``'s mandates on ``channel``
+    when given."""
+    params: dict[str, Any] = {
+        "channel": channel,
+        "start": start,
+        "end": end,
+        "today": today,
+        "now": now,
+        "limit": limit,
+        "organisations": [organisation_id] if organisation_id is not None else [],
+        "deadline": float(target_hours * 3600),
+    }
+    where = ""
+    if organisation_id is not None:
+        where += (
+            f" AND EXISTS (SELECT 1 FROM ({_esp_days([organisation_id])}) e "  # noqa: S608
+            "WHERE e.ean = s.ean AND e.day = s.day)"
+        )
+    if ean is not None:
+        where += " AND s.ean = :ean"
+        params["ean"] = ean
+    if after is not None:
+        where += " AND (s.day, s.ean) > (:after_day, :after_ean)"
+        params.update(after_day=after[0], after_ean=after[1])
+    result = await session.execute(
+        text(
+            f"""
+            SELECT s.ean, s.day, s.delivered_at,
+                   greatest(0, ceil(extract(epoch FROM coalesce(s.delivered_at, :now)
+                                                        - {_FORESEEN}) / 3600))::integer
+            FROM sla_ean_days s
+            WHERE s.day >= :start AND s.day < :end AND s.counted
+              AND coalesce(s.delivered_at, :now)
+                  > {_FORESEEN} + make_interval(secs => :deadline){where}
+            ORDER BY s.day, s.ean LIMIT :limit
+            """  # noqa: S608  fixed text
+        ),
+        params,
+    )
+    return [LateItem(row[0], row[1], row[2], int(row[3])) for row in result]
+
+
+# --- breaches ----------------------------------------------------------------------------
+
+
+async def record_breach(
+    session: WriteSession,
+    organisation_id: int,
+    channel: str,
+    month: date,
+    share_on_time: float,
+    target_share: float,
+) -> bool:
+    """Remember that ``organisation_id`` was told about ``month`` on ``channel``; False when
+    it had been told already."""
+    result = await session.execute(
+        text(
+            "INSERT INTO sla_breaches (organisation_id, channel, month, share_on_time, "
+            "target_share) VALUES (:organisation, :channel, :month, :share, :target) "
+            "ON CONFLICT DO NOTHING"
+        ),
+        {
+            "organisation": organisation_id,
+            "channel": channel,
+            "month": month,
+            "share": share_on_time,
+            "target": target_share,
+        },
+    )
+    return bool(getattr(result, "rowcount", 0))

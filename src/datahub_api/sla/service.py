@@ -1,0 +1,406 @@
+"""The rules of the SLA tracker: what is on time, who may see which figures, the roll-up job
+and the ``sla.breached`` events.
+
+Definitions (also in the README and the OpenAPI descriptions):
+
+* The unit is an **EAN-day**: an access point and a Europe/Brussels day D. Its **foreseen
+  date** is the end of D (D+1 00:00 in Brussels). It is **delivered** at the insert time at
+  which every interval stream of the day (offtake, injection... each a PT15M or PT1H block)
+  first held every expected slot (96, or 92/100 on DST days; 24, 23 or 25 for hourly gas).
+* With a channel's target of T days, the **deadline** is the foreseen date + T x 24 hours.
+  Delivered by the deadline: **on time**; after it: **late**; not delivered and the
+  deadline passed: **missing** (not on time); not delivered before the deadline:
+  **pending** (not counted yet). The **delay** is the time from the foreseen date to the
+  delivery, in whole hours rounded up.
+* Only EAN-days on which a **communicating digital meter** was present count; others are
+  reported apart by reason. Corrections never move a day's first delivery.
+* ``share_on_time`` = on time / (on time + late + missing).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from datahub_api.auth.principal import Principal, Role, Scope
+from datahub_api.brussels_days import brussels_date, day_start
+from datahub_api.db import ReadSession, WriteSession
+from datahub_api.errors import Forbidden, UnprocessableContent
+from datahub_api.events import service as events_service
+from datahub_api.events.event_types import SLA_BREACHED
+from datahub_api.paging import decode_cursor, encode_cursor
+from datahub_api.settings import Settings, SlaTarget
+from datahub_api.sla import repository
+from datahub_api.sla.repository import DayCounts, LateItem
+
+logger = logging.getLogger(__name__)
+
+
+class SlaChannel(StrEnum):
+    api = "api"
+    portal = "portal"
+    nps = "nps"
+    annual_history = "annual_history"
+
+
+class GroupBy(StrEnum):
+    day = "day"
+    month = "month"
+
+
+# The scope an ESP's token holds when it has an approved contract on the channel (see
+# contracts.service.CHANNEL_SCOPES): the figures of a channel are for its users.
+CHANNEL_SCOPE: dict[SlaChannel, str] = {
+    SlaChannel.api: Scope.mandates_read,
+    SlaChannel.portal: Scope.consents,
+    SlaChannel.nps: Scope.nps,
+    SlaChannel.annual_history: Scope.exports,
+}
+READER_SCOPES = (Scope.sla_all, Scope.mandates_read, Scope.consents, Scope.nps, Scope.exports)
+ROLL_UP_LOOKBACK_DAYS = 40
+BREACH_MIN_DECIDED = 50  # EAN-days decided before a month under target is called a breach
+PERCENTILES = (0.5, 0.95)
+
+
+# --- figures -----------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    expected: int = 0
+    on_time: int = 0
+    late: int = 0
+    missing: int = 0
+    pending: int = 0
+    delays: dict[int, int] = field(default_factory=dict)
+
+    def add_day(self, counts: DayCounts, target: SlaTarget, now: datetime) -> None:
+        limit = target.days * 24
+        delivered = sum(counts.delays.values())
+        on_time = sum(n for hours, n in counts.delays.items() if hours <= limit)
+        deadline = day_start(counts.day + timedelta(days=1)) + timedelta(hours=limit)
+        self.expected += counts.expected
+        self.on_time += on_time
+        self.late += delivered - on_time
+        undelivered = counts.expected - delivered
+        if now > deadline:
+            self.missing += undelivered
+        else:
+            self.pending += undelivered
+        for hours, n in counts.delays.items():
+            self.delays[hours] = self.delays.get(hours, 0) + n
+
+    @property
+    def decided(self) -> int:
+        return self.on_time + self.late + self.missing
+
+    @property
+    def share_on_time(self) -> float | None:
+        return self.on_time / self.decided if self.decided else None
+
+    def percentile(self, fraction: float) -> int | None:
+        """Nearest-rank percentile of the delays of the delivered EAN-days, in hours."""
+        total = sum(self.delays.values())
+        if not total:
+            return None
+        rank = max(1, -(-int(fraction * total * 1000) // 1000))  # ceil without float error
+        seen = 0
+        for hours in sorted(self.delays):
+            seen += self.delays[hours]
+            if seen >= rank:
+                return hours
+        return max(self.delays)
+
+    def met(self, target: SlaTarget) -> bool | None:
+        share = self.share_on_time
+        if target.share is None or share is None:
+            return None
+        return share >= target.share
+
+
+def figures_of(days: Iterable[DayCounts], target: SlaTarget, now: datetime) -> Figures:
+    result = Figures()
+    for counts in days:
+        result.add_day(counts, target, now)
+    return result
+
+
+@dataclass(frozen=True)
+class Group:
+    start: date  # first day
+    end: date  # the day after the last
+    figures: Figures
+
+
+@dataclass(frozen=True)
+class Report:
+    channel: SlaChannel
+    start: date
+    end: date
+    target: SlaTarget
+    organisation_id: int | None
+    total: Figures
+    groups: list[Group]
+    per_organisation: dict[int, Figures]
+    exclusions: repository.Exclusions | None
+    note: str | None
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _groups(
+    days: Sequence[DayCounts], start: date, end: date, group_by: GroupBy, target: SlaTarget,
+    now: datetime,
+) -> list[Group]:  # fmt: skip
+    bounds: list[tuple[date, date]] = []
+    cursor = start
+    while cursor < end:
+        stop = cursor + timedelta(days=1) if group_by is GroupBy.day else next_month(cursor)
+        bounds.append((cursor, min(stop, end)))
+        cursor = min(stop, end)
+    groups = []
+    for first, stop in bounds:
+        inside = [d for d in days if first <= d.day < stop]
+        groups.append(Group(first, stop, figures_of(inside, target, now)))
+    return groups
+
+
+# --- who may see what --------------------------------------------------------------------
+
+
+def target_of(settings: Settings, channel: SlaChannel) -> SlaTarget:
+    return settings.sla_targets[channel.value]
+
+
+def validate_period(settings: Settings, start: date, end: date) -> None:
+    if end <= start:
+        raise UnprocessableContent("`to` must be after `from` (it is the day after the last day)")
+    if (end - start).days > settings.sla_max_report_days:
+        raise UnprocessableContent(
+            f"the period is {(end - start).days} days; at most "
+            f"{settings.sla_max_report_days} days per call",
+            extra={"max_days": settings.sla_max_report_days},
+        )
+
+
+def organisation_scope(
+    principal: Principal, channel: SlaChannel, organisation_id: int | None
+) -> int | None:
+    """The organisation whose figures the caller gets (None: the DSO's, for operators), or
+    a 403 that says why."""
+    if principal.role is Role.operator and principal.has(Scope.sla_all):
+        return organisation_id
+    if principal.role is not Role.esp or principal.organisation_id is None:
+        raise Forbidden("SLA figures are for operators (scope `sla:all`) and ESPs.")
+    if organisation_id is not None and organisation_id != principal.organisation_id:
+        raise Forbidden(
+            "You may see only your own organisation's SLA figures; other ESPs' figures and "
+            "the DSO-wide ones need the operators' scope `sla:all`."
+        )
+    needed = CHANNEL_SCOPE[channel]
+    if not principal.has(needed):
+        raise Forbidden(
+            f"Your organisation has no approved contract on channel `{channel.value}` "
+            f"(the figures of that channel need scope `{needed}`).",
+            extra={"needed_scope": str(needed)},
+        )
+    return principal.organisation_id
+
+
+ANNUAL_HISTORY_NOTE = (
+    "Yearly history exports are not tracked yet (no export requests exist in this service); "
+    "every count is 0."
+)
+
+
+async def report(
+    session: ReadSession,
+    principal: Principal,
+    settings: Settings,
+    *,
+    channel: SlaChannel,
+    start: date,
+    end: date,
+    group_by: GroupBy,
+    organisation_id: int | None,
+    now: datetime,
+) -> Report:
+    validate_period(settings, start, end)
+    organisation = organisation_scope(principal, channel, organisation_id)
+    target = target_of(settings, channel)
+    today = brussels_date(now)
+    note = None
+    per_organisation: dict[int, Figures] = {}
+    exclusions = None
+    days: list[DayCounts]
+    if channel is SlaChannel.annual_history:
+        days, note = [], ANNUAL_HISTORY_NOTE
+    elif organisation is not None:
+        days = await repository.esp_days(session, channel, start, end, today, [organisation])
+    else:
+        days = await repository.rolled_up_days(session, start, end)
+        exclusions = await repository.exclusions(session, start, end)
+        for counts in await repository.esp_days(session, channel, start, end, today, None):
+            assert counts.organisation_id is not None
+            per_organisation.setdefault(counts.organisation_id, Figures()).add_day(
+                counts, target, now
+            )
+    return Report(
+        channel=channel,
+        start=start,
+        end=end,
+        target=target,
+        organisation_id=organisation,
+        total=figures_of(days, target, now),
+        groups=_groups(days, start, end, group_by, target, now),
+        per_organisation=per_organisation,
+        exclusions=exclusions,
+        note=note,
+    )
+
+
+@dataclass(frozen=True)
+class LateItemsPage:
+    items: list[LateItem]
+    target_hours: int
+    next_cursor: str | None
+
+
+async def late_items(
+    session: ReadSession,
+    principal: Principal,
+    settings: Settings,
+    *,
+    channel: SlaChannel,
+    start: date,
+    end: date,
+    organisation_id: int | None,
+    ean: str | None,
+    cursor: str | None,
+    limit: int,
+    now: datetime,
+) -> LateItemsPage:
+    validate_period(settings, start, end)
+    organisation = organisation_scope(principal, channel, organisation_id)
+    target_hours = target_of(settings, channel).days * 24
+    after = _late_cursor(cursor)
+    if channel is SlaChannel.annual_history:
+        return LateItemsPage([], target_hours, None)
+    items = await repository.late_items(
+        session,
+        channel=channel,
+        start=start,
+        end=end,
+        today=brussels_date(now),
+        now=now,
+        target_hours=target_hours,
+        organisation_id=organisation,
+        ean=ean,
+        after=after,
+        limit=limit + 1,
+    )
+    more = len(items) > limit
+    items = items[:limit]
+    next_cursor = (
+        encode_cursor({"d": items[-1].day.isoformat(), "e": items[-1].ean}) if more else None
+    )
+    return LateItemsPage(items, target_hours, next_cursor)
+
+
+def _late_cursor(cursor: str | None) -> tuple[date, str] | None:
+    position = decode_cursor(cursor)
+    if position is None:
+        return None
+    try:
+        return date.fromisoformat(str(position["d"])), str(position["e"])
+    except (KeyError, ValueError):
+        raise UnprocessableContent("cursor is not a cursor this API gave out") from None
+
+
+# --- the roll-up job ---------------------------------------------------------------------
+
+
+async def roll_up(session: WriteSession, settings: Settings, now: datetime) -> list[date]:
+    """Roll up the dirty days and the recent days without a roll-up (up to yesterday), then
+    tell each ESP whose month on a channel fell below the target (once per month). Returns
+    the days rolled up. Safe to run twice."""
+    yesterday = brussels_date(now) - timedelta(days=1)
+    days = await repository.days_to_roll_up(
+        session, yesterday - timedelta(days=ROLL_UP_LOOKBACK_DAYS), yesterday
+    )
+    await repository.roll_up(session, days, now)
+    months = sorted({month_start(day) for day in days})
+    await publish_breaches(session, settings, months, now)
+    return days
+
+
+async def publish_breaches(
+    session: WriteSession, settings: Settings, months: Sequence[date], now: datetime
+) -> int:
+    """An ``sla.breached`` event for every ESP whose share on a channel with a target share
+    is under it in one of ``months`` (at least :data:`BREACH_MIN_DECIDED` EAN-days decided,
+    or the month over), unless it was told already."""
+    published = 0
+    today = brussels_date(now)
+    for month in months:
+        end = next_month(month)
+        for channel in (SlaChannel.api, SlaChannel.nps, SlaChannel.portal):
+            target = target_of(settings, channel)
+            if target.share is None:
+                continue
+            per_organisation: dict[int, Figures] = {}
+            for counts in await repository.esp_days(session, channel, month, end, today, None):
+                assert counts.organisation_id is not None
+                per_organisation.setdefault(counts.organisation_id, Figures()).add_day(
+                    counts, target, now
+                )
+            for organisation_id, figures in sorted(per_organisation.items()):
+                share = figures.share_on_time
+                if share is None or share >= target.share:
+                    continue
+                if figures.decided < BREACH_MIN_DECIDED and figures.pending:
+                    continue
+                if not await repository.record_breach(
+                    session, organisation_id, channel, month, share, target.share
+                ):
+                    continue
+                await events_service.publish(
+                    session,
+                    organisation_id,
+                    SLA_BREACHED,
+                    {
+                        "channel": channel.value,
+                        "month": month.strftime("%Y-%m"),
+                        "share_on_time": round(share, 6),
+                        "target_share": target.share,
+                        "target_days": target.days,
+                        "on_time": figures.on_time,
+                        "late": figures.late,
+                        "missing": figures.missing,
+                    },
+                )
+                published += 1
+    return published
+
+
+async def current_month_shares(
+    session: ReadSession, settings: Settings, now: datetime
+) -> dict[SlaChannel, tuple[float | None, float | None]]:
+    """DSO-wide share on time of the current Brussels month per channel, with its target
+    share (for the Prometheus gauges)."""
+    first = month_start(brussels_date(now))
+    days = await repository.rolled_up_days(session, first, next_month(first))
+    result: dict[SlaChannel, tuple[float | None, float | None]] = {}
+    for channel in (SlaChannel.api, SlaChannel.portal, SlaChannel.nps):
+        target = target_of(settings, channel)
+        result[channel] = (figures_of(days, target, now).share_on_time, target.share)
+    return result
