@@ -18,6 +18,7 @@ DOMAINS_WITH_MODELS: tuple[str, ...] = (
     "meter_data",
     "events",
     "webhooks",
+    "nps",
 )
 
 
