@@ -35,6 +35,8 @@ def test_spec_documents_every_operation() -> None:
             assert operation.get("responses"), f"{method.upper()} {path} has no responses"
 
 
+# Signed-mandate uploads (PUT /api/v1/nps/mandates/{id}/evidence) are raw PDF bytes.
+schemathesis.serializer.alias("application/pdf", "application/octet-stream")
 schema = schemathesis.openapi.from_path(str(SPEC))
 
 

@@ -44,6 +44,7 @@ from datahub_api.meter_data.query_router import router as meter_data_query_route
 from datahub_api.meter_data.read_router import router as meter_data_read_router
 from datahub_api.meter_data.router import INGEST_PATH
 from datahub_api.meter_data.router import router as meter_data_ingest_router
+from datahub_api.nps.router import router as nps_router
 from datahub_api.observability import (
     Metrics,
     MetricsMiddleware,
@@ -218,6 +219,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(events_router)
     app.include_router(webhooks_router)
     app.include_router(sla_router)
+    app.include_router(nps_router)
 
     _document_problem_schema(app)
     app.add_middleware(RateLimitHeadersMiddleware)

@@ -55,7 +55,11 @@ from datahub_api.settings import Settings
 logger = logging.getLogger(__name__)
 
 # Modules with a ``register_tasks(queue: JobQueue) -> None`` function.
-TASK_MODULES: tuple[str, ...] = ("datahub_api.webhooks.tasks", "datahub_api.sla.tasks")
+TASK_MODULES: tuple[str, ...] = (
+    "datahub_api.webhooks.tasks",
+    "datahub_api.sla.tasks",
+    "datahub_api.nps.tasks",
+)
 
 RETRY_STALLED = "jobs.retry_stalled"
 STALLED_WORKER_SECONDS = 60.0

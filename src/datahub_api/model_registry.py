@@ -19,6 +19,7 @@ DOMAINS_WITH_MODELS: tuple[str, ...] = (
     "events",
     "webhooks",
     "sla",
+    "nps",
 )
 
 

@@ -185,6 +185,24 @@ class Settings(BaseSettings):
     co_consent_days: int = Field(
         default=14, ge=1, description="Days a grid user has to co-consent; silence is a refusal."
     )
+    nps_max_eans_per_request: int = Field(
+        default=1000, ge=1, le=100_000, description="Most EANs in one NPS list (413 above)."
+    )
+    nps_audit_days: int = Field(
+        default=14, ge=1, le=365, description="Days an ESP has to upload an audited NPS mandate."
+    )
+    nps_audit_sample_share: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="Share of each ESP's live signed NPS mandates audited per quarter by the "
+        "sampling job (at least one when above 0; 0 turns sampling off).",
+    )
+    nps_evidence_max_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        ge=1024,
+        description="Largest signed-mandate PDF an ESP may upload for an NPS audit.",
+    )
     max_page_size: int = Field(default=1000, ge=1, description="Largest `limit` on paged lists.")
     run_worker_in_process: bool = Field(
         default=True,

@@ -44,6 +44,36 @@ def record_read(
     )
 
 
+def record_file_read(
+    session: WriteSession,
+    principal: Principal,
+    *,
+    ean: str,
+    mandate_id: int,
+    start: datetime,
+    end: datetime,
+    granularity: str,
+    face: str,
+) -> None:
+    """One record per EAN of a downloaded data file (an NPS daily file, ...), whose read
+    was granted by ``mandate_id`` when the file was made."""
+    assert principal.organisation_id is not None
+    repository.add(
+        session,
+        DataReadRecord(
+            organisation_id=principal.organisation_id,
+            client=principal.subject,
+            ean=ean,
+            period_from=start,
+            period_to=end,
+            granularity=granularity,
+            mandate_id=mandate_id,
+            face=face,
+            request_id=request_id_var.get(),
+        ),
+    )
+
+
 async def reads_of_my_access_point(
     session: ReadSession, principal: Principal, ean: str, *, before_id: int | None, limit: int
 ) -> list[tuple[DataReadRecord, str]]:

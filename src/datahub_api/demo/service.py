@@ -336,6 +336,7 @@ def _domain_seeders() -> list[tuple[str, DomainSeeder]]:
     """Each domain adds its seeder here, in dependency order."""
     from datahub_api.mandates.demo_data import seed_mandates
     from datahub_api.meter_data.demo_data import seed_meter_data
+    from datahub_api.nps.demo_data import seed_nps
     from datahub_api.organisations.demo_data import seed_organisations_and_clients
     from datahub_api.sla.demo_data import seed_sla
 
@@ -345,6 +346,7 @@ def _domain_seeders() -> list[tuple[str, DomainSeeder]]:
         ("access points", seed_access_points),
         ("consent sessions and mandates", seed_mandates),
         ("meter data", seed_meter_data),
+        ("NPS lists and audits", seed_nps),
         ("SLA roll-ups", seed_sla),
     ]
 

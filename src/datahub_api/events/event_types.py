@@ -44,3 +44,10 @@ SLA_BREACHED = register_event_type("sla.breached", "A service level was missed."
 NPS_AUDIT_REQUESTED = register_event_type(
     "nps.audit_requested", "The DSO asks to see the signed paper mandate of an NPS EAN."
 )
+NPS_AUDIT_DECIDED = register_event_type(
+    "nps.audit_decided",
+    "An NPS audit ended: evidence accepted, refused or overdue (the last two end the mandate).",
+)
+NPS_DAILY_FILE_READY = register_event_type(
+    "nps.daily_file_ready", "A daily NPS metering-data file is ready to download."
+)

@@ -68,6 +68,12 @@ async def _window(session: ReadSession, mandate: Mandate) -> tuple[datetime, dat
     return start, end
 
 
+async def read_window(session: ReadSession, mandate: Mandate) -> tuple[datetime, datetime]:
+    """The instants [from, to) a mandate lets its ESP read: its data period, never from
+    before the consenting customer's or the grid user's tenure began."""
+    return await _window(session, mandate)
+
+
 async def readable_mandates(
     session: ReadSession,
     principal: Principal,

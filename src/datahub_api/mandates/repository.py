@@ -118,6 +118,12 @@ async def get(
     return (await session.scalars(query.execution_options(populate_existing=True))).first()
 
 
+async def get_for_update(session: WriteSession, mandate_id: int) -> Mandate | None:
+    """Any organisation's mandate, locked (for the system's own changes)."""
+    query = select(Mandate).where(Mandate.id == mandate_id).with_for_update()
+    return (await session.scalars(query.execution_options(populate_existing=True))).first()
+
+
 async def live_mandate(
     session: WriteSession,
     organisation_id: int,

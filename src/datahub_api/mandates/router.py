@@ -27,6 +27,7 @@ from datahub_api.mandates.models import (
     ConsentSession,
     DataServiceType,
     Mandate,
+    MandateSource,
     MandateStatus,
     RenewalStatus,
 )
@@ -382,7 +383,11 @@ async def co_consent_out(
             "due_at": due_at,
             "ean": mandate.ean,
             "requested_by": organisation.name if organisation else "?",
-            "customer": customer.display_name if customer else "?",
+            "customer": customer.display_name
+            if customer
+            else "signatory of a signed paper mandate"
+            if mandate.source is MandateSource.signed
+            else "?",
             "data_service_type": mandate.data_service_type,
             "data_period_from": mandate.data_period_from,
             "data_period_to": mandate.data_period_to,

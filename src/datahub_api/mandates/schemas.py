@@ -33,7 +33,7 @@ class ConsentSessionCreate(BaseModel):
 
     contract_number: str = Field(pattern=r"^\d{10}$")
     reference_number: str = Field(min_length=1, max_length=100, description="Your own reference.")
-    channel: Literal["api", "portal"] = "api"
+    channel: Literal["api", "portal", "nps"] = "api"
     flow: Flow = Flow.b2c
     data_services: list[DataServiceIn] = Field(min_length=1, max_length=4)
     number_of_eans: int = Field(default=1, ge=1, le=1000)

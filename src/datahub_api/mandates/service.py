@@ -42,7 +42,9 @@ from datahub_api.mandates.models import (
 from datahub_api.organisations import enterprise_number
 from datahub_api.organisations import repository as organisations_repository
 
-CONSENT_CHANNELS = frozenset({Channel.api.value, Channel.portal.value})
+# Channels a customer can consent for on the portal: the API, the portal itself, and NPS
+# (whose EAN lists may reference such a portal mandate as evidence).
+CONSENT_CHANNELS = frozenset({Channel.api.value, Channel.portal.value, Channel.nps.value})
 RENEWAL_WINDOW = timedelta(days=91)  # "ToBeRenewed" from three months before expiry
 DEFAULT_DATA_PERIOD = timedelta(days=366)
 
@@ -179,7 +181,9 @@ async def open_consent_session(
     if principal.role is not Role.esp or principal.organisation_id is None:
         raise Forbidden("Only an energy service provider may ask for consent.")
     if request.channel not in CONSENT_CHANNELS:
-        raise UnprocessableContent("Consent sessions are for the `api` and `portal` channels.")
+        raise UnprocessableContent(
+            "Consent sessions are for the `api`, `portal` and `nps` channels."
+        )
     found = await contracts_repository.get(session, principal, request.contract_number)
     if found is None:
         raise NotFound(f"No data-access contract {request.contract_number[:20]} of yours.")
@@ -261,15 +265,21 @@ class ConsentSessionView:
 
 
 async def _eligible(
-    session: ReadSession, account_id: int, today: date
+    session: ReadSession, account_id: int, today: date, channel: str
 ) -> list[EligibleAccessPoint]:
-    """The account's own access points (customer today) with a digital meter."""
+    """The account's own access points (customer today) that the channel serves: with a
+    digital meter for `api` and `portal`, large-consumption (GVM) installations for `nps`."""
     eligible = []
     for point in await access_points_service.access_points_of_account(session, account_id, today):
         if not point.is_customer:
             continue
         access_point = await access_points_service.find_access_point(session, point.ean)
-        if access_point is None or access_point.meter_type is not MeterType.digital:
+        if access_point is None:
+            continue
+        if channel == Channel.nps.value:
+            if not access_point.gvm:
+                continue
+        elif access_point.meter_type is not MeterType.digital:
             continue
         eligible.append(
             EligibleAccessPoint(
@@ -301,7 +311,7 @@ async def view_consent_session(
     return ConsentSessionView(
         consent=consent,
         organisation_name=organisation.name,
-        eligible=await _eligible(session, account.id, today_in_brussels()),
+        eligible=await _eligible(session, account.id, today_in_brussels(), consent.channel),
     )
 
 
@@ -361,10 +371,13 @@ async def _grant(
             f"This request is for at most {consent.number_of_eans} access point(s)."
         )
     today = today_in_brussels()
-    eligible = {point.ean: point for point in await _eligible(session, account.id, today)}
+    eligible = {
+        point.ean: point for point in await _eligible(session, account.id, today, consent.channel)
+    }
     for ean in eans:
         if ean not in eligible:
-            raise Forbidden(f"{ean[:18]} is not one of your access points with a digital meter.")
+            what = "large-consumption" if consent.channel == Channel.nps.value else "digital-meter"
+            raise Forbidden(f"{ean[:18]} is not one of your {what} access points.")
     made: list[Mandate] = []
     for ean in eans:
         access_point = await access_points_service.get_access_point(session, ean)
@@ -388,7 +401,7 @@ async def _grant(
                 actor=f"user:{account.id}",
             )
             if grid_user is not None and grid_user != account.id:
-                await _ask_grid_user(session, mandate, grid_user, account, rules, now)
+                await _ask_grid_user(session, mandate, grid_user, account.display_name, rules, now)
             made.append(mandate)
     return made
 
@@ -463,7 +476,7 @@ async def _ask_grid_user(
     session: WriteSession,
     mandate: Mandate,
     grid_user: int,
-    customer: Account,
+    customer_name: str,
     rules: ConsentRules,
     now: datetime,
 ) -> None:
@@ -482,12 +495,49 @@ async def _ask_grid_user(
             payload={
                 "mandate_id": mandate.id,
                 "ean": mandate.ean,
-                "customer": customer.display_name,
+                "customer": customer_name,
                 "due_at": task.due_at.isoformat(),
             },
         ),
     )
     await session.flush()
+
+
+async def new_signed_mandate(
+    session: WriteSession,
+    *,
+    organisation_id: int,
+    access_point: AccessPoint,
+    reference_number: str,
+    channel: str,
+    data_service_type: DataServiceType,
+    period: tuple[datetime, datetime],
+    grid_user: int,
+    signed_by_grid_user: bool,
+    signatory_name: str,
+    actor: str,
+    rules: ConsentRules,
+) -> Mandate:
+    """A mandate on a signed paper mandate the ESP keeps (NPS): approved at once when the
+    grid user signed it; otherwise requested, and the grid user gets the same co-consent task
+    (and letter) as when another customer consents on the portal."""
+    mandate = await _new_mandate(
+        session,
+        organisation_id=organisation_id,
+        access_point=access_point,
+        reference_number=reference_number,
+        channel=channel,
+        data_service_type=data_service_type,
+        period=period,
+        given_by=grid_user if signed_by_grid_user else None,
+        grid_user=grid_user,
+        consent_session_id=None,
+        source=MandateSource.signed,
+        actor=actor,
+    )
+    if not signed_by_grid_user:
+        await _ask_grid_user(session, mandate, grid_user, signatory_name, rules, utcnow())
+    return mandate
 
 
 # --- co-consent ----------------------------------------------------------------------
@@ -576,6 +626,19 @@ async def terminate(session: WriteSession, principal: Principal, mandate_id: int
         actor=principal.subject,
         reason="terminated_by_esp",
     )
+    return mandate
+
+
+async def finish(
+    session: WriteSession, mandate_id: int, *, actor: str, reason: str
+) -> Mandate | None:
+    """End a live mandate for a reason of another domain (an NPS audit that failed, ...);
+    None when it is not live any more."""
+    mandate = await repository.get_for_update(session, mandate_id)
+    if mandate is None or mandate.status not in repository.LIVE_STATUSES:
+        return None
+    await _close_task_of(session, mandate)
+    await _move(session, mandate, MandateStatus.finished, actor=actor, reason=reason)
     return mandate
 
 

@@ -1,0 +1,1 @@
+"""NPS (Netuser Paid Services): EAN lists, signed mandates, audits and daily files."""
