@@ -82,7 +82,7 @@ async def add_mandate(
                 "INSERT INTO mandates (organisation_id, ean, access_point_id, reference_number, "
                 "channel, energy_type, data_service_type, data_period_from, data_period_to, "
                 "expiration_date, status, source, version) VALUES (:org, :ean, :point, :ref, "
-                ":channel, 'E', 'VH_kwartier_uur', :start, :end, :end, 'approved', 'mock', 1)"
+                ":channel, 'E', 'VH_kwartier_uur', :start, :end, :end, 'approved', 'sandbox', 1)"
             ),
             {
                 "org": esp.organisation_id,
