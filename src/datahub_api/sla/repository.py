@@ -25,8 +25,10 @@ _DELAY_HOURS = (
 
 # --- recording deliveries (ingest) -------------------------------------------------------
 
+# One statement (one round trip per batch): the EAN-days, then their days marked for roll-up.
 _RECORD = text(
     """
+    WITH recorded AS (
     INSERT INTO sla_ean_days AS s (ean, day, streams, complete_streams, first_inserted_at,
                                    delivered_at)
     SELECT n.ean, n.day, n.streams, n.complete, CAST(:at AS timestamptz),
@@ -43,11 +45,11 @@ _RECORD = text(
                   AND s.streams + excluded.streams
                       = s.complete_streams + excluded.complete_streams
                  THEN excluded.first_inserted_at END)
+    RETURNING s.day
+    )
+    INSERT INTO sla_dirty_days (day) SELECT DISTINCT day FROM recorded ORDER BY day
+    ON CONFLICT (day) DO NOTHING
     """
-)
-_MARK_DIRTY = text(
-    "INSERT INTO sla_dirty_days (day) SELECT d FROM unnest(CAST(:days AS date[])) AS d "
-    "ORDER BY d ON CONFLICT (day) DO NOTHING"
 )
 
 
@@ -68,7 +70,6 @@ async def record_deliveries(session: WriteSession, deltas: DeliveryDeltas, at: d
     if not deltas.ean:
         return
     await session.execute(_RECORD, {**vars(deltas), "at": at})
-    await session.execute(_MARK_DIRTY, {"days": sorted(set(deltas.day))})
 
 
 async def rebuild_from_blocks(session: WriteSession, start: date, end: date) -> int:

@@ -1,6 +1,6 @@
 """Recording delivery as day blocks land: called by ingest inside its own transaction, so a
 batch and the record of when its days were delivered commit together (nothing is lost if
-the process dies after the commit), in two set-based statements per batch.
+the process dies after the commit), in one set-based statement per batch.
 
 Each interval stream (a PT15M or PT1H block: one meter, direction and register) of an
 EAN-day counts once when it first appears and once when it first becomes complete; the
