@@ -154,6 +154,14 @@ def after_commit(session: WriteSession, hook: AfterCommit) -> None:
         hooks.append(hook)
 
 
+async def commit_and_run_hooks(session: WriteSession, app: Any) -> None:
+    """Commit and then run the :func:`after_commit` hooks, as the request's session
+    dependency does: for routes that open a write session of their own."""
+    await session.commit()
+    for hook in session.info.pop("after_commit", []):
+        await hook(app)
+
+
 async def _write_session(
     request: Request,
     database: Annotated[Database, Depends(get_database)],
@@ -165,9 +173,7 @@ async def _write_session(
             await session.rollback()
             raise
         else:
-            await session.commit()
-            for hook in session.info.pop("after_commit", []):
-                await hook(request.app)
+            await commit_and_run_hooks(session, request.app)
 
 
 async def _read_session(
