@@ -8,6 +8,8 @@ machine, so the ratio means something wherever it runs:
 * ``ingest_vs_copy``: readings per second of ``POST /api/v1/ingest/meter-readings`` (a
   1-million-value CSV, httpx against uvicorn in another process, on loopback) over those of
   a plain ``COPY`` of the same file into an unindexed table; target 0.25 or more.
+* ``poll_304_vs_healthz``, ``mandates_page_1000_p50_ms``, ``v3_mandates_all_p50_ms``: see
+  ``bench/mandate_polling.py``.
 
 ``python -m bench --small`` (or ``BENCH_SIZE=small``) runs the same code on small sizes in
 seconds, for CI. Uses ``DATABASE_URL`` when set, else an embedded server in
@@ -37,6 +39,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench import mandate_polling
 from datahub_api import embedded_postgres
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.ean import make_ean
@@ -295,6 +298,8 @@ async def run(url: str, data_dir: Path, sizes: Sizes) -> list[Result]:
         results = [await storage_bytes_per_value(database, data_dir, sizes)]
         print(f"  measured {results[-1].name}", flush=True)
         results.append(await ingest_vs_copy(database, url, data_dir, sizes))
+        polling = await mandate_polling.run(database, url, data_dir, small=sizes is SMALL)
+        results.extend(Result(**asdict(figure)) for figure in polling)
         return results
     finally:
         await database.dispose()
