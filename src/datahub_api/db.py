@@ -139,7 +139,8 @@ def create_database(url: str, settings: Settings, *, read_url: str | None = None
     )
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
+    """The process's database (``async``: FastAPI would run a plain function in a thread)."""
     database: Database = request.app.state.database
     return database
 

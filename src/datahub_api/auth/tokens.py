@@ -72,13 +72,13 @@ def verify(keyring: Keyring, token: str, *, issuer: str) -> Principal:
     if header.get("alg") != ALGORITHM:
         raise InvalidToken(f"algorithm {header.get('alg')!r} refused")
     kid = header.get("kid")
-    key = keyring.by_kid.get(kid) if isinstance(kid, str) else None
+    key = keyring.verifier(kid) if isinstance(kid, str) else None
     if key is None:
         raise InvalidToken("unknown key id")
     try:
         claims = jwt.decode(
             token,
-            key.public_jwk,
+            key,
             algorithms=[ALGORITHM],
             audience=AUDIENCE,
             issuer=issuer,
