@@ -10,7 +10,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, String, any_, bindparam, false, func, or_, select, update
+from sqlalchemy import (
+    Select,
+    String,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    false,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from datahub_api.access_points.models import AccessPoint
@@ -31,6 +43,8 @@ from datahub_api.mandates.models import (
 )
 
 LIVE_STATUSES = (MandateStatus.requested, MandateStatus.approved)
+# Payload: the organisation id whose mandates changed (see mandates/versions.py).
+MANDATES_CHANGED_CHANNEL = "datahub_mandates_changed"
 
 
 def visible_to(principal: Principal) -> Select[Mandate]:
@@ -249,6 +263,10 @@ async def touch(session: WriteSession, mandate: Mandate) -> None:
 
 
 async def bump_organisation_version(session: WriteSession, organisation_id: int) -> None:
+    """Count a change of the organisation's mandates, and announce it to every process
+    (``NOTIFY`` on :data:`MANDATES_CHANGED_CHANNEL`, delivered on commit; PostgreSQL sends
+    a transaction's identical notifications once). One statement: the notification is sent
+    from ``RETURNING``."""
     await session.execute(
         insert(OrganisationMandatesVersion)
         .values(organisation_id=organisation_id, version=1)
@@ -258,6 +276,11 @@ async def bump_organisation_version(session: WriteSession, organisation_id: int)
                 "version": OrganisationMandatesVersion.version + 1,
                 "updated_at": func.now(),
             },
+        )
+        .returning(
+            func.pg_notify(
+                MANDATES_CHANGED_CHANNEL, cast(OrganisationMandatesVersion.organisation_id, Text)
+            )
         )
     )
 
