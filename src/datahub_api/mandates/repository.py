@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Select,
     String,
     Text,
@@ -19,11 +20,13 @@ from sqlalchemy import (
     cast,
     false,
     func,
+    literal_column,
     or_,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, insert
+from sqlalchemy.orm import QueryableAttribute
 
 from datahub_api.access_points.models import AccessPoint
 from datahub_api.auth.principal import Principal, Role
@@ -117,11 +120,38 @@ async def page(
     return list((await session.scalars(query)).all())
 
 
-async def all_matching(
-    session: ReadSession, principal: Principal, mandate_filter: MandateFilter, *, limit: int
-) -> list[Mandate]:
-    query = _filtered(visible_to(principal), mandate_filter).order_by(Mandate.id).limit(limit)
-    return list((await session.scalars(query)).all())
+SqlExpression = ColumnElement[Any] | QueryableAttribute[Any]
+JsonFields = Sequence[tuple[str, SqlExpression]]
+
+
+async def matching_as_json(
+    session: ReadSession,
+    principal: Principal,
+    mandate_filter: MandateFilter,
+    fields: JsonFields,
+    *,
+    limit: int,
+) -> str | None:
+    """The matching mandates in id order as one JSON array, built by PostgreSQL: an object
+    per mandate with ``fields`` (member name, SQL expression over ``mandates``), null
+    members left out. For bodies of thousands of mandates, which would take far longer to
+    build in Python. None when none match."""
+    members: list[SqlExpression] = []
+    for name, expression in fields:
+        if not name.isalnum():
+            raise ValueError(f"not a plain member name: {name!r}")
+        members += [literal_column(f"'{name}'"), expression]
+    item = func.json_strip_nulls(func.json_build_object(*members)).label("item")
+    matching = (
+        _filtered(visible_to(principal), mandate_filter)
+        .with_only_columns(item, Mandate.id)
+        .order_by(Mandate.id)
+        .limit(limit)
+        .subquery()
+    )
+    array = func.json_agg(aggregate_order_by(matching.c.item, matching.c.id))
+    found = await session.scalar(select(cast(array, Text)))
+    return None if found is None else str(found)
 
 
 async def get(

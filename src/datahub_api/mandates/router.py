@@ -329,7 +329,9 @@ async def list_mandates(
         next_cursor=encode_cursor({"id": rows[-1].id}) if more and rows else None,
     )
     if etag is not None:
-        return JSONResponse(page.model_dump(mode="json"), headers={"ETag": etag})
+        return Response(
+            page.model_dump_json(), media_type="application/json", headers={"ETag": etag}
+        )
     return json_response_with_etag(request, page)
 
 
