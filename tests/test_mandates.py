@@ -234,11 +234,11 @@ async def test_sandbox_mock_makes_exactly_the_given_mandate(
     assert unknown.status_code == 400
 
 
-async def test_the_v3_body_written_by_postgresql_is_the_models_body(
+async def mandates_in_every_state(
     app: FastAPI, client: httpx.AsyncClient, world: ConsentWorld
-) -> None:
-    """`GET /v3/api/mandate` has PostgreSQL write its mandates; they must be exactly what
-    the `Mandate` model writes, for every status and renewal status."""
+) -> int:
+    """Sandbox mandates of ESP A in every status and renewal status (instants with
+    microseconds and offsets), plus one waiting for the grid user; how many."""
     app.state.settings = app.state.settings.model_copy(update={"sandbox": True})
     headers = await auth_headers(client, world.esp_a)
     cases = [
@@ -259,8 +259,20 @@ async def test_the_v3_body_written_by_postgresql_is_the_models_body(
         }
         made = await client.post("/v3/api/mandate/mock", json=body, headers=headers)
         assert made.status_code == 200, made.text
+    identifier = await open_session(client, world.esp_a, numberOfEans=1, referenceNumber="w")
+    waiting = await decide(app, world.tenant, identifier, [world.tenant_eans[0]])
+    assert waiting.json()["mandates"][0]["waiting_for_grid_user"] is True
+    return len(cases) + 1
+
+
+async def test_the_v3_body_written_by_postgresql_is_the_models_body(
+    app: FastAPI, client: httpx.AsyncClient, world: ConsentWorld
+) -> None:
+    """`GET /v3/api/mandate` has PostgreSQL write its mandates; they must be exactly what
+    the `Mandate` model writes, for every status and renewal status."""
+    count = await mandates_in_every_state(app, client, world)
     served = await v3_mandates(client, world.esp_a)
-    assert len(served) == len(cases)
+    assert len(served) == count
     expected = []
     for item in await native_mandates(client, world.esp_a, "?limit=1000"):
         renewal = item["renewal_status"]
@@ -282,6 +294,34 @@ async def test_the_v3_body_written_by_postgresql_is_the_models_body(
     assert served == expected
     assert [list(m) for m in served] == [list(m) for m in expected]  # member order too
     assert served[0]["dataPeriodFrom"] == "2025-02-28T22:00:00Z"
+
+
+async def test_list_items_written_by_postgresql_are_the_models_items(
+    app: FastAPI, client: httpx.AsyncClient, world: ConsentWorld
+) -> None:
+    """`GET /api/v1/mandates` has PostgreSQL write its items; each must be exactly what
+    `GET /api/v1/mandates/{id}` (the `MandateOut` model) answers."""
+    count = await mandates_in_every_state(app, client, world)
+    headers = await auth_headers(client, world.esp_a)
+    listed = await native_mandates(client, world.esp_a, "?limit=1000")
+    assert len(listed) == count
+    assert any(item["waiting_for_grid_user"] for item in listed)
+    for item in listed:
+        one = (await client.get(f"/api/v1/mandates/{item['id']}", headers=headers)).json()
+        assert item == one
+        assert list(item) == list(one)  # member order too
+    # Paged the same, the cursor goes on after the last item.
+    first = (await client.get("/api/v1/mandates?limit=5", headers=headers)).json()
+    assert [m["id"] for m in first["items"]] == [m["id"] for m in listed[:5]]
+    rest = (
+        await client.get(
+            f"/api/v1/mandates?limit=1000&cursor={first['next_cursor']}", headers=headers
+        )
+    ).json()
+    assert [m["id"] for m in rest["items"]] == [m["id"] for m in listed[5:]]
+    assert rest["next_cursor"] is None
+    empty = await client.get("/api/v1/mandates", headers=await auth_headers(client, world.esp_b))
+    assert empty.json() == {"items": [], "next_cursor": None}
 
 
 @pytest.mark.parametrize(

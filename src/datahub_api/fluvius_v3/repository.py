@@ -67,6 +67,13 @@ async def mandates_json(
     limit: int,
 ) -> str | None:
     """The ``mandates`` array of ``GetMandatesResponse``; None when none match."""
-    return await mandates_repository.matching_as_json(
-        session, principal, mandate_filter, MANDATE_FIELDS, limit=limit
+    page = await mandates_repository.page_as_json(
+        session,
+        principal,
+        mandate_filter,
+        MANDATE_FIELDS,
+        after_id=None,
+        limit=limit,
+        omit_nulls=True,  # Fluvius leaves out what is not set
     )
+    return None if page.last_id is None else page.items

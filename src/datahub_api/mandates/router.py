@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -21,6 +22,7 @@ from datahub_api.http_caching import (
     ETAG_HEADER_DOC,
     NOT_MODIFIED_RESPONSE,
     NotModified,
+    conditional_response,
     json_response_with_etag,
     matches_if_none_match,
 )
@@ -319,20 +321,20 @@ async def list_mandates(
         updated_from=parse_instant(updated_since, "updated_since"),
         channels=channel or (),
     )
-    rows = await repository.page(
-        session, principal, mandate_filter, after_id=cursor_int(cursor), limit=limit + 1
+    page = await repository.page_as_json(
+        session,
+        principal,
+        mandate_filter,
+        repository.MANDATE_OUT_FIELDS,
+        after_id=cursor_int(cursor),
+        limit=limit,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    page = MandatePage(
-        items=[mandate_out(m) for m in rows],
-        next_cursor=encode_cursor({"id": rows[-1].id}) if more and rows else None,
-    )
+    # A `MandatePage`; PostgreSQL wrote the items.
+    next_cursor = encode_cursor({"id": page.last_id}) if page.more and page.last_id else None
+    body = f'{{"items":{page.items},"next_cursor":{json.dumps(next_cursor)}}}'.encode()
     if etag is not None:
-        return Response(
-            page.model_dump_json(), media_type="application/json", headers={"ETag": etag}
-        )
-    return json_response_with_etag(request, page)
+        return Response(body, media_type="application/json", headers={"ETag": etag})
+    return conditional_response(request, body)
 
 
 @router.get(
