@@ -11,6 +11,8 @@ machine, so the ratio means something wherever it runs:
 * ``v3_month_vs_limit``: p50 of ``GET /v3/api/mandate/energy`` for one EAN-month of
   quarter-hours over the p50 of the same body built in-process; target 3 or less
   (``bench/v3_energy.py``).
+* ``poll_304_vs_healthz``, ``mandates_page_1000_p50_ms``, ``v3_mandates_all_p50_ms``: see
+  ``bench/mandate_polling.py``.
 
 ``python -m bench --small`` (or ``BENCH_SIZE=small``) runs the same code on small sizes in
 seconds, for CI. Uses ``DATABASE_URL`` when set, else an embedded server in
@@ -40,7 +42,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench import v3_energy
+from bench import mandate_polling, v3_energy
 from datahub_api import embedded_postgres
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.ean import make_ean
@@ -384,6 +386,8 @@ async def run(url: str, data_dir: Path, sizes: Sizes) -> list[Result]:
         )
         results.append(Result(**asdict(figure)))
         results.extend(await sla_figures(database, url, data_dir, sizes))
+        polling = await mandate_polling.run(database, url, data_dir, small=sizes is SMALL)
+        results.extend(Result(**asdict(figure)) for figure in polling)
         return results
     finally:
         await database.dispose()

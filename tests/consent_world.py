@@ -3,6 +3,7 @@ both, and their access points, made through the real services and routes."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import httpx
@@ -108,6 +109,30 @@ async def log_in(app: FastAPI, person: Person) -> httpx.AsyncClient:
     assert response.status_code == 200, response.text
     browser.headers["X-CSRF-Token"] = response.json()["csrf_token"]
     return browser
+
+
+def field(html: str, name: str) -> str:
+    """The value of the form field ``name`` of a portal page."""
+    match = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert match, f"no field {name}"
+    return match.group(1)
+
+
+async def browser_login(
+    browser: httpx.AsyncClient, username: str, next_path: str
+) -> httpx.Response:
+    """Log in through the portal's login form, as a browser does."""
+    page = await browser.get(f"/portal/login?next={next_path}")
+    assert page.status_code == 200
+    return await browser.post(
+        "/portal/login",
+        data={
+            "username": username,
+            "password": PASSWORD,
+            "csrf_token": field(page.text, "csrf_token"),
+            "next": field(page.text, "next"),
+        },
+    )
 
 
 def consent_request(esp: Esp, **over: object) -> dict[str, object]:

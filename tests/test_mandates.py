@@ -12,7 +12,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from datahub_api.fluvius_v3 import repository as v3_repository
+from datahub_api.fluvius_v3 import schemas as v3
 from datahub_api.mandates import service as mandates_service
+from datahub_api.mandates.models import MandateStatus, RenewalStatus
 
 from .access_point_data import access_point_body
 from .consent_world import (
@@ -229,6 +232,96 @@ async def test_sandbox_mock_makes_exactly_the_given_mandate(
         "/v3/api/mandate/mock", json={**body, "ean": "541448800000000000"}, headers=headers
     )
     assert unknown.status_code == 400
+
+
+async def mandates_in_every_state(
+    app: FastAPI, client: httpx.AsyncClient, world: ConsentWorld
+) -> int:
+    """Sandbox mandates of ESP A in every status and renewal status (instants with
+    microseconds and offsets), plus one waiting for the grid user; how many."""
+    app.state.settings = app.state.settings.model_copy(update={"sandbox": True})
+    headers = await auth_headers(client, world.esp_a)
+    cases = [
+        (status, renewal)
+        for status in ("Requested", "Approved", "Rejected", "Finished")
+        for renewal in (None, "ToBeRenewed", "RenewalRequested", "Expired")
+    ]
+    for n, (status, renewal) in enumerate(cases):
+        body = {
+            "referenceNumber": f"body-{n}",
+            "ean": world.tenant_eans[n % 2] if n % 3 else world.tenant_km_ean,
+            "dataServiceType": ("VH_dag", "VH_kwartier_uur", "VH_onbepaald", "IG")[n % 4],
+            "dataPeriodFrom": f"2025-03-01T0{n % 10}:00:00.123456+02:00",
+            "dataPeriodTo": "2026-03-01T23:59:59.999999Z",
+            "status": status,
+            "mandateExpirationDate": "2026-03-02T00:00:00Z",
+            **({"renewalStatus": renewal} if renewal else {}),
+        }
+        made = await client.post("/v3/api/mandate/mock", json=body, headers=headers)
+        assert made.status_code == 200, made.text
+    identifier = await open_session(client, world.esp_a, numberOfEans=1, referenceNumber="w")
+    waiting = await decide(app, world.tenant, identifier, [world.tenant_eans[0]])
+    assert waiting.json()["mandates"][0]["waiting_for_grid_user"] is True
+    return len(cases) + 1
+
+
+async def test_the_v3_body_written_by_postgresql_is_the_models_body(
+    app: FastAPI, client: httpx.AsyncClient, world: ConsentWorld
+) -> None:
+    """`GET /v3/api/mandate` has PostgreSQL write its mandates; they must be exactly what
+    the `Mandate` model writes, for every status and renewal status."""
+    count = await mandates_in_every_state(app, client, world)
+    served = await v3_mandates(client, world.esp_a)
+    assert len(served) == count
+    expected = []
+    for item in await native_mandates(client, world.esp_a, "?limit=1000"):
+        renewal = item["renewal_status"]
+        expected.append(
+            v3.Mandate(
+                reference_number=item["reference_number"],
+                status=v3_repository.STATUS_TO_V3[MandateStatus(item["status"])],
+                ean=item["ean"],
+                energy_type=v3.EnergyType(item["energy_type"]),
+                data_period_from=datetime.fromisoformat(item["data_period_from"]),
+                data_period_to=datetime.fromisoformat(item["data_period_to"]),
+                data_service_type=v3.DataServiceType(item["data_service_type"]),
+                mandate_expiration_date=datetime.fromisoformat(item["expiration_date"]),
+                renewal_status=v3_repository.RENEWAL_TO_V3[RenewalStatus(renewal)]
+                if renewal
+                else None,
+            ).model_dump(mode="json", by_alias=True, exclude_none=True)
+        )
+    assert served == expected
+    assert [list(m) for m in served] == [list(m) for m in expected]  # member order too
+    assert served[0]["dataPeriodFrom"] == "2025-02-28T22:00:00Z"
+
+
+async def test_list_items_written_by_postgresql_are_the_models_items(
+    app: FastAPI, client: httpx.AsyncClient, world: ConsentWorld
+) -> None:
+    """`GET /api/v1/mandates` has PostgreSQL write its items; each must be exactly what
+    `GET /api/v1/mandates/{id}` (the `MandateOut` model) answers."""
+    count = await mandates_in_every_state(app, client, world)
+    headers = await auth_headers(client, world.esp_a)
+    listed = await native_mandates(client, world.esp_a, "?limit=1000")
+    assert len(listed) == count
+    assert any(item["waiting_for_grid_user"] for item in listed)
+    for item in listed:
+        one = (await client.get(f"/api/v1/mandates/{item['id']}", headers=headers)).json()
+        assert item == one
+        assert list(item) == list(one)  # member order too
+    # Paged the same, the cursor goes on after the last item.
+    first = (await client.get("/api/v1/mandates?limit=5", headers=headers)).json()
+    assert [m["id"] for m in first["items"]] == [m["id"] for m in listed[:5]]
+    rest = (
+        await client.get(
+            f"/api/v1/mandates?limit=1000&cursor={first['next_cursor']}", headers=headers
+        )
+    ).json()
+    assert [m["id"] for m in rest["items"]] == [m["id"] for m in listed[5:]]
+    assert rest["next_cursor"] is None
+    empty = await client.get("/api/v1/mandates", headers=await auth_headers(client, world.esp_b))
+    assert empty.json() == {"items": [], "next_cursor": None}
 
 
 @pytest.mark.parametrize(

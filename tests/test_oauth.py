@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -405,6 +406,47 @@ async def test_a_well_formed_token_passes(
 ) -> None:
     response = await client.get(data_route, headers=bearer(_signed(app, _claims(app))))
     assert response.status_code == 200  # the control for the refusals below
+
+
+def test_verified_tokens_are_remembered_until_they_expire(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keyring = keys.Keyring.from_directory(tmp_path)
+    issuer = "https://hub.example"
+
+    def mint(**over: Any) -> str:
+        fields: dict[str, Any] = {"lifetime_seconds": 300, "now": time.time(), **over}
+        return tokens.mint(
+            keyring, issuer=issuer, subject="c", role=Role.esp, scopes=["mandates:read"], **fields
+        ).token
+
+    checked: list[str] = []
+    full_check = tokens._verify
+
+    def counting(ring: keys.Keyring, token: str, *, issuer: str) -> Any:
+        checked.append(token)
+        return full_check(ring, token, issuer=issuer)
+
+    monkeypatch.setattr(tokens, "_verify", counting)
+    valid = mint()
+    first = tokens.verify(keyring, valid, issuer=issuer)
+    assert tokens.verify(keyring, valid, issuer=issuer) == first
+    assert checked == [valid]  # the second time from memory
+    with pytest.raises(tokens.InvalidToken):  # another issuer is checked, and refused
+        tokens.verify(keyring, valid, issuer="https://other.example")
+    # A remembered token past its expiry is checked again (and refused).
+    expired = mint(now=time.time() - 4000, lifetime_seconds=60)
+    keyring.verified[(expired, issuer)] = tokens._Verified(first, time.time() - 1)
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify(keyring, expired, issuer=issuer)
+    assert (expired, issuer) not in keyring.verified
+    # Bounded, oldest first out; a new keyring (keys rotated) remembers nothing.
+    monkeypatch.setattr(tokens, "VERIFIED_TOKENS_KEPT", 2)
+    others = [mint(), mint()]
+    for other in others:
+        tokens.verify(keyring, other, issuer=issuer)
+    assert [token for token, _ in keyring.verified] == others
+    assert keys.Keyring(keyring.keys).verified == {}
 
 
 async def test_expired_token(app: FastAPI, client: httpx.AsyncClient, data_route: str) -> None:

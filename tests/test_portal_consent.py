@@ -3,25 +3,17 @@ redirects); the real-browser stories come with the portal."""
 
 from __future__ import annotations
 
-import re
-
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from .consent_world import PASSWORD, ConsentWorld, make_consent_world
+from .consent_world import PASSWORD, ConsentWorld, browser_login, field, make_consent_world
 from .parties import auth_headers
 
 
 @pytest.fixture
 async def world(app: FastAPI, client: httpx.AsyncClient) -> ConsentWorld:
     return await make_consent_world(app, client)
-
-
-def field(html: str, name: str) -> str:
-    match = re.search(rf'name="{name}" value="([^"]*)"', html)
-    assert match, f"no field {name}"
-    return match.group(1)
 
 
 async def consent_link(client: httpx.AsyncClient, world: ConsentWorld, **over: object) -> str:
@@ -37,22 +29,6 @@ async def consent_link(client: httpx.AsyncClient, world: ConsentWorld, **over: o
         "/v3/api/shortUrlIdentifier", json=body, headers=await auth_headers(client, world.esp_a)
     )
     return f"/consent/{made.json()['data']['shortUrlIdentifier']}"
-
-
-async def browser_login(
-    browser: httpx.AsyncClient, username: str, next_path: str
-) -> httpx.Response:
-    page = await browser.get(f"/portal/login?next={next_path}")
-    assert page.status_code == 200
-    return await browser.post(
-        "/portal/login",
-        data={
-            "username": username,
-            "password": PASSWORD,
-            "csrf_token": field(page.text, "csrf_token"),
-            "next": field(page.text, "next"),
-        },
-    )
 
 
 async def test_a_tenant_consents_through_the_pages(

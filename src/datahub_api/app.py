@@ -37,8 +37,10 @@ from datahub_api.events.router import router as events_router
 from datahub_api.fluvius_v3.errors import install_v3_face
 from datahub_api.fluvius_v3.router import router as v3_router
 from datahub_api.health.router import router as health_router
+from datahub_api.http_caching import install_not_modified
 from datahub_api.jobs import JobQueue
 from datahub_api.mandates.router import router as mandates_router
+from datahub_api.mandates.versions import MandateVersions
 from datahub_api.meter_data.changes_router import router as meter_data_changes_router
 from datahub_api.meter_data.query_router import router as meter_data_query_router
 from datahub_api.meter_data.read_router import router as meter_data_read_router
@@ -167,6 +169,9 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         grants = AccessGrants(database, settings.grants_refresh_seconds)
         app.state.access_grants = grants
         grants.start()
+        mandate_versions = MandateVersions(database)
+        app.state.mandate_versions = mandate_versions
+        mandate_versions.start()
         jobs = JobQueue(database.url, database, settings)
         app.state.jobs = jobs
         try:
@@ -176,6 +181,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
             yield
         finally:
             await jobs.close()
+            await mandate_versions.stop()
             await grants.stop()
             await database.dispose()
             if embedded is not None:
@@ -199,8 +205,12 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.state.login_throttle = LoginThrottle(settings.login_attempts_per_15_minutes)
     register_face_renderer("/oauth2", render_oauth_error)
     install_error_handlers(app)
+    install_not_modified(app)
     install_v3_face(app)
     app.include_router(health_router)
+    # The routes ESP backends poll come early: routes are matched in this order.
+    app.include_router(mandates_router)
+    app.include_router(events_router)
     app.include_router(auth_router)
     app.include_router(token_router)
     app.include_router(accounts_router)
@@ -208,7 +218,6 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(contracts_router)
     app.include_router(clients_router)
     app.include_router(access_points_router)
-    app.include_router(mandates_router)
     app.include_router(access_log_router)
     app.include_router(portal_router)
     app.include_router(v3_router)
@@ -216,7 +225,6 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(meter_data_read_router)
     app.include_router(meter_data_changes_router)
     app.include_router(meter_data_query_router)
-    app.include_router(events_router)
     app.include_router(webhooks_router)
     app.include_router(sla_router)
     app.include_router(nps_router)

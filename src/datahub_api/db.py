@@ -139,7 +139,8 @@ def create_database(url: str, settings: Settings, *, read_url: str | None = None
     )
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
+    """The process's database (``async``: FastAPI would run a plain function in a thread)."""
     database: Database = request.app.state.database
     return database
 
@@ -154,6 +155,14 @@ def after_commit(session: WriteSession, hook: AfterCommit) -> None:
         hooks.append(hook)
 
 
+async def commit_and_run_hooks(session: WriteSession, app: Any) -> None:
+    """Commit and then run the :func:`after_commit` hooks, as the request's session
+    dependency does: for routes that open a write session of their own."""
+    await session.commit()
+    for hook in session.info.pop("after_commit", []):
+        await hook(app)
+
+
 async def _write_session(
     request: Request,
     database: Annotated[Database, Depends(get_database)],
@@ -165,9 +174,7 @@ async def _write_session(
             await session.rollback()
             raise
         else:
-            await session.commit()
-            for hook in session.info.pop("after_commit", []):
-                await hook(request.app)
+            await commit_and_run_hooks(session, request.app)
 
 
 async def _read_session(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -26,6 +26,23 @@ ETAG_HEADER_DOC: dict[str, Any] = {
         "schema": {"type": "string"},
     }
 }
+
+
+class NotModified(Exception):
+    """Raised by a route's dependency to answer 304 with ``etag`` at once, before the rest
+    of the request is parsed (the cheap path of a poll that finds nothing new)."""
+
+    def __init__(self, etag: str) -> None:
+        super().__init__(etag)
+        self.etag = etag
+
+
+def install_not_modified(app: FastAPI) -> None:
+    async def on_not_modified(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, NotModified)
+        return Response(status_code=304, headers={"ETag": exc.etag})
+
+    app.add_exception_handler(NotModified, on_not_modified)
 
 
 def etag_of(body: bytes) -> str:

@@ -11,9 +11,9 @@ domain with jobs has a ``tasks.py`` with ``register_tasks(queue)``, listed in
 :data:`TASK_MODULES`; it defines its tasks (and periodic tasks) on ``queue.app``::
 
     def register_tasks(queue: JobQueue) -> None:
-        @queue.app.periodic(cron="5 0 * * *", periodic_id="mandates.expire")
-        @queue.app.task(name="mandates.expire", queueing_lock="mandates.expire")
-        async def expire_mandates(timestamp: int) -> None:
+        @queue.app.periodic(cron="5 23 * * *", periodic_id="mandates.daily")  # UTC
+        @queue.app.task(name="mandates.daily", queueing_lock="mandates.daily")
+        async def daily_task(timestamp: int) -> None:
             async with queue.database.write_sessions() as session:
                 ...
                 await commit(session, queue)
@@ -25,7 +25,7 @@ Jobs are deferred by name (:meth:`JobQueue.defer`). Procrastinate's connection c
 part in a SQLAlchemy/asyncpg transaction, so a job that must exist iff a change commits is
 deferred *after* the commit (``after_commit`` in requests, :func:`commit` elsewhere), and the
 change itself leaves a durable trace (an outbox row) that a periodic sweeper turns into a
-job if the process died in between. See ``webhooks/tasks.py``.
+job if the process died in between. See ``webhooks/tasks.py`` and ``mandates/tasks.py``.
 
 Tests run jobs deterministically with :meth:`JobQueue.run_until_idle`.
 """
@@ -57,6 +57,7 @@ logger = logging.getLogger(__name__)
 # Modules with a ``register_tasks(queue: JobQueue) -> None`` function.
 TASK_MODULES: tuple[str, ...] = (
     "datahub_api.webhooks.tasks",
+    "datahub_api.mandates.tasks",
     "datahub_api.sla.tasks",
     "datahub_api.nps.tasks",
 )

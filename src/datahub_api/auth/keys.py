@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,8 @@ class Keyring:
         self.keys = sorted(keys, key=lambda k: k.created)
         self.by_kid = {key.kid: key for key in self.keys}
         self._verifiers = {key.kid: jwk.construct(key.public_jwk, ALGORITHM) for key in self.keys}
+        # Tokens these keys verified (see tokens.verify); a new keyring starts empty.
+        self.verified: OrderedDict[tuple[str, str], Any] = OrderedDict()
 
     @property
     def current(self) -> SigningKey:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -63,8 +64,40 @@ def mint(
     return IssuedToken(token=token, jti=jti, expires_in=lifetime_seconds, scopes=ordered)
 
 
+# Verified tokens remembered per keyring: a client sends the same token for up to an hour,
+# and checking its RSA signature is most of an authenticated request's cost.
+VERIFIED_TOKENS_KEPT = 4096
+
+
+@dataclass(frozen=True)
+class _Verified:
+    principal: Principal
+    expires_at: float
+
+
 def verify(keyring: Keyring, token: str, *, issuer: str) -> Principal:
-    """Check signature, algorithm, key id, audience, issuer and times; return the caller."""
+    """Check signature, algorithm, key id, audience, issuer and times; return the caller.
+
+    A token verified before by the same keyring (the exact same string, for the same
+    issuer) is accepted again until it expires, without checking it again; the keyring
+    changes when keys rotate, which forgets them all.
+    """
+    remembered: OrderedDict[tuple[str, str], _Verified] = keyring.verified
+    cache_key = (token, issuer)
+    hit = remembered.get(cache_key)
+    if hit is not None:
+        if time.time() < hit.expires_at:
+            remembered.move_to_end(cache_key)
+            return hit.principal
+        del remembered[cache_key]
+    principal, expires_at = _verify(keyring, token, issuer=issuer)
+    remembered[cache_key] = _Verified(principal, expires_at)
+    if len(remembered) > VERIFIED_TOKENS_KEPT:
+        remembered.popitem(last=False)
+    return principal
+
+
+def _verify(keyring: Keyring, token: str, *, issuer: str) -> tuple[Principal, float]:
     try:
         header = jwt.get_unverified_header(token)
     except JWTError as exc:
@@ -72,13 +105,13 @@ def verify(keyring: Keyring, token: str, *, issuer: str) -> Principal:
     if header.get("alg") != ALGORITHM:
         raise InvalidToken(f"algorithm {header.get('alg')!r} refused")
     kid = header.get("kid")
-    key = keyring.by_kid.get(kid) if isinstance(kid, str) else None
+    key = keyring.verifier(kid) if isinstance(kid, str) else None
     if key is None:
         raise InvalidToken("unknown key id")
     try:
         claims = jwt.decode(
             token,
-            key.public_jwk,
+            key,
             algorithms=[ALGORITHM],
             audience=AUDIENCE,
             issuer=issuer,
@@ -94,10 +127,11 @@ def verify(keyring: Keyring, token: str, *, issuer: str) -> Principal:
     except (KeyError, ValueError) as exc:
         raise InvalidToken("no role") from exc
     organisation = claims.get("org")
-    return Principal(
+    principal = Principal(
         subject=str(claims["sub"]),
         role=role,
         scopes=frozenset(str(claims.get("scope", "")).split()),
         organisation_id=organisation if isinstance(organisation, int) else None,
         token_id=str(claims["jti"]),
     )
+    return principal, float(claims["exp"])

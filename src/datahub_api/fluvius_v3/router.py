@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Depends, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from datahub_api.access_points import service as access_points_service
 from datahub_api.auth.principal import Principal, Scope
@@ -17,6 +17,7 @@ from datahub_api.contracts.models import Channel
 from datahub_api.db import ReadSessionDep, WriteSessionDep
 from datahub_api.errors import DatahubError, UnprocessableContent
 from datahub_api.fluvius_v3 import energy
+from datahub_api.fluvius_v3 import repository as v3_repository
 from datahub_api.fluvius_v3 import schemas as v3
 from datahub_api.fluvius_v3.auth import v3_caller
 from datahub_api.fluvius_v3.errors import MandatesNotFound, V3ValidationFailed
@@ -31,8 +32,6 @@ from datahub_api.mandates.models import (
     DataServiceType,
     Flow,
     Mandate,
-    MandateStatus,
-    RenewalStatus,
 )
 from datahub_api.meter_data.series import ReadWindow
 
@@ -42,19 +41,8 @@ router = APIRouter(prefix="/v3/api", tags=["Fluvius v3"])
 API_CHANNELS = (Channel.api.value, Channel.nps.value)
 MAX_MANDATES_PER_POLL = 50_000
 
-STATUS_TO_V3 = {
-    MandateStatus.requested: v3.MandateStatus.REQUESTED,
-    MandateStatus.approved: v3.MandateStatus.APPROVED,
-    MandateStatus.rejected: v3.MandateStatus.REJECTED,
-    MandateStatus.finished: v3.MandateStatus.FINISHED,
-}
-STATUS_FROM_V3 = {value: key for key, value in STATUS_TO_V3.items()}
-RENEWAL_TO_V3 = {
-    RenewalStatus.to_be_renewed: v3.MandateRenewalStatus.TO_BE_RENEWED,
-    RenewalStatus.renewal_requested: v3.MandateRenewalStatus.RENEWAL_REQUESTED,
-    RenewalStatus.expired: v3.MandateRenewalStatus.EXPIRED,
-}
-RENEWAL_FROM_V3 = {value: key for key, value in RENEWAL_TO_V3.items()}
+STATUS_FROM_V3 = {value: key for key, value in v3_repository.STATUS_TO_V3.items()}
+RENEWAL_FROM_V3 = {value: key for key, value in v3_repository.RENEWAL_TO_V3.items()}
 
 _V3_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": v3.ErrorValidationResponse, "description": "Bad Request"},
@@ -80,20 +68,6 @@ async def as_validation_failure(work: Callable[[], Awaitable[T]], *, in_body: bo
         if error.status in (404, 409, 410, 422):
             raise V3ValidationFailed(error.detail, in_body=in_body) from None
         raise
-
-
-def v3_mandate(mandate: Mandate) -> v3.Mandate:
-    return v3.Mandate(
-        reference_number=mandate.reference_number,
-        status=STATUS_TO_V3[mandate.status],
-        ean=mandate.ean,
-        energy_type=v3.EnergyType(mandate.energy_type),
-        data_period_from=mandate.data_period_from,
-        data_period_to=mandate.data_period_to,
-        data_service_type=v3.DataServiceType(mandate.data_service_type.value),
-        mandate_expiration_date=mandate.expiration_date,
-        renewal_status=RENEWAL_TO_V3[mandate.renewal_status] if mandate.renewal_status else None,
-    )
 
 
 def _instant(raw: str | None, name: str) -> datetime | None:
@@ -134,7 +108,7 @@ async def get_mandates(
     renewal_status: Annotated[str | None, Query(alias="renewalStatus")] = None,
     last_updated_from: Annotated[str | None, Query(alias="lastUpdatedFrom")] = None,
     last_updated_to: Annotated[str | None, Query(alias="lastUpdatedTo")] = None,
-) -> JSONResponse:
+) -> Response:
     """Every filter of the Fluvius v3 spec; `dataServiceTypes` takes several values
     (`VH_dag,VH_kwartier_uur`). Only `api` and `nps` mandates are served here. No match: 404
     `MandatesNotFoundException`, as Fluvius answers."""
@@ -164,15 +138,16 @@ async def get_mandates(
         updated_to=_instant(last_updated_to, "lastUpdatedTo"),
         channels=API_CHANNELS,
     )
-    mandates = await repository.all_matching(
+    mandates = await v3_repository.mandates_json(
         session, principal, mandate_filter, limit=MAX_MANDATES_PER_POLL
     )
-    if not mandates:
+    if mandates is None:
         raise MandatesNotFound()
-    body = v3.GetMandatesResponseApiDataResponse.of(
-        v3.GetMandatesResponse(mandates=[v3_mandate(m) for m in mandates])
+    # The `GetMandatesResponseApiDataResponse` body; PostgreSQL wrote the mandates.
+    meta = v3.ResponseMetadata(fetch_time=datetime.now(UTC)).model_dump_json(by_alias=True)
+    return Response(
+        f'{{"data":{{"mandates":{mandates}}},"_meta":{meta}}}', media_type="application/json"
     )
-    return JSONResponse(body.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
 @router.post(

@@ -24,7 +24,7 @@ from datahub_api.errors import (
     NotFound,
     UnprocessableContent,
 )
-from datahub_api.mandates import repository
+from datahub_api.mandates import repository, versions
 from datahub_api.mandates.models import (
     CoConsentStatus,
     CoConsentTask,
@@ -107,6 +107,7 @@ def mandate_payload(mandate: Mandate) -> dict[str, Any]:
 
 async def _announce(session: WriteSession, mandate: Mandate, event: str) -> None:
     await repository.bump_organisation_version(session, mandate.organisation_id)
+    versions.forget_after_commit(session)
     for listener in MANDATE_EVENT_LISTENERS:
         await listener(session, mandate, event)
 

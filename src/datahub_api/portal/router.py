@@ -21,6 +21,7 @@ from datahub_api.accounts import service as accounts_service
 from datahub_api.accounts.router import set_session_cookie
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.brussels_days import BRUSSELS
+from datahub_api.db import commit_and_run_hooks
 from datahub_api.errors import (
     Conflict,
     DatahubError,
@@ -269,7 +270,8 @@ async def decide_consent(request: Request, identifier: str) -> Response:
                 eans=eans,
                 rules=consent_rules(request),
             )
-            await session.commit()
+            # The hooks queue the webhook deliveries of the mandates' events.
+            await commit_and_run_hooks(session, request.app)
     except Gone:
         return _consent_message(request, person, "expired", 410)
     except Conflict:
