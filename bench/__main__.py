@@ -27,8 +27,6 @@ import json
 import os
 import platform
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +41,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench import mandate_polling, v3_energy
+from bench.server import free_port, serve
 from datahub_api import embedded_postgres
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.ean import make_ean
@@ -216,31 +215,6 @@ async def _copy_seconds(url: str, path: Path) -> float:
         await connection.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _serve(url: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATABASE_URL": url, "DATAHUB_DATA_DIR": str(data_dir)}
-    env["DATAHUB_LOG_LEVEL"] = "WARNING"
-    command = [
-        sys.executable, "-m", "uvicorn", "--factory", "datahub_api.app:create_app",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-    ]  # fmt: skip
-    server = subprocess.Popen(command, env=env)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    server.terminate()
-    raise RuntimeError("the benchmark server did not start")
-
-
 async def ingest_vs_copy(database: Database, url: str, data_dir: Path, sizes: Sizes) -> Result:
     points = await _register(database, sizes.ingest_eans)
     async with database.write_sessions() as session:
@@ -252,8 +226,8 @@ async def ingest_vs_copy(database: Database, url: str, data_dir: Path, sizes: Si
         path = Path(scratch) / "readings.csv"
         rows = _write_csv(path, points, sizes.ingest_days)
         copy_seconds = await _copy_seconds(url, path)
-        port = _free_port()
-        server = _serve(url, data_dir, port)
+        port = free_port()
+        server = serve(url, data_dir, port)
         try:
             base = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(base_url=base, timeout=600) as client:
@@ -302,8 +276,8 @@ async def ingest_vs_copy(database: Database, url: str, data_dir: Path, sizes: Si
 
 
 async def native_reads(database: Database, url: str, data_dir: Path, sizes: Sizes) -> list[Result]:
-    port = _free_port()
-    server = _serve(url, data_dir, port)
+    port = free_port()
+    server = serve(url, data_dir, port)
     try:
         found = await meter_data_reads.measure(
             database, f"http://127.0.0.1:{port}", server.pid, data_dir, sizes.demo_days - 1
@@ -337,8 +311,8 @@ async def native_reads(database: Database, url: str, data_dir: Path, sizes: Size
 
 async def sla_figures(database: Database, url: str, data_dir: Path, sizes: Sizes) -> list[Result]:
     size = SLA_EAN_DAYS["small" if sizes is SMALL else "full"]
-    port = _free_port()
-    server = _serve(url, data_dir, port)
+    port = free_port()
+    server = serve(url, data_dir, port)
     try:
         seconds, roll_up, count = await sla.report_seconds(
             database, f"http://127.0.0.1:{port}", size
@@ -381,9 +355,7 @@ async def run(url: str, data_dir: Path, sizes: Sizes) -> list[Result]:
         print(f"  measured {results[-1].name}", flush=True)
         results.append(await ingest_vs_copy(database, url, data_dir, sizes))
         results.extend(await native_reads(database, url, data_dir, sizes))
-        figure = await v3_energy.v3_month_vs_limit(
-            database, url, data_dir, small=sizes is SMALL, serve=_serve, free_port=_free_port
-        )
+        figure = await v3_energy.v3_month_vs_limit(database, url, data_dir, small=sizes is SMALL)
         results.append(Result(**asdict(figure)))
         results.extend(await sla_figures(database, url, data_dir, sizes))
         polling = await mandate_polling.run(database, url, data_dir, small=sizes is SMALL)

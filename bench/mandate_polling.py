@@ -20,31 +20,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
+from bench.esp import BenchEsp, add_api_esp
+from bench.server import free_port, serve
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.ean import make_ean
 from datahub_api.access_points.schemas import AccessPointBody
-from datahub_api.auth import service as auth_service
-from datahub_api.auth.principal import OPERATOR_SCOPES, Principal, Role
-from datahub_api.contracts import service as contracts_service
 from datahub_api.contracts.models import Channel
-from datahub_api.contracts.schemas import ContractApplication
 from datahub_api.db import Database
 from datahub_api.mandates import repository as mandates_repository
 from datahub_api.mandates.models import DataServiceType, MandateSource, MandateStatus
-from datahub_api.organisations import enterprise_number
-from datahub_api.organisations import service as organisations_service
-from datahub_api.organisations.schemas import OrganisationCreate
 
 
 @dataclass
@@ -89,45 +81,17 @@ SMALL = Sizes(
     page_samples=10,
     v3_samples=5,
 )
-SEED_OPERATOR = Principal(subject="bench:seed", role=Role.operator, scopes=OPERATOR_SCOPES)
 EAN_BASE = 7_000_000
 
 
 # --- the ESP and its mandates --------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BenchEsp:
-    organisation_id: int
-    client_id: str
-    client_secret: str
-
-
 async def make_esp(database: Database) -> BenchEsp:
     async with database.write_sessions() as session:
-        organisation = await organisations_service.create(
-            session,
-            OrganisationCreate(
-                name="Polling Bench ESP",
-                enterprise_number=enterprise_number.from_body(4_242_424),
-                contact_email="bench@example.org",
-                return_url_prefixes=["https://esp.example/"],
-            ),
-        )
-        contract = await contracts_service.apply(
-            session,
-            organisation,
-            ContractApplication(channels=[Channel.api], valid_from=date(2020, 1, 1)),
-            actor="bench",
-        )
-        await contracts_service.transition(
-            session, SEED_OPERATOR, contract.number, contracts_service.Transition.approve, None
-        )
-        created = await auth_service.create_client(
-            session, name="polling bench backend", role=Role.esp, organisation_id=organisation.id
-        )
+        esp = await add_api_esp(session, "Polling Bench ESP", 4_242_424)
         await session.commit()
-    return BenchEsp(organisation.id, created.client.client_id, created.secret)
+    return esp
 
 
 async def load_mandates(database: Database, esp: BenchEsp, count: int) -> None:
@@ -188,40 +152,6 @@ async def load_mandates(database: Database, esp: BenchEsp, count: int) -> None:
 
 
 # --- the server ----------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def serve(url: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    """The service in one uvicorn process, with a rate limit no benchmark client reaches
-    and without the in-process job worker: a periodic job (the daily mandate run, say)
-    would otherwise compete for the CPU, and change the mandates being polled, mid-run."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DATAHUB_DATA_DIR": str(data_dir),
-        "DATAHUB_LOG_LEVEL": "WARNING",
-        "DATAHUB_RATE_LIMIT_REQUESTS": str(10**9),
-        "DATAHUB_RUN_WORKER_IN_PROCESS": "false",
-    }
-    command = [
-        sys.executable, "-m", "uvicorn", "--factory", "datahub_api.app:create_app",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-    ]  # fmt: skip
-    server = subprocess.Popen(command, env=env)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    server.terminate()
-    raise RuntimeError("the benchmark server did not start")
 
 
 # --- a bare keep-alive client --------------------------------------------------------

@@ -17,20 +17,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from subprocess import Popen
 
 import httpx
 
+from bench.esp import add_api_esp
+from bench.server import free_port, serve
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.ean import make_ean
 from datahub_api.access_points.models import AccessPoint
 from datahub_api.access_points.schemas import AccessPointFields
-from datahub_api.auth import service as auth_service
-from datahub_api.auth.principal import ESP_SCOPES, OPERATOR_SCOPES, Principal, Role
+from datahub_api.auth.principal import ESP_SCOPES, Principal, Role
 from datahub_api.brussels_days import BRUSSELS, day_start, days_between
-from datahub_api.contracts import service as contracts_service
-from datahub_api.contracts.models import Channel
-from datahub_api.contracts.schemas import ContractApplication
 from datahub_api.db import Database
 from datahub_api.fluvius_v3 import energy
 from datahub_api.fluvius_v3 import schemas as v3
@@ -42,16 +39,12 @@ from datahub_api.meter_data.blocks import expected_slots, slot_start
 from datahub_api.meter_data.ingest_parser import FIELDS, BatchBuilder, CsvReader
 from datahub_api.meter_data.models import Granularity
 from datahub_api.meter_data.series import ReadGranularity, ReadWindow, assemble
-from datahub_api.organisations import enterprise_number
-from datahub_api.organisations import service as organisations_service
-from datahub_api.organisations.schemas import OrganisationCreate
 
 NAME = "v3_month_vs_limit"
 TARGET = 3.0
 MONTH = (date(2026, 3, 1), date(2026, 4, 1))
 EAN = make_ean(7_000_001)
 METER = "1SAG7000000001"
-OPERATOR = Principal(subject="bench:operator", role=Role.operator, scopes=OPERATOR_SCOPES)
 
 
 @dataclass(frozen=True)
@@ -104,32 +97,12 @@ async def _prepare(database: Database) -> Reader:
                 }
             ),
         )
-        organisation = await organisations_service.create(
-            session,
-            OrganisationCreate(
-                name="Bench ESP",
-                enterprise_number=enterprise_number.from_body(7_000_001),
-                contact_email="bench@example.org",
-                return_url_prefixes=["https://bench.example/"],
-            ),
-        )
-        contract = await contracts_service.apply(
-            session,
-            organisation,
-            ContractApplication(channels=[Channel.api], valid_from=date(2020, 1, 1)),
-            actor="bench",
-        )
-        await contracts_service.transition(
-            session, OPERATOR, contract.number, contracts_service.Transition.approve, None
-        )
-        created = await auth_service.create_client(
-            session, name="bench backend", role=Role.esp, organisation_id=organisation.id
-        )
+        bench_esp = await add_api_esp(session, "Bench ESP", 7_000_001)
         esp = Principal(
-            subject=created.client.client_id,
+            subject=bench_esp.client_id,
             role=Role.esp,
             scopes=ESP_SCOPES,
-            organisation_id=organisation.id,
+            organisation_id=bench_esp.organisation_id,
         )
         await mandates_service.make_sandbox_mandate(
             session,
@@ -151,7 +124,7 @@ async def _prepare(database: Database) -> Reader:
     async with database.write_sessions() as session:
         await meter_data_service.store_batch(session, builder.batch)
         await session.commit()
-    return Reader(created.client.client_id, created.secret)
+    return Reader(bench_esp.client_id, bench_esp.client_secret)
 
 
 async def _in_process_body(
@@ -188,8 +161,6 @@ async def v3_month_vs_limit(
     data_dir: Path,
     *,
     small: bool,
-    serve: Callable[[str, Path, int], Popen[bytes]],
-    free_port: Callable[[], int],
 ) -> Figure:
     reader = await _prepare(database)
     window = ReadWindow(day_start(MONTH[0]), day_start(MONTH[1]), ReadGranularity.quarter_hour)
