@@ -248,25 +248,9 @@ async def approved_for_read(
 ) -> list[Mandate]:
     """Approved mandates of the organisation on ``ean`` and ``channels`` whose channel an
     approved contract of the organisation covers today."""
-    contract_covers_channel = (
-        select(DataAccessContract.id)
-        .where(
-            DataAccessContract.organisation_id == organisation_id,
-            DataAccessContract.status == ContractStatus.approved,
-            DataAccessContract.valid_from <= today,
-            or_(DataAccessContract.valid_to.is_(None), DataAccessContract.valid_to > today),
-            Mandate.channel == any_(DataAccessContract.channels),
-        )
-        .exists()
+    return await approved_for_reads(
+        session, channels, today, organisation_id=organisation_id, eans=[ean]
     )
-    query = select(Mandate).where(
-        Mandate.organisation_id == organisation_id,
-        Mandate.ean == ean,
-        Mandate.status == MandateStatus.approved,
-        Mandate.channel.in_(list(channels)),
-        contract_covers_channel,
-    )
-    return list((await session.scalars(query)).all())
 
 
 async def approved_for_reads(
