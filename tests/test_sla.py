@@ -281,7 +281,7 @@ async def test_delivery_instants_and_dst_deadline(app: FastAPI) -> None:
     for day, at in cases.items():
         async with database.write_sessions() as session:
             await repository.record_deliveries(
-                session, repository.DeliveryDeltas([ean], [day], [1], [1]), at
+                session, repository.DeliveryDeltas([ean], [day], [1], [1], [0]), at
             )
             await session.commit()
     await roll_up(app, list(cases), datetime(2026, 1, 1, tzinfo=UTC))

@@ -638,7 +638,12 @@ cli.add_typer(sla_cli, name="sla")
 
 @sla_cli.command("report")
 def sla_report(
-    channel: Annotated[str, typer.Option(help="api, portal, nps or annual_history.")] = "api",
+    channel: Annotated[
+        str,
+        typer.Option(
+            help="api, portal, nps (informative), nps_historical (validated) or annual_history."
+        ),
+    ] = "api",
     month: Annotated[str, typer.Option(help="The month, YYYY-MM.")] = "",
     organisation_id: Annotated[
         int | None, typer.Option(help="One ESP's figures (default: DSO-wide, and per ESP).")
@@ -666,7 +671,8 @@ def sla_report(
         try:
             sla_channel = sla_service.SlaChannel(channel)
         except ValueError:
-            fail(f"unknown channel {channel!r}; one of: api, portal, nps, annual_history", 2)
+            known = ", ".join(c.value for c in sla_service.SlaChannel)
+            fail(f"unknown channel {channel!r}; one of: {known}", 2)
         first = sla_chart.parse_month(month or today_in_brussels().strftime("%Y-%m"))
         path = chart or Path(f"sla-{sla_channel.value}-{first:%Y-%m}.svg")
         if path.suffix.lower() not in (".svg", ".png"):

@@ -7,8 +7,11 @@ weather by day and passing clouds), a few heat pumps (heating degree-hours), gas
 m3, GVM businesses per quarter-hour (office hours, weekends). The deliveries are not
 perfect: some days never arrive, some blocks have gaps, some days arrive late (insert time
 days after the day), and some days were estimated first and corrected by reads later
-(version 2, the estimate in the history). Days whose delivery lies in the future are left
-out, so the last day or two are partly missing, as they would be.
+(version 2, the estimate in the history). Complete days are validated later (a new version
+with every value ``VAL``, the read one in the history): mostly 4-12 days after the day, some
+16-35 days after (late for the NPS historical-data level of 15 days). Days whose delivery
+lies in the future are left out, so the last day or two are partly missing, as they would
+be, and the last days are not validated yet.
 
 Vectorised with numpy per series and loaded with ``COPY``; deterministic for the seed.
 """
@@ -56,6 +59,10 @@ LATE_BLOCK = 0.012  # delivered 3-10 days after the day
 BAD_MONTH_LATE_BLOCK = 0.05  # the same, in the demo's bad month
 BAD_MONTH_DAYS_BACK = 45  # the bad month is the one holding this day before yesterday
 CORRECTED_BLOCK = 0.025  # estimated first, read later
+# Validation (the NPS historical-data level, 15 days): about 96-98% in time, and the bad
+# month misses the 95% target there too.
+LATE_VALIDATION = 0.025  # validated 16-35 days after the day
+BAD_MONTH_LATE_VALIDATION = 0.08
 _ALL_ONES = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF}
 _DTYPES = {1: "<u1", 2: "<u2", 4: "<u4"}
 
@@ -216,6 +223,7 @@ def pack(values: Array) -> bytes:
 
 READ = bytes([ValidationState.READ])
 EST = bytes([ValidationState.EST])
+VAL = bytes([ValidationState.VAL])
 
 
 def _delivery(rng: np.random.Generator, day: date, late: bool) -> datetime:
@@ -225,15 +233,22 @@ def _delivery(rng: np.random.Generator, day: date, late: bool) -> datetime:
     return day_start(day) + after + timedelta(minutes=minutes)
 
 
+def _validation(rng: np.random.Generator, day: date, late: bool) -> datetime:
+    """When a day's values were validated: 4-12 days after the day, or 16-35 when late."""
+    after = int(rng.integers(16, 36)) if late else int(rng.integers(4, 13))
+    return day_start(day) + timedelta(days=after, minutes=int(rng.integers(0, 12 * 60)))
+
+
 def block_rows(
     series: DemoSeries,
     timeline: Timeline,
     rng: np.random.Generator,
     now: datetime,
     bad_month: tuple[int, int] | None = None,
-) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...] | None]]:
-    """(block row without id, history row without block id or None) per delivered day;
-    days of ``bad_month`` (year, month) arrive late more often."""
+) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
+    """(block row without id, its superseded versions without block id, oldest first) per
+    delivered day; days of ``bad_month`` (year, month) arrive and are validated late more
+    often."""
     for index, day in enumerate(timeline.days):
         if not series.days[index] or rng.random() < MISSING_DAY:
             continue
@@ -244,7 +259,8 @@ def block_rows(
         present = values >= 0
         if not present.any():
             continue
-        late_share = BAD_MONTH_LATE_BLOCK if (day.year, day.month) == bad_month else LATE_BLOCK
+        bad = (day.year, day.month) == bad_month
+        late_share = BAD_MONTH_LATE_BLOCK if bad else LATE_BLOCK
         inserted = _delivery(rng, day, rng.random() < late_share)
         if inserted > now:
             continue
@@ -254,24 +270,35 @@ def block_rows(
             series.ean, series.meter_id, int(series.direction), int(Register.total),
             int(series.granularity), day, int(series.unit), expected, filled,
         )  # fmt: skip
+        # Versions as (written at, packed values, packed states), oldest first.
+        versions: list[tuple[datetime, bytes, bytes]] = []
         corrected_at = inserted + timedelta(days=int(rng.integers(2, 6)))
         if rng.random() < CORRECTED_BLOCK and corrected_at <= now:
             estimate = np.where(present, np.rint(values * rng.uniform(0.8, 1.2)), -1)
-            history = (
-                *key[:6],
-                1,
-                *key[6:],
-                inserted,
-                inserted,
-                completed,
-                pack(estimate.astype(np.int64)),
-                EST,
-                corrected_at,
-            )
-            row = (*key, 2, inserted, corrected_at, completed, pack(values), READ)
-            yield row, history
+            versions.append((inserted, pack(estimate.astype(np.int64)), EST))
+            versions.append((corrected_at, pack(values), READ))
         else:
-            yield (*key, 1, inserted, inserted, completed, pack(values), READ), None
+            versions.append((inserted, pack(values), READ))
+        late_validation = BAD_MONTH_LATE_VALIDATION if bad else LATE_VALIDATION
+        validated_at = max(
+            _validation(rng, day, rng.random() < late_validation),
+            versions[-1][0] + timedelta(hours=6),
+        )
+        validated = completed is not None and validated_at <= now
+        if validated:
+            versions.append((validated_at, versions[-1][1], VAL))
+        history = []
+        for number, (written, packed_values, states) in enumerate(versions[:-1], start=1):
+            history.append(
+                (*key[:6], number, *key[6:], inserted, written, completed, None, packed_values,
+                 states, versions[number][0])
+            )  # fmt: skip
+        written, packed_values, states = versions[-1]
+        yield (
+            (*key, len(versions), inserted, written, completed,
+             validated_at if validated else None, packed_values, states),
+            history,
+        )  # fmt: skip
 
 
 # --- the seeder --------------------------------------------------------------------------
@@ -368,8 +395,7 @@ async def seed_meter_data(session: WriteSession, world: DemoWorldBuilder) -> Non
         timeline = profiles.hour if series.granularity is Granularity.PT1H else profiles.quarter
         for row, superseded in block_rows(series, timeline, rng, now, (bad.year, bad.month)):
             blocks.append(row)
-            if superseded is not None:
-                history.append((len(blocks) - 1, superseded))
+            history.extend((len(blocks) - 1, version) for version in superseded)
     connection = await session.connection()
     await repository.create_partitions(connection, range(first.year, last.year + 1))
     ids = await repository.reserve_block_ids(session, len(blocks))
@@ -388,5 +414,6 @@ async def seed_meter_data(session: WriteSession, world: DemoWorldBuilder) -> Non
     world.credentials["meter_data"] = {
         "days": f"{first}..{last}",
         "day_blocks": len(blocks),
-        "corrected_blocks": len(history),
+        "corrected_blocks": sum(1 for _, version in history if version[-2] == EST),
+        "validated_blocks": sum(1 for row in blocks if row[-3] is not None),
     }

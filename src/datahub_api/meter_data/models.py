@@ -133,6 +133,9 @@ class MeterDayBlock(Base):
     last_inserted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # When every slot first held a value (the data became complete).
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When every slot first held a validated (VAL) value; never moves once set (a later
+    # correction to an estimate and back does not make it later).
+    validated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     packed_values: Mapped[bytes] = mapped_column(LargeBinary)
     packed_states: Mapped[bytes] = mapped_column(LargeBinary)
 
@@ -160,6 +163,7 @@ class MeterDayBlockVersion(Base):
     first_inserted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_inserted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    validated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     packed_values: Mapped[bytes] = mapped_column(LargeBinary)
     packed_states: Mapped[bytes] = mapped_column(LargeBinary)
     superseded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

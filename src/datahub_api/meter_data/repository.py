@@ -62,6 +62,7 @@ class DayBlock:
     values: list[int | None]
     states: list[int | None]
     superseded_at: datetime | None = None  # set on versions read from the history
+    validated_at: datetime | None = None  # when every slot first held a validated value
 
 
 @dataclass(frozen=True)
@@ -79,12 +80,13 @@ class PackedBlock:
     completed_at: datetime | None
     packed_values: bytes
     packed_states: bytes
+    validated_at: datetime | None = None
 
 
 _COLUMNS = (
     "ean, meter_id, direction, register, granularity, day, id, unit, expected_slots, "
     "filled_slots, version, first_inserted_at, last_inserted_at, completed_at, "
-    "packed_values, packed_states"
+    "validated_at, packed_values, packed_states"
 )
 
 
@@ -115,6 +117,7 @@ def _unpacked(row: Any, superseded_at: datetime | None = None) -> DayBlock:
         values=[None if value < 0 else value for value in slots],
         states=[state or None for state in states],
         superseded_at=superseded_at,
+        validated_at=row.validated_at,
     )
 
 
@@ -385,7 +388,7 @@ async def block_history(session: ReadSession, key: BlockKey) -> list[DayBlock]:
         text(
             "SELECT ean, meter_id, direction, register, granularity, day, block_id AS id, unit, "
             "expected_slots, filled_slots, version, first_inserted_at, last_inserted_at, "
-            "completed_at, packed_values, packed_states, superseded_at "
+            "completed_at, validated_at, packed_values, packed_states, superseded_at "
             "FROM meter_day_block_history WHERE ean = :ean AND meter_id = :meter_id "
             "AND direction = :direction AND register = :register "
             "AND granularity = :granularity AND day = :day ORDER BY version"
@@ -465,6 +468,7 @@ async def stored_blocks(session: WriteSession, keys: Sequence[BlockKey]) -> list
             completed_at=row.completed_at,
             packed_values=row.packed_values,
             packed_states=row.packed_states,
+            validated_at=row.validated_at,
         )
         for row in result
     ]
@@ -493,12 +497,13 @@ NEW_BLOCK_COLUMNS = (
     "first_inserted_at",
     "last_inserted_at",
     "completed_at",
+    "validated_at",
     "packed_values",
     "packed_states",
 )
 NewBlockRecord = tuple[
     str, str, int, int, int, date, int, int, int, int, datetime, datetime, datetime | None,
-    bytes, bytes,
+    datetime | None, bytes, bytes,
 ]  # fmt: skip
 """A row for :func:`copy_new_blocks`, in :data:`NEW_BLOCK_COLUMNS` order."""
 
@@ -523,6 +528,7 @@ class BlockChanges:
     version: list[int]
     last_inserted_at: list[datetime]
     completed_at: list[datetime | None]
+    validated_at: list[datetime | None]
     packed_values: list[bytes]
     packed_states: list[bytes]
 
@@ -532,10 +538,10 @@ _ARCHIVE = text(
     INSERT INTO meter_day_block_history (
         ean, meter_id, direction, register, granularity, day, version, block_id, unit,
         expected_slots, filled_slots, first_inserted_at, last_inserted_at, completed_at,
-        packed_values, packed_states, superseded_at)
+        validated_at, packed_values, packed_states, superseded_at)
     SELECT b.ean, b.meter_id, b.direction, b.register, b.granularity, b.day, b.version, b.id,
         b.unit, b.expected_slots, b.filled_slots, b.first_inserted_at, b.last_inserted_at,
-        b.completed_at, b.packed_values, b.packed_states, :superseded_at
+        b.completed_at, b.validated_at, b.packed_values, b.packed_states, :superseded_at
     FROM {_KEYS_UNNEST} JOIN {BLOCKS_TABLE} b ON {_KEYS_MATCH}
     """  # noqa: S608  fixed names
 )
@@ -545,15 +551,17 @@ _UPDATE = text(
     UPDATE {BLOCKS_TABLE} b SET
         filled_slots = n.filled_slots, version = n.version,
         last_inserted_at = n.last_inserted_at, completed_at = n.completed_at,
+        validated_at = n.validated_at,
         packed_values = n.packed_values, packed_states = n.packed_states
     FROM unnest(
         CAST(:ean AS varchar[]), CAST(:meter_id AS varchar[]), CAST(:direction AS smallint[]),
         CAST(:register AS smallint[]), CAST(:granularity AS smallint[]), CAST(:day AS date[]),
         CAST(:filled_slots AS smallint[]), CAST(:version AS integer[]),
         CAST(:last_inserted_at AS timestamptz[]), CAST(:completed_at AS timestamptz[]),
+        CAST(:validated_at AS timestamptz[]),
         CAST(:packed_values AS bytea[]), CAST(:packed_states AS bytea[])
     ) AS n(ean, meter_id, direction, register, granularity, day, filled_slots, version,
-           last_inserted_at, completed_at, packed_values, packed_states)
+           last_inserted_at, completed_at, validated_at, packed_values, packed_states)
     WHERE b.ean = n.ean AND b.meter_id = n.meter_id AND b.direction = n.direction
       AND b.register = n.register AND b.granularity = n.granularity AND b.day = n.day
     """  # noqa: S608  fixed names
@@ -590,6 +598,7 @@ HISTORY_COLUMNS = (
     "first_inserted_at",
     "last_inserted_at",
     "completed_at",
+    "validated_at",
     "packed_values",
     "packed_states",
     "superseded_at",

@@ -39,7 +39,13 @@ from datahub_api.meter_data.blocks import (
     unpack_states,
 )
 from datahub_api.meter_data.ingest_parser import ParsedBatch, PendingBlock, Problem
-from datahub_api.meter_data.models import Direction, Granularity, Register, StoredUnit
+from datahub_api.meter_data.models import (
+    Direction,
+    Granularity,
+    Register,
+    StoredUnit,
+    ValidationState,
+)
 from datahub_api.meter_data.repository import (
     BlockChanges,
     BlockKey,
@@ -110,6 +116,8 @@ class StoredBlock:
     completed_at: datetime | None  # set when the block became complete with this batch
     inserted_at: datetime
     version: int
+    # Set when every slot first held a validated (VAL) value with this batch.
+    validated_at: datetime | None = None
 
 
 BlocksStoredListener = Callable[[WriteSession, Sequence[StoredBlock]], Awaitable[None]]
@@ -259,6 +267,7 @@ class _Writes:
     filled_slots: list[int] = field(default_factory=list)
     version: list[int] = field(default_factory=list)
     completed_at: list[datetime | None] = field(default_factory=list)
+    validated_at: list[datetime | None] = field(default_factory=list)
     packed_values: list[bytes] = field(default_factory=list)
     packed_states: list[bytes] = field(default_factory=list)
 
@@ -295,6 +304,7 @@ def _stored(
     completed_at: datetime | None,
     now: datetime,
     version: int,
+    validated_at: datetime | None,
 ) -> StoredBlock:
     return StoredBlock(
         ean=key.ean,
@@ -310,7 +320,19 @@ def _stored(
         completed_at=completed_at,
         inserted_at=now,
         version=version,
+        validated_at=validated_at,
     )
+
+
+_ALL_VALIDATED = bytes([ValidationState.VAL])
+
+
+def all_validated(count: int, expected: int, packed_states: bytes) -> bool:
+    """Whether a block holds every slot, each with a validated (``VAL``) value: complete,
+    and its packed states the single byte ``VAL`` (one code for every slot holding a
+    value, see :func:`~datahub_api.meter_data.blocks.pack_states`). Read (not yet
+    validated), estimated and failed-validation values are not validated."""
+    return count == expected and packed_states == _ALL_VALIDATED
 
 
 def plan_writes(
@@ -327,6 +349,8 @@ def plan_writes(
         if old is None:
             count = filled(block.slots)
             completed = now if count == expected else None
+            new_states = pack_states(block.states, block.slots)
+            validated = now if all_validated(count, expected, new_states) else None
             writes.new.append(
                 (
                     key.ean,
@@ -342,13 +366,14 @@ def plan_writes(
                     now,
                     now,
                     completed,
+                    validated,
                     pack_values(block.slots),
-                    pack_states(block.states, block.slots),
+                    new_states,
                 )
             )
             outcome.blocks_created += 1
             outcome.stored.append(
-                _stored(key, BlockChange.created, 0, count, expected, completed, now, 1)
+                _stored(key, BlockChange.created, 0, count, expected, completed, now, 1, validated)
             )
             continue
         change, slots, states = _merge(block, old)
@@ -358,13 +383,19 @@ def plan_writes(
         count = filled(slots)
         became_complete = count == expected and old.filled_slots < expected
         completed = now if became_complete else old.completed_at
+        packed_states = pack_states(states, slots)
+        # The first time only: a correction to an estimate and back keeps the first.
+        became_validated = old.validated_at is None and all_validated(
+            count, expected, packed_states
+        )
         version = old.version + 1
         writes.changed_keys.append(key)
         writes.filled_slots.append(count)
         writes.version.append(version)
         writes.completed_at.append(completed)
+        writes.validated_at.append(now if became_validated else old.validated_at)
         writes.packed_values.append(pack_values(slots))
-        writes.packed_states.append(pack_states(states, slots))
+        writes.packed_states.append(packed_states)
         if change is BlockChange.corrected:
             outcome.blocks_corrected += 1
         else:
@@ -379,6 +410,7 @@ def plan_writes(
                 now if became_complete else None,
                 now,
                 version,
+                now if became_validated else None,
             )
         )
     return writes
@@ -421,6 +453,7 @@ async def store_batch(
             version=writes.version,
             last_inserted_at=[now] * len(writes.changed_keys),
             completed_at=writes.completed_at,
+            validated_at=writes.validated_at,
             packed_values=writes.packed_values,
             packed_states=writes.packed_states,
         ),

@@ -43,7 +43,8 @@ def table(report: Report) -> str:
     """One line per group and a total line, for a terminal."""
     target = report.target
     head = (
-        f"SLA {report.channel.value}  {report.start}..{report.end} (exclusive)  target: "
+        f"SLA {report.channel.value} ({report.channel.data} data)  "
+        f"{report.start}..{report.end} (exclusive)  target: "
         f"{target.days} days"
         + ("" if target.share is None else f", {target.share * 100:.0f}% on time")
     )
@@ -103,7 +104,8 @@ def render(report: Report, image_format: str = "svg") -> bytes:
     axes.set_ylabel(f"on time within {report.target.days} days (%)")
     total = report.total.share_on_time
     axes.set_title(
-        f"{report.channel.value}: {report.start:%Y-%m}, {_percent(total)} on time"
+        f"{report.channel.value} ({report.channel.data} data): {report.start:%Y-%m}, "
+        f"{_percent(total)} on time"
         + ("" if report.organisation_id is None else f" (ESP {report.organisation_id})")
     )
     axes.set_xlabel(f"day of {report.start:%B %Y}")

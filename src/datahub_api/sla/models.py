@@ -3,13 +3,17 @@
 * ``sla_ean_days``: one row per (EAN, Brussels day). Ingest writes it in its own
   transaction (:mod:`datahub_api.sla.tracking`): how many interval streams of the day
   arrived, how many are complete, and ``delivered_at``, the insert time at which every
-  stream of the day first was complete. It is set once and never moves (corrections do not
-  change when a day was first delivered). The roll-up job adds a row for every EAN-day that
-  was expected but never arrived, and classifies each row: ``counted`` when a communicating
-  digital meter was present that day, else ``excluded_reason``.
+  stream of the day first was complete; likewise how many first held only validated values,
+  and ``validated_at``, when every stream first did. Both are set once and never move
+  (corrections do not change when a day was first delivered). The roll-up job adds a row
+  for every EAN-day that was expected but never arrived, and classifies each row:
+  ``counted`` when a communicating digital meter was present that day, else
+  ``excluded_reason``; ``gvm_headpoint`` when it is a GVM headpoint with a meter (counted
+  on the NPS channel).
 * ``sla_day_totals`` and ``sla_day_delays``: per day, the counted EAN-days, how many were
-  delivered, and how many were delivered with each delay (whole hours after the foreseen
-  date). Every channel's figures follow from them (its target is a number of days), so the
+  delivered (and validated), and how many were delivered (``data`` = ``informative``) or
+  validated (``validated``) with each delay (whole hours after the foreseen date).
+  Every channel's figures follow from them (its target is a number of days), so the
   DSO-wide report sums a few hundred rows whatever the number of EAN-days.
 * ``sla_dirty_days``: days whose roll-up is stale (ingest marks them; the job clears them).
 * ``sla_breaches``: the months an ESP was told about with an ``sla.breached`` event.
@@ -52,10 +56,18 @@ class SlaEanDay(Base):
     first_inserted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # When every stream of the day first held every slot; never moves once set.
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The same for validated data: streams whose every slot first held a validated (VAL)
+    # value, and when all the day's streams first were so; never moves once set.
+    validated_streams: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    validated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # None until the roll-up classified the day; True when a communicating digital meter
     # was present (the day is in the denominator).
     counted: Mapped[bool | None] = mapped_column(Boolean)
     excluded_reason: Mapped[str | None] = mapped_column(String(30))
+    # None until the roll-up classified the day; True for the headpoint of a GVM
+    # installation with a meter installed that day (read remotely every day): counted on
+    # the NPS channel, which serves GVM data (GVM meters are not digital meters).
+    gvm_headpoint: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class SlaDayTotal(Base):
@@ -64,6 +76,7 @@ class SlaDayTotal(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     expected: Mapped[int] = mapped_column(Integer)  # counted EAN-days
     delivered: Mapped[int] = mapped_column(Integer)  # of which delivered (at any delay)
+    validated: Mapped[int] = mapped_column(Integer, server_default="0")  # of which validated
     excluded_not_communicating: Mapped[int] = mapped_column(Integer)
     excluded_no_digital_meter: Mapped[int] = mapped_column(Integer)
     excluded_unknown_access_point: Mapped[int] = mapped_column(Integer)
@@ -72,9 +85,12 @@ class SlaDayTotal(Base):
 
 class SlaDayDelay(Base):
     __tablename__ = "sla_day_delays"
-    __table_args__ = (PrimaryKeyConstraint("day", "delay_hours", name="pk_sla_day_delays"),)
+    __table_args__ = (PrimaryKeyConstraint("day", "data", "delay_hours", name="pk_sla_day_delays"),)
 
     day: Mapped[date] = mapped_column(Date)
+    # Which delivery: ``informative`` (the day complete: ``delivered_at``) or ``validated``
+    # (the day complete with validated values: ``validated_at``).
+    data: Mapped[str] = mapped_column(String(12), server_default="informative")
     # Whole hours after the foreseen date (rounded up; 0 for "by the foreseen date").
     delay_hours: Mapped[int] = mapped_column(Integer)
     ean_days: Mapped[int] = mapped_column(Integer)

@@ -11,17 +11,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import text
 
 from datahub_api.db import ReadSession, WriteSession
 
+Data = Literal["informative", "validated"]
+"""Which delivery of an EAN-day is measured: ``informative`` (every slot present,
+``delivered_at``) or ``validated`` (every slot present with a validated value,
+``validated_at``)."""
+DATA_KINDS: tuple[Data, ...] = ("informative", "validated")
+_DELIVERED: dict[Data, str] = {"informative": "s.delivered_at", "validated": "s.validated_at"}
+
 # The foreseen date of day D (the end of D in Brussels) and the delay after it in whole hours.
 _FORESEEN = "((s.day + 1)::timestamp AT TIME ZONE 'Europe/Brussels')"
-_DELAY_HOURS = (
-    f"greatest(0, ceil(extract(epoch FROM s.delivered_at - {_FORESEEN}) / 3600))::integer"
-)
+
+
+def _delay_hours(delivered: str) -> str:
+    return f"greatest(0, ceil(extract(epoch FROM {delivered} - {_FORESEEN}) / 3600))::integer"
+
 
 # --- recording deliveries (ingest) -------------------------------------------------------
 
@@ -29,21 +38,30 @@ _DELAY_HOURS = (
 _RECORD = text(
     """
     WITH recorded AS (
-    INSERT INTO sla_ean_days AS s (ean, day, streams, complete_streams, first_inserted_at,
-                                   delivered_at)
-    SELECT n.ean, n.day, n.streams, n.complete, CAST(:at AS timestamptz),
-           CASE WHEN n.streams > 0 AND n.streams = n.complete THEN CAST(:at AS timestamptz) END
+    INSERT INTO sla_ean_days AS s (ean, day, streams, complete_streams, validated_streams,
+                                   first_inserted_at, delivered_at, validated_at)
+    SELECT n.ean, n.day, n.streams, n.complete, n.validated, CAST(:at AS timestamptz),
+           CASE WHEN n.streams > 0 AND n.streams = n.complete THEN CAST(:at AS timestamptz) END,
+           CASE WHEN n.streams > 0 AND n.streams = n.validated THEN CAST(:at AS timestamptz) END
     FROM unnest(CAST(:ean AS varchar[]), CAST(:day AS date[]), CAST(:streams AS smallint[]),
-                CAST(:complete AS smallint[])) AS n(ean, day, streams, complete)
+                CAST(:complete AS smallint[]), CAST(:validated AS smallint[]))
+         AS n(ean, day, streams, complete, validated)
     ON CONFLICT (ean, day) DO UPDATE SET
         streams = s.streams + excluded.streams,
         complete_streams = s.complete_streams + excluded.complete_streams,
+        validated_streams = s.validated_streams + excluded.validated_streams,
         first_inserted_at = coalesce(s.first_inserted_at, excluded.first_inserted_at),
         delivered_at = coalesce(
             s.delivered_at,
             CASE WHEN s.streams + excluded.streams > 0
                   AND s.streams + excluded.streams
                       = s.complete_streams + excluded.complete_streams
+                 THEN excluded.first_inserted_at END),
+        validated_at = coalesce(
+            s.validated_at,
+            CASE WHEN s.streams + excluded.streams > 0
+                  AND s.streams + excluded.streams
+                      = s.validated_streams + excluded.validated_streams
                  THEN excluded.first_inserted_at END)
     RETURNING s.day
     )
@@ -55,18 +73,20 @@ _RECORD = text(
 
 @dataclass
 class DeliveryDeltas:
-    """Per EAN-day (column arrays): interval streams that appeared, and that became
-    complete, in one ingest batch."""
+    """Per EAN-day (column arrays): interval streams that appeared, that became complete,
+    and that first held only validated values, in one ingest batch."""
 
     ean: list[str]
     day: list[date]
     streams: list[int]
     complete: list[int]
+    validated: list[int]
 
 
 async def record_deliveries(session: WriteSession, deltas: DeliveryDeltas, at: datetime) -> None:
     """Add one batch's streams to their EAN-days; an EAN-day whose streams are now all
-    complete gets ``delivered_at`` = ``at``, unless it had one already."""
+    complete gets ``delivered_at`` = ``at``, and one whose streams are now all validated
+    gets ``validated_at`` = ``at``, unless it had one already."""
     if not deltas.ean:
         return
     await session.execute(_RECORD, {**vars(deltas), "at": at})
@@ -75,7 +95,8 @@ async def record_deliveries(session: WriteSession, deltas: DeliveryDeltas, at: d
 async def rebuild_from_blocks(session: WriteSession, start: date, end: date) -> int:
     """Recompute the EAN-days of [start, end) from the stored day blocks (blocks loaded in
     bulk, or data stored before tracking existed): the first completion of a block is kept
-    in ``completed_at`` across corrections, so the day's delivery is the latest of them."""
+    in ``completed_at`` across corrections, so the day's delivery is the latest of them; the
+    same for the first full validation (``validated_at``)."""
     await session.execute(
         text("DELETE FROM sla_ean_days WHERE day >= :start AND day < :end"),
         {"start": start, "end": end},
@@ -83,10 +104,12 @@ async def rebuild_from_blocks(session: WriteSession, start: date, end: date) -> 
     result = await session.execute(
         text(
             """
-            INSERT INTO sla_ean_days (ean, day, streams, complete_streams, first_inserted_at,
-                                      delivered_at)
-            SELECT ean, day, count(*), count(completed_at), min(first_inserted_at),
-                   CASE WHEN bool_and(completed_at IS NOT NULL) THEN max(completed_at) END
+            INSERT INTO sla_ean_days (ean, day, streams, complete_streams, validated_streams,
+                                      first_inserted_at, delivered_at, validated_at)
+            SELECT ean, day, count(*), count(completed_at), count(validated_at),
+                   min(first_inserted_at),
+                   CASE WHEN bool_and(completed_at IS NOT NULL) THEN max(completed_at) END,
+                   CASE WHEN bool_and(validated_at IS NOT NULL) THEN max(validated_at) END
             FROM meter_day_blocks
             WHERE day >= :start AND day < :end AND granularity IN (1, 2)
             GROUP BY ean, day
@@ -131,6 +154,18 @@ _COMMUNICATING = (
     "EXISTS (SELECT 1 FROM communication_periods cp WHERE cp.access_point_id = ap.id "
     "AND cp.valid_from <= {day} AND (cp.valid_to IS NULL OR cp.valid_to > {day}))"
 )
+# A GVM installation's headpoint with a meter installed that day: read remotely every day,
+# the data the NPS channel serves (GVM meters are not digital meters).
+_GVM_READ = (
+    "(ap.gvm AND EXISTS (SELECT 1 FROM physical_meters pm WHERE pm.access_point_id = ap.id "
+    "AND pm.installed_from <= {day} AND (pm.installed_to IS NULL OR pm.installed_to > {day})))"
+)
+
+
+def _population(channel: str) -> str:
+    """Which EAN-days count on a (mandate) channel: those with a communicating digital
+    meter; on ``nps`` also the days of GVM headpoints with a meter (``gvm_headpoint``)."""
+    return "(s.counted OR s.gvm_headpoint)" if channel == "nps" else "s.counted"
 
 
 async def roll_up(session: WriteSession, days: Sequence[date], now: datetime) -> None:
@@ -144,8 +179,9 @@ async def roll_up(session: WriteSession, days: Sequence[date], now: datetime) ->
             f"""
             INSERT INTO sla_ean_days (ean, day)
             SELECT ap.ean, d.day FROM unnest(CAST(:days AS date[])) AS d(day)
-            JOIN access_points ap ON ap.meter_type = 'DM'
-            WHERE {_COMMUNICATING.format(day="d.day")}
+            JOIN access_points ap ON ap.meter_type = 'DM' OR ap.gvm
+            WHERE (ap.meter_type = 'DM' AND {_COMMUNICATING.format(day="d.day")})
+               OR {_GVM_READ.format(day="d.day")}
             ORDER BY ap.ean, d.day
             ON CONFLICT (ean, day) DO NOTHING
             """  # noqa: S608  fixed text
@@ -155,19 +191,23 @@ async def roll_up(session: WriteSession, days: Sequence[date], now: datetime) ->
     await session.execute(
         text(
             f"""
-            UPDATE sla_ean_days s SET counted = c.counted, excluded_reason = c.reason
+            UPDATE sla_ean_days s SET counted = c.counted, excluded_reason = c.reason,
+                gvm_headpoint = c.gvm_headpoint
             FROM (
                 SELECT s.ean, s.day,
                     CASE WHEN ap.id IS NULL THEN 'unknown_access_point'
                          WHEN ap.meter_type <> 'DM' THEN 'no_digital_meter'
                          WHEN NOT {_COMMUNICATING.format(day="s.day")} THEN 'not_communicating'
-                    END AS reason
+                    END AS reason,
+                    coalesce({_GVM_READ.format(day="s.day")}, false) AS gvm_headpoint
                 FROM sla_ean_days s LEFT JOIN access_points ap ON ap.ean = s.ean
                 WHERE s.day = ANY(CAST(:days AS date[]))
-            ) AS r, LATERAL (SELECT r.reason IS NULL AS counted, r.reason) AS c
+            ) AS r,
+            LATERAL (SELECT r.reason IS NULL AS counted, r.reason, r.gvm_headpoint) AS c
             WHERE s.ean = r.ean AND s.day = r.day
               AND (s.counted IS DISTINCT FROM c.counted
-                   OR s.excluded_reason IS DISTINCT FROM c.reason)
+                   OR s.excluded_reason IS DISTINCT FROM c.reason
+                   OR s.gvm_headpoint IS DISTINCT FROM c.gvm_headpoint)
             """  # noqa: S608  fixed text
         ),
         params,
@@ -175,11 +215,13 @@ async def roll_up(session: WriteSession, days: Sequence[date], now: datetime) ->
     await session.execute(
         text(
             """
-            INSERT INTO sla_day_totals AS t (day, expected, delivered, excluded_not_communicating,
-                excluded_no_digital_meter, excluded_unknown_access_point, rolled_up_at)
+            INSERT INTO sla_day_totals AS t (day, expected, delivered, validated,
+                excluded_not_communicating, excluded_no_digital_meter,
+                excluded_unknown_access_point, rolled_up_at)
             SELECT d.day,
                 count(s.ean) FILTER (WHERE s.counted),
                 count(s.ean) FILTER (WHERE s.counted AND s.delivered_at IS NOT NULL),
+                count(s.ean) FILTER (WHERE s.counted AND s.validated_at IS NOT NULL),
                 count(s.ean) FILTER (WHERE s.excluded_reason = 'not_communicating'),
                 count(s.ean) FILTER (WHERE s.excluded_reason = 'no_digital_meter'),
                 count(s.ean) FILTER (WHERE s.excluded_reason = 'unknown_access_point'),
@@ -189,6 +231,7 @@ async def roll_up(session: WriteSession, days: Sequence[date], now: datetime) ->
             GROUP BY d.day
             ON CONFLICT (day) DO UPDATE SET
                 expected = excluded.expected, delivered = excluded.delivered,
+                validated = excluded.validated,
                 excluded_not_communicating = excluded.excluded_not_communicating,
                 excluded_no_digital_meter = excluded.excluded_no_digital_meter,
                 excluded_unknown_access_point = excluded.excluded_unknown_access_point,
@@ -203,11 +246,18 @@ async def roll_up(session: WriteSession, days: Sequence[date], now: datetime) ->
     await session.execute(
         text(
             f"""
-            INSERT INTO sla_day_delays (day, delay_hours, ean_days)
-            SELECT s.day, {_DELAY_HOURS}, count(*) FROM sla_ean_days s
+            INSERT INTO sla_day_delays (day, data, delay_hours, ean_days)
+            SELECT s.day, 'informative', {_delay_hours("s.delivered_at")}, count(*)
+            FROM sla_ean_days s
             WHERE s.day = ANY(CAST(:days AS date[])) AND s.counted
               AND s.delivered_at IS NOT NULL
-            GROUP BY 1, 2
+            GROUP BY 1, 2, 3
+            UNION ALL
+            SELECT s.day, 'validated', {_delay_hours("s.validated_at")}, count(*)
+            FROM sla_ean_days s
+            WHERE s.day = ANY(CAST(:days AS date[])) AND s.counted
+              AND s.validated_at IS NOT NULL
+            GROUP BY 1, 2, 3
             """  # noqa: S608  fixed text
         ),
         params,
@@ -231,8 +281,11 @@ class DayCounts:
     organisation_id: int | None = None
 
 
-async def rolled_up_days(session: ReadSession, start: date, end: date) -> list[DayCounts]:
-    """The DSO-wide roll-ups of the days [start, end) (days not rolled up yet are absent)."""
+async def rolled_up_days(
+    session: ReadSession, start: date, end: date, data: Data = "informative"
+) -> list[DayCounts]:
+    """The DSO-wide roll-ups of the days [start, end) (days not rolled up yet are absent),
+    with the delays of the ``data`` delivery."""
     totals = await session.execute(
         text("SELECT day, expected FROM sla_day_totals WHERE day >= :start AND day < :end"),
         {"start": start, "end": end},
@@ -240,9 +293,9 @@ async def rolled_up_days(session: ReadSession, start: date, end: date) -> list[D
     delays = await session.execute(
         text(
             "SELECT day, delay_hours, ean_days FROM sla_day_delays "
-            "WHERE day >= :start AND day < :end"
+            "WHERE day >= :start AND day < :end AND data = :data"
         ),
-        {"start": start, "end": end},
+        {"start": start, "end": end, "data": data},
     )
     by_day: dict[date, dict[int, int]] = {}
     for day, hours, count in delays:
@@ -307,9 +360,11 @@ async def esp_days(
     end: date,
     today: date,
     organisation_ids: Sequence[int] | None,
+    data: Data = "informative",
 ) -> list[DayCounts]:
     """Per organisation and day: the counted EAN-days of its mandates on ``channel`` and
-    their delays (computed from the EAN-days, not from the roll-ups)."""
+    the delays of their ``data`` delivery (computed from the EAN-days, not from the
+    roll-ups)."""
     params: dict[str, Any] = {
         "channel": channel,
         "start": start,
@@ -317,15 +372,17 @@ async def esp_days(
         "today": today,
         "organisations": list(organisation_ids or []),
     }
+    delivered = _DELIVERED[data]
     result = await session.execute(
         text(
             f"""
             WITH e AS ({_esp_days(organisation_ids)})
             SELECT e.organisation_id, s.day,
-                   CASE WHEN s.delivered_at IS NULL THEN NULL ELSE {_DELAY_HOURS} END AS hours,
+                   CASE WHEN {delivered} IS NULL THEN NULL ELSE {_delay_hours(delivered)} END
+                       AS hours,
                    count(*) AS n
             FROM e JOIN sla_ean_days s ON s.ean = e.ean AND s.day = e.day
-            WHERE s.counted
+            WHERE {_population(channel)}
             GROUP BY 1, 2, 3
             """  # noqa: S608  fixed text
         ),
@@ -343,8 +400,42 @@ async def esp_days(
     ]
 
 
+async def mandate_days(
+    session: ReadSession, channel: str, start: date, end: date, today: date, data: Data
+) -> list[DayCounts]:
+    """Per day: the counted EAN-days under an approved mandate of any ESP on ``channel``
+    (each EAN-day once), with the delays of their ``data`` delivery. The DSO-wide figures
+    of the NPS channel, whose EANs are those the ESPs listed (GVM installations, outside
+    the roll-ups' population of communicating digital meters)."""
+    delivered = _DELIVERED[data]
+    result = await session.execute(
+        text(
+            f"""
+            WITH e AS (SELECT DISTINCT ean, day FROM ({_esp_days(None)}) AS m)
+            SELECT s.day,
+                   CASE WHEN {delivered} IS NULL THEN NULL ELSE {_delay_hours(delivered)} END
+                       AS hours,
+                   count(*) AS n
+            FROM e JOIN sla_ean_days s ON s.ean = e.ean AND s.day = e.day
+            WHERE {_population(channel)}
+            GROUP BY 1, 2
+            """  # noqa: S608  fixed text
+        ),
+        {"channel": channel, "start": start, "end": end, "today": today},
+    )
+    found: dict[date, tuple[int, dict[int, int]]] = {}
+    for day, hours, count in result:
+        expected, delays = found.get(day, (0, {}))
+        if hours is not None:
+            delays[hours] = count
+        found[day] = (expected + count, delays)
+    return [DayCounts(day, expected, delays) for day, (expected, delays) in sorted(found.items())]
+
+
 @dataclass(frozen=True)
 class LateItem:
+    """``delivered_at``: when the measured delivery (informative or validated) happened."""
+
     ean: str
     day: date
     delivered_at: datetime | None
@@ -364,9 +455,10 @@ async def late_items(
     ean: str | None,
     after: tuple[date, str] | None,
     limit: int,
+    data: Data = "informative",
 ) -> list[LateItem]:
-    """Counted EAN-days of [start, end) delivered after their deadline (foreseen date +
-    ``target_hours``), or not delivered by then (missing, delay counted to ``now``),
+    """Counted EAN-days of [start, end) whose ``data`` delivery came after their deadline
+    (foreseen date + ``target_hours``), or not by then (missing, delay counted to ``now``),
     ordered by (day, EAN); only the days of ``organisation_id``'s mandates on ``channel``
     when given."""
     params: dict[str, Any] = {
@@ -380,9 +472,12 @@ async def late_items(
         "deadline": float(target_hours * 3600),
     }
     where = ""
-    if organisation_id is not None:
+    if organisation_id is not None or channel == "nps":
+        # An ESP's days; on NPS also DSO-wide only the days of NPS mandates (see
+        # :func:`mandate_days`).
+        which = None if organisation_id is None else [organisation_id]
         where += (
-            f" AND EXISTS (SELECT 1 FROM ({_esp_days([organisation_id])}) e "  # noqa: S608
+            f" AND EXISTS (SELECT 1 FROM ({_esp_days(which)}) e "  # noqa: S608
             "WHERE e.ean = s.ean AND e.day = s.day)"
         )
     if ean is not None:
@@ -391,15 +486,15 @@ async def late_items(
     if after is not None:
         where += " AND (s.day, s.ean) > (:after_day, :after_ean)"
         params.update(after_day=after[0], after_ean=after[1])
+    delivered = _DELIVERED[data]
     result = await session.execute(
         text(
             f"""
-            SELECT s.ean, s.day, s.delivered_at,
-                   greatest(0, ceil(extract(epoch FROM coalesce(s.delivered_at, :now)
-                                                        - {_FORESEEN}) / 3600))::integer
+            SELECT s.ean, s.day, {delivered},
+                   {_delay_hours(f"coalesce({delivered}, :now)")}
             FROM sla_ean_days s
-            WHERE s.day >= :start AND s.day < :end AND s.counted
-              AND coalesce(s.delivered_at, :now)
+            WHERE s.day >= :start AND s.day < :end AND {_population(channel)}
+              AND coalesce({delivered}, :now)
                   > {_FORESEEN} + make_interval(secs => :deadline){where}
             ORDER BY s.day, s.ean LIMIT :limit
             """  # noqa: S608  fixed text

@@ -33,7 +33,11 @@ router = APIRouter(tags=["sla"])
 
 Reader = Annotated[Principal, Depends(require_any_scope(*service.READER_SCOPES))]
 ChannelQuery = Annotated[
-    SlaChannel, Query(description="The channel whose service level to measure.")
+    SlaChannel,
+    Query(
+        description="The service level to measure: `api`, `portal`, `nps` (NPS informative "
+        "data), `nps_historical` (NPS historical, validated data) or `annual_history`."
+    ),
 ]
 FromQuery = Annotated[date, Query(alias="from", description="First Brussels day of the period.")]
 ToQuery = Annotated[

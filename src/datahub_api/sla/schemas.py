@@ -20,15 +20,28 @@ time), before that **pending** (not counted yet). Only EAN-days on which a **com
 digital meter** was present count (others are reported apart, by reason). Later corrections
 never move a day's first delivery. `share_on_time` = on time / (on time + late + missing);
 the **delay** is the time from the foreseen date to the delivery, in whole hours (rounded
-up). Targets (configurable, `DATAHUB_SLA_TARGETS`): `api` 3 days / 95%; `nps` informative
-5 days / 95%; `portal` shown D+1..D+3 (3 days, no target share: `met` is null);
-`annual_history` 10 days per request / 100%.
+up).
+
+**Informative and validated data.** Every channel but one measures *informative* data
+(delivered = complete, whatever the validation state). `nps_historical` is the NPS
+channel's historical-data level: the same EAN-days, **delivered when every slot of every
+stream of the day first held a validated value** (state `VAL`; read, estimated and
+failed-validation values are not validated); corrections never move that time either.
+`channel=nps` keeps measuring NPS informative data. The NPS channel serves GVM
+installations: on `nps` and `nps_historical` an EAN-day also counts when it is the headpoint
+of a GVM installation with a meter installed that day (read remotely every day), and the
+DSO-wide figures are those of the EAN-days under any ESP's approved NPS mandate (`excluded`
+is null).
+
+Targets (configurable, `DATAHUB_SLA_TARGETS`): `api` 3 days / 95%; `nps` informative
+5 days / 95%; `nps_historical` validated 15 days / 95%; `portal` shown D+1..D+3 (3 days,
+no target share: `met` is null); `annual_history` 10 days per request / 100%.
 
 **Who sees what.** Operators (scope `sla:all`) get the DSO-wide figures (every counted
 EAN-day) and the figures per ESP, or one ESP's with `organisation_id`. An ESP gets the
 EAN-days of its approved mandates on the channel, inside their data periods, and needs the
 scope its contract on that channel grants (`api`: `mandates:read`, `portal`: `consents`,
-`nps`: `nps`, `annual_history`: `exports`)."""
+`nps` and `nps_historical`: `nps`, `annual_history`: `exports`)."""
 
 
 class FiguresOut(BaseModel):
@@ -104,7 +117,8 @@ class SlaReportOut(BaseModel):
         description="Operators, DSO-wide report: each ESP's figures over the period."
     )
     excluded: ExclusionsOut | None = Field(
-        description="DSO-wide report: EAN-days left out of the denominator, by reason."
+        description="DSO-wide report: EAN-days left out of the denominator, by reason "
+        "(null for an ESP's figures and on the NPS channel)."
     )
     as_of: datetime
     note: str | None = None
@@ -118,7 +132,10 @@ class LateItemOut(BaseModel):
     status: Literal["late", "missing"]
     foreseen_at: datetime = Field(description="End of the day (D+1 00:00 Brussels).")
     deadline: datetime = Field(description="foreseen_at + the channel's target days.")
-    delivered_at: datetime | None = Field(description="Null while missing.")
+    delivered_at: datetime | None = Field(
+        description="When the day was delivered (for `nps_historical`: when it was first "
+        "complete with validated values); null while missing."
+    )
     delay_hours: int = Field(
         description="Hours from the foreseen date to the delivery (missing: to now)."
     )

@@ -15,6 +15,14 @@ Definitions (also in the README and the OpenAPI descriptions):
 * Only EAN-days on which a **communicating digital meter** was present count; others are
   reported apart by reason. Corrections never move a day's first delivery.
 * ``share_on_time`` = on time / (on time + late + missing).
+* **Validated data** (the NPS channel's historical-data level, channel ``nps_historical``):
+  the same EAN-days, delivered when every slot of every stream of the day first held a
+  *validated* (``VAL``) value; read (not yet validated), estimated and failed-validation
+  values are not validated. Corrections never move that first time either.
+* The NPS channel (``nps``, ``nps_historical``) serves GVM installations, whose meters are
+  not digital meters: on it an EAN-day also counts when it is a GVM headpoint with a meter
+  installed that day, and the DSO-wide figures are those of the EAN-days under an approved
+  NPS mandate of any ESP.
 """
 
 from __future__ import annotations
@@ -40,10 +48,38 @@ logger = logging.getLogger(__name__)
 
 
 class SlaChannel(StrEnum):
+    """A service level of a channel: ``nps`` is the NPS channel's informative data (5 days),
+    ``nps_historical`` its historical, validated data (15 days)."""
+
     api = "api"
     portal = "portal"
     nps = "nps"
+    nps_historical = "nps_historical"
     annual_history = "annual_history"
+
+    @property
+    def mandate_channel(self) -> str:
+        """The channel of the mandates (and contracts) whose EAN-days are measured."""
+        return "nps" if self is SlaChannel.nps_historical else self.value
+
+    @property
+    def data(self) -> repository.Data:
+        """Which delivery is measured: informative (complete) or validated data."""
+        return "validated" if self is SlaChannel.nps_historical else "informative"
+
+    @property
+    def dso_wide_from_mandates(self) -> bool:
+        """DSO-wide figures from the EAN-days of the channel's mandates, not the roll-ups."""
+        return self.mandate_channel == "nps"
+
+
+# Channels with EAN-day figures (the yearly history export is measured per request).
+MEASURED_CHANNELS = (
+    SlaChannel.api,
+    SlaChannel.portal,
+    SlaChannel.nps,
+    SlaChannel.nps_historical,
+)
 
 
 class GroupBy(StrEnum):
@@ -57,6 +93,7 @@ CHANNEL_SCOPE: dict[SlaChannel, str] = {
     SlaChannel.api: Scope.mandates_read,
     SlaChannel.portal: Scope.consents,
     SlaChannel.nps: Scope.nps,
+    SlaChannel.nps_historical: Scope.nps,
     SlaChannel.annual_history: Scope.exports,
 }
 READER_SCOPES = (Scope.sla_all, Scope.mandates_read, Scope.consents, Scope.nps, Scope.exports)
@@ -245,11 +282,16 @@ async def report(
     if channel is SlaChannel.annual_history:
         days, note = [], ANNUAL_HISTORY_NOTE
     elif organisation is not None:
-        days = await repository.esp_days(session, channel, start, end, today, [organisation])
+        days = await repository.esp_days(
+            session, channel.mandate_channel, start, end, today, [organisation], channel.data
+        )
     else:
-        days = await repository.rolled_up_days(session, start, end)
-        exclusions = await repository.exclusions(session, start, end)
-        for counts in await repository.esp_days(session, channel, start, end, today, None):
+        days = await dso_wide_days(session, channel, start, end, today)
+        if not channel.dso_wide_from_mandates:
+            exclusions = await repository.exclusions(session, start, end)
+        for counts in await repository.esp_days(
+            session, channel.mandate_channel, start, end, today, None, channel.data
+        ):
             assert counts.organisation_id is not None
             per_organisation.setdefault(counts.organisation_id, Figures()).add_day(
                 counts, target, now
@@ -266,6 +308,16 @@ async def report(
         exclusions=exclusions,
         note=note,
     )
+
+
+async def dso_wide_days(
+    session: ReadSession, channel: SlaChannel, start: date, end: date, today: date
+) -> list[DayCounts]:
+    if channel.dso_wide_from_mandates:
+        return await repository.mandate_days(
+            session, channel.mandate_channel, start, end, today, channel.data
+        )
+    return await repository.rolled_up_days(session, start, end, channel.data)
 
 
 @dataclass(frozen=True)
@@ -297,7 +349,8 @@ async def late_items(
         return LateItemsPage([], target_hours, None)
     items = await repository.late_items(
         session,
-        channel=channel,
+        channel=channel.mandate_channel,
+        data=channel.data,
         start=start,
         end=end,
         today=brussels_date(now),
@@ -353,12 +406,14 @@ async def publish_breaches(
     today = brussels_date(now)
     for month in months:
         end = next_month(month)
-        for channel in (SlaChannel.api, SlaChannel.nps, SlaChannel.portal):
+        for channel in MEASURED_CHANNELS:
             target = target_of(settings, channel)
             if target.share is None:
                 continue
             per_organisation: dict[int, Figures] = {}
-            for counts in await repository.esp_days(session, channel, month, end, today, None):
+            for counts in await repository.esp_days(
+                session, channel.mandate_channel, month, end, today, None, channel.data
+            ):
                 assert counts.organisation_id is not None
                 per_organisation.setdefault(counts.organisation_id, Figures()).add_day(
                     counts, target, now
@@ -379,6 +434,7 @@ async def publish_breaches(
                     SLA_BREACHED,
                     {
                         "channel": channel.value,
+                        "data": channel.data,
                         "month": month.strftime("%Y-%m"),
                         "share_on_time": round(share, 6),
                         "target_share": target.share,
@@ -397,10 +453,11 @@ async def current_month_shares(
 ) -> dict[SlaChannel, tuple[float | None, float | None]]:
     """DSO-wide share on time of the current Brussels month per channel, with its target
     share (for the Prometheus gauges)."""
-    first = month_start(brussels_date(now))
-    days = await repository.rolled_up_days(session, first, next_month(first))
+    today = brussels_date(now)
+    first = month_start(today)
     result: dict[SlaChannel, tuple[float | None, float | None]] = {}
-    for channel in (SlaChannel.api, SlaChannel.portal, SlaChannel.nps):
+    for channel in MEASURED_CHANNELS:
         target = target_of(settings, channel)
+        days = await dso_wide_days(session, channel, first, next_month(first), today)
         result[channel] = (figures_of(days, target, now).share_on_time, target.share)
     return result
