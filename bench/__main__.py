@@ -14,8 +14,11 @@ machine, so the ratio means something wherever it runs:
 * ``poll_304_vs_healthz``, ``mandates_page_1000_p50_ms``, ``v3_mandates_all_p50_ms``: see
   ``bench/mandate_polling.py``.
 
+* ``sla_report_1m_seconds``, ``sla_tracking_ingest_overhead``: see ``bench/sla.py``.
+
 ``python -m bench --small`` (or ``BENCH_SIZE=small``) runs the same code on small sizes in
-seconds, for CI. Uses ``DATABASE_URL`` when set, else an embedded server in
+seconds, for CI; ``--only GROUP`` (storage, ingest, reads, v3, sla, polling; repeatable) runs
+only some figures. Uses ``DATABASE_URL`` when set, else an embedded server in
 ``.datahub-bench/``; the benchmark database is made afresh on each run.
 """
 
@@ -30,6 +33,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -324,12 +328,13 @@ async def sla_figures(database: Database, url: str, data_dir: Path, sizes: Sizes
         (make_ean(6_000_000 + n), f"1SAG{6_000_000 + n:010d}") for n in range(sizes.ingest_eans)
     ]
     await _register_points(database, points)
-    overhead, on, off = await sla.ingest_overhead(
-        database, _settings(data_dir), points, max(2, sizes.ingest_days // 10)
+    overhead, on, off, round_days = await sla.ingest_overhead(
+        database, _settings(data_dir), points, round_seconds=0.3 if sizes is SMALL else 5.0
     )
     print(
         f"  SLA report over {count} EAN-days: median {seconds * 1000:.0f} ms (roll-up of the "
-        f"month {roll_up:.1f} s); ingest with tracking {on:.2f} s, without {off:.2f} s",
+        f"month {roll_up:.1f} s); ingest rounds of {len(points)} EANs x {round_days} days: "
+        f"median with tracking {on:.2f} s, without {off:.2f} s, {sla.INGEST_PAIRS} pairs",
         flush=True,
     )
     return [
@@ -347,19 +352,30 @@ async def sla_figures(database: Database, url: str, data_dir: Path, sizes: Sizes
 # --- the run -----------------------------------------------------------------------------
 
 
-async def run(url: str, data_dir: Path, sizes: Sizes) -> list[Result]:
+GROUPS = ("storage", "ingest", "reads", "v3", "sla", "polling")
+
+
+async def run(url: str, data_dir: Path, sizes: Sizes, only: Sequence[str] = GROUPS) -> list[Result]:
     await asyncio.to_thread(upgrade_to_head, url)
     database = create_database(url, _settings(data_dir))
+    small = sizes is SMALL
     try:
-        results = [await storage_bytes_per_value(database, data_dir, sizes)]
-        print(f"  measured {results[-1].name}", flush=True)
-        results.append(await ingest_vs_copy(database, url, data_dir, sizes))
-        results.extend(await native_reads(database, url, data_dir, sizes))
-        figure = await v3_energy.v3_month_vs_limit(database, url, data_dir, small=sizes is SMALL)
-        results.append(Result(**asdict(figure)))
-        results.extend(await sla_figures(database, url, data_dir, sizes))
-        polling = await mandate_polling.run(database, url, data_dir, small=sizes is SMALL)
-        results.extend(Result(**asdict(figure)) for figure in polling)
+        results = []
+        if "storage" in only:
+            results.append(await storage_bytes_per_value(database, data_dir, sizes))
+            print(f"  measured {results[-1].name}", flush=True)
+        if "ingest" in only:
+            results.append(await ingest_vs_copy(database, url, data_dir, sizes))
+        if "reads" in only:
+            results.extend(await native_reads(database, url, data_dir, sizes))
+        if "v3" in only:
+            figure = await v3_energy.v3_month_vs_limit(database, url, data_dir, small=small)
+            results.append(Result(**asdict(figure)))
+        if "sla" in only:
+            results.extend(await sla_figures(database, url, data_dir, sizes))
+        if "polling" in only:
+            polling = await mandate_polling.run(database, url, data_dir, small=small)
+            results.extend(Result(**asdict(figure)) for figure in polling)
         return results
     finally:
         await database.dispose()
@@ -368,7 +384,14 @@ async def run(url: str, data_dir: Path, sizes: Sizes) -> list[Result]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="Small sizes: a smoke test for CI.")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=GROUPS,
+        help="Run only this group of figures (repeatable); default all.",
+    )
     arguments = parser.parse_args()
+    only = tuple(arguments.only or GROUPS)
     small = arguments.small or os.environ.get("BENCH_SIZE") == "small"
     sizes = SMALL if small else FULL
     print(f"machine: {machine()}  size: {'small' if small else 'full'}", flush=True)
@@ -382,7 +405,7 @@ def main() -> None:
         server_url = embedded.url("postgres")
     try:
         url = asyncio.run(_fresh_database(server_url))
-        results = asyncio.run(run(url, BENCH_DIR / "data", sizes))
+        results = asyncio.run(run(url, BENCH_DIR / "data", sizes, only))
     finally:
         if embedded is not None:
             embedded.release()
