@@ -327,6 +327,26 @@ async def test_delivery_dst_gas_leap_day_partial_corrections_and_mid_month_meter
     assert found.groups[28].figures.late == 1  # the leap day
     assert found.total.share_on_time == 0
 
+    # An ESP whose API mandate on the late starter begins on the 20th counts from then on.
+    esp = await make_esp(app, "SLA mid-month", channels=[Channel.api])
+    await add_mandate(app, esp, late_starter, date(2024, 2, 20), date(2030, 1, 1))
+    async with database.read_sessions() as session:
+        own = await sla_service.report(
+            session,
+            Principal(
+                subject="e", role=Role.esp, scopes=frozenset({Scope.mandates_read}),
+                organisation_id=esp.organisation_id,
+            ),
+            app.state.settings, channel=SlaChannel.api, start=FEB_2024[0], end=FEB_2024[1],
+            group_by=GroupBy.day, organisation_id=None, now=now,
+        )  # fmt: skip
+    assert as_dict(own.total) == await independent_counts(
+        database, [late_starter], *FEB_2024, now, 3, lambda e, d: d >= date(2024, 2, 20)
+    )
+    assert own.total.expected == 10
+    assert own.total.late == 1  # the 20th; the 21st lacks its injection (missing)
+    assert [group.figures.expected for group in own.groups[:19]] == [0] * 19
+
 
 async def test_delivery_instants_and_dst_deadline(app: FastAPI) -> None:
     """Delays and on-time are measured from the end of the Brussels day, also on DST days."""
@@ -703,7 +723,8 @@ async def test_nps_gvm_headpoints_validated_line_and_mandates_starting_mid_month
     new_gvm = await put_point(app, **gvm_point("2024-02-10"))
     await add_mandate(app, esp_a, gvm, date(2024, 2, 15), date(2030, 1, 1), "nps")
     await add_mandate(app, esp_a, new_gvm, date(2024, 2, 1), date(2030, 1, 1), "nps")
-    await add_mandate(app, esp_b, gvm, date(2024, 1, 1), date(2030, 1, 1), "nps")
+    # B's mandate ends mid-month (data_period_to is the start of the 20th: exclusive).
+    await add_mandate(app, esp_b, gvm, date(2024, 1, 1), date(2024, 2, 20), "nps")
     # An API mandate of A on the same EAN does not widen its NPS days.
     await add_mandate(app, esp_a, gvm, date(2024, 2, 1), date(2030, 1, 1), "api")
     rows = []
@@ -761,7 +782,11 @@ async def test_nps_gvm_headpoints_validated_line_and_mandates_starting_mid_month
         assert dso.exclusions is None
         per = {org: as_dict(figures) for org, figures in dso.per_organisation.items()}
         assert per[esp_a.organisation_id] == mine
-        assert per[esp_b.organisation_id]["expected"] == 29
+        assert per[esp_b.organisation_id] == await independent_counts(
+            database, [gvm], *FEB_2024, now, target_days, lambda e, d: d < date(2024, 2, 20),
+            validated=validated,
+        )  # fmt: skip
+        assert per[esp_b.organisation_id]["expected"] == 19
     assert (
         reports[(SlaChannel.nps_historical, "a")].total.late
         < reports[(SlaChannel.nps, "a")].total.late
