@@ -3,7 +3,7 @@ days, and the reads behind reports and late-item lists.
 
 Which EAN-days an ESP may see is decided in :func:`_esp_days` only: the days of its approved
 mandates on the channel (under a contract covering the channel today), inside each mandate's
-data period.
+data period. Which of them count on a channel is decided in :func:`_population` only.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ Data = Literal["informative", "validated"]
 """Which delivery of an EAN-day is measured: ``informative`` (every slot present,
 ``delivered_at``) or ``validated`` (every slot present with a validated value,
 ``validated_at``)."""
-DATA_KINDS: tuple[Data, ...] = ("informative", "validated")
 _DELIVERED: dict[Data, str] = {"informative": "s.delivered_at", "validated": "s.validated_at"}
 
 # The foreseen date of day D (the end of D in Brussels) and the delay after it in whole hours.
