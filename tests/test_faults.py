@@ -334,6 +334,34 @@ async def test_reads_during_an_outage_are_503_and_recover_without_a_restart(
     # Tokens are issued again (the token endpoint reads the client from the database).
     assert (await auth_headers(fault_client, world.esp_b))["Authorization"]
 
+    # The access-grants listener (LISTEN on its own connection, cut by the stop) is back:
+    # a contract terminated by another process takes effect here without a reload.
+    from datahub_api.contracts import service as contracts_service
+    from datahub_api.db import create_database
+
+    from .parties import SEED_OPERATOR
+
+    other_process = create_database(private_postgres.url, make_settings())
+    try:
+        async with other_process.write_sessions() as session:
+            assert world.esp_a.contract_number is not None
+            await contracts_service.transition(
+                session,
+                SEED_OPERATOR,
+                world.esp_a.contract_number,
+                contracts_service.Transition.terminate,
+                "fault test",
+            )
+            await session.commit()
+    finally:
+        await other_process.dispose()
+    path, params = reads[1]
+    deadline = time.monotonic() + 20
+    while (answer := await fault_client.get(path, params=params, headers=esp)).status_code == 200:
+        assert time.monotonic() < deadline, "the grants listener did not reconnect"
+        await asyncio.sleep(0.25)
+    assert answer.status_code == 403, answer.text
+
 
 # --- a worker killed mid-delivery ----------------------------------------------------------
 
