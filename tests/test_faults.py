@@ -444,3 +444,43 @@ async def test_deliveries_of_a_killed_worker_are_made_after_a_restart(
         # Each message reached the receiver at least once (the killed attempt may count too).
         delivered = {r.headers["webhook-id"] for r in receiver.requests}
         assert len(delivered) == 3
+
+
+async def test_a_worker_process_outlives_a_database_outage(
+    fault_app: FastAPI, fault_client: httpx.AsyncClient, private_postgres: PrivatePostgres
+) -> None:
+    """`datahub-api worker` keeps running through an outage and delivers again after it."""
+    from datahub_api import jobs
+    from datahub_api.events import service as events_service
+
+    from .parties import auth_headers, make_esp
+
+    async def publish(n: int) -> None:
+        async with fault_app.state.database.write_sessions() as session:
+            await events_service.publish(session, esp.organisation_id, "mandate.approved", {"n": n})
+            await jobs.commit(session, fault_app.state.jobs)
+
+    with running_receiver() as receiver:
+        esp = await make_esp(fault_app, "Outage Worker ESP")
+        fault_app.state.settings.webhook_allowed_hosts = [receiver.host]
+        headers = await auth_headers(fault_client, esp)
+        made = await fault_client.post(
+            "/api/v1/webhooks", json={"url": receiver.url}, headers=headers
+        )
+        assert made.status_code == 201, made.text
+        data_dir = TEST_DATA_DIR / f"faults-{_worker_id()}" / "data"
+        worker = start_worker(private_postgres, data_dir, receiver.host)
+        try:
+            await publish(1)
+            await asyncio.to_thread(receiver.wait_for, 1, 60)
+            await asyncio.to_thread(private_postgres.stop_hard)
+            await asyncio.sleep(3)
+            await asyncio.to_thread(private_postgres.start_again)
+            await wait_until_ready(fault_client)
+            await publish(2)
+            await asyncio.to_thread(receiver.wait_for, 2, 90)
+            assert worker.poll() is None, f"the worker exited with {worker.returncode}"
+        finally:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+                worker.wait(timeout=60)
