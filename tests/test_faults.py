@@ -37,6 +37,13 @@ from .meter_data_helpers import csv_body, day_rows, register
 from .reading_world import INGEST, head_end_headers, mandate
 from .webhook_receiver import running_receiver
 
+# The server here is private whatever the suite runs against, so the second pass of CI
+# (the suite against the machine's server, DATABASE_URL set) would only repeat this module.
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("DATABASE_URL")),
+    reason="runs in the embedded pass: its PostgreSQL is private either way",
+)
+
 INGEST_DAYS = 40  # 40 days x 96 quarter-hours x 12 EANs: 46 080 readings, 480 day blocks
 INGEST_EANS = 12
 
