@@ -318,3 +318,37 @@ async def test_login_never_keeps_a_session_id_it_was_handed(app: FastAPI) -> Non
         issued = answer.cookies.get("datahub_session")
         assert issued
         assert issued != PLANTED
+
+
+# --- days are YYYY-MM-DD only ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["0", "1700000000", "2026-1-5", "20260105"])
+async def test_a_number_is_not_a_day(
+    client: httpx.AsyncClient, world: ConsentWorld, value: str
+) -> None:
+    """Pydantic's lax mode reads a number as a Unix timestamp (0 is 1970-01-01); a day
+    enters only as YYYY-MM-DD (found by schemathesis: `communicating_on=0` was answered)."""
+    listed = await client.get(
+        "/api/v1/access-points",
+        params={"communicating_on": value},
+        headers=world.operator_headers,
+    )
+    assert listed.status_code == 422, listed.text
+    esp = await auth_headers(client, world.esp_a)
+    report = await client.get(
+        "/api/v1/sla/report",
+        params={"channel": "api", "from": value, "to": "2026-02-01"},
+        headers=esp,
+    )
+    assert report.status_code == 422, report.text
+    contract = await client.post(
+        "/api/v1/contracts", json={"channels": ["api"], "valid_from": 0}, headers=esp
+    )
+    assert contract.status_code == 422, contract.text
+    good = await client.get(
+        "/api/v1/access-points",
+        params={"communicating_on": "2026-01-05"},
+        headers=world.operator_headers,
+    )
+    assert good.status_code == 200, good.text
