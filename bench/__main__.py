@@ -13,11 +13,14 @@ machine, so the ratio means something wherever it runs:
   (``bench/v3_energy.py``).
 * ``poll_304_vs_healthz``, ``mandates_page_1000_p50_ms``, ``v3_mandates_all_p50_ms``: see
   ``bench/mandate_polling.py``.
+* ``load_error_rate``, ``load_rss_growth``, ``load_p99_<route>_ms``: a realistic mix for
+  60 s on loopback (ESP polls with ETags, day and month pulls, the change feed, ingest
+  batches); see ``bench/load.py``.
 
 * ``sla_report_1m_seconds``, ``sla_tracking_ingest_overhead``: see ``bench/sla.py``.
 
 ``python -m bench --small`` (or ``BENCH_SIZE=small``) runs the same code on small sizes in
-seconds, for CI; ``--only GROUP`` (storage, ingest, reads, v3, sla, polling; repeatable) runs
+seconds, for CI; ``--only GROUP`` (storage, ingest, reads, v3, sla, polling, load; repeatable) runs
 only some figures. Uses ``DATABASE_URL`` when set, else an embedded server in
 ``.datahub-bench/``; the benchmark database is made afresh on each run.
 """
@@ -44,7 +47,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench import mandate_polling, v3_energy
+from bench import load, mandate_polling, v3_energy
 from bench.server import free_port, serve
 from datahub_api import embedded_postgres
 from datahub_api.access_points import service as access_points_service
@@ -353,7 +356,7 @@ async def sla_figures(database: Database, url: str, data_dir: Path, sizes: Sizes
 # --- the run -----------------------------------------------------------------------------
 
 
-GROUPS = ("storage", "ingest", "reads", "v3", "sla", "polling")
+GROUPS = ("storage", "ingest", "reads", "v3", "sla", "polling", "load")
 
 
 async def run(url: str, data_dir: Path, sizes: Sizes, only: Sequence[str] = GROUPS) -> list[Result]:
@@ -377,9 +380,26 @@ async def run(url: str, data_dir: Path, sizes: Sizes, only: Sequence[str] = GROU
         if "polling" in only:
             polling = await mandate_polling.run(database, url, data_dir, small=small)
             results.extend(Result(**asdict(figure)) for figure in polling)
+        if "load" in only:
+            figures = await load.run(database, url, data_dir, _register_points, small=small)
+            results.extend(Result(**asdict(figure)) for figure in figures)
         return results
     finally:
         await database.dispose()
+
+
+def table(results: list[Result]) -> str:
+    """The one table: figure, value (unit), limit measured (or fixed) in the same run,
+    ratio, target ratio and pass/fail."""
+    lines = [
+        f"{'figure':30} {'value':>12} {'unit':>8} {'limit':>12} {'ratio':>8} {'target':>7}  result"
+    ]
+    for r in results:
+        lines.append(
+            f"{r.name:30} {r.value:>12,} {r.unit:>8} {r.limit:>12,} {r.ratio:>8} "
+            f"{r.target:>7}  {'pass' if r.passed else 'FAIL'}"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -410,12 +430,7 @@ def main() -> None:
     finally:
         if embedded is not None:
             embedded.release()
-    print(f"{'figure':26} {'value':>12} {'limit':>12} {'ratio':>8} {'target':>8} passed")
-    for r in results:
-        print(
-            f"{r.name:26} {r.value:>12,} {r.limit:>12,} {r.ratio:>8} {r.target:>8} "
-            f"{'yes' if r.passed else 'NO'}  ({r.unit})"
-        )
+    print(table(results))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         json.dumps(

@@ -20,8 +20,13 @@ class ReceivedRequest:
 
 
 class Receiver:
-    def __init__(self, statuses: list[int] | None = None) -> None:
+    def __init__(self, statuses: list[int] | None = None, *, hold_first: bool = False) -> None:
         self.requests: list[ReceivedRequest] = []
+        # With hold_first, the first request is recorded and then left hanging until
+        # release_held() (a delivery in flight, for killing the worker that makes it).
+        self.hold_first = hold_first
+        self.held = threading.Event()
+        self._release = threading.Event()
         # Answers in turn; 204 once they run out.
         self.statuses = list(statuses or [])
         self._lock = threading.Lock()
@@ -41,6 +46,11 @@ class Receiver:
                         )
                     )
                     status = receiver.statuses.pop(0) if receiver.statuses else 204
+                    hold = receiver.hold_first and not receiver.held.is_set()
+                    if hold:
+                        receiver.held.set()
+                if hold:
+                    receiver._release.wait(timeout=300)
                 self.send_response(status)
                 if 300 <= status < 400:
                     self.send_header("Location", f"http://127.0.0.1:{receiver.port}/elsewhere")
@@ -63,6 +73,9 @@ class Receiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hooks/datahub"
 
+    def release_held(self) -> None:
+        self._release.set()
+
     def wait_for(self, count: int, timeout: float = 20.0) -> list[ReceivedRequest]:
         deadline = time.monotonic() + timeout
         while len(self.requests) < count:
@@ -73,11 +86,14 @@ class Receiver:
 
 
 @contextmanager
-def running_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
-    receiver = Receiver(statuses)
+def running_receiver(
+    statuses: list[int] | None = None, *, hold_first: bool = False
+) -> Iterator[Receiver]:
+    receiver = Receiver(statuses, hold_first=hold_first)
     receiver.thread.start()
     try:
         yield receiver
     finally:
+        receiver.release_held()
         receiver.server.shutdown()
         receiver.server.server_close()

@@ -36,6 +36,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import signal
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -211,13 +212,47 @@ class JobQueue:
             await task
 
     async def run_worker(self, *, concurrency: int) -> None:
-        """Work until SIGINT/SIGTERM (the ``datahub-api worker`` command)."""
-        await self.app.run_worker_async(
-            concurrency=concurrency,
-            install_signal_handlers=True,
-            delete_jobs="successful",
-            shutdown_graceful_timeout=self.settings.webhook_timeout_seconds + 5,
-        )
+        """Work until SIGINT/SIGTERM (the ``datahub-api worker`` command). A worker that
+        stops for any other reason (procrastinate stops it when it loses its database
+        connection, and an outage does that) is started again, as the in-process one is,
+        rather than ending the process."""
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+        running: asyncio.Task[None] | None = None
+
+        def stop() -> None:
+            stopping.set()
+            if running is not None:
+                running.cancel()  # procrastinate turns this into a graceful stop
+
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for number in signals:
+            loop.add_signal_handler(number, stop)
+        try:
+            while not stopping.is_set():
+                running = asyncio.create_task(
+                    self.app.run_worker_async(
+                        concurrency=concurrency,
+                        install_signal_handlers=False,
+                        delete_jobs="successful",
+                        shutdown_graceful_timeout=self.settings.webhook_timeout_seconds + 5,
+                    )
+                )
+                try:
+                    await running
+                except asyncio.CancelledError:
+                    if not stopping.is_set():
+                        raise
+                except Exception as exc:
+                    logger.warning("the job worker failed (%s)", exc)
+                if stopping.is_set():
+                    return
+                logger.warning("the job worker stopped; restarting in %s s", WORKER_RESTART_SECONDS)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), WORKER_RESTART_SECONDS)
+        finally:
+            for number in signals:
+                loop.remove_signal_handler(number)
 
     async def run_until_idle(self, *, max_rounds: int = 20) -> None:
         """Run the jobs that are due, and those they defer, until none is due (for tests and

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -27,6 +26,7 @@ from datahub_api.auth.principal import Scope
 from datahub_api.db import ReadSessionDep, WriteSessionDep
 from datahub_api.errors import PROBLEM_JSON, UnprocessableContent, UnsupportedMediaType
 from datahub_api.http_caching import ETAG_HEADER_DOC, NOT_MODIFIED_RESPONSE, json_response_with_etag
+from datahub_api.iso_dates import IsoDate
 from datahub_api.settings import Settings
 
 MAX_BULK_ROWS = 50_000
@@ -94,7 +94,7 @@ async def list_access_points(
     meter_type: MeterType | None = None,
     gvm: bool | None = None,
     communicating_on: Annotated[
-        date | None,
+        IsoDate | None,
         Query(
             description="Only access points with a communicating digital meter on this "
             "Europe/Brussels day."

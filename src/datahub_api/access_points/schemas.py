@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
@@ -19,6 +19,7 @@ from datahub_api.access_points.models import (
     PartyRole,
     SubHeadpointType,
 )
+from datahub_api.iso_dates import IsoDate
 
 MAX_ITEMS_PER_LIST = 100
 """Most meters, sub-headpoints, periods or parties one access point may list."""
@@ -54,8 +55,8 @@ class _Strict(BaseModel):
 class Period(_Strict):
     """Brussels dates: ``valid_from`` inclusive, ``valid_to`` exclusive, null = open-ended."""
 
-    valid_from: date
-    valid_to: date | None = None
+    valid_from: IsoDate
+    valid_to: IsoDate | None = None
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> Self:
@@ -67,8 +68,8 @@ class Period(_Strict):
 class PhysicalMeterBody(_Strict):
     seq_number: Annotated[str, Field(min_length=1, max_length=10, examples=["1"])]
     meter_id: Annotated[str, Field(min_length=1, max_length=50, examples=["1SAG2120063032"])]
-    installed_from: date
-    installed_to: date | None = Field(default=None, description="Exclusive; null = installed.")
+    installed_from: IsoDate
+    installed_to: IsoDate | None = Field(default=None, description="Exclusive; null = installed.")
 
     @model_validator(mode="after")
     def _removed_after_installed(self) -> Self:

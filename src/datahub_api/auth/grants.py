@@ -100,6 +100,10 @@ class AccessGrants:
             connection: Any = None
             try:
                 connection = await asyncpg.connect(dsn, timeout=5)
+                # A lost connection wakes the loop at once: it reconnects (and reloads, for
+                # the changes nobody heard) as soon as the database is back, instead of at
+                # the next safety-net reload.
+                connection.add_termination_listener(self._on_notify)
                 await connection.add_listener(ACCESS_CHANGED_CHANNEL, self._on_notify)
                 await self.reload()
                 while not connection.is_closed():

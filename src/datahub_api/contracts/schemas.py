@@ -7,6 +7,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from datahub_api.contracts.models import Channel, ContractStatus
+from datahub_api.iso_dates import IsoDate
 
 
 class ContractApplication(BaseModel):
@@ -19,8 +20,8 @@ class ContractApplication(BaseModel):
         max_length=4,
         description="`portal` (deze website), `api`, `nps`, `annual_history`.",
     )
-    valid_from: date | None = Field(default=None, description="Default: the day of approval.")
-    valid_to: date | None = Field(default=None, description="Exclusive; open-ended when absent.")
+    valid_from: IsoDate | None = Field(default=None, description="Default: the day of approval.")
+    valid_to: IsoDate | None = Field(default=None, description="Exclusive; open-ended when absent.")
 
     @field_validator("channels")
     @classmethod

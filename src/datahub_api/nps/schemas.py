@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from datahub_api.iso_dates import IsoDate
 from datahub_api.nps.models import AuditStatus, EvidenceSource, ItemOutcome, SignatoryCapacity
 
 
@@ -30,9 +31,9 @@ class EvidenceIn(BaseModel):
     signatory_enterprise_number: str | None = Field(
         default=None, max_length=20, description="When a company signed."
     )
-    signed_on: date | None = None
-    data_period_from: date | None = Field(default=None, description="First day (Brussels).")
-    data_period_to: date | None = Field(default=None, description="Last day (inclusive).")
+    signed_on: IsoDate | None = None
+    data_period_from: IsoDate | None = Field(default=None, description="First day (Brussels).")
+    data_period_to: IsoDate | None = Field(default=None, description="Last day (inclusive).")
     document_sha256: str | None = Field(
         default=None,
         max_length=100,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -14,6 +14,7 @@ from datahub_api.auth.principal import Principal
 from datahub_api.brussels_days import day_start
 from datahub_api.db import ReadSessionDep
 from datahub_api.errors import UnprocessableContent, problem_responses
+from datahub_api.iso_dates import IsoDate
 from datahub_api.settings import Settings
 from datahub_api.sla import chart, service
 from datahub_api.sla.schemas import (
@@ -39,9 +40,9 @@ ChannelQuery = Annotated[
         "data), `nps_historical` (NPS historical, validated data) or `annual_history`."
     ),
 ]
-FromQuery = Annotated[date, Query(alias="from", description="First Brussels day of the period.")]
+FromQuery = Annotated[IsoDate, Query(alias="from", description="First Brussels day of the period.")]
 ToQuery = Annotated[
-    date,
+    IsoDate,
     Query(description="The day after the period's last day (exclusive); at most "
           "`DATAHUB_SLA_MAX_REPORT_DAYS` (400) days after `from`."),
 ]  # fmt: skip
