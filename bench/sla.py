@@ -33,7 +33,8 @@ from sqlalchemy import text
 from datahub_api.auth import service as auth_service
 from datahub_api.auth.principal import Role
 from datahub_api.db import Database
-from datahub_api.meter_data.files import InputFormat, ingest_file
+from datahub_api.meter_data.files import ingest_file
+from datahub_api.meter_data.ingest_parser import InputFormat
 from datahub_api.settings import Settings
 from datahub_api.sla import repository
 
