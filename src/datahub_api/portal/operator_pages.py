@@ -218,8 +218,10 @@ async def _channel_figures(
             organisation_id=None,
             now=datetime.now(UTC),
         )
-    svg = await asyncio.to_thread(sla_chart.render, report, "svg")
-    url = "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
+    url = ""
+    if report.total.expected:
+        svg = await asyncio.to_thread(sla_chart.render, report, "svg")
+        url = "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
     return ChannelFigures(channel=channel.value, report=report, chart=url)
 
 

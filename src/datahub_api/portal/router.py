@@ -196,6 +196,7 @@ async def portal_home(request: Request) -> Response:
         logged_in=True,
         csrf_token=person.csrf_token,
         nav=NAV.get(person.role, []),
+        here="/portal/",
         role=person.role.value,
     )
 
