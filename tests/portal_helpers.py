@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+
 import httpx
 from fastapi import FastAPI
 
+from datahub_api.brussels_days import day_start
+from datahub_api.sla import repository as sla_repository
+
 from .consent_world import browser_login, field
+from .meter_data_helpers import day_rows
+from .parties import Esp
 
 
 async def portal_browser(app: FastAPI, username: str) -> httpx.AsyncClient:
@@ -30,3 +37,26 @@ async def post_form(
 def no_trace(response: httpx.Response) -> None:
     assert "Traceback" not in response.text
     assert response.headers["content-type"].startswith("text/html")
+
+
+async def seed_sla_month(app: FastAPI, esp: Esp, first: date) -> None:
+    """A month of the SLA tracker's figures on channel API: one communicating EAN of
+    ``esp``, its days delivered the next morning, every 7th day 5 days late, the 20th
+    never; then the roll-up, as the tracker's job does it."""
+    from .test_sla import add_mandate, days, ingest, put_point, roll_up
+
+    ean = await put_point(app)
+    last = date(first.year + first.month // 12, first.month % 12 + 1, 1) - timedelta(days=1)
+    await add_mandate(app, esp, ean, first, last + timedelta(days=365))
+    month = [day for day in days(first, last) if day.day != 20]
+    await ingest(app, [row for day in month for row in day_rows(ean, day)], track=False)
+    async with app.state.database.write_sessions() as session:
+        for day in month:
+            late = 5 if day.day % 7 == 0 else 1
+            await sla_repository.record_deliveries(
+                session,
+                sla_repository.DeliveryDeltas(ean=[ean], day=[day], streams=[1], complete=[1]),
+                day_start(day) + timedelta(days=late, hours=6),
+            )
+        await session.commit()
+    await roll_up(app, days(first, last), datetime.now(UTC))

@@ -3,8 +3,10 @@ NPS audits; and that nobody else opens them."""
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import AsyncIterator
+from datetime import date
 
 import httpx
 import pytest
@@ -17,7 +19,7 @@ from datahub_api.contracts.models import Channel, DataAccessContract
 from .consent_world import make_consent_world, make_person
 from .nps_world import NpsWorld, make_nps_world, signed_mandate, signed_pdf
 from .parties import make_esp
-from .portal_helpers import no_trace, portal_browser, post_form
+from .portal_helpers import no_trace, portal_browser, post_form, seed_sla_month
 from .test_nps import open_audit, upload
 
 CONTRACTS = "/portal/operator/contracts"
@@ -121,10 +123,19 @@ async def test_access_point_search(
     no_trace(odd)
 
 
-async def test_the_sla_dashboard(operator: httpx.AsyncClient) -> None:
-    page = await operator.get("/portal/operator/sla?month=2026-03")
+async def test_the_sla_dashboard(app: FastAPI, operator: httpx.AsyncClient) -> None:
+    empty = await operator.get("/portal/operator/sla?month=2026-10")
+    assert empty.status_code == 200
+    assert empty.text.count("Voor deze maand werden geen gegevens verwacht") == 3
+    await seed_sla_month(app, await make_esp(app, "ESP A"), date(2026, 10, 1))
+    page = await operator.get("/portal/operator/sla?month=2026-10")
     assert page.status_code == 200
-    assert len(re.findall(r'<img src="data:image/svg\+xml;base64,', page.text)) == 3
+    charts = re.findall(r'<img src="data:image/svg\+xml;base64,([^"]+)"', page.text)
+    assert len(charts) == 3  # the DSO-wide figures of each channel
+    assert b"<svg" in base64.b64decode(charts[0])
+    # 31 days: 26 the next morning, 4 five days late, the 20th never (the tracker's figures)
+    assert "<td>31</td><td>26</td><td>4</td><td>1</td><td>0</td>" in page.text
+    assert "83.87%" in page.text
     for channel in ("Kanaal API", "Kanaal website", "Kanaal NPS"):
         assert channel in page.text
     assert "binnen 3 dagen" in page.text

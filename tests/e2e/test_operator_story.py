@@ -3,6 +3,9 @@ gets the channel's scopes), and finds their way to the other operator pages."""
 
 from __future__ import annotations
 
+import re
+from datetime import date
+
 import httpx
 from fastapi import FastAPI
 from playwright.async_api import expect
@@ -12,6 +15,7 @@ from datahub_api.contracts.models import Channel
 
 from ..consent_world import PASSWORD, make_consent_world, make_person
 from ..parties import make_esp
+from ..portal_helpers import seed_sla_month
 from .conftest import NewPage, log_in, screenshot
 
 
@@ -60,8 +64,15 @@ async def test_an_operator_approves_a_contract_application(
     )
     await screenshot(operator, "operator-access-points")
 
+    await seed_sla_month(app, applicant, date(2026, 10, 1))
     await operator.get_by_role("navigation").get_by_role("link", name="Dienstniveaus (SLA)").click()
+    await operator.get_by_label("Maand").fill("2026-10")
+    await operator.get_by_role("button", name="Tonen").click()
+    await expect(operator).to_have_url(re.compile(r"month=2026-10"))
     await expect(operator.get_by_role("img")).to_have_count(3)
+    await expect(operator.get_by_role("img").first).to_have_attribute(
+        "alt", re.compile("Kanaal API, 2026-10")
+    )
     await screenshot(operator, "operator-sla")
 
     await operator.get_by_role("navigation").get_by_role("link", name="NPS-controles").click()
