@@ -123,12 +123,14 @@ async def test_access_point_search(
     no_trace(odd)
 
 
-async def test_the_sla_dashboard(app: FastAPI, operator: httpx.AsyncClient) -> None:
-    empty = await operator.get("/portal/operator/sla?month=2026-10")
+@pytest.mark.parametrize("month", ["2026-03", "2026-10"])  # each with its DST day
+async def test_the_sla_dashboard(app: FastAPI, operator: httpx.AsyncClient, month: str) -> None:
+    empty = await operator.get(f"/portal/operator/sla?month={month}")
     assert empty.status_code == 200
     assert empty.text.count("Voor deze maand werden geen gegevens verwacht") == 3
-    await seed_sla_month(app, await make_esp(app, "ESP A"), date(2026, 10, 1))
-    page = await operator.get("/portal/operator/sla?month=2026-10")
+    year, number = map(int, month.split("-"))
+    await seed_sla_month(app, await make_esp(app, "ESP A"), date(year, number, 1))
+    page = await operator.get(f"/portal/operator/sla?month={month}")
     assert page.status_code == 200
     charts = re.findall(r'<img src="data:image/svg\+xml;base64,([^"]+)"', page.text)
     assert len(charts) == 3  # the DSO-wide figures of each channel

@@ -154,17 +154,22 @@ async def test_who_read_my_data(
     await owner_mandate(app, client, world)
     esp = await auth_headers(client, world.esp_a)
     data_url = f"/api/v1/access-points/{world.owner_ean}/meter-data"
-    read = await client.get(
-        data_url, params={"from": "2026-06-01", "to": "2026-06-02"}, headers=esp
-    )
-    assert read.status_code == 200
+    for window in (
+        {"from": "2026-10-25", "to": "2026-10-26"},
+        {"from": "2026-06-01", "to": "2026-06-02"},
+    ):
+        read = await client.get(data_url, params=window, headers=esp)
+        assert read.status_code == 200
     owner = await portal_browser(app, "olga.owner")
     tenant = await portal_browser(app, "tina.tenant")
     try:
         log = await owner.get("/portal/access-log")
         assert log.status_code == 200
         assert "ESP A" in log.text
-        assert "01-06-2026 00:00" in log.text  # the period read, in Brussels time
+        # The periods read, in Brussels time (the autumn DST day is 25 hours long).
+        assert "01-06-2026 00:00 \u2013 02-06-2026 00:00" in log.text
+        assert "25-10-2026 00:00 \u2013 26-10-2026 00:00" in log.text
+        assert log.text.index("01-06-2026 00:00") < log.text.index("25-10-2026 00:00")
         one = await owner.get(f"/portal/access-log?ean={world.owner_ean}")
         assert "ESP A" in one.text
         theirs = await tenant.get(f"/portal/access-log?ean={world.owner_ean}")
