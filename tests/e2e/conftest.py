@@ -39,6 +39,15 @@ def missing_browser() -> str | None:
     return None
 
 
+def playwright_api() -> Any:
+    """``playwright.async_api`` for a test module, or a visible skip of that module."""
+    return pytest.importorskip(
+        "playwright.async_api",
+        reason="e2e: the playwright package is not installed (make install-dev)",
+        exc_type=ImportError,
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     reason = missing_browser()
     here = Path(__file__).parent

@@ -5,14 +5,19 @@ mandate approved."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import httpx
 from fastapi import FastAPI
-from playwright.async_api import Route, expect
 
 from ..consent_world import PASSWORD, make_consent_world, open_consent
 from ..parties import auth_headers
-from .conftest import NewPage, log_in, screenshot
+from .conftest import NewPage, log_in, playwright_api, screenshot
+
+if TYPE_CHECKING:
+    from playwright.async_api import Route
+
+expect = playwright_api().expect
 
 
 async def esp_site(route: Route) -> None:

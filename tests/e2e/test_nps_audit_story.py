@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import httpx
 from fastapi import FastAPI
-from playwright.async_api import expect
 
 from datahub_api.accounts.models import AccountRole
 
 from ..consent_world import PASSWORD, make_person
 from ..nps_world import make_nps_world, signed_mandate, signed_pdf
 from ..test_nps import open_audit, upload
-from .conftest import NewPage, log_in, screenshot
+from .conftest import NewPage, log_in, playwright_api, screenshot
+
+expect = playwright_api().expect
 
 
 async def test_an_operator_accepts_a_signed_mandate(

@@ -8,7 +8,6 @@ from datetime import date
 
 import httpx
 from fastapi import FastAPI
-from playwright.async_api import expect
 
 from datahub_api.accounts.models import AccountRole
 from datahub_api.contracts.models import Channel
@@ -16,7 +15,9 @@ from datahub_api.contracts.models import Channel
 from ..consent_world import PASSWORD, make_consent_world, make_person
 from ..parties import make_esp
 from ..portal_helpers import seed_sla_month
-from .conftest import NewPage, log_in, screenshot
+from .conftest import NewPage, log_in, playwright_api, screenshot
+
+expect = playwright_api().expect
 
 
 async def scopes_of(client: httpx.AsyncClient, client_id: str, secret: str) -> str:

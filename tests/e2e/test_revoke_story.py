@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import httpx
 from fastapi import FastAPI
-from playwright.async_api import expect
 
 from ..consent_world import PASSWORD, make_consent_world, owner_mandate
 from ..parties import auth_headers
-from .conftest import NewPage, log_in, screenshot
+from .conftest import NewPage, log_in, playwright_api, screenshot
+
+expect = playwright_api().expect
 
 
 async def test_a_customer_revokes_and_the_esp_is_refused(

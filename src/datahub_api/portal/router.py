@@ -100,7 +100,9 @@ def to_login(request: Request, back_to: str | None = None) -> Response:
     afterwards; it says "your session ended" when a session cookie came along."""
     target = back_to or (request.url.path + (f"?{request.url.query}" if request.url.query else ""))
     expired = "&expired=1" if request.cookies.get(accounts_service.SESSION_COOKIE) else ""
-    return RedirectResponse(f"/portal/login?next={quote(target, safe='/')}{expired}", 303)
+    language = request.query_params.get("lang")
+    keep = f"&lang={language}" if language in LANGUAGES else ""
+    return RedirectResponse(f"/portal/login?next={quote(target, safe='/')}{expired}{keep}", 303)
 
 
 def _login_page(
@@ -210,6 +212,7 @@ def _consent_message(request: Request, person: Principal, key: str, status_code:
         heading=t["consent_title"],
         message=t[key],
         logged_in=True,
+        nav=NAV.get(person.role, []),
         csrf_token=person.csrf_token,
     )
 
@@ -257,6 +260,7 @@ async def _show_consent(
         eligible=view.eligible,
         error=error,
         logged_in=True,
+        nav=NAV.get(person.role, []),
         csrf_token=person.csrf_token,
     )
 
@@ -308,5 +312,6 @@ async def decide_consent(request: Request, identifier: str) -> Response:
         message=t["done_approved" if decision == "approve" else "done_rejected"],
         mandates=outcome.mandates,
         logged_in=True,
+        nav=NAV.get(person.role, []),
         csrf_token=person.csrf_token,
     )
