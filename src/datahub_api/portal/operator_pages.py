@@ -36,6 +36,7 @@ router = APIRouter(include_in_schema=False)
 OPERATORS = (Role.operator,)
 SHOWN = 200
 SEARCH_SHOWN = 50
+RECENT = 20
 REASON_MAX = 1000
 
 
@@ -55,15 +56,16 @@ async def contract_applications(request: Request) -> Response:
             session,
             person,
             after_id=None,
-            limit=SHOWN,
+            limit=RECENT,
             statuses=[ContractStatus.approved, ContractStatus.rejected],
+            newest_first=True,
         )
     return page(
         request,
         person,
         "operator_contracts.html",
         pending=pending,
-        decided=decided[-20:][::-1],
+        decided=decided,
         done=request.query_params.get("done"),
         number=request.query_params.get("number"),
     )
