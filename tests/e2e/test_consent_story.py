@@ -47,6 +47,9 @@ async def test_tenant_consents_and_the_grid_user_co_consents(
     await expect(tenant.get_by_text("ESP A: bedankt")).to_be_visible()
     listed = await client.get("/api/v1/mandates", headers=esp)
     assert [m["status"] for m in listed.json()["items"]] == ["requested"]
+    await tenant.goto(f"/consent/{identifier}")  # the link again: already used
+    await expect(tenant.get_by_text("Deze vraag is al beantwoord.")).to_be_visible()
+    await screenshot(tenant, "consent-link-used")
     await tenant.goto("/portal/mandates")
     await expect(tenant.get_by_text("wacht op de toestemming van de netgebruiker")).to_be_visible()
     await screenshot(tenant, "my-mandates-waiting-for-grid-user")

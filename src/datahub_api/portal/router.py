@@ -214,6 +214,8 @@ def _consent_message(request: Request, person: Principal, key: str, status_code:
         logged_in=True,
         nav=NAV.get(person.role, []),
         csrf_token=person.csrf_token,
+        link="/portal/mandates" if person.role in (Role.customer, Role.grid_user) else None,
+        link_text=t["nav_mandates"],
     )
 
 
