@@ -55,7 +55,9 @@ async def seed_sla_month(app: FastAPI, esp: Esp, first: date) -> None:
             late = 5 if day.day % 7 == 0 else 1
             await sla_repository.record_deliveries(
                 session,
-                sla_repository.DeliveryDeltas(ean=[ean], day=[day], streams=[1], complete=[1]),
+                sla_repository.DeliveryDeltas(
+                    ean=[ean], day=[day], streams=[1], complete=[1], validated=[0]
+                ),
                 day_start(day) + timedelta(days=late, hours=6),
             )
         await session.commit()
