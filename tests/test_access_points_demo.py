@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
+import httpx
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -16,7 +18,9 @@ from datahub_api.demo.service import CUSTOMER_PASSWORD, DemoParameters, seed_dem
 from datahub_api.settings import Settings
 
 
-async def test_demo_access_points(app: FastAPI, settings: Settings) -> None:
+async def test_demo_access_points(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
     database: Database = app.state.database
     # (How long seeding takes is a benchmark's business, not a unit test's.)
     async with database.write_sessions() as session:
@@ -47,9 +51,17 @@ async def test_demo_access_points(app: FastAPI, settings: Settings) -> None:
             assert by_ean[ean]["grid_user"] != tenant["username"]
     lines = describe_credentials(credentials)
     assert any(line.startswith("  access points: 200") for line in lines)
-    assert (
-        sum(line.startswith(("  access points", "  customer:", "  tenant:")) for line in lines) == 3
-    )
+    assert sum(line.startswith("  access points") for line in lines) == 1
+    after = lines[lines.index("  portal logins (one per role):") + 1 :]
+    portal = [line for line in after if line.startswith("    ")]
+    for role in ("ESP staff", "customer:", "tenant:", "grid user:", "operator:"):
+        assert sum(line.startswith(f"    {role}") for line in portal) == 1, role
+    for line in portal:  # every printed login works
+        username, password = re.search(r":\s+(\S+) / (\S+)\s+\(", line).groups()  # type: ignore[union-attr]
+        login = await client.post(
+            "/api/v1/auth/login", json={"username": username, "password": password}
+        )
+        assert login.status_code == 200, line
 
     today = today_in_brussels()
     async with database.read_sessions() as session:

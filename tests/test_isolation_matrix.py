@@ -9,22 +9,27 @@ be indistinguishable from the answer for an object that does not exist.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from datahub_api.access_points.ean import make_ean
+from datahub_api.accounts.models import Account, AccountRole
+from datahub_api.accounts.passwords import hash_password
+from datahub_api.app import create_app
 from datahub_api.auth.principal import Role
 from datahub_api.cli import openapi_document
 
 from .conftest import make_settings
-from .consent_world import ConsentWorld, decide, make_consent_world
+from .consent_world import PASSWORD, ConsentWorld, decide, make_consent_world, make_person
 from .meter_data_helpers import csv_body, day_rows
 from .parties import auth_headers, make_machine_client
+from .portal_helpers import portal_browser
 from .reading_world import mandate
 
 # Operations that take no ESP-owned object and need no isolation check beyond the ones of
@@ -352,3 +357,107 @@ async def test_meter_data_reads_of_esp_b_hold_nothing_of_esp_a(
     assert json.dumps(theirs).replace(ean, "X") == json.dumps(nothing).replace(unknown, "X")
     mine = await client.post("/api/v1/meter-data/query", json=body, headers=headers_a)
     assert json.loads(mine.content.splitlines()[0])["values"] == [4.656]
+
+
+# --- the portal's pages (server-rendered, not in the spec) -------------------------------
+# Who may open each: "public" (anyone), "session" (any logged-in person), "person"
+# (customers and grid users, for their own mandates, tasks and access points: the other
+# person's answer is the not-found page, see tests/test_portal_people.py), "operator".
+PORTAL_PAGES = {
+    "GET /portal/login": "public",
+    "POST /portal/login": "public",
+    "POST /portal/logout": "session",
+    "GET /portal/": "session",
+    "GET /consent/{identifier}": "person",
+    "POST /consent/{identifier}": "person",
+    "GET /portal/mandates": "person",
+    "POST /portal/mandates/{mandate_id}/revoke": "person",
+    "GET /portal/co-consents": "person",
+    "POST /portal/co-consents/{task_id}": "person",
+    "GET /portal/access-log": "person",
+    "GET /portal/operator/contracts": "operator",
+    "POST /portal/operator/contracts/{number}/{action}": "operator",
+    "GET /portal/operator/access-points": "operator",
+    "GET /portal/operator/sla": "operator",
+    "GET /portal/operator/nps-audits": "operator",
+    "POST /portal/operator/nps-audits/{audit_id}": "operator",
+}
+PORTAL_FILL = {
+    "identifier": "abc",
+    "mandate_id": "1",
+    "task_id": "1",
+    "number": "0000000001",
+    "action": "approve",
+    "audit_id": "1",
+}
+
+
+def _api_routes(routes: Iterable[object]) -> Iterator[APIRoute]:
+    """Every route, also those of included routers (kept as routers by newer FastAPIs)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):
+            yield from _api_routes(route.original_router.routes)
+
+
+def portal_operations(app: FastAPI) -> list[str]:
+    """The operations left out of the spec: the portal's pages."""
+    return [
+        f"{method} {route.path}"
+        for route in _api_routes(app.routes)
+        if not route.include_in_schema
+        for method in sorted(route.methods)
+        if method != "HEAD"
+    ]
+
+
+def test_every_portal_page_is_classified() -> None:
+    operations = portal_operations(create_app(make_settings(), database_url="postgresql://x/y"))
+    assert sorted(set(operations) - set(PORTAL_PAGES)) == [], "classify these portal pages"
+    assert sorted(set(PORTAL_PAGES) - set(operations)) == []
+
+
+async def test_portal_pages_refuse_the_wrong_roles(app: FastAPI, client: httpx.AsyncClient) -> None:
+    world = await make_consent_world(app, client)
+    async with app.state.database.write_sessions() as session:
+        session.add(
+            Account(
+                username="erik.esp",
+                password_hash=hash_password(PASSWORD),
+                display_name="Erik of ESP A",
+                role=AccountRole.esp_user,
+                organisation_id=world.esp_a.organisation_id,
+            )
+        )
+        await session.commit()
+    await make_person(app, "oscar.operator", AccountRole.operator)
+    refused_by = {
+        "person": ("erik.esp", "oscar.operator"),
+        "operator": ("erik.esp", "olga.owner", "larry.landlord"),
+    }
+    for kind, usernames in refused_by.items():
+        for username in usernames:
+            browser = await portal_browser(app, username)
+            try:
+                for operation, needed in PORTAL_PAGES.items():
+                    if needed != kind:
+                        continue
+                    method, template = operation.split(" ", 1)
+                    answer = await browser.request(
+                        method, _fill(template, PORTAL_FILL), data={"csrf_token": "x"}
+                    )
+                    assert answer.status_code == 403, (username, operation)
+                    assert "Traceback" not in answer.text
+            finally:
+                await browser.aclose()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as anonymous:
+        for operation, needed in PORTAL_PAGES.items():
+            if needed == "public" or operation == "POST /portal/logout":
+                continue
+            method, template = operation.split(" ", 1)
+            answer = await anonymous.request(method, _fill(template, PORTAL_FILL))
+            assert answer.status_code == 303, operation
+            assert answer.headers["location"].startswith("/portal/login?next=/")

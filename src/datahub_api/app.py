@@ -54,6 +54,8 @@ from datahub_api.observability import (
     configure_logging,
 )
 from datahub_api.organisations.router import router as organisations_router
+from datahub_api.portal.customer_pages import router as portal_customer_router
+from datahub_api.portal.operator_pages import router as portal_operator_router
 from datahub_api.portal.router import router as portal_router
 from datahub_api.settings import Settings, get_settings
 from datahub_api.sla.gauges import SlaGauges
@@ -236,6 +238,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(access_points_router)
     app.include_router(access_log_router)
     app.include_router(portal_router)
+    app.include_router(portal_customer_router)
+    app.include_router(portal_operator_router)
     app.include_router(v3_router)
     app.include_router(meter_data_ingest_router)
     app.include_router(meter_data_read_router)

@@ -471,36 +471,23 @@ CredentialsDescriber = Callable[[dict[str, Any]], list[str]]
 
 def describe_access_points(credentials: dict[str, Any]) -> list[str]:
     points: list[dict[str, Any]] = credentials.get("access_points") or []
-    customers: list[dict[str, Any]] = credentials.get("customers") or []
     if not points:
         return []
     communicating = sum(1 for point in points if point["communicating"])
     gvm = sum(1 for point in points if point["gvm"])
-    lines = [
+    return [
         f"  access points: {len(points)} ({communicating} with a communicating digital meter, "
         f"{gvm} GVM); operator API: /api/v1/access-points"
     ]
-    owner = next((c for c in customers if c["is_grid_user"] and c["eans"]), None)
-    tenant = next((c for c in customers if not c["is_grid_user"] and c["eans"]), None)
-    if owner:
-        lines.append(
-            f"  customer: {owner['username']} / {owner['password']} "
-            f"(also grid user of {', '.join(owner['eans'])})"
-        )
-    if tenant:
-        lines.append(
-            f"  tenant:   {tenant['username']} / {tenant['password']} "
-            f"(customer, not grid user, of {', '.join(tenant['eans'])})"
-        )
-    return lines
 
 
 def credential_describers() -> list[CredentialsDescriber]:
     """Each domain that adds demo credentials adds a line-maker here."""
     from datahub_api.mandates.demo_data import describe_mandates
     from datahub_api.organisations.demo_data import describe_parties
+    from datahub_api.portal.demo_data import describe_portal_logins
 
-    return [describe_parties, describe_access_points, describe_mandates]
+    return [describe_parties, describe_access_points, describe_portal_logins, describe_mandates]
 
 
 def describe_credentials(credentials: dict[str, Any]) -> list[str]:

@@ -98,6 +98,7 @@ class AccessPointFilter:
     meter_type: MeterType | None = None
     gvm: bool | None = None
     communicating_on: date | None = None
+    ean_prefix: str | None = None  # digits only (the portal's search)
 
 
 def _communicating_on(day: date) -> ColumnElement[bool]:
@@ -125,6 +126,10 @@ async def list_page(
         statement = statement.where(AccessPoint.gvm.is_(where.gvm))
     if where.communicating_on is not None:
         statement = statement.where(_communicating_on(where.communicating_on))
+    if where.ean_prefix:
+        if not where.ean_prefix.isdigit():
+            raise ValueError("ean_prefix: digits only")
+        statement = statement.where(AccessPoint.ean.startswith(where.ean_prefix))
     return (await session.scalars(statement.options(*with_details()))).all()
 
 

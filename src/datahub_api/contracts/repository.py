@@ -57,8 +57,10 @@ async def page(
     after_id: int | None,
     limit: int,
     statuses: Sequence[ContractStatus] | None = None,
+    newest_first: bool = False,
 ) -> list[tuple[DataAccessContract, Organisation]]:
-    query = _with_history(visible_to(principal)).order_by(DataAccessContract.id).limit(limit)
+    order = DataAccessContract.id.desc() if newest_first else DataAccessContract.id
+    query = _with_history(visible_to(principal)).order_by(order).limit(limit)
     if after_id is not None:
         query = query.where(DataAccessContract.id > after_id)
     if statuses:

@@ -504,3 +504,19 @@ async def open_task_for_mandate(session: WriteSession, mandate_id: int) -> CoCon
         .with_for_update()
     )
     return (await session.scalars(query)).first()
+
+
+async def newest_visible_with_organisation(
+    session: ReadSession, principal: Principal, *, limit: int
+) -> list[tuple[Mandate, str]]:
+    """The newest mandates ``principal`` may see, each with its ESP's name (portal lists)."""
+    from datahub_api.organisations.models import Organisation
+
+    query = (
+        visible_to(principal)
+        .join(Organisation, Organisation.id == Mandate.organisation_id)
+        .add_columns(Organisation.name)
+        .order_by(Mandate.id.desc())
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in (await session.execute(query)).all()]

@@ -153,5 +153,4 @@ def describe_parties(credentials: dict[str, Any]) -> list[str]:
         f"  {esp['name']} backend: client_id {esp['client_id']}  (secret in the credentials file)",
         "  try:  curl -s -d grant_type=client_credentials "
         f"-d client_id={esp['client_id']} -d client_secret=... {token_url}",
-        f"  operator login: operator / {credentials['operator']['password']}",
     ]

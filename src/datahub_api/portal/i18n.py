@@ -96,3 +96,14 @@ def language_of(request: Request) -> str:
 
 def texts(language: str) -> dict[str, str]:
     return TEXTS[language]
+
+
+def _merge_page_texts() -> None:
+    """The words of the pages of other modules, one dict per module."""
+    from datahub_api.portal.i18n_people import PEOPLE_TEXTS
+
+    for language, words in PEOPLE_TEXTS.items():
+        TEXTS[language].update(words)
+
+
+_merge_page_texts()

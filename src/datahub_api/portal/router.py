@@ -10,7 +10,7 @@ import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -34,7 +34,8 @@ from datahub_api.errors import (
 from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates.models import ConsentSessionStatus
 from datahub_api.mandates.router import consent_rules
-from datahub_api.portal.i18n import LANGUAGE_COOKIE, language_of, texts
+from datahub_api.portal.i18n import LANGUAGE_COOKIE, LANGUAGES, language_of, texts
+from datahub_api.portal.navigation import NAV
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -63,10 +64,22 @@ def safe_next(target: str | None) -> str:
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     language = language_of(request)
+    switch = {
+        code: f"{request.url.path}?{urlencode({**request.query_params, 'lang': code})}"
+        for code in LANGUAGES
+    }
     response = templates.TemplateResponse(
         request,
         template,
-        {"lang": language, "t": texts(language), "logged_in": False, "csrf_token": "", **context},
+        {
+            "lang": language,
+            "t": texts(language),
+            "logged_in": False,
+            "csrf_token": "",
+            "nav": [],
+            "language_links": switch,
+            **context,
+        },
         status_code=status_code,
     )
     if request.query_params.get("lang") == language:
@@ -82,10 +95,14 @@ async def current_person(request: Request) -> Principal | None:
         return await accounts_service.principal_from_cookie(session, token)
 
 
-def _to_login(request: Request, message: str | None = None) -> Response:
-    target = quote(request.url.path, safe="/")
-    suffix = "&expired=1" if message else ""
-    return RedirectResponse(f"/portal/login?next={target}{suffix}", status_code=303)
+def to_login(request: Request, back_to: str | None = None) -> Response:
+    """To the login page, which sends the person back to ``back_to`` (default: this page)
+    afterwards; it says "your session ended" when a session cookie came along."""
+    target = back_to or (request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    expired = "&expired=1" if request.cookies.get(accounts_service.SESSION_COOKIE) else ""
+    language = request.query_params.get("lang")
+    keep = f"&lang={language}" if language in LANGUAGES else ""
+    return RedirectResponse(f"/portal/login?next={quote(target, safe='/')}{expired}{keep}", 303)
 
 
 def _login_page(
@@ -171,16 +188,18 @@ async def logout(
 
 @router.get("/portal/")
 async def portal_home(request: Request) -> Response:
+    """The role's menu."""
     person = await current_person(request)
     if person is None:
-        return _to_login(request)
+        return to_login(request)
     return render(
         request,
-        "message.html",
-        heading=texts(language_of(request))["title"],
-        message=f"{person.role.value}",
+        "home.html",
         logged_in=True,
         csrf_token=person.csrf_token,
+        nav=NAV.get(person.role, []),
+        here="/portal/",
+        role=person.role.value,
     )
 
 
@@ -193,7 +212,10 @@ def _consent_message(request: Request, person: Principal, key: str, status_code:
         heading=t["consent_title"],
         message=t[key],
         logged_in=True,
+        nav=NAV.get(person.role, []),
         csrf_token=person.csrf_token,
+        link="/portal/mandates" if person.role in (Role.customer, Role.grid_user) else None,
+        link_text=t["nav_mandates"],
     )
 
 
@@ -202,7 +224,7 @@ async def consent_page(request: Request, identifier: str) -> Response:
     """The page a consent session's URL opens."""
     person = await current_person(request)
     if person is None:
-        return _to_login(request)
+        return to_login(request)
     return await _show_consent(request, person, identifier)
 
 
@@ -240,6 +262,7 @@ async def _show_consent(
         eligible=view.eligible,
         error=error,
         logged_in=True,
+        nav=NAV.get(person.role, []),
         csrf_token=person.csrf_token,
     )
 
@@ -248,7 +271,7 @@ async def _show_consent(
 async def decide_consent(request: Request, identifier: str) -> Response:
     person = await current_person(request)
     if person is None:
-        return _to_login(request, "expired")
+        return to_login(request)
     form = await request.form()
     t = texts(language_of(request))
     token = str(form.get("csrf_token", ""))
@@ -291,5 +314,6 @@ async def decide_consent(request: Request, identifier: str) -> Response:
         message=t["done_approved" if decision == "approve" else "done_rejected"],
         mandates=outcome.mandates,
         logged_in=True,
+        nav=NAV.get(person.role, []),
         csrf_token=person.csrf_token,
     )

@@ -1,0 +1,169 @@
+"""The pages of customers and grid users: my mandates (with revoke), the co-consent inbox
+and "who read my data" (the access log)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from datahub_api.access_log import service as access_log_service
+from datahub_api.access_points import service as access_points_service
+from datahub_api.accounts import repository as accounts_repository
+from datahub_api.audit.service import record_action
+from datahub_api.brussels_days import today_in_brussels
+from datahub_api.db import commit_and_run_hooks
+from datahub_api.errors import Conflict, Gone, NotFound
+from datahub_api.mandates import repository as mandates_repository
+from datahub_api.mandates import service as mandates_service
+from datahub_api.mandates.router import co_consent_out
+from datahub_api.portal.pages import PEOPLE, checked_form, message, page, person_for
+
+router = APIRouter(include_in_schema=False)
+
+MANDATES_SHOWN = 200
+READS_SHOWN = 100
+LIVE = ("requested", "approved")
+
+
+def _id_of(text: str) -> int | None:
+    """A path id, or None for anything that is not one (shown as "not found")."""
+    return int(text) if text.isdigit() and 0 < int(text) < 2**62 else None
+
+
+@router.get("/portal/mandates")
+async def my_mandates(request: Request) -> Response:
+    person = await person_for(request, PEOPLE)
+    if isinstance(person, Response):
+        return person
+    async with request.app.state.database.read_sessions() as session:
+        rows = await mandates_repository.newest_visible_with_organisation(
+            session, person, limit=MANDATES_SHOWN
+        )
+    return page(
+        request,
+        person,
+        "mandates.html",
+        rows=rows,
+        live=LIVE,
+        user_id=person.user_id,
+        done=request.query_params.get("done"),
+    )
+
+
+@router.post("/portal/mandates/{mandate_id}/revoke")
+async def revoke_mandate(request: Request, mandate_id: str) -> Response:
+    back = "/portal/mandates"
+    person = await person_for(request, PEOPLE, back_to=back)
+    if isinstance(person, Response):
+        return person
+    form = await checked_form(request, person, back_to=back)
+    if isinstance(form, Response):
+        return form
+    number = _id_of(mandate_id)
+    try:
+        if number is None:
+            raise NotFound("No such mandate.")
+        async with request.app.state.database.write_sessions() as session:
+            await mandates_service.revoke(session, person, number)
+            record_action(
+                session, actor=person, action="mandate.revoke", target=str(number), request=request
+            )
+            await commit_and_run_hooks(session, request.app)
+    except NotFound:
+        return message(request, person, "mandates_title", "no_such_mandate", 404, link=back)
+    except Conflict:
+        return message(request, person, "mandates_title", "not_revocable", 409, link=back)
+    return RedirectResponse(f"{back}?done=revoked", status_code=303)
+
+
+@router.get("/portal/co-consents")
+async def co_consent_inbox(request: Request) -> Response:
+    person = await person_for(request, PEOPLE)
+    if isinstance(person, Response):
+        return person
+    assert person.user_id is not None
+    async with request.app.state.database.read_sessions() as session:
+        tasks = [
+            await co_consent_out(session, task.id, task.status, task.due_at, mandate)
+            for task, mandate in await mandates_service.co_consent_inbox(session, person.user_id)
+        ]
+    return page(
+        request, person, "co_consents.html", tasks=tasks, done=request.query_params.get("done")
+    )
+
+
+@router.post("/portal/co-consents/{task_id}")
+async def decide_co_consent(request: Request, task_id: str) -> Response:
+    back = "/portal/co-consents"
+    person = await person_for(request, PEOPLE, back_to=back)
+    if isinstance(person, Response):
+        return person
+    form = await checked_form(request, person, back_to=back)
+    if isinstance(form, Response):
+        return form
+    decision = str(form.get("decision", ""))
+    if decision not in ("approve", "reject"):
+        return message(request, person, "co_consents_title", "bad_decision", 422, link=back)
+    number = _id_of(task_id)
+    try:
+        if number is None or person.user_id is None:
+            raise NotFound("No such co-consent request.")
+        async with request.app.state.database.write_sessions() as session:
+            account = await accounts_repository.get(session, person.user_id)
+            assert account is not None
+            await mandates_service.decide_co_consent(
+                session, account, number, approve=decision == "approve"
+            )
+            record_action(
+                session,
+                actor=person,
+                action=f"co_consent.{decision}",
+                target=str(number),
+                request=request,
+            )
+            await commit_and_run_hooks(session, request.app)
+    except NotFound:
+        return message(request, person, "co_consents_title", "no_such_task", 404, link=back)
+    except Gone:
+        return message(request, person, "co_consents_title", "task_expired", 410, link=back)
+    except Conflict:
+        return message(request, person, "co_consents_title", "answered", 409, link=back)
+    done = "approved" if decision == "approve" else "rejected"
+    return RedirectResponse(f"{back}?done={done}", status_code=303)
+
+
+@router.get("/portal/access-log")
+async def access_log(request: Request) -> Response:
+    """Who read the data of my access points, newest first; ``?ean=`` for one of them."""
+    person = await person_for(request, PEOPLE)
+    if isinstance(person, Response):
+        return person
+    assert person.user_id is not None
+    wanted = request.query_params.get("ean") or None
+    async with request.app.state.database.read_sessions() as session:
+        mine = await access_points_service.access_points_of_account(
+            session, person.user_id, today_in_brussels()
+        )
+        eans = sorted(point.ean for point in mine)
+        if wanted is not None and wanted not in eans:
+            return message(
+                request, person, "access_log_title", "not_your_ean", 404, link="/portal/access-log"
+            )
+        reads = []
+        for ean in [wanted] if wanted else eans:
+            for record, reader in await access_log_service.reads_of_my_access_point(
+                session, person, ean, before_id=None, limit=READS_SHOWN
+            ):
+                reads.append((record, reader))
+    reads.sort(key=lambda row: row[0].at, reverse=True)
+    return page(
+        request,
+        person,
+        "access_log.html",
+        eans=eans,
+        ean=wanted,
+        reads=reads[:READS_SHOWN],
+        now=datetime.now(UTC),
+    )

@@ -1,0 +1,26 @@
+"""The portal's menu per role."""
+
+from __future__ import annotations
+
+from datahub_api.auth.principal import Role
+
+# The menu of each role: (path, text key). Pages of other modules add their entries here.
+NAV: dict[Role, list[tuple[str, str]]] = {
+    Role.customer: [
+        ("/portal/mandates", "nav_mandates"),
+        ("/portal/co-consents", "nav_co_consents"),
+        ("/portal/access-log", "nav_access_log"),
+    ],
+    Role.grid_user: [
+        ("/portal/co-consents", "nav_co_consents"),
+        ("/portal/mandates", "nav_mandates"),
+        ("/portal/access-log", "nav_access_log"),
+    ],
+    Role.operator: [
+        ("/portal/operator/contracts", "nav_contracts"),
+        ("/portal/operator/access-points", "nav_access_points"),
+        ("/portal/operator/sla", "nav_sla"),
+        ("/portal/operator/nps-audits", "nav_nps_audits"),
+    ],
+    Role.esp: [],
+}

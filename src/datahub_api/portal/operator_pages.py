@@ -1,0 +1,351 @@
+"""The operator's pages: pending contract applications (approve, or reject with a reason),
+access point search, the SLA dashboard with the SLA tracker's charts, and NPS audits."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from datahub_api.access_points import repository as access_points_repository
+from datahub_api.access_points import service as access_points_service
+from datahub_api.access_points.models import AccessPoint, EnergyType, PartyRole
+from datahub_api.accounts import repository as accounts_repository
+from datahub_api.audit.service import record_action
+from datahub_api.auth.principal import Principal, Role
+from datahub_api.brussels_days import today_in_brussels
+from datahub_api.contracts import repository as contracts_repository
+from datahub_api.contracts import service as contracts_service
+from datahub_api.contracts.models import ContractStatus
+from datahub_api.db import commit_and_run_hooks
+from datahub_api.errors import Conflict, DatahubError, NotFound, UnprocessableContent
+from datahub_api.nps import repository as nps_repository
+from datahub_api.nps import service as nps_service
+from datahub_api.nps.models import AuditStatus
+from datahub_api.organisations import repository as organisations_repository
+from datahub_api.portal.pages import checked_form, message, page, person_for
+from datahub_api.sla import chart as sla_chart
+from datahub_api.sla import service as sla_service
+
+router = APIRouter(include_in_schema=False)
+
+OPERATORS = (Role.operator,)
+SHOWN = 200
+SEARCH_SHOWN = 50
+RECENT = 20
+REASON_MAX = 1000
+
+
+# --- contract applications ---------------------------------------------------------------
+
+
+@router.get("/portal/operator/contracts")
+async def contract_applications(request: Request) -> Response:
+    person = await person_for(request, OPERATORS)
+    if isinstance(person, Response):
+        return person
+    async with request.app.state.database.read_sessions() as session:
+        pending = await contracts_repository.page(
+            session, person, after_id=None, limit=SHOWN, statuses=[ContractStatus.requested]
+        )
+        decided = await contracts_repository.page(
+            session,
+            person,
+            after_id=None,
+            limit=RECENT,
+            statuses=[ContractStatus.approved, ContractStatus.rejected],
+            newest_first=True,
+        )
+    return page(
+        request,
+        person,
+        "operator_contracts.html",
+        pending=pending,
+        decided=decided,
+        done=request.query_params.get("done"),
+        number=request.query_params.get("number"),
+    )
+
+
+@router.post("/portal/operator/contracts/{number}/{action}")
+async def decide_contract(request: Request, number: str, action: str) -> Response:
+    back = "/portal/operator/contracts"
+    person = await person_for(request, OPERATORS, back_to=back)
+    if isinstance(person, Response):
+        return person
+    form = await checked_form(request, person, back_to=back)
+    if isinstance(form, Response):
+        return form
+    if action not in ("approve", "reject"):
+        return message(request, person, "contracts_title", "bad_decision", 404, link=back)
+    reason = str(form.get("reason", "")).strip()[:REASON_MAX] or None
+    if action == "reject" and reason is None:
+        return message(request, person, "contracts_title", "reason_needed", 422, link=back)
+    transition = contracts_service.Transition(action)
+    try:
+        contracts_service.validate_number(number)
+        async with request.app.state.database.write_sessions() as session:
+            await contracts_service.transition(session, person, number, transition, reason)
+            record_action(
+                session,
+                actor=person,
+                action=f"contract.{action}",
+                target=number,
+                detail={"reason": reason} if reason else None,
+                request=request,
+            )
+            await commit_and_run_hooks(session, request.app)
+    except NotFound:
+        return message(request, person, "contracts_title", "no_such_contract", 404, link=back)
+    except Conflict:
+        return message(request, person, "contracts_title", "already_decided", 409, link=back)
+    except UnprocessableContent:
+        return message(request, person, "contracts_title", "reason_needed", 422, link=back)
+    done = "approved" if action == "approve" else "rejected"
+    return RedirectResponse(f"{back}?done={done}&number={number}", status_code=303)
+
+
+# --- access points -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FoundPoint:
+    point: AccessPoint
+    grid_user: str | None
+    customers: list[str]
+    communicating: bool
+
+
+async def _describe(request: Request, points: list[AccessPoint]) -> list[FoundPoint]:
+    today = today_in_brussels()
+    found = []
+    async with request.app.state.database.read_sessions() as session:
+        for point in points:
+            live = [
+                party
+                for party in point.parties
+                if party.valid_from <= today and (party.valid_to is None or party.valid_to > today)
+            ]
+            names: dict[int, str] = {}
+            for party in live:
+                account = await accounts_repository.get(session, party.account_id)
+                names[party.account_id] = account.display_name if account else "?"
+            grid_users = [names[p.account_id] for p in live if p.role is PartyRole.grid_user]
+            found.append(
+                FoundPoint(
+                    point=point,
+                    grid_user=grid_users[0] if grid_users else None,
+                    customers=[names[p.account_id] for p in live if p.role is PartyRole.customer],
+                    communicating=await access_points_service.is_communicating_on(
+                        session, point.ean, today
+                    ),
+                )
+            )
+    return found
+
+
+@router.get("/portal/operator/access-points")
+async def access_point_search(request: Request) -> Response:
+    person = await person_for(request, OPERATORS)
+    if isinstance(person, Response):
+        return person
+    query = (request.query_params.get("q") or "").strip().replace(" ", "")[:18]
+    energy = request.query_params.get("energy_type") or ""
+    error = None
+    results: list[FoundPoint] = []
+    searched = "q" in request.query_params
+    if searched:
+        if query and not query.isdigit():
+            error = "search_digits"
+        elif energy not in ("", "E", "G"):
+            error = "search_energy"
+        else:
+            async with request.app.state.database.read_sessions() as session:
+                points, _ = await access_points_service.list_access_points(
+                    session,
+                    after_ean=None,
+                    limit=SEARCH_SHOWN,
+                    where=access_points_repository.AccessPointFilter(
+                        ean_prefix=query or None,
+                        energy_type=EnergyType(energy) if energy else None,
+                    ),
+                )
+            results = await _describe(request, points)
+    return page(
+        request,
+        person,
+        "operator_access_points.html",
+        400 if error else 200,
+        q=query,
+        energy=energy,
+        error=error,
+        searched=searched,
+        results=results,
+        limit=SEARCH_SHOWN,
+    )
+
+
+# --- SLA ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChannelFigures:
+    channel: str
+    report: sla_service.Report
+    chart: str  # a data: URL of the SVG chart
+
+
+def _this_month() -> str:
+    today = today_in_brussels()
+    return f"{today.year:04d}-{today.month:02d}"
+
+
+async def _channel_figures(
+    request: Request, person: Principal, channel: sla_service.SlaChannel, month: str
+) -> ChannelFigures:
+    start = sla_chart.parse_month(month)
+    async with request.app.state.database.read_sessions() as session:
+        report = await sla_service.report(
+            session,
+            person,
+            request.app.state.settings,
+            channel=channel,
+            start=start,
+            end=sla_service.next_month(start),
+            group_by=sla_service.GroupBy.day,
+            organisation_id=None,
+            now=datetime.now(UTC),
+        )
+    url = ""
+    if report.total.expected:
+        svg = await asyncio.to_thread(sla_chart.render, report, "svg")
+        url = "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
+    return ChannelFigures(channel=channel.value, report=report, chart=url)
+
+
+@router.get("/portal/operator/sla")
+async def sla_dashboard(request: Request) -> Response:
+    person = await person_for(request, OPERATORS)
+    if isinstance(person, Response):
+        return person
+    month = (request.query_params.get("month") or _this_month()).strip()[:20]
+    channels = [
+        sla_service.SlaChannel.api,
+        sla_service.SlaChannel.portal,
+        sla_service.SlaChannel.nps,
+    ]
+    try:
+        figures = [await _channel_figures(request, person, ch, month) for ch in channels]
+    except DatahubError:
+        return page(
+            request,
+            person,
+            "operator_sla.html",
+            422,
+            month=month,
+            figures=[],
+            error="bad_month",
+        )
+    return page(request, person, "operator_sla.html", month=month, figures=figures, error=None)
+
+
+# --- NPS audits --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    id: int
+    status: str
+    esp: str
+    ean: str
+    reference_number: str
+    opened_by: str
+    opened_at: datetime
+    due_at: datetime
+    has_document: bool
+    decision_note: str | None
+
+
+@router.get("/portal/operator/nps-audits")
+async def nps_audits(request: Request) -> Response:
+    person = await person_for(request, OPERATORS)
+    if isinstance(person, Response):
+        return person
+    wanted = request.query_params.get("status") or ""
+    statuses = [AuditStatus(wanted)] if wanted in {s.value for s in AuditStatus} else []
+    rows: list[AuditRow] = []
+    async with request.app.state.database.read_sessions() as session:
+        audits = await nps_repository.audits_page(
+            session, None, statuses=statuses, mandate_id=None, after_id=None, limit=SHOWN
+        )
+        names: dict[int, str] = {}
+        for audit in audits:
+            audit, mandate, document = await nps_service.audit_with_mandate(session, None, audit.id)
+            if audit.organisation_id not in names:
+                organisation = await organisations_repository.get(session, audit.organisation_id)
+                names[audit.organisation_id] = organisation.name if organisation else "?"
+            rows.append(
+                AuditRow(
+                    id=audit.id,
+                    status=audit.status.value,
+                    esp=names[audit.organisation_id],
+                    ean=mandate.ean,
+                    reference_number=mandate.reference_number,
+                    opened_by=audit.opened_by,
+                    opened_at=audit.opened_at,
+                    due_at=audit.due_at,
+                    has_document=document is not None,
+                    decision_note=audit.decision_note,
+                )
+            )
+    rows.sort(key=lambda row: row.id, reverse=True)
+    return page(
+        request,
+        person,
+        "operator_nps_audits.html",
+        audits=rows,
+        status=wanted,
+        statuses=[s.value for s in AuditStatus],
+        done=request.query_params.get("done"),
+    )
+
+
+@router.post("/portal/operator/nps-audits/{audit_id}")
+async def decide_nps_audit(request: Request, audit_id: str) -> Response:
+    back = "/portal/operator/nps-audits"
+    person = await person_for(request, OPERATORS, back_to=back)
+    if isinstance(person, Response):
+        return person
+    form = await checked_form(request, person, back_to=back)
+    if isinstance(form, Response):
+        return form
+    decision = str(form.get("decision", ""))
+    note = str(form.get("note", "")).strip()[:REASON_MAX] or None
+    if decision not in ("accept", "refuse"):
+        return message(request, person, "nps_title", "bad_decision", 422, link=back)
+    try:
+        if not (audit_id.isdigit() and 0 < int(audit_id) < 2**62):
+            raise NotFound("No such audit.")
+        async with request.app.state.database.write_sessions() as session:
+            await nps_service.decide_audit(
+                session, person, int(audit_id), accept=decision == "accept", note=note
+            )
+            record_action(
+                session,
+                actor=person,
+                action=f"nps.audit_{decision}",
+                target=audit_id,
+                request=request,
+            )
+            await commit_and_run_hooks(session, request.app)
+    except NotFound:
+        return message(request, person, "nps_title", "no_such_audit", 404, link=back)
+    except Conflict:
+        return message(request, person, "nps_title", "audit_not_submitted", 409, link=back)
+    except UnprocessableContent:
+        return message(request, person, "nps_title", "reason_needed", 422, link=back)
+    return RedirectResponse(f"{back}?done={decision}", status_code=303)
