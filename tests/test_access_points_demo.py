@@ -56,6 +56,8 @@ async def test_demo_access_points(
     portal = [line for line in after if line.startswith("    ")]
     for role in ("ESP staff", "customer:", "tenant:", "grid user:", "operator:"):
         assert sum(line.startswith(f"    {role}") for line in portal) == 1, role
+    [esp_line] = [line for line in portal if line.startswith("    ESP staff")]
+    assert f"{settings.base_url}/portal/esp/:" in esp_line
     for line in portal:  # every printed login works
         username, password = re.search(r":\s+(\S+) / (\S+)\s+\(", line).groups()  # type: ignore[union-attr]
         login = await client.post(

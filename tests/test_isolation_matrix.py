@@ -362,7 +362,9 @@ async def test_meter_data_reads_of_esp_b_hold_nothing_of_esp_a(
 # --- the portal's pages (server-rendered, not in the spec) -------------------------------
 # Who may open each: "public" (anyone), "session" (any logged-in person), "person"
 # (customers and grid users, for their own mandates, tasks and access points: the other
-# person's answer is the not-found page, see tests/test_portal_people.py), "operator".
+# person's answer is the not-found page, see tests/test_portal_people.py), "operator", "esp"
+# (ESP staff, for their own organisation: ESP B's staff get the not-found page for ESP A's
+# objects, see PORTAL_ESP_OBJECTS below).
 PORTAL_PAGES = {
     "GET /portal/login": "public",
     "POST /portal/login": "public",
@@ -381,6 +383,23 @@ PORTAL_PAGES = {
     "GET /portal/operator/sla": "operator",
     "GET /portal/operator/nps-audits": "operator",
     "POST /portal/operator/nps-audits/{audit_id}": "operator",
+    "GET /portal/register": "public",
+    "POST /portal/register": "public",
+    "GET /portal/esp/": "esp",
+    "GET /portal/esp/access-points": "esp",
+    "GET /portal/esp/access-points/{ean}": "esp",
+    "GET /portal/esp/access-points/{ean}/csv": "esp",
+    "GET /portal/esp/contracts": "esp",
+    "POST /portal/esp/contracts": "esp",
+    "POST /portal/esp/contracts/{number}/withdraw": "esp",
+    "POST /portal/esp/contracts/{number}/rotate-key": "esp",
+    "GET /portal/esp/clients": "esp",
+    "POST /portal/esp/clients": "esp",
+    "POST /portal/esp/clients/{client_id}/rotate": "esp",
+    "POST /portal/esp/clients/{client_id}/revoke": "esp",
+    "GET /portal/esp/webhooks": "esp",
+    "GET /portal/esp/webhooks/{endpoint_id}": "esp",
+    "GET /portal/esp/nps-audits": "esp",
 }
 PORTAL_FILL = {
     "identifier": "abc",
@@ -389,6 +408,9 @@ PORTAL_FILL = {
     "number": "0000000001",
     "action": "approve",
     "audit_id": "1",
+    "ean": "541448800000000007",
+    "client_id": "x",
+    "endpoint_id": "1",
 }
 
 
@@ -435,6 +457,7 @@ async def test_portal_pages_refuse_the_wrong_roles(app: FastAPI, client: httpx.A
     refused_by = {
         "person": ("erik.esp", "oscar.operator"),
         "operator": ("erik.esp", "olga.owner", "larry.landlord"),
+        "esp": ("olga.owner", "oscar.operator"),
     }
     for kind, usernames in refused_by.items():
         for username in usernames:
@@ -461,3 +484,99 @@ async def test_portal_pages_refuse_the_wrong_roles(app: FastAPI, client: httpx.A
             answer = await anonymous.request(method, _fill(template, PORTAL_FILL))
             assert answer.status_code == 303, operation
             assert answer.headers["location"].startswith("/portal/login?next=/")
+
+
+# The ESP pages naming an object: ESP B's staff get the not-found page for ESP A's object,
+# exactly as for one that does not exist. (The ESP lists are narrowed by the same repository
+# functions as the API's, and checked below to hold nothing of ESP A.)
+PortalObjectOf = Callable[["PortalObjects"], str]
+
+
+class PortalObjects:
+    def __init__(self, world: ConsentWorld, webhook_id: int) -> None:
+        self.world = world
+        self.webhook_id = webhook_id
+
+
+PORTAL_ESP_OBJECTS: dict[str, tuple[PortalObjectOf, str]] = {
+    "GET /portal/esp/access-points/{ean}": (
+        lambda o: f"/portal/esp/access-points/{o.world.owner_ean}?date=2026-03-10",
+        "/portal/esp/access-points/541448800000000007?date=2026-03-10",
+    ),
+    "GET /portal/esp/access-points/{ean}/csv": (
+        lambda o: f"/portal/esp/access-points/{o.world.owner_ean}/csv?date=2026-03-10",
+        "/portal/esp/access-points/541448800000000007/csv?date=2026-03-10",
+    ),
+    "POST /portal/esp/contracts/{number}/withdraw": (
+        lambda o: f"/portal/esp/contracts/{o.world.esp_a.contract_number}/withdraw",
+        "/portal/esp/contracts/9999999999/withdraw",
+    ),
+    "POST /portal/esp/contracts/{number}/rotate-key": (
+        lambda o: f"/portal/esp/contracts/{o.world.esp_a.contract_number}/rotate-key",
+        "/portal/esp/contracts/9999999999/rotate-key",
+    ),
+    "POST /portal/esp/clients/{client_id}/rotate": (
+        lambda o: f"/portal/esp/clients/{o.world.esp_a.client_id}/rotate",
+        "/portal/esp/clients/no-such-client/rotate",
+    ),
+    "POST /portal/esp/clients/{client_id}/revoke": (
+        lambda o: f"/portal/esp/clients/{o.world.esp_a.client_id}/revoke",
+        "/portal/esp/clients/no-such-client/revoke",
+    ),
+    "GET /portal/esp/webhooks/{endpoint_id}": (
+        lambda o: f"/portal/esp/webhooks/{o.webhook_id}",
+        "/portal/esp/webhooks/999999",
+    ),
+}
+
+
+def test_every_esp_object_page_is_checked() -> None:
+    with_object = {op for op, kind in PORTAL_PAGES.items() if kind == "esp" and "{" in op}
+    assert with_object == set(PORTAL_ESP_OBJECTS)
+
+
+async def test_esp_b_staff_get_nothing_of_esp_a_in_the_portal(
+    app: FastAPI, client: httpx.AsyncClient, objects: Objects
+) -> None:
+    from datahub_api.webhooks.models import WebhookEndpoint
+
+    from .consent_world import browser_login, field
+
+    world = objects.world
+    async with app.state.database.write_sessions() as session:
+        endpoint = WebhookEndpoint(
+            organisation_id=world.esp_a.organisation_id,
+            url="https://esp-a.example/hook",
+            event_types=["mandate.approved"],
+            secret="whsec_matrix",
+        )
+        session.add(endpoint)
+        session.add(
+            Account(
+                username="matrix.staff-b",
+                password_hash=hash_password(PASSWORD),
+                display_name="B",
+                role=AccountRole.esp_user,
+                organisation_id=world.esp_b.organisation_id,
+            )
+        )
+        await session.commit()
+    found = PortalObjects(world, endpoint.id)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as staff_b:
+        assert (await browser_login(staff_b, "matrix.staff-b", "/portal/")).status_code == 303
+        token = field((await staff_b.get("/portal/esp/clients")).text, "csrf_token")
+        for operation, (values_of, missing) in PORTAL_ESP_OBJECTS.items():
+            method = operation.split(" ", 1)[0]
+            data = {"csrf_token": token} if method == "POST" else None
+            theirs = await staff_b.request(method, values_of(found), data=data)
+            nothing = await staff_b.request(method, missing, data=data)
+            assert theirs.status_code == nothing.status_code == 404, operation
+            assert "Niet gevonden" in theirs.text, operation
+        lists = [await staff_b.get(p) for p in ("/portal/esp/", "/portal/esp/webhooks")]
+        for page in lists:
+            assert world.owner_ean not in page.text
+            assert "esp-a.example" not in page.text
+    # ESP A's client still authenticates: B's rotate and revoke touched nothing.
+    await auth_headers(client, world.esp_a)

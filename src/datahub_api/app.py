@@ -55,6 +55,7 @@ from datahub_api.observability import (
 )
 from datahub_api.organisations.router import router as organisations_router
 from datahub_api.portal.customer_pages import router as portal_customer_router
+from datahub_api.portal.esp_pages import router as portal_esp_router
 from datahub_api.portal.operator_pages import router as portal_operator_router
 from datahub_api.portal.router import router as portal_router
 from datahub_api.settings import Settings, get_settings
@@ -238,6 +239,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(access_points_router)
     app.include_router(access_log_router)
     app.include_router(portal_router)
+    app.include_router(portal_esp_router)
     app.include_router(portal_customer_router)
     app.include_router(portal_operator_router)
     app.include_router(v3_router)

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from datahub_api.auth import repository as auth_repository
 from datahub_api.auth.grants import reload_after_commit
+from datahub_api.auth.models import SubscriptionKey
 from datahub_api.auth.principal import Principal, Role, Scope
 from datahub_api.contracts import repository
 from datahub_api.contracts.models import (
@@ -207,3 +208,21 @@ def validate_number(number: str) -> str:
     if not (len(number) == 10 and number.isdigit()):
         raise NotFound(f"No contract {number[:20]}.")
     return number
+
+
+async def rotate_subscription_key(
+    session: WriteSession, principal: Principal, number: str
+) -> SubscriptionKey:
+    """A new ``Ocp-Apim-Subscription-Key`` for the caller's approved ``api`` contract; the
+    old one stops working (once the grants reload, at commit)."""
+    found = await repository.get(session, principal, number, for_update=True)
+    if found is None:
+        raise NotFound(f"No contract {number}.")
+    contract = found[0]
+    if contract.status is not ContractStatus.approved or Channel.api not in contract.channels:
+        raise Conflict("Only an approved contract on channel api has a subscription key.")
+    await auth_repository.revoke_subscription_keys(session, contract.id)
+    key = await auth_repository.issue_subscription_key(session, contract)
+    await repository.notify_access_changed(session, contract.organisation_id)
+    after_commit(session, reload_after_commit)
+    return key

@@ -506,6 +506,13 @@ async def open_task_for_mandate(session: WriteSession, mandate_id: int) -> CoCon
     return (await session.scalars(query)).first()
 
 
+async def listed(session: ReadSession, principal: Principal, *, limit: int) -> list[Mandate]:
+    """Up to ``limit`` mandates ``principal`` may see, by EAN and newest first (the
+    portal's list)."""
+    query = visible_to(principal).order_by(Mandate.ean, Mandate.id.desc()).limit(limit)
+    return list((await session.scalars(query)).all())
+
+
 async def newest_visible_with_organisation(
     session: ReadSession, principal: Principal, *, limit: int
 ) -> list[tuple[Mandate, str]]:

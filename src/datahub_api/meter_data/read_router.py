@@ -113,7 +113,7 @@ def _enum_member(enum: type[Direction] | type[Register], text: str | None, name:
         raise UnprocessableContent(f"`{name}` is one of {choices}.") from None
 
 
-def _exported(point: AccessPoint) -> ExportedAccessPoint:
+def exported_point(point: AccessPoint) -> ExportedAccessPoint:
     return ExportedAccessPoint(
         ean=point.ean,
         digital=point.meter_type is MeterType.digital,
@@ -206,9 +206,9 @@ async def meter_data(
             "series": [series_json(ean, s) for s in series],
         }
         return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type=JSON)
-    point = _exported(await access_points_service.get_access_point(session, ean))
+    point = exported_point(await access_points_service.get_access_point(session, ean))
     calendar = TariffCalendar.from_settings(settings)
-    export = _Export(request, point, window, filters, calendar)
+    export = FileExport(request, point, window, filters, calendar)
     name = f"{ean}_{from_[:10]}_{to[:10]}_{window.granularity.value}"
     if media_type == CSV:
         return StreamingResponse(
@@ -223,7 +223,7 @@ async def meter_data(
     )
 
 
-class _Export:
+class FileExport:
     """The rows of a CSV or XLSX answer, read a Brussels month at a time in a read session
     of their own (the request's session is committed before the body is streamed)."""
 

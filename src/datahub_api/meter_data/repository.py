@@ -623,3 +623,19 @@ async def copy_rows(
     driver = connection.driver_connection
     assert driver is not None
     await driver.copy_records_to_table(table, records=records, columns=list(columns))
+
+
+async def last_received(
+    session: ReadSession, eans: Sequence[str]
+) -> dict[str, tuple[date, datetime]]:
+    """Per EAN with data: the last Brussels day holding data and when data last arrived."""
+    if not eans:
+        return {}
+    result = await session.execute(
+        text(
+            f"SELECT ean, max(day) AS last_day, max(last_inserted_at) AS received "  # noqa: S608
+            f"FROM {BLOCKS_TABLE} WHERE ean = ANY(:eans) GROUP BY ean"
+        ),
+        {"eans": sorted(set(eans))},
+    )
+    return {row.ean: (row.last_day, row.received) for row in result}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 
 from datahub_api.audit.service import record_action
 from datahub_api.auth.caller import esp_organisation
@@ -114,3 +114,28 @@ async def list_organisations(
     principal: OperatorCaller, session: ReadSessionDep
 ) -> list[OrganisationOut]:
     return [organisation_out(o) for o in await repository.list_all(session)]
+
+
+@router.post(
+    "/api/v1/operator/organisations/{number}/approve",
+    response_model=OrganisationOut,
+    responses=ERRORS,
+    tags=["operator"],
+    summary="Admit a self-registered (pending) organisation (scope `operator:contracts`)",
+)
+async def approve_organisation(
+    request: Request,
+    number: Annotated[str, Path(max_length=20, description="Its enterprise number.")],
+    principal: OperatorCaller,
+    session: WriteSessionDep,
+) -> OrganisationOut:
+    """Until then the organisation's staff can log in but not apply for a contract."""
+    try:
+        canonical = enterprise_number.canonical(number)
+    except enterprise_number.InvalidEnterpriseNumber:
+        raise NotFound(f"No organisation with enterprise number {number}.") from None
+    organisation = await service.approve(session, canonical)
+    record_action(
+        session, actor=principal, action="organisation.approve", target=canonical, request=request
+    )
+    return organisation_out(organisation)

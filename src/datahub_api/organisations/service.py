@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from datahub_api.accounts import repository as accounts_repository
+from datahub_api.accounts.models import Account, AccountRole
+from datahub_api.accounts.passwords import hash_password
 from datahub_api.auth.grants import reload_after_commit
 from datahub_api.contracts import repository as contracts_repository
 from datahub_api.db import WriteSession, after_commit
-from datahub_api.errors import Conflict
+from datahub_api.errors import Conflict, NotFound
 from datahub_api.organisations import repository
 from datahub_api.organisations.models import Organisation, OrganisationStatus
 from datahub_api.organisations.schemas import OrganisationCreate
@@ -26,6 +31,50 @@ async def create(
         return_url_prefixes=body.return_url_prefixes,
     )
     repository.add(session, organisation)
+    await session.flush()
+    await contracts_repository.notify_access_changed(session, organisation.id)
+    after_commit(session, reload_after_commit)
+    return organisation
+
+
+@dataclass(frozen=True)
+class NewStaff:
+    """The first person of a self-registering organisation."""
+
+    username: str
+    password: str
+    display_name: str
+
+
+async def register(
+    session: WriteSession, body: OrganisationCreate, staff: NewStaff
+) -> tuple[Organisation, Account]:
+    """Self-registration: the organisation waits for an operator (``pending``, so it may
+    not apply for contracts yet); its first staff member may log in at once."""
+    if await accounts_repository.get_by_username(session, staff.username) is not None:
+        raise Conflict(f"The username {staff.username} is taken.")
+    organisation = await create(session, body, OrganisationStatus.pending)
+    account = Account(
+        username=staff.username,
+        password_hash=hash_password(staff.password),
+        display_name=staff.display_name,
+        email=body.contact_email,
+        role=AccountRole.esp_user,
+        organisation_id=organisation.id,
+    )
+    accounts_repository.add(session, account)
+    await session.flush()
+    return organisation, account
+
+
+async def approve(session: WriteSession, number: str) -> Organisation:
+    """An operator admits a self-registered organisation (``pending`` to ``active``)."""
+    organisation = await repository.get_by_enterprise_number(session, number)
+    if organisation is None:
+        raise NotFound(f"No organisation with enterprise number {number}.")
+    if organisation.status is not OrganisationStatus.pending:
+        raise Conflict(f"The organisation is {organisation.status.value}, not pending.")
+    organisation.status = OrganisationStatus.active
     await session.flush()
     await contracts_repository.notify_access_changed(session, organisation.id)
     after_commit(session, reload_after_commit)

@@ -5,6 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 
+def esp_portal_url(credentials: dict[str, Any]) -> str:
+    """The ESP pages' address on the demo's base URL (the token URL's origin)."""
+    token_url = str(credentials.get("token_url") or "")
+    return token_url.removesuffix("/oauth2/v2.0/token") + "/portal/esp/"
+
+
 def describe_portal_logins(credentials: dict[str, Any]) -> list[str]:
     """One line per role: who to log in as, and what to look at there."""
     lines: list[str] = []
@@ -16,7 +22,8 @@ def describe_portal_logins(credentials: dict[str, Any]) -> list[str]:
         esp = esps[0]
         lines.append(
             f"    ESP staff ({esp['name']}): {esp['username']} / {esp['password']}"
-            "  (mandates, access points, charts, CSV)"
+            f"  ({esp_portal_url(credentials)}: mandates, access points, charts, CSV,"
+            " contracts, API clients)"
         )
     owner = next((c for c in customers if c["is_grid_user"] and c["eans"]), None)
     tenant = next((c for c in customers if not c["is_grid_user"] and c["eans"]), None)

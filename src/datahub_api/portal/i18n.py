@@ -100,10 +100,12 @@ def texts(language: str) -> dict[str, str]:
 
 def _merge_page_texts() -> None:
     """The words of the pages of other modules, one dict per module."""
+    from datahub_api.portal.esp_texts import ESP_TEXTS
     from datahub_api.portal.i18n_people import PEOPLE_TEXTS
 
-    for language, words in PEOPLE_TEXTS.items():
-        TEXTS[language].update(words)
+    for module_texts in (PEOPLE_TEXTS, ESP_TEXTS):
+        for language, words in module_texts.items():
+            TEXTS[language].update(words)
 
 
 _merge_page_texts()

@@ -22,5 +22,11 @@ NAV: dict[Role, list[tuple[str, str]]] = {
         ("/portal/operator/sla", "nav_sla"),
         ("/portal/operator/nps-audits", "nav_nps_audits"),
     ],
-    Role.esp: [],
+    Role.esp: [
+        ("/portal/esp/access-points", "esp_nav_access_points"),
+        ("/portal/esp/contracts", "esp_nav_contracts"),
+        ("/portal/esp/clients", "esp_nav_clients"),
+        ("/portal/esp/webhooks", "esp_nav_webhooks"),
+        ("/portal/esp/nps-audits", "esp_nav_nps_audits"),
+    ],
 }

@@ -1,0 +1,431 @@
+"""The ESP portal's period picker and meter-data chart, drawn as server-side SVG.
+
+A period is a Brussels day, ISO week, month or year; it is shown in quarter-hours, hours,
+days or months (a DST day has 92 or 100 quarter-hours). The chart draws offtake above the
+zero line and injection below it, one bar per bucket; a bucket without a value is hatched
+over the whole height (a gap), an estimated value is striped, and a summed bucket that
+misses parts is marked as incomplete. Times are Brussels local times.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from datahub_api.brussels_days import BRUSSELS, brussels_date, day_start
+from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
+from datahub_api.meter_data.series import ReadGranularity, ReadWindow, Series
+
+# The oldest and newest years a picker accepts (anything else is nonsense, not a query).
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
+class Span(StrEnum):
+    day = "day"
+    week = "week"
+    month = "month"
+    year = "year"
+
+
+STEP_OF_SPAN = {
+    Span.day: ReadGranularity.quarter_hour,
+    Span.week: ReadGranularity.hour,
+    Span.month: ReadGranularity.day,
+    Span.year: ReadGranularity.month,
+}
+
+
+class BadPeriod(ValueError):
+    """A period picker's input that names no period; ``key`` is the message's text key."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+@dataclass(frozen=True)
+class Period:
+    """The Brussels days ``[first, end)`` of a span that holds ``anchor``."""
+
+    span: Span
+    anchor: date
+    first: date
+    end: date
+
+    @classmethod
+    def holding(cls, span: Span, anchor: date) -> Period:
+        if span is Span.day:
+            first, end = anchor, anchor + timedelta(days=1)
+        elif span is Span.week:
+            first = anchor - timedelta(days=anchor.weekday())
+            end = first + timedelta(days=7)
+        elif span is Span.month:
+            first = anchor.replace(day=1)
+            end = _next_month(first)
+        else:
+            first, end = date(anchor.year, 1, 1), date(anchor.year + 1, 1, 1)
+        return cls(span, anchor, first, end)
+
+    @property
+    def last(self) -> date:
+        return self.end - timedelta(days=1)
+
+    @property
+    def granularity(self) -> ReadGranularity:
+        return STEP_OF_SPAN[self.span]
+
+    def window(self) -> ReadWindow:
+        return ReadWindow(day_start(self.first), day_start(self.end), self.granularity)
+
+    def previous(self) -> date:
+        return self.first - timedelta(days=1)
+
+    def following(self) -> date:
+        return self.end
+
+
+def _up_to_grid(instant: datetime, granularity: ReadGranularity) -> datetime:
+    """The first instant on the granularity's grid at or after ``instant``."""
+    if granularity in (ReadGranularity.quarter_hour, ReadGranularity.hour):
+        step = 900 if granularity is ReadGranularity.quarter_hour else 3600
+        seconds = instant.timestamp()
+        return instant + timedelta(seconds=(-seconds) % step)
+    day = brussels_date(instant)
+    if day_start(day) < instant:
+        day += timedelta(days=1)
+    if granularity is ReadGranularity.month and day.day != 1:
+        day = _next_month(day)
+    return day_start(day)
+
+
+def _down_to_grid(instant: datetime, granularity: ReadGranularity) -> datetime:
+    """The last instant on the granularity's grid at or before ``instant``."""
+    if granularity in (ReadGranularity.quarter_hour, ReadGranularity.hour):
+        step = 900 if granularity is ReadGranularity.quarter_hour else 3600
+        return instant - timedelta(seconds=instant.timestamp() % step)
+    day = brussels_date(instant)
+    if granularity is ReadGranularity.month:
+        day = day.replace(day=1)
+    return day_start(day)
+
+
+def clipped(window: ReadWindow, start: datetime, end: datetime) -> ReadWindow | None:
+    """``window`` narrowed to ``[start, end)`` on its own grid (a mandate starting mid-month
+    shows the month's days from then on), or None when nothing of it is left."""
+    first = max(window.start, _up_to_grid(start, window.granularity))
+    last = min(window.end, _down_to_grid(end, window.granularity))
+    if last <= first:
+        return None
+    return ReadWindow(first, last, window.granularity)
+
+
+def parse_period(span_text: str | None, date_text: str | None, default_day: date) -> Period:
+    """The period a picker asks for: ``span`` day/week/month/year (default day) and
+    ``date`` ``YYYY-MM-DD`` (also ``YYYY-MM`` or ``YYYY``) inside it, default
+    ``default_day``. Anything else raises :class:`BadPeriod`."""
+    try:
+        span = Span(span_text or "day")
+    except ValueError:
+        raise BadPeriod("bad_span") from None
+    if not date_text:
+        return Period.holding(span, default_day)
+    text = date_text.strip()
+    try:
+        if len(text) == 4 and text.isdigit():
+            anchor = date(int(text), 1, 1)
+        elif len(text) == 7 and text[4] == "-":
+            anchor = date(int(text[:4]), int(text[5:]), 1)
+        elif len(text) == 10:
+            anchor = date.fromisoformat(text)
+        else:
+            raise BadPeriod("bad_date")
+    except ValueError:
+        raise BadPeriod("bad_date") from None
+    if not FIRST_YEAR <= anchor.year <= LAST_YEAR:
+        raise BadPeriod("bad_year")
+    return Period.holding(span, anchor)
+
+
+# --- the chart's data -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bucket:
+    start: datetime
+    end: datetime
+    offtake: int | None  # milli-units (Wh, litres)
+    injection: int | None
+    estimated: bool  # some value of the bucket is an estimate
+    incomplete: bool  # a value lacks parts (a gap inside a summed bucket)
+
+    @property
+    def gap(self) -> bool:
+        return self.offtake is None and self.injection is None
+
+
+def _chosen(series: Sequence[Series], direction: Direction) -> list[Series]:
+    mine = [s for s in series if s.key.direction is direction]
+    totals = [s for s in mine if s.key.register is Register.total]
+    return totals or [s for s in mine if s.key.register in (Register.day, Register.night)]
+
+
+@dataclass(frozen=True)
+class ChartData:
+    buckets: list[Bucket]
+    unit: StoredUnit | None  # None when the access point has no series in the period
+    granularity: ReadGranularity
+    has_injection: bool
+
+
+def chart_data(series: Sequence[Series], window: ReadWindow) -> ChartData:
+    """Offtake and injection per bucket, summed over meters (and over the day and night
+    registers when there is no total), on the grid of the series (gas is hourly)."""
+    energy = [s for s in series if s.unit in (StoredUnit.Wh, StoredUnit.litre)]
+    offtake, injection = _chosen(energy, Direction.offtake), _chosen(energy, Direction.injection)
+    shown = offtake + injection
+    if not shown:
+        bounds = list(window.bucket_bounds())
+        empty = [Bucket(s, e, None, None, False, False) for s, e in bounds]
+        return ChartData(empty, None, window.granularity, False)
+    grid = shown[0].window
+    offtake = [s for s in offtake if s.window == grid]
+    injection = [s for s in injection if s.window == grid]
+    buckets = []
+    for index, (start, end) in enumerate(grid.bucket_bounds()):
+        values: dict[Direction, int | None] = {}
+        estimated = incomplete = False
+        for direction, group in ((Direction.offtake, offtake), (Direction.injection, injection)):
+            total: int | None = None
+            for s in group:
+                value = s.values[index]
+                if value is not None:
+                    total = (total or 0) + value
+                    estimated = estimated or s.states[index] == ValidationState.EST
+                    incomplete = incomplete or not s.complete[index]
+            values[direction] = total
+        buckets.append(
+            Bucket(
+                start,
+                end,
+                values[Direction.offtake],
+                values[Direction.injection],
+                estimated,
+                incomplete,
+            )
+        )
+    return ChartData(buckets, shown[0].unit, grid.granularity, bool(injection))
+
+
+# --- geometry ---------------------------------------------------------------------------
+
+WIDTH, HEIGHT = 920, 380
+LEFT, RIGHT, TOP, BOTTOM = 78, 16, 16, 58
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    width: float
+    y: float
+    height: float
+    kind: str  # "offtake" or "injection"
+    estimated: bool
+    incomplete: bool
+
+
+@dataclass(frozen=True)
+class Column:
+    """One bucket: where it is drawn, its bars and what its tooltip says."""
+
+    x: float
+    width: float
+    start: datetime
+    gap: bool
+    incomplete: bool
+    title: str
+    bars: list[Bar]
+
+
+@dataclass(frozen=True)
+class Tick:
+    position: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    left: int
+    top: int
+    plot_width: float
+    plot_height: float
+    zero_y: float
+    columns: list[Column]
+    y_ticks: list[Tick]
+    x_ticks: list[Tick]
+    unit: str
+    bucket_count: int
+    has_injection: bool
+    estimated_count: int
+    gap_count: int
+
+
+def nice_step(span: float, wanted: int = 5) -> float:
+    """A 1, 2 or 5 times a power of ten step giving about ``wanted`` ticks over ``span``."""
+    if span <= 0:
+        return 1.0
+    raw = span / wanted
+    power = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 5, 10):
+        if factor * power >= raw:
+            return float(factor * power)
+    return float(10 * power)
+
+
+def number(value: float, language: str, decimals: int = 3) -> str:
+    text = f"{value:,.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    text = text.replace(",", " ")
+    return text.replace(".", ",") if language == "nl" else text
+
+
+MONTHS = {
+    "nl": ["jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"],
+    "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
+}
+WEEKDAYS = {
+    "nl": ["ma", "di", "wo", "do", "vr", "za", "zo"],
+    "en": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+}
+
+
+def _x_label(start: datetime, granularity: ReadGranularity, language: str) -> str | None:
+    local = start.astimezone(BRUSSELS)
+    if granularity is ReadGranularity.quarter_hour:
+        return local.strftime("%H:%M") if local.minute == 0 and local.hour % 3 == 0 else None
+    if granularity is ReadGranularity.hour:
+        if local.hour != 0:
+            return None
+        return f"{WEEKDAYS[language][local.weekday()]} {local.day:02d}-{local.month:02d}"
+    if granularity is ReadGranularity.day:
+        return str(local.day)
+    return MONTHS[language][local.month - 1]
+
+
+def bucket_label(bucket: Bucket, granularity: ReadGranularity, language: str) -> str:
+    """The bucket's Brussels time span as a person reads it."""
+    start, end = bucket.start.astimezone(BRUSSELS), bucket.end.astimezone(BRUSSELS)
+    if granularity in (ReadGranularity.quarter_hour, ReadGranularity.hour):
+        return f"{start:%d-%m-%Y %H:%M}-{end:%H:%M} ({start:%Z})"
+    if granularity is ReadGranularity.day:
+        return f"{WEEKDAYS[language][start.weekday()]} {start:%d-%m-%Y}"
+    return f"{MONTHS[language][start.month - 1]} {start.year}"
+
+
+def draw(data: ChartData, language: str, words: dict[str, str], unit_name: str) -> Chart:
+    """The SVG geometry of ``data``: offtake up, injection down, from a shared zero line."""
+    plot_width = WIDTH - LEFT - RIGHT
+    plot_height = HEIGHT - TOP - BOTTOM
+    scale = 1000.0  # milli-units to kWh or m3
+    top = max((b.offtake or 0) / scale for b in data.buckets) if data.buckets else 0.0
+    bottom = max((b.injection or 0) / scale for b in data.buckets) if data.has_injection else 0.0
+    step = nice_step(max(top + bottom, 0.001))
+    high = math.ceil(top / step) * step if top > 0 else step
+    low = math.ceil(bottom / step) * step if bottom > 0 else 0.0
+    span = high + low
+
+    def y_of(value: float) -> float:
+        return TOP + (high - value) / span * plot_height
+
+    count = max(len(data.buckets), 1)
+    column_width = plot_width / count
+    bar_width = max(column_width * 0.8, 0.6)
+    columns = []
+    for index, bucket in enumerate(data.buckets):
+        x = LEFT + index * column_width
+        bars = []
+        for kind, value in (("offtake", bucket.offtake), ("injection", bucket.injection)):
+            if value is None or value == 0:
+                continue
+            amount = value / scale
+            signed = amount if kind == "offtake" else -amount
+            y1, y2 = y_of(max(signed, 0.0)), y_of(min(signed, 0.0))
+            bars.append(
+                Bar(
+                    x + (column_width - bar_width) / 2,
+                    bar_width,
+                    y1,
+                    max(y2 - y1, 0.5),
+                    kind,
+                    bucket.estimated,
+                    bucket.incomplete,
+                )
+            )
+        parts = [bucket_label(bucket, data.granularity, language)]
+        if bucket.gap:
+            parts.append(words["esp_chart_gap"])
+        else:
+            parts.append(f"{words['esp_offtake']}: {_amount(bucket.offtake, language)} {unit_name}")
+            if data.has_injection:
+                parts.append(
+                    f"{words['esp_injection']}: {_amount(bucket.injection, language)} {unit_name}"
+                )
+            if bucket.estimated:
+                parts.append(words["esp_chart_estimated"])
+            if bucket.incomplete:
+                parts.append(words["esp_chart_incomplete"])
+        columns.append(
+            Column(
+                x,
+                column_width,
+                bucket.start,
+                bucket.gap,
+                bucket.incomplete,
+                " · ".join(parts),
+                bars,
+            )
+        )
+    y_ticks = []
+    tick = -low
+    while tick <= high + step / 2:
+        y_ticks.append(Tick(y_of(tick), number(abs(tick), language)))
+        tick += step
+    x_ticks = [
+        Tick(LEFT + index * column_width, label)
+        for index, bucket in enumerate(data.buckets)
+        if (label := _x_label(bucket.start, data.granularity, language)) is not None
+    ]
+    if data.granularity is ReadGranularity.day:  # the label sits in the middle of its day
+        x_ticks = [Tick(t.position + column_width / 2, t.label) for t in x_ticks]
+    if data.granularity is ReadGranularity.month:
+        x_ticks = [Tick(t.position + column_width / 2, t.label) for t in x_ticks]
+    return Chart(
+        width=WIDTH,
+        height=HEIGHT,
+        left=LEFT,
+        top=TOP,
+        plot_width=plot_width,
+        plot_height=plot_height,
+        zero_y=y_of(0.0),
+        columns=columns,
+        y_ticks=y_ticks,
+        x_ticks=x_ticks,
+        unit=unit_name,
+        bucket_count=len(data.buckets),
+        has_injection=data.has_injection,
+        estimated_count=sum(1 for b in data.buckets if b.estimated),
+        gap_count=sum(1 for b in data.buckets if b.gap),
+    )
+
+
+def _amount(value: int | None, language: str) -> str:
+    return "-" if value is None else number(value / 1000, language)

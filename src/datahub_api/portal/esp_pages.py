@@ -1,0 +1,755 @@
+"""The portal's pages for ESP staff, scoped to their organisation: contracts and
+applications, API clients, mandates and access points, per access point a chart and a CSV
+report of its metering data, webhooks with their delivery log, NPS audits; and the
+self-registration of a new organisation.
+
+Every page is a thin view over the domain services the API uses (the same gate for metering
+data: an approved mandate on a channel the portal serves, under an approved contract), so
+the portal shows and refuses exactly what the API does. Unsafe requests carry the session's
+``csrf_token``; an access point that is not the organisation's is the unknown-page 404.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from pydantic import ValidationError
+
+from datahub_api.access_points import service as access_points_service
+from datahub_api.access_points.ean import is_valid
+from datahub_api.audit.service import record_action
+from datahub_api.auth import repository as auth_repository
+from datahub_api.auth import service as auth_service
+from datahub_api.auth.clients_router import client_out
+from datahub_api.auth.principal import Principal, Role
+from datahub_api.brussels_days import BRUSSELS, brussels_date, today_in_brussels
+from datahub_api.contracts import repository as contracts_repository
+from datahub_api.contracts import service as contracts_service
+from datahub_api.contracts.models import Channel, ContractStatus
+from datahub_api.contracts.schemas import ContractApplication
+from datahub_api.db import ReadSession
+from datahub_api.errors import DatahubError, NotFound
+from datahub_api.mandates import repository as mandates_repository
+from datahub_api.mandates.access import (
+    ReadGrant,
+    readable_grants,
+    readable_mandates,
+    readable_portfolio,
+)
+from datahub_api.meter_data import repository as meter_data_repository
+from datahub_api.meter_data.portal_export import TariffCalendar
+from datahub_api.meter_data.read_router import FileExport, exported_point
+from datahub_api.meter_data.reads import PORTAL_CHANNELS, authorize_and_record, series_of
+from datahub_api.meter_data.series import UNIT_NAMES, ReadWindow
+from datahub_api.nps import repository as nps_repository
+from datahub_api.organisations import repository as organisations_repository
+from datahub_api.organisations import service as organisations_service
+from datahub_api.organisations.models import Organisation
+from datahub_api.organisations.schemas import OrganisationCreate
+from datahub_api.portal.esp_chart import (
+    STEP_OF_SPAN,
+    BadPeriod,
+    Period,
+    Span,
+    bucket_label,
+    chart_data,
+    clipped,
+    draw,
+    number,
+    parse_period,
+)
+from datahub_api.portal.i18n import language_of, texts
+from datahub_api.portal.navigation import NAV
+from datahub_api.portal.router import LOGIN_CSRF_COOKIE, current_person, render, to_login
+from datahub_api.webhooks import repository as webhooks_repository
+
+router = APIRouter(include_in_schema=False)
+
+ESP_HOME = "/portal/esp/"
+LIST_LIMIT = 500
+MIN_PASSWORD = 12
+
+
+# --- who may see the pages ------------------------------------------------------------
+
+
+class _Page:
+    """A logged-in ESP person's page: their principal, organisation, words and token."""
+
+    def __init__(self, request: Request, person: Principal, organisation: Organisation) -> None:
+        self.request = request
+        self.person = person
+        self.organisation = organisation
+        self.language = language_of(request)
+        self.t = texts(self.language)
+
+    def show(self, template: str, status_code: int = 200, **context: Any) -> Response:
+        return render(
+            self.request,
+            template,
+            status_code,
+            logged_in=True,
+            csrf_token=self.person.csrf_token,
+            organisation=self.organisation,
+            esp_nav=True,
+            nav=NAV[Role.esp],
+            here=self.request.url.path,
+            **context,
+        )
+
+    def message(self, heading: str, message: str, status_code: int) -> Response:
+        return self.show("message.html", status_code, heading=heading, message=message)
+
+    def not_found(self) -> Response:
+        return self.message(self.t["esp_not_found_title"], self.t["esp_not_found"], 404)
+
+    def csrf_ok(self, token: str) -> bool:
+        return bool(token) and secrets.compare_digest(token, self.person.csrf_token or "")
+
+
+async def _esp_page(request: Request) -> _Page | Response:
+    """The page context, or the way out: to the login (then back here) without a session,
+    a clear 403 page for a person who is not ESP staff."""
+    person = await current_person(request)
+    if person is None:
+        return to_login(request)
+    if person.role is not Role.esp or person.organisation_id is None:
+        t = texts(language_of(request))
+        return render(
+            request,
+            "message.html",
+            403,
+            heading=t["esp_only_title"],
+            message=t["esp_only"],
+            logged_in=True,
+            csrf_token=person.csrf_token,
+        )
+    async with request.app.state.database.read_sessions() as session:
+        organisation = await organisations_repository.get(session, person.organisation_id)
+    assert organisation is not None
+    return _Page(request, person, organisation)
+
+
+PageHandler = Callable[[_Page], Awaitable[Response]]
+
+
+async def _with_page(request: Request, handler: PageHandler) -> Response:
+    page = await _esp_page(request)
+    if isinstance(page, Response):
+        return page
+    return await handler(page)
+
+
+async def _posted(request: Request) -> tuple[_Page | Response, dict[str, str]]:
+    """The page of a form post and its fields; a post without the session's CSRF token is
+    answered with the clear 403 page (nothing changes)."""
+    page = await _esp_page(request)
+    if isinstance(page, Response):
+        if isinstance(page, RedirectResponse):  # session over: back to the login
+            return to_login(request, ESP_HOME), {}
+        return page, {}
+    form = await request.form()
+    fields = {key: str(value) for key, value in form.multi_items() if isinstance(value, str)}
+    fields["channels"] = ",".join(str(v) for v in form.getlist("channels"))
+    if not page.csrf_ok(fields.get("csrf_token", "")):
+        return page.message(page.t["esp_csrf_title"], page.t["csrf"], 403), {}
+    return page, fields
+
+
+# --- overview -------------------------------------------------------------------------
+
+
+@router.get("/portal/esp/")
+async def esp_home(request: Request) -> Response:
+    return await _with_page(request, _access_points)
+
+
+@router.get("/portal/esp/access-points")
+async def esp_access_points(request: Request) -> Response:
+    return await _with_page(request, _access_points)
+
+
+async def _access_points(page: _Page) -> Response:
+    async with page.request.app.state.database.read_sessions() as session:
+        mandates = await mandates_repository.listed(session, page.person, limit=LIST_LIMIT)
+        received = await meter_data_repository.last_received(session, [m.ean for m in mandates])
+        # The mandates this page can show data of (a portal or API mandate under a contract
+        # covering it today), as the chart's gate decides.
+        readable = {
+            window.mandate.id
+            for window in await readable_portfolio(session, page.person, channels=PORTAL_CHANNELS)
+        }
+    rows = [
+        {
+            "mandate": m,
+            "readable": m.id in readable,
+            "last_day": received[m.ean][0] if m.ean in received else None,
+            "received": received[m.ean][1] if m.ean in received else None,
+        }
+        for m in mandates
+    ]
+    return page.show(
+        "esp_access_points.html", rows=rows, limit=LIST_LIMIT, today=today_in_brussels()
+    )
+
+
+# --- contracts ------------------------------------------------------------------------
+
+
+async def _contracts_page(
+    page: _Page, *, error: str | None = None, notice: str | None = None, status_code: int = 200
+) -> Response:
+    async with page.request.app.state.database.read_sessions() as session:
+        rows = await contracts_repository.page(
+            session, page.person, after_id=None, limit=LIST_LIMIT, statuses=None
+        )
+        keys = {}
+        for contract, _ in rows:
+            if contract.status is ContractStatus.approved and Channel.api in contract.channels:
+                key = await auth_repository.active_subscription_key(session, contract.id)
+                if key is not None:
+                    keys[contract.number] = key.key
+    return page.show(
+        "esp_contracts.html",
+        status_code,
+        contracts=[c for c, _ in rows],
+        keys=keys,
+        channels=list(Channel),
+        error=error,
+        notice=notice,
+    )
+
+
+@router.get("/portal/esp/contracts")
+async def esp_contracts(request: Request) -> Response:
+    return await _with_page(request, _contracts_page)
+
+
+@router.post("/portal/esp/contracts")
+async def esp_apply(request: Request) -> Response:
+    page, fields = await _posted(request)
+    if isinstance(page, Response):
+        return page
+    try:
+        application = ContractApplication(
+            channels=[c for c in fields.get("channels", "").split(",") if c],
+            valid_from=fields.get("valid_from") or None,
+        )
+    except ValidationError:
+        return await _contracts_page(page, error=page.t["esp_apply_invalid"], status_code=422)
+    try:
+        async with request.app.state.database.write_sessions() as session:
+            organisation = await organisations_repository.get(session, page.organisation.id)
+            assert organisation is not None
+            contract = await contracts_service.apply(
+                session, organisation, application, page.person.subject
+            )
+            record_action(
+                session,
+                actor=page.person,
+                action="contract.apply",
+                target=contract.number,
+                request=request,
+            )
+            await session.commit()
+    except DatahubError as error:
+        return await _contracts_page(page, error=error.detail, status_code=error.status)
+    return RedirectResponse(f"/portal/esp/contracts?applied={contract.number}", status_code=303)
+
+
+@router.post("/portal/esp/contracts/{number}/withdraw")
+async def esp_withdraw(request: Request, number: str) -> Response:
+    page, _ = await _posted(request)
+    if isinstance(page, Response):
+        return page
+    if not (len(number) == 10 and number.isdigit()):
+        return page.not_found()
+    try:
+        async with request.app.state.database.write_sessions() as session:
+            await contracts_service.transition(
+                session, page.person, number, contracts_service.Transition.withdraw, None
+            )
+            record_action(
+                session,
+                actor=page.person,
+                action="contract.withdraw",
+                target=number,
+                request=request,
+            )
+            await session.commit()
+    except NotFound:
+        return page.not_found()
+    except DatahubError as error:
+        return await _contracts_page(page, error=error.detail, status_code=error.status)
+    return RedirectResponse("/portal/esp/contracts", status_code=303)
+
+
+@router.post("/portal/esp/contracts/{number}/rotate-key")
+async def esp_rotate_subscription_key(request: Request, number: str) -> Response:
+    page, _ = await _posted(request)
+    if isinstance(page, Response):
+        return page
+    if not (len(number) == 10 and number.isdigit()):
+        return page.not_found()
+    try:
+        async with request.app.state.database.write_sessions() as session:
+            await contracts_service.rotate_subscription_key(session, page.person, number)
+            record_action(
+                session,
+                actor=page.person,
+                action="contract.rotate_subscription_key",
+                target=number,
+                request=request,
+            )
+            await session.commit()
+    except NotFound:
+        return page.not_found()
+    except DatahubError as error:
+        return await _contracts_page(page, error=error.detail, status_code=error.status)
+    return await _contracts_page(page, notice=page.t["esp_key_rotated"].format(number=number))
+
+
+# --- API clients ----------------------------------------------------------------------
+
+
+async def _clients_page(
+    page: _Page,
+    *,
+    secret: dict[str, Any] | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    async with page.request.app.state.database.read_sessions() as session:
+        clients = [
+            await client_out(session, client)
+            for client in await auth_repository.list_visible_clients(session, page.person)
+        ]
+    return page.show("esp_clients.html", status_code, clients=clients, secret=secret, error=error)
+
+
+@router.get("/portal/esp/clients")
+async def esp_clients(request: Request) -> Response:
+    return await _with_page(request, _clients_page)
+
+
+@router.post("/portal/esp/clients")
+async def esp_create_client(request: Request) -> Response:
+    page, fields = await _posted(request)
+    if isinstance(page, Response):
+        return page
+    name = fields.get("name", "").strip()
+    if not 1 <= len(name) <= 200:
+        return await _clients_page(page, error=page.t["esp_client_name_needed"], status_code=422)
+    async with request.app.state.database.write_sessions() as session:
+        created = await auth_service.create_client(
+            session, name=name, role=Role.esp, organisation_id=page.organisation.id
+        )
+        record_action(
+            session,
+            actor=page.person,
+            action="client.create",
+            target=created.client.client_id,
+            request=request,
+        )
+        await session.commit()
+    secret = {"client_id": created.client.client_id, "secret": created.secret, "until": None}
+    return await _clients_page(page, secret=secret, status_code=201)
+
+
+async def _client_action(request: Request, client_id: str, action: str) -> Response:
+    page, _ = await _posted(request)
+    if isinstance(page, Response):
+        return page
+    async with request.app.state.database.write_sessions() as session:
+        client = await auth_repository.get_visible_client(session, page.person, client_id[:64])
+        if client is None or client.revoked_at is not None:
+            return page.not_found()
+        secret = None
+        if action == "rotate":
+            overlap = timedelta(hours=request.app.state.settings.client_secret_overlap_hours)
+            rotated = await auth_service.rotate_secret(session, client, overlap)
+            secret = {
+                "client_id": client_id,
+                "secret": rotated.secret,
+                "until": rotated.secret_expires_at,
+            }
+        else:
+            await auth_service.revoke_client(session, client)
+        record_action(
+            session,
+            actor=page.person,
+            action="client.rotate_secret" if action == "rotate" else "client.revoke",
+            target=client_id,
+            request=request,
+        )
+        await session.commit()
+    if secret is None:
+        return RedirectResponse("/portal/esp/clients", status_code=303)
+    return await _clients_page(page, secret=secret)
+
+
+@router.post("/portal/esp/clients/{client_id}/rotate")
+async def esp_rotate_client(request: Request, client_id: str) -> Response:
+    return await _client_action(request, client_id, "rotate")
+
+
+@router.post("/portal/esp/clients/{client_id}/revoke")
+async def esp_revoke_client(request: Request, client_id: str) -> Response:
+    return await _client_action(request, client_id, "revoke")
+
+
+# --- one access point: chart and CSV ---------------------------------------------------
+
+
+class _Refused(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """What the period picker asked for and the window shown: the period narrowed to the
+    part a mandate allows when it allows only part of it (``narrowed``)."""
+
+    period: Period
+    window: ReadWindow
+    narrowed: bool
+    error: str | None
+
+
+async def _selection(page: _Page, session: ReadSession, ean: str) -> _Selection:
+    """The period asked for (default: the last day with data, yesterday at most, inside the
+    mandate), or a refusal: the 404 page when the access point is not the organisation's
+    (checked first, as on the API); a clear message for nonsense dates."""
+    if not is_valid(ean, belgian=False):
+        raise _Refused(page.not_found())
+    try:
+        await readable_mandates(session, page.person, ean, channels=PORTAL_CHANNELS)
+    except NotFound:
+        raise _Refused(page.not_found()) from None
+    query = page.request.query_params
+    # Without a date: the last day with data (data arrives D+1..D+3), at most yesterday.
+    default = today_in_brussels() - timedelta(days=1)
+    received = await meter_data_repository.last_received(session, [ean])
+    if ean in received:
+        default = min(default, received[ean][0])
+    grants: list[ReadGrant] = []
+    try:
+        span = Span(query.get("span") or "day")
+        grants = await readable_grants(
+            session,
+            page.person,
+            ean,
+            granularities=[STEP_OF_SPAN[span]],
+            channels=PORTAL_CHANNELS,
+        )
+        last = max(brussels_date(g.allowed_to - timedelta(microseconds=1)) for g in grants)
+        default = min(default, last)
+    except (ValueError, DatahubError):
+        pass
+    try:
+        period = parse_period(query.get("span"), query.get("date"), default)
+    except BadPeriod as bad:
+        fallback = Period.holding(Span.day, default)
+        return _Selection(fallback, fallback.window(), False, page.t["esp_" + bad.key])
+    window = period.window()
+    # The grant that allows most of the period; the gate still decides on what is left.
+    best: ReadWindow | None = None
+    for grant in grants:
+        part = clipped(window, grant.allowed_from, grant.allowed_to)
+        if part is not None and (best is None or part.end - part.start > best.end - best.start):
+            best = part
+    if best is not None and best != window:
+        return _Selection(period, best, True, None)
+    return _Selection(period, window, False, None)
+
+
+@router.get("/portal/esp/access-points/{ean}")
+async def esp_access_point(request: Request, ean: str) -> Response:
+    page = await _esp_page(request)
+    if isinstance(page, Response):
+        return page
+    ean = ean[:40]
+    async with request.app.state.database.write_sessions() as session:
+        try:
+            selection = await _selection(page, session, ean)
+        except _Refused as refused:
+            return refused.response
+        period, window = selection.period, selection.window
+        point = await access_points_service.get_access_point(session, ean)
+        context: dict[str, Any] = {
+            "ean": ean,
+            "point": point,
+            "period": period,
+            "spans": list(Span),
+            "narrowed": selection.narrowed,
+            "shown_from": window.start,
+            "shown_to": window.end,
+        }
+        if selection.error is not None:
+            return page.show("esp_access_point.html", 422, error=selection.error, **context)
+        try:
+            await authorize_and_record(
+                session, page.person, ean, window, channels=PORTAL_CHANNELS, face="portal"
+            )
+        except NotFound:
+            return page.not_found()
+        except DatahubError as refused:
+            return page.show(
+                "esp_access_point.html", refused.status, error=_refusal(page, refused), **context
+            )
+        series = await series_of(session, ean, window)
+        await session.commit()
+    data = chart_data(series, window)
+    unit = UNIT_NAMES[data.unit] if data.unit is not None else "kWh"
+    chart = draw(data, page.language, page.t, unit)
+    rows = [
+        {
+            "label": bucket_label(b, data.granularity, page.language),
+            "offtake": "" if b.offtake is None else number(b.offtake / 1000, page.language),
+            "injection": "" if b.injection is None else number(b.injection / 1000, page.language),
+            "bucket": b,
+        }
+        for b in data.buckets
+    ]
+    totals = {
+        direction: number(
+            sum(getattr(b, direction) or 0 for b in data.buckets) / 1000, page.language
+        )
+        for direction in ("offtake", "injection")
+    }
+    return page.show(
+        "esp_access_point.html",
+        chart=chart,
+        chart_step=data.granularity.value,
+        chart_step_name=data.granularity.name,
+        totals=totals,
+        rows=rows,
+        step=page.t["esp_step_" + data.granularity.name],
+        csv_link=f"/portal/esp/access-points/{ean}/csv?span={period.span.value}"
+        f"&date={period.anchor.isoformat()}",
+        **context,
+    )
+
+
+def _refusal(page: _Page, error: DatahubError) -> str:
+    """The gate's 403 in the person's words: the window they may read, or the data service
+    that does not allow this step."""
+    extra = error.extra or {}
+    if "allowed_from" in extra:
+        return page.t["esp_outside_mandate"].format(
+            start=_local(extra["allowed_from"]), end=_local(extra["allowed_to"])
+        )
+    if "data_service_types" in extra:
+        return page.t["esp_step_not_allowed"]
+    return str(error.detail)
+
+
+def _local(text: str) -> str:
+    """An instant as a Brussels date, with the time when it is not midnight."""
+    local = datetime.fromisoformat(text).astimezone(BRUSSELS)
+    return f"{local:%d-%m-%Y}" if local.hour == local.minute == 0 else f"{local:%d-%m-%Y %H:%M}"
+
+
+@router.get("/portal/esp/access-points/{ean}/csv")
+async def esp_access_point_csv(request: Request, ean: str) -> Response:
+    """The CSV report of exactly the chart's selection, in the Fluvius export layout (the
+    same rows as ``GET /api/v1/access-points/{ean}/meter-data?format=csv``)."""
+    page = await _esp_page(request)
+    if isinstance(page, Response):
+        return page
+    ean = ean[:40]
+    async with request.app.state.database.write_sessions() as session:
+        try:
+            selection = await _selection(page, session, ean)
+        except _Refused as refused:
+            return refused.response
+        if selection.error is not None:
+            return page.message(page.t["esp_chart_title"], selection.error, 422)
+        window = selection.window
+        try:
+            await authorize_and_record(
+                session, page.person, ean, window, channels=PORTAL_CHANNELS, face="portal"
+            )
+        except NotFound:
+            return page.not_found()
+        except DatahubError as refused:
+            return page.message(page.t["esp_chart_title"], _refusal(page, refused), refused.status)
+        point = exported_point(await access_points_service.get_access_point(session, ean))
+        await session.commit()
+    calendar = TariffCalendar.from_settings(request.app.state.settings)
+    export = FileExport(request, point, window, {"direction": None, "register": None}, calendar)
+    name = (
+        f"{ean}_{brussels_date(window.start).isoformat()}_"
+        f"{brussels_date(window.end).isoformat()}_{window.granularity.value}"
+    )
+    return StreamingResponse(
+        export.csv(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+# --- webhooks and NPS audits ------------------------------------------------------------
+
+
+@router.get("/portal/esp/webhooks")
+async def esp_webhooks(request: Request) -> Response:
+    async def show(page: _Page) -> Response:
+        async with request.app.state.database.read_sessions() as session:
+            endpoints = await webhooks_repository.page(
+                session, page.person, after_id=None, limit=LIST_LIMIT
+            )
+        return page.show("esp_webhooks.html", endpoints=endpoints)
+
+    return await _with_page(request, show)
+
+
+@router.get("/portal/esp/webhooks/{endpoint_id}")
+async def esp_webhook_log(request: Request, endpoint_id: str) -> Response:
+    async def show(page: _Page) -> Response:
+        if not endpoint_id.isdigit() or len(endpoint_id) > 18:
+            return page.not_found()
+        async with request.app.state.database.read_sessions() as session:
+            endpoint = await webhooks_repository.get(session, page.person, int(endpoint_id))
+            if endpoint is None:
+                return page.not_found()
+            deliveries = await webhooks_repository.deliveries_page(
+                session, page.person, endpoint.id, before_id=None, limit=200
+            )
+            attempts = await webhooks_repository.attempts_of(session, [d.id for d in deliveries])
+        return page.show(
+            "esp_webhook_log.html", endpoint=endpoint, deliveries=deliveries, attempts=attempts
+        )
+
+    return await _with_page(request, show)
+
+
+@router.get("/portal/esp/nps-audits")
+async def esp_nps_audits(request: Request) -> Response:
+    async def show(page: _Page) -> Response:
+        async with request.app.state.database.read_sessions() as session:
+            audits = await nps_repository.audits_page(
+                session,
+                page.organisation.id,
+                statuses=(),
+                mandate_id=None,
+                after_id=None,
+                limit=LIST_LIMIT,
+            )
+            mandates = {
+                a.mandate_id: await mandates_repository.get(session, page.person, a.mandate_id)
+                for a in audits
+            }
+        return page.show("esp_nps_audits.html", audits=audits, mandates=mandates)
+
+    return await _with_page(request, show)
+
+
+# --- self-registration ------------------------------------------------------------------
+
+
+def _registration_form(
+    request: Request,
+    *,
+    error: str | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    token = secrets.token_urlsafe(24)
+    response = render(
+        request,
+        "esp_register.html",
+        status_code,
+        error=error,
+        values=values or {},
+        csrf_token=token,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.get("/portal/register")
+async def register_page(request: Request) -> Response:
+    return _registration_form(request)
+
+
+@router.post("/portal/register")
+async def register(
+    request: Request,
+    name: Annotated[str, Form(max_length=200)] = "",
+    enterprise_number: Annotated[str, Form(max_length=30)] = "",
+    contact_email: Annotated[str, Form(max_length=320)] = "",
+    display_name: Annotated[str, Form(max_length=200)] = "",
+    username: Annotated[str, Form(max_length=150)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    t = texts(language_of(request))
+    values = {
+        "name": name,
+        "enterprise_number": enterprise_number,
+        "contact_email": contact_email,
+        "display_name": display_name,
+        "username": username,
+    }
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not csrf_token or not secrets.compare_digest(csrf_token, expected):
+        return _registration_form(request, error=t["csrf"], values=values, status_code=403)
+    problems = []
+    try:
+        body = OrganisationCreate(
+            name=name.strip(), enterprise_number=enterprise_number, contact_email=contact_email
+        )
+    except ValidationError as invalid:
+        problems = [str(e["loc"][0]) for e in invalid.errors()]
+    if not (3 <= len(username.strip()) <= 150) or not username.strip().isprintable():
+        problems.append("username")
+    if len(password) < MIN_PASSWORD:
+        problems.append("password")
+    if problems:
+        message = t["esp_register_invalid"] + " " + ", ".join(t["esp_field_" + p] for p in problems)
+        return _registration_form(request, error=message, values=values, status_code=422)
+    staff = organisations_service.NewStaff(
+        username=username.strip(),
+        password=password,
+        display_name=display_name.strip() or username.strip(),
+    )
+    try:
+        async with request.app.state.database.write_sessions() as session:
+            organisation, _ = await organisations_service.register(session, body, staff)
+            record_action(
+                session,
+                actor=f"self-registration:{staff.username}",
+                action="organisation.register",
+                target=organisation.enterprise_number,
+                request=request,
+            )
+            await session.commit()
+    except DatahubError as error:
+        return _registration_form(
+            request, error=str(error.detail), values=values, status_code=error.status
+        )
+    response = render(
+        request,
+        "message.html",
+        201,
+        heading=t["esp_register_title"],
+        message=t["esp_registered"],
+        link="/portal/login",
+        link_text=t["login"],
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
