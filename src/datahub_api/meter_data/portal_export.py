@@ -25,6 +25,7 @@ from typing import IO
 
 import xlsxwriter
 
+from datahub_api.access_points.models import AccessPoint, EnergyType, MeterType
 from datahub_api.brussels_days import BRUSSELS
 from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
 from datahub_api.meter_data.series import (
@@ -112,6 +113,26 @@ class ExportedAccessPoint:
     @property
     def meter_type_label(self) -> str:
         return "Digitale meter" if self.digital else "AMR-meter"
+
+
+def exported_access_point(point: AccessPoint) -> ExportedAccessPoint:
+    return ExportedAccessPoint(
+        ean=point.ean,
+        digital=point.meter_type is MeterType.digital,
+        electricity=point.energy_type is EnergyType.electricity,
+    )
+
+
+@dataclass(frozen=True)
+class WholeWindow(ReadWindow):
+    """One bucket spanning the whole window (a year's total): a target for
+    :func:`export_rows`, which sums the finer series into it (split by tariff)."""
+
+    def bucket_count(self) -> int:
+        return 1
+
+    def bucket_bounds(self) -> Iterator[tuple[datetime, datetime]]:
+        yield self.start, self.end
 
 
 @dataclass(frozen=True)
