@@ -34,6 +34,7 @@ from .nps_world import signed_pdf
 from .parties import auth_headers, make_esp
 
 OPERATOR = "/api/v1/operator/history-exports"
+QUOTA_EXCEPTIONS = "/api/v1/operator/history-export-quota-exceptions"
 
 
 @pytest.fixture
@@ -127,13 +128,13 @@ async def test_one_free_request_a_year_and_the_operators_exception(
     # Only operators grant exceptions; they are recorded with their reason.
     grant = {"organisation_id": nps.esp_a.organisation_id, "year": datetime.now(UTC).year,
              "reason": "second list sent by mail after a merger"}  # fmt: skip
-    problem(await client.post(f"{OPERATOR}/quota-exceptions", json=grant, headers=world.a), 403)
+    problem(await client.post(QUOTA_EXCEPTIONS, json=grant, headers=world.a), 403)
     missing = {**grant, "organisation_id": 999999}
     problem(
-        await client.post(f"{OPERATOR}/quota-exceptions", json=missing, headers=world.operator),
+        await client.post(QUOTA_EXCEPTIONS, json=missing, headers=world.operator),
         404,
     )
-    granted = await client.post(f"{OPERATOR}/quota-exceptions", json=grant, headers=world.operator)
+    granted = await client.post(QUOTA_EXCEPTIONS, json=grant, headers=world.operator)
     assert granted.status_code == 201, granted.text
     assert granted.json()["reason"] == grant["reason"]
     again = await request_export(client, world.a, [company_entry(nps.company_ean)])

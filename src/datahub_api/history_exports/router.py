@@ -283,7 +283,7 @@ async def download_export(
 
 
 @router.post(
-    "/api/v1/operator/history-exports/quota-exceptions",
+    "/api/v1/operator/history-export-quota-exceptions",
     status_code=201,
     response_model=QuotaExceptionOut,
     responses=problem_responses(401, 403, 404, 422, 429, s404="No such organisation"),
