@@ -13,6 +13,8 @@ machine, so the ratio means something wherever it runs:
   (``bench/v3_energy.py``).
 * ``poll_304_vs_healthz``, ``mandates_page_1000_p50_ms``, ``v3_mandates_all_p50_ms``: see
   ``bench/mandate_polling.py``.
+* ``export_csv_vs_copy`` (target 0.3 or more) and ``export_xlsx_rss_mb`` (limit 200 MB): the
+  yearly history export's writers over 100 EAN-years; see ``bench/history_exports.py``.
 
 ``python -m bench --small`` (or ``BENCH_SIZE=small``) runs the same code on small sizes in
 seconds, for CI. Uses ``DATABASE_URL`` when set, else an embedded server in
@@ -58,7 +60,7 @@ from datahub_api.meter_data.models import Granularity
 from datahub_api.schema_migrations import upgrade_to_head
 from datahub_api.settings import Settings
 
-from . import meter_data_reads, sla
+from . import history_exports, meter_data_reads, sla
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "latest.json"
@@ -360,6 +362,8 @@ async def run(url: str, data_dir: Path, sizes: Sizes) -> list[Result]:
         results.extend(await sla_figures(database, url, data_dir, sizes))
         polling = await mandate_polling.run(database, url, data_dir, small=sizes is SMALL)
         results.extend(Result(**asdict(figure)) for figure in polling)
+        exports = await history_exports.run(database, url, sizes.demo_days)
+        results.extend(Result(**asdict(figure)) for figure in exports)
         return results
     finally:
         await database.dispose()
