@@ -19,8 +19,20 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from datahub_api.access_points.service import get_access_point
+from datahub_api.brussels_days import day_start
 from datahub_api.history_exports import tasks, writer
 from datahub_api.mandates import service as mandates_service
+from datahub_api.meter_data.portal_export import (
+    QuarterHourCsv,
+    TariffCalendar,
+    csv_text,
+    export_rows,
+    exported_access_point,
+    with_both_directions,
+)
+from datahub_api.meter_data.reads import series_by_month
+from datahub_api.meter_data.series import ReadGranularity, ReadWindow
 from datahub_api.settings import Settings
 
 from .conftest import make_settings
@@ -342,3 +354,25 @@ async def test_an_export_whose_mandates_all_ended_fails(
     assert body["items"][0]["skipped_reason"] is None  # not stored on a failed run
     refused = await client.get(f"{EXPORTS}/{created['id']}/file", headers=world.a)
     assert refused.status_code == 409
+
+
+async def test_the_fast_quarter_hour_lines_are_the_generic_rows_byte_for_byte(
+    app: FastAPI, world: ExportWorld
+) -> None:
+    """The export job's quarter-hour CSV builder against the portal export's generic rows,
+    over the months with both DST days, a gap, tariffs (digital) and none (AMR)."""
+    calendar = TariffCalendar()
+    lines = QuarterHourCsv(calendar)
+    async with app.state.database.read_sessions() as session:
+        for ean in (world.digital_gvm_ean, world.nps.owner_ean):
+            point = exported_access_point(await get_access_point(session, ean))
+            for first, last in (
+                (date(2025, 1, 1), date(2025, 4, 1)),
+                (LONG_DAY, date(2025, 11, 1)),
+            ):
+                window = ReadWindow(day_start(first), day_start(last), ReadGranularity.quarter_hour)
+                async for chunk, found in series_by_month(session, ean, window):
+                    series = with_both_directions(point, found)
+                    assert QuarterHourCsv.fits(series)
+                    generic = csv_text(export_rows(point, series, calendar, chunk), header=False)
+                    assert lines.lines(point, series) == generic

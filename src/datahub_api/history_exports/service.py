@@ -62,7 +62,11 @@ from datahub_api.mandates import signed_evidence
 from datahub_api.mandates.access import read_window
 from datahub_api.mandates.models import DataServiceType, MandateStatus
 from datahub_api.meter_data import repository as meter_data_repository
-from datahub_api.meter_data.portal_export import TariffCalendar, exported_access_point
+from datahub_api.meter_data.portal_export import (
+    QuarterHourCsv,
+    TariffCalendar,
+    exported_access_point,
+)
 from datahub_api.meter_data.series import ReadGranularity, ReadWindow
 from datahub_api.nps import repository as nps_repository
 from datahub_api.organisations import repository as organisations_repository
@@ -612,6 +616,7 @@ async def build(
     work = directory / f"{export_id}.run-{attempt}"
     work.mkdir()
     calendar = TariffCalendar.from_settings(settings)
+    lines = QuarterHourCsv(calendar)
     results: dict[int, dict[str, Any]] = {}
     files: list[Path] = []
     try:
@@ -633,6 +638,7 @@ async def build(
                         ReadWindow(window[0], window[1], ReadGranularity.day),
                         calendar,
                         gvm=planned.gvm,
+                        lines=lines,
                     )
                     files.append(path)
                     results[planned.item_id] = {

@@ -20,7 +20,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import IO
 
 import xlsxwriter
@@ -74,6 +74,7 @@ REGISTER_LABELS = {
     Register.capacitive: "Capacitief",
 }
 DAY, NIGHT = "Dag", "Nacht"
+_QUARTER = timedelta(minutes=15)
 _ORDER = list(ReadGranularity)  # finest first
 BOM = "\ufeff"
 
@@ -303,6 +304,88 @@ def export_rows(
             status,
             description,
         )
+
+
+def _csv_field(text: str) -> str:
+    """One field as :func:`csv_text`'s writer writes it (quoted when it must be)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=";", lineterminator="").writerow([text])
+    return buffer.getvalue()
+
+
+class QuarterHourCsv:
+    """The CSV lines of quarter-hour series, byte for byte what :func:`export_rows` and
+    :func:`csv_text` give for a quarter-hour target, built for throughput: the local
+    date/time columns and the tariff label of each slot are computed once per instant and
+    shared by every series and every EAN (the cache holds the instants of the windows seen,
+    about 35 000 a year), and the constant columns of a series are joined once. For series
+    that are not all quarter-hours, use :func:`export_rows`."""
+
+    def __init__(self, calendar: TariffCalendar) -> None:
+        self.calendar = calendar
+        self._times: dict[datetime, tuple[str, str]] = {}  # UTC start -> "van;tot" columns, label
+
+    def _slot(self, start: datetime) -> tuple[str, str]:
+        found = self._times.get(start)
+        if found is None:
+            local = start.astimezone(BRUSSELS)
+            end = (start + _QUARTER).astimezone(BRUSSELS)
+            columns = (
+                f"{local.strftime('%d-%m-%Y')};{local.strftime('%H:%M:%S')};"
+                f"{end.strftime('%d-%m-%Y')};{end.strftime('%H:%M:%S')};"
+            )
+            found = (columns, self.calendar.period(local))
+            self._times[start] = found
+        return found
+
+    @staticmethod
+    def fits(series: Sequence[Series]) -> bool:
+        return all(s.granularity is ReadGranularity.quarter_hour for s in series)
+
+    def lines(self, point: ExportedAccessPoint, series: Sequence[Series]) -> str:
+        """Every line of ``series`` (all over the same quarter-hour window), slot by slot,
+        the series in the order given within a slot."""
+        if not series:
+            return ""
+        ean = _csv_field(f'="{point.ean}"')
+        meter_type = _csv_field(point.meter_type_label)
+        plans = []
+        for one in series:
+            direction = DIRECTION_LABELS[one.key.direction]
+            fixed = _register_label(point, one.key, one.unit)
+            labels = (
+                {
+                    DAY: _csv_field(f"{direction} {DAY}"),
+                    NIGHT: _csv_field(f"{direction} {NIGHT}"),
+                }
+                if _uses_tariffs(point, one)
+                else {DAY: _csv_field(fixed), NIGHT: _csv_field(fixed)}
+            )
+            head = f"{ean};{_csv_field(one.key.meter_id)};{meter_type};"
+            unit = _csv_field(UNIT_NAMES[one.unit])
+            states = {code: _csv_field(label) for code, label in STATE_LABELS.items()}
+            plans.append((one, head, labels, unit, states))
+        out: list[str] = []
+        append = out.append
+        window = series[0].window
+        count = len(series[0].values)
+        step = _QUARTER
+        start = window.start
+        for index in range(count):
+            columns, period = self._slot(start + index * step)
+            for one, head, labels, unit, states in plans:
+                value = one.values[index]
+                if value is None:
+                    append(f"{columns}{head}{labels[period]};;{unit};{GAP_LABEL};\r\n")
+                    continue
+                state = one.states[index]
+                status = states[state] if state is not None else ""
+                description = "" if one.complete[index] else INCOMPLETE_LABEL
+                append(
+                    f"{columns}{head}{labels[period]};{value // 1000},{value % 1000:03d};"
+                    f"{unit};{status};{description}\r\n"
+                )
+        return "".join(out)
 
 
 def csv_text(rows: Iterable[Sequence[str]], *, header: bool) -> str:
