@@ -318,12 +318,20 @@ async def test_a_worker_dying_midway_never_leaves_a_ready_partial_file(
     assert not list((settings.history_exports_path).glob("history-export-*"))
     refused = await client.get(f"{EXPORTS}/{export_id}/file", headers=world.a)
     assert refused.status_code == 409, refused.text
-    # The stalled-job retry (or the sweeper) runs it again: it starts over, whole.
+    # The sweeper finds the silent run (its worker died; procrastinate's stalled-job retry
+    # would too) and queues it again: it starts over, whole.
     monkeypatch.setattr(writer, "write_ean_file", real)
-    await tasks.run_build(app.state.jobs, export_id)
+    assert await tasks.run_sweep(app.state.jobs) == (0, 0), "not silent long enough yet"
+    async with app.state.database.write_sessions() as session:
+        await session.execute(
+            text("UPDATE history_exports SET heartbeat_at = now() - interval '16 minutes'")
+        )
+        await session.commit()
+    assert await tasks.run_sweep(app.state.jobs) == (1, 0)
     body = await ready_export(app, client, world.a, export_id)
-    assert list(settings.history_exports_path.iterdir()) == [
-        settings.history_exports_path / body["file_name"]
+    assert body["file_name"] == f"history-export-{export_id}.zip"
+    assert [p.name for p in settings.history_exports_path.iterdir()] == [
+        f"history-export-{export_id}.2.zip"
     ], "the dead run's directory is gone"
     archive = zipfile.ZipFile(io.BytesIO(await download(client, world.a, body)))
     for ean in (nps.owner_ean, world.digital_gvm_ean):

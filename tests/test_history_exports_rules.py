@@ -191,7 +191,7 @@ async def test_the_file_is_gone_after_the_retention(
     problem(await client.get(f"{EXPORTS}/{created['id']}/file", headers=world.a), 410)
     waiting, deleted = await tasks.run_sweep(app.state.jobs)
     assert (waiting, deleted) == (0, 1)
-    assert not (settings.history_exports_path / ready["file_name"]).exists()
+    assert not list(settings.history_exports_path.glob(f"history-export-{created['id']}.*"))
     problem(await client.get(f"{EXPORTS}/{created['id']}/file", headers=world.a), 410)
 
 

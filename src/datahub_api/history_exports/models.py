@@ -76,6 +76,9 @@ class HistoryExport(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The running job's last sign of life (start and every EAN written): the sweeper starts
+    # an export over when a run has been silent too long (its worker died or was stopped).
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
     file_name: Mapped[str | None] = mapped_column(String(200))

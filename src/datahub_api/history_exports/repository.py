@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, text, update
+from sqlalchemy import Select, and_, func, or_, select, text, update
 
 from datahub_api.db import ReadSession, WriteSession
 from datahub_api.history_exports.models import (
@@ -111,7 +111,7 @@ async def set_progress(session: WriteSession, export_id: int, attempt: int, perc
             HistoryExport.attempts == attempt,
             HistoryExport.status == ExportStatus.running,
         )
-        .values(progress_percent=percent)
+        .values(progress_percent=percent, heartbeat_at=func.now())
     )
 
 
@@ -122,13 +122,24 @@ async def set_item_results(session: WriteSession, results: dict[int, dict[str, A
         )
 
 
-async def waiting(session: ReadSession, created_before: datetime) -> list[int]:
-    """Requests still queued (their job may have been lost between commit and defer)."""
+async def waiting(
+    session: ReadSession, created_before: datetime, silent_since: datetime
+) -> list[int]:
+    """Requests still queued (their job may have been lost between commit and defer), and
+    running ones whose run has been silent since ``silent_since`` (its worker died)."""
     query = (
         select(HistoryExport.id)
         .where(
-            HistoryExport.status == ExportStatus.queued,
-            HistoryExport.created_at < created_before,
+            or_(
+                and_(
+                    HistoryExport.status == ExportStatus.queued,
+                    HistoryExport.created_at < created_before,
+                ),
+                and_(
+                    HistoryExport.status == ExportStatus.running,
+                    HistoryExport.heartbeat_at < silent_since,
+                ),
+            )
         )
         .order_by(HistoryExport.id)
     )

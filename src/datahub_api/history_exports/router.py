@@ -114,7 +114,7 @@ def _export_out(
         due_at=service.due_at(export, settings.sla_targets["annual_history"].days),
         agreed_due_reason=export.agreed_due_reason,
         error=export.error,
-        file_name=export.file_name,
+        file_name=service.download_name(export) if export.file_name else None,
         size_bytes=export.size_bytes,
         sha256=export.sha256,
         expires_at=export.expires_at,
@@ -270,7 +270,7 @@ async def download_export(
     return FileResponse(
         found.path,
         media_type=service.media_type_of(found.export.file_name),
-        filename=found.export.file_name,
+        filename=service.download_name(found.export),
         headers={
             "X-Content-SHA256": found.export.sha256,
             "ETag": f'"{found.export.sha256[:32]}"',

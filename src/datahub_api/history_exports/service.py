@@ -514,6 +514,12 @@ class Download:
     items: list[HistoryExportItem]
 
 
+def download_name(export: HistoryExport) -> str:
+    """The file's name for the ESP (the name on disk also carries the run)."""
+    assert export.file_name is not None
+    return f"history-export-{export.id}{Path(export.file_name).suffix}"
+
+
 def media_type_of(name: str) -> str:
     if name.endswith(".zip"):
         return "application/zip"
@@ -602,6 +608,7 @@ async def build(
         export.status = ExportStatus.running
         export.attempts += 1
         export.started_at = clock()
+        export.heartbeat_at = export.started_at
         export.finished_at = None
         export.progress_percent = 0
         attempt, export_format = export.attempts, export.format
@@ -662,8 +669,10 @@ async def build(
             suffix = SUFFIX[export_format]
         sha256 = await asyncio.to_thread(writer.sha256_of, partial)
         size = partial.stat().st_size
-        name = f"history-export-{export_id}{suffix}"
-        os.replace(partial, directory / name)  # atomic: the final name only ever holds a whole file
+        # Atomic: a final name only ever holds a whole file, and each run has its own, so a
+        # run taken for dead that still finishes cannot replace the file another run checksummed.
+        name = f"history-export-{export_id}.{attempt}{suffix}"
+        os.replace(partial, directory / name)
     except Exception as exc:
         await _fail(database, export_id, attempt, str(exc)[:2000], clock())
         await asyncio.to_thread(shutil.rmtree, work, True)
@@ -676,7 +685,9 @@ async def build(
             or export.attempts != attempt
             or export.status is not ExportStatus.running
         ):
+            (directory / name).unlink(missing_ok=True)
             return None  # a newer run took over
+        previous = export.file_name
         now = clock()
         export.status = ExportStatus.ready
         export.progress_percent = 100
@@ -702,6 +713,8 @@ async def build(
             },
         )
         await on_commit(session)
+    if previous is not None and previous != name:
+        (directory / previous).unlink(missing_ok=True)  # the file before EANs were added
     return ExportStatus.ready
 
 

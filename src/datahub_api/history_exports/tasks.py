@@ -5,7 +5,8 @@
   the stalled-job retry of :mod:`datahub_api.jobs`).
 * ``history_exports.sweep`` (every 5 minutes): queues the build of requests still
   ``queued`` (the job is deferred after the request commits; if the process died in
-  between, this finds it), and deletes the files past their retention.
+  between, this finds it) and of ``running`` ones silent for :data:`SILENT_RUN` (a worker
+  stopped mid-job: the run starts over), and deletes the files past their retention.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 BUILD = "history_exports.build"
 SWEEP = "history_exports.sweep"
 WAIT_BEFORE_SWEEP = timedelta(minutes=2)
+# A run writes an EAN's file between heartbeats; a run silent for this long is dead (its
+# worker stopped mid-job, and procrastinate will not retry it) and is started over.
+SILENT_RUN = timedelta(minutes=15)
 
 
 def _lock(export_id: int) -> str:
@@ -59,7 +63,7 @@ async def run_build(queue: JobQueue, export_id: int) -> None:
 async def run_sweep(queue: JobQueue) -> tuple[int, int]:
     now = queue.clock()
     async with queue.database.read_sessions() as session:
-        waiting = await repository.waiting(session, now - WAIT_BEFORE_SWEEP)
+        waiting = await repository.waiting(session, now - WAIT_BEFORE_SWEEP, now - SILENT_RUN)
     for export_id in waiting:
         await enqueue_build(queue, export_id)
     async with queue.database.write_sessions() as session:

@@ -2,7 +2,7 @@
 
 Revision ID: 0015
 Revises: 0013
-Create Date: 2026-11-28 00:47:22.160445
+Create Date: 2026-11-28 01:21:06.038736
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("file_name", sa.String(length=200), nullable=True),
