@@ -182,15 +182,18 @@ async def run(database: Database, url: str, days: int) -> list[Figure]:
     eans, start, end = await _eans(database, days)
     copy_seconds, values = await _copy(database, url, eans, start, end)
     exported = await asyncio.to_thread(_child, url, "csv", eans, start, end)
-    xlsx = await asyncio.to_thread(_child, url, "xlsx", eans, start, end)
     ours = values / exported["seconds"]
     theirs = values / copy_seconds
     ratio = ours / theirs
     print(
         f"  history export of {len(eans)} EANs x {(end - start).days} days ({values} stored "
         f"values, {exported['rows']} rows with gaps): CSV {ours:,.0f} values/s (peak RSS "
-        f"{exported['peak_rss_mb']:.0f} MB), COPY {theirs:,.0f} values/s; XLSX "
-        f"{values / xlsx['seconds']:,.0f} values/s, peak RSS {xlsx['peak_rss_mb']:.0f} MB",
+        f"{exported['peak_rss_mb']:.0f} MB), COPY {theirs:,.0f} values/s",
+        flush=True,
+    )
+    xlsx = await asyncio.to_thread(_child, url, "xlsx", eans, start, end)
+    print(
+        f"  XLSX {values / xlsx['seconds']:,.0f} values/s, peak RSS {xlsx['peak_rss_mb']:.0f} MB",
         flush=True,
     )
     peak = xlsx["peak_rss_mb"]
