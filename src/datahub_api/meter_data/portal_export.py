@@ -316,26 +316,28 @@ def _csv_field(text: str) -> str:
 class QuarterHourCsv:
     """The CSV lines of quarter-hour series, byte for byte what :func:`export_rows` and
     :func:`csv_text` give for a quarter-hour target, built for throughput: the local
-    date/time columns and the tariff label of each slot are computed once per instant and
-    shared by every series and every EAN (the cache holds the instants of the windows seen,
-    about 35 000 a year), and the constant columns of a series are joined once. For series
-    that are not all quarter-hours, use :func:`export_rows`."""
+    date/time columns and the tariff period of each slot are computed once per window (a
+    month) and shared by every series and every EAN (the cache holds the slots of the
+    windows seen, about 35 000 a year), and the constant columns of a series are joined
+    once. For series that are not all quarter-hours, use :func:`export_rows`."""
 
     def __init__(self, calendar: TariffCalendar) -> None:
         self.calendar = calendar
-        self._times: dict[datetime, tuple[str, str]] = {}  # UTC start -> "van;tot" columns, label
+        # (window start, slots) -> per slot the "van;tot" columns and the tariff period.
+        self._windows: dict[tuple[datetime, int], list[tuple[str, str]]] = {}
 
-    def _slot(self, start: datetime) -> tuple[str, str]:
-        found = self._times.get(start)
+    def _slots(self, start: datetime, count: int) -> list[tuple[str, str]]:
+        found = self._windows.get((start, count))
         if found is None:
+            found = []
             local = start.astimezone(BRUSSELS)
-            end = (start + _QUARTER).astimezone(BRUSSELS)
-            columns = (
-                f"{local.strftime('%d-%m-%Y')};{local.strftime('%H:%M:%S')};"
-                f"{end.strftime('%d-%m-%Y')};{end.strftime('%H:%M:%S')};"
-            )
-            found = (columns, self.calendar.period(local))
-            self._times[start] = found
+            van = f"{local.strftime('%d-%m-%Y')};{local.strftime('%H:%M:%S')};"
+            for index in range(count):
+                end = (start + (index + 1) * _QUARTER).astimezone(BRUSSELS)
+                tot = f"{end.strftime('%d-%m-%Y')};{end.strftime('%H:%M:%S')};"
+                found.append((van + tot, self.calendar.period(local)))
+                local, van = end, tot
+            self._windows[(start, count)] = found
         return found
 
     @staticmethod
@@ -367,12 +369,8 @@ class QuarterHourCsv:
             plans.append((one, head, labels, unit, states))
         out: list[str] = []
         append = out.append
-        window = series[0].window
-        count = len(series[0].values)
-        step = _QUARTER
-        start = window.start
-        for index in range(count):
-            columns, period = self._slot(start + index * step)
+        slots = self._slots(series[0].window.start, len(series[0].values))
+        for index, (columns, period) in enumerate(slots):
             for one, head, labels, unit, states in plans:
                 value = one.values[index]
                 if value is None:
