@@ -16,12 +16,13 @@ machine, so the ratio means something wherever it runs:
 * ``load_error_rate``, ``load_rss_growth``, ``load_p99_<route>_ms``: a realistic mix for
   60 s on loopback (ESP polls with ETags, day and month pulls, the change feed, ingest
   batches); see ``bench/load.py``.
-
 * ``sla_report_1m_seconds``, ``sla_tracking_ingest_overhead``: see ``bench/sla.py``.
+* ``export_csv_vs_copy`` (target 0.3 or more) and ``export_xlsx_rss_mb`` (limit 200 MB): the
+  yearly history export's writers over 100 EAN-years; see ``bench/history_exports.py``.
 
 ``python -m bench --small`` (or ``BENCH_SIZE=small``) runs the same code on small sizes in
-seconds, for CI; ``--only GROUP`` (storage, ingest, reads, v3, sla, polling, load; repeatable) runs
-only some figures. Uses ``DATABASE_URL`` when set, else an embedded server in
+seconds, for CI; ``--only GROUP`` (storage, ingest, reads, v3, sla, polling, export, load;
+repeatable) runs only some figures. Uses ``DATABASE_URL`` when set, else an embedded server in
 ``.datahub-bench/``; the benchmark database is made afresh on each run.
 """
 
@@ -65,7 +66,7 @@ from datahub_api.meter_data.models import Granularity
 from datahub_api.schema_migrations import upgrade_to_head
 from datahub_api.settings import Settings
 
-from . import meter_data_reads, sla
+from . import history_exports, meter_data_reads, sla
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "latest.json"
@@ -356,7 +357,7 @@ async def sla_figures(database: Database, url: str, data_dir: Path, sizes: Sizes
 # --- the run -----------------------------------------------------------------------------
 
 
-GROUPS = ("storage", "ingest", "reads", "v3", "sla", "polling", "load")
+GROUPS = ("storage", "ingest", "reads", "v3", "sla", "polling", "export", "load")
 
 
 async def run(url: str, data_dir: Path, sizes: Sizes, only: Sequence[str] = GROUPS) -> list[Result]:
@@ -380,6 +381,9 @@ async def run(url: str, data_dir: Path, sizes: Sizes, only: Sequence[str] = GROU
         if "polling" in only:
             polling = await mandate_polling.run(database, url, data_dir, small=small)
             results.extend(Result(**asdict(figure)) for figure in polling)
+        if "export" in only:  # over the demo world that "storage" loads
+            exports = await history_exports.run(database, url, sizes.demo_days)
+            results.extend(Result(**asdict(figure)) for figure in exports)
         if "load" in only:
             figures = await load.run(database, url, data_dir, _register_points, small=small)
             results.extend(Result(**asdict(figure)) for figure in figures)

@@ -37,6 +37,7 @@ from datahub_api.events.router import router as events_router
 from datahub_api.fluvius_v3.errors import install_v3_face
 from datahub_api.fluvius_v3.router import router as v3_router
 from datahub_api.health.router import router as health_router
+from datahub_api.history_exports.router import router as history_exports_router
 from datahub_api.http_caching import install_not_modified
 from datahub_api.jobs import JobQueue
 from datahub_api.mandates.router import router as mandates_router
@@ -250,6 +251,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(webhooks_router)
     app.include_router(sla_router)
     app.include_router(nps_router)
+    app.include_router(history_exports_router)
 
     _document_problem_schema(app)
     app.add_middleware(RateLimitHeadersMiddleware)

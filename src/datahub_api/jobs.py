@@ -61,6 +61,7 @@ TASK_MODULES: tuple[str, ...] = (
     "datahub_api.mandates.tasks",
     "datahub_api.sla.tasks",
     "datahub_api.nps.tasks",
+    "datahub_api.history_exports.tasks",
 )
 
 RETRY_STALLED = "jobs.retry_stalled"

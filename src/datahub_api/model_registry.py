@@ -20,6 +20,7 @@ DOMAINS_WITH_MODELS: tuple[str, ...] = (
     "webhooks",
     "sla",
     "nps",
+    "history_exports",
 )
 
 

@@ -203,6 +203,22 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest signed-mandate PDF an ESP may upload for an NPS audit.",
     )
+    history_export_max_eans: int = Field(
+        default=10_000,
+        ge=1,
+        le=100_000,
+        description="Most EANs in one yearly history export request (413 above).",
+    )
+    history_export_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=366,
+        description="Days a ready history export file is kept for download (410 after).",
+    )
+    history_export_dir: Path | None = Field(
+        default=None,
+        description="Where history export files are written; default `<data dir>/history-exports`.",
+    )
     max_page_size: int = Field(default=1000, ge=1, description="Largest `limit` on paged lists.")
     run_worker_in_process: bool = Field(
         default=True,
@@ -268,6 +284,10 @@ class Settings(BaseSettings):
     @property
     def embedded_pg_dir(self) -> Path:
         return self.data_dir / "pg"
+
+    @property
+    def history_exports_path(self) -> Path:
+        return self.history_export_dir or self.data_dir / "history-exports"
 
 
 @lru_cache(maxsize=1)

@@ -518,8 +518,10 @@ async def new_signed_mandate(
     signatory_name: str,
     actor: str,
     rules: ConsentRules,
+    expiration: datetime | None = None,
 ) -> Mandate:
-    """A mandate on a signed paper mandate the ESP keeps (NPS): approved at once when the
+    """A mandate on a signed paper mandate the ESP keeps (NPS, yearly history; ``expiration``
+    defaults to the end of the data period): approved at once when the
     grid user signed it; otherwise requested, and the grid user gets the same co-consent task
     (and letter) as when another customer consents on the portal."""
     mandate = await _new_mandate(
@@ -535,6 +537,7 @@ async def new_signed_mandate(
         consent_session_id=None,
         source=MandateSource.signed,
         actor=actor,
+        expiration=expiration,
     )
     if not signed_by_grid_user:
         await _ask_grid_user(session, mandate, grid_user, signatory_name, rules, utcnow())

@@ -15,7 +15,6 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from datahub_api.access_points import service as access_points_service
-from datahub_api.access_points.models import AccessPoint, EnergyType, MeterType
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.db import ReadSession, WriteSessionDep
@@ -27,14 +26,13 @@ from datahub_api.meter_data.portal_export import (
     TariffCalendar,
     XlsxExport,
     csv_text,
-    export_rows,
-    with_both_directions,
+    exported_access_point,
 )
 from datahub_api.meter_data.reads import (
     API_CHANNELS,
     PORTAL_CHANNELS,
     authorize_and_record,
-    series_by_month,
+    export_row_chunks,
     series_of,
 )
 from datahub_api.meter_data.series import (
@@ -111,14 +109,6 @@ def _enum_member(enum: type[Direction] | type[Register], text: str | None, name:
     except KeyError:
         choices = ", ".join(member.name for member in enum)
         raise UnprocessableContent(f"`{name}` is one of {choices}.") from None
-
-
-def exported_point(point: AccessPoint) -> ExportedAccessPoint:
-    return ExportedAccessPoint(
-        ean=point.ean,
-        digital=point.meter_type is MeterType.digital,
-        electricity=point.energy_type is EnergyType.electricity,
-    )
 
 
 @router.get(
@@ -206,7 +196,7 @@ async def meter_data(
             "series": [series_json(ean, s) for s in series],
         }
         return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type=JSON)
-    point = exported_point(await access_points_service.get_access_point(session, ean))
+    point = exported_access_point(await access_points_service.get_access_point(session, ean))
     calendar = TariffCalendar.from_settings(settings)
     export = FileExport(request, point, window, filters, calendar)
     name = f"{ean}_{from_[:10]}_{to[:10]}_{window.granularity.value}"
@@ -238,21 +228,8 @@ class FileExport:
         self.request, self.point, self.window = request, point, window
         self.filters, self.calendar = filters, calendar
 
-    async def _row_chunks(self, session: ReadSession) -> AsyncIterator[list[tuple[str, ...]]]:
-        # Days and months are split by tariff, so they are summed here from hours.
-        summed = self.window.granularity in (ReadGranularity.day, ReadGranularity.month)
-        read_window = (
-            ReadWindow(self.window.start, self.window.end, ReadGranularity.hour)
-            if summed
-            else self.window
-        )
-        async for chunk, series in series_by_month(
-            session, self.point.ean, read_window, **self.filters
-        ):
-            target = ReadWindow(chunk.start, chunk.end, self.window.granularity)
-            if self.filters["direction"] is None:
-                series = with_both_directions(self.point, series)
-            yield list(export_rows(self.point, series, self.calendar, target))
+    def _row_chunks(self, session: ReadSession) -> AsyncIterator[list[tuple[str, ...]]]:
+        return export_row_chunks(session, self.point, self.window, self.calendar, **self.filters)
 
     async def csv(self) -> AsyncIterator[bytes]:
         yield csv_text([], header=True).encode()

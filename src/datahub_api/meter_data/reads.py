@@ -11,7 +11,20 @@ from datahub_api.db import ReadSession, WriteSession
 from datahub_api.mandates.access import ReadGrant, authorize_read
 from datahub_api.meter_data import repository
 from datahub_api.meter_data.models import Direction, Register
-from datahub_api.meter_data.series import ReadWindow, Series, assemble, month_chunks, shapes_of
+from datahub_api.meter_data.portal_export import (
+    ExportedAccessPoint,
+    TariffCalendar,
+    export_rows,
+    with_both_directions,
+)
+from datahub_api.meter_data.series import (
+    ReadGranularity,
+    ReadWindow,
+    Series,
+    assemble,
+    month_chunks,
+    shapes_of,
+)
 
 # Which mandates each face serves.
 API_CHANNELS = ("api", "nps")
@@ -90,3 +103,26 @@ async def series_by_month(
             session, ean, chunk.first_day, chunk.end_day, direction=direction, register=register
         )
         yield chunk, assemble(blocks, chunk, shapes)
+
+
+async def export_row_chunks(
+    session: ReadSession,
+    point: ExportedAccessPoint,
+    window: ReadWindow,
+    calendar: TariffCalendar,
+    *,
+    direction: Direction | None = None,
+    register: Register | None = None,
+) -> AsyncIterator[list[tuple[str, ...]]]:
+    """The rows of a CSV/XLSX export (Fluvius layout, without the header) of ``window``, a
+    Brussels month at a time. Days and months are split by tariff, so they are summed from
+    hours."""
+    summed = window.granularity in (ReadGranularity.day, ReadGranularity.month)
+    read_window = ReadWindow(window.start, window.end, ReadGranularity.hour) if summed else window
+    async for chunk, series in series_by_month(
+        session, point.ean, read_window, direction=direction, register=register
+    ):
+        target = ReadWindow(chunk.start, chunk.end, window.granularity)
+        if direction is None:
+            series = with_both_directions(point, series)
+        yield list(export_rows(point, series, calendar, target))

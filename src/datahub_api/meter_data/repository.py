@@ -235,6 +235,25 @@ async def read_blocks(
     return [_unpacked(row) for row in result]
 
 
+_EANS_WITH_DATA = (
+    "SELECT e.ean FROM unnest(CAST(:eans AS text[])) AS e(ean) WHERE EXISTS (SELECT 1 FROM "
+    "meter_day_blocks b WHERE b.ean = e.ean AND b.day >= :start AND b.day < :end)"
+)
+
+
+async def eans_with_data(
+    session: ReadSession, eans: Sequence[str], start: date, end: date
+) -> set[str]:
+    """Which of ``eans`` have at least one stored day block in the Brussels days
+    [start, end)."""
+    if not eans:
+        return set()
+    result = await session.scalars(
+        text(_EANS_WITH_DATA), {"eans": list(eans), "start": start, "end": end}
+    )
+    return set(result.all())
+
+
 async def series_shapes(
     session: ReadSession,
     ean: str,

@@ -13,6 +13,7 @@ from sqlalchemy.orm import undefer
 from datahub_api.contracts.models import Channel
 from datahub_api.db import ReadSession, WriteSession
 from datahub_api.mandates.models import Mandate, MandateSource, MandateStatus
+from datahub_api.mandates.signed_evidence import AUDITED_CHANNELS
 from datahub_api.nps.models import (
     CURRENT_AUDIT_STATUSES,
     AuditStatus,
@@ -116,6 +117,22 @@ async def items_of(session: ReadSession, request_id: int) -> list[NpsRequestItem
     return list((await session.scalars(query)).all())
 
 
+async def registered_document_sha256(session: ReadSession, mandate_id: int) -> str | None:
+    """The SHA-256 the ESP registered for the signed document behind a mandate: from the NPS
+    list item or the yearly history export item that made it."""
+    evidence = await evidence_of_mandate(session, mandate_id)
+    if evidence is not None:
+        return evidence.document_sha256
+    found = await session.scalar(
+        text(
+            "SELECT document_sha256 FROM history_export_items WHERE mandate_id = :mandate_id "
+            "ORDER BY id DESC LIMIT 1"
+        ),
+        {"mandate_id": mandate_id},
+    )
+    return str(found) if found is not None else None
+
+
 async def evidence_of_mandate(session: ReadSession, mandate_id: int) -> NpsRequestItem | None:
     """The accepted list item (with its signed evidence) that made a mandate."""
     query = (
@@ -136,7 +153,9 @@ async def signed_nps_mandate(
     session: ReadSession, organisation_id: int | None, mandate_id: int, *, for_update: bool = False
 ) -> Mandate | None:
     query = select(Mandate).where(
-        Mandate.id == mandate_id, Mandate.channel == NPS, Mandate.source == MandateSource.signed
+        Mandate.id == mandate_id,
+        Mandate.channel.in_(AUDITED_CHANNELS),
+        Mandate.source == MandateSource.signed,
     )
     if organisation_id is not None:
         query = query.where(Mandate.organisation_id == organisation_id)
@@ -208,7 +227,7 @@ async def live_signed_mandates(session: ReadSession) -> dict[int, list[int]]:
     query = (
         select(Mandate.organisation_id, Mandate.id)
         .where(
-            Mandate.channel == NPS,
+            Mandate.channel.in_(AUDITED_CHANNELS),
             Mandate.source == MandateSource.signed,
             Mandate.status.in_(LIVE),
         )

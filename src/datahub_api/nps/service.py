@@ -26,8 +26,6 @@ import hashlib
 import io
 import math
 import random
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -59,6 +57,7 @@ from datahub_api.events.event_types import (
 )
 from datahub_api.events.service import publish
 from datahub_api.mandates import service as mandates_service
+from datahub_api.mandates import signed_evidence
 from datahub_api.mandates.access import read_window
 from datahub_api.mandates.models import DataServiceType, Mandate, MandateSource, MandateStatus
 from datahub_api.meter_data import repository as meter_data_repository
@@ -77,11 +76,9 @@ from datahub_api.nps.models import (
     NpsRequestItem,
     SignatoryCapacity,
 )
-from datahub_api.organisations import enterprise_number
 
 NPS = Channel.nps.value
 AUDIT_FAILED = "audit_failed"
-SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 # NPS serves quarter-hour data: the mandates it makes are for every granularity.
 NPS_DATA_SERVICE = DataServiceType.quarter_hourly
 
@@ -148,12 +145,6 @@ class _Judged:
     detail: str | None = None
     mandate: Mandate | None = None
     ean: str | None = None  # the canonical EAN once valid
-
-
-def _name(text: str) -> str:
-    """A name compared loosely: accents, case, punctuation and spacing do not count."""
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", plain.lower()).split())
 
 
 def _item(request_id: int, organisation_id: int, position: int, entry: ListEntry) -> NpsRequestItem:
@@ -344,7 +335,7 @@ async def _signed_problem(session: WriteSession, ean: str, evidence: Evidence) -
     assert evidence.signed_on is not None
     assert evidence.data_period_from is not None
     assert evidence.data_period_to is not None
-    if not SHA256_HEX.fullmatch(evidence.document_sha256):
+    if not signed_evidence.well_formed_sha256(evidence.document_sha256):
         return "document_sha256 is the SHA-256 of the signed document: 64 hex characters."
     today = today_in_brussels()
     if evidence.signed_on > today:
@@ -368,13 +359,12 @@ async def _signed_problem(session: WriteSession, ean: str, evidence: Evidence) -
 
 
 def _is_grid_user(evidence: Evidence, name: str, company: str | None) -> bool:
-    if company is not None:
-        try:
-            given = enterprise_number.canonical(evidence.signatory_enterprise_number or "")
-        except enterprise_number.InvalidEnterpriseNumber:
-            return False
-        return given == company
-    return _name(evidence.signatory_name or "") == _name(name)
+    return signed_evidence.is_grid_user(
+        evidence.signatory_name,
+        evidence.signatory_enterprise_number,
+        grid_user_name=name,
+        grid_user_company=company,
+    )
 
 
 async def _signed_mandate(
@@ -538,8 +528,7 @@ async def upload_evidence(
             extra={"max_bytes": rules.evidence_max_bytes},
         )
     pages = check_pdf(content)
-    evidence = await repository.evidence_of_mandate(session, mandate.id)
-    registered = evidence.document_sha256 if evidence is not None else None
+    registered = await repository.registered_document_sha256(session, mandate.id)
     digest = hashlib.sha256(content).hexdigest()
     if digest != registered:
         raise HashMismatch(

@@ -43,8 +43,8 @@ from datahub_api.mandates.access import (
     readable_portfolio,
 )
 from datahub_api.meter_data import repository as meter_data_repository
-from datahub_api.meter_data.portal_export import TariffCalendar
-from datahub_api.meter_data.read_router import FileExport, exported_point
+from datahub_api.meter_data.portal_export import TariffCalendar, exported_access_point
+from datahub_api.meter_data.read_router import FileExport
 from datahub_api.meter_data.reads import PORTAL_CHANNELS, authorize_and_record, series_of
 from datahub_api.meter_data.series import UNIT_NAMES, ReadWindow
 from datahub_api.nps import repository as nps_repository
@@ -581,7 +581,7 @@ async def esp_access_point_csv(request: Request, ean: str) -> Response:
             return page.not_found()
         except DatahubError as refused:
             return page.message(page.t["esp_chart_title"], _refusal(page, refused), refused.status)
-        point = exported_point(await access_points_service.get_access_point(session, ean))
+        point = exported_access_point(await access_points_service.get_access_point(session, ean))
         await session.commit()
     calendar = TariffCalendar.from_settings(request.app.state.settings)
     export = FileExport(request, point, window, {"direction": None, "register": None}, calendar)

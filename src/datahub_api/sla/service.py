@@ -39,9 +39,10 @@ from datahub_api.db import ReadSession, WriteSession
 from datahub_api.errors import Forbidden, UnprocessableContent
 from datahub_api.events import service as events_service
 from datahub_api.events.event_types import SLA_BREACHED
+from datahub_api.history_exports import service as history_exports_service
 from datahub_api.paging import decode_cursor, encode_cursor
 from datahub_api.settings import Settings, SlaTarget
-from datahub_api.sla import repository
+from datahub_api.sla import annual_history, repository
 from datahub_api.sla.repository import DayCounts, LateItem
 
 logger = logging.getLogger(__name__)
@@ -254,9 +255,49 @@ def organisation_scope(
 
 
 ANNUAL_HISTORY_NOTE = (
-    "Yearly history exports are not tracked yet (no export requests exist in this service); "
-    "every count is 0."
+    "Counted per history export request (not per EAN-day): due 10 days after the request, "
+    "or at the deadline an operator agreed for it; the delay runs from the request to the "
+    "first ready file."
 )
+
+
+async def _annual_history_report(
+    session: ReadSession,
+    settings: Settings,
+    *,
+    start: date,
+    end: date,
+    group_by: GroupBy,
+    organisation: int | None,
+    now: datetime,
+) -> Report:
+    target = target_of(settings, SlaChannel.annual_history)
+    found = await history_exports_service.deliveries(session, start, end, organisation, target.days)
+    total, per_organisation = Figures(), dict[int, Figures]()
+    for delivery in found:
+        annual_history.add_to(total, delivery, now)
+        if organisation is None:
+            figures = per_organisation.setdefault(delivery.organisation_id, Figures())
+            annual_history.add_to(figures, delivery, now)
+    groups = []
+    for group in _groups([], start, end, group_by, target, now):
+        figures = Figures()
+        for delivery in found:
+            if group.start <= annual_history.day_of(delivery) < group.end:
+                annual_history.add_to(figures, delivery, now)
+        groups.append(Group(group.start, group.end, figures))
+    return Report(
+        channel=SlaChannel.annual_history,
+        start=start,
+        end=end,
+        target=target,
+        organisation_id=organisation,
+        total=total,
+        groups=groups,
+        per_organisation=per_organisation,
+        exclusions=None,
+        note=ANNUAL_HISTORY_NOTE,
+    )
 
 
 async def report(
@@ -280,8 +321,16 @@ async def report(
     exclusions = None
     days: list[DayCounts]
     if channel is SlaChannel.annual_history:
-        days, note = [], ANNUAL_HISTORY_NOTE
-    elif organisation is not None:
+        return await _annual_history_report(
+            session,
+            settings,
+            start=start,
+            end=end,
+            group_by=group_by,
+            organisation=organisation,
+            now=now,
+        )
+    if organisation is not None:
         days = await repository.esp_days(
             session, channel.mandate_channel, start, end, today, [organisation], channel.data
         )
@@ -346,7 +395,19 @@ async def late_items(
     target_hours = target_of(settings, channel).days * 24
     after = _late_cursor(cursor)
     if channel is SlaChannel.annual_history:
-        return LateItemsPage([], target_hours, None)
+        found = await history_exports_service.deliveries(
+            session, start, end, organisation, target_hours // 24
+        )
+        late = sorted(annual_history.late_items(found, now), key=lambda i: (i.day, i.ean))
+        if ean is not None:
+            late = [item for item in late if item.ean == ean]
+        if after is not None:
+            late = [item for item in late if (item.day, item.ean) > after]
+        more = len(late) > limit
+        late = late[:limit]
+        last = late[-1] if more else None
+        cursor_out = encode_cursor({"d": last.day.isoformat(), "e": last.ean}) if last else None
+        return LateItemsPage(late, target_hours, cursor_out)
     items = await repository.late_items(
         session,
         channel=channel.mandate_channel,

@@ -1,0 +1,1 @@
+"""Yearly one-off history exports."""

@@ -1,0 +1,396 @@
+"""The yearly history export routes: requests, status and download for ESPs (scope
+`exports`, i.e. an approved `annual_history` contract); quota exceptions, agreed deadlines
+and EANs added on an ESP's behalf for operators (scope `operator:contracts`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+
+from datahub_api.access_log.service import record_file_read
+from datahub_api.audit.service import record_action
+from datahub_api.auth.caller import esp_organisation
+from datahub_api.auth.dependencies import require_scopes
+from datahub_api.auth.principal import Principal, Scope
+from datahub_api.brussels_days import today_in_brussels
+from datahub_api.db import ReadSessionDep, WriteSessionDep
+from datahub_api.errors import problem_responses
+from datahub_api.history_exports import repository, service
+from datahub_api.history_exports.models import HistoryExport, HistoryExportItem
+from datahub_api.history_exports.schemas import (
+    DeadlineIn,
+    EntryIn,
+    HistoryExportCreate,
+    HistoryExportOut,
+    HistoryExportPage,
+    ItemOut,
+    OperatorAddIn,
+    QuotaExceptionIn,
+    QuotaExceptionOut,
+)
+from datahub_api.history_exports.tasks import build_after_commit
+from datahub_api.http_caching import NOT_MODIFIED_RESPONSE, json_response_with_etag
+from datahub_api.idempotency.service import IdempotencyDep
+from datahub_api.paging import cursor_int, encode_cursor
+from datahub_api.settings import Settings
+
+router = APIRouter(tags=["history-exports"])
+
+ExportsCaller = Annotated[Principal, Depends(require_scopes(Scope.exports))]
+Operator = Annotated[Principal, Depends(require_scopes(Scope.operator_contracts))]
+Id = Annotated[int, Path(ge=1, le=2**62)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Cursor = Annotated[str | None, Query(max_length=500)]
+
+CREATE_DESCRIPTION = """Ask for the history of a list of EANs, once a year, free of charge.
+
+Per EAN, describe the signed mandate of the **grid user** you keep (signatory, signing date,
+SHA-256 of the document; for a company the enterprise number): the DSO may audit it as it
+audits NPS signed mandates (`nps.audit_requested`, upload with
+`PUT /api/v1/nps/mandates/{mandate_id}/evidence`). Each EAN gets an `annual_history` mandate
+over the period.
+
+Large-consumption installations (GVM) get every quarter-hour; small ones (KVM) the yearly and
+monthly totals per register. The file is in the Fluvius CSV layout (`csv`) or the same
+columns as XLSX (`xlsx`), one file per EAN, zipped when there are several.
+
+**Refusals** (nothing is stored): no approved `annual_history` contract (403); no EANs, a
+repeated EAN, an invalid or unknown EAN, an EAN without evidence or with evidence that is not
+the grid user's, an EAN without data in the period, a period that is not in the past (422,
+each problem listed in `errors` with its position); more than
+`DATAHUB_HISTORY_EXPORT_MAX_EANS` EANs (413); a second request in the same calendar year
+(409 `quota-used`, naming the first request and its date; the DSO can grant an exception).
+
+The export runs in the background: follow `GET /api/v1/history-exports/{id}`
+(`queued -> running -> ready | failed`, with `progress_percent`) or wait for the
+`history_export.ready` event and webhook. It is delivered within 10 days at worst (usually
+minutes). Accepts `Idempotency-Key`."""
+
+
+def _entries(entries: list[EntryIn]) -> list[service.Entry]:
+    return [
+        service.Entry(
+            ean=entry.ean,
+            evidence=service.Evidence(**entry.evidence.model_dump())
+            if entry.evidence is not None
+            else None,
+        )
+        for entry in entries
+    ]
+
+
+def _item_out(item: HistoryExportItem) -> ItemOut:
+    return ItemOut(
+        position=item.position,
+        ean=item.ean,
+        kind="gvm" if item.gvm else "kvm",
+        mandate_id=item.mandate_id,
+        added_by_operator=item.added_by is not None,
+        row_count=item.row_count,
+        skipped_reason=item.skipped_reason,
+    )
+
+
+def _export_out(
+    settings: Settings,
+    export: HistoryExport,
+    items: list[HistoryExportItem] | None,
+    item_count: int,
+) -> HistoryExportOut:
+    ready = export.status.value == "ready" and export.file_name is not None
+    return HistoryExportOut(
+        id=export.id,
+        reference_number=export.reference_number,
+        period_from=export.period_from,
+        period_to=export.period_to,
+        format=export.format,
+        status=export.status,
+        progress_percent=export.progress_percent,
+        created_at=export.created_at,
+        started_at=export.started_at,
+        finished_at=export.finished_at,
+        due_at=service.due_at(export, settings.sla_targets["annual_history"].days),
+        agreed_due_reason=export.agreed_due_reason,
+        error=export.error,
+        file_name=service.download_name(export) if export.file_name else None,
+        size_bytes=export.size_bytes,
+        sha256=export.sha256,
+        expires_at=export.expires_at,
+        download_url=f"{settings.base_url}/api/v1/history-exports/{export.id}/file"
+        if ready
+        else None,
+        item_count=item_count,
+        items=[_item_out(item) for item in items] if items is not None else None,
+    )
+
+
+@router.post(
+    "/api/v1/history-exports",
+    status_code=201,
+    response_model=HistoryExportOut,
+    responses=problem_responses(
+        401,
+        403,
+        409,
+        413,
+        422,
+        429,
+        s409="This year's free request is used (`quota-used`), or the idempotency key was "
+        "used for another body",
+        s413="More EANs than allowed",
+    ),
+    summary="Ask for the yearly history of a list of EANs (scope `exports`)",
+    description=CREATE_DESCRIPTION,
+)
+async def create_export(
+    request: Request,
+    body: HistoryExportCreate,
+    principal: ExportsCaller,
+    session: WriteSessionDep,
+    idempotency: IdempotencyDep,
+) -> JSONResponse:
+    esp_organisation(principal)
+    if (replayed := await idempotency.replay(session)) is not None:
+        return replayed
+    settings: Settings = request.app.state.settings
+    period = service.period_of(body.year, body.period_from, body.period_to, today_in_brussels())
+    created = await service.create(
+        session,
+        principal,
+        reference_number=body.reference_number,
+        entries=_entries(body.eans),
+        period=period,
+        export_format=body.format,
+        rules=service.Rules.from_settings(settings),
+    )
+    build_after_commit(session, created.export.id)
+    payload = _export_out(settings, created.export, created.items, len(created.items)).model_dump(
+        mode="json"
+    )
+    await idempotency.remember(session, 201, payload)
+    return JSONResponse(payload, status_code=201)
+
+
+@router.get(
+    "/api/v1/history-exports",
+    response_model=HistoryExportPage,
+    responses=problem_responses(401, 403, 422, 429),
+    summary="Your history export requests, oldest first, cursor-paged (scope `exports`)",
+)
+async def list_exports(
+    request: Request,
+    principal: ExportsCaller,
+    session: ReadSessionDep,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> HistoryExportPage:
+    rows = await repository.page(
+        session, esp_organisation(principal), after_id=cursor_int(cursor), limit=limit + 1
+    )
+    more, rows = len(rows) > limit, rows[:limit]
+    settings = request.app.state.settings
+    return HistoryExportPage(
+        items=[
+            _export_out(settings, row, None, await repository.item_count(session, row.id))
+            for row in rows
+        ],
+        next_cursor=encode_cursor({"id": rows[-1].id}) if more and rows else None,
+    )
+
+
+@router.get(
+    "/api/v1/history-exports/{export_id}",
+    response_model=HistoryExportOut,
+    responses={**problem_responses(401, 403, 404, 429), **NOT_MODIFIED_RESPONSE},
+    summary="One history export: status, progress, file details (scope `exports`)",
+)
+async def get_export(
+    request: Request, export_id: Id, principal: ExportsCaller, session: ReadSessionDep
+) -> Response:
+    export, items = await service.get(session, esp_organisation(principal), export_id)
+    return json_response_with_etag(
+        request, _export_out(request.app.state.settings, export, items, len(items))
+    )
+
+
+FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "application/zip": {},
+            "text/csv": {},
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
+        },
+        "description": "The file: a ZIP of one file per EAN, or the one EAN's CSV/XLSX.",
+    }
+}
+
+
+@router.get(
+    "/api/v1/history-exports/{export_id}/file",
+    response_class=Response,
+    responses={
+        **FILE_RESPONSES,
+        **problem_responses(
+            401,
+            403,
+            404,
+            409,
+            410,
+            429,
+            s409="Not ready yet (`not-ready`)",
+            s410="Past `expires_at` (`DATAHUB_HISTORY_EXPORT_RETENTION_DAYS`): the file is gone",
+        ),
+    },
+    summary="Download a ready history export (scope `exports`)",
+)
+async def download_export(
+    request: Request, export_id: Id, principal: ExportsCaller, session: WriteSessionDep
+) -> Response:
+    """Only the ESP that asked may download it. The `Digest`-like `X-Content-SHA256` header
+    (and `sha256` in the status) lets you check it. Each download is recorded in the access
+    log of every EAN in the file."""
+    settings: Settings = request.app.state.settings
+    found = await service.download(session, esp_organisation(principal), export_id, settings)
+    for item in found.items:
+        if item.row_count and item.read_from is not None and item.read_to is not None:
+            record_file_read(
+                session,
+                principal,
+                ean=item.ean,
+                mandate_id=item.mandate_id,
+                start=item.read_from,
+                end=item.read_to,
+                granularity="PT15M" if item.gvm else "P1M",
+                face="history-export",
+            )
+    assert found.export.file_name is not None
+    assert found.export.sha256 is not None
+    return FileResponse(
+        found.path,
+        media_type=service.media_type_of(found.export.file_name),
+        filename=service.download_name(found.export),
+        headers={
+            "X-Content-SHA256": found.export.sha256,
+            "ETag": f'"{found.export.sha256[:32]}"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+# --- the operator's side -------------------------------------------------------------------
+
+
+@router.post(
+    "/api/v1/operator/history-export-quota-exceptions",
+    status_code=201,
+    response_model=QuotaExceptionOut,
+    responses=problem_responses(401, 403, 404, 422, 429, s404="No such organisation"),
+    summary="Let an ESP make one more history export request in a year "
+    "(scope `operator:contracts`)",
+)
+async def grant_exception(
+    request: Request, body: QuotaExceptionIn, principal: Operator, session: WriteSessionDep
+) -> QuotaExceptionOut:
+    """Recorded with its reason; the ESP's next request in that year uses it."""
+    exception = await service.grant_exception(
+        session, principal, organisation_id=body.organisation_id, year=body.year, reason=body.reason
+    )
+    record_action(
+        session,
+        actor=principal,
+        action="history_export.quota_exception",
+        target=str(body.organisation_id),
+        detail={"year": body.year, "reason": body.reason},
+        request=request,
+    )
+    return QuotaExceptionOut(
+        id=exception.id,
+        organisation_id=exception.organisation_id,
+        year=exception.year,
+        reason=exception.reason,
+        granted_by=exception.granted_by,
+        granted_at=exception.granted_at,
+    )
+
+
+@router.get(
+    "/api/v1/operator/history-exports/{export_id}",
+    response_model=HistoryExportOut,
+    responses=problem_responses(401, 403, 404, 429),
+    summary="Any ESP's history export (scope `operator:contracts`)",
+)
+async def operator_get_export(
+    request: Request, export_id: Id, principal: Operator, session: ReadSessionDep
+) -> HistoryExportOut:
+    export, items = await service.get(session, None, export_id)
+    return _export_out(request.app.state.settings, export, items, len(items))
+
+
+@router.post(
+    "/api/v1/operator/history-exports/{export_id}/deadline",
+    response_model=HistoryExportOut,
+    responses=problem_responses(401, 403, 404, 422, 429),
+    summary="Agree another delivery deadline for one request (scope `operator:contracts`)",
+)
+async def agree_deadline(
+    request: Request,
+    export_id: Id,
+    body: DeadlineIn,
+    principal: Operator,
+    session: WriteSessionDep,
+) -> HistoryExportOut:
+    """Recorded with its reason; the SLA's `annual_history` line measures the request
+    against it instead of the 10 days."""
+    export = await service.agree_deadline(
+        session, principal, export_id, due=body.due_at, reason=body.reason
+    )
+    record_action(
+        session,
+        actor=principal,
+        action="history_export.deadline_agreed",
+        target=str(export_id),
+        detail={"due_at": body.due_at.isoformat(), "reason": body.reason},
+        request=request,
+    )
+    items = await repository.items_of(session, export.id)
+    return _export_out(request.app.state.settings, export, items, len(items))
+
+
+@router.post(
+    "/api/v1/operator/history-exports/{export_id}/eans",
+    response_model=HistoryExportOut,
+    responses=problem_responses(
+        401, 403, 404, 409, 413, 422, 429, s409="The export is running; try again after"
+    ),
+    summary="Add EANs an ESP sent by mail to its request (scope `operator:contracts`)",
+)
+async def add_eans(
+    request: Request,
+    export_id: Id,
+    body: OperatorAddIn,
+    principal: Operator,
+    session: WriteSessionDep,
+) -> HistoryExportOut:
+    """The same evidence rules as the ESP's own request; each added EAN records the
+    operator and the note, and the export is made again (`queued`) with them."""
+    settings: Settings = request.app.state.settings
+    changed = await service.add_eans(
+        session,
+        principal,
+        export_id,
+        _entries(body.eans),
+        note=body.note,
+        rules=service.Rules.from_settings(settings),
+    )
+    record_action(
+        session,
+        actor=principal,
+        action="history_export.eans_added",
+        target=str(export_id),
+        detail={"eans": [entry.ean for entry in body.eans], "note": body.note},
+        request=request,
+    )
+    build_after_commit(session, export_id)
+    return _export_out(settings, changed.export, changed.items, len(changed.items))

@@ -1,0 +1,783 @@
+"""The rules of the yearly one-off history export.
+
+**A request** names EANs (at most ``DATAHUB_HISTORY_EXPORT_MAX_EANS``), a year or a period of
+past days, a format (``csv`` or ``xlsx``) and, per EAN, the signed mandate the ESP keeps: the
+signatory must be the grid user on record (enterprise number for a company, else the
+name), with the signing date and the SHA-256 of the document. The request is judged whole:
+any bad EAN refuses it (422, every problem listed) and nothing is stored. Each EAN gets an
+``annual_history`` mandate with source ``signed`` over the period, which the NPS audits cover
+like NPS's signed mandates (the same document upload, deadline and outcome).
+
+**The free quota**: one request per ESP per Brussels calendar year; a second one is a 409
+naming the first, unless an operator granted an exception for that year (recorded with its
+reason; each exception lets one more request through).
+
+**The job** (``history_exports.build``) writes one file per EAN into a run directory, zips
+them when there are several, checksums the result and moves it into place atomically; only
+then is the request ``ready``. A run that dies midway leaves the request ``running`` with
+its run directory; the next run (the stalled-job retry, or the sweeper) starts over in a
+fresh directory, so a ``ready`` request always has its whole file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import shutil
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from datahub_api.access_points import service as access_points_service
+from datahub_api.access_points.ean import InvalidEan, validated
+from datahub_api.access_points.models import AccessPoint
+from datahub_api.accounts import repository as accounts_repository
+from datahub_api.auth.principal import Principal, Role
+from datahub_api.brussels_days import brussels_date, day_start, today_in_brussels
+from datahub_api.contracts.models import Channel
+from datahub_api.db import Database, ReadSession, WriteSession
+from datahub_api.errors import (
+    Conflict,
+    Forbidden,
+    Gone,
+    NotFound,
+    PayloadTooLarge,
+    UnprocessableContent,
+)
+from datahub_api.events.event_types import HISTORY_EXPORT_READY
+from datahub_api.events.service import publish
+from datahub_api.history_exports import repository, writer
+from datahub_api.history_exports.models import (
+    ExportFormat,
+    ExportStatus,
+    HistoryExport,
+    HistoryExportItem,
+    HistoryExportQuotaException,
+)
+from datahub_api.mandates import service as mandates_service
+from datahub_api.mandates import signed_evidence
+from datahub_api.mandates.access import read_window
+from datahub_api.mandates.models import DataServiceType, MandateStatus
+from datahub_api.meter_data import repository as meter_data_repository
+from datahub_api.meter_data.portal_export import (
+    QuarterHourCsv,
+    TariffCalendar,
+    exported_access_point,
+)
+from datahub_api.meter_data.series import ReadGranularity, ReadWindow
+from datahub_api.nps import repository as nps_repository
+from datahub_api.organisations import repository as organisations_repository
+from datahub_api.settings import Settings
+
+CHANNEL = Channel.annual_history.value
+MAX_PERIOD_DAYS = 3 * 366 + 1  # at most three years (and what we hold) per request
+# The mandate lives until the file can no longer be downloaded (the 10-day worst case of
+# the service level plus the retention), so it can be audited and the download recorded.
+MANDATE_DAYS_BEYOND_RETENTION = 10
+SUFFIX = {ExportFormat.csv: ".csv", ExportFormat.xlsx: ".xlsx"}
+
+
+class TooManyEans(PayloadTooLarge):
+    code, title = "too-many-eans", "Too many EANs in one request"
+
+
+class QuotaUsed(Conflict):
+    code, title = "quota-used", "This year's free history export is used"
+
+
+class InvalidEntries(UnprocessableContent):
+    code, title = "invalid-eans", "Some EANs cannot be exported"
+
+
+class NotReady(Conflict):
+    code, title = "not-ready", "The export is not ready"
+
+
+@dataclass(frozen=True)
+class Rules:
+    max_eans: int
+    retention_days: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Rules:
+        return cls(
+            max_eans=settings.history_export_max_eans,
+            retention_days=settings.history_export_retention_days,
+        )
+
+
+@dataclass(frozen=True)
+class Evidence:
+    signatory_name: str
+    signed_on: date
+    document_sha256: str
+    signatory_enterprise_number: str | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    ean: str
+    evidence: Evidence | None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- requests ------------------------------------------------------------------------------
+
+
+def period_of(
+    year: int | None, period_from: date | None, period_to: date | None, today: date
+) -> tuple[date, date]:
+    """The first and last (inclusive) Brussels day of the export: a calendar year (up to
+    yesterday for the current one) or the period given; only past days."""
+    if year is not None and (period_from is not None or period_to is not None):
+        raise UnprocessableContent("Give `year` or `period_from` and `period_to`, not both.")
+    if year is not None:
+        if year >= today.year + (1 if today.month > 1 or today.day > 1 else 0):
+            raise UnprocessableContent(f"{year} has no past days yet: there is no history.")
+        first, last = date(year, 1, 1), min(date(year, 12, 31), today - timedelta(days=1))
+    elif period_from is not None and period_to is not None:
+        first, last = period_from, period_to
+    else:
+        raise UnprocessableContent("Give `year`, or `period_from` and `period_to`.")
+    if last < first:
+        raise UnprocessableContent("`period_to` (the last day) is before `period_from`.")
+    if last >= today:
+        raise UnprocessableContent("The period must end by yesterday: history is past days.")
+    if (last - first).days + 1 > MAX_PERIOD_DAYS:
+        raise UnprocessableContent(
+            f"A request covers at most {MAX_PERIOD_DAYS} days.",
+            extra={"max_days": MAX_PERIOD_DAYS},
+        )
+    return first, last
+
+
+@dataclass
+class _Accepted:
+    entry: Entry
+    evidence: Evidence
+    ean: str
+    access_point: AccessPoint
+    grid_user_id: int
+
+
+async def _evidence_problem(
+    session: ReadSession, ean: str, evidence: Evidence, today: date
+) -> tuple[str | None, int | None]:
+    if not signed_evidence.well_formed_sha256(evidence.document_sha256):
+        return "document_sha256 is the SHA-256 of the signed document: 64 hex characters.", None
+    if evidence.signed_on > today:
+        return "signed_on is in the future.", None
+    if not evidence.signatory_name.strip():
+        return "signatory_name is required.", None
+    grid_user_id = await access_points_service.grid_user_on(session, ean, today)
+    if grid_user_id is None:
+        return "Nobody is the grid user of this EAN today: the mandate cannot be checked.", None
+    grid_user = await accounts_repository.get(session, grid_user_id)
+    assert grid_user is not None
+    if not signed_evidence.is_grid_user(
+        evidence.signatory_name,
+        evidence.signatory_enterprise_number,
+        grid_user_name=grid_user.display_name,
+        grid_user_company=grid_user.enterprise_number,
+    ):
+        return (
+            "The signatory is not the grid user on record (enterprise number or name differ): "
+            "the history is released on a mandate of the grid user.",
+            None,
+        )
+    return None, grid_user_id
+
+
+async def _judge(
+    session: ReadSession,
+    entries: Sequence[Entry],
+    first: date,
+    last: date,
+    *,
+    already: set[str],
+    today: date,
+) -> list[_Accepted]:
+    """The entries as accepted, or :class:`InvalidEntries` listing every problem."""
+    problems: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
+    canonical: list[str | None] = []
+    for entry in entries:
+        try:
+            ean: str | None = validated(entry.ean)
+        except InvalidEan:
+            ean = None
+        canonical.append(ean)
+        key = ean or entry.ean.strip()
+        counts[key] = counts.get(key, 0) + 1
+    candidates: list[tuple[int, Entry, str]] = []
+    for position, (entry, ean) in enumerate(zip(entries, canonical, strict=True)):
+        given = entry.ean.strip()[:40]
+
+        def problem(text: str, position: int = position, given: str = given) -> None:
+            problems.append({"position": position, "ean": given, "problem": text})
+
+        if counts[ean or entry.ean.strip()] > 1:
+            problem("The EAN is in the list more than once: name it once.")
+        elif ean is None:
+            problem("Not a valid EAN (18 digits with a GS1 check digit).")
+        elif ean in already:
+            problem("The EAN is in this export already.")
+        elif entry.evidence is None:
+            problem("Every EAN needs its mandate evidence.")
+        else:
+            candidates.append((position, entry, ean))
+    with_data = await meter_data_repository.eans_with_data(
+        session, [ean for _, _, ean in candidates], first, last + timedelta(days=1)
+    )
+    accepted: list[_Accepted] = []
+    for position, entry, ean in candidates:
+        assert entry.evidence is not None
+        access_point = await access_points_service.find_access_point(session, ean)
+        text: str | None
+        grid_user_id: int | None = None
+        if access_point is None:
+            text = "No access point with this EAN."
+        else:
+            text, grid_user_id = await _evidence_problem(session, ean, entry.evidence, today)
+            if text is None and ean not in with_data:
+                text = f"No metering data of this EAN between {first} and {last}."
+        if text is not None:
+            problems.append({"position": position, "ean": ean, "problem": text})
+            continue
+        assert access_point is not None
+        assert grid_user_id is not None
+        accepted.append(_Accepted(entry, entry.evidence, ean, access_point, grid_user_id))
+    if problems:
+        problems.sort(key=lambda p: int(p["position"]))
+        raise InvalidEntries(
+            f"{len(problems)} of the {len(entries)} EANs cannot be exported; nothing was "
+            "stored. Fix them and send the request again.",
+            extra={"errors": problems},
+        )
+    return accepted
+
+
+async def _add_items(
+    session: WriteSession,
+    export: HistoryExport,
+    accepted: Sequence[_Accepted],
+    *,
+    start_position: int,
+    actor: str,
+    added_by: str | None,
+    added_note: str | None,
+    rules: Rules,
+    now: datetime,
+) -> list[HistoryExportItem]:
+    items = []
+    expiration = now + timedelta(days=rules.retention_days + MANDATE_DAYS_BEYOND_RETENTION)
+    for offset, one in enumerate(accepted):
+        gvm = one.access_point.gvm
+        mandate = await mandates_service.new_signed_mandate(
+            session,
+            organisation_id=export.organisation_id,
+            access_point=one.access_point,
+            reference_number=f"history-export-{export.id}",
+            channel=CHANNEL,
+            data_service_type=DataServiceType.quarter_hourly if gvm else DataServiceType.daily,
+            period=(day_start(export.period_from), day_start(export.period_to + timedelta(1))),
+            grid_user=one.grid_user_id,
+            signed_by_grid_user=True,
+            signatory_name=one.evidence.signatory_name,
+            actor=actor,
+            rules=mandates_service.ConsentRules(session_lifetime=timedelta(0), co_consent_days=1),
+            expiration=expiration,
+        )
+        item = HistoryExportItem(
+            export_id=export.id,
+            position=start_position + offset,
+            ean=one.ean,
+            gvm=gvm,
+            mandate_id=mandate.id,
+            signatory_name=one.evidence.signatory_name[:200],
+            signatory_enterprise_number=(one.evidence.signatory_enterprise_number or "")[:20]
+            or None,
+            signed_on=one.evidence.signed_on,
+            document_sha256=one.evidence.document_sha256.lower(),
+            added_by=added_by,
+            added_note=added_note,
+            added_at=now,
+        )
+        repository.add(session, item)
+        items.append(item)
+    await session.flush()
+    return items
+
+
+@dataclass(frozen=True)
+class Created:
+    export: HistoryExport
+    items: list[HistoryExportItem]
+
+
+async def create(
+    session: WriteSession,
+    principal: Principal,
+    *,
+    reference_number: str,
+    entries: Sequence[Entry],
+    period: tuple[date, date],
+    export_format: ExportFormat,
+    rules: Rules,
+    now: datetime | None = None,
+) -> Created:
+    if principal.role is not Role.esp or principal.organisation_id is None:
+        raise Forbidden("Only an energy service provider may ask for a history export.")
+    now = now or utcnow()
+    if not entries:
+        raise UnprocessableContent("Name at least one EAN.")
+    if len(entries) > rules.max_eans:
+        raise TooManyEans(
+            f"A request holds at most {rules.max_eans} EANs; this one has {len(entries)}.",
+            extra={"max_eans": rules.max_eans},
+        )
+    organisation_id = principal.organisation_id
+    year = brussels_date(now).year
+    await repository.lock_quota_of(session, organisation_id)
+    exception: HistoryExportQuotaException | None = None
+    first = await repository.free_request_of_year(session, organisation_id, year)
+    if first is not None:
+        exception = await repository.unused_exception(session, organisation_id, year)
+        if exception is None:
+            raise QuotaUsed(
+                f"Your free history export of {year} is request {first.id}, made on "
+                f"{brussels_date(first.created_at).isoformat()}. One request per calendar "
+                "year is free; ask the DSO for an exception if you need another.",
+                extra={
+                    "first_request_id": first.id,
+                    "first_requested_at": first.created_at.isoformat(),
+                },
+            )
+    accepted = await _judge(
+        session, entries, period[0], period[1], already=set(), today=today_in_brussels(now)
+    )
+    export = HistoryExport(
+        organisation_id=organisation_id,
+        quota_year=year,
+        quota_exception_id=exception.id if exception is not None else None,
+        reference_number=reference_number,
+        requested_by=principal.subject,
+        period_from=period[0],
+        period_to=period[1],
+        format=export_format,
+        status=ExportStatus.queued,
+        progress_percent=0,
+        attempts=0,
+        created_at=now,
+    )
+    repository.add(session, export)
+    await session.flush()
+    items = await _add_items(
+        session,
+        export,
+        accepted,
+        start_position=0,
+        actor=principal.subject,
+        added_by=None,
+        added_note=None,
+        rules=rules,
+        now=now,
+    )
+    return Created(export, items)
+
+
+async def get(
+    session: ReadSession, organisation_id: int | None, export_id: int
+) -> tuple[HistoryExport, list[HistoryExportItem]]:
+    export = await repository.get(session, organisation_id, export_id)
+    if export is None:
+        raise NotFound("No such history export.")
+    return export, await repository.items_of(session, export.id)
+
+
+def due_at(export: HistoryExport, target_days: int) -> datetime:
+    """The delivery deadline: the one an operator agreed, else the request + the target."""
+    return export.agreed_due_at or export.created_at + timedelta(days=target_days)
+
+
+# --- the operator's side -------------------------------------------------------------------
+
+
+async def grant_exception(
+    session: WriteSession,
+    principal: Principal,
+    *,
+    organisation_id: int,
+    year: int,
+    reason: str,
+    now: datetime | None = None,
+) -> HistoryExportQuotaException:
+    if principal.role is not Role.operator:
+        raise Forbidden("Only an operator grants quota exceptions.")
+    if await organisations_repository.get(session, organisation_id) is None:
+        raise NotFound("No such organisation.")
+    exception = HistoryExportQuotaException(
+        organisation_id=organisation_id,
+        year=year,
+        reason=reason,
+        granted_by=principal.subject,
+        granted_at=now or utcnow(),
+    )
+    repository.add(session, exception)
+    await session.flush()
+    return exception
+
+
+async def agree_deadline(
+    session: WriteSession, principal: Principal, export_id: int, *, due: datetime, reason: str
+) -> HistoryExport:
+    if principal.role is not Role.operator:
+        raise Forbidden("Only an operator agrees delivery deadlines.")
+    export = await repository.get(session, None, export_id, for_update=True)
+    if export is None:
+        raise NotFound("No such history export.")
+    if due <= export.created_at:
+        raise UnprocessableContent("The deadline must be after the request was made.")
+    export.agreed_due_at = due
+    export.agreed_due_reason = reason
+    export.agreed_by = principal.subject
+    await session.flush()
+    return export
+
+
+async def add_eans(
+    session: WriteSession,
+    principal: Principal,
+    export_id: int,
+    entries: Sequence[Entry],
+    *,
+    note: str,
+    rules: Rules,
+    now: datetime | None = None,
+) -> Created:
+    """EANs an ESP sent by mail, added by an operator on its behalf (recorded on each item);
+    the export is made again with them."""
+    if principal.role is not Role.operator:
+        raise Forbidden("Only an operator adds EANs on an ESP's behalf.")
+    now = now or utcnow()
+    export = await repository.get(session, None, export_id, for_update=True)
+    if export is None:
+        raise NotFound("No such history export.")
+    if export.status is ExportStatus.running:
+        raise Conflict("The export is running; add the EANs once it is ready or failed.")
+    if not entries:
+        raise UnprocessableContent("Name at least one EAN.")
+    existing = await repository.items_of(session, export.id)
+    if len(existing) + len(entries) > rules.max_eans:
+        raise TooManyEans(
+            f"A request holds at most {rules.max_eans} EANs.", extra={"max_eans": rules.max_eans}
+        )
+    accepted = await _judge(
+        session,
+        entries,
+        export.period_from,
+        export.period_to,
+        already={item.ean for item in existing},
+        today=today_in_brussels(now),
+    )
+    items = await _add_items(
+        session,
+        export,
+        accepted,
+        start_position=len(existing),
+        actor=principal.subject,
+        added_by=principal.subject,
+        added_note=note,
+        rules=rules,
+        now=now,
+    )
+    export.status = ExportStatus.queued
+    export.progress_percent = 0
+    export.error = None
+    await session.flush()
+    return Created(export, existing + items)
+
+
+# --- the download ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Download:
+    export: HistoryExport
+    path: Path
+    items: list[HistoryExportItem]
+
+
+def download_name(export: HistoryExport) -> str:
+    """The file's name for the ESP (the name on disk also carries the run)."""
+    assert export.file_name is not None
+    return f"history-export-{export.id}{Path(export.file_name).suffix}"
+
+
+def media_type_of(name: str) -> str:
+    if name.endswith(".zip"):
+        return "application/zip"
+    if name.endswith(".xlsx"):
+        return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return "text/csv; charset=utf-8"
+
+
+async def download(
+    session: ReadSession,
+    organisation_id: int,
+    export_id: int,
+    settings: Settings,
+    now: datetime | None = None,
+) -> Download:
+    now = now or utcnow()
+    export = await repository.get(session, organisation_id, export_id)
+    if export is None:
+        raise NotFound("No such history export.")
+    if export.expires_at is not None and (
+        export.expires_at <= now or export.file_deleted_at is not None
+    ):
+        raise Gone(
+            f"The file was kept until {export.expires_at.isoformat()} and is gone.",
+            extra={"expired_at": export.expires_at.isoformat()},
+        )
+    if export.status is not ExportStatus.ready or export.file_name is None:
+        raise NotReady(
+            f"The export is {export.status.value} ({export.progress_percent}%).",
+            extra={"status": export.status.value},
+        )
+    path = settings.history_exports_path / export.file_name
+    if not path.exists():
+        raise Gone("The file is gone.")
+    return Download(export, path, await repository.items_of(session, export.id))
+
+
+# --- the job ---------------------------------------------------------------------------------
+
+OnCommit = Callable[[WriteSession], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _Planned:
+    item_id: int
+    ean: str
+    gvm: bool
+    mandate_id: int
+
+
+async def _item_window(
+    session: ReadSession, planned: _Planned, export: HistoryExport
+) -> tuple[datetime, datetime] | str:
+    """What the item's mandate lets the export read, or why nothing."""
+    mandate = await nps_repository.signed_nps_mandate(session, None, planned.mandate_id)
+    if mandate is None or mandate.status is not MandateStatus.approved:
+        reason = mandate.finished_reason if mandate is not None else None
+        return f"The mandate is no longer approved ({reason or 'ended'})."
+    allowed_from, allowed_to = await read_window(session, mandate)
+    start = max(day_start(export.period_from), allowed_from)
+    end = min(day_start(export.period_to + timedelta(days=1)), allowed_to)
+    if end <= start:
+        return "The grid user's tenure does not cover the period."
+    return start, end
+
+
+def _clear_runs(directory: Path, export_id: int) -> None:
+    """Remove what earlier runs of the export left (a run that died midway)."""
+    for stale in directory.glob(f"{export_id}.run-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+async def build(
+    database: Database,
+    settings: Settings,
+    export_id: int,
+    *,
+    on_commit: OnCommit,
+    clock: Callable[[], datetime] = utcnow,
+) -> ExportStatus | None:
+    """Run (or run again) the export; the status it ended with (None: nothing to do)."""
+    async with database.write_sessions() as session:
+        export = await repository.get(session, None, export_id, for_update=True)
+        if export is None or export.status in (ExportStatus.ready, ExportStatus.failed):
+            return None
+        export.status = ExportStatus.running
+        export.attempts += 1
+        export.started_at = clock()
+        export.heartbeat_at = export.started_at
+        export.finished_at = None
+        export.progress_percent = 0
+        attempt, export_format = export.attempts, export.format
+        plan = [
+            _Planned(item.id, item.ean, item.gvm, item.mandate_id)
+            for item in await repository.items_of(session, export.id)
+        ]
+        await session.commit()
+    directory = settings.history_exports_path
+    directory.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(_clear_runs, directory, export_id)
+    work = directory / f"{export_id}.run-{attempt}"
+    work.mkdir()
+    calendar = TariffCalendar.from_settings(settings)
+    lines = QuarterHourCsv(calendar)
+    results: dict[int, dict[str, Any]] = {}
+    files: list[Path] = []
+    try:
+        for index, planned in enumerate(plan):
+            async with database.read_sessions() as session:
+                window = await _item_window(session, planned, export)
+                if isinstance(window, str):
+                    results[planned.item_id] = {"row_count": 0, "skipped_reason": window}
+                else:
+                    access_point = await access_points_service.get_access_point(
+                        session, planned.ean
+                    )
+                    path = work / f"{planned.ean}{SUFFIX[export_format]}"
+                    rows = await writer.write_ean_file(
+                        session,
+                        path,
+                        export_format,
+                        exported_access_point(access_point),
+                        ReadWindow(window[0], window[1], ReadGranularity.day),
+                        calendar,
+                        gvm=planned.gvm,
+                        lines=lines,
+                    )
+                    files.append(path)
+                    results[planned.item_id] = {
+                        "row_count": rows,
+                        "read_from": window[0],
+                        "read_to": window[1],
+                        "skipped_reason": None,
+                    }
+            async with database.write_sessions() as session:
+                percent = math.floor(95 * (index + 1) / len(plan))
+                await repository.set_progress(session, export_id, attempt, percent)
+                await session.commit()
+        if not files:
+            raise RuntimeError("No EAN could be exported: every mandate has ended.")
+        partial = work / "result.partial"
+        if len(files) > 1:
+            await asyncio.to_thread(writer.zip_files, partial, files)
+            suffix = ".zip"
+        else:
+            os.replace(files[0], partial)
+            suffix = SUFFIX[export_format]
+        sha256 = await asyncio.to_thread(writer.sha256_of, partial)
+        size = partial.stat().st_size
+        # Atomic: a final name only ever holds a whole file, and each run has its own, so a
+        # run taken for dead that still finishes cannot replace the file another run checksummed.
+        name = f"history-export-{export_id}.{attempt}{suffix}"
+        os.replace(partial, directory / name)
+    except Exception as exc:
+        await _fail(database, export_id, attempt, str(exc)[:2000], clock())
+        await asyncio.to_thread(shutil.rmtree, work, True)
+        return ExportStatus.failed
+    await asyncio.to_thread(shutil.rmtree, work, True)
+    async with database.write_sessions() as session:
+        export = await repository.get(session, None, export_id, for_update=True)
+        if (
+            export is None
+            or export.attempts != attempt
+            or export.status is not ExportStatus.running
+        ):
+            (directory / name).unlink(missing_ok=True)
+            return None  # a newer run took over
+        previous = export.file_name
+        now = clock()
+        export.status = ExportStatus.ready
+        export.progress_percent = 100
+        export.finished_at = now
+        export.first_ready_at = export.first_ready_at or now
+        export.file_name = name
+        export.size_bytes = size
+        export.sha256 = sha256
+        export.expires_at = now + timedelta(days=settings.history_export_retention_days)
+        export.file_deleted_at = None
+        export.error = None
+        await repository.set_item_results(session, results)
+        await publish(
+            session,
+            export.organisation_id,
+            HISTORY_EXPORT_READY,
+            {
+                "history_export_id": export.id,
+                "reference_number": export.reference_number,
+                "sha256": sha256,
+                "size_bytes": size,
+                "expires_at": export.expires_at,
+            },
+        )
+        await on_commit(session)
+    if previous is not None and previous != name:
+        (directory / previous).unlink(missing_ok=True)  # the file before EANs were added
+    return ExportStatus.ready
+
+
+async def _fail(
+    database: Database, export_id: int, attempt: int, error: str, now: datetime
+) -> None:
+    async with database.write_sessions() as session:
+        export = await repository.get(session, None, export_id, for_update=True)
+        if export is not None and export.attempts == attempt:
+            export.status = ExportStatus.failed
+            export.error = error
+            export.finished_at = now
+        await session.commit()
+
+
+async def delete_expired_files(
+    session: WriteSession, settings: Settings, now: datetime | None = None
+) -> int:
+    now = now or utcnow()
+    expired = await repository.expired_files(session, now)
+    for export in expired:
+        assert export.file_name is not None
+        (settings.history_exports_path / export.file_name).unlink(missing_ok=True)
+        export.file_deleted_at = now
+    await session.flush()
+    return len(expired)
+
+
+# --- the service level -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One request as the SLA's yearly-history line counts it."""
+
+    export_id: int
+    organisation_id: int
+    requested_at: datetime
+    due_at: datetime
+    delivered_at: datetime | None
+
+
+async def deliveries(
+    session: ReadSession,
+    start: date,
+    end: date,
+    organisation_id: int | None,
+    target_days: int,
+) -> list[Delivery]:
+    """The requests made on the Brussels days [start, end), with their deadlines."""
+    found = await repository.delivered_between(
+        session,
+        day_start(start),
+        day_start(end),
+        [organisation_id] if organisation_id is not None else None,
+    )
+    return [
+        Delivery(
+            export_id=export.id,
+            organisation_id=export.organisation_id,
+            requested_at=export.created_at,
+            due_at=due_at(export, target_days),
+            delivered_at=export.first_ready_at,
+        )
+        for export in found
+    ]

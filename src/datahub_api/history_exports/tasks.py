@@ -1,0 +1,85 @@
+"""The history export jobs:
+
+* ``history_exports.build`` (one per request, ``lock`` per request so two runs never
+  overlap): writes the file; safe to run again (a run that died midway is started over by
+  the stalled-job retry of :mod:`datahub_api.jobs`).
+* ``history_exports.sweep`` (every 5 minutes): queues the build of requests still
+  ``queued`` (the job is deferred after the request commits; if the process died in
+  between, this finds it) and of ``running`` ones silent for :data:`SILENT_RUN` (a worker
+  stopped mid-job: the run starts over), and deletes the files past their retention.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from datahub_api.db import WriteSession, after_commit
+from datahub_api.history_exports import repository, service
+
+if TYPE_CHECKING:
+    from datahub_api.jobs import JobQueue
+
+BUILD = "history_exports.build"
+SWEEP = "history_exports.sweep"
+WAIT_BEFORE_SWEEP = timedelta(minutes=2)
+# A run writes an EAN's file between heartbeats; a run silent for this long is dead (its
+# worker stopped mid-job, and procrastinate will not retry it) and is started over.
+SILENT_RUN = timedelta(minutes=15)
+
+
+def _lock(export_id: int) -> str:
+    return f"history-export-{export_id}"
+
+
+async def enqueue_build(queue: JobQueue, export_id: int) -> None:
+    await queue.defer(
+        BUILD, export_id=export_id, lock=_lock(export_id), queueing_lock=_lock(export_id)
+    )
+
+
+def build_after_commit(session: WriteSession, export_id: int) -> None:
+    """Queue the build once the request's transaction has committed."""
+
+    async def enqueue(app: Any) -> None:
+        queue = getattr(app.state, "jobs", None)
+        if queue is not None:
+            await enqueue_build(queue, export_id)
+
+    after_commit(session, enqueue)
+
+
+async def run_build(queue: JobQueue, export_id: int) -> None:
+    from datahub_api.jobs import commit
+
+    async def on_commit(session: WriteSession) -> None:
+        await commit(session, queue)
+
+    await service.build(
+        queue.database, queue.settings, export_id, on_commit=on_commit, clock=queue.clock
+    )
+
+
+async def run_sweep(queue: JobQueue) -> tuple[int, int]:
+    now = queue.clock()
+    async with queue.database.read_sessions() as session:
+        waiting = await repository.waiting(session, now - WAIT_BEFORE_SWEEP, now - SILENT_RUN)
+    for export_id in waiting:
+        await enqueue_build(queue, export_id)
+    async with queue.database.write_sessions() as session:
+        deleted = await service.delete_expired_files(session, queue.settings, now)
+        await session.commit()
+    return len(waiting), deleted
+
+
+def register_tasks(queue: JobQueue) -> None:
+    app = queue.app
+
+    @app.task(name=BUILD)
+    async def build_task(export_id: int) -> None:
+        await run_build(queue, export_id)
+
+    @app.periodic(cron="*/5 * * * *", periodic_id=SWEEP)
+    @app.task(name=SWEEP, queueing_lock=SWEEP, lock=SWEEP)
+    async def sweep_task(timestamp: int) -> None:
+        await run_sweep(queue)

@@ -1,0 +1,177 @@
+"""Writing one EAN's history to a file in the Fluvius CSV layout (or the same columns as
+XLSX), streaming: rows are read a Brussels month (GVM) or a year piece (KVM) at a time and
+written at once, so memory stays flat however many EAN-years an export holds.
+
+* GVM (large consumption): every quarter-hour of the window, per meter, direction and
+  register (``Dag``/``Nacht`` by the tariff calendar for digital electricity meters).
+* KVM (small consumption): per calendar year in the window, the year's totals per register
+  (split by tariff), then the monthly totals, summed from the hours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import zipfile
+from collections.abc import AsyncIterator, Sequence
+from datetime import date, datetime
+from pathlib import Path
+
+from datahub_api.brussels_days import brussels_date, day_start
+from datahub_api.db import ReadSession
+from datahub_api.history_exports.models import ExportFormat
+from datahub_api.meter_data.portal_export import (
+    BOM,
+    COLUMNS,
+    ExportedAccessPoint,
+    QuarterHourCsv,
+    TariffCalendar,
+    WholeWindow,
+    XlsxExport,
+    csv_text,
+    export_rows,
+    with_both_directions,
+)
+from datahub_api.meter_data.reads import export_row_chunks, series_by_month, series_of
+from datahub_api.meter_data.series import ReadGranularity, ReadWindow
+
+CHUNK = 1 << 20
+
+
+def _year_pieces(window: ReadWindow) -> list[ReadWindow]:
+    """The window cut at Brussels new years."""
+    pieces = []
+    start = window.start
+    while start < window.end:
+        year = brussels_date(start).year
+        end = min(window.end, day_start(date(year + 1, 1, 1)))
+        pieces.append(ReadWindow(start, end, window.granularity))
+        start = end
+    return pieces
+
+
+async def kvm_rows(
+    session: ReadSession, point: ExportedAccessPoint, window: ReadWindow, calendar: TariffCalendar
+) -> AsyncIterator[list[tuple[str, ...]]]:
+    """Per year piece: the year's totals, then its months."""
+    for piece in _year_pieces(window):
+        hourly = ReadWindow(piece.start, piece.end, ReadGranularity.hour)
+        series = with_both_directions(point, await series_of(session, point.ean, hourly))
+        yield list(
+            export_rows(
+                point, series, calendar, WholeWindow(piece.start, piece.end, ReadGranularity.month)
+            )
+        )
+        yield list(
+            export_rows(
+                point, series, calendar, ReadWindow(piece.start, piece.end, ReadGranularity.month)
+            )
+        )
+
+
+def rows_of(
+    session: ReadSession,
+    point: ExportedAccessPoint,
+    window: ReadWindow,
+    calendar: TariffCalendar,
+    *,
+    gvm: bool,
+) -> AsyncIterator[list[tuple[str, ...]]]:
+    if gvm:
+        quarter_hours = ReadWindow(window.start, window.end, ReadGranularity.quarter_hour)
+        return export_row_chunks(session, point, quarter_hours, calendar)
+    return kvm_rows(session, point, window, calendar)
+
+
+async def write_csv(path: Path, chunks: AsyncIterator[Sequence[Sequence[str]]]) -> int:
+    """The rows as a Fluvius CSV (UTF-8 with BOM, ``;``), written chunk by chunk."""
+    count = 0
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write(BOM)
+        writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+        writer.writerow(COLUMNS)
+        async for rows in chunks:
+            writer.writerows(rows)
+            count += len(rows)
+    return count
+
+
+async def write_xlsx(path: Path, chunks: AsyncIterator[Sequence[Sequence[str]]]) -> int:
+    """The rows as an XLSX sheet (XlsxWriter's constant-memory mode)."""
+    count = 0
+    with path.open("wb") as out:
+        export = XlsxExport(out)
+        async for rows in chunks:
+            export.add_rows(rows)
+            count += len(rows)
+        await asyncio.to_thread(export.close)
+    return count
+
+
+async def write_gvm_csv(
+    session: ReadSession,
+    path: Path,
+    point: ExportedAccessPoint,
+    window: ReadWindow,
+    calendar: TariffCalendar,
+    lines: QuarterHourCsv,
+) -> int:
+    """A GVM EAN's quarter-hours as CSV, a month at a time, through the fast line builder
+    (the generic rows when a series is not in quarter-hours)."""
+    quarter_hours = ReadWindow(window.start, window.end, ReadGranularity.quarter_hour)
+    count = 0
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write(csv_text([], header=True))
+        async for chunk, found in series_by_month(session, point.ean, quarter_hours):
+            series = with_both_directions(point, found)
+            if QuarterHourCsv.fits(series):
+                out.write(lines.lines(point, series))
+                count += sum(len(one.values) for one in series)
+            else:
+                rows = list(export_rows(point, series, calendar, chunk))
+                out.write(csv_text(rows, header=False))
+                count += len(rows)
+    return count
+
+
+async def write_ean_file(
+    session: ReadSession,
+    path: Path,
+    export_format: ExportFormat,
+    point: ExportedAccessPoint,
+    window: ReadWindow,
+    calendar: TariffCalendar,
+    *,
+    gvm: bool,
+    lines: QuarterHourCsv | None = None,
+) -> int:
+    """One EAN's file; the number of data rows. ``lines`` (shared by the EANs of a run)
+    caches the per-instant columns of quarter-hour CSVs."""
+    if gvm and export_format is ExportFormat.csv:
+        return await write_gvm_csv(
+            session, path, point, window, calendar, lines or QuarterHourCsv(calendar)
+        )
+    chunks = rows_of(session, point, window, calendar, gvm=gvm)
+    if export_format is ExportFormat.csv:
+        return await write_csv(path, chunks)
+    return await write_xlsx(path, chunks)
+
+
+def zip_files(target: Path, files: Sequence[Path]) -> None:
+    """Several files in one ZIP (deflated), each streamed from disk."""
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for file in files:
+            archive.write(file, arcname=file.name)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while chunk := source.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_name(export_id: int, window_start: datetime, window_end: datetime) -> str:
+    return f"history-{export_id}_{brussels_date(window_start)}_{brussels_date(window_end)}"
