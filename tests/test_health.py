@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy.exc import DBAPIError
 
 from datahub_api.app import create_app
+from datahub_api.errors import install_error_handlers
 from datahub_api.schema_migrations import head_revision
 
 from .conftest import create_scratch_database, make_settings
@@ -90,3 +94,37 @@ async def test_oversized_bodies_are_refused_with_413(client: httpx.AsyncClient) 
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
     assert "exceeds" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("driver_error", "status"),
+    [
+        (asyncpg.exceptions.CannotConnectNowError("the database system is shutting down"), 503),
+        (asyncpg.exceptions.AdminShutdownError("terminating connection"), 503),
+        (asyncpg.exceptions.TooManyConnectionsError("too many clients"), 503),
+        (asyncpg.exceptions.UndefinedColumnError("column x does not exist"), 500),
+    ],
+)
+async def test_a_server_going_away_is_503_whatever_class_the_driver_gives_it(
+    driver_error: Exception, status: int
+) -> None:
+    """asyncpg's "shutting down" reaches us as a plain DBAPIError (not an OperationalError):
+    the SQLSTATE of the driver's error decides, so it is a 503 with Retry-After, not a 500."""
+    app = FastAPI()
+    install_error_handlers(app)
+
+    class AdapterError(Exception):
+        sqlstate = None
+
+    @app.get("/api/v1/boom")
+    async def boom() -> None:
+        adapter = AdapterError(str(driver_error))
+        adapter.__cause__ = driver_error
+        raise DBAPIError("SELECT 1", None, adapter)
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        answer = await client.get("/api/v1/boom")
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert ("retry-after" in answer.headers) is (status == 503)

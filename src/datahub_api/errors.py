@@ -272,6 +272,7 @@ def install_error_handlers(app: FastAPI) -> None:
             isinstance(exc, DBAPIError)
             and not exc.connection_invalidated
             and not isinstance(exc, OperationalError | InterfaceError)
+            and not _server_unavailable(sqlstate or _driver_sqlstate(exc))
         ):
             return await on_unexpected(request, exc)
         logger.warning("database unavailable: %s", exc.__class__.__name__)
@@ -293,3 +294,20 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, on_database_unavailable)
     app.add_exception_handler(OSError, on_database_unavailable)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+# SQLSTATEs that mean "the server is not there (yet)", whatever class the driver's error has:
+# connection exceptions, insufficient resources, and a server shutting down or starting up
+# ("the database system is shutting down" arrives as a plain DBAPIError from asyncpg).
+_UNAVAILABLE_CLASSES = ("08", "53")
+_UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def _driver_sqlstate(exc: DBAPIError) -> str:
+    """The SQLSTATE of the driver's own exception behind SQLAlchemy's adapter, if any."""
+    cause = getattr(exc.orig, "__cause__", None)
+    return str(getattr(cause, "sqlstate", "") or "")
+
+
+def _server_unavailable(sqlstate: str) -> bool:
+    return sqlstate.startswith(_UNAVAILABLE_CLASSES) or sqlstate in _UNAVAILABLE_STATES
