@@ -411,16 +411,22 @@ class XlsxExport:
         self._line = 1
 
     def add_rows(self, rows: Iterable[Sequence[str]]) -> None:
-        sheet = self._sheet
+        # write_string/write_number rather than write_row: no type guess per cell (about a
+        # quarter faster on a year of quarter-hours); an empty string stays a blank cell.
+        write_string, write_number = self._sheet.write_string, self._sheet.write_number
+        volume_format = self._volume
+        line = self._line
         for row in rows:
-            cells = list(row)
-            cells[4] = cells[4][2:-1]  # the ="..." guard is a CSV device; a cell is text
-            sheet.write_row(self._line, 0, cells[:8])
-            if cells[8]:
-                volume = float(cells[8].replace(",", "."))
-                sheet.write_number(self._line, 8, volume, self._volume)
-            sheet.write_row(self._line, 9, cells[9:])
-            self._line += 1
+            for column, cell in enumerate(row):
+                if column == 8:
+                    if cell:
+                        write_number(line, 8, float(cell.replace(",", ".")), volume_format)
+                elif column == 4:
+                    write_string(line, 4, cell[2:-1])  # the ="..." guard is a CSV device
+                elif cell:
+                    write_string(line, column, cell)
+            line += 1
+        self._line = line
 
     def close(self) -> None:
         """Finish the file (zips the sheet; run it off the event loop)."""
