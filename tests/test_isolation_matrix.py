@@ -404,6 +404,7 @@ PORTAL_PAGES = {
     "GET /portal/esp/webhooks": "esp",
     "GET /portal/esp/webhooks/{endpoint_id}": "esp",
     "GET /portal/esp/nps-audits": "esp",
+    "GET /portal/esp/history-exports": "esp",
 }
 PORTAL_FILL = {
     "identifier": "abc",

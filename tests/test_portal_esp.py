@@ -60,6 +60,7 @@ async def test_every_page_renders_for_esp_staff(app: FastAPI, esp_world: EspWorl
             "/portal/esp/clients": "ESP A backend",
             "/portal/esp/webhooks": "U hebt geen webhooks.",
             "/portal/esp/nps-audits": "NPS-audits",
+            "/portal/esp/history-exports": "nog geen historiek-exports",
             f"/portal/esp/access-points/{esp_world.ean}?span=day&date=2026-03-10": "Afname",
             f"/portal/esp/access-points/{esp_world.ean}?span=week&date=2026-03-10": "uren",
             f"/portal/esp/access-points/{esp_world.ean}?span=month&date=2026-03-10": "dagen",

@@ -88,6 +88,24 @@ async def page(
     return list((await session.scalars(query.limit(limit))).all())
 
 
+async def latest(session: ReadSession, organisation_id: int, *, limit: int) -> list[HistoryExport]:
+    """The organisation's newest requests first (the portal's list)."""
+    query = _visible(select(HistoryExport), organisation_id).order_by(HistoryExport.id.desc())
+    return list((await session.scalars(query.limit(limit))).all())
+
+
+async def item_counts(session: ReadSession, export_ids: Sequence[int]) -> dict[int, int]:
+    """The number of EANs of each export, in one query."""
+    if not export_ids:
+        return {}
+    query = (
+        select(HistoryExportItem.export_id, func.count())
+        .where(HistoryExportItem.export_id.in_(list(export_ids)))
+        .group_by(HistoryExportItem.export_id)
+    )
+    return {export_id: int(count) for export_id, count in (await session.execute(query)).all()}
+
+
 async def items_of(session: ReadSession, export_id: int) -> list[HistoryExportItem]:
     query = (
         select(HistoryExportItem)

@@ -514,6 +514,13 @@ class Download:
     items: list[HistoryExportItem]
 
 
+def expired(export: HistoryExport, now: datetime) -> bool:
+    """The file was kept until ``expires_at`` (or deleted): it cannot be downloaded any more."""
+    return export.expires_at is not None and (
+        export.expires_at <= now or export.file_deleted_at is not None
+    )
+
+
 def download_name(export: HistoryExport) -> str:
     """The file's name for the ESP (the name on disk also carries the run)."""
     assert export.file_name is not None
@@ -539,9 +546,8 @@ async def download(
     export = await repository.get(session, organisation_id, export_id)
     if export is None:
         raise NotFound("No such history export.")
-    if export.expires_at is not None and (
-        export.expires_at <= now or export.file_deleted_at is not None
-    ):
+    if expired(export, now):
+        assert export.expires_at is not None
         raise Gone(
             f"The file was kept until {export.expires_at.isoformat()} and is gone.",
             extra={"expired_at": export.expires_at.isoformat()},

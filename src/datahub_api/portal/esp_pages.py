@@ -1,6 +1,7 @@
 """The portal's pages for ESP staff, scoped to their organisation: contracts and
 applications, API clients, mandates and access points, per access point a chart and a CSV
-report of its metering data, webhooks with their delivery log, NPS audits; and the
+report of its metering data, webhooks with their delivery log, NPS audits, yearly history
+exports with their download; and the
 self-registration of a new organisation.
 
 Every page is a thin view over the domain services the API uses (the same gate for metering
@@ -14,7 +15,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -35,6 +36,9 @@ from datahub_api.contracts.models import Channel, ContractStatus
 from datahub_api.contracts.schemas import ContractApplication
 from datahub_api.db import ReadSession
 from datahub_api.errors import DatahubError, NotFound
+from datahub_api.history_exports import repository as history_exports_repository
+from datahub_api.history_exports import service as history_exports_service
+from datahub_api.history_exports.models import ExportStatus, HistoryExport
 from datahub_api.mandates import repository as mandates_repository
 from datahub_api.mandates.access import (
     ReadGrant,
@@ -596,7 +600,7 @@ async def esp_access_point_csv(request: Request, ean: str) -> Response:
     )
 
 
-# --- webhooks and NPS audits ------------------------------------------------------------
+# --- webhooks, NPS audits and history exports -----------------------------------------------------
 
 
 @router.get("/portal/esp/webhooks")
@@ -648,6 +652,48 @@ async def esp_nps_audits(request: Request) -> Response:
                 for a in audits
             }
         return page.show("esp_nps_audits.html", audits=audits, mandates=mandates)
+
+    return await _with_page(request, show)
+
+
+def _export_period(export: HistoryExport) -> str:
+    """A whole calendar year as the year, else the days (Brussels) from and to."""
+    year = export.period_from.year
+    if export.period_from == date(year, 1, 1) and export.period_to == date(year, 12, 31):
+        return str(year)
+    return f"{export.period_from:%d-%m-%Y} \N{EN DASH} {export.period_to:%d-%m-%Y}"
+
+
+def _export_row(
+    export: HistoryExport, eans: int, target_days: int, now: datetime
+) -> dict[str, Any]:
+    """One request as the page shows it: ``expired`` once the file is gone, and a download
+    link (the API's, which takes the session cookie) only for a ready file still kept."""
+    expired = history_exports_service.expired(export, now)
+    ready = export.status is ExportStatus.ready and export.file_name is not None
+    return {
+        "export": export,
+        "period": _export_period(export),
+        "eans": eans,
+        "status": "expired" if expired else export.status.value,
+        "due": history_exports_service.due_at(export, target_days),
+        "download": f"/api/v1/history-exports/{export.id}/file" if ready and not expired else None,
+        "file": history_exports_service.download_name(export) if ready and not expired else None,
+    }
+
+
+@router.get("/portal/esp/history-exports")
+async def esp_history_exports(request: Request) -> Response:
+    async def show(page: _Page) -> Response:
+        async with request.app.state.database.read_sessions() as session:
+            exports = await history_exports_repository.latest(
+                session, page.organisation.id, limit=LIST_LIMIT
+            )
+            counts = await history_exports_repository.item_counts(session, [e.id for e in exports])
+        target_days = request.app.state.settings.sla_targets["annual_history"].days
+        now = history_exports_service.utcnow()
+        rows = [_export_row(e, counts.get(e.id, 0), target_days, now) for e in exports]
+        return page.show("esp_history_exports.html", rows=rows, limit=LIST_LIMIT)
 
     return await _with_page(request, show)
 

@@ -11,6 +11,7 @@ ESP_TEXTS: dict[str, dict[str, str]] = {
         "esp_nav_clients": "API-clients",
         "esp_nav_webhooks": "Webhooks",
         "esp_nav_nps_audits": "NPS-audits",
+        "esp_nav_history_exports": "Historiek-exports",
         "esp_nav_access_points_hint": (
             "Uw mandaten per toegangspunt; per toegangspunt een grafiek en een CSV-rapport."
         ),
@@ -18,6 +19,7 @@ ESP_TEXTS: dict[str, dict[str, str]] = {
         "esp_nav_clients_hint": "API-clients aanmaken, een nieuw geheim geven of intrekken.",
         "esp_nav_webhooks_hint": "Uw webhooks en hun afleverlog.",
         "esp_nav_nps_audits_hint": "Controles van uw ondertekende NPS-mandaten.",
+        "esp_nav_history_exports_hint": "Uw jaarlijkse historiek-exports: status en download.",
         "esp_channel_api": "via API",
         "esp_channel_portal": "deze website",
         "esp_org_pending": (
@@ -124,6 +126,30 @@ ESP_TEXTS: dict[str, dict[str, str]] = {
         "esp_sampled": "steekproef",
         "esp_no_audits": "Er zijn geen audits van uw organisatie.",
         "esp_nps_note": "Bewijsstukken laadt u op via de API (/api/v1/nps/audits).",
+        "esp_history_exports_title": "Historiek-exports",
+        "esp_export_request": "Aanvraag",
+        "esp_export_period": "Jaar of periode",
+        "esp_export_format": "Formaat",
+        "esp_export_eans": "EAN's",
+        "esp_export_requested": "Aangevraagd",
+        "esp_export_started": "Gestart",
+        "esp_export_finished": "Klaar",
+        "esp_export_file": "Bestand",
+        "esp_export_checksum": "SHA-256",
+        "esp_export_kept_until": "bewaard tot",
+        "esp_export_download": "Download",
+        "esp_export_queued": "in de wachtrij",
+        "esp_export_running": "bezig",
+        "esp_export_ready": "klaar",
+        "esp_export_failed": "mislukt",
+        "esp_export_expired": "verlopen",
+        "esp_no_exports": "Uw organisatie heeft nog geen historiek-exports aangevraagd.",
+        "esp_exports_limit": "De {n} recentste aanvragen, de nieuwste eerst.",
+        "esp_exports_note": (
+            "Een historiek-export vraagt u aan via de API (POST /api/v1/history-exports), "
+            "één keer per kalenderjaar en gratis, met een goedgekeurd contract voor de "
+            "jaarlijkse historiek. De download volgt het bestand met zijn SHA-256."
+        ),
         "esp_chart_title": "Meetgegevens van",
         "esp_energy_E": "elektriciteit",
         "esp_energy_G": "gas",
@@ -201,6 +227,7 @@ ESP_TEXTS: dict[str, dict[str, str]] = {
         "esp_nav_clients": "API clients",
         "esp_nav_webhooks": "Webhooks",
         "esp_nav_nps_audits": "NPS audits",
+        "esp_nav_history_exports": "History exports",
         "esp_nav_access_points_hint": (
             "Your mandates per access point; per access point a chart and a CSV report."
         ),
@@ -208,6 +235,7 @@ ESP_TEXTS: dict[str, dict[str, str]] = {
         "esp_nav_clients_hint": "Create API clients, give them a new secret or revoke them.",
         "esp_nav_webhooks_hint": "Your webhooks and their delivery log.",
         "esp_nav_nps_audits_hint": "Audits of your signed NPS mandates.",
+        "esp_nav_history_exports_hint": "Your yearly history exports: status and download.",
         "esp_channel_api": "via API",
         "esp_channel_portal": "this website",
         "esp_org_pending": (
@@ -310,6 +338,30 @@ ESP_TEXTS: dict[str, dict[str, str]] = {
         "esp_sampled": "sample",
         "esp_no_audits": "There are no audits of your organisation.",
         "esp_nps_note": "Upload evidence through the API (/api/v1/nps/audits).",
+        "esp_history_exports_title": "History exports",
+        "esp_export_request": "Request",
+        "esp_export_period": "Year or period",
+        "esp_export_format": "Format",
+        "esp_export_eans": "EANs",
+        "esp_export_requested": "Requested",
+        "esp_export_started": "Started",
+        "esp_export_finished": "Finished",
+        "esp_export_file": "File",
+        "esp_export_checksum": "SHA-256",
+        "esp_export_kept_until": "kept until",
+        "esp_export_download": "Download",
+        "esp_export_queued": "queued",
+        "esp_export_running": "running",
+        "esp_export_ready": "ready",
+        "esp_export_failed": "failed",
+        "esp_export_expired": "expired",
+        "esp_no_exports": "Your organisation has not asked for any history exports yet.",
+        "esp_exports_limit": "The {n} most recent requests, newest first.",
+        "esp_exports_note": (
+            "Ask for a history export through the API (POST /api/v1/history-exports), once "
+            "a calendar year and free of charge, with an approved yearly history contract. "
+            "Check the download against its SHA-256."
+        ),
         "esp_chart_title": "Metering data of",
         "esp_energy_E": "electricity",
         "esp_energy_G": "gas",
