@@ -5,9 +5,17 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Path, Query
 
 from datahub_api.errors import UnprocessableContent
+
+# The path and query parameters of a paged resource list: an object id, a page size and the
+# cursor the previous page gave out.
+ObjectId = Annotated[int, Path(ge=1, le=2**62)]
+PageLimit = Annotated[int, Query(ge=1, le=1000)]
+PageCursor = Annotated[str | None, Query(max_length=500)]
 
 
 def encode_cursor(position: dict[str, Any]) -> str:

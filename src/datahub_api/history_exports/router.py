@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from datahub_api.access_log.service import record_file_read
@@ -33,6 +33,9 @@ from datahub_api.history_exports.schemas import (
 from datahub_api.history_exports.tasks import build_after_commit
 from datahub_api.http_caching import NOT_MODIFIED_RESPONSE, json_response_with_etag
 from datahub_api.idempotency.service import IdempotencyDep
+from datahub_api.paging import ObjectId as Id
+from datahub_api.paging import PageCursor as Cursor
+from datahub_api.paging import PageLimit as Limit
 from datahub_api.paging import cursor_int, encode_cursor
 from datahub_api.settings import Settings
 
@@ -40,9 +43,6 @@ router = APIRouter(tags=["history-exports"])
 
 ExportsCaller = Annotated[Principal, Depends(require_scopes(Scope.exports))]
 Operator = Annotated[Principal, Depends(require_scopes(Scope.operator_contracts))]
-Id = Annotated[int, Path(ge=1, le=2**62)]
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Cursor = Annotated[str | None, Query(max_length=500)]
 
 CREATE_DESCRIPTION = """Ask for the history of a list of EANs, once a year, free of charge.
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from datahub_api.access_log.service import record_file_read
@@ -39,15 +39,15 @@ from datahub_api.nps.schemas import (
     NpsRequestOut,
     NpsRequestPage,
 )
+from datahub_api.paging import ObjectId as Id
+from datahub_api.paging import PageCursor as Cursor
+from datahub_api.paging import PageLimit as Limit
 from datahub_api.paging import cursor_int, encode_cursor
 
 router = APIRouter(tags=["nps"])
 
 NpsCaller = Annotated[Principal, Depends(require_scopes(Scope.nps))]
 Operator = Annotated[Principal, Depends(require_scopes(Scope.operator_audits))]
-Id = Annotated[int, Path(ge=1, le=2**62)]
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Cursor = Annotated[str | None, Query(max_length=500)]
 
 LIST_DESCRIPTION = """Hand in a list of EANs (large-consumption installations) with, per
 EAN, the mandate evidence: `source=portal` names the customer's own approved `nps` mandate
