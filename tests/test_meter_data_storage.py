@@ -23,9 +23,16 @@ from datahub_api.meter_data.blocks import (
     unpack_states,
     unpack_values,
 )
-from datahub_api.meter_data.demo_data import QUARTER, Profiles, Timeline, pack
+from datahub_api.meter_data.demo_data import (
+    QUARTER,
+    DemoSeries,
+    Profiles,
+    Timeline,
+    block_rows,
+    pack,
+)
 from datahub_api.meter_data.ingest_parser import BatchBuilder, CsvReader
-from datahub_api.meter_data.models import Direction, Granularity, Register
+from datahub_api.meter_data.models import Direction, Granularity, Register, StoredUnit
 from datahub_api.meter_data.repository import BlockKey, ChangeCursor
 
 from .conftest import make_settings
@@ -261,3 +268,36 @@ def test_the_demo_series_are_deterministic() -> None:
     solar = Profiles(np.random.default_rng(1), timeline, timeline).solar()
     assert solar.min() == 0  # nights
     assert solar.max() > 0
+
+
+def test_the_demo_blocks_do_not_depend_on_the_time_of_day_they_are_built() -> None:
+    """Built just before or hours after the last day's data arrives, every block delivered by
+    then is the same: a day not yet delivered takes its random draws all the same, so the
+    next series sees the same stream (a seed-demo run at night gave another world a minute
+    later)."""
+    first, last = date(2026, 3, 1), date(2026, 3, 31)
+    timeline = Timeline.build(first, last, QUARTER)
+    profiles = Profiles(np.random.default_rng(4), timeline, timeline)
+    series = [
+        DemoSeries(
+            ean=f"54144880000000{number:04d}",
+            meter_id=f"1SAG11000{number:05d}",
+            direction=Direction.offtake,
+            granularity=Granularity.PT15M,
+            unit=StoredUnit.Wh,
+            values=profiles.household(heat_pump=False),
+            days=[True] * len(timeline.days),
+        )
+        for number in range(3)
+    ]
+
+    def built_at(now: datetime) -> list[tuple[object, ...]]:
+        rng = np.random.default_rng(11)  # one stream through every series, as the seeder
+        return [row for one in series for row, _ in block_rows(one, timeline, rng, now)]
+
+    early = built_at(datetime(2026, 3, 31, 22, 59, tzinfo=UTC))  # before 31 March arrives
+    later = built_at(datetime(2026, 4, 1, 5, 0, tzinfo=UTC))  # after it arrived
+    assert len(later) > len(early) > 60
+    arrived_early = [row for row in later if row[10] <= datetime(2026, 3, 31, 22, 59, tzinfo=UTC)]
+    # The same days, values and delivery times (key, first inserted, packed values).
+    assert [(row[:9], row[10]) for row in early] == [(row[:9], row[10]) for row in arrived_early]

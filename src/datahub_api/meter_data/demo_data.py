@@ -226,17 +226,22 @@ EST = bytes([ValidationState.EST])
 VAL = bytes([ValidationState.VAL])
 
 
-def _delivery(rng: np.random.Generator, day: date, late: bool) -> datetime:
-    """When a day's data reached the hub: early next morning, or days later."""
-    after = timedelta(days=int(rng.integers(3, 11))) if late else timedelta(days=1)
-    minutes = int(rng.integers(60, 6 * 60))
-    return day_start(day) + after + timedelta(minutes=minutes)
+def _delivery(day: date, late: bool, days_draw: float, minutes_draw: float) -> datetime:
+    """When a day's data reached the hub: early next morning, or 3-10 days later."""
+    after = timedelta(days=3 + int(days_draw * 8)) if late else timedelta(days=1)
+    return day_start(day) + after + timedelta(minutes=60 + int(minutes_draw * 300))
 
 
-def _validation(rng: np.random.Generator, day: date, late: bool) -> datetime:
+def _validation(day: date, late: bool, days_draw: float, minutes_draw: float) -> datetime:
     """When a day's values were validated: 4-12 days after the day, or 16-35 when late."""
-    after = int(rng.integers(16, 36)) if late else int(rng.integers(4, 13))
-    return day_start(day) + timedelta(days=after, minutes=int(rng.integers(0, 12 * 60)))
+    after = 16 + int(days_draw * 20) if late else 4 + int(days_draw * 9)
+    return day_start(day) + timedelta(days=after, minutes=int(minutes_draw * 12 * 60))
+
+
+# Random draws per day, all made before anything is decided: a day that is skipped (not yet
+# delivered at ``now``, say) takes as many draws as one that is not, so the world depends on
+# the seed alone and not on the time of day it is built.
+DRAWS_PER_DAY = 13
 
 
 def block_rows(
@@ -249,19 +254,21 @@ def block_rows(
     """(block row without id, its superseded versions without block id, oldest first) per
     delivered day; days of ``bad_month`` (year, month) arrive and are validated late more
     often."""
+    all_draws = rng.random((len(timeline.days), DRAWS_PER_DAY))
     for index, day in enumerate(timeline.days):
-        if not series.days[index] or rng.random() < MISSING_DAY:
+        u = all_draws[index]
+        if not series.days[index] or u[0] < MISSING_DAY:
             continue
         values = series.values[timeline.bounds[index] : timeline.bounds[index + 1]].copy()
-        if rng.random() < GAPPY_BLOCK:
-            start = int(rng.integers(0, len(values)))
-            values[start : start + int(rng.integers(1, 9))] = -1
+        if u[1] < GAPPY_BLOCK:
+            start = int(u[2] * len(values))
+            values[start : start + 1 + int(u[3] * 8)] = -1
         present = values >= 0
         if not present.any():
             continue
         bad = (day.year, day.month) == bad_month
         late_share = BAD_MONTH_LATE_BLOCK if bad else LATE_BLOCK
-        inserted = _delivery(rng, day, rng.random() < late_share)
+        inserted = _delivery(day, u[4] < late_share, u[5], u[6])
         if inserted > now:
             continue
         expected, filled = len(values), int(present.sum())
@@ -272,16 +279,16 @@ def block_rows(
         )  # fmt: skip
         # Versions as (written at, packed values, packed states), oldest first.
         versions: list[tuple[datetime, bytes, bytes]] = []
-        corrected_at = inserted + timedelta(days=int(rng.integers(2, 6)))
-        if rng.random() < CORRECTED_BLOCK and corrected_at <= now:
-            estimate = np.where(present, np.rint(values * rng.uniform(0.8, 1.2)), -1)
+        corrected_at = inserted + timedelta(days=2 + int(u[8] * 4))
+        if u[7] < CORRECTED_BLOCK and corrected_at <= now:
+            estimate = np.where(present, np.rint(values * (0.8 + 0.4 * u[9])), -1)
             versions.append((inserted, pack(estimate.astype(np.int64)), EST))
             versions.append((corrected_at, pack(values), READ))
         else:
             versions.append((inserted, pack(values), READ))
         late_validation = BAD_MONTH_LATE_VALIDATION if bad else LATE_VALIDATION
         validated_at = max(
-            _validation(rng, day, rng.random() < late_validation),
+            _validation(day, u[10] < late_validation, u[11], u[12]),
             versions[-1][0] + timedelta(hours=6),
         )
         validated = completed is not None and validated_at <= now
