@@ -229,6 +229,13 @@ async def test_the_operator_adds_eans_sent_by_mail_and_agrees_a_deadline(
         ),
         422,
     )
+    naive = {"due_at": "2030-01-01T00:00:00", "reason": "no offset given"}
+    problem(
+        await client.post(
+            f"{OPERATOR}/{created['id']}/deadline", json=naive, headers=world.operator
+        ),
+        422,
+    )
     assert datetime.fromisoformat(body["due_at"]) - datetime.fromisoformat(
         body["created_at"]
     ) == timedelta(days=10)

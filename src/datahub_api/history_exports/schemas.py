@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from datahub_api.history_exports.models import ExportFormat, ExportStatus
+from datahub_api.iso_dates import IsoDate
 
 
 class EvidenceIn(BaseModel):
@@ -48,8 +49,8 @@ class HistoryExportCreate(BaseModel):
         description="A calendar year (Brussels); the current one runs up to yesterday. Or "
         "give `period_from` and `period_to`.",
     )
-    period_from: date | None = Field(default=None, description="First day (Brussels).")
-    period_to: date | None = Field(default=None, description="Last day (inclusive), past.")
+    period_from: IsoDate | None = Field(default=None, description="First day (Brussels).")
+    period_to: IsoDate | None = Field(default=None, description="Last day (inclusive), past.")
     format: ExportFormat = Field(description="`csv` (Fluvius layout) or `xlsx`.")
     eans: list[EntryIn] = Field(
         description="The EANs with the grid user's signed mandate; at most "
@@ -115,7 +116,7 @@ class QuotaExceptionOut(BaseModel):
 class DeadlineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    due_at: datetime = Field(description="The agreed delivery deadline (with offset).")
+    due_at: AwareDatetime = Field(description="The agreed delivery deadline (with offset).")
     reason: str = Field(min_length=3, max_length=2000)
 
 

@@ -679,6 +679,7 @@ async def build(
         # run taken for dead that still finishes cannot replace the file another run checksummed.
         name = f"history-export-{export_id}.{attempt}{suffix}"
         os.replace(partial, directory / name)
+        await asyncio.to_thread(writer.make_durable, directory / name)
     except Exception as exc:
         await _fail(database, export_id, attempt, str(exc)[:2000], clock())
         await asyncio.to_thread(shutil.rmtree, work, True)
@@ -730,7 +731,9 @@ async def _fail(
     async with database.write_sessions() as session:
         export = await repository.get(session, None, export_id, for_update=True)
         if export is not None and export.attempts == attempt:
-            export.status = ExportStatus.failed
+            # A rebuild (EANs added) that fails keeps the file the ESP already had.
+            kept = export.file_name is not None and export.file_deleted_at is None
+            export.status = ExportStatus.ready if kept else ExportStatus.failed
             export.error = error
             export.finished_at = now
         await session.commit()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import hashlib
+import os
 import zipfile
 from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
@@ -171,6 +172,18 @@ def sha256_of(path: Path) -> str:
         while chunk := source.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def make_durable(path: Path) -> None:
+    """Flush a finished file and the directory entry that names it to disk, so a row that
+    says "ready" never outlives its file in a crash."""
+    with path.open("rb") as written:
+        os.fsync(written.fileno())
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def file_name(export_id: int, window_start: datetime, window_end: datetime) -> str:

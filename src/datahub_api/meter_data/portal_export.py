@@ -398,6 +398,9 @@ def csv_text(rows: Iterable[Sequence[str]], *, header: bool) -> str:
     return buffer.getvalue()
 
 
+XLSX_LAST_ROW = 1_048_575  # zero-based: a sheet holds 1,048,576 rows
+
+
 class XlsxExport:
     """The same columns as an XLSX sheet, written row by row (XlsxWriter's constant-memory
     mode keeps one row in memory, the rest in temporary files); Volume is a number cell, the
@@ -417,6 +420,8 @@ class XlsxExport:
         volume_format = self._volume
         line = self._line
         for row in rows:
+            if line > XLSX_LAST_ROW:
+                raise ValueError(f"more rows than one XLSX sheet holds ({XLSX_LAST_ROW + 1})")
             for column, cell in enumerate(row):
                 if column == 8:
                     if cell:

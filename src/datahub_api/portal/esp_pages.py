@@ -34,7 +34,7 @@ from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts import service as contracts_service
 from datahub_api.contracts.models import Channel, ContractStatus
 from datahub_api.contracts.schemas import ContractApplication
-from datahub_api.db import ReadSession
+from datahub_api.db import ReadSession, commit_and_run_hooks
 from datahub_api.errors import DatahubError, NotFound
 from datahub_api.history_exports import repository as history_exports_repository
 from datahub_api.history_exports import service as history_exports_service
@@ -261,7 +261,7 @@ async def esp_apply(request: Request) -> Response:
                 target=contract.number,
                 request=request,
             )
-            await session.commit()
+            await commit_and_run_hooks(session, request.app)
     except DatahubError as error:
         return await _contracts_page(page, error=error.detail, status_code=error.status)
     return RedirectResponse(f"/portal/esp/contracts?applied={contract.number}", status_code=303)
@@ -286,7 +286,7 @@ async def esp_withdraw(request: Request, number: str) -> Response:
                 target=number,
                 request=request,
             )
-            await session.commit()
+            await commit_and_run_hooks(session, request.app)
     except NotFound:
         return page.not_found()
     except DatahubError as error:
@@ -311,7 +311,7 @@ async def esp_rotate_subscription_key(request: Request, number: str) -> Response
                 target=number,
                 request=request,
             )
-            await session.commit()
+            await commit_and_run_hooks(session, request.app)
     except NotFound:
         return page.not_found()
     except DatahubError as error:
@@ -361,7 +361,7 @@ async def esp_create_client(request: Request) -> Response:
             target=created.client.client_id,
             request=request,
         )
-        await session.commit()
+        await commit_and_run_hooks(session, request.app)
     secret = {"client_id": created.client.client_id, "secret": created.secret, "until": None}
     return await _clients_page(page, secret=secret, status_code=201)
 
@@ -392,7 +392,7 @@ async def _client_action(request: Request, client_id: str, action: str) -> Respo
             target=client_id,
             request=request,
         )
-        await session.commit()
+        await commit_and_run_hooks(session, request.app)
     if secret is None:
         return RedirectResponse("/portal/esp/clients", status_code=303)
     return await _clients_page(page, secret=secret)
@@ -509,7 +509,7 @@ async def esp_access_point(request: Request, ean: str) -> Response:
                 "esp_access_point.html", refused.status, error=_refusal(page, refused), **context
             )
         series = await series_of(session, ean, window)
-        await session.commit()
+        await commit_and_run_hooks(session, request.app)
     data = chart_data(series, window)
     unit = UNIT_NAMES[data.unit] if data.unit is not None else "kWh"
     chart = draw(data, page.language, page.t, unit)
@@ -586,7 +586,7 @@ async def esp_access_point_csv(request: Request, ean: str) -> Response:
         except DatahubError as refused:
             return page.message(page.t["esp_chart_title"], _refusal(page, refused), refused.status)
         point = exported_access_point(await access_points_service.get_access_point(session, ean))
-        await session.commit()
+        await commit_and_run_hooks(session, request.app)
     calendar = TariffCalendar.from_settings(request.app.state.settings)
     export = FileExport(request, point, window, {"direction": None, "register": None}, calendar)
     name = (
@@ -783,7 +783,7 @@ async def register(
                 target=organisation.enterprise_number,
                 request=request,
             )
-            await session.commit()
+            await commit_and_run_hooks(session, request.app)
     except DatahubError as error:
         return _registration_form(
             request, error=str(error.detail), values=values, status_code=error.status
