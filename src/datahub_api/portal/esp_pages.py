@@ -70,7 +70,14 @@ from datahub_api.portal.esp_chart import (
 )
 from datahub_api.portal.i18n import language_of, texts
 from datahub_api.portal.navigation import NAV
-from datahub_api.portal.router import LOGIN_CSRF_COOKIE, current_person, render, to_login
+from datahub_api.portal.router import (
+    LOGIN_CSRF_COOKIE,
+    current_person,
+    login_csrf_ok,
+    render,
+    render_with_login_csrf,
+    to_login,
+)
 from datahub_api.webhooks import repository as webhooks_repository
 
 router = APIRouter(include_in_schema=False)
@@ -708,23 +715,9 @@ def _registration_form(
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    token = secrets.token_urlsafe(24)
-    response = render(
-        request,
-        "esp_register.html",
-        status_code,
-        error=error,
-        values=values or {},
-        csrf_token=token,
+    return render_with_login_csrf(
+        request, "esp_register.html", status_code, error=error, values=values or {}
     )
-    response.set_cookie(
-        LOGIN_CSRF_COOKIE,
-        token,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
-    return response
 
 
 @router.get("/portal/register")
@@ -751,8 +744,7 @@ async def register(
         "display_name": display_name,
         "username": username,
     }
-    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not csrf_token or not secrets.compare_digest(csrf_token, expected):
+    if not login_csrf_ok(request, csrf_token):
         return _registration_form(request, error=t["csrf"], values=values, status_code=403)
     problems = []
     try:

@@ -105,19 +105,13 @@ def to_login(request: Request, back_to: str | None = None) -> Response:
     return RedirectResponse(f"/portal/login?next={quote(target, safe='/')}{expired}{keep}", 303)
 
 
-def _login_page(
-    request: Request, *, error: str | None, username: str = "", status_code: int = 200
+def render_with_login_csrf(
+    request: Request, template: str, status_code: int, **context: Any
 ) -> Response:
+    """A form shown before anyone is logged in (login, registration): its CSRF token is a
+    fresh random one, also set in a strict HttpOnly cookie that the post must match."""
     token = secrets.token_urlsafe(24)
-    response = render(
-        request,
-        "login.html",
-        status_code,
-        error=error,
-        username=username,
-        next=safe_next(request.query_params.get("next") or request.headers.get("x-next")),
-        csrf_token=token,
-    )
+    response = render(request, template, status_code, csrf_token=token, **context)
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
         token,
@@ -126,6 +120,25 @@ def _login_page(
         secure=request.url.scheme == "https",
     )
     return response
+
+
+def login_csrf_ok(request: Request, sent: str) -> bool:
+    """Whether a form from :func:`render_with_login_csrf` came back with its cookie's token."""
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    return bool(sent) and secrets.compare_digest(sent, expected)
+
+
+def _login_page(
+    request: Request, *, error: str | None, username: str = "", status_code: int = 200
+) -> Response:
+    return render_with_login_csrf(
+        request,
+        "login.html",
+        status_code,
+        error=error,
+        username=username,
+        next=safe_next(request.query_params.get("next") or request.headers.get("x-next")),
+    )
 
 
 @router.get("/portal/login")
@@ -144,8 +157,7 @@ async def login(
     next: Annotated[str, Form(max_length=500)] = "/portal/",
 ) -> Response:
     t = texts(language_of(request))
-    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not csrf_token or not secrets.compare_digest(csrf_token, expected):
+    if not login_csrf_ok(request, csrf_token):
         return _login_page(request, error=t["csrf"], username=username, status_code=403)
     settings = request.app.state.settings
     try:
