@@ -14,6 +14,9 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from datahub_api.brussels_days import today_in_brussels
+from datahub_api.cli import describe_credentials
+from datahub_api.demo.service import DemoParameters, seed_demo_world
+from datahub_api.settings import Settings
 
 from .access_point_data import access_point_body, fresh_ean
 from .consent_world import (
@@ -695,3 +698,56 @@ def test_dates_of_the_facts_are_days_of_the_registry() -> None:
         {"estimated_annual_volumes": [_volume("offtake_high", "2026-03-29", "2026-10-25")]}
     )
     assert body.estimated_annual_volumes[0].period_from == date(2026, 3, 29)
+
+
+# --- the demo world ----------------------------------------------------------------------
+
+
+async def test_the_demo_world_has_installation_data(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """What `make run` shows: solar panels, batteries and dynamic contracts in the registry,
+    and an IG mandate of the first demo ESP whose facts its API client reads."""
+    async with app.state.database.write_sessions() as session:
+        credentials = await seed_demo_world(
+            session, settings, DemoParameters(eans=120, days=2, seed=42)
+        )
+        await session.commit()
+    points = credentials["access_points"]
+    assert sum("PV" in p["local_production"] for p in points) > 20
+    assert any("BAT" in p["local_production"] for p in points)
+    assert sum(p["smr3"] for p in points) > 5
+    assert all(not p["smr3"] for p in points if p["energy_type"] == "G")
+    async with app.state.database.read_sessions() as session:
+        installations = await session.scalar(
+            text("SELECT count(*) FROM access_point_installations")
+        )
+        volumes = await session.scalar(text("SELECT count(*) FROM estimated_annual_volumes"))
+    assert installations == 120
+    assert volumes >= 2 * 120
+
+    esp = credentials["esps"][0]
+    assert esp["mandates"]["installation data (IG)"] > 0
+    token = await client.post(
+        "/oauth2/v2.0/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": esp["client_id"],
+            "client_secret": esp["client_secret"],
+        },
+    )
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    answer = await get_v3(client, headers, esp["installation_ean"])
+    assert answer.status_code == 200, answer.text
+    installation = answer.json()["data"]["installation"]
+    point = next(p for p in points if p["ean"] == esp["installation_ean"])
+    assert [p["type"] for p in installation["localProductionInstallations"]] == point[
+        "local_production"
+    ]
+    assert installation["smr3"] is point["smr3"]
+    this_year = str(today_in_brussels().year)
+    assert any(
+        v["consumptionEndDate"].startswith(this_year) for v in installation["estimatedVolumes"]
+    )
+    lines = describe_credentials(credentials)
+    assert any(f"installation?ean={esp['installation_ean']}" in line for line in lines)
