@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,10 +16,12 @@ from sqlalchemy import text
 
 from datahub_api.brussels_days import today_in_brussels
 from datahub_api.cli import describe_credentials
+from datahub_api.db import create_database
 from datahub_api.demo.service import DemoParameters, seed_demo_world
 from datahub_api.settings import Settings
 
 from .access_point_data import access_point_body, fresh_ean
+from .conftest import create_scratch_database, make_settings
 from .consent_world import (
     ConsentWorld,
     decide,
@@ -30,6 +33,7 @@ from .consent_world import (
 from .fluvius_spec import validate_v3_component
 from .parties import auth_headers
 from .reading_world import access_log, mandate, revoke
+from .test_cli import run_cli
 
 V3 = "/v3/api/mandate/installation"
 FACTS: dict[str, Any] = {
@@ -751,3 +755,46 @@ async def test_the_demo_world_has_installation_data(
     )
     lines = describe_credentials(credentials)
     assert any(f"installation?ean={esp['installation_ean']}" in line for line in lines)
+
+
+# --- the command line --------------------------------------------------------------------
+
+
+async def test_cli_import_carries_the_facts_all_or_nothing(server_url: str, tmp_path: Path) -> None:
+    url = await create_scratch_database(server_url, "installation_import")
+    env = {"DATABASE_URL": url, "DATAHUB_DATA_DIR": str(tmp_path)}
+    assert run_cli("migrate", env=env).returncode == 0
+    ean, other = fresh_ean(), fresh_ean()
+    ndjson = tmp_path / "registry.ndjson"
+    ndjson.write_text(_ndjson(access_point_body(ean, installation=FACTS)))
+    imported = run_cli("access-points", "import", str(ndjson), env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert "1 created" in imported.stderr
+
+    bad = tmp_path / "registry.csv"
+    bad.write_text(
+        "ean,energy_type,meter_type,smr3,local_production,estimated_annual_volumes\n"
+        f"{other},E,DM,true,PV:-4.2,\n"
+        f"{ean},E,DM,false,,"
+        "offtake_low:1:kWh:2025-01-01/2026-01-01|offtake_low:2:kWh:2025-12-01/2026-12-01\n"
+        f"{fresh_ean()},E,DM,maybe,,\n"
+    )
+    refused = run_cli("access-points", "import", str(bad), env=env)
+    assert refused.returncode == 1
+    lines = refused.stderr.strip().splitlines()
+    assert any(line.startswith(f"{bad}:2: ") and "converter_power" in line for line in lines)
+    assert any(line.startswith(f"{bad}:3: ") and "overlap" in line for line in lines)
+    assert any(line.startswith(f"{bad}:4: smr3:") for line in lines)
+    assert "nothing was stored" in lines[-1]
+
+    database = create_database(url, make_settings())
+    try:
+        async with database.read_sessions() as session:
+            smr3 = (
+                await session.execute(text("SELECT smr3 FROM access_point_installations"))
+            ).all()
+            count = await session.scalar(text("SELECT count(*) FROM access_points"))
+    finally:
+        await database.dispose()
+    assert [tuple(row) for row in smr3] == [(True,)]
+    assert count == 1
