@@ -19,6 +19,10 @@ The spec cannot be met literally, so validation uses a *normalised* copy:
 * OpenAPI 3.0 ``nullable: true`` becomes JSON Schema's ``null`` type (also around ``allOf``
   wrappers of enums, which literally would reject ``null``);
 * ``format: date-time`` is checked, and must carry an offset (times are instants).
+
+The spec defines the installation body (``GetInstallationResponseApiDataResponse``) but no
+path serving it; ``GET /api/mandate/installation`` is validated against that component, its
+refusals like the energy operation's (:data:`COMPONENT_ONLY_OPERATIONS`).
 """
 
 from __future__ import annotations
@@ -280,6 +284,17 @@ def _canonical_path(path: str) -> str:
     return path
 
 
+# Operations whose path the published spec leaves out but whose 200 body it defines as a
+# component: (METHOD, lower-cased path) -> (that component, the operation whose other answers
+# it shares). Installation data (data service IG) is read like energy, by EAN and reference.
+COMPONENT_ONLY_OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
+    ("GET", "/api/mandate/installation"): (
+        "GetInstallationResponseApiDataResponse",
+        "/api/mandate/energy",
+    ),
+}
+
+
 class FluviusSpec:
     """The raw and normalised spec (sandbox variant: a superset of the live one)."""
 
@@ -303,6 +318,14 @@ class FluviusSpec:
         for spec_path, operations in self.normalised["paths"].items():
             if spec_path.lower() == wanted and method.lower() in operations:
                 return operations[method.lower()]
+        component_only = COMPONENT_ONLY_OPERATIONS.get((method.upper(), wanted))
+        if component_only is not None:
+            component, like = component_only
+            operation = copy.deepcopy(self._operation(method, like))
+            operation["responses"]["200"]["content"] = {
+                JSON_MEDIA_TYPE: {"schema": {"$ref": COMPONENT_PREFIX + component}}
+            }
+            return operation
         raise SpecViolation(f"the Fluvius spec has no operation {method.upper()} {path}")
 
     def _validate(self, schema: Json, body: object, what: str) -> None:

@@ -103,6 +103,10 @@ OBJECT_ROUTES: dict[str, tuple[ObjectOf, dict[str, str]]] = {
         lambda o: {"ean": o.world.owner_ean},
         {"ean": "541448800000000000"},
     ),
+    "GET /api/v1/access-points/{ean}/installation": (
+        lambda o: {"ean": o.world.owner_ean},
+        {"ean": "541448800000000000"},
+    ),
     "GET /api/v1/contracts/{number}": (
         lambda o: {"number": str(o.world.esp_a.contract_number)},
         {"number": "9999999999"},
@@ -151,6 +155,10 @@ QUERY_OBJECT_ROUTES: dict[str, tuple[ObjectOf, dict[str, str]]] = {
     "GET /v3/api/mandate/energy": (
         lambda o: {"ean": o.world.owner_ean, "periodType": "insertTime"},
         {"ean": "999999999999999999", "periodType": "insertTime"},
+    ),
+    "GET /v3/api/mandate/installation": (
+        lambda o: {"ean": o.world.owner_ean},
+        {"ean": "999999999999999999"},
     ),
 }
 
@@ -220,6 +228,8 @@ async def objects(app: FastAPI, client: httpx.AsyncClient) -> Objects:
     )
     identifier = made.json()["data"]["shortUrlIdentifier"]
     decided = await decide(app, world.owner, identifier, [world.owner_ean])
+    ig = {"period_from": "2020-01-01T00:00:00Z", "period_to": "2099-01-01T00:00:00Z"}
+    await mandate(app, client, world.esp_a, world.owner, world.owner_ean, service="IG", **ig)
     second = await client.post(
         "/v3/api/shortUrlIdentifier",
         json={

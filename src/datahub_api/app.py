@@ -39,6 +39,7 @@ from datahub_api.fluvius_v3.router import router as v3_router
 from datahub_api.health.router import router as health_router
 from datahub_api.history_exports.router import router as history_exports_router
 from datahub_api.http_caching import install_not_modified
+from datahub_api.installations.router import router as installations_router
 from datahub_api.jobs import JobQueue
 from datahub_api.mandates.router import router as mandates_router
 from datahub_api.mandates.versions import MandateVersions
@@ -239,6 +240,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(clients_router)
     app.include_router(access_points_router)
     app.include_router(access_log_router)
+    app.include_router(installations_router)
     app.include_router(portal_router)
     app.include_router(portal_esp_router)
     app.include_router(portal_customer_router)

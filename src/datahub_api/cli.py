@@ -475,9 +475,13 @@ def describe_access_points(credentials: dict[str, Any]) -> list[str]:
         return []
     communicating = sum(1 for point in points if point["communicating"])
     gvm = sum(1 for point in points if point["gvm"])
+    solar = sum(1 for point in points if "PV" in point.get("local_production", ()))
+    batteries = sum(1 for point in points if "BAT" in point.get("local_production", ()))
+    dynamic = sum(1 for point in points if point.get("smr3"))
     return [
         f"  access points: {len(points)} ({communicating} with a communicating digital meter, "
-        f"{gvm} GVM); operator API: /api/v1/access-points"
+        f"{gvm} GVM; {solar} with solar panels, {batteries} batteries, {dynamic} dynamic "
+        "contracts); operator API: /api/v1/access-points"
     ]
 
 

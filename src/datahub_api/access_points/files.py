@@ -33,8 +33,12 @@ CSV_COLUMNS = (
     "customer_account_ids",
     "parties_valid_from",
     "sub_headpoints",
+    "smr3",
+    "local_production",
+    "estimated_annual_volumes",
 )
 REQUIRED_CSV_COLUMNS = ("ean", "energy_type", "meter_type")
+INSTALLATION_CSV_COLUMNS = ("smr3", "local_production", "estimated_annual_volumes")
 
 CSV_LAYOUT = """\
 CSV: UTF-8, comma-separated, a header line naming the columns (any order; `ean`,
@@ -60,6 +64,21 @@ Columns:
 - `parties_valid_from`: from when the grid user and customers hold (needed with either).
 - `sub_headpoints`: `TYPE:SEQ[:EAN[:INSTALLATION_TYPE[:VREG_ID]]]` with TYPE `production`,
   `offtake` or `auxiliary`, e.g. `production:2:541448800000004329:PV:G10345678`.
+
+Installation facts (data service `IG`): when the header names any of the three columns
+below, each row replaces its access point's installation facts with what its cells say
+(an empty cell: none, or false); without them the stored facts stay as they are.
+- `smr3`: a dynamic contract is active, `true`/`false` (empty = false).
+- `local_production`: `TYPE[:POWER[:UNIT[:VREG_ID[:INSPECTION_DATE]]]]` with TYPE a Fluvius
+  code (`PV`, `BAT`, `WKKA`, `PPPV`, ...), the converter power with a `.` decimal point (at
+  most three decimals) in UNIT `kVA` (empty = this) or `kW`, e.g.
+  `PV:5.604:kVA:G10345678:2024-10-17|BAT:5:kW`.
+- `estimated_annual_volumes`: `REGISTER:VALUE:UNIT:FROM/TO` (`TO` exclusive), REGISTER one of
+  `offtake_total_hours`, `offtake_high`, `offtake_low`, `offtake_exclusive_night`,
+  `compensated_offtake_total_hours`, `compensated_offtake_high`, `compensated_offtake_low`,
+  `injection_total_hours`, `injection_high`, `injection_low` (gas: `offtake_total_hours`),
+  VALUE a whole number, UNIT `kWh` (gas also `m3`), e.g.
+  `offtake_high:1013:kWh:2025-07-01/2026-07-01|offtake_low:1650:kWh:2025-07-01/2026-07-01`.
 """
 
 
@@ -153,6 +172,63 @@ _TRUE = {"true", "1", "yes", "y"}
 _FALSE = {"false", "0", "no", "n", ""}
 
 
+def _flag(cells: dict[str, str], name: str) -> bool:
+    text = cells.get(name, "").strip().lower()
+    if text not in _TRUE | _FALSE:
+        raise ValueError(f"{name}: {cells[name]!r} is not true or false")
+    return text in _TRUE
+
+
+def _local_production(text: str) -> dict[str, Any]:
+    parts = [part.strip() for part in text.split(":")]
+    if len(parts) > 5:
+        raise ValueError(
+            "local_production: an installation is "
+            f"TYPE[:POWER[:UNIT[:VREG_ID[:INSPECTION_DATE]]]], not {text!r}"
+        )
+    kind, power, unit, vreg_id, inspected = parts + [""] * (5 - len(parts))
+    production: dict[str, Any] = {
+        "type": kind,
+        "converter_power": power or None,
+        "vreg_id": vreg_id or None,
+        "inspection_date": inspected or None,
+    }
+    if unit:
+        production["converter_power_unit"] = unit
+    return production
+
+
+def _estimated_volume(text: str) -> dict[str, Any]:
+    parts = [part.strip() for part in text.split(":")]
+    if len(parts) != 4:
+        raise ValueError(
+            f"estimated_annual_volumes: a volume is REGISTER:VALUE:UNIT:FROM/TO, not {text!r}"
+        )
+    register, value, unit, period = parts
+    start, separator, end = period.partition("/")
+    if not separator:
+        raise ValueError(f"estimated_annual_volumes: a period is FROM/TO, not {period!r}")
+    return {
+        "calculated_register": register,
+        "value": value,
+        "unit": unit,
+        "period_from": start.strip(),
+        "period_to": end.strip(),
+    }
+
+
+def _installation(cells: dict[str, str]) -> dict[str, Any]:
+    return {
+        "smr3": _flag(cells, "smr3"),
+        "local_production_installations": [
+            _local_production(text) for text in _split(cells.get("local_production", ""))
+        ],
+        "estimated_annual_volumes": [
+            _estimated_volume(text) for text in _split(cells.get("estimated_annual_volumes", ""))
+        ],
+    }
+
+
 def csv_row_to_json(cells: dict[str, str]) -> dict[str, Any]:
     """One CSV row as the JSON body of an access point (raises ValueError with a reason)."""
     value: dict[str, Any] = {
@@ -162,10 +238,7 @@ def csv_row_to_json(cells: dict[str, str]) -> dict[str, Any]:
     }
     if cells.get("metering"):
         value["metering"] = cells["metering"]
-    gvm = cells.get("gvm", "").strip().lower()
-    if gvm not in _TRUE | _FALSE:
-        raise ValueError(f"gvm: {cells['gvm']!r} is not true or false")
-    value["gvm"] = gvm in _TRUE
+    value["gvm"] = _flag(cells, "gvm")
     meter_ids = _split(cells.get("meter_ids", ""))
     if meter_ids:
         installed_from = cells.get("meters_installed_from", "").strip()
@@ -189,6 +262,8 @@ def csv_row_to_json(cells: dict[str, str]) -> dict[str, Any]:
     value["sub_headpoints"] = [
         _sub_headpoint(text) for text in _split(cells.get("sub_headpoints", ""))
     ]
+    if any(name in cells for name in INSTALLATION_CSV_COLUMNS):
+        value["installation"] = _installation(cells)
     return value
 
 

@@ -9,15 +9,18 @@ the service while it holds a row lock on the access point.
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
     Index,
+    Numeric,
     String,
     func,
 )
@@ -94,6 +97,9 @@ class AccessPoint(Base):
         order_by="(AccessPointParty.valid_from, AccessPointParty.account_id)",
         passive_deletes=True,
     )
+    installation: Mapped[AccessPointInstallation | None] = relationship(
+        lazy="raise", passive_deletes=True
+    )
 
 
 class PhysicalMeter(Base):
@@ -165,3 +171,67 @@ class AccessPointParty(Base):
     role: Mapped[PartyRole] = mapped_column(_enum(PartyRole, "party_role", 20))
     valid_from: Mapped[date] = mapped_column(Date)
     valid_to: Mapped[date | None] = mapped_column(Date)
+
+
+class AccessPointInstallation(Base):
+    """The installation facts of an access point (data service ``IG``) as they are now:
+    whether a dynamic contract is active (SMR3), its local production installations and the
+    estimated annual volumes of its registers. No row: none were registered."""
+
+    __tablename__ = "access_point_installations"
+
+    access_point_id: Mapped[int] = mapped_column(
+        ForeignKey("access_points.id", ondelete="CASCADE"), primary_key=True
+    )
+    smr3: Mapped[bool] = mapped_column(Boolean)
+    # sha256 of the canonical installation body: a repeated identical upload changes nothing.
+    content_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    local_production_installations: Mapped[list[LocalProductionInstallation]] = relationship(
+        lazy="raise", order_by="LocalProductionInstallation.id", passive_deletes=True
+    )
+    estimated_annual_volumes: Mapped[list[EstimatedAnnualVolume]] = relationship(
+        lazy="raise",
+        order_by="(EstimatedAnnualVolume.calculated_register, EstimatedAnnualVolume.period_from)",
+        passive_deletes=True,
+    )
+
+
+class LocalProductionInstallation(Base):
+    """A local production installation behind the access point (solar panels, a battery, a
+    CHP, ...), registered with the regulator (VREG) under ``vreg_id``."""
+
+    __tablename__ = "local_production_installations"
+    __table_args__ = (CheckConstraint("converter_power > 0", name="converter_power_positive"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    access_point_id: Mapped[int] = mapped_column(
+        ForeignKey("access_point_installations.access_point_id", ondelete="CASCADE"), index=True
+    )
+    vreg_id: Mapped[str | None] = mapped_column(String(30))
+    type: Mapped[str] = mapped_column(String(10))  # PV, BAT, WKKA, ... (Fluvius's codes)
+    converter_power: Mapped[Decimal | None] = mapped_column(Numeric(12, 3))
+    converter_power_unit: Mapped[str] = mapped_column(String(5))  # kVA or kW
+    inspection_date: Mapped[date | None] = mapped_column(Date)
+
+
+class EstimatedAnnualVolume(Base):
+    """An estimated annual volume (EAV, jaarverbruik) of one register for a consumption
+    period of Brussels dates [period_from, period_to)."""
+
+    __tablename__ = "estimated_annual_volumes"
+    __table_args__ = (
+        CheckConstraint("period_to > period_from", name="period"),
+        CheckConstraint("value >= 0", name="value_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    access_point_id: Mapped[int] = mapped_column(
+        ForeignKey("access_point_installations.access_point_id", ondelete="CASCADE"), index=True
+    )
+    calculated_register: Mapped[str] = mapped_column(String(40))
+    value: Mapped[int] = mapped_column(BigInteger)
+    unit: Mapped[str] = mapped_column(String(5))  # kWh or m3
+    period_from: Mapped[date] = mapped_column(Date)
+    period_to: Mapped[date] = mapped_column(Date)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from sqlalchemy import (
     ColumnElement,
@@ -28,6 +29,7 @@ from sqlalchemy.sql.base import ExecutableOption
 
 from datahub_api.access_points.models import (
     AccessPoint,
+    AccessPointInstallation,
     AccessPointParty,
     CommunicationPeriod,
     EnergyType,
@@ -38,13 +40,24 @@ from datahub_api.access_points.models import (
 from datahub_api.db import ReadSession, WriteSession
 
 
+def with_installation() -> list[ExecutableOption]:
+    """Load options for an access point's installation facts (with their lists)."""
+    installation = selectinload(AccessPoint.installation)
+    return [
+        installation.selectinload(AccessPointInstallation.local_production_installations),
+        installation.selectinload(AccessPointInstallation.estimated_annual_volumes),
+    ]
+
+
 def with_details() -> list[ExecutableOption]:
-    """Load options for an access point with its meters, sub-headpoints, periods and parties."""
+    """Load options for an access point with its meters, sub-headpoints, periods, parties
+    and installation facts."""
     return [
         selectinload(AccessPoint.physical_meters),
         selectinload(AccessPoint.sub_headpoints),
         selectinload(AccessPoint.communication_periods),
         selectinload(AccessPoint.parties),
+        *with_installation(),
     ]
 
 
@@ -74,6 +87,16 @@ def with_meters() -> list[ExecutableOption]:
 
 
 # --- reads -------------------------------------------------------------------------------
+
+
+async def get_with_installation(
+    session: ReadSession, ean: str, *, refresh: bool = False
+) -> AccessPoint | None:
+    """The access point with only its installation facts loaded."""
+    statement = select(AccessPoint).where(AccessPoint.ean == ean).options(*with_installation())
+    if refresh:
+        statement = statement.execution_options(populate_existing=True)
+    return (await session.scalars(statement)).first()
 
 
 async def get_with_meters(session: ReadSession, ean: str) -> AccessPoint | None:
@@ -214,18 +237,34 @@ class StoredAccessPoint:
     id: int
     ean: str
     content_hash: str
+    energy_type: EnergyType
+    installation_hash: str | None  # None: no installation facts stored
 
 
 async def lock_existing(session: WriteSession, eans: Sequence[str]) -> dict[str, StoredAccessPoint]:
     """Lock the rows of the EANs that exist (in EAN order, so concurrent batches never
     deadlock) until the transaction ends."""
     result = await session.execute(
-        select(AccessPoint.id, AccessPoint.ean, AccessPoint.content_hash)
+        select(
+            AccessPoint.id,
+            AccessPoint.ean,
+            AccessPoint.content_hash,
+            AccessPoint.energy_type,
+            AccessPointInstallation.content_hash.label("installation_hash"),
+        )
+        .outerjoin(
+            AccessPointInstallation, AccessPointInstallation.access_point_id == AccessPoint.id
+        )
         .where(AccessPoint.ean.in_(eans))
         .order_by(AccessPoint.ean)
-        .with_for_update()
+        .with_for_update(of=AccessPoint)
     )
-    return {row.ean: StoredAccessPoint(row.id, row.ean, row.content_hash) for row in result}
+    return {
+        row.ean: StoredAccessPoint(
+            row.id, row.ean, row.content_hash, row.energy_type, row.installation_hash
+        )
+        for row in result
+    }
 
 
 @dataclass(frozen=True)
@@ -402,6 +441,93 @@ async def insert_details(session: WriteSession, columns: DetailColumns) -> None:
         (_INSERT_COMMUNICATION, "communication_"),
         (_INSERT_PARTIES, "party_"),
     ):
+        chosen = {name: value for name, value in values.items() if name.startswith(prefix)}
+        if chosen[f"{prefix}access_point_id"]:
+            await session.execute(statement, chosen)
+
+
+@dataclass
+class InstallationColumns:
+    """Column arrays of the installation facts of a batch of access points."""
+
+    access_point_id: list[int]
+    smr3: list[bool]
+    content_hash: list[str]
+
+    production_access_point_id: list[int]
+    production_vreg_id: list[str | None]
+    production_type: list[str]
+    production_converter_power: list[Decimal | None]
+    production_converter_power_unit: list[str]
+    production_inspection_date: list[date | None]
+
+    volume_access_point_id: list[int]
+    volume_calculated_register: list[str]
+    volume_value: list[int]
+    volume_unit: list[str]
+    volume_period_from: list[date]
+    volume_period_to: list[date]
+
+    @classmethod
+    def empty(cls) -> InstallationColumns:
+        return cls(**{name: [] for name in cls.__dataclass_fields__})
+
+
+_UPSERT_INSTALLATIONS = text(
+    """
+    INSERT INTO access_point_installations (access_point_id, smr3, content_hash)
+    SELECT * FROM unnest(
+        CAST(:access_point_id AS integer[]), CAST(:smr3 AS boolean[]),
+        CAST(:content_hash AS varchar[])
+    )
+    ON CONFLICT (access_point_id) DO UPDATE SET
+        smr3 = excluded.smr3,
+        content_hash = excluded.content_hash,
+        updated_at = now()
+    """
+)
+_DELETE_INSTALLATION_LISTS = [
+    text(f"DELETE FROM {table} WHERE access_point_id = ANY(CAST(:ids AS integer[]))")  # noqa: S608
+    for table in ("local_production_installations", "estimated_annual_volumes")
+]
+_INSERT_PRODUCTION = text(
+    """
+    INSERT INTO local_production_installations (access_point_id, vreg_id, type, converter_power,
+                                                converter_power_unit, inspection_date)
+    SELECT * FROM unnest(
+        CAST(:production_access_point_id AS integer[]), CAST(:production_vreg_id AS varchar[]),
+        CAST(:production_type AS varchar[]), CAST(:production_converter_power AS numeric[]),
+        CAST(:production_converter_power_unit AS varchar[]),
+        CAST(:production_inspection_date AS date[])
+    )
+    """
+)
+_INSERT_VOLUMES = text(
+    """
+    INSERT INTO estimated_annual_volumes (access_point_id, calculated_register, value, unit,
+                                          period_from, period_to)
+    SELECT * FROM unnest(
+        CAST(:volume_access_point_id AS integer[]), CAST(:volume_calculated_register AS varchar[]),
+        CAST(:volume_value AS bigint[]), CAST(:volume_unit AS varchar[]),
+        CAST(:volume_period_from AS date[]), CAST(:volume_period_to AS date[])
+    )
+    """
+)
+
+
+async def replace_installations(session: WriteSession, columns: InstallationColumns) -> None:
+    """Store the installation facts of a batch of access points, replacing what they held:
+    one statement per table."""
+    if not columns.access_point_id:
+        return
+    values = vars(columns)
+    await session.execute(
+        _UPSERT_INSTALLATIONS,
+        {name: values[name] for name in ("access_point_id", "smr3", "content_hash")},
+    )
+    for statement in _DELETE_INSTALLATION_LISTS:
+        await session.execute(statement, {"ids": columns.access_point_id})
+    for statement, prefix in ((_INSERT_PRODUCTION, "production_"), (_INSERT_VOLUMES, "volume_")):
         chosen = {name: value for name, value in values.items() if name.startswith(prefix)}
         if chosen[f"{prefix}access_point_id"]:
             await session.execute(statement, chosen)

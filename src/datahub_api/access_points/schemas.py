@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from datahub_api.access_points.ean import Ean
 from datahub_api.access_points.models import (
@@ -46,6 +47,63 @@ class LocalProductionType(StrEnum):
     plug_and_play_pv = "PPPV"
     plug_and_play_battery = "PPBAT"
     battery = "BAT"
+
+
+class PowerUnit(StrEnum):
+    """Units of a converter power (Fluvius's ``Unit`` values)."""
+
+    kva = "kVA"
+    kw = "kW"
+
+
+class VolumeUnit(StrEnum):
+    """Units of an estimated annual volume (Fluvius's ``Unit`` values)."""
+
+    kwh = "kWh"
+    m3 = "m3"
+
+
+class CalculatedRegister(StrEnum):
+    """Registers an estimated annual volume is calculated for: Fluvius's ``Register`` names
+    in snake_case (``offtake_high`` is ``OfftakeHigh``, the day tariff; ``low`` the night)."""
+
+    offtake_total_hours = "offtake_total_hours"
+    offtake_high = "offtake_high"
+    offtake_low = "offtake_low"
+    offtake_exclusive_night = "offtake_exclusive_night"
+    compensated_offtake_total_hours = "compensated_offtake_total_hours"
+    compensated_offtake_high = "compensated_offtake_high"
+    compensated_offtake_low = "compensated_offtake_low"
+    injection_total_hours = "injection_total_hours"
+    injection_high = "injection_high"
+    injection_low = "injection_low"
+
+
+GAS_REGISTERS = frozenset({CalculatedRegister.offtake_total_hours})
+UNITS_BY_ENERGY_TYPE = {
+    EnergyType.electricity: frozenset({VolumeUnit.kwh}),
+    EnergyType.gas: frozenset({VolumeUnit.kwh, VolumeUnit.m3}),
+}
+FIRST_REGISTRY_DAY = date(2000, 1, 1)
+END_OF_REGISTRY_DAYS = date(2100, 1, 1)
+MAX_CONVERTER_POWER = 1_000_000  # 1 GVA: far above any installation behind one access point
+MAX_ANNUAL_VOLUME = 10**12
+
+
+def _registry_day(value: date) -> date:
+    if not FIRST_REGISTRY_DAY <= value < END_OF_REGISTRY_DAYS:
+        raise ValueError(f"a day from {FIRST_REGISTRY_DAY} up to {END_OF_REGISTRY_DAYS}, exclusive")
+    return value
+
+
+RegistryDay = Annotated[IsoDate, AfterValidator(_registry_day)]
+"""A Brussels date of the installation facts, from 2000-01-01 up to 2100-01-01."""
+
+
+def _three_decimals(value: float) -> float:
+    if round(value, 3) != value:
+        raise ValueError("at most three decimals")
+    return value
 
 
 class _Strict(BaseModel):
@@ -94,6 +152,128 @@ class PartyPeriodBody(Period):
     account_id: Annotated[int, Field(ge=1, le=2**31 - 1, description="An account (`accounts.id`).")]
 
 
+class LocalProductionBody(_Strict):
+    """A local production installation (solar panels, a battery, a CHP, ...)."""
+
+    vreg_id: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,29}$",
+            description="Its identifier in the regulator's (VREG) register.",
+            examples=["G10345678"],
+        ),
+    ] = None
+    type: LocalProductionType
+    converter_power: Annotated[
+        float | None,
+        Field(
+            gt=0,
+            le=MAX_CONVERTER_POWER,
+            description="Total converter (inverter) power, at most three decimals.",
+            examples=[5.604],
+        ),
+        AfterValidator(_three_decimals),
+    ] = None
+    converter_power_unit: PowerUnit = PowerUnit.kva
+    inspection_date: RegistryDay | None = Field(
+        default=None, description="The Brussels date of its inspection (keuring)."
+    )
+
+
+class EstimatedAnnualVolumeBody(_Strict):
+    """An estimated annual volume (EAV) of one register for a consumption period."""
+
+    calculated_register: CalculatedRegister
+    value: Annotated[int, Field(ge=0, le=MAX_ANNUAL_VOLUME, examples=[1013])]
+    unit: VolumeUnit = VolumeUnit.kwh
+    period_from: RegistryDay = Field(description="First Brussels day of the consumption period.")
+    period_to: RegistryDay = Field(description="Day after its last day (exclusive).")
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Self:
+        if self.period_to <= self.period_from:
+            raise ValueError("period_to must be after period_from (it is exclusive)")
+        return self
+
+
+class InstallationBody(_Strict):
+    """The installation facts of an access point as they are now (data service `IG`)."""
+
+    smr3: bool = Field(
+        default=False, description="A dynamic energy contract is active (SMR3 settlement)."
+    )
+    local_production_installations: Annotated[
+        list[LocalProductionBody], Field(max_length=MAX_ITEMS_PER_LIST)
+    ] = []
+    estimated_annual_volumes: Annotated[
+        list[EstimatedAnnualVolumeBody], Field(max_length=MAX_ITEMS_PER_LIST)
+    ] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problems = self.own_problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def own_problems(self) -> list[str]:
+        """Contradictions inside the facts: one VREG id twice, overlapping EAV periods of
+        one register."""
+        problems: list[str] = []
+        seen: set[str] = set()
+        for production in self.local_production_installations:
+            if production.vreg_id is not None:
+                if production.vreg_id in seen:
+                    problems.append(f"VREG id {production.vreg_id} is listed twice")
+                seen.add(production.vreg_id)
+        by_register: dict[CalculatedRegister, list[EstimatedAnnualVolumeBody]] = {}
+        for volume in self.estimated_annual_volumes:
+            by_register.setdefault(volume.calculated_register, []).append(volume)
+        for register, volumes in by_register.items():
+            ordered = sorted(volumes, key=lambda volume: volume.period_from)
+            for earlier, later in itertools.pairwise(ordered):
+                if later.period_from < earlier.period_to:
+                    problems.append(
+                        f"estimated annual volumes of {register.value} overlap "
+                        f"({earlier.period_from}..{earlier.period_to} and "
+                        f"{later.period_from}..{later.period_to})"
+                    )
+        return problems
+
+    def problems_for(self, energy_type: EnergyType) -> list[str]:
+        """What does not fit an access point of ``energy_type`` (each a sentence)."""
+        problems: list[str] = []
+        if energy_type is EnergyType.gas:
+            if self.smr3:
+                problems.append("smr3 (a dynamic electricity contract) is for electricity")
+            if self.local_production_installations:
+                problems.append("local production installations belong to electricity")
+        for volume in self.estimated_annual_volumes:
+            if energy_type is EnergyType.gas and volume.calculated_register not in GAS_REGISTERS:
+                problems.append(
+                    f"register {volume.calculated_register.value} is not a gas register "
+                    "(gas: offtake_total_hours)"
+                )
+            if volume.unit not in UNITS_BY_ENERGY_TYPE[energy_type]:
+                allowed = " or ".join(sorted(u.value for u in UNITS_BY_ENERGY_TYPE[energy_type]))
+                problems.append(
+                    f"unit {volume.unit.value} does not fit {energy_type.name} (use {allowed})"
+                )
+        return list(dict.fromkeys(problems))
+
+    def content_hash(self) -> str:
+        """sha256 of the facts, independent of the order in which lists were given."""
+        return _canonical_hash(self.model_dump(mode="json"))
+
+
+def _canonical_hash(dumped: dict[str, Any]) -> str:
+    for name, value in dumped.items():
+        if isinstance(value, list):
+            dumped[name] = sorted(value, key=lambda item: json.dumps(item, sort_keys=True))
+    canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 class AccessPointFields(_Strict):
     """Everything about an access point but its EAN."""
 
@@ -108,6 +288,12 @@ class AccessPointFields(_Strict):
     ] = []
     grid_users: Annotated[list[PartyPeriodBody], Field(max_length=MAX_ITEMS_PER_LIST)] = []
     customers: Annotated[list[PartyPeriodBody], Field(max_length=MAX_ITEMS_PER_LIST)] = []
+    installation: InstallationBody | None = Field(
+        default=None,
+        description="Installation facts (data service `IG`). Absent or null: the stored "
+        "facts stay as they are; given: they replace the stored ones. In answers: null when "
+        "none were ever registered.",
+    )
 
     @model_validator(mode="after")
     def _shape_fits_the_metering(self) -> Self:
@@ -115,16 +301,16 @@ class AccessPointFields(_Strict):
             raise ValueError("communication periods are only for digital meters (meter_type DM)")
         if self.sub_headpoints and self.metering is Metering.on_meter:
             raise ValueError("sub-headpoints need metering on headpoint (not metering-on-meter)")
+        if self.installation is not None:
+            problems = self.installation.problems_for(self.energy_type)
+            if problems:
+                raise ValueError("installation: " + "; ".join(problems))
         return self
 
     def content_hash(self) -> str:
-        """sha256 of the content, independent of the order in which lists were given."""
-        dumped = self.model_dump(mode="json", exclude={"ean"})
-        for name, value in dumped.items():
-            if isinstance(value, list):
-                dumped[name] = sorted(value, key=lambda item: json.dumps(item, sort_keys=True))
-        canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        """sha256 of the content but the installation facts (they have their own), independent
+        of the order in which lists were given."""
+        return _canonical_hash(self.model_dump(mode="json", exclude={"ean", "installation"}))
 
 
 class AccessPointBody(AccessPointFields):
@@ -168,6 +354,7 @@ class AccessPointOut(AccessPointFields):
                 "communication_periods": access_point.communication_periods,
                 "grid_users": parties[PartyRole.grid_user],
                 "customers": parties[PartyRole.customer],
+                "installation": access_point.installation,
                 "created_at": access_point.created_at,
                 "updated_at": access_point.updated_at,
             }

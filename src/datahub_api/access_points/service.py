@@ -15,6 +15,7 @@ import itertools
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import TypeVar
 
 from datahub_api.access_points import repository
@@ -28,11 +29,13 @@ from datahub_api.access_points.repository import (
     AccessPointColumns,
     AccessPointFilter,
     DetailColumns,
+    InstallationColumns,
     PartyPeriodRow,
 )
 from datahub_api.access_points.schemas import (
     AccessPointBody,
     AccessPointFields,
+    InstallationBody,
     PartyPeriodBody,
     Period,
 )
@@ -62,6 +65,10 @@ class AccessPointConflict(Conflict):
 
 class UnknownParty(UnprocessableContent):
     code, title = "unknown-party", "Unknown party account"
+
+
+class InvalidInstallation(UnprocessableContent):
+    code, title = "invalid-installation", "Installation facts do not fit the access point"
 
 
 class TooManyAccessPoints(PayloadTooLarge):
@@ -326,22 +333,73 @@ async def _write(
     return outcome
 
 
+def _kept_installation_problem(
+    access_point: AccessPointBody, stored: repository.StoredAccessPoint | None
+) -> str | None:
+    """Facts kept (no ``installation`` given) must still fit the access point."""
+    if (
+        access_point.installation is None
+        and stored is not None
+        and stored.installation_hash is not None
+        and stored.energy_type is not access_point.energy_type
+    ):
+        return (
+            f"energy_type changes from {stored.energy_type.value} to "
+            f"{access_point.energy_type.value}, but the stored installation facts are "
+            f"for {stored.energy_type.value}: send `installation` with the access point"
+        )
+    return None
+
+
 async def _write_batch(
     session: WriteSession, batch: Sequence[AccessPointRow], outcome: StoreOutcome
 ) -> None:
     hashes = {row.access_point.ean: row.access_point.content_hash() for row in batch}
     existing = await repository.lock_existing(session, list(hashes))
+    # Checked under the lock: facts stored meanwhile by another transaction count too.
+    problems = [
+        RowProblem(row.line, detail, conflict=True)
+        for row in batch
+        if (
+            detail := _kept_installation_problem(
+                row.access_point, existing.get(row.access_point.ean)
+            )
+        )
+    ]
+    if problems:
+        raise BulkRejected(sorted(problems, key=lambda problem: problem.line))
     changed: list[AccessPointBody] = []
+    installations: list[tuple[str, InstallationBody]] = []
     for row in batch:
-        ean = row.access_point.ean
-        stored = existing.get(ean)
-        if stored is not None and stored.content_hash == hashes[ean]:
-            outcome.unchanged.append(ean)
+        ap = row.access_point
+        stored = existing.get(ap.ean)
+        installation_changed = ap.installation is not None and (
+            stored is None or stored.installation_hash != ap.installation.content_hash()
+        )
+        if ap.installation is not None and installation_changed:
+            installations.append((ap.ean, ap.installation))
+        if stored is not None and stored.content_hash == hashes[ap.ean]:
+            if not installation_changed:
+                outcome.unchanged.append(ap.ean)
+            else:
+                outcome.updated.append(ap.ean)
             continue
-        (outcome.updated if stored else outcome.created).append(ean)
-        changed.append(row.access_point)
-    if not changed:
-        return
+        (outcome.updated if stored else outcome.created).append(ap.ean)
+        changed.append(ap)
+    ids = {ean: stored.id for ean, stored in existing.items()}
+    if changed:
+        ids.update(await _write_changed(session, changed, existing, hashes, outcome))
+    await repository.replace_installations(session, _installation_columns(installations, ids))
+
+
+async def _write_changed(
+    session: WriteSession,
+    changed: Sequence[AccessPointBody],
+    existing: dict[str, repository.StoredAccessPoint],
+    hashes: dict[str, str],
+    outcome: StoreOutcome,
+) -> dict[str, int]:
+    """Upsert the access points whose own content changed, with their details; their ids."""
     replaced_ids = [existing[ap.ean].id for ap in changed if ap.ean in existing]
     old_grid_users = await repository.grid_user_periods(session, replaced_ids)
     ids = await repository.upsert_access_points(
@@ -364,6 +422,38 @@ async def _write_batch(
             new = [PartyPeriodRow(p.account_id, p.valid_from, p.valid_to) for p in ap.grid_users]
             old = old_grid_users.get(existing[ap.ean].id, [])
             outcome.grid_user_changes.extend(grid_user_changes(ap.ean, old, new))
+    return ids
+
+
+def _installation_columns(
+    installations: Sequence[tuple[str, InstallationBody]], ids: dict[str, int]
+) -> InstallationColumns:
+    """The column arrays of (EAN, installation facts) pairs."""
+    columns = InstallationColumns.empty()
+    for ean, installation in installations:
+        ap_id = ids[ean]
+        columns.access_point_id.append(ap_id)
+        columns.smr3.append(installation.smr3)
+        columns.content_hash.append(installation.content_hash())
+        for production in installation.local_production_installations:
+            columns.production_access_point_id.append(ap_id)
+            columns.production_vreg_id.append(production.vreg_id)
+            columns.production_type.append(production.type.value)
+            columns.production_converter_power.append(
+                None
+                if production.converter_power is None
+                else Decimal(str(production.converter_power))
+            )
+            columns.production_converter_power_unit.append(production.converter_power_unit.value)
+            columns.production_inspection_date.append(production.inspection_date)
+        for volume in installation.estimated_annual_volumes:
+            columns.volume_access_point_id.append(ap_id)
+            columns.volume_calculated_register.append(volume.calculated_register.value)
+            columns.volume_value.append(volume.value)
+            columns.volume_unit.append(volume.unit.value)
+            columns.volume_period_from.append(volume.period_from)
+            columns.volume_period_to.append(volume.period_to)
+    return columns
 
 
 def _detail_columns(changed: Sequence[AccessPointBody], ids: dict[str, int]) -> DetailColumns:
@@ -421,10 +511,39 @@ async def put_access_point(
         raise AccessPointConflict("; ".join(conflicts))
     if problems:
         raise UnknownParty("; ".join(problem.detail for problem in problems))
-    outcome = await _write(session, [row], None)
+    try:
+        outcome = await _write(session, [row], None)
+    except BulkRejected as rejected:
+        raise AccessPointConflict("; ".join(p.detail for p in rejected.problems)) from None
     access_point = await repository.get_by_ean(session, ean, refresh=True)
     assert access_point is not None
     return PutOutcome(created=bool(outcome.created), access_point=access_point)
+
+
+async def put_installation(
+    session: WriteSession, ean: str, installation: InstallationBody
+) -> AccessPoint:
+    """Replace the installation facts of a registered access point; the access point with
+    them loaded. Raises :class:`AccessPointNotFound` (404) and :class:`InvalidInstallation`
+    (422) for facts that do not fit its energy type."""
+    stored = (await repository.lock_existing(session, [ean])).get(ean)
+    if stored is None:
+        raise AccessPointNotFound(f"no access point with EAN {ean}")
+    problems = installation.problems_for(stored.energy_type)
+    if problems:
+        raise InvalidInstallation("; ".join(problems))
+    if stored.installation_hash != installation.content_hash():
+        await repository.replace_installations(
+            session, _installation_columns([(ean, installation)], {ean: stored.id})
+        )
+    access_point = await repository.get_with_installation(session, ean, refresh=True)
+    assert access_point is not None
+    return access_point
+
+
+async def find_installation(session: ReadSession, ean: str) -> AccessPoint | None:
+    """The access point with only its installation facts loaded, None for an unknown EAN."""
+    return await repository.get_with_installation(session, ean)
 
 
 # --- queries for the API and for other domains -------------------------------------------

@@ -103,6 +103,7 @@ class _DemoAccessPoint:
     # A former occupant who was customer and grid user until ``moved_on``.
     former: _DemoAccount | None = None
     moved_on: date | None = None
+    installation: dict[str, Any] | None = None
 
     def communicating_on(self, day: date) -> bool:
         return self.meter_type is MeterType.digital and any(
@@ -148,6 +149,7 @@ class _DemoAccessPoint:
             ],
             "grid_users": grid_users,
             "customers": customers,
+            "installation": self.installation,
         }
 
 
@@ -274,12 +276,90 @@ class _AccessPointWorld:
         # else: never communicated
 
 
+def _demo_installation(rng: random.Random, point: _DemoAccessPoint, today: date) -> dict[str, Any]:
+    """Installation facts (data service ``IG``) of a demo access point: solar panels on about
+    a third of the homes, some with a home battery, dynamic contracts (SMR3) on digital
+    meters, and estimated annual volumes of the last and the current year per register."""
+    productions: list[dict[str, Any]] = []
+    electricity = point.energy_type is EnergyType.electricity
+    for sub in point.sub_headpoints:  # a GVM's metered production
+        productions.append(
+            {
+                "vreg_id": sub["vreg_id"],
+                "type": sub["installation_type"],
+                "converter_power": round(rng.uniform(40, 400), 3),
+                "converter_power_unit": "kVA",
+                "inspection_date": point.since + timedelta(days=rng.randint(10, 200)),
+            }
+        )
+    solar = electricity and not point.gvm and rng.random() < 0.35
+    if solar:
+        inspected = point.since + (today - point.since) * rng.randint(5, 90) // 100
+        productions.append(
+            {
+                "vreg_id": f"G{rng.randrange(10**8):08d}",
+                "type": "PV",
+                "converter_power": round(rng.uniform(2.5, 10), 3),
+                "converter_power_unit": "kVA",
+                "inspection_date": inspected,
+            }
+        )
+        if rng.random() < 0.3:
+            productions.append(
+                {
+                    "vreg_id": f"B{rng.randrange(10**8):08d}",
+                    "type": "BAT",
+                    "converter_power": float(rng.choice([3, 5, 6, 8, 10])),
+                    "converter_power_unit": "kW",
+                    "inspection_date": min(today, inspected + timedelta(days=rng.randint(0, 400))),
+                }
+            )
+    elif electricity and not point.gvm and rng.random() < 0.04:
+        productions.append({"type": "PPPV", "converter_power": 0.8, "converter_power_unit": "kW"})
+    digital = point.meter_type is MeterType.digital
+    volumes: list[dict[str, Any]] = []
+    for year in (today.year - 1, today.year):
+        period = {"period_from": date(year, 1, 1), "period_to": date(year + 1, 1, 1)}
+        if not electricity:
+            volumes.append(
+                {"calculated_register": "offtake_total_hours", "value": rng.randint(6000, 22000)}
+                | period
+            )
+            continue
+        if digital:
+            volumes.append(
+                {"calculated_register": "offtake_high", "value": rng.randint(900, 2600)} | period
+            )
+            volumes.append(
+                {"calculated_register": "offtake_low", "value": rng.randint(800, 2200)} | period
+            )
+        else:
+            volumes.append(
+                {"calculated_register": "offtake_total_hours", "value": rng.randint(1800, 4800)}
+                | period
+            )
+        if solar:
+            volumes.append(
+                {"calculated_register": "injection_total_hours", "value": rng.randint(1500, 6500)}
+                | period
+            )
+    return {
+        "smr3": electricity and digital and rng.random() < 0.15,
+        "local_production_installations": productions,
+        "estimated_annual_volumes": [{**volume, "unit": "kWh"} for volume in volumes],
+    }
+
+
 async def seed_access_points(session: WriteSession, world: DemoWorldBuilder) -> None:
     """Demo access points (EANs) with meters, communication and parties, and the customer,
     landlord and former-occupant accounts they need."""
     today = today_in_brussels()
     plan = _AccessPointWorld(world, today)
     plan.plan(world.parameters.eans)
+    # A random source of their own, so the rest of the world stays as it was for a seed.
+    facts_rng = random.Random(f"installation-{world.parameters.seed}")  # noqa: S311  demo data
+    for point in plan.access_points:
+        point.installation = _demo_installation(facts_rng, point, today)
     hashes = {
         CUSTOMER_PASSWORD: hash_password(CUSTOMER_PASSWORD),
         LANDLORD_PASSWORD: hash_password(LANDLORD_PASSWORD),
@@ -327,6 +407,11 @@ async def seed_access_points(session: WriteSession, world: DemoWorldBuilder) -> 
             "meter_ids": p.meter_ids_on(today),
             "customer": p.customer.username,
             "grid_user": p.grid_user.username,
+            "local_production": [
+                production["type"]
+                for production in (p.installation or {}).get("local_production_installations", [])
+            ],
+            "smr3": bool((p.installation or {}).get("smr3")),
         }
         for p in plan.access_points
     ]

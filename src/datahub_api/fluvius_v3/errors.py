@@ -44,6 +44,7 @@ UNAVAILABLE_RESOURCE_BY_PATH: Mapping[str, str] = {
     "/v3/api/mandate": "Mandate",
     "/v3/api/mandate/mock": "Mandate",
     "/v3/api/mandate/energy": "Measurement",
+    "/v3/api/mandate/installation": "Installation",
 }
 DEFAULT_UNAVAILABLE_RESOURCE = "Mandate"
 

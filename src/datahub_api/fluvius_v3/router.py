@@ -1,5 +1,6 @@
-"""The Fluvius-compatible routes: ``/v3/api/shortUrlIdentifier``, ``/v3/api/mandate`` and,
-in sandbox mode, ``/v3/api/mandate/mock``. Thin adapters over the mandates service."""
+"""The Fluvius-compatible routes: ``/v3/api/shortUrlIdentifier``, ``/v3/api/mandate``,
+``/v3/api/mandate/energy``, ``/v3/api/mandate/installation`` and, in sandbox mode,
+``/v3/api/mandate/mock``. Thin adapters over the domain services."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from datahub_api.fluvius_v3 import repository as v3_repository
 from datahub_api.fluvius_v3 import schemas as v3
 from datahub_api.fluvius_v3.auth import v3_caller
 from datahub_api.fluvius_v3.errors import MandatesNotFound, V3ValidationFailed
+from datahub_api.fluvius_v3.installation import installation_body
+from datahub_api.installations import service as installations_service
 from datahub_api.mandates import repository, service
 from datahub_api.mandates.access import (
     ALLOWED_GRANULARITIES,
@@ -483,3 +486,69 @@ async def get_energy(
     except UnknownOrNotYours:  # a mandate ended while we read
         raise MandatesNotFound() from None
     return Response(body, media_type="application/json")
+
+
+# --- installation data ---------------------------------------------------------------------
+
+
+@router.get(
+    "/mandate/installation",
+    response_model=v3.GetInstallationResponseApiDataResponse,
+    responses={
+        **_V3_ERRORS,
+        403: {
+            "description": "Forbidden: your mandates on this EAN grant no installation data "
+            "now (none is for data service `IG`, or it does not cover today)."
+        },
+        404: {
+            "model": v3.ErrorResponse,
+            "description": "No approved mandate of yours on this EAN (with this "
+            "`referenceNumber`): the same answer as for an EAN that does not exist.",
+        },
+    },
+    summary="Get the installation data of an access point you hold an IG mandate for (Fluvius v3)",
+    operation_id="v3_get_installation",
+)
+async def get_installation(
+    principal: MeterDataReader,
+    session: WriteSessionDep,
+    ean: Annotated[
+        str | None, Query(description="Required. The GSRN EAN-code of the installation.")
+    ] = None,
+    reference_number: Annotated[
+        str | None,
+        Query(
+            alias="referenceNumber",
+            description="Only the mandate with this reference number may grant the read.",
+        ),
+    ] = None,
+) -> JSONResponse:
+    """Fluvius's `GetInstallationResponseApiDataResponse`: energy type, meter type, `smr3`
+    (a dynamic contract is active), the local production installations (VREG id, type,
+    converter power and unit, inspection date) and the estimated annual volumes (`EAV`) per
+    register with their consumption period; dates are the UTC instants of Brussels
+    midnights.
+
+    Only a mandate for data service `IG` grants installation data (a `VH_dag` or
+    `VH_kwartier_uur` mandate answers 403). The facts are as they are now: served while the
+    mandate's period holds today, before its expiry and while the customer who gave it still
+    holds the access point; only the estimated volumes whose period overlaps the mandate's
+    window. An EAN you hold no mandate for answers exactly like one that does not exist (404
+    `MandatesNotFoundException`). Every read is recorded in the customer's access log."""
+    if not ean:
+        raise V3ValidationFailed("Parameter 'ean' is mandatory.")
+    if not _is_ean(ean):
+        raise V3ValidationFailed("Parameter 'ean' must contain 18 digits.")
+    try:
+        facts = await installations_service.read_installation(
+            session,
+            principal,
+            ean,
+            channels=API_CHANNELS,
+            face="v3",
+            reference_number=reference_number or None,
+        )
+    except UnknownOrNotYours:
+        raise MandatesNotFound() from None
+    wrapped = v3.GetInstallationResponseApiDataResponse.of(installation_body(facts))
+    return JSONResponse(wrapped.model_dump(mode="json", by_alias=True, exclude_none=True))

@@ -480,7 +480,7 @@ class GetEnergyResponseApiDataResponse(ApiDataResponse[GetEnergyResponse]):
     pass
 
 
-# --- installation data (in the spec's components; no v3 path serves it yet) ---------------
+# --- installation data (GET /v3/api/mandate/installation; the spec has only the bodies) ----
 
 
 class LocalProductionInstallation(V3Model):

@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from datahub_api.access_points import service as access_points_service
 from datahub_api.auth.principal import Principal, Role
-from datahub_api.brussels_days import day_start, today_in_brussels
+from datahub_api.brussels_days import brussels_date, day_start, today_in_brussels
 from datahub_api.db import ReadSession
 from datahub_api.errors import Forbidden, NotFound
 from datahub_api.mandates import repository
@@ -230,3 +230,55 @@ async def readable_portfolio(
         session, channels, today_in_brussels(), organisation_id=principal.organisation_id
     )
     return await readable_windows(session, mandates)
+
+
+async def authorize_installation_read(
+    session: ReadSession,
+    principal: Principal,
+    ean: str,
+    *,
+    now: datetime,
+    channels: Sequence[str],
+    reference_number: str | None = None,
+) -> ReadGrant:
+    """The grant for reading the installation facts of ``ean`` as they are at ``now``: an
+    approved ``IG`` mandate (no other data service grants them, as at Fluvius) whose window,
+    its data period narrowed to the consenting customer's tenure, holds ``now``, while that
+    customer (and a co-signing grid user) still holds a role on the EAN, before the
+    mandate's expiry. 404 (as for an unknown EAN) without an approved mandate on
+    ``channels``; 403 when the caller's mandates on the EAN grant no installation data now.
+    """
+    mandates = await readable_mandates(
+        session, principal, ean, channels=channels, reference_number=reference_number
+    )
+    installation_mandates = [
+        m for m in mandates if m.data_service_type is DataServiceType.installation
+    ]
+    if not installation_mandates:
+        services = sorted({m.data_service_type.value for m in mandates})
+        raise Forbidden(
+            f"Your mandate ({', '.join(services)}) does not cover installation data: that "
+            "needs a mandate for data service IG.",
+            extra={"data_service_types": services},
+        )
+    today = brussels_date(now)
+    for mandate in installation_mandates:
+        start, end = await _window(session, mandate)
+        if not (start <= now < end and now < mandate.expiration_date):
+            continue
+        if await _consenting_parties_hold_on(session, mandate, today):
+            return ReadGrant(mandate, start, end)
+    raise Forbidden(
+        "Your IG mandate does not cover installation data today: they are served as they "
+        "are now, while the mandate runs."
+    )
+
+
+async def _consenting_parties_hold_on(session: ReadSession, mandate: Mandate, day: date) -> bool:
+    """Whether the customer who gave ``mandate`` (and the grid user who co-signed it) are
+    still customer or grid user of its EAN on ``day``."""
+    for account_id in {mandate.given_by_account_id, mandate.grid_user_account_id} - {None}:
+        assert account_id is not None
+        if await access_points_service.tenure_start(session, mandate.ean, account_id, day) is None:
+            return False
+    return True

@@ -106,6 +106,28 @@ async def seed_mandates(session: WriteSession, world: DemoWorldBuilder) -> None:
                 else DataServiceType.daily,
             )
             _tally(summary, "approved", made)
+        # Installation data (IG) of homes with solar panels, a battery or a dynamic contract.
+        for number, owner in enumerate(mine[:40]):
+            eans = [
+                e
+                for e in owner["eans"]
+                if points[e]["meter_type"] == "DM"
+                and (points[e].get("local_production") or points[e].get("smr3"))
+            ][:1]
+            if not eans or summary.get("installation data (IG)", 0) >= 12:
+                continue
+            made = await _consent(
+                session,
+                esp,
+                contract,
+                f"{esp_credentials['name'][-1]}-ig-{number:04d}",
+                await _account(session, owner["username"]),
+                eans,
+                period=long_period,
+                service_type=DataServiceType.installation,
+            )
+            _tally(summary, "installation data (IG)", made)
+            esp_credentials.setdefault("installation_ean", eans[0])
         # Renewal: consent ending within three months; expiry: consent that ran out.
         for number, owner in enumerate(mine[40:44]):
             customer = await _account(session, owner["username"])
@@ -206,4 +228,13 @@ def describe_mandates(credentials: dict[str, Any]) -> list[str]:
     esps = [e for e in credentials.get("esps", []) if "consent_url" in e]
     if not esps:
         return []
-    return [f"  consent link of {esps[0]['name']} (log in as a customer): {esps[0]['consent_url']}"]
+    lines = [
+        f"  consent link of {esps[0]['name']} (log in as a customer): {esps[0]['consent_url']}"
+    ]
+    if "installation_ean" in esps[0]:
+        base = credentials.get("base_url", "")
+        lines.append(
+            f"  installation data under an IG mandate of {esps[0]['name']}: "
+            f"{base}/v3/api/mandate/installation?ean={esps[0]['installation_ean']}"
+        )
+    return lines
