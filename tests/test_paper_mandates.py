@@ -703,3 +703,73 @@ async def test_the_portal_contest_page_refuses_other_roles_and_unknown_mandates(
             assert 'href="/portal/co-consents"' in missing.text  # never an outside link
     finally:
         await owner.aclose()
+
+
+# --- the migration keeps what was registered before ------------------------------------------
+
+BEFORE_PAPER_MANDATES = [
+    "INSERT INTO organisations (id, name, enterprise_number, contact_email, status) "
+    "VALUES (1, 'ESP A', '0100000466', 'a@example.com', 'active')",
+    "INSERT INTO accounts (id, username, password_hash, display_name, role) "
+    "VALUES (1, 'olga', 'x', 'Olga Owner', 'grid_user')",
+    "INSERT INTO access_points (id, ean, energy_type, meter_type, metering, gvm, content_hash) "
+    "VALUES (1, '541448800000000007', 'E', 'KM', 'metering-on-headpoint', true, 'h')",
+    "INSERT INTO mandates (id, organisation_id, ean, access_point_id, reference_number, channel, "
+    "energy_type, data_service_type, data_period_from, data_period_to, expiration_date, status, "
+    "source, grid_user_account_id, given_by_account_id) VALUES "
+    "(1, 1, '541448800000000007', 1, 'nps-1', 'nps', 'E', 'VH_kwartier_uur', "
+    "'2026-01-01', '2027-01-01', '2027-01-01', 'approved', 'signed', 1, 1), "
+    "(2, 1, '541448800000000007', 1, 'history-export-1', 'annual_history', 'E', "
+    "'VH_kwartier_uur', '2025-01-01', '2026-01-01', '2027-01-01', 'approved', 'signed', 1, 1)",
+    "INSERT INTO nps_requests (id, organisation_id, reference_number, submitted_by, item_count, "
+    "accepted_count) VALUES (1, 1, 'nps-1', 'client-a', 1, 1)",
+    "INSERT INTO nps_request_items (request_id, organisation_id, position, ean, outcome, source, "
+    "mandate_id, signatory_name, signatory_capacity, signed_on, data_period_from, "
+    "data_period_to, document_sha256) VALUES (1, 1, 0, '541448800000000007', 'accepted', "
+    "'signed', 1, 'Olga Owner', 'grid_user', '2026-01-15', '2026-01-01', '2026-12-31', "
+    "repeat('a', 64))",
+    "INSERT INTO history_exports (id, organisation_id, quota_year, reference_number, "
+    "requested_by, period_from, period_to, format, status, created_at) VALUES "
+    "(1, 1, 2026, 'hx', 'client-a', '2025-01-01', '2025-12-31', 'csv', 'ready', now())",
+    "INSERT INTO history_export_items (export_id, position, ean, gvm, mandate_id, "
+    "signatory_name, signed_on, document_sha256) VALUES "
+    "(1, 0, '541448800000000007', true, 2, 'Olga Owner', '2026-01-15', repeat('b', 64))",
+]
+
+
+async def test_the_migration_records_the_paper_mandates_registered_before_it(
+    server_url: str,
+) -> None:
+    import asyncio
+
+    from alembic import command
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from datahub_api.schema_migrations import alembic_config, upgrade_to_head
+
+    from .conftest import create_scratch_database
+
+    url = await create_scratch_database(server_url, "paper_backfill")
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "0015")
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+            for statement in BEFORE_PAPER_MANDATES:
+                await connection.execute(text(statement))
+        await asyncio.to_thread(upgrade_to_head, url)
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    text(
+                        "SELECT mandate_id, channel, registered_by, signed_by_grid_user, "
+                        "document_sha256, name_check, hold FROM paper_mandates "
+                        "ORDER BY mandate_id"
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(row) for row in rows] == [
+        (1, "nps", "client-a", True, "a" * 64, "matched", None),
+        (2, "annual_history", "client-a", True, "b" * 64, "matched", None),
+    ]
