@@ -58,6 +58,11 @@ class NpsWorld:
     head_end: dict[str, str]
     a: dict[str, str]  # ESP A's headers
     b: dict[str, str]
+    app: FastAPI
+
+    async def run_jobs(self) -> None:
+        """The jobs queued so far (the registry check of paper mandates, ...)."""
+        await self.app.state.jobs.run_until_idle()
 
 
 def gvm_body(**over: Any) -> dict[str, Any]:
@@ -118,6 +123,7 @@ async def make_nps_world(app: FastAPI, client: httpx.AsyncClient) -> NpsWorld:
         head_end=await auth_headers(client, await make_machine_client(app, Role.head_end)),
         a=await auth_headers(client, esp_a),
         b=await auth_headers(client, esp_b),
+        app=app,
     )
 
 
@@ -154,7 +160,8 @@ async def submit(
 async def signed_mandate(
     client: httpx.AsyncClient, world: NpsWorld, document: bytes, *, reference: str = "nps-1"
 ) -> int:
-    """ESP A's approved signed NPS mandate on the owner's EAN, registered with ``document``."""
+    """ESP A's approved signed NPS mandate on the owner's EAN, registered with ``document``
+    and checked against the registry (the job that runs after registration)."""
     response = await submit(
         client,
         world.a,
@@ -164,6 +171,7 @@ async def signed_mandate(
     assert response.status_code == 201, response.text
     item = response.json()["items"][0]
     assert item["outcome"] == "accepted", item
+    await world.run_jobs()
     return int(item["mandate_id"])
 
 

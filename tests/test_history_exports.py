@@ -359,7 +359,8 @@ async def test_an_export_whose_mandates_all_ended_fails(
     body = (await client.get(f"{EXPORTS}/{created['id']}", headers=world.a)).json()
     assert body["status"] == "failed"
     assert "No EAN could be exported" in body["error"]
-    assert body["items"][0]["skipped_reason"] is None  # not stored on a failed run
+    # Why each EAN was left out is kept on a run that exported none.
+    assert "no longer approved (audit_failed)" in body["items"][0]["skipped_reason"]
     refused = await client.get(f"{EXPORTS}/{created['id']}/file", headers=world.a)
     assert refused.status_code == 409
 

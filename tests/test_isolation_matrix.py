@@ -85,6 +85,11 @@ PERSON_ONLY = {
     "POST /api/v1/mandates/{mandate_id}/revoke",
     "POST /api/v1/co-consents/{task_id}/decision",
     "GET /api/v1/access-points/{ean}/access-log",
+    # Paper mandates on the person's access points: another person's answer is the
+    # unknown-mandate 404 (tests/test_paper_mandates.py).
+    "GET /api/v1/paper-mandates",
+    "GET /api/v1/paper-mandates/{mandate_id}",
+    "POST /api/v1/paper-mandates/{mandate_id}/contest",
 }
 
 # Routes with an ESP A object in the path: how to fill it, and a value that exists nowhere.
@@ -390,6 +395,7 @@ PORTAL_PAGES = {
     "POST /portal/mandates/{mandate_id}/revoke": "person",
     "GET /portal/co-consents": "person",
     "POST /portal/co-consents/{task_id}": "person",
+    "POST /portal/paper-mandates/{mandate_id}/contest": "person",
     "GET /portal/access-log": "person",
     "GET /portal/operator/contracts": "operator",
     "POST /portal/operator/contracts/{number}/{action}": "operator",

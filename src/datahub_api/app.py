@@ -56,6 +56,7 @@ from datahub_api.observability import (
     configure_logging,
 )
 from datahub_api.organisations.router import router as organisations_router
+from datahub_api.paper_mandates.router import router as paper_mandates_router
 from datahub_api.portal.customer_pages import router as portal_customer_router
 from datahub_api.portal.esp_pages import router as portal_esp_router
 from datahub_api.portal.operator_pages import router as portal_operator_router
@@ -253,6 +254,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(webhooks_router)
     app.include_router(sla_router)
     app.include_router(nps_router)
+    app.include_router(paper_mandates_router)
     app.include_router(history_exports_router)
 
     _document_problem_schema(app)

@@ -203,6 +203,13 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest signed-mandate PDF an ESP may upload for an NPS audit.",
     )
+    paper_mandates_per_day: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="Most signed paper mandates (NPS signed evidence, history export EANs) "
+        "one ESP may try to register per Brussels day, refused attempts included (429 above).",
+    )
     history_export_max_eans: int = Field(
         default=10_000,
         ge=1,

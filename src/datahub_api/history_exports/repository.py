@@ -120,6 +120,22 @@ async def item_count(session: ReadSession, export_id: int) -> int:
     return int(await session.scalar(query) or 0)
 
 
+async def export_to_remake(session: WriteSession, mandate_id: int) -> HistoryExport | None:
+    """The export (locked) whose last run left out the item of ``mandate_id``, or wrote
+    its rows."""
+    query = (
+        select(HistoryExport)
+        .join(HistoryExportItem, HistoryExportItem.export_id == HistoryExport.id)
+        .where(
+            HistoryExportItem.mandate_id == mandate_id,
+            or_(HistoryExportItem.skipped_reason.is_not(None), HistoryExportItem.row_count > 0),
+        )
+        .with_for_update(of=HistoryExport)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.scalars(query)).first()
+
+
 async def set_progress(session: WriteSession, export_id: int, attempt: int, percent: int) -> None:
     """The job's progress, only while the run that reports it is the current one."""
     await session.execute(

@@ -37,6 +37,7 @@ from datahub_api.paging import ObjectId as Id
 from datahub_api.paging import PageCursor as Cursor
 from datahub_api.paging import PageLimit as Limit
 from datahub_api.paging import cursor_int, encode_cursor
+from datahub_api.paper_mandates.service import AttemptBound
 from datahub_api.settings import Settings
 
 router = APIRouter(tags=["history-exports"])
@@ -49,16 +50,23 @@ CREATE_DESCRIPTION = """Ask for the history of a list of EANs, once a year, free
 Per EAN, describe the signed mandate of the **grid user** you keep (signatory, signing date,
 SHA-256 of the document; for a company the enterprise number): the DSO may audit it as it
 audits NPS signed mandates (`nps.audit_requested`, upload with
-`PUT /api/v1/nps/mandates/{mandate_id}/evidence`). Each EAN gets an `annual_history` mandate
-over the period.
+`PUT /api/v1/nps/mandates/{mandate_id}/evidence`). Each EAN registers a paper mandate: an
+`annual_history` mandate over the period, `requested` at first. Whether the signatory is the
+grid user on record is checked *after* registration, never in this request (the answer is
+the same whoever signed); an EAN whose signatory is not the grid user on record opens an
+audit at once (`opened_by: registry_check`) and is left out of the file until the audit
+passes (`skipped_reason`), when the export is made again with it. The grid user and the
+customers see every paper mandate at once and may contest it, with the same effect. Every
+EAN counts against `DATAHUB_PAPER_MANDATES_PER_DAY` (accepted or refused); a request that
+would pass it is a 429 `paper-mandates-per-day` and stores nothing.
 
 Large-consumption installations (GVM) get every quarter-hour; small ones (KVM) the yearly and
 monthly totals per register. The file is in the Fluvius CSV layout (`csv`) or the same
 columns as XLSX (`xlsx`), one file per EAN, zipped when there are several.
 
 **Refusals** (nothing is stored): no approved `annual_history` contract (403); no EANs, a
-repeated EAN, an invalid or unknown EAN, an EAN without evidence or with evidence that is not
-the grid user's, an EAN without data in the period, a period that is not in the past (422,
+repeated EAN, an invalid or unknown EAN, an EAN without evidence or with malformed evidence,
+an EAN without a grid user or without data in the period, a period that is not in the past (422,
 each problem listed in `errors` with its position); more than
 `DATAHUB_HISTORY_EXPORT_MAX_EANS` EANs (413); a second request in the same calendar year
 (409 `quota-used`, naming the first request and its date; the DSO can grant an exception).
@@ -140,6 +148,7 @@ def _export_out(
         s409="This year's free request is used (`quota-used`), or the idempotency key was "
         "used for another body",
         s413="More EANs than allowed",
+        s429="Rate limit, or the day's paper-mandate bound (`paper-mandates-per-day`)",
     ),
     summary="Ask for the yearly history of a list of EANs (scope `exports`)",
     description=CREATE_DESCRIPTION,
@@ -164,6 +173,7 @@ async def create_export(
         period=period,
         export_format=body.format,
         rules=service.Rules.from_settings(settings),
+        bound=AttemptBound(request.app.state.database, settings.paper_mandates_per_day),
     )
     build_after_commit(session, created.export.id)
     payload = _export_out(settings, created.export, created.items, len(created.items)).model_dump(

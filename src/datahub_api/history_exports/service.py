@@ -4,9 +4,14 @@
 past days, a format (``csv`` or ``xlsx``) and, per EAN, the signed mandate the ESP keeps: the
 signatory must be the grid user on record (enterprise number for a company, else the
 name), with the signing date and the SHA-256 of the document. The request is judged whole:
-any bad EAN refuses it (422, every problem listed) and nothing is stored. Each EAN gets an
-``annual_history`` mandate with source ``signed`` over the period, which the NPS audits cover
-like NPS's signed mandates (the same document upload, deadline and outcome).
+any bad EAN refuses it (422, every problem listed) and nothing is stored. Each EAN registers
+a paper mandate (:mod:`datahub_api.paper_mandates`): an ``annual_history`` mandate with source
+``signed`` over the period, ``requested`` until the signatory is checked against the registry
+after registration (never in the request: no answer tells whether a name matched), which
+the NPS audits cover like NPS's signed mandates (the same document upload, deadline and
+outcome). The job checks the EANs still waiting before it reads; an EAN whose paper mandate
+is held (another signatory, or contested) is left out until its audit passes, and then the
+export is made again with it.
 
 **The free quota**: one request per ESP per Brussels calendar year; a second one is a 409
 naming the first, unless an operator granted an exception for that year (recorded with its
@@ -34,7 +39,6 @@ from typing import Any
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.ean import InvalidEan, validated
 from datahub_api.access_points.models import AccessPoint
-from datahub_api.accounts import repository as accounts_repository
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.brussels_days import brussels_date, day_start, today_in_brussels
 from datahub_api.contracts.models import Channel
@@ -57,7 +61,6 @@ from datahub_api.history_exports.models import (
     HistoryExportItem,
     HistoryExportQuotaException,
 )
-from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates import signed_evidence
 from datahub_api.mandates.access import read_window
 from datahub_api.mandates.models import DataServiceType, MandateStatus
@@ -69,7 +72,10 @@ from datahub_api.meter_data.portal_export import (
 )
 from datahub_api.meter_data.series import ReadGranularity, ReadWindow
 from datahub_api.nps import repository as nps_repository
+from datahub_api.nps import service as nps_service
 from datahub_api.organisations import repository as organisations_repository
+from datahub_api.paper_mandates import service as paper_service
+from datahub_api.paper_mandates.models import Hold
 from datahub_api.settings import Settings
 
 CHANNEL = Channel.annual_history.value
@@ -169,6 +175,8 @@ class _Accepted:
 async def _evidence_problem(
     session: ReadSession, ean: str, evidence: Evidence, today: date
 ) -> tuple[str | None, int | None]:
+    """Why the evidence cannot be taken (and the grid user on record otherwise). Never
+    whether the signatory is that grid user: the check runs after registration."""
     if not signed_evidence.well_formed_sha256(evidence.document_sha256):
         return "document_sha256 is the SHA-256 of the signed document: 64 hex characters.", None
     if evidence.signed_on > today:
@@ -178,19 +186,6 @@ async def _evidence_problem(
     grid_user_id = await access_points_service.grid_user_on(session, ean, today)
     if grid_user_id is None:
         return "Nobody is the grid user of this EAN today: the mandate cannot be checked.", None
-    grid_user = await accounts_repository.get(session, grid_user_id)
-    assert grid_user is not None
-    if not signed_evidence.is_grid_user(
-        evidence.signatory_name,
-        evidence.signatory_enterprise_number,
-        grid_user_name=grid_user.display_name,
-        grid_user_company=grid_user.enterprise_number,
-    ):
-        return (
-            "The signatory is not the grid user on record (enterprise number or name differ): "
-            "the history is released on a mandate of the grid user.",
-            None,
-        )
     return None, grid_user_id
 
 
@@ -277,22 +272,28 @@ async def _add_items(
 ) -> list[HistoryExportItem]:
     items = []
     expiration = now + timedelta(days=rules.retention_days + MANDATE_DAYS_BEYOND_RETENTION)
+    registrar = await paper_service.registrar(session, export.organisation_id, actor)
     for offset, one in enumerate(accepted):
         gvm = one.access_point.gvm
-        mandate = await mandates_service.new_signed_mandate(
+        mandate = await paper_service.register(
             session,
-            organisation_id=export.organisation_id,
+            registrar,
             access_point=one.access_point,
+            grid_user=one.grid_user_id,
             reference_number=f"history-export-{export.id}",
             channel=CHANNEL,
             data_service_type=DataServiceType.quarter_hourly if gvm else DataServiceType.daily,
             period=(day_start(export.period_from), day_start(export.period_to + timedelta(1))),
-            grid_user=one.grid_user_id,
-            signed_by_grid_user=True,
-            signatory_name=one.evidence.signatory_name,
-            actor=actor,
-            rules=mandates_service.ConsentRules(session_lifetime=timedelta(0), co_consent_days=1),
+            evidence=paper_service.PaperEvidence(
+                signatory_name=one.evidence.signatory_name,
+                signatory_enterprise_number=one.evidence.signatory_enterprise_number,
+                signed_by_grid_user=True,
+                signed_on=one.evidence.signed_on,
+                document_sha256=one.evidence.document_sha256,
+            ),
+            co_consent_days=1,
             expiration=expiration,
+            now=now,
         )
         item = HistoryExportItem(
             export_id=export.id,
@@ -331,7 +332,10 @@ async def create(
     export_format: ExportFormat,
     rules: Rules,
     now: datetime | None = None,
+    bound: paper_service.AttemptBound | None = None,
 ) -> Created:
+    """Judge and store a request. ``bound`` counts its EANs (each a paper mandate) against
+    the ESP's daily paper-mandate bound before they are judged (429 past it)."""
     if principal.role is not Role.esp or principal.organisation_id is None:
         raise Forbidden("Only an energy service provider may ask for a history export.")
     now = now or utcnow()
@@ -359,6 +363,8 @@ async def create(
                     "first_requested_at": first.created_at.isoformat(),
                 },
             )
+    if bound is not None:
+        await bound.count(organisation_id, len(entries), now)
     accepted = await _judge(
         session, entries, period[0], period[1], already=set(), today=today_in_brussels(now)
     )
@@ -560,7 +566,14 @@ async def download(
     path = settings.history_exports_path / export.file_name
     if not path.exists():
         raise Gone("The file is gone.")
-    return Download(export, path, await repository.items_of(session, export.id))
+    items = await repository.items_of(session, export.id)
+    if await paper_service.held_among(session, [i.mandate_id for i in items if i.row_count]):
+        # Never the rows of a contested paper mandate (the export is being made again).
+        raise NotReady(
+            "The export is being made again without an EAN whose signed mandate the DSO audits.",
+            extra={"status": ExportStatus.queued.value},
+        )
+    return Download(export, path, items)
 
 
 # --- the job ---------------------------------------------------------------------------------
@@ -576,10 +589,23 @@ class _Planned:
     mandate_id: int
 
 
+HELD_REASON = (
+    "The DSO is auditing the signed mandate of this EAN; its data is exported once the audit "
+    "passes (the export is then made again)."
+)
+UNCHECKED_REASON = (
+    "The DSO has not checked the signed mandate of this EAN yet; its data is exported once "
+    "it has (the export is then made again)."
+)
+
+
 async def _item_window(
     session: ReadSession, planned: _Planned, export: HistoryExport
 ) -> tuple[datetime, datetime] | str:
     """What the item's mandate lets the export read, or why nothing."""
+    paper = await paper_service.of_mandate(session, planned.mandate_id)
+    if paper is not None and paper.hold is not None:
+        return UNCHECKED_REASON if paper.hold is Hold.check_pending else HELD_REASON
     mandate = await nps_repository.signed_nps_mandate(session, None, planned.mandate_id)
     if mandate is None or mandate.status is not MandateStatus.approved:
         reason = mandate.finished_reason if mandate is not None else None
@@ -590,6 +616,27 @@ async def _item_window(
     if end <= start:
         return "The grid user's tenure does not cover the period."
     return start, end
+
+
+async def queue_again_for(
+    session: WriteSession, mandate_id: int, now: datetime | None = None
+) -> int | None:
+    """The export with the EAN of ``mandate_id`` is made again, now that the mandate gives
+    data (its EAN was left out: its paper mandate was held) or gives none any more (it is
+    held: contested); its id, or None when there is nothing to make again (the EAN was
+    neither left out nor in the file, the export is being made, or it is past its
+    retention). Queued, the export's file cannot be downloaded until it is made again."""
+    now = now or utcnow()
+    export = await repository.export_to_remake(session, mandate_id)
+    if export is None or export.status not in (ExportStatus.ready, ExportStatus.failed):
+        return None
+    if expired(export, now):
+        return None
+    export.status = ExportStatus.queued
+    export.progress_percent = 0
+    export.error = None
+    await session.flush()
+    return export.id
 
 
 def _clear_runs(directory: Path, export_id: int) -> None:
@@ -607,6 +654,22 @@ async def build(
     clock: Callable[[], datetime] = utcnow,
 ) -> ExportStatus | None:
     """Run (or run again) the export; the status it ended with (None: nothing to do)."""
+    # The paper mandates still waiting for their check are checked before anything is read
+    # (a mismatch opens its audit now), so no data leaves on an unchecked one. In a
+    # transaction of its own, before the export is locked: the check locks paper mandates
+    # first and may then queue this export again (the order every other path takes).
+    async with database.write_sessions() as session:
+        mandate_ids = [item.mandate_id for item in await repository.items_of(session, export_id)]
+        await nps_service.check_paper_mandates(
+            session,
+            nps_service.AuditRules(
+                days=settings.nps_audit_days, evidence_max_bytes=settings.nps_evidence_max_bytes
+            ),
+            mandate_ids=mandate_ids,
+            now=clock(),
+            limit=len(mandate_ids) + 1,
+        )
+        await on_commit(session)
     async with database.write_sessions() as session:
         export = await repository.get(session, None, export_id, for_update=True)
         if export is None or export.status in (ExportStatus.ready, ExportStatus.failed):
@@ -665,7 +728,7 @@ async def build(
                 await repository.set_progress(session, export_id, attempt, percent)
                 await session.commit()
         if not files:
-            raise RuntimeError("No EAN could be exported: every mandate has ended.")
+            raise NothingToExport("No EAN could be exported: each EAN's skipped_reason says why.")
         partial = work / "result.partial"
         if len(files) > 1:
             await asyncio.to_thread(writer.zip_files, partial, files)
@@ -681,7 +744,9 @@ async def build(
         os.replace(partial, directory / name)
         await asyncio.to_thread(writer.make_durable, directory / name)
     except Exception as exc:
-        await _fail(database, export_id, attempt, str(exc)[:2000], clock())
+        # Why each EAN was left out is kept when no EAN could be exported.
+        skipped = results if isinstance(exc, NothingToExport) else None
+        await _fail(database, export_id, attempt, str(exc)[:2000], clock(), skipped)
         await asyncio.to_thread(shutil.rmtree, work, True)
         return ExportStatus.failed
     await asyncio.to_thread(shutil.rmtree, work, True)
@@ -725,8 +790,17 @@ async def build(
     return ExportStatus.ready
 
 
+class NothingToExport(Exception):
+    """No EAN of the export gave data (each item says why)."""
+
+
 async def _fail(
-    database: Database, export_id: int, attempt: int, error: str, now: datetime
+    database: Database,
+    export_id: int,
+    attempt: int,
+    error: str,
+    now: datetime,
+    skipped: dict[int, dict[str, Any]] | None = None,
 ) -> None:
     async with database.write_sessions() as session:
         export = await repository.get(session, None, export_id, for_update=True)
@@ -736,6 +810,8 @@ async def _fail(
             export.status = ExportStatus.ready if kept else ExportStatus.failed
             export.error = error
             export.finished_at = now
+            if skipped and not kept:
+                await repository.set_item_results(session, skipped)
         await session.commit()
 
 

@@ -7,6 +7,12 @@
   ``queued`` (the job is deferred after the request commits; if the process died in
   between, this finds it) and of ``running`` ones silent for :data:`SILENT_RUN` (a worker
   stopped mid-job: the run starts over), and deletes the files past their retention.
+
+An EAN left out because its paper mandate was held (under audit) is added when the audit
+passes, and an EAN whose paper mandate is contested after the file was made is taken out:
+the mandate's ``mandate.approved`` or ``mandate.requested`` (a listener of the mandates
+domain, in the changing transaction) queues the export again, which also stops its
+download until the file is made again.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from datahub_api.db import WriteSession, after_commit
 from datahub_api.history_exports import repository, service
+from datahub_api.mandates import service as mandates_service
+from datahub_api.mandates.models import Mandate
 
 if TYPE_CHECKING:
     from datahub_api.jobs import JobQueue
@@ -70,6 +78,24 @@ async def run_sweep(queue: JobQueue) -> tuple[int, int]:
         deleted = await service.delete_expired_files(session, queue.settings, now)
         await session.commit()
     return len(waiting), deleted
+
+
+REMAKE_ON = (mandates_service.MandateEvent.approved, mandates_service.MandateEvent.requested)
+
+
+async def build_again_on_hold_change(session: WriteSession, mandate: Mandate, event: str) -> None:
+    """A yearly-history paper mandate approved after its export left its EAN out (held), or
+    held back (``requested`` again: contested) after its rows went into the file: make the
+    export again, with or without the EAN, once this transaction commits."""
+    if event not in REMAKE_ON or mandate.channel != service.CHANNEL:
+        return
+    export_id = await service.queue_again_for(session, mandate.id)
+    if export_id is not None:
+        build_after_commit(session, export_id)
+
+
+if build_again_on_hold_change not in mandates_service.MANDATE_EVENT_LISTENERS:
+    mandates_service.MANDATE_EVENT_LISTENERS.append(build_again_on_hold_change)
 
 
 def register_tasks(queue: JobQueue) -> None:

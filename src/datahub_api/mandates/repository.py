@@ -47,6 +47,7 @@ from datahub_api.mandates.models import (
     OutboxMessage,
     RenewalStatus,
 )
+from datahub_api.paper_mandates.repository import not_held
 
 LIVE_STATUSES = (MandateStatus.requested, MandateStatus.approved)
 # Payload: the organisation id whose mandates changed (see mandates/versions.py).
@@ -282,6 +283,7 @@ async def approved_for_reads(
             Mandate.status == MandateStatus.approved,
             Mandate.channel.in_(list(channels)),
             contract_covers_channel,
+            not_held(Mandate.id),  # a paper mandate under check, audit or contest gives nothing
         )
         .order_by(Mandate.ean, Mandate.id)
     )

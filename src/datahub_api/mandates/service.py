@@ -521,9 +521,10 @@ async def new_signed_mandate(
     expiration: datetime | None = None,
 ) -> Mandate:
     """A mandate on a signed paper mandate the ESP keeps (NPS, yearly history; ``expiration``
-    defaults to the end of the data period): approved at once when the
-    grid user signed it; otherwise requested, and the grid user gets the same co-consent task
-    (and letter) as when another customer consents on the portal."""
+    defaults to the end of the data period). It starts ``requested`` whoever signed it: the
+    DSO checks the signatory after registration (see :mod:`datahub_api.paper_mandates`) and
+    :func:`approve_signed` approves it. When a customer signed, the grid user gets the same
+    co-consent task (and letter) as when another customer consents on the portal."""
     mandate = await _new_mandate(
         session,
         organisation_id=organisation_id,
@@ -537,6 +538,7 @@ async def new_signed_mandate(
         consent_session_id=None,
         source=MandateSource.signed,
         actor=actor,
+        status=MandateStatus.requested,
         expiration=expiration,
     )
     if not signed_by_grid_user:
@@ -643,6 +645,36 @@ async def finish(
         return None
     await _close_task_of(session, mandate)
     await _move(session, mandate, MandateStatus.finished, actor=actor, reason=reason)
+    return mandate
+
+
+async def approve_signed(session: WriteSession, mandate_id: int, *, actor: str) -> Mandate | None:
+    """A requested signed paper mandate that the DSO's checks now allow: approved. None when
+    it is not a requested signed mandate (ended meanwhile, say)."""
+    mandate = await repository.get_for_update(session, mandate_id)
+    if (
+        mandate is None
+        or mandate.source is not MandateSource.signed
+        or mandate.status is not MandateStatus.requested
+    ):
+        return None
+    await _move(session, mandate, MandateStatus.approved, actor=actor)
+    return mandate
+
+
+async def hold_back_signed(
+    session: WriteSession, mandate_id: int, *, actor: str, reason: str
+) -> Mandate | None:
+    """An approved signed paper mandate whose data is held (contested): ``requested`` again,
+    on both faces, until :func:`approve_signed`. None when it is not approved."""
+    mandate = await repository.get_for_update(session, mandate_id)
+    if (
+        mandate is None
+        or mandate.source is not MandateSource.signed
+        or mandate.status is not MandateStatus.approved
+    ):
+        return None
+    await _move(session, mandate, MandateStatus.requested, actor=actor, reason=reason)
     return mandate
 
 

@@ -1,7 +1,9 @@
 """Signed paper mandates an ESP keeps and describes (NPS lists, yearly history exports):
 the checks both channels apply to the description, so that one set of rules decides whether
 a signatory is the grid user on record and whether a document hash is well-formed. The
-audits of the documents themselves live in the NPS domain and cover both channels."""
+signatory is compared only after registration, never in the request (see
+:mod:`datahub_api.paper_mandates`); the audits of the documents themselves live in the NPS
+domain and cover both channels."""
 
 from __future__ import annotations
 

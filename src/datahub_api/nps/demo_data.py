@@ -1,6 +1,7 @@
 """Demo NPS data for ESP A, made through the real services: an EAN list of the demo's
-large-consumption installations with signed evidence (approved where the grid user signed,
-waiting for the grid user where a tenant did), one audit waiting for ESP A's upload, and one
+large-consumption installations with signed evidence (checked against the registry as the
+job would: approved where the grid user signed, waiting for the grid user where a tenant
+did), one audit waiting for ESP A's upload, and one
 mandate ended by a refused audit (``audit_failed``). The signed PDFs are written to
 ``<data dir>/demo-nps/`` so that a newcomer can upload the audited one."""
 
@@ -89,6 +90,10 @@ async def seed_nps(session: WriteSession, world: DemoWorldBuilder) -> None:
     )
     accepted = [i for i in submitted.items if i.outcome is ItemOutcome.accepted and i.mandate_id]
     rules = service.AuditRules(days=world.settings.nps_audit_days, evidence_max_bytes=10**7)
+    # The registry check a job runs after registration, run here (no queue while seeding).
+    await service.check_paper_mandates(
+        session, rules, mandate_ids=[i.mandate_id for i in accepted if i.mandate_id]
+    )
     summary: dict[str, Any] = {
         "reference_number": "NPS-A-0001",
         "eans": [i.ean for i in accepted],

@@ -24,6 +24,8 @@ from datahub_api.nps.models import (
     NpsRequest,
     NpsRequestItem,
 )
+from datahub_api.paper_mandates.models import PaperMandate
+from datahub_api.paper_mandates.repository import not_held
 
 LIVE = (MandateStatus.requested, MandateStatus.approved)
 NPS = Channel.nps.value
@@ -118,32 +120,12 @@ async def items_of(session: ReadSession, request_id: int) -> list[NpsRequestItem
 
 
 async def registered_document_sha256(session: ReadSession, mandate_id: int) -> str | None:
-    """The SHA-256 the ESP registered for the signed document behind a mandate: from the NPS
-    list item or the yearly history export item that made it."""
-    evidence = await evidence_of_mandate(session, mandate_id)
-    if evidence is not None:
-        return evidence.document_sha256
+    """The SHA-256 the ESP registered for the signed document behind a mandate (an NPS list
+    or a yearly history export registered it as a paper mandate)."""
     found = await session.scalar(
-        text(
-            "SELECT document_sha256 FROM history_export_items WHERE mandate_id = :mandate_id "
-            "ORDER BY id DESC LIMIT 1"
-        ),
-        {"mandate_id": mandate_id},
+        select(PaperMandate.document_sha256).where(PaperMandate.mandate_id == mandate_id)
     )
     return str(found) if found is not None else None
-
-
-async def evidence_of_mandate(session: ReadSession, mandate_id: int) -> NpsRequestItem | None:
-    """The accepted list item (with its signed evidence) that made a mandate."""
-    query = (
-        select(NpsRequestItem)
-        .where(
-            NpsRequestItem.mandate_id == mandate_id,
-            NpsRequestItem.outcome == ItemOutcome.accepted,
-        )
-        .order_by(NpsRequestItem.id.desc())
-    )
-    return (await session.scalars(query)).first()
 
 
 # --- audits ------------------------------------------------------------------------------
@@ -272,6 +254,7 @@ async def listed_approved_mandates(session: ReadSession, organisation_id: int) -
             Mandate.organisation_id == organisation_id,
             Mandate.channel == NPS,
             Mandate.status == MandateStatus.approved,
+            not_held(Mandate.id),  # no data while a paper mandate is checked or audited
             Mandate.id.in_(
                 select(NpsRequestItem.mandate_id).where(
                     NpsRequestItem.organisation_id == organisation_id,

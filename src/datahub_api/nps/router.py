@@ -21,6 +21,7 @@ from datahub_api.idempotency.service import IdempotencyDep
 from datahub_api.mandates import repository as mandates_repository
 from datahub_api.nps import repository, service
 from datahub_api.nps.models import (
+    CURRENT_AUDIT_STATUSES,
     AuditStatus,
     NpsAudit,
     NpsDailyFile,
@@ -43,6 +44,8 @@ from datahub_api.paging import ObjectId as Id
 from datahub_api.paging import PageCursor as Cursor
 from datahub_api.paging import PageLimit as Limit
 from datahub_api.paging import cursor_int, encode_cursor
+from datahub_api.paper_mandates.models import Hold
+from datahub_api.paper_mandates.service import AttemptBound
 
 router = APIRouter(tags=["nps"])
 
@@ -72,18 +75,25 @@ list order:
 | `already_active` | already on your NPS list, or you already hold a live `nps` mandate on it |
 
 `invalid_evidence` covers: a hash that is not 64 hex characters, a data period that has
-ended or ends before it starts, a signing date in the future, a signatory named as grid user
-who is not the grid user on record, no grid user on record, or no approved portal `nps`
-mandate of yours with that id on that EAN. The `detail` of each outcome says which.
+ended or ends before it starts, a signing date in the future, no grid user on record, or no
+approved portal `nps` mandate of yours with that id on that EAN. The `detail` of each outcome
+says which.
 
 The accepted EANs are stored together, all or none, with the record of the whole answer
 (`GET /api/v1/nps/requests/{id}`): fix the refused entries and send them again in a new list.
 
-Signed evidence makes an `nps` mandate with source `signed`: `approved` at once when the
-signatory is the grid user on record, otherwise `requested` until the grid user co-consents
-(`mandate.approved` / `mandate.rejected` then follow in the change feed and webhooks). The
-mandates are in `GET /api/v1/mandates?channel=nps` and `GET /v3/api/mandate`. Accepts
-`Idempotency-Key`."""
+**Signed evidence registers a paper mandate**: an `nps` mandate with source `signed`, always
+`requested` at first. Whether the signatory is the grid user on record is checked *after*
+registration, never in this request, so the answer is the same whoever signed. Once checked,
+a mandate signed by the grid user on record is `approved` (`mandate.approved`); one signed
+by a customer waits for the grid user's co-consent; one whose signatory is not the grid user
+on record opens an audit at once (`nps.audit_requested`, `opened_by: registry_check`) and
+gives no data until the audit passes. The grid user and the customers of the access point
+see every paper mandate at once (with your name) and may contest it, which stops its data
+and opens an audit too. Every signed entry counts against `DATAHUB_PAPER_MANDATES_PER_DAY`
+(accepted or refused); a list that would pass it is a 429 `paper-mandates-per-day`
+(`Retry-After`: the next Brussels midnight) and stores nothing. The mandates are in
+`GET /api/v1/mandates?channel=nps` and `GET /v3/api/mandate`. Accepts `Idempotency-Key`."""
 
 
 def _item_out(item: NpsRequestItem, statuses: dict[int, str]) -> ItemOut:
@@ -114,7 +124,16 @@ async def _mandate_statuses(
     "/api/v1/nps/requests",
     status_code=201,
     response_model=NpsRequestOut,
-    responses=problem_responses(401, 403, 409, 413, 422, 429, s413="More EANs than allowed"),
+    responses=problem_responses(
+        401,
+        403,
+        409,
+        413,
+        422,
+        429,
+        s413="More EANs than allowed",
+        s429="Rate limit, or the day's paper-mandate bound (`paper-mandates-per-day`)",
+    ),
     summary="Hand in an NPS EAN list with per-EAN mandate evidence (scope `nps`)",
     description=LIST_DESCRIPTION,
 )
@@ -146,6 +165,7 @@ async def submit_list(
             max_eans_per_request=settings.nps_max_eans_per_request,
             co_consent_days=settings.co_consent_days,
         ),
+        bound=AttemptBound(request.app.state.database, settings.paper_mandates_per_day),
     )
     statuses = await _mandate_statuses(session, principal, submitted.items)
     payload = NpsRequestOut(
@@ -237,16 +257,17 @@ async def _audit_out(
     session: ReadSession, organisation_id: int | None, audit: NpsAudit
 ) -> AuditOut:
     audit, mandate, document = await service.audit_with_mandate(session, organisation_id, audit.id)
+    paper = await service.paper_of(session, mandate.id)
+    held = paper is not None and paper.hold in (Hold.name_mismatch, Hold.contested)
     return AuditOut(
         id=audit.id,
         mandate_id=mandate.id,
         ean=mandate.ean,
         reference_number=mandate.reference_number,
         status=audit.status,
-        # An ESP learns that an operator (not which client) or the sample opened it.
-        opened_by=audit.opened_by
-        if organisation_id is None or audit.opened_by == "sampling"
-        else "operator",
+        # An ESP learns that an operator (not which client), the sample, the registry check
+        # or a contest opened it.
+        opened_by=audit.opened_by if organisation_id is None else service.opened_by_for_esp(audit),
         sample_quarter=audit.sample_quarter,
         opened_at=audit.opened_at,
         due_at=audit.due_at,
@@ -255,6 +276,10 @@ async def _audit_out(
         decision_note=audit.decision_note,
         mandate_status=mandate.status.value,
         mandate_finished_reason=mandate.finished_reason,
+        data_held=held and audit.status in CURRENT_AUDIT_STATUSES,
+        contest_reason=paper.contest_reason
+        if paper is not None and organisation_id is None
+        else None,
         document=_document_out(document),
     )
 

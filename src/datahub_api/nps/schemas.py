@@ -23,10 +23,10 @@ class EvidenceIn(BaseModel):
     signatory_name: str | None = Field(default=None, max_length=200)
     signatory_capacity: SignatoryCapacity | None = Field(
         default=None,
-        description="`grid_user`: the grid user signed (or its legal representative): the "
-        "mandate is approved at once if the name, or for a company the enterprise number, is "
-        "the grid user's on record. `customer`: someone else signed: the mandate stays "
-        "`requested` until the grid user co-consents.",
+        description="`grid_user`: the grid user signed (or its legal representative). "
+        "`customer`: someone else signed: the grid user is asked to co-consent. Either way the "
+        "mandate starts `requested` and is approved once the DSO has checked the signatory "
+        "(after registration, see the list's description).",
     )
     signatory_enterprise_number: str | None = Field(
         default=None, max_length=20, description="When a company signed."
@@ -70,7 +70,10 @@ class ItemOut(BaseModel):
     source: EvidenceSource | None
     mandate_id: int | None = Field(description="The mandate that allows an accepted EAN.")
     mandate_status: str | None = Field(
-        default=None, description="`approved`, or `requested` while the grid user is asked."
+        default=None,
+        description="The mandate's status now: a paper mandate is `requested` when "
+        "registered, until the DSO's check (and, when a customer signed, the grid user's "
+        "co-consent) approves it.",
     )
 
 
@@ -104,7 +107,11 @@ class AuditOut(BaseModel):
     ean: str
     reference_number: str
     status: AuditStatus
-    opened_by: str = Field(description="The operator, or `sampling` for the quarterly sample.")
+    opened_by: str = Field(
+        description="`operator`, `sampling` (the quarterly sample), `registry_check` (the "
+        "signatory is not the grid user on record) or `contest` (the grid user or a customer "
+        "contests the mandate); operators see the operator's subject."
+    )
     sample_quarter: str | None
     opened_at: datetime
     due_at: datetime = Field(description="Upload the signed mandate before this instant.")
@@ -113,6 +120,13 @@ class AuditOut(BaseModel):
     decision_note: str | None
     mandate_status: str
     mandate_finished_reason: str | None
+    data_held: bool = Field(
+        description="The mandate gives no data until this audit passes (a registry check "
+        "that found another signatory, or a contest)."
+    )
+    contest_reason: str | None = Field(
+        default=None, description="Operators only: why the grid user or customer contests it."
+    )
     document: DocumentOut | None
 
 

@@ -7,16 +7,20 @@ channel (403). Otherwise every EAN gets an outcome; the accepted ones become (or
 ``nps`` mandates, and the whole answer (refused EANs included, for the record) is stored in
 the request's one transaction: all of it or, on any failure, nothing.
 
-**Signed evidence** makes an ``nps`` mandate with source ``signed``: approved at once when the
-signatory is the grid user on record (same enterprise number, or for a person without one
-the same name); otherwise requested, and the grid user gets the co-consent task and letter
-of the mandates domain. **Portal evidence** references the customer's own approved ``nps``
-mandate, given on the portal in a consent session.
+**Signed evidence** registers a paper mandate (:mod:`datahub_api.paper_mandates`): an
+``nps`` mandate with source ``signed`` that starts ``requested`` and gives no data until the
+DSO has checked the signatory against the registry, after registration
+(:func:`check_paper_mandates`); the answer to the list never depends on that check. When a
+customer signed, the grid user also gets the co-consent task and letter of the mandates
+domain. **Portal evidence** references the customer's own approved ``nps`` mandate, given on
+the portal in a consent session.
 
-**Audits**: an operator, or the quarterly sample, asks for the signed document; the ESP
+**Audits**: an operator, the quarterly sample, a signatory who is not the grid user on
+record, or the grid user's (or customer's) contest asks for the signed document; the ESP
 uploads the PDF within the deadline; it must be a real PDF whose SHA-256 is the one
 registered with the evidence; the operator accepts or refuses it. Refused or overdue ends
-the mandate (``finished``, reason ``audit_failed``).
+the mandate (``finished``, reason ``audit_failed``); accepted lifts the hold of a mismatch
+or contest. The audits cover the yearly history exports' paper mandates too.
 """
 
 from __future__ import annotations
@@ -36,7 +40,6 @@ from pypdf.errors import PyPdfError
 
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.ean import InvalidEan, is_valid, validated
-from datahub_api.accounts import repository as accounts_repository
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.brussels_days import brussels_date, day_start, today_in_brussels
 from datahub_api.contracts.models import Channel
@@ -76,9 +79,16 @@ from datahub_api.nps.models import (
     NpsRequestItem,
     SignatoryCapacity,
 )
+from datahub_api.paper_mandates import service as paper_service
+from datahub_api.paper_mandates.models import PaperMandate
+from datahub_api.paper_mandates.repository import PaperRow
 
 NPS = Channel.nps.value
 AUDIT_FAILED = "audit_failed"
+# Who opens audits besides operators (their subject) and the quarterly sample.
+SAMPLING = "sampling"
+REGISTRY_CHECK = "registry_check"  # the signatory is not the grid user on record
+CONTEST = "contest"  # the grid user or a customer contests the paper mandate
 # NPS serves quarter-hour data: the mandates it makes are for every granularity.
 NPS_DATA_SERVICE = DataServiceType.quarter_hourly
 
@@ -175,7 +185,11 @@ async def submit_list(
     reference_number: str,
     entries: Sequence[ListEntry],
     rules: NpsRules,
+    *,
+    bound: paper_service.AttemptBound | None = None,
 ) -> Submitted:
+    """Judge and store a list. ``bound`` counts its signed-evidence entries against the
+    ESP's daily paper-mandate bound before anything is judged (429 past it)."""
     if principal.role is not Role.esp or principal.organisation_id is None:
         raise Forbidden("Only an energy service provider may hand in an NPS list.")
     if not entries:
@@ -189,7 +203,11 @@ async def submit_list(
     if not reference_number.strip():
         raise UnprocessableContent("reference_number is required.")
     organisation_id = principal.organisation_id
+    if bound is not None:
+        signed = [e for e in entries if e.evidence and e.evidence.source is EvidenceSource.signed]
+        await bound.count(organisation_id, len(signed))
     await repository.lock_lists_of(session, organisation_id)
+    registrar = await paper_service.registrar(session, organisation_id, principal.subject)
     request = NpsRequest(
         organisation_id=organisation_id,
         reference_number=reference_number,
@@ -207,7 +225,7 @@ async def submit_list(
             assert verdict.ean is not None
             assert entry.evidence is not None
             mandate = verdict.mandate or await _signed_mandate(
-                session, principal, reference_number, verdict.ean, entry.evidence, rules
+                session, registrar, reference_number, verdict.ean, entry.evidence, rules
             )
             item.mandate_id = mandate.id
             request.accepted_count += 1
@@ -316,7 +334,8 @@ def _judge_portal(ean: str, evidence: Evidence, own: dict[int, Mandate]) -> _Jud
 
 
 async def _signed_problem(session: WriteSession, ean: str, evidence: Evidence) -> str | None:
-    """Why signed evidence cannot be taken, or None."""
+    """Why signed evidence cannot be taken, or None. Never whether the signatory is the
+    grid user on record: that is checked after registration, so that no answer tells."""
     missing = [
         name
         for name in (
@@ -347,45 +366,30 @@ async def _signed_problem(session: WriteSession, ean: str, evidence: Evidence) -
     grid_user_id = await access_points_service.grid_user_on(session, ean, today)
     if grid_user_id is None:
         return "Nobody is the grid user of this EAN today: a signed mandate cannot be checked."
-    if evidence.signatory_capacity is SignatoryCapacity.grid_user:
-        grid_user = await accounts_repository.get(session, grid_user_id)
-        assert grid_user is not None
-        if not _is_grid_user(evidence, grid_user.display_name, grid_user.enterprise_number):
-            return (
-                "The signatory is not the grid user on record (enterprise number or name "
-                "differ); sign as a customer to ask the grid user's consent."
-            )
     return None
-
-
-def _is_grid_user(evidence: Evidence, name: str, company: str | None) -> bool:
-    return signed_evidence.is_grid_user(
-        evidence.signatory_name,
-        evidence.signatory_enterprise_number,
-        grid_user_name=name,
-        grid_user_company=company,
-    )
 
 
 async def _signed_mandate(
     session: WriteSession,
-    principal: Principal,
+    registrar: paper_service.Registrar,
     reference_number: str,
     ean: str,
     evidence: Evidence,
     rules: NpsRules,
 ) -> Mandate:
-    assert principal.organisation_id is not None
     assert evidence.data_period_from is not None
     assert evidence.data_period_to is not None
+    assert evidence.signed_on is not None
+    assert evidence.document_sha256 is not None
     today = today_in_brussels()
     access_point = await access_points_service.get_access_point(session, ean)
     grid_user = await access_points_service.grid_user_on(session, ean, today)
     assert grid_user is not None
-    return await mandates_service.new_signed_mandate(
+    return await paper_service.register(
         session,
-        organisation_id=principal.organisation_id,
+        registrar,
         access_point=access_point,
+        grid_user=grid_user,
         reference_number=reference_number,
         channel=NPS,
         data_service_type=NPS_DATA_SERVICE,
@@ -393,13 +397,14 @@ async def _signed_mandate(
             day_start(evidence.data_period_from),
             day_start(evidence.data_period_to + timedelta(days=1)),
         ),
-        grid_user=grid_user,
-        signed_by_grid_user=evidence.signatory_capacity is SignatoryCapacity.grid_user,
-        signatory_name=evidence.signatory_name or "",
-        actor=principal.subject,
-        rules=mandates_service.ConsentRules(
-            session_lifetime=timedelta(0), co_consent_days=rules.co_consent_days
+        evidence=paper_service.PaperEvidence(
+            signatory_name=evidence.signatory_name or "",
+            signatory_enterprise_number=evidence.signatory_enterprise_number,
+            signed_by_grid_user=evidence.signatory_capacity is SignatoryCapacity.grid_user,
+            signed_on=evidence.signed_on,
+            document_sha256=evidence.document_sha256,
         ),
+        co_consent_days=rules.co_consent_days,
     )
 
 
@@ -419,6 +424,14 @@ def quarter_of(day: date) -> str:
     return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
 
 
+def opened_by_for_esp(audit: NpsAudit) -> str:
+    """Who opened the audit, as the ESP is told: an operator (not which), the sample, the
+    registry check, or a contest."""
+    if audit.opened_by in (SAMPLING, REGISTRY_CHECK, CONTEST):
+        return audit.opened_by
+    return "operator"
+
+
 def audit_payload(audit: NpsAudit, mandate: Mandate) -> dict[str, Any]:
     return {
         "audit_id": audit.id,
@@ -426,6 +439,7 @@ def audit_payload(audit: NpsAudit, mandate: Mandate) -> dict[str, Any]:
         "ean": mandate.ean,
         "reference_number": mandate.reference_number,
         "status": audit.status.value,
+        "opened_by": opened_by_for_esp(audit),
         "due_at": audit.due_at,
     }
 
@@ -567,7 +581,9 @@ async def _end_audit(
     audit.decision_note = note
     await session.flush()
     mandate: Mandate | None = None
-    if status is not AuditStatus.accepted:
+    if status is AuditStatus.accepted:
+        await paper_service.release_after_audit(session, audit.mandate_id, actor=actor)
+    else:
         mandate = await mandates_service.finish(
             session, audit.mandate_id, actor=actor, reason=AUDIT_FAILED
         )
@@ -645,13 +661,67 @@ async def sample_audits(
             await open_audit(
                 session,
                 mandate_id,
-                actor="sampling",
+                actor=SAMPLING,
                 rules=rules,
                 now=now,
                 sample_quarter=quarter,
             )
             opened += 1
     return opened
+
+
+async def _audit_unless_audited(
+    session: WriteSession, mandate: Mandate, *, actor: str, rules: AuditRules, now: datetime
+) -> NpsAudit | None:
+    """Open an audit of the mandate, unless one is in progress already (it serves)."""
+    if await repository.current_audit(session, mandate.id) is not None:
+        return None
+    return await open_audit(session, mandate.id, actor=actor, rules=rules, now=now)
+
+
+async def check_paper_mandates(
+    session: WriteSession,
+    rules: AuditRules,
+    *,
+    mandate_ids: Sequence[int] | None = None,
+    now: datetime | None = None,
+    limit: int = 500,
+) -> int:
+    """Check registered paper mandates against the registry (all waiting ones, at most
+    ``limit``, or those of ``mandate_ids``); each signatory who is not the grid user on
+    record opens an audit at once, and the mandate gives no data until it passes. How many
+    were checked."""
+    now = now or utcnow()
+    checked, mismatched = await paper_service.run_checks(
+        session, mandate_ids=mandate_ids, now=now, limit=limit
+    )
+    for mandate in mismatched:
+        await _audit_unless_audited(session, mandate, actor=REGISTRY_CHECK, rules=rules, now=now)
+    return checked
+
+
+async def contest_paper_mandate(
+    session: WriteSession,
+    principal: Principal,
+    mandate_id: int,
+    reason: str,
+    rules: AuditRules,
+    now: datetime | None = None,
+) -> PaperRow:
+    """A grid user or customer contests a paper mandate on their access point: its data
+    stops at once and the ESP must show the signed document (an audit, unless one is in
+    progress already)."""
+    now = now or utcnow()
+    if not reason.strip():
+        raise UnprocessableContent("Say why you contest this mandate (reason).")
+    row = await paper_service.contest(session, principal, mandate_id, reason, now=now)
+    await _audit_unless_audited(session, row.mandate, actor=CONTEST, rules=rules, now=now)
+    return row
+
+
+async def paper_of(session: ReadSession, mandate_id: int) -> PaperMandate | None:
+    """The paper-mandate record of an audited mandate: its hold and any contest."""
+    return await paper_service.of_mandate(session, mandate_id)
 
 
 async def audit_with_mandate(

@@ -1,4 +1,10 @@
-"""The NPS jobs, daily (cron times are UTC):
+"""The NPS jobs (cron times are UTC):
+
+* ``nps.paper_mandate_checks``: the check of newly registered paper mandates (NPS signed
+  evidence, history export EANs) against the registry, queued when a registration commits
+  (at most one waits: ``queueing_lock``) and run every minute as a backstop for a process
+  that died between commit and queueing. Each mismatch opens its audit in the check's
+  transaction. Safe twice: a checked mandate is not waiting any more.
 
 * ``nps.audits`` (03:10): audits past their deadline without a document fail (the mandate
   ends as ``audit_failed``); then, once a quarter per ESP, the sample of signed mandates to
@@ -16,22 +22,46 @@ from typing import TYPE_CHECKING
 
 from datahub_api.brussels_days import today_in_brussels
 from datahub_api.nps import service
+from datahub_api.paper_mandates import service as paper_service
 
 if TYPE_CHECKING:
     from datahub_api.jobs import JobQueue
 
 AUDITS = "nps.audits"
+PAPER_CHECKS = paper_service.CHECK_TASK
+CHECK_BATCH = 500
 DAILY_FILES = "nps.daily_files"
 SETTLE = timedelta(minutes=15)  # longer than the longest ingest transaction
+
+
+def audit_rules(queue: JobQueue) -> service.AuditRules:
+    return service.AuditRules(
+        days=queue.settings.nps_audit_days,
+        evidence_max_bytes=queue.settings.nps_evidence_max_bytes,
+    )
+
+
+async def run_paper_checks(queue: JobQueue) -> int:
+    """Check every paper mandate waiting for it, a batch per transaction."""
+    from datahub_api.jobs import commit
+
+    checked = 0
+    while True:
+        async with queue.database.write_sessions() as session:
+            done = await service.check_paper_mandates(
+                session, audit_rules(queue), now=queue.clock(), limit=CHECK_BATCH
+            )
+            await commit(session, queue)
+        checked += done
+        if done < CHECK_BATCH:
+            return checked
 
 
 async def run_audits(queue: JobQueue) -> tuple[int, int]:
     from datahub_api.jobs import commit
 
     settings = queue.settings
-    rules = service.AuditRules(
-        days=settings.nps_audit_days, evidence_max_bytes=settings.nps_evidence_max_bytes
-    )
+    rules = audit_rules(queue)
     now = queue.clock()
     async with queue.database.write_sessions() as session:
         ended = await service.end_overdue_audits(session, now)
@@ -58,6 +88,11 @@ async def run_daily_files(queue: JobQueue) -> int:
 
 def register_tasks(queue: JobQueue) -> None:
     app = queue.app
+
+    @app.periodic(cron="* * * * *", periodic_id=PAPER_CHECKS)
+    @app.task(name=PAPER_CHECKS, queueing_lock=PAPER_CHECKS, lock=PAPER_CHECKS)
+    async def paper_checks_task(timestamp: int | None = None) -> None:
+        await run_paper_checks(queue)
 
     @app.periodic(cron="10 3 * * *", periodic_id=AUDITS)
     @app.task(name=AUDITS, queueing_lock=AUDITS, lock=AUDITS)

@@ -1,9 +1,11 @@
 """The pages of customers and grid users: my mandates (with revoke), the co-consent inbox
-and "who read my data" (the access log)."""
+and "who read my data" (the access log). The inbox and the mandates page also list the
+signed paper mandates registered on their access points, with the contest form."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -14,10 +16,12 @@ from datahub_api.accounts import repository as accounts_repository
 from datahub_api.audit.service import record_action
 from datahub_api.brussels_days import today_in_brussels
 from datahub_api.db import commit_and_run_hooks
-from datahub_api.errors import Conflict, Gone, NotFound
+from datahub_api.errors import Conflict, Gone, NotFound, UnprocessableContent
 from datahub_api.mandates import repository as mandates_repository
 from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates.router import co_consent_out
+from datahub_api.nps import service as nps_service
+from datahub_api.paper_mandates import service as paper_service
 from datahub_api.portal.pages import PEOPLE, checked_form, message, page, person_for
 
 router = APIRouter(include_in_schema=False)
@@ -25,6 +29,8 @@ router = APIRouter(include_in_schema=False)
 MANDATES_SHOWN = 200
 READS_SHOWN = 100
 LIVE = ("requested", "approved")
+PAPER_PAGES = ("/portal/co-consents", "/portal/mandates")
+PAPER_NOTICES = ("contested",)
 
 
 def _id_of(text: str) -> int | None:
@@ -41,6 +47,7 @@ async def my_mandates(request: Request) -> Response:
         rows = await mandates_repository.newest_visible_with_organisation(
             session, person, limit=MANDATES_SHOWN
         )
+        paper = await paper_service.of_person(session, person)
     return page(
         request,
         person,
@@ -49,7 +56,19 @@ async def my_mandates(request: Request) -> Response:
         live=LIVE,
         user_id=person.user_id,
         done=request.query_params.get("done"),
+        **_paper_context(request, paper, "/portal/mandates"),
     )
+
+
+def _paper_context(
+    request: Request, paper: list[paper_service.PaperRow], back: str
+) -> dict[str, Any]:
+    notice = request.query_params.get("paper")
+    return {
+        "paper": paper,
+        "paper_back": back,
+        "paper_done": notice if notice in PAPER_NOTICES else None,
+    }
 
 
 @router.post("/portal/mandates/{mandate_id}/revoke")
@@ -89,9 +108,58 @@ async def co_consent_inbox(request: Request) -> Response:
             await co_consent_out(session, task.id, task.status, task.due_at, mandate)
             for task, mandate in await mandates_service.co_consent_inbox(session, person.user_id)
         ]
+        live_paper = [
+            row
+            for row in await paper_service.of_person(session, person)
+            if row.mandate.status.value in LIVE
+        ]
     return page(
-        request, person, "co_consents.html", tasks=tasks, done=request.query_params.get("done")
+        request,
+        person,
+        "co_consents.html",
+        tasks=tasks,
+        done=request.query_params.get("done"),
+        **_paper_context(request, live_paper, "/portal/co-consents"),
     )
+
+
+@router.post("/portal/paper-mandates/{mandate_id}/contest")
+async def contest_paper_mandate(request: Request, mandate_id: str) -> Response:
+    """The contest form of a paper mandate (on the inbox and the mandates page)."""
+    person = await person_for(request, PEOPLE, back_to=PAPER_PAGES[0])
+    if isinstance(person, Response):
+        return person
+    form = await checked_form(request, person, back_to=PAPER_PAGES[0])
+    if isinstance(form, Response):
+        return form
+    sent_back = str(form.get("back", ""))
+    back = sent_back if sent_back in PAPER_PAGES else PAPER_PAGES[0]
+    reason = str(form.get("reason", ""))[:2000]
+    number = _id_of(mandate_id)
+    settings = request.app.state.settings
+    rules = nps_service.AuditRules(
+        days=settings.nps_audit_days, evidence_max_bytes=settings.nps_evidence_max_bytes
+    )
+    try:
+        if number is None:
+            raise NotFound("No such paper mandate.")
+        async with request.app.state.database.write_sessions() as session:
+            await nps_service.contest_paper_mandate(session, person, number, reason, rules)
+            record_action(
+                session,
+                actor=person,
+                action="paper_mandate.contest",
+                target=str(number),
+                request=request,
+            )
+            await commit_and_run_hooks(session, request.app)
+    except NotFound:
+        return message(request, person, "paper_title", "paper_not_found", 404, link=back)
+    except Conflict:
+        return message(request, person, "paper_title", "paper_not_contestable", 409, link=back)
+    except UnprocessableContent:
+        return message(request, person, "paper_title", "paper_reason_needed", 422, link=back)
+    return RedirectResponse(f"{back}?paper=contested#paper-mandates", status_code=303)
 
 
 @router.post("/portal/co-consents/{task_id}")

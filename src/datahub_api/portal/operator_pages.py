@@ -268,6 +268,8 @@ class AuditRow:
     due_at: datetime
     has_document: bool
     decision_note: str | None
+    data_held: bool = False  # a registry-check mismatch or a contest: no data until decided
+    contest_reason: str | None = None
 
 
 @router.get("/portal/operator/nps-audits")
@@ -285,6 +287,7 @@ async def nps_audits(request: Request) -> Response:
         names: dict[int, str] = {}
         for audit in audits:
             audit, mandate, document = await nps_service.audit_with_mandate(session, None, audit.id)
+            paper = await nps_service.paper_of(session, mandate.id)
             if audit.organisation_id not in names:
                 organisation = await organisations_repository.get(session, audit.organisation_id)
                 names[audit.organisation_id] = organisation.name if organisation else "?"
@@ -300,6 +303,10 @@ async def nps_audits(request: Request) -> Response:
                     due_at=audit.due_at,
                     has_document=document is not None,
                     decision_note=audit.decision_note,
+                    data_held=paper is not None
+                    and paper.hold is not None
+                    and audit.status.value in ("open", "submitted"),
+                    contest_reason=paper.contest_reason if paper is not None else None,
                 )
             )
     rows.sort(key=lambda row: row.id, reverse=True)
