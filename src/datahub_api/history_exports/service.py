@@ -524,7 +524,9 @@ def expired(export: HistoryExport, now: datetime) -> bool:
 def download_name(export: HistoryExport) -> str:
     """The file's name for the ESP (the name on disk also carries the run)."""
     assert export.file_name is not None
-    return f"history-export-{export.id}{Path(export.file_name).suffix}"
+    # history-export-<id>.<run>.zip, or history-export-<id>.<run>.<the EAN file's name>
+    _, _, own = export.file_name.split(".", 2)
+    return own if "." in own else f"history-export-{export.id}{Path(export.file_name).suffix}"
 
 
 def media_type_of(name: str) -> str:
@@ -642,13 +644,17 @@ async def build(
                     access_point = await access_points_service.get_access_point(
                         session, planned.ean
                     )
-                    path = work / f"{planned.ean}{SUFFIX[export_format]}"
+                    point = exported_access_point(access_point)
+                    read_window = ReadWindow(window[0], window[1], ReadGranularity.day)
+                    path = work / writer.ean_file_name(
+                        point, read_window, SUFFIX[export_format], gvm=planned.gvm
+                    )
                     rows = await writer.write_ean_file(
                         session,
                         path,
                         export_format,
-                        exported_access_point(access_point),
-                        ReadWindow(window[0], window[1], ReadGranularity.day),
+                        point,
+                        read_window,
                         calendar,
                         gvm=planned.gvm,
                         lines=lines,
@@ -669,15 +675,15 @@ async def build(
         partial = work / "result.partial"
         if len(files) > 1:
             await asyncio.to_thread(writer.zip_files, partial, files)
-            suffix = ".zip"
+            name = f"history-export-{export_id}.{attempt}.zip"
         else:
             os.replace(files[0], partial)
-            suffix = SUFFIX[export_format]
+            # The one EAN's own (Fluvius) name is kept for the download.
+            name = f"history-export-{export_id}.{attempt}.{files[0].name}"
         sha256 = await asyncio.to_thread(writer.sha256_of, partial)
         size = partial.stat().st_size
         # Atomic: a final name only ever holds a whole file, and each run has its own, so a
         # run taken for dead that still finishes cannot replace the file another run checksummed.
-        name = f"history-export-{export_id}.{attempt}{suffix}"
         os.replace(partial, directory / name)
         await asyncio.to_thread(writer.make_durable, directory / name)
     except Exception as exc:

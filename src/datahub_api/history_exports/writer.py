@@ -11,7 +11,6 @@ written at once, so memory stays flat however many EAN-years an export holds.
 from __future__ import annotations
 
 import asyncio
-import csv
 import hashlib
 import os
 import zipfile
@@ -23,14 +22,13 @@ from datahub_api.brussels_days import brussels_date, day_start
 from datahub_api.db import ReadSession
 from datahub_api.history_exports.models import ExportFormat
 from datahub_api.meter_data.portal_export import (
-    BOM,
-    COLUMNS,
     ExportedAccessPoint,
     QuarterHourCsv,
     TariffCalendar,
     WholeWindow,
     XlsxExport,
     csv_text,
+    export_file_name,
     export_rows,
     with_both_directions,
 )
@@ -89,11 +87,9 @@ async def write_csv(path: Path, chunks: AsyncIterator[Sequence[Sequence[str]]]) 
     """The rows as a Fluvius CSV (UTF-8 with BOM, ``;``), written chunk by chunk."""
     count = 0
     with path.open("w", encoding="utf-8", newline="") as out:
-        out.write(BOM)
-        writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-        writer.writerow(COLUMNS)
+        out.write(csv_text([], header=True))
         async for rows in chunks:
-            writer.writerows(rows)
+            out.write(csv_text(rows, header=False))
             count += len(rows)
     return count
 
@@ -184,6 +180,16 @@ def make_durable(path: Path) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def ean_file_name(point: ExportedAccessPoint, window: ReadWindow, suffix: str, *, gvm: bool) -> str:
+    """The name of one EAN's file, as Fluvius names its exports: GVM files hold
+    quarter-hours (hours for gas), KVM files yearly and monthly totals."""
+    if gvm:
+        step = ReadGranularity.quarter_hour if point.electricity else ReadGranularity.hour
+    else:
+        step = ReadGranularity.month
+    return export_file_name(point, ReadWindow(window.start, window.end, step), suffix)
 
 
 def file_name(export_id: int, window_start: datetime, window_end: datetime) -> str:

@@ -25,7 +25,9 @@ from datahub_api.meter_data.portal_export import (
     ExportedAccessPoint,
     TariffCalendar,
     XlsxExport,
+    content_disposition,
     csv_text,
+    export_file_name,
     exported_access_point,
 )
 from datahub_api.meter_data.reads import (
@@ -199,17 +201,14 @@ async def meter_data(
     point = exported_access_point(await access_points_service.get_access_point(session, ean))
     calendar = TariffCalendar.from_settings(settings)
     export = FileExport(request, point, window, filters, calendar)
-    name = f"{ean}_{from_[:10]}_{to[:10]}_{window.granularity.value}"
     if media_type == CSV:
-        return StreamingResponse(
-            export.csv(),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-        )
+        return export.csv_response()
     return StreamingResponse(
         await export.xlsx(),
         media_type=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+        headers={
+            "Content-Disposition": content_disposition(export_file_name(point, window, ".xlsx"))
+        },
     )
 
 
@@ -230,6 +229,19 @@ class FileExport:
 
     def _row_chunks(self, session: ReadSession) -> AsyncIterator[list[tuple[str, ...]]]:
         return export_row_chunks(session, self.point, self.window, self.calendar, **self.filters)
+
+    def csv_response(self) -> StreamingResponse:
+        """The CSV answer, named as Fluvius names its exports (the same bytes on every face
+        that serves this selection)."""
+        return StreamingResponse(
+            self.csv(),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": content_disposition(
+                    export_file_name(self.point, self.window)
+                )
+            },
+        )
 
     async def csv(self) -> AsyncIterator[bytes]:
         yield csv_text([], header=True).encode()

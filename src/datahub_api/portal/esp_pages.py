@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from datahub_api.access_points import service as access_points_service
@@ -596,15 +596,7 @@ async def esp_access_point_csv(request: Request, ean: str) -> Response:
         await commit_and_run_hooks(session, request.app)
     calendar = TariffCalendar.from_settings(request.app.state.settings)
     export = FileExport(request, point, window, {"direction": None, "register": None}, calendar)
-    name = (
-        f"{ean}_{brussels_date(window.start).isoformat()}_"
-        f"{brussels_date(window.end).isoformat()}_{window.granularity.value}"
-    )
-    return StreamingResponse(
-        export.csv(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
+    return export.csv_response()
 
 
 # --- webhooks, NPS audits and history exports -----------------------------------------------------
