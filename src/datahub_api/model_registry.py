@@ -21,6 +21,7 @@ DOMAINS_WITH_MODELS: tuple[str, ...] = (
     "sla",
     "nps",
     "history_exports",
+    "gas_calorific",
 )
 
 

@@ -33,10 +33,10 @@ from typing import Any
 
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.ean import InvalidEan, validated
-from datahub_api.access_points.models import AccessPoint
+from datahub_api.access_points.models import AccessPoint, EnergyType
 from datahub_api.accounts import repository as accounts_repository
 from datahub_api.auth.principal import Principal, Role
-from datahub_api.brussels_days import brussels_date, day_start, today_in_brussels
+from datahub_api.brussels_days import brussels_date, day_start, gas_day_start, today_in_brussels
 from datahub_api.contracts.models import Channel
 from datahub_api.db import Database, ReadSession, WriteSession
 from datahub_api.errors import (
@@ -579,16 +579,17 @@ class _Planned:
 
 
 async def _item_window(
-    session: ReadSession, planned: _Planned, export: HistoryExport
+    session: ReadSession, planned: _Planned, export: HistoryExport, *, gas: bool = False
 ) -> tuple[datetime, datetime] | str:
-    """What the item's mandate lets the export read, or why nothing."""
+    """What the item's mandate lets the export read, or why nothing (gas: in gas days)."""
     mandate = await nps_repository.signed_nps_mandate(session, None, planned.mandate_id)
     if mandate is None or mandate.status is not MandateStatus.approved:
         reason = mandate.finished_reason if mandate is not None else None
         return f"The mandate is no longer approved ({reason or 'ended'})."
     allowed_from, allowed_to = await read_window(session, mandate)
-    start = max(day_start(export.period_from), allowed_from)
-    end = min(day_start(export.period_to + timedelta(days=1)), allowed_to)
+    starts = gas_day_start if gas else day_start
+    start = max(starts(export.period_from), allowed_from)
+    end = min(starts(export.period_to + timedelta(days=1)), allowed_to)
     if end <= start:
         return "The grid user's tenure does not cover the period."
     return start, end
@@ -637,15 +638,14 @@ async def build(
     try:
         for index, planned in enumerate(plan):
             async with database.read_sessions() as session:
-                window = await _item_window(session, planned, export)
+                access_point = await access_points_service.get_access_point(session, planned.ean)
+                gas = access_point.energy_type is EnergyType.gas
+                window = await _item_window(session, planned, export, gas=gas)
                 if isinstance(window, str):
                     results[planned.item_id] = {"row_count": 0, "skipped_reason": window}
                 else:
-                    access_point = await access_points_service.get_access_point(
-                        session, planned.ean
-                    )
                     point = exported_access_point(access_point)
-                    read_window = ReadWindow(window[0], window[1], ReadGranularity.day)
+                    read_window = ReadWindow(window[0], window[1], ReadGranularity.day, gas=gas)
                     path = work / writer.ean_file_name(
                         point, read_window, SUFFIX[export_format], gvm=planned.gvm
                     )

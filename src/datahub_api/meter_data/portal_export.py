@@ -31,6 +31,7 @@ from datahub_api.access_points.models import AccessPoint, EnergyType, MeterType
 from datahub_api.brussels_days import BRUSSELS, brussels_date, gas_date
 from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
 from datahub_api.meter_data.series import (
+    CONVERSION_SEVERITY,
     STATE_SEVERITY,
     UNIT_NAMES,
     ReadGranularity,
@@ -54,6 +55,15 @@ COLUMNS = (
     "Validatiestatus",
     "Omschrijving",
 )
+GAS_COLUMNS = (*COLUMNS[:11], "Calorische bovenwaarde", COLUMNS[11])
+"""Gas exports have one more column: ``Definitief`` or ``Voorlopig`` on each kWh row (the
+calorific value it was converted with), empty on the m³ rows."""
+CSV_UNITS: dict[int, str] = {
+    StoredUnit.Wh: "kWh",
+    StoredUnit.varh: "kVArh",
+    StoredUnit.litre: "m³",
+}
+CONVERSION_LABELS = {"D": "Definitief", "C": "Definitief", "P": "Voorlopig"}
 STATE_LABELS: dict[int, str] = {
     ValidationState.READ: "Uitgelezen",
     ValidationState.EST: "Geschat",
@@ -118,6 +128,10 @@ class ExportedAccessPoint:
     def meter_type_label(self) -> str:
         return "Digitale meter" if self.digital else "AMR-meter"
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return COLUMNS if self.electricity else GAS_COLUMNS
+
 
 ENERGY_NAMES = {True: "elektriciteit", False: "gas"}
 TOTALS_NAMES = {
@@ -176,6 +190,7 @@ class _Row:
     value: int | None
     state: int | None
     complete: bool
+    conversion: str | None = None  # gas energy: the worst factor (P, C, D)
 
 
 def _volume(value: int | None) -> str:
@@ -195,6 +210,8 @@ def _uses_tariffs(point: ExportedAccessPoint, series: Series) -> bool:
 
 def _register_label(point: ExportedAccessPoint, key: SeriesKey, unit: StoredUnit) -> str:
     direction = DIRECTION_LABELS[key.direction]
+    if not point.electricity:
+        return direction  # gas: "Afname", in m³ and in kWh
     if key.register is Register.total:
         return f"{direction} {'Actief' if unit is StoredUnit.Wh else 'Totaal'}"
     return f"{direction} {REGISTER_LABELS[key.register]}"
@@ -234,12 +251,20 @@ def _fine_rows(point: ExportedAccessPoint, series: Series, calendar: TariffCalen
     fixed = _register_label(point, series.key, series.unit)
     direction = DIRECTION_LABELS[series.key.direction]
     rows = []
-    for (start, end), value, state, complete in zip(
-        series.bucket_bounds(), series.values, series.states, series.complete, strict=True
+    conversion = series.conversion or [None] * len(series.values)
+    for (start, end), value, state, complete, factor in zip(
+        series.bucket_bounds(),
+        series.values,
+        series.states,
+        series.complete,
+        conversion,
+        strict=True,
     ):
         label = f"{direction} {calendar.period(start.astimezone(BRUSSELS))}" if tariffs else fixed
         rows.append(
-            _Row(start, end, series.key.meter_id, label, series.unit, value, state, complete)
+            _Row(
+                start, end, series.key.meter_id, label, series.unit, value, state, complete, factor
+            )
         )
     return rows
 
@@ -255,12 +280,24 @@ def _summed_rows(
     labels = labels or [_register_label(point, series.key, series.unit)]
     bounds = list(target.bucket_bounds())
     sums: dict[tuple[int, str], list[int | None]] = {}  # value, state, parts, complete parts
+    factors: dict[int, str] = {}
+    conversion = series.conversion or [None] * len(series.values)
     bucket = 0
-    for (start, _), value, state, complete in zip(
-        series.bucket_bounds(), series.values, series.states, series.complete, strict=True
+    for (start, _), value, state, complete, factor in zip(
+        series.bucket_bounds(),
+        series.values,
+        series.states,
+        series.complete,
+        conversion,
+        strict=True,
     ):
         while bucket < len(bounds) - 1 and start >= bounds[bucket][1]:
             bucket += 1
+        if factor is not None and (
+            bucket not in factors
+            or CONVERSION_SEVERITY[factor] > CONVERSION_SEVERITY[factors[bucket]]
+        ):
+            factors[bucket] = factor
         label = (
             f"{direction} {calendar.period(start.astimezone(BRUSSELS))}" if tariffs else labels[0]
         )
@@ -287,6 +324,7 @@ def _summed_rows(
                     value,
                     state,
                     parts == whole and parts != 0,
+                    factors.get(index),
                 )
             )
     return rows
@@ -313,6 +351,7 @@ def export_rows(
         key=lambda row: clock_order(row.start),
     )  # stable: within a bucket the series order stays
     ean = ean_cell(point.ean)
+    gas = not point.electricity
     for row in rows:
         start, end = row.start.astimezone(BRUSSELS), row.end.astimezone(BRUSSELS)
         if row.value is None:
@@ -320,7 +359,7 @@ def export_rows(
         else:
             status = STATE_LABELS[row.state] if row.state is not None else ""
             description = "" if row.complete else INCOMPLETE_LABEL
-        yield (
+        cells = (
             start.strftime("%d-%m-%Y"),
             start.strftime("%H:%M:%S"),
             end.strftime("%d-%m-%Y"),
@@ -330,10 +369,16 @@ def export_rows(
             point.meter_type_label,
             row.register,
             _volume(row.value),
-            UNIT_NAMES[row.unit],
+            CSV_UNITS[row.unit],
             status,
-            description,
         )
+        if gas:
+            calorific = CONVERSION_LABELS[row.conversion] if row.conversion else ""
+            if row.value is None:
+                calorific = ""
+            yield (*cells, calorific, description)
+        else:
+            yield (*cells, description)
 
 
 def clock_order(start: datetime) -> tuple[datetime, datetime]:
@@ -466,11 +511,11 @@ class XlsxExport:
     mode keeps one row in memory, the rest in temporary files); Volume is a number cell, the
     EAN a text cell."""
 
-    def __init__(self, target: IO[bytes]) -> None:
+    def __init__(self, target: IO[bytes], columns: Sequence[str] = COLUMNS) -> None:
         self._workbook = xlsxwriter.Workbook(target, {"constant_memory": True})
         self._sheet = self._workbook.add_worksheet("Meetgegevens")
         self._volume = self._workbook.add_format({"num_format": "0.000"})
-        self._sheet.write_row(0, 0, COLUMNS, self._workbook.add_format({"bold": True}))
+        self._sheet.write_row(0, 0, columns, self._workbook.add_format({"bold": True}))
         self._line = 1
 
     def add_rows(self, rows: Iterable[Sequence[str]]) -> None:
