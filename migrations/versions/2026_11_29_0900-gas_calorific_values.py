@@ -26,7 +26,9 @@ def upgrade() -> None:
         sa.Column("kwh_per_m3", sa.Numeric(precision=8, scale=5), nullable=False),
         sa.Column("factor", sa.String(length=1), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-        sa.CheckConstraint("factor IN ('P', 'D', 'C')", name=op.f("ck_gas_calorific_values_factor_code")),
+        sa.CheckConstraint(
+            "factor IN ('P', 'D', 'C')", name=op.f("ck_gas_calorific_values_factor_code")
+        ),
         sa.CheckConstraint("kwh_per_m3 > 0", name=op.f("ck_gas_calorific_values_positive")),
         sa.PrimaryKeyConstraint("zone", "gas_day", name=op.f("pk_gas_calorific_values")),
     )

@@ -533,4 +533,4 @@ async def energy_types(session: ReadSession, eans: Sequence[str]) -> dict[str, E
     result = await session.execute(
         select(AccessPoint.ean, AccessPoint.energy_type).where(AccessPoint.ean.in_(list(eans)))
     )
-    return dict(result.tuples())
+    return {row.ean: row.energy_type for row in result}

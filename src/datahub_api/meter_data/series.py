@@ -142,17 +142,16 @@ class ReadWindow:
         return self.first_day, last + timedelta(days=1)
 
     def as_gas(self) -> ReadWindow:
-        """The same days as gas days (06:00 to 06:00); hours and quarter-hours unchanged."""
+        """The window in gas days: a bound at Brussels midnight (a date) becomes 06:00 that
+        day, the start of its gas day; other instants (hours) stay as they are."""
         if self.gas:
             return self
-        if self.granularity in _FIXED_STEP:
-            return ReadWindow(self.start, self.end, self.granularity, gas=True)
-        return ReadWindow(
-            gas_day_start(brussels_date(self.start)),
-            gas_day_start(brussels_date(self.end)),
-            self.granularity,
-            gas=True,
-        )
+
+        def shifted(instant: datetime) -> datetime:
+            day = brussels_date(instant)
+            return gas_day_start(day) if day_start(day) == instant else instant
+
+        return ReadWindow(shifted(self.start), shifted(self.end), self.granularity, gas=True)
 
     @classmethod
     def checked(cls, start: datetime, end: datetime, granularity: ReadGranularity) -> ReadWindow:
