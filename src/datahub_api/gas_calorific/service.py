@@ -49,6 +49,13 @@ class UploadRejected(UnprocessableContent):
 
 
 def _rows(body: str, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    try:
+        return _read_rows(body, columns)
+    except csv.Error as error:
+        raise UploadRejected([(1, f"not CSV: {error}")]) from None
+
+
+def _read_rows(body: str, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
     lines = body.lstrip("\ufeff").splitlines()
     if not lines:
         raise UploadRejected([(1, f"empty; the first line names the columns {','.join(columns)}")])
