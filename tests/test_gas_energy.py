@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -346,3 +347,26 @@ async def test_uploads_are_all_or_nothing_and_name_the_lines(
         headers={**operator, "Content-Type": "text/csv"},
     )  # fmt: skip
     assert zones.json() == {"stored": 1}
+
+
+async def test_the_bulk_query_gives_gas_in_gas_days_as_two_lines(
+    client: httpx.AsyncClient, world: ConsentWorld, operator: dict[str, str], gas: str
+) -> None:
+    await put_values(client, operator, values_for(around(AUTUMN), "P"))
+    answer = await client.post(
+        "/api/v1/meter-data/query",
+        json={"eans": [gas], "from": "2024-10-25", "to": "2024-10-28", "granularity": "P1D"},
+        headers=await auth_headers(client, world.esp_a),
+    )
+    assert answer.status_code == 200, answer.text
+    lines = [json.loads(line) for line in answer.text.splitlines()]
+    start = gas_day_start(date(2024, 10, 25))
+    assert [(line["unit"], datetime.fromisoformat(line["start"])) for line in lines] == [
+        ("m3", start),
+        ("kWh", start),
+    ]
+    bounds = [gas_day_start(date(2024, 10, 25) + timedelta(days=n)) for n in range(4)]
+    litres = [stored_litres(a, b) for a, b in itertools.pairwise(bounds)]
+    assert [len(day) for day in litres] == [24, 25, 24]
+    assert lines[0]["values"] == [sum(day) / 1000 for day in litres]
+    assert lines[1]["values"] == [wh(day) / 1000 for day in litres]
