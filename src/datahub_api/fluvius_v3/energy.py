@@ -30,7 +30,7 @@ meter, too many for a pydantic model per slot.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -40,7 +40,7 @@ import orjson
 from datahub_api.access_log.service import record_read
 from datahub_api.access_points.models import AccessPoint, Metering, SubHeadpointType
 from datahub_api.auth.principal import Principal
-from datahub_api.brussels_days import brussels_date, day_start
+from datahub_api.brussels_days import brussels_date, day_start, gas_day_start
 from datahub_api.db import WriteSession
 from datahub_api.fluvius_v3 import schemas as v3
 from datahub_api.fluvius_v3.errors import V3ValidationFailed
@@ -209,14 +209,18 @@ async def _inserted_pieces(
             reference_number=query.reference_number,
         )
         grant = max(grants, key=lambda g: g.allowed_to - g.allowed_from)
-        days = [day for day in sorted(by_day) if _day_within(day, grant)]
+        starts = gas_day_start if gas else day_start
+        if gas:  # a changed calendar day holds hours of two gas days
+            touched = sorted({d for day in by_day for d in (day - timedelta(days=1), day)})
+        else:
+            touched = sorted(by_day)
+        days = [day for day in touched if _day_within(starts, day, grant)]
         for day in days:
-            window = ReadWindow(day_start(day), day_start(day + timedelta(days=1)), granularity)
+            window = ReadWindow(starts(day), starts(day + timedelta(days=1)), granularity, gas=gas)
             if not gas:
                 pieces.append(Piece(window, assemble(by_day[day], window)))
                 continue
             # A gas day spans two calendar days' blocks: read them whole, convert to kWh.
-            window = window.as_gas()
             first, end = window.read_days()
             whole = await repository.read_blocks(session, query.ean, first, end)
             factors = await gas_factors(session, query.ean, window)
@@ -226,8 +230,8 @@ async def _inserted_pieces(
                 session,
                 principal,
                 grant,
-                start=day_start(days[0]),
-                end=day_start(days[-1] + timedelta(days=1)),
+                start=starts(days[0]),
+                end=starts(days[-1] + timedelta(days=1)),
                 granularity=granularity.value,
                 face=FACE,
             )
@@ -241,8 +245,9 @@ async def _inserted_pieces(
     )
 
 
-def _day_within(day: date, grant: ReadGrant) -> bool:
-    return grant.allowed_from <= day_start(day) and day_start(day + timedelta(days=1)) <= (
+def _day_within(starts: Callable[[date], datetime], day: date, grant: ReadGrant) -> bool:
+    """Whether the (gas) day lies wholly inside what the grant allows."""
+    return grant.allowed_from <= starts(day) and starts(day + timedelta(days=1)) <= (
         grant.allowed_to
     )
 
