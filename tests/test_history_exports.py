@@ -100,6 +100,9 @@ async def download(
 ) -> bytes:
     response = await client.get(f"{EXPORTS}/{body['id']}/file", headers=headers)
     assert response.status_code == 200, response.text
+    assert response.headers["content-disposition"] == (
+        f'attachment; filename="{body["file_name"]}"'
+    )
     content = response.content
     digest = hashlib.sha256(content).hexdigest()
     assert digest == body["sha256"] == response.headers["x-content-sha256"]
@@ -138,11 +141,14 @@ def check_quarter_hours(
             if values is None:
                 assert {row[8] for row in days[key]} == {""}
                 continue
-            assert [row[8] for row in days[key]] == [volume(v) for v in values]
+            # Rows are in clock order: the October repeated hour interleaved (02:00 of the
+            # first pass, 02:00 of the second, 02:15, 02:15, ...), as Fluvius writes it.
+            order = sorted(range(len(values)), key=lambda slot: clock_order(day, slot))
+            assert [row[8] for row in days[key]] == [volume(values[i]) for i in order]
             assert [(row[0], row[1]) for row in days[key]] == [
-                local_start(day, slot) for slot in range(len(values))
+                local_start(day, slot) for slot in order
             ]
-            for row, value in zip(days[key], values, strict=True):
+            for row, value in zip(days[key], [values[i] for i in order], strict=True):
                 assert row[10] == ("Uitgelezen" if value is not None else "Geen verbruik")
         assert len(days[SHORT_DAY.strftime("%d-%m-%Y")]) == 92
         assert len(days[LONG_DAY.strftime("%d-%m-%Y")]) == 100
@@ -150,6 +156,15 @@ def check_quarter_hours(
         for key, day_rows in days.items():
             if key not in stored_days:
                 assert {row[8] for row in day_rows} == {""}, key
+
+
+def clock_order(day: date, slot: int) -> tuple[str, int]:
+    return local_start(day, slot)[1], slot
+
+
+def member(ean: str, kind: str = "kwartiertotalen") -> str:
+    """The name of an EAN's file in the export: Fluvius's, for the whole year 2025."""
+    return f"Verbruikshistoriek_elektriciteit_{ean}_20250101_20251231_{kind}.csv"
 
 
 def wh(text_: str) -> int:
@@ -213,9 +228,10 @@ async def test_csv_export_holds_every_stored_value(
     body = await ready_export(app, client, world.a, created["id"])
     assert body["file_name"].endswith(".zip")
     archive = zipfile.ZipFile(io.BytesIO(await download(client, world.a, body)))
-    assert sorted(archive.namelist()) == sorted(f"{ean}.csv" for ean in sample)
+    kinds = dict.fromkeys(sample, "kwartiertotalen") | {nps.small_ean: "maandtotalen"}
+    assert sorted(archive.namelist()) == sorted(member(ean, kinds[ean]) for ean in sample)
     for ean in sample:
-        rows = csv_rows(archive.read(f"{ean}.csv"))
+        rows = csv_rows(archive.read(member(ean, kinds[ean])))
         stored = await stored_quarter_hours(app, ean)
         assert stored[("offtake", SHORT_DAY)]
         assert len(stored[("offtake", SHORT_DAY)]) == 92
@@ -224,11 +240,11 @@ async def test_csv_export_holds_every_stored_value(
             check_kvm(rows, stored)
         else:
             check_quarter_hours(rows, ean, stored)
-    digital = csv_rows(archive.read(f"{world.digital_gvm_ean}.csv"))
+    digital = csv_rows(archive.read(member(world.digital_gvm_ean)))
     registers = {(r[0], r[1]): r[7] for r in digital if r[7].startswith("Afname")}
     assert registers[("16-06-2025", "10:00:00")] == "Afname Dag"  # a Monday
     assert registers[("16-06-2025", "23:00:00")] == "Afname Nacht"
-    owner = csv_rows(archive.read(f"{nps.owner_ean}.csv"))
+    owner = csv_rows(archive.read(member(nps.owner_ean)))
     assert {r[7] for r in owner} == {"Afname Actief", "Injectie Actief"}  # an AMR meter
     assert [i["row_count"] for i in body["items"]] == [
         2 * QUARTER_HOURS_2025,
@@ -258,7 +274,8 @@ async def test_xlsx_export_of_one_ean_is_the_sheet_itself(
     response = await request_export(client, world.a, [entry(ean)], export_format="xlsx")
     assert response.status_code == 201, response.text
     body = await ready_export(app, client, world.a, response.json()["id"])
-    assert body["file_name"].endswith(".xlsx")
+    # One EAN: the file itself, under the name Fluvius gives it.
+    assert body["file_name"] == member(ean).replace(".csv", ".xlsx")
     content = await download(client, world.a, body)
     workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True)
     sheet = workbook.worksheets[0]
@@ -336,7 +353,7 @@ async def test_a_worker_dying_midway_never_leaves_a_ready_partial_file(
     archive = zipfile.ZipFile(io.BytesIO(await download(client, world.a, body)))
     for ean in (nps.owner_ean, world.digital_gvm_ean):
         check_quarter_hours(
-            csv_rows(archive.read(f"{ean}.csv")), ean, await stored_quarter_hours(app, ean)
+            csv_rows(archive.read(member(ean))), ean, await stored_quarter_hours(app, ean)
         )
     async with app.state.database.read_sessions() as session:
         attempts = await session.scalar(

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from datahub_api.app import create_app
 from datahub_api.auth.principal import Role
-from datahub_api.brussels_days import today_in_brussels
+from datahub_api.brussels_days import BRUSSELS, gas_day_start, today_in_brussels
 from datahub_api.db import Database, WriteSession
 from datahub_api.meter_data import repository, service
 from datahub_api.meter_data.blocks import slot_start
@@ -117,8 +117,13 @@ async def test_hourly_gas_and_daily_readings_on_dst_days(
     gas = await register(app, energy_type="G")
     rows = day_rows(gas, AUTUMN, granularity=Granularity.PT1H, unit="m3")
     rows += day_rows(gas, SPRING, granularity=Granularity.PT1H, unit="m3")
-    rows += day_rows(gas, SPRING, granularity=Granularity.P1D, unit="m3", value="12.345")
-    response = await post(client, head_end, rows)
+    # A daily gas reading is a gas day: it starts at 06:00 Brussels (at midnight: refused).
+    [daily_row] = day_rows(gas, SPRING, granularity=Granularity.P1D, unit="m3", value="12.345")
+    midnight = await post(client, head_end, [*rows, daily_row])
+    assert midnight.status_code == 422, midnight.text
+    assert "a P1D gas reading is a gas day" in midnight.text
+    daily_row[4] = gas_day_start(SPRING).astimezone(BRUSSELS).isoformat()
+    response = await post(client, head_end, [*rows, daily_row])
     assert response.status_code == 200, response.text
     blocks = {(b.key.day, b.key.granularity): b for b in await blocks_of(app, gas, SPRING, 300)}
     assert blocks[AUTUMN, Granularity.PT1H].filled_slots == 25

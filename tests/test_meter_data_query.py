@@ -301,7 +301,7 @@ async def test_gas_stored_hourly_is_served_at_its_own_step_across_months(
         head_end,
         day_rows(gas, date(2026, 1, 31), granularity=Granularity.PT1H, unit="m3", value="0.5"),
     )
-    [line] = await ask(
+    line, energy = await ask(
         client,
         await auth_headers(client, world.esp_a),
         [gas],
@@ -316,3 +316,6 @@ async def test_gas_stored_hourly_is_served_at_its_own_step_across_months(
     )
     assert line["values"] == [0.5, 0.5, None]
     assert line["incomplete"] == [2]
+    # Its energy in kWh follows; without a calorific value for those gas days it is null.
+    assert (energy["step"], energy["unit"], energy["start"]) == ("PT1H", "kWh", line["start"])
+    assert energy["values"] == [None, None, None]

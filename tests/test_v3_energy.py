@@ -341,11 +341,15 @@ async def test_gas_is_hourly_in_cubic_metres(
     [meter] = meters_of(response)
     hours = meter["hourlyEnergy"]
     assert "quarterHourlyEnergy" not in meter
-    assert len(hours) == 23
+    # The gas day asked runs from 06:00 to 06:00 (24 hours: the clocks went forward in the
+    # night before); the stored calendar day gives it its hours from 06:00 on.
+    assert len(hours) == 24
     assert hours[0]["measurements"] == [
-        {"offtake": {"total": {"value": 0.001, "unit": "m3", "validationState": "READ"}}}
+        {"offtake": {"total": {"value": 0.006, "unit": "m3", "validationState": "READ"}}},
+        {"offtake": {"total": {"value": None, "unit": "kWh"}}},  # no calorific value yet
     ]
-    assert meter["dailyEnergy"][0]["measurements"][0]["offtake"]["total"]["value"] == 0.276
+    daily = meter["dailyEnergy"][0]["measurements"][0]["offtake"]["total"]
+    assert daily["value"] == sum(range(6, 24)) / 1000
 
 
 async def test_complex_energy_types_pick_active_or_reactive(

@@ -36,6 +36,7 @@ from datahub_api.errors import (
 from datahub_api.events.router import router as events_router
 from datahub_api.fluvius_v3.errors import install_v3_face
 from datahub_api.fluvius_v3.router import router as v3_router
+from datahub_api.gas_calorific.router import router as gas_calorific_router
 from datahub_api.health.router import router as health_router
 from datahub_api.history_exports.router import router as history_exports_router
 from datahub_api.http_caching import install_not_modified
@@ -240,6 +241,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(contracts_router)
     app.include_router(clients_router)
     app.include_router(access_points_router)
+    app.include_router(gas_calorific_router)
     app.include_router(access_log_router)
     app.include_router(installations_router)
     app.include_router(portal_router)

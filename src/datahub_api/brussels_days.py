@@ -39,3 +39,19 @@ def days_between(start: date, end: date) -> Iterator[date]:
     """Every day from ``start`` (inclusive) to ``end`` (exclusive)."""
     for offset in range((end - start).days):
         yield start + timedelta(days=offset)
+
+
+GAS_DAY_HOUR = 6
+"""A gas day runs from 06:00 to 06:00 Brussels time (23 or 25 hours across a clock change)
+and is named by the date it starts on."""
+
+
+def gas_day_start(day: date) -> datetime:
+    """The UTC instant at which gas day ``day`` begins (06:00 in Brussels)."""
+    return datetime.combine(day, time(GAS_DAY_HOUR), tzinfo=BRUSSELS).astimezone(UTC)
+
+
+def gas_date(instant: datetime) -> date:
+    """The gas day an aware instant falls in."""
+    local = instant.astimezone(BRUSSELS)
+    return local.date() - timedelta(days=1) if local.hour < GAS_DAY_HOUR else local.date()

@@ -22,6 +22,7 @@ DOMAINS_WITH_MODELS: tuple[str, ...] = (
     "nps",
     "history_exports",
     "paper_mandates",
+    "gas_calorific",
 )
 
 

@@ -650,3 +650,13 @@ async def lock_for_metering(
                 MeterPeriod(row.meter_id, row.installed_from, row.installed_to)
             )
     return {registration.ean: registration for registration in found.values()}
+
+
+async def energy_types(session: ReadSession, eans: Sequence[str]) -> dict[str, EnergyType]:
+    """The energy type of each registered EAN among ``eans``."""
+    if not eans:
+        return {}
+    result = await session.execute(
+        select(AccessPoint.ean, AccessPoint.energy_type).where(AccessPoint.ean.in_(list(eans)))
+    )
+    return {row.ean: row.energy_type for row in result}

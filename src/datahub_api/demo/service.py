@@ -419,6 +419,7 @@ async def seed_access_points(session: WriteSession, world: DemoWorldBuilder) -> 
 
 def _domain_seeders() -> list[tuple[str, DomainSeeder]]:
     """Each domain adds its seeder here, in dependency order."""
+    from datahub_api.gas_calorific.demo_data import seed_calorific_values
     from datahub_api.mandates.demo_data import seed_mandates
     from datahub_api.meter_data.demo_data import seed_meter_data
     from datahub_api.nps.demo_data import seed_nps
@@ -430,6 +431,7 @@ def _domain_seeders() -> list[tuple[str, DomainSeeder]]:
         ("organisations, contracts and clients", seed_organisations_and_clients),
         ("access points", seed_access_points),
         ("consent sessions and mandates", seed_mandates),
+        ("gas calorific values", seed_calorific_values),
         ("meter data", seed_meter_data),
         ("NPS lists and audits", seed_nps),
         ("SLA roll-ups", seed_sla),

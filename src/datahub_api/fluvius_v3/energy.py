@@ -30,7 +30,7 @@ meter, too many for a pydantic model per slot.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -40,14 +40,14 @@ import orjson
 from datahub_api.access_log.service import record_read
 from datahub_api.access_points.models import AccessPoint, Metering, SubHeadpointType
 from datahub_api.auth.principal import Principal
-from datahub_api.brussels_days import brussels_date, day_start, days_between
+from datahub_api.brussels_days import brussels_date, day_start, gas_day_start
 from datahub_api.db import WriteSession
 from datahub_api.fluvius_v3 import schemas as v3
 from datahub_api.fluvius_v3.errors import V3ValidationFailed
 from datahub_api.mandates.access import ReadGrant, readable_grants
 from datahub_api.meter_data import repository
 from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
-from datahub_api.meter_data.reads import API_CHANNELS, authorize_and_record
+from datahub_api.meter_data.reads import API_CHANNELS, authorize_and_record, gas_factors
 from datahub_api.meter_data.repository import DayBlock
 from datahub_api.meter_data.series import (
     STATE_SEVERITY,
@@ -123,7 +123,7 @@ class Piece:
 
 
 def _blocks_of_days(blocks: Iterable[DayBlock], window: ReadWindow) -> list[DayBlock]:
-    first, end = window.first_day, window.end_day
+    first, end = window.read_days()
     return [block for block in blocks if first <= block.key.day < end]
 
 
@@ -137,11 +137,12 @@ async def read_energy(
 ) -> bytes:
     """The JSON body for ``query`` (after the gate; each granularity read is recorded).
     ``access_point`` comes with its meters and sub-headpoints loaded."""
+    gas = access_point.energy_type.value == v3.EnergyType.GAS.value
     if query.period_type is v3.PeriodType.INSERT_TIME:
-        pieces, span = await _inserted_pieces(session, principal, query)
+        pieces, span = await _inserted_pieces(session, principal, query, gas=gas)
         fill_gaps = False
     else:
-        pieces, span = await _read_time_pieces(session, principal, query)
+        pieces, span = await _read_time_pieces(session, principal, query, gas=gas)
         fill_gaps = True
     meters = meters_in(access_point, span)
     headpoint = HeadpointBuilder(
@@ -157,9 +158,11 @@ async def read_energy(
 
 
 async def _read_time_pieces(
-    session: WriteSession, principal: Principal, query: EnergyQuery
+    session: WriteSession, principal: Principal, query: EnergyQuery, *, gas: bool
 ) -> tuple[list[Piece], tuple[date, date]]:
     windows = query.windows()
+    if gas:  # gas days run 06:00 to 06:00
+        windows = [window.as_gas() for window in windows]
     for window in windows:
         await authorize_and_record(
             session,
@@ -170,17 +173,18 @@ async def _read_time_pieces(
             face=FACE,
             reference_number=query.reference_number,
         )
-    first = min(window.first_day for window in windows)
-    end = max(window.end_day for window in windows)
+    first = min(window.read_days()[0] for window in windows)
+    end = max(window.read_days()[1] for window in windows)
     blocks = await repository.read_blocks(session, query.ean, first, end)
-    pieces = [
-        Piece(window, assemble(_blocks_of_days(blocks, window), window)) for window in windows
-    ]
+    pieces = []
+    for window in windows:
+        factors = await gas_factors(session, query.ean, window) if gas else None
+        pieces.append(Piece(window, assemble(_blocks_of_days(blocks, window), window, (), factors)))
     return pieces, (first, end)
 
 
 async def _inserted_pieces(
-    session: WriteSession, principal: Principal, query: EnergyQuery
+    session: WriteSession, principal: Principal, query: EnergyQuery, *, gas: bool
 ) -> tuple[list[Piece], tuple[date, date]]:
     blocks = await repository.blocks_inserted_between(
         session, query.ean, query.start, query.end, limit=MAX_INSERTED_BLOCKS + 1
@@ -205,17 +209,29 @@ async def _inserted_pieces(
             reference_number=query.reference_number,
         )
         grant = max(grants, key=lambda g: g.allowed_to - g.allowed_from)
-        days = [day for day in sorted(by_day) if _day_within(day, grant)]
+        starts = gas_day_start if gas else day_start
+        if gas:  # a changed calendar day holds hours of two gas days
+            touched = sorted({d for day in by_day for d in (day - timedelta(days=1), day)})
+        else:
+            touched = sorted(by_day)
+        days = [day for day in touched if _day_within(starts, day, grant)]
         for day in days:
-            window = ReadWindow(day_start(day), day_start(day + timedelta(days=1)), granularity)
-            pieces.append(Piece(window, assemble(by_day[day], window)))
+            window = ReadWindow(starts(day), starts(day + timedelta(days=1)), granularity, gas=gas)
+            if not gas:
+                pieces.append(Piece(window, assemble(by_day[day], window)))
+                continue
+            # A gas day spans two calendar days' blocks: read them whole, convert to kWh.
+            first, end = window.read_days()
+            whole = await repository.read_blocks(session, query.ean, first, end)
+            factors = await gas_factors(session, query.ean, window)
+            pieces.append(Piece(window, assemble(whole, window, (), factors)))
         if days:
             record_read(
                 session,
                 principal,
                 grant,
-                start=day_start(days[0]),
-                end=day_start(days[-1] + timedelta(days=1)),
+                start=starts(days[0]),
+                end=starts(days[-1] + timedelta(days=1)),
                 granularity=granularity.value,
                 face=FACE,
             )
@@ -229,8 +245,9 @@ async def _inserted_pieces(
     )
 
 
-def _day_within(day: date, grant: ReadGrant) -> bool:
-    return grant.allowed_from <= day_start(day) and day_start(day + timedelta(days=1)) <= (
+def _day_within(starts: Callable[[date], datetime], day: date, grant: ReadGrant) -> bool:
+    """Whether the (gas) day lies wholly inside what the grant allows."""
+    return grant.allowed_from <= starts(day) and starts(day + timedelta(days=1)) <= (
         grant.allowed_to
     )
 
@@ -289,31 +306,31 @@ def bucket_edges(window: ReadWindow) -> list[datetime]:
         start = window.start.astimezone(UTC)
         return [start + index * step for index in range(window.bucket_count() + 1)]
     if window.granularity is ReadGranularity.day:
-        return [
-            day_start(day)
-            for day in days_between(window.first_day, window.end_day + timedelta(days=1))
-        ]
+        bounds = list(window.bucket_bounds())
+        return [start for start, _ in bounds] + [bounds[-1][1]] if bounds else [window.start]
     raise ValueError(f"Fluvius has no {window.granularity.value} energy")
 
 
 @dataclass
 class Column:
-    """One register of one direction over a window's buckets (values in milli-units)."""
+    """One register of one direction over a window's buckets (values in milli-units);
+    ``conversion``: the gas conversion factor per bucket of gas energy (kWh from m3)."""
 
     direction: str
     register: str
     unit: str
     values: list[int | None]
     states: list[int | None]
+    conversion: list[str | None] | None = None
 
 
 def _columns(series: Sequence[Series]) -> list[Column]:
-    """Series of one window as columns, those of the same direction and register summed
-    (several meters of one headpoint: a bucket holds the sum of the values present and the
-    worst state)."""
-    by_key: dict[tuple[Direction, Register], Column] = {}
+    """Series of one window as columns, those of the same direction, register and unit
+    summed (several meters of one headpoint: a bucket holds the sum of the values present
+    and the worst state)."""
+    by_key: dict[tuple[Direction, Register, int, bool], Column] = {}
     for one in series:
-        key = (one.key.direction, one.key.register)
+        key = (one.key.direction, one.key.register, one.unit, one.conversion is not None)
         column = by_key.get(key)
         if column is None:
             by_key[key] = Column(
@@ -322,6 +339,7 @@ def _columns(series: Sequence[Series]) -> list[Column]:
                 UNIT_NAMES[one.unit],
                 one.values,
                 one.states,
+                one.conversion,
             )
             continue
         values, states = list(column.values), list(column.states)
@@ -340,22 +358,37 @@ def _columns(series: Sequence[Series]) -> list[Column]:
 
 
 def time_slices(
-    edges: Sequence[datetime], columns: Sequence[Column], indexes: Iterable[int]
+    edges: Sequence[datetime],
+    columns: Sequence[Column],
+    indexes: Iterable[int],
+    *,
+    with_factor: bool = True,
 ) -> list[dict[str, Any]]:
     """``MeasurementTimeSlice`` dicts of the buckets ``indexes``: every register of
     ``columns`` in each (``"value": null`` for a gap), ``"measurements": []`` without
-    columns."""
+    columns. Gas has two measurements per slice, as Fluvius's: the m3, then the kWh with
+    its ``gasConversionFactor`` (left out with ``with_factor=False``)."""
     gaps: list[dict[str, Any]] = [{"value": None, "unit": column.unit} for column in columns]
     plan = [
-        (column.direction, column.register, column.unit, column.values, column.states, gap)
+        (
+            int(column.conversion is not None),
+            column.direction,
+            column.register,
+            column.unit,
+            column.values,
+            column.states,
+            column.conversion if with_factor else None,
+            gap,
+        )
         for column, gap in zip(columns, gaps, strict=True)
     ]
+    entries = 1 + max((entry for entry, *_ in plan), default=0)
     states = _STATE_NAMES
     slices: list[dict[str, Any]] = []
     append = slices.append
     for index in indexes:
-        directions: dict[str, dict[str, Any]] = {}
-        for direction, register, unit, values, codes, gap in plan:
+        measurements: list[dict[str, dict[str, Any]]] = [{} for _ in range(entries)]
+        for entry, direction, register, unit, values, codes, conversion, gap in plan:
             value = values[index]
             cell: dict[str, Any]
             if value is None:
@@ -365,6 +398,9 @@ def time_slices(
                 state = states.get(codes[index])
                 if state is not None:
                     cell["validationState"] = state
+                if conversion is not None and conversion[index] is not None:
+                    cell["gasConversionFactor"] = conversion[index]
+            directions = measurements[entry]
             registers = directions.get(direction)
             if registers is None:
                 directions[direction] = {register: cell}
@@ -374,7 +410,7 @@ def time_slices(
             {
                 "start": edges[index],
                 "end": edges[index + 1],
-                "measurements": [directions] if directions else [],
+                "measurements": [one for one in measurements if one],
             }
         )
     return slices
@@ -388,6 +424,7 @@ class _Entity:
     installed_from: datetime | None = None
     installed_to: datetime | None = None
     energy: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    meter: bool = False
 
     def indexes(self, edges: Sequence[datetime]) -> Iterable[int]:
         count = len(edges) - 1
@@ -402,7 +439,13 @@ class _Entity:
 
     def add(self, window: ReadWindow, edges: Sequence[datetime], columns: list[Column]) -> None:
         name = ENERGY_FIELDS[window.granularity]
-        self.energy.setdefault(name, []).extend(time_slices(edges, columns, self.indexes(edges)))
+        if not self.meter and any(column.conversion is not None for column in columns):
+            # Gas on a headpoint: energy only, without the factor (it is for meters).
+            columns = [column for column in columns if column.conversion is not None]
+            slices = time_slices(edges, columns, self.indexes(edges), with_factor=False)
+        else:
+            slices = time_slices(edges, columns, self.indexes(edges))
+        self.energy.setdefault(name, []).extend(slices)
 
     def as_dict(self) -> dict[str, Any]:
         body = dict(self.head)
@@ -439,6 +482,7 @@ class HeadpointBuilder:
                 {"seqNumber": meter.seq_number, "meterID": meter.meter_id},
                 meter.installed_from,
                 meter.installed_to,
+                meter=True,
             )
         self.headpoint = _Entity({})
         self.sub_headpoints: list[_Entity] = []
@@ -473,7 +517,7 @@ class HeadpointBuilder:
     def _meter(self, meter_id: str) -> _Entity:
         entity = self.meters.get(meter_id)
         if entity is None:  # readings of a meter no longer in the registry
-            entity = self.meters[meter_id] = _Entity({"meterID": meter_id})
+            entity = self.meters[meter_id] = _Entity({"meterID": meter_id}, meter=True)
             entity.energy = {ENERGY_FIELDS[g]: [] for g in self.granularities}
         return entity
 

@@ -38,9 +38,9 @@ from typing import Any
 
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.ean import InvalidEan, validated
-from datahub_api.access_points.models import AccessPoint
+from datahub_api.access_points.models import AccessPoint, EnergyType
 from datahub_api.auth.principal import Principal, Role
-from datahub_api.brussels_days import brussels_date, day_start, today_in_brussels
+from datahub_api.brussels_days import brussels_date, day_start, gas_day_start, today_in_brussels
 from datahub_api.contracts.models import Channel
 from datahub_api.db import Database, ReadSession, WriteSession
 from datahub_api.errors import (
@@ -530,7 +530,9 @@ def expired(export: HistoryExport, now: datetime) -> bool:
 def download_name(export: HistoryExport) -> str:
     """The file's name for the ESP (the name on disk also carries the run)."""
     assert export.file_name is not None
-    return f"history-export-{export.id}{Path(export.file_name).suffix}"
+    # history-export-<id>.<run>.zip, or history-export-<id>.<run>.<the EAN file's name>
+    _, _, own = export.file_name.split(".", 2)
+    return own if "." in own else f"history-export-{export.id}{Path(export.file_name).suffix}"
 
 
 def media_type_of(name: str) -> str:
@@ -600,9 +602,9 @@ UNCHECKED_REASON = (
 
 
 async def _item_window(
-    session: ReadSession, planned: _Planned, export: HistoryExport
+    session: ReadSession, planned: _Planned, export: HistoryExport, *, gas: bool = False
 ) -> tuple[datetime, datetime] | str:
-    """What the item's mandate lets the export read, or why nothing."""
+    """What the item's mandate lets the export read, or why nothing (gas: in gas days)."""
     paper = await paper_service.of_mandate(session, planned.mandate_id)
     if paper is not None and paper.hold is not None:
         return UNCHECKED_REASON if paper.hold is Hold.check_pending else HELD_REASON
@@ -611,8 +613,9 @@ async def _item_window(
         reason = mandate.finished_reason if mandate is not None else None
         return f"The mandate is no longer approved ({reason or 'ended'})."
     allowed_from, allowed_to = await read_window(session, mandate)
-    start = max(day_start(export.period_from), allowed_from)
-    end = min(day_start(export.period_to + timedelta(days=1)), allowed_to)
+    starts = gas_day_start if gas else day_start
+    start = max(starts(export.period_from), allowed_from)
+    end = min(starts(export.period_to + timedelta(days=1)), allowed_to)
     if end <= start:
         return "The grid user's tenure does not cover the period."
     return start, end
@@ -698,20 +701,23 @@ async def build(
     try:
         for index, planned in enumerate(plan):
             async with database.read_sessions() as session:
-                window = await _item_window(session, planned, export)
+                access_point = await access_points_service.get_access_point(session, planned.ean)
+                gas = access_point.energy_type is EnergyType.gas
+                window = await _item_window(session, planned, export, gas=gas)
                 if isinstance(window, str):
                     results[planned.item_id] = {"row_count": 0, "skipped_reason": window}
                 else:
-                    access_point = await access_points_service.get_access_point(
-                        session, planned.ean
+                    point = exported_access_point(access_point)
+                    read_window = ReadWindow(window[0], window[1], ReadGranularity.day, gas=gas)
+                    path = work / writer.ean_file_name(
+                        point, read_window, SUFFIX[export_format], gvm=planned.gvm
                     )
-                    path = work / f"{planned.ean}{SUFFIX[export_format]}"
                     rows = await writer.write_ean_file(
                         session,
                         path,
                         export_format,
-                        exported_access_point(access_point),
-                        ReadWindow(window[0], window[1], ReadGranularity.day),
+                        point,
+                        read_window,
                         calendar,
                         gvm=planned.gvm,
                         lines=lines,
@@ -732,15 +738,15 @@ async def build(
         partial = work / "result.partial"
         if len(files) > 1:
             await asyncio.to_thread(writer.zip_files, partial, files)
-            suffix = ".zip"
+            name = f"history-export-{export_id}.{attempt}.zip"
         else:
             os.replace(files[0], partial)
-            suffix = SUFFIX[export_format]
+            # The one EAN's own (Fluvius) name is kept for the download.
+            name = f"history-export-{export_id}.{attempt}.{files[0].name}"
         sha256 = await asyncio.to_thread(writer.sha256_of, partial)
         size = partial.stat().st_size
         # Atomic: a final name only ever holds a whole file, and each run has its own, so a
         # run taken for dead that still finishes cannot replace the file another run checksummed.
-        name = f"history-export-{export_id}.{attempt}{suffix}"
         os.replace(partial, directory / name)
         await asyncio.to_thread(writer.make_durable, directory / name)
     except Exception as exc:

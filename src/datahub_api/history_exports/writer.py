@@ -11,7 +11,6 @@ written at once, so memory stays flat however many EAN-years an export holds.
 from __future__ import annotations
 
 import asyncio
-import csv
 import hashlib
 import os
 import zipfile
@@ -19,18 +18,17 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 
-from datahub_api.brussels_days import brussels_date, day_start
+from datahub_api.brussels_days import brussels_date
 from datahub_api.db import ReadSession
 from datahub_api.history_exports.models import ExportFormat
 from datahub_api.meter_data.portal_export import (
-    BOM,
-    COLUMNS,
     ExportedAccessPoint,
     QuarterHourCsv,
     TariffCalendar,
     WholeWindow,
     XlsxExport,
     csv_text,
+    export_file_name,
     export_rows,
     with_both_directions,
 )
@@ -45,9 +43,9 @@ def _year_pieces(window: ReadWindow) -> list[ReadWindow]:
     pieces = []
     start = window.start
     while start < window.end:
-        year = brussels_date(start).year
-        end = min(window.end, day_start(date(year + 1, 1, 1)))
-        pieces.append(ReadWindow(start, end, window.granularity))
+        year = window.date_of(start).year
+        end = min(window.end, window.day_start(date(year + 1, 1, 1)))
+        pieces.append(ReadWindow(start, end, window.granularity, gas=window.gas))
         start = end
     return pieces
 
@@ -56,19 +54,14 @@ async def kvm_rows(
     session: ReadSession, point: ExportedAccessPoint, window: ReadWindow, calendar: TariffCalendar
 ) -> AsyncIterator[list[tuple[str, ...]]]:
     """Per year piece: the year's totals, then its months."""
+    gas = window.gas
     for piece in _year_pieces(window):
-        hourly = ReadWindow(piece.start, piece.end, ReadGranularity.hour)
+        hourly = ReadWindow(piece.start, piece.end, ReadGranularity.hour, gas=gas)
         series = with_both_directions(point, await series_of(session, point.ean, hourly))
-        yield list(
-            export_rows(
-                point, series, calendar, WholeWindow(piece.start, piece.end, ReadGranularity.month)
-            )
-        )
-        yield list(
-            export_rows(
-                point, series, calendar, ReadWindow(piece.start, piece.end, ReadGranularity.month)
-            )
-        )
+        whole = WholeWindow(piece.start, piece.end, ReadGranularity.month, gas=gas)
+        yield list(export_rows(point, series, calendar, whole))
+        months = ReadWindow(piece.start, piece.end, ReadGranularity.month, gas=gas)
+        yield list(export_rows(point, series, calendar, months))
 
 
 def rows_of(
@@ -80,29 +73,33 @@ def rows_of(
     gvm: bool,
 ) -> AsyncIterator[list[tuple[str, ...]]]:
     if gvm:
-        quarter_hours = ReadWindow(window.start, window.end, ReadGranularity.quarter_hour)
+        quarter_hours = ReadWindow(
+            window.start, window.end, ReadGranularity.quarter_hour, gas=window.gas
+        )
         return export_row_chunks(session, point, quarter_hours, calendar)
     return kvm_rows(session, point, window, calendar)
 
 
-async def write_csv(path: Path, chunks: AsyncIterator[Sequence[Sequence[str]]]) -> int:
+async def write_csv(
+    path: Path, chunks: AsyncIterator[Sequence[Sequence[str]]], columns: Sequence[str]
+) -> int:
     """The rows as a Fluvius CSV (UTF-8 with BOM, ``;``), written chunk by chunk."""
     count = 0
     with path.open("w", encoding="utf-8", newline="") as out:
-        out.write(BOM)
-        writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-        writer.writerow(COLUMNS)
+        out.write(csv_text([], header=True, columns=columns))
         async for rows in chunks:
-            writer.writerows(rows)
+            out.write(csv_text(rows, header=False))
             count += len(rows)
     return count
 
 
-async def write_xlsx(path: Path, chunks: AsyncIterator[Sequence[Sequence[str]]]) -> int:
+async def write_xlsx(
+    path: Path, chunks: AsyncIterator[Sequence[Sequence[str]]], columns: Sequence[str]
+) -> int:
     """The rows as an XLSX sheet (XlsxWriter's constant-memory mode)."""
     count = 0
     with path.open("wb") as out:
-        export = XlsxExport(out)
+        export = XlsxExport(out, columns)
         async for rows in chunks:
             export.add_rows(rows)
             count += len(rows)
@@ -123,7 +120,7 @@ async def write_gvm_csv(
     quarter_hours = ReadWindow(window.start, window.end, ReadGranularity.quarter_hour)
     count = 0
     with path.open("w", encoding="utf-8", newline="") as out:
-        out.write(csv_text([], header=True))
+        out.write(csv_text([], header=True, columns=point.columns))
         async for chunk, found in series_by_month(session, point.ean, quarter_hours):
             series = with_both_directions(point, found)
             if QuarterHourCsv.fits(series):
@@ -155,8 +152,8 @@ async def write_ean_file(
         )
     chunks = rows_of(session, point, window, calendar, gvm=gvm)
     if export_format is ExportFormat.csv:
-        return await write_csv(path, chunks)
-    return await write_xlsx(path, chunks)
+        return await write_csv(path, chunks, point.columns)
+    return await write_xlsx(path, chunks, point.columns)
 
 
 def zip_files(target: Path, files: Sequence[Path]) -> None:
@@ -184,6 +181,16 @@ def make_durable(path: Path) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def ean_file_name(point: ExportedAccessPoint, window: ReadWindow, suffix: str, *, gvm: bool) -> str:
+    """The name of one EAN's file, as Fluvius names its exports: GVM files hold
+    quarter-hours (hours for gas), KVM files yearly and monthly totals."""
+    if gvm:
+        step = ReadGranularity.quarter_hour if point.electricity else ReadGranularity.hour
+    else:
+        step = ReadGranularity.month
+    return export_file_name(point, ReadWindow(window.start, window.end, step), suffix)
 
 
 def file_name(export_id: int, window_start: datetime, window_end: datetime) -> str:

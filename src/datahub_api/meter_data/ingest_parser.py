@@ -30,7 +30,7 @@ from operator import itemgetter
 from typing import Any, cast
 
 from datahub_api.access_points.ean import InvalidEan, validated
-from datahub_api.brussels_days import BRUSSELS, day_start
+from datahub_api.brussels_days import BRUSSELS, GAS_DAY_HOUR, day_start, gas_day_start
 from datahub_api.meter_data.blocks import GAP, SLOT_LENGTH, empty_slots, expected_slots
 from datahub_api.meter_data.models import (
     Direction,
@@ -68,7 +68,7 @@ line with the same names.
   the offset must be Brussels's at that instant (`+01:00` in winter, `+02:00` in summer) or
   `Z`.
 - `granularity`: `PT15M` (quarter-hour), `PT1H` (hour, on the hour) or `P1D` (day, from
-  Brussels midnight).
+  Brussels midnight; for gas (`m3`) the gas day, from 06:00 Brussels).
 - `value`: decimal, not negative, in `unit`; stored as integer milli-units (Wh, varh,
   litres), finer digits rounded.
 - `unit`: electricity: `kWh` for `total`/`day`/`night`, `kVArh` for the reactive
@@ -182,6 +182,7 @@ class BatchBuilder:
         self.batch = ParsedBatch()
         self._series: dict[tuple[str, ...], Series | str] = {}
         self._times: dict[Granularity, dict[str, SlotTime | str]] = {g: {} for g in Granularity}
+        self._gas_day_times: dict[str, SlotTime | str] = {}  # P1D gas: gas days from 06:00
         self._values: dict[str, int | str] = {}
 
     # --- per distinct series, start and value --------------------------------------------
@@ -217,6 +218,7 @@ class BatchBuilder:
             register_code is not Register.total or direction_code is not Direction.offtake
         ):
             return "unit: m3 (gas) readings are offtake on register total"
+        gas_days = stored_unit is StoredUnit.litre and granularity_code is Granularity.P1D
         return Series(
             ean,
             meter_id.strip(),
@@ -225,11 +227,13 @@ class BatchBuilder:
             granularity_code,
             stored_unit,
             line,
-            self._times[granularity_code],
+            self._gas_day_times if gas_days else self._times[granularity_code],
             self.max_milli[granularity_code],
         )
 
-    def _resolve_time(self, start: str, granularity: Granularity) -> SlotTime | str:
+    def _resolve_time(
+        self, start: str, granularity: Granularity, *, gas_day: bool = False
+    ) -> SlotTime | str:
         try:
             instant = datetime.fromisoformat(start)
         except ValueError:
@@ -253,7 +257,11 @@ class BatchBuilder:
         if granularity is Granularity.PT1H and local.minute:
             return f"start: {start!r} is not on the hour"
         day = local.date()
-        if granularity is Granularity.P1D:
+        if gas_day:
+            if local.hour != GAS_DAY_HOUR or local.minute:
+                return f"start: {start!r} is not 06:00 in Brussels (a P1D gas reading is a gas day)"
+            slot, end = 0, gas_day_start(day + timedelta(days=1))
+        elif granularity is Granularity.P1D:
             if local.hour or local.minute:
                 return f"start: {start!r} is not Brussels midnight (a P1D reading starts a day)"
             slot, end = 0, day_start(day + timedelta(days=1))
@@ -323,7 +331,9 @@ class BatchBuilder:
                 continue
             slot_time = series.times.get(start)
             if slot_time is None:
-                slot_time = series.times[start] = self._resolve_time(start, series.granularity)
+                slot_time = series.times[start] = self._resolve_time(
+                    start, series.granularity, gas_day=series.times is self._gas_day_times
+                )
             if isinstance(slot_time, str):
                 problem(line, slot_time)
                 continue

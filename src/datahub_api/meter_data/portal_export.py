@@ -3,8 +3,12 @@ exports read ours.
 
 Columns ``Van (datum);Van (tijdstip);Tot (datum);Tot (tijdstip);EAN-code;Meter;Metertype;
 Register;Volume;Eenheid;Validatiestatus;Omschrijving``: local Brussels dates and times
-(``dd-mm-yyyy``, ``HH:MM:SS``), the EAN written as ``="541..."`` (so spreadsheets keep its
-digits), ``;``-separated with a decimal comma and three decimals, UTF-8 with a BOM. An
+(``dd-mm-yyyy``, ``HH:MM:SS``), the EAN cell written bare as ``="541..."`` (a spreadsheet
+formula that keeps its digits; not CSV-quoted, as Fluvius writes it, so readers that split on
+``;`` and strip ``="`` get the EAN), ``;``-separated with a decimal comma and three decimals,
+CRLF line ends, UTF-8 with a BOM. Rows are in clock order: on the October clock change the
+repeated hour is interleaved, each slot of the first pass followed by the same slot of the
+second (``02:45-02:00`` then ``02:45-03:00``), as in Fluvius's exports. An
 electricity quarter-hour has one ``Afname`` and one ``Injectie`` row named ``Dag`` or
 ``Nacht`` by the tariff period it falls in (:class:`TariffCalendar`); AMR meters say
 ``Actief``. A gap has an empty Volume and the status ``Geen verbruik``; a summed bucket that
@@ -16,8 +20,6 @@ and one ``Nacht`` row per bucket.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -26,9 +28,10 @@ from typing import IO
 import xlsxwriter
 
 from datahub_api.access_points.models import AccessPoint, EnergyType, MeterType
-from datahub_api.brussels_days import BRUSSELS
+from datahub_api.brussels_days import BRUSSELS, brussels_date, gas_date
 from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
 from datahub_api.meter_data.series import (
+    CONVERSION_SEVERITY,
     STATE_SEVERITY,
     UNIT_NAMES,
     ReadGranularity,
@@ -52,6 +55,15 @@ COLUMNS = (
     "Validatiestatus",
     "Omschrijving",
 )
+GAS_COLUMNS = (*COLUMNS[:11], "Calorische bovenwaarde", COLUMNS[11])
+"""Gas exports have one more column: ``Definitief`` or ``Voorlopig`` on each kWh row (the
+calorific value it was converted with), empty on the m³ rows."""
+CSV_UNITS: dict[int, str] = {
+    StoredUnit.Wh: "kWh",
+    StoredUnit.varh: "kVArh",
+    StoredUnit.litre: "m³",
+}
+CONVERSION_LABELS = {"D": "Definitief", "C": "Definitief", "P": "Voorlopig"}
 STATE_LABELS: dict[int, str] = {
     ValidationState.READ: "Uitgelezen",
     ValidationState.EST: "Geschat",
@@ -77,6 +89,7 @@ DAY, NIGHT = "Dag", "Nacht"
 _QUARTER = timedelta(minutes=15)
 _ORDER = list(ReadGranularity)  # finest first
 BOM = "\ufeff"
+EAN_COLUMN = COLUMNS.index("EAN-code")
 
 
 @dataclass(frozen=True)
@@ -115,6 +128,37 @@ class ExportedAccessPoint:
     def meter_type_label(self) -> str:
         return "Digitale meter" if self.digital else "AMR-meter"
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return COLUMNS if self.electricity else GAS_COLUMNS
+
+
+ENERGY_NAMES = {True: "elektriciteit", False: "gas"}
+TOTALS_NAMES = {
+    ReadGranularity.quarter_hour: "kwartiertotalen",
+    ReadGranularity.hour: "uurtotalen",
+    ReadGranularity.day: "dagtotalen",
+    ReadGranularity.month: "maandtotalen",
+}
+
+
+def export_file_name(point: ExportedAccessPoint, window: ReadWindow, suffix: str = ".csv") -> str:
+    """The file name Fluvius gives an export of ``window``:
+    ``Verbruikshistoriek_elektriciteit_<EAN>_<first day>_<last day>_kwartiertotalen.csv``
+    (``gas``; ``uurtotalen``, ``dagtotalen``, ``maandtotalen``), both days included (gas
+    days for gas)."""
+    day_of = brussels_date if point.electricity else gas_date
+    first = day_of(window.start)
+    last = day_of(window.end - timedelta(microseconds=1))
+    return (
+        f"Verbruikshistoriek_{ENERGY_NAMES[point.electricity]}_{point.ean}_"
+        f"{first:%Y%m%d}_{last:%Y%m%d}_{TOTALS_NAMES[window.granularity]}{suffix}"
+    )
+
+
+def content_disposition(file_name: str) -> str:
+    return f'attachment; filename="{file_name}"'
+
 
 def exported_access_point(point: AccessPoint) -> ExportedAccessPoint:
     return ExportedAccessPoint(
@@ -146,6 +190,7 @@ class _Row:
     value: int | None
     state: int | None
     complete: bool
+    conversion: str | None = None  # gas energy: the worst factor (P, C, D)
 
 
 def _volume(value: int | None) -> str:
@@ -165,6 +210,8 @@ def _uses_tariffs(point: ExportedAccessPoint, series: Series) -> bool:
 
 def _register_label(point: ExportedAccessPoint, key: SeriesKey, unit: StoredUnit) -> str:
     direction = DIRECTION_LABELS[key.direction]
+    if not point.electricity:
+        return direction  # gas: "Afname", in m³ and in kWh
     if key.register is Register.total:
         return f"{direction} {'Actief' if unit is StoredUnit.Wh else 'Totaal'}"
     return f"{direction} {REGISTER_LABELS[key.register]}"
@@ -204,12 +251,20 @@ def _fine_rows(point: ExportedAccessPoint, series: Series, calendar: TariffCalen
     fixed = _register_label(point, series.key, series.unit)
     direction = DIRECTION_LABELS[series.key.direction]
     rows = []
-    for (start, end), value, state, complete in zip(
-        series.bucket_bounds(), series.values, series.states, series.complete, strict=True
+    conversion = series.conversion or [None] * len(series.values)
+    for (start, end), value, state, complete, factor in zip(
+        series.bucket_bounds(),
+        series.values,
+        series.states,
+        series.complete,
+        conversion,
+        strict=True,
     ):
         label = f"{direction} {calendar.period(start.astimezone(BRUSSELS))}" if tariffs else fixed
         rows.append(
-            _Row(start, end, series.key.meter_id, label, series.unit, value, state, complete)
+            _Row(
+                start, end, series.key.meter_id, label, series.unit, value, state, complete, factor
+            )
         )
     return rows
 
@@ -225,12 +280,24 @@ def _summed_rows(
     labels = labels or [_register_label(point, series.key, series.unit)]
     bounds = list(target.bucket_bounds())
     sums: dict[tuple[int, str], list[int | None]] = {}  # value, state, parts, complete parts
+    factors: dict[int, str] = {}
+    conversion = series.conversion or [None] * len(series.values)
     bucket = 0
-    for (start, _), value, state, complete in zip(
-        series.bucket_bounds(), series.values, series.states, series.complete, strict=True
+    for (start, _), value, state, complete, factor in zip(
+        series.bucket_bounds(),
+        series.values,
+        series.states,
+        series.complete,
+        conversion,
+        strict=True,
     ):
         while bucket < len(bounds) - 1 and start >= bounds[bucket][1]:
             bucket += 1
+        if factor is not None and (
+            bucket not in factors
+            or CONVERSION_SEVERITY[factor] > CONVERSION_SEVERITY[factors[bucket]]
+        ):
+            factors[bucket] = factor
         label = (
             f"{direction} {calendar.period(start.astimezone(BRUSSELS))}" if tariffs else labels[0]
         )
@@ -257,6 +324,7 @@ def _summed_rows(
                     value,
                     state,
                     parts == whole and parts != 0,
+                    factors.get(index),
                 )
             )
     return rows
@@ -280,9 +348,10 @@ def export_rows(
     ]
     rows = sorted(
         (row for rows in per_series for row in rows),
-        key=lambda row: row.start,
+        key=lambda row: clock_order(row.start),
     )  # stable: within a bucket the series order stays
-    ean = f'="{point.ean}"'
+    ean = ean_cell(point.ean)
+    gas = not point.electricity
     for row in rows:
         start, end = row.start.astimezone(BRUSSELS), row.end.astimezone(BRUSSELS)
         if row.value is None:
@@ -290,7 +359,7 @@ def export_rows(
         else:
             status = STATE_LABELS[row.state] if row.state is not None else ""
             description = "" if row.complete else INCOMPLETE_LABEL
-        yield (
+        cells = (
             start.strftime("%d-%m-%Y"),
             start.strftime("%H:%M:%S"),
             end.strftime("%d-%m-%Y"),
@@ -300,17 +369,48 @@ def export_rows(
             point.meter_type_label,
             row.register,
             _volume(row.value),
-            UNIT_NAMES[row.unit],
+            CSV_UNITS[row.unit],
             status,
-            description,
         )
+        if gas:
+            calorific = CONVERSION_LABELS[row.conversion] if row.conversion else ""
+            if row.value is None:
+                calorific = ""
+            yield (*cells, calorific, description)
+        else:
+            yield (*cells, description)
 
 
-def _csv_field(text: str) -> str:
-    """One field as :func:`csv_text`'s writer writes it (quoted when it must be)."""
-    buffer = io.StringIO()
-    csv.writer(buffer, delimiter=";", lineterminator="").writerow([text])
-    return buffer.getvalue()
+def clock_order(start: datetime) -> tuple[datetime, datetime]:
+    """The sort key of a row starting at ``start`` (UTC): Brussels wall-clock time, then the
+    instant, so the October repeated hour interleaves (02:00 first pass, 02:00 second pass,
+    02:15, 02:15, ...) as in Fluvius's exports."""
+    return start.astimezone(BRUSSELS).replace(tzinfo=None), start
+
+
+def csv_cell(text: str) -> str:
+    """One cell: bare, or in double quotes (quotes doubled) when it holds ``;``, ``"`` or a
+    line break. Every cell but the EAN's goes through here."""
+    if ";" in text or '"' in text or "\n" in text or "\r" in text:
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def ean_cell(ean: str) -> str:
+    """The EAN cell, written bare as Fluvius does: ``="541448820050357909"`` (a formula that
+    keeps a spreadsheet from turning the 18 digits into a rounded number)."""
+    if not ean.isdigit():
+        raise ValueError(f"not an EAN: {ean!r}")
+    return f'="{ean}"'
+
+
+def csv_line(row: Sequence[str]) -> str:
+    """A data row as one CSV line (CRLF); the cell in the EAN column is already
+    :func:`ean_cell`'s and is written as it is."""
+    return (
+        ";".join(cell if index == EAN_COLUMN else csv_cell(cell) for index, cell in enumerate(row))
+        + "\r\n"
+    )
 
 
 class QuarterHourCsv:
@@ -323,10 +423,11 @@ class QuarterHourCsv:
 
     def __init__(self, calendar: TariffCalendar) -> None:
         self.calendar = calendar
-        # (window start, slots) -> per slot the "van;tot" columns and the tariff period.
-        self._windows: dict[tuple[datetime, int], list[tuple[str, str]]] = {}
+        # (window start, slots) -> in clock order, per slot its index, the "van;tot" columns
+        # and the tariff period.
+        self._windows: dict[tuple[datetime, int], list[tuple[int, str, str]]] = {}
 
-    def _slots(self, start: datetime, count: int) -> list[tuple[str, str]]:
+    def _slots(self, start: datetime, count: int) -> list[tuple[int, str, str]]:
         found = self._windows.get((start, count))
         if found is None:
             found = []
@@ -335,8 +436,9 @@ class QuarterHourCsv:
             for index in range(count):
                 end = (start + (index + 1) * _QUARTER).astimezone(BRUSSELS)
                 tot = f"{end.strftime('%d-%m-%Y')};{end.strftime('%H:%M:%S')};"
-                found.append((van + tot, self.calendar.period(local)))
+                found.append((index, van + tot, self.calendar.period(local)))
                 local, van = end, tot
+            found.sort(key=lambda slot: clock_order(start + slot[0] * _QUARTER))
             self._windows[(start, count)] = found
         return found
 
@@ -349,28 +451,28 @@ class QuarterHourCsv:
         the series in the order given within a slot."""
         if not series:
             return ""
-        ean = _csv_field(f'="{point.ean}"')
-        meter_type = _csv_field(point.meter_type_label)
+        ean = ean_cell(point.ean)
+        meter_type = csv_cell(point.meter_type_label)
         plans = []
         for one in series:
             direction = DIRECTION_LABELS[one.key.direction]
             fixed = _register_label(point, one.key, one.unit)
             labels = (
                 {
-                    DAY: _csv_field(f"{direction} {DAY}"),
-                    NIGHT: _csv_field(f"{direction} {NIGHT}"),
+                    DAY: csv_cell(f"{direction} {DAY}"),
+                    NIGHT: csv_cell(f"{direction} {NIGHT}"),
                 }
                 if _uses_tariffs(point, one)
-                else {DAY: _csv_field(fixed), NIGHT: _csv_field(fixed)}
+                else {DAY: csv_cell(fixed), NIGHT: csv_cell(fixed)}
             )
-            head = f"{ean};{_csv_field(one.key.meter_id)};{meter_type};"
-            unit = _csv_field(UNIT_NAMES[one.unit])
-            states = {code: _csv_field(label) for code, label in STATE_LABELS.items()}
+            head = f"{ean};{csv_cell(one.key.meter_id)};{meter_type};"
+            unit = csv_cell(UNIT_NAMES[one.unit])
+            states = {code: csv_cell(label) for code, label in STATE_LABELS.items()}
             plans.append((one, head, labels, unit, states))
         out: list[str] = []
         append = out.append
         slots = self._slots(series[0].window.start, len(series[0].values))
-        for index, (columns, period) in enumerate(slots):
+        for index, columns, period in slots:
             for one, head, labels, unit, states in plans:
                 value = one.values[index]
                 if value is None:
@@ -386,16 +488,19 @@ class QuarterHourCsv:
         return "".join(out)
 
 
-def csv_text(rows: Iterable[Sequence[str]], *, header: bool) -> str:
-    """Rows as ``;``-separated CSV lines (the header and BOM first when ``header``)."""
-    buffer = io.StringIO()
+def header_line(columns: Sequence[str] = COLUMNS) -> str:
+    """The BOM and the header line."""
+    return BOM + ";".join(csv_cell(name) for name in columns) + "\r\n"
+
+
+def csv_text(
+    rows: Iterable[Sequence[str]], *, header: bool, columns: Sequence[str] = COLUMNS
+) -> str:
+    """Rows as ``;``-separated CSV lines (the BOM and header first when ``header``)."""
+    lines = [csv_line(row) for row in rows]
     if header:
-        buffer.write(BOM)
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    if header:
-        writer.writerow(COLUMNS)
-    writer.writerows(rows)
-    return buffer.getvalue()
+        lines.insert(0, header_line(columns))
+    return "".join(lines)
 
 
 XLSX_LAST_ROW = 1_048_575  # zero-based: a sheet holds 1,048,576 rows
@@ -406,11 +511,11 @@ class XlsxExport:
     mode keeps one row in memory, the rest in temporary files); Volume is a number cell, the
     EAN a text cell."""
 
-    def __init__(self, target: IO[bytes]) -> None:
+    def __init__(self, target: IO[bytes], columns: Sequence[str] = COLUMNS) -> None:
         self._workbook = xlsxwriter.Workbook(target, {"constant_memory": True})
         self._sheet = self._workbook.add_worksheet("Meetgegevens")
         self._volume = self._workbook.add_format({"num_format": "0.000"})
-        self._sheet.write_row(0, 0, COLUMNS, self._workbook.add_format({"bold": True}))
+        self._sheet.write_row(0, 0, columns, self._workbook.add_format({"bold": True}))
         self._line = 1
 
     def add_rows(self, rows: Iterable[Sequence[str]]) -> None:

@@ -23,6 +23,8 @@ from typing import Any
 
 import orjson
 
+from datahub_api.access_points import repository as access_points_repository
+from datahub_api.access_points.models import EnergyType
 from datahub_api.auth.principal import Principal
 from datahub_api.db import Database, ReadSession, WriteSession
 from datahub_api.errors import DatahubError, Forbidden, NotFound, UnprocessableContent
@@ -61,23 +63,28 @@ class EanAnswer:
 
     ean: str
     error: DatahubError | None = None
+    window: ReadWindow | None = None  # the EAN's own window (gas days for gas)
 
 
 async def authorize_eans(
     session: WriteSession, principal: Principal, eans: Sequence[str], window: ReadWindow
 ) -> list[EanAnswer]:
     """Each EAN (once, in the order asked) authorised on its own, with the access record of
-    every EAN that will be read added to the session's transaction."""
+    every EAN that will be read added to the session's transaction. A gas EAN is read in
+    gas days (the same answer as any EAN when it may not be read)."""
     answers = []
-    for ean in dict.fromkeys(eans):
+    unique = list(dict.fromkeys(eans))
+    kinds = await access_points_repository.energy_types(session, unique)
+    for ean in unique:
+        own = window.as_gas() if kinds.get(ean) is EnergyType.gas else window
         try:
             await authorize_and_record(
-                session, principal, ean, window, channels=API_CHANNELS, face=FACE
+                session, principal, ean, own, channels=API_CHANNELS, face=FACE
             )
         except (NotFound, Forbidden) as refused:
             answers.append(EanAnswer(ean, refused))
         else:
-            answers.append(EanAnswer(ean))
+            answers.append(EanAnswer(ean, window=own))
     return answers
 
 
@@ -155,7 +162,8 @@ async def _ean_lines(
     register: Register | None,
 ) -> list[bytes]:
     chunks = list(month_chunks(window))
-    open_lines: dict[SeriesKey, _Line] = {}
+    # By key and unit: a gas series (m3) and its energy (kWh) are two lines.
+    open_lines: dict[tuple[SeriesKey, int], _Line] = {}
     done: list[_Line] = []
     index = 0
     async for _, month in series_by_month(
@@ -164,24 +172,25 @@ async def _ean_lines(
         chunk = chunks[index]
         present = set()
         for series in month:
-            line = open_lines.get(series.key)
+            key = (series.key, int(series.unit))
+            line = open_lines.get(key)
             if line is not None and line.granularity is not series.granularity:
                 done.append(line)  # stored at another step from here on: a line of its own
-                line = open_lines[series.key] = _Line(series_head(ean, series), series.granularity)
+                line = open_lines[key] = _Line(series_head(ean, series), series.granularity)
             elif line is None:
-                line = open_lines[series.key] = _Line(series_head(ean, series), series.granularity)
+                line = open_lines[key] = _Line(series_head(ean, series), series.granularity)
                 if index:  # the series starts later than the period: null buckets before
                     line.head["start"] = served_window(chunks[0], series.granularity).start
                     for earlier in chunks[:index]:
                         line.add_nothing(earlier)
             line.add(series)
-            present.add(series.key)
+            present.add(key)
         for key, line in open_lines.items():
             if key not in present:
                 line.add_nothing(chunk)
         index += 1
     lines = done + list(open_lines.values())
-    lines.sort(key=lambda line: (_sort_key(line), line.head["start"]))
+    lines.sort(key=lambda line: (_sort_key(line), line.head["start"], line.head["unit"] == "kWh"))
     return [line.encoded() for line in lines]
 
 
@@ -206,7 +215,9 @@ async def ndjson_lines(
                 yield error_line(answer.ean, answer.error)
                 continue
             async with database.read_sessions() as session:
-                lines = await _ean_lines(session, answer.ean, window, direction, register)
+                lines = await _ean_lines(
+                    session, answer.ean, answer.window or window, direction, register
+                )
             for line in lines:
                 yield line
     except Exception:

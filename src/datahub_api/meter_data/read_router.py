@@ -15,6 +15,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from datahub_api.access_points import service as access_points_service
+from datahub_api.access_points.models import EnergyType
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.db import ReadSession, WriteSessionDep
@@ -25,7 +26,9 @@ from datahub_api.meter_data.portal_export import (
     ExportedAccessPoint,
     TariffCalendar,
     XlsxExport,
+    content_disposition,
     csv_text,
+    export_file_name,
     exported_access_point,
 )
 from datahub_api.meter_data.reads import (
@@ -173,6 +176,9 @@ async def meter_data(
     except ValueError:
         raise UnprocessableContent("`granularity` is PT15M, PT1H, P1D or P1M.") from None
     window = ReadWindow.checked(parse_bound(from_, "from"), parse_bound(to, "to"), read_granularity)
+    access_point = await access_points_service.get_access_point(session, ean)
+    if access_point.energy_type is EnergyType.gas:
+        window = window.as_gas()  # gas days run 06:00 to 06:00
     direction_filter = _enum_member(Direction, direction, "direction")
     register_filter = _enum_member(Register, register, "register")
     media_type = _media_type(format_, accept)
@@ -196,20 +202,17 @@ async def meter_data(
             "series": [series_json(ean, s) for s in series],
         }
         return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type=JSON)
-    point = exported_access_point(await access_points_service.get_access_point(session, ean))
+    point = exported_access_point(access_point)
     calendar = TariffCalendar.from_settings(settings)
     export = FileExport(request, point, window, filters, calendar)
-    name = f"{ean}_{from_[:10]}_{to[:10]}_{window.granularity.value}"
     if media_type == CSV:
-        return StreamingResponse(
-            export.csv(),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-        )
+        return export.csv_response()
     return StreamingResponse(
         await export.xlsx(),
         media_type=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+        headers={
+            "Content-Disposition": content_disposition(export_file_name(point, window, ".xlsx"))
+        },
     )
 
 
@@ -231,8 +234,21 @@ class FileExport:
     def _row_chunks(self, session: ReadSession) -> AsyncIterator[list[tuple[str, ...]]]:
         return export_row_chunks(session, self.point, self.window, self.calendar, **self.filters)
 
+    def csv_response(self) -> StreamingResponse:
+        """The CSV answer, named as Fluvius names its exports (the same bytes on every face
+        that serves this selection)."""
+        return StreamingResponse(
+            self.csv(),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": content_disposition(
+                    export_file_name(self.point, self.window)
+                )
+            },
+        )
+
     async def csv(self) -> AsyncIterator[bytes]:
-        yield csv_text([], header=True).encode()
+        yield csv_text([], header=True, columns=self.point.columns).encode()
         async with self.request.app.state.database.read_sessions() as session:
             async for rows in self._row_chunks(session):
                 yield csv_text(rows, header=False).encode()
@@ -240,7 +256,7 @@ class FileExport:
     async def xlsx(self) -> AsyncIterator[bytes]:
         spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115  closed below
         try:
-            export = XlsxExport(spool)
+            export = XlsxExport(spool, self.point.columns)
             async with self.request.app.state.database.read_sessions() as session:
                 async for rows in self._row_chunks(session):
                     export.add_rows(rows)

@@ -4,13 +4,16 @@ every face (native JSON/CSV/XLSX, Fluvius v3, the bulk query)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import date, timedelta
 
 from datahub_api.access_log.service import record_read
 from datahub_api.auth.principal import Principal
+from datahub_api.brussels_days import gas_date
 from datahub_api.db import ReadSession, WriteSession
+from datahub_api.gas_calorific import service as gas_calorific
 from datahub_api.mandates.access import ReadGrant, authorize_read
 from datahub_api.meter_data import repository
-from datahub_api.meter_data.models import Direction, Register
+from datahub_api.meter_data.models import Direction, Register, StoredUnit
 from datahub_api.meter_data.portal_export import (
     ExportedAccessPoint,
     TariffCalendar,
@@ -18,6 +21,7 @@ from datahub_api.meter_data.portal_export import (
     with_both_directions,
 )
 from datahub_api.meter_data.series import (
+    GasFactor,
     ReadGranularity,
     ReadWindow,
     Series,
@@ -66,6 +70,13 @@ async def authorize_and_record(
     return grant
 
 
+async def gas_factors(session: ReadSession, ean: str, window: ReadWindow) -> dict[date, GasFactor]:
+    """The calorific values of the gas days ``window`` touches."""
+    first = gas_date(window.start)
+    end = gas_date(window.end - timedelta(microseconds=1)) + timedelta(days=1)
+    return await gas_calorific.factors_of(session, ean, first, end)
+
+
 async def series_of(
     session: ReadSession,
     ean: str,
@@ -75,11 +86,15 @@ async def series_of(
     register: Register | None = None,
 ) -> list[Series]:
     """Every series of ``ean`` over ``window`` (read at once; for long ranges use
-    :func:`series_by_month`)."""
+    :func:`series_by_month`); gas m3 series are followed by their energy in kWh."""
+    first, end = window.read_days()
     blocks = await repository.read_blocks(
-        session, ean, window.first_day, window.end_day, direction=direction, register=register
+        session, ean, first, end, direction=direction, register=register
     )
-    return assemble(blocks, window)
+    factors = None
+    if any(block.unit == StoredUnit.litre for block in blocks):
+        factors = await gas_factors(session, ean, window)
+    return assemble(blocks, window, factors=factors)
 
 
 async def series_by_month(
@@ -93,16 +108,20 @@ async def series_by_month(
     """The series of ``ean`` a Brussels month at a time (with the month's piece of the
     window): what streamed answers read, so memory stays flat however long the window.
     Every month has the same series, all gaps where a month has no blocks of one."""
+    first, end = window.read_days()
     shapes = shapes_of(
         await repository.series_shapes(
-            session, ean, window.first_day, window.end_day, direction=direction, register=register
+            session, ean, first, end, direction=direction, register=register
         )
     )
+    gas = any(shape.unit == StoredUnit.litre for shape in shapes)
     for chunk in month_chunks(window):
+        first, end = chunk.read_days()
         blocks = await repository.read_blocks(
-            session, ean, chunk.first_day, chunk.end_day, direction=direction, register=register
+            session, ean, first, end, direction=direction, register=register
         )
-        yield chunk, assemble(blocks, chunk, shapes)
+        factors = await gas_factors(session, ean, chunk) if gas else None
+        yield chunk, assemble(blocks, chunk, shapes, factors=factors)
 
 
 async def export_row_chunks(
@@ -118,11 +137,15 @@ async def export_row_chunks(
     Brussels month at a time. Days and months are split by tariff, so they are summed from
     hours."""
     summed = window.granularity in (ReadGranularity.day, ReadGranularity.month)
-    read_window = ReadWindow(window.start, window.end, ReadGranularity.hour) if summed else window
+    read_window = (
+        ReadWindow(window.start, window.end, ReadGranularity.hour, gas=window.gas)
+        if summed
+        else window
+    )
     async for chunk, series in series_by_month(
         session, point.ean, read_window, direction=direction, register=register
     ):
-        target = ReadWindow(chunk.start, chunk.end, window.granularity)
+        target = ReadWindow(chunk.start, chunk.end, window.granularity, gas=window.gas)
         if direction is None:
             series = with_both_directions(point, series)
         yield list(export_rows(point, series, calendar, target))

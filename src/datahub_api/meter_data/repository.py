@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -24,6 +24,7 @@ from datahub_api.meter_data.models import (
     Direction,
     Granularity,
     Register,
+    StoredUnit,
     partition_name,
 )
 
@@ -658,3 +659,30 @@ async def last_received(
         {"eans": sorted(set(eans))},
     )
     return {row.ean: (row.last_day, row.received) for row in result}
+
+
+async def gas_block_keys(
+    session: ReadSession, eans: Sequence[str], gas_days: Sequence[date]
+) -> list[BlockKey]:
+    """The stored gas (m3) blocks holding the hours of ``gas_days`` of ``eans``: the
+    calendar days a gas day spans (hours and quarter-hours) and the gas day's own daily
+    block."""
+    if not eans or not gas_days:
+        return []
+    hour_days = sorted({d for day in gas_days for d in (day, day + timedelta(days=1))})
+    result = await session.execute(
+        text(
+            f"SELECT ean, meter_id, direction, register, granularity, day FROM {BLOCKS_TABLE} "  # noqa: S608
+            "WHERE ean = ANY(:eans) AND unit = :litre AND ("
+            "(granularity <> :daily AND day = ANY(:hour_days)) "
+            "OR (granularity = :daily AND day = ANY(:gas_days)))"
+        ),
+        {
+            "eans": list(eans),
+            "litre": int(StoredUnit.litre),
+            "daily": int(Granularity.P1D),
+            "hour_days": hour_days,
+            "gas_days": sorted(set(gas_days)),
+        },
+    )
+    return [_key(row) for row in result]

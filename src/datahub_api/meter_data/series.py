@@ -14,16 +14,32 @@ holds the sum of the values present, the *worst* validation state of its parts
 
 Hours and quarter-hours are UTC-aligned (Brussels offsets are whole hours), so buckets are
 counted in fixed steps from the window's start; days and months follow the Brussels
-calendar.
+calendar. A gas window (``gas=True``) counts gas days, 06:00 to 06:00 in Brussels (23 or 25
+hours across a clock change), and gas months, from 06:00 on the first; a window clipped to a
+mandate may start or end inside one (its first or last bucket is then shorter).
+
+Gas is metered in m3. With the calorific values of its gas days (:class:`GasFactor`, the
+operator's data), :func:`assemble` adds to every m3 series its energy in kWh: each stored
+slot converted with its gas day's value before summing, ``conversion`` telling per bucket
+whether the factors were predictive (``P``), definitive (``D``) or a constant (``C``); a slot
+of a gas day without a value has no energy (the bucket is incomplete).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from bisect import bisect_right
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
-from datahub_api.brussels_days import brussels_date, day_start, days_between
+from datahub_api.brussels_days import (
+    brussels_date,
+    day_start,
+    days_between,
+    gas_date,
+    gas_day_start,
+)
 from datahub_api.errors import UnprocessableContent
 from datahub_api.mandates.access import Granularity as ReadGranularity
 from datahub_api.meter_data.blocks import SLOT_LENGTH, expected_slots, slot_start
@@ -37,8 +53,10 @@ from datahub_api.meter_data.models import (
 from datahub_api.meter_data.repository import DayBlock
 
 __all__ = [
+    "CONVERSION_SEVERITY",
     "STATE_SEVERITY",
     "UNIT_NAMES",
+    "GasFactor",
     "ReadGranularity",
     "ReadWindow",
     "Series",
@@ -58,6 +76,19 @@ STATE_SEVERITY: dict[int, int] = {
     ValidationState.EST: 2,
     ValidationState.NVAL: 3,
 }
+
+# Worst first when summing converted gas: a predictive factor, a constant, a definitive one.
+CONVERSION_SEVERITY: dict[str, int] = {"D": 0, "C": 1, "P": 2}
+
+
+@dataclass(frozen=True)
+class GasFactor:
+    """The calorific value of a gas day: kWh per m3, and whether it is predictive (``P``),
+    definitive (``D``) or a standard constant (``C``)."""
+
+    kwh_per_m3: Decimal
+    code: str
+
 
 UNIT_NAMES: dict[int, str] = {
     StoredUnit.Wh: "kWh",
@@ -89,11 +120,38 @@ def _next_month(day: date) -> date:
 
 @dataclass(frozen=True)
 class ReadWindow:
-    """``[start, end)`` in UTC, on the grid of ``granularity``."""
+    """``[start, end)`` in UTC, on the grid of ``granularity``; ``gas``: days are gas days."""
 
     start: datetime
     end: datetime
     granularity: ReadGranularity
+    gas: bool = False
+
+    def day_start(self, day: date) -> datetime:
+        """When the (gas) day ``day`` begins."""
+        return gas_day_start(day) if self.gas else day_start(day)
+
+    def date_of(self, instant: datetime) -> date:
+        """The (gas) day an instant falls in."""
+        return gas_date(instant) if self.gas else brussels_date(instant)
+
+    def read_days(self) -> tuple[date, date]:
+        """The Brussels days [first, end) of the stored blocks this window needs: calendar
+        days (hours and quarter-hours) and, for gas, the gas days of daily blocks."""
+        last = brussels_date(self.end - timedelta(microseconds=1))
+        return self.first_day, last + timedelta(days=1)
+
+    def as_gas(self) -> ReadWindow:
+        """The window in gas days: a bound at Brussels midnight (a date) becomes 06:00 that
+        day, the start of its gas day; other instants (hours) stay as they are."""
+        if self.gas:
+            return self
+
+        def shifted(instant: datetime) -> datetime:
+            day = brussels_date(instant)
+            return gas_day_start(day) if day_start(day) == instant else instant
+
+        return ReadWindow(shifted(self.start), shifted(self.end), self.granularity, gas=True)
 
     @classmethod
     def checked(cls, start: datetime, end: datetime, granularity: ReadGranularity) -> ReadWindow:
@@ -111,12 +169,12 @@ class ReadWindow:
 
     @property
     def first_day(self) -> date:
-        return brussels_date(self.start)
+        return self.date_of(self.start)
 
     @property
     def end_day(self) -> date:
-        """The first Brussels day after the window (exclusive)."""
-        last = brussels_date(self.end - timedelta(microseconds=1))
+        """The first (gas) day after the window (exclusive)."""
+        last = self.date_of(self.end - timedelta(microseconds=1))
         return last + timedelta(days=1)
 
     def bucket_count(self) -> int:
@@ -132,15 +190,18 @@ class ReadWindow:
         step = _FIXED_STEP.get(self.granularity)
         if step is not None:
             return self.start + index * step
+        if index == 0:
+            return self.start
         if self.granularity is ReadGranularity.day:
-            return day_start(self.first_day + timedelta(days=index))
-        month = self.first_day
+            return self.day_start(self.first_day + timedelta(days=index))
+        month = _month_start(self.first_day)
         for _ in range(index):
             month = _next_month(month)
-        return day_start(month)
+        return self.day_start(month)
 
     def bucket_bounds(self) -> Iterator[tuple[datetime, datetime]]:
-        """``(start, end)`` of every bucket, in order."""
+        """``(start, end)`` of every bucket, in order (the first and last clipped to the
+        window)."""
         step = _FIXED_STEP.get(self.granularity)
         if step is not None:
             start = self.start
@@ -150,16 +211,18 @@ class ReadWindow:
             return
         if self.granularity is ReadGranularity.day:
             for day in days_between(self.first_day, self.end_day):
-                yield day_start(day), day_start(day + timedelta(days=1))
+                start = max(self.start, self.day_start(day))
+                yield start, min(self.end, self.day_start(day + timedelta(days=1)))
             return
-        month = self.first_day
+        month = _month_start(self.first_day)
         for _ in range(self.bucket_count()):
             following = _next_month(month)
-            yield day_start(month), day_start(following)
+            start = max(self.start, self.day_start(month))
+            yield start, min(self.end, self.day_start(following))
             month = following
 
     def _month_starts(self) -> list[date]:
-        months, month = [], self.first_day
+        months, month = [], _month_start(self.first_day)
         while month < self.end_day:
             months.append(month)
             month = _next_month(month)
@@ -204,13 +267,13 @@ def _on_grid(instant: datetime, granularity: ReadGranularity) -> bool:
 
 
 def month_chunks(window: ReadWindow) -> Iterator[ReadWindow]:
-    """The window cut at Brussels month starts (each piece is on the window's grid): how
+    """The window cut at (gas) month starts (each piece is on the window's grid): how
     long ranges are read and streamed a month of blocks at a time."""
     start = window.start
     while start < window.end:
-        boundary = day_start(_next_month(brussels_date(start)))
+        boundary = window.day_start(_next_month(window.date_of(start)))
         end = min(boundary, window.end)
-        yield ReadWindow(start, end, window.granularity)
+        yield ReadWindow(start, end, window.granularity, gas=window.gas)
         start = end
 
 
@@ -238,6 +301,9 @@ class Series:
     values: list[int | None]
     states: list[int | None]
     complete: list[bool]
+    # Gas energy (kWh converted from m3): per bucket the worst factor of its parts
+    # (``P``, ``C`` or ``D``; None without a value). None for every other series.
+    conversion: list[str | None] | None = None
     _parts_expected: list[int] = field(default_factory=list, repr=False)
     _parts_present: list[int] = field(default_factory=list, repr=False)
 
@@ -282,6 +348,14 @@ def _expected_parts(window: ReadWindow, source: Granularity) -> list[int]:
     count = window.bucket_count()
     if step is not None:
         return [step // SLOT_LENGTH[source]] * count
+    if window.gas:
+        if source is Granularity.P1D:
+            return [
+                len(list(days_between(window.date_of(a), window.date_of(b - timedelta(hours=1)))))
+                + 1
+                for a, b in window.bucket_bounds()
+            ]
+        return [(b - a) // SLOT_LENGTH[source] for a, b in window.bucket_bounds()]
     days = list(days_between(window.first_day, window.end_day))
     per_day = [expected_slots(day, source) for day in days]
     if window.granularity is ReadGranularity.day:
@@ -314,6 +388,15 @@ def served_window(window: ReadWindow, granularity: ReadGranularity) -> ReadWindo
     return _widened(window, granularity)
 
 
+def _widened_gas(window: ReadWindow, granularity: ReadGranularity) -> ReadWindow:
+    if granularity in _FIXED_STEP:
+        widened = _widened(window, granularity)
+        return ReadWindow(widened.start, widened.end, granularity, gas=window.gas)
+    return ReadWindow(
+        window.day_start(window.first_day), window.day_start(window.end_day), granularity, gas=True
+    )
+
+
 def _bucket_of_day(window: ReadWindow, day: date) -> int:
     if window.granularity is ReadGranularity.day:
         return (day - window.first_day).days
@@ -325,7 +408,7 @@ def _new_series(key: SeriesKey, window: ReadWindow, source: Granularity, unit: i
     asked = window.granularity
     own = _AS_READ[source]
     if _fineness(own) > _fineness(asked):  # only stored coarser: served at its own step
-        window = _widened(window, own)
+        window = _widened_gas(window, own) if window.gas else _widened(window, own)
     count = window.bucket_count()
     return Series(
         key=key,
@@ -338,6 +421,67 @@ def _new_series(key: SeriesKey, window: ReadWindow, source: Granularity, unit: i
         _parts_expected=_expected_parts(window, source),
         _parts_present=[0] * count,
     )
+
+
+def _block_start(block: DayBlock) -> datetime:
+    """When a block's first slot starts (a gas day block at 06:00)."""
+    if block.key.granularity is Granularity.P1D and block.unit == StoredUnit.litre:
+        return gas_day_start(block.key.day)
+    return day_start(block.key.day)
+
+
+def _worse(state: int | None, previous: int | None) -> bool:
+    return previous is None or (
+        state is not None and STATE_SEVERITY[state] > STATE_SEVERITY[previous]
+    )
+
+
+def _add_gas_block(
+    series: Series,
+    energy: Series | None,
+    block: DayBlock,
+    factors: Mapping[date, GasFactor],
+    energy_present: list[int],
+    starts: Sequence[datetime],
+) -> None:
+    """A gas block (m3) into its series, and converted into its energy series: slot by slot
+    into the bucket holding its start (gas blocks are short: 23-25 hours a day)."""
+    window = series.window
+    source = block.key.granularity
+    length = SLOT_LENGTH[source]
+    first = _block_start(block)
+    if source is Granularity.P1D:
+        gas_days = [block.key.day]
+    else:  # a calendar day of hours: the slots before 06:00 belong to the previous gas day
+        split = -(-(gas_day_start(block.key.day) - first) // length)
+        gas_days = [block.key.day - timedelta(days=1)] * split + [block.key.day] * (
+            len(block.values) - split
+        )
+    for index, value in enumerate(block.values):
+        if value is None:
+            continue
+        instant = first + index * length
+        if instant < window.start or instant >= window.end:
+            continue
+        bucket = bisect_right(starts, instant) - 1
+        state = block.states[index]
+        stored = series.values[bucket]
+        series.values[bucket] = value if stored is None else stored + value
+        if _worse(state, series.states[bucket]):
+            series.states[bucket] = state
+        series._parts_present[bucket] += 1
+        factor = factors.get(gas_days[min(index, len(gas_days) - 1)])
+        if energy is None or factor is None or energy.conversion is None:
+            continue
+        wh = int((Decimal(value) * factor.kwh_per_m3).to_integral_value(ROUND_HALF_UP))
+        stored = energy.values[bucket]
+        energy.values[bucket] = wh if stored is None else stored + wh
+        if _worse(state, energy.states[bucket]):
+            energy.states[bucket] = state
+        code = energy.conversion[bucket]
+        if code is None or CONVERSION_SEVERITY[factor.code] > CONVERSION_SEVERITY[code]:
+            energy.conversion[bucket] = factor.code
+        energy_present[bucket] += 1
 
 
 def _add_block(series: Series, block: DayBlock) -> None:
@@ -392,13 +536,17 @@ def shapes_of(
 
 
 def assemble(
-    blocks: Sequence[DayBlock], window: ReadWindow, shapes: Sequence[SeriesShape] = ()
+    blocks: Sequence[DayBlock],
+    window: ReadWindow,
+    shapes: Sequence[SeriesShape] = (),
+    factors: Mapping[date, GasFactor] | None = None,
 ) -> list[Series]:
     """The series of ``blocks`` (an EAN's blocks of the window's days, as
     :func:`~datahub_api.meter_data.repository.read_blocks` returns them) over ``window``,
     ordered by meter, direction and register. ``shapes`` (of a longer read this window is a
     piece of) add all-gap series for keys without blocks here and fix which stored
-    granularity feeds each series, so every piece has the same series."""
+    granularity feeds each series, so every piece has the same series. With ``factors`` (the
+    calorific values by gas day), every m3 series is followed by its energy in kWh."""
     by_key: dict[SeriesKey, list[DayBlock]] = {shape.key: [] for shape in shapes}
     for block in blocks:
         key = SeriesKey(block.key.meter_id, block.key.direction, block.key.register)
@@ -413,11 +561,29 @@ def assemble(
         chosen = [b for b in key_blocks if b.key.granularity is source]
         unit = shape.unit if shape else chosen[0].unit
         series = _new_series(key, window, source, unit)
+        if unit != StoredUnit.litre:
+            for block in chosen:
+                _add_block(series, block)
+            _finish(series, series._parts_present)
+            result.append(series)
+            continue
+        energy = None
+        if factors is not None:
+            energy = _new_series(key, window, source, StoredUnit.Wh)
+            energy.conversion = [None] * len(energy.values)
+        energy_present = [0] * len(series.values)
+        starts = [start for start, _ in series.bucket_bounds()]
         for block in chosen:
-            _add_block(series, block)
-        series.complete = [
-            present == expected
-            for present, expected in zip(series._parts_present, series._parts_expected, strict=True)
-        ]
+            _add_gas_block(series, energy, block, factors or {}, energy_present, starts)
+        _finish(series, series._parts_present)
         result.append(series)
+        if energy is not None:
+            _finish(energy, energy_present)
+            result.append(energy)
     return result
+
+
+def _finish(series: Series, present: list[int]) -> None:
+    series.complete = [
+        count == expected for count, expected in zip(present, series._parts_expected, strict=True)
+    ]

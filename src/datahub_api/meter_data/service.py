@@ -473,3 +473,52 @@ async def prepare_partitions(session: WriteSession, years: set[int]) -> None:
     bind = session.bind
     assert isinstance(bind, AsyncEngine)
     await repository.ensure_partitions(bind, years)
+
+
+async def resend_gas_blocks(
+    session: WriteSession, eans: Sequence[str], gas_days: Sequence[date]
+) -> int:
+    """Re-send the gas blocks of ``gas_days`` of ``eans`` as corrections: their energy in
+    kWh changed with a new calorific value (a definitive one replacing the predictive). Each
+    gets a new version and insert time (the previous version goes to the history), so it
+    comes again on the changes feed and in ``insertTime`` queries, and the ESPs with a
+    mandate get ``meter_data.available`` (corrected). The number of blocks re-sent."""
+    keys = await repository.gas_block_keys(session, eans, gas_days)
+    if not keys:
+        return 0
+    stored = await repository.stored_blocks(session, keys)
+    now = await repository.clock(session)
+    await repository.archive_and_update(
+        session,
+        BlockChanges(
+            keys=KeyColumns.of([block.key for block in stored]),
+            filled_slots=[block.filled_slots for block in stored],
+            version=[block.version + 1 for block in stored],
+            last_inserted_at=[now] * len(stored),
+            completed_at=[block.completed_at for block in stored],
+            validated_at=[block.validated_at for block in stored],
+            packed_values=[block.packed_values for block in stored],
+            packed_states=[block.packed_states for block in stored],
+        ),
+        superseded_at=now,
+    )
+    from datahub_api.meter_data.availability import publish_available
+
+    await publish_available(
+        session,
+        [
+            _stored(
+                block.key,
+                BlockChange.corrected,
+                block.filled_slots,
+                block.filled_slots,
+                block.expected_slots,
+                None,
+                now,
+                block.version + 1,
+                None,
+            )
+            for block in stored
+        ],
+    )
+    return len(stored)

@@ -187,7 +187,13 @@ class ChartData:
 def chart_data(series: Sequence[Series], window: ReadWindow) -> ChartData:
     """Offtake and injection per bucket, summed over meters (and over the day and night
     registers when there is no total), on the grid of the series (gas is hourly)."""
-    energy = [s for s in series if s.unit in (StoredUnit.Wh, StoredUnit.litre)]
+    # Gas is drawn in m3 (its converted kWh series are left out).
+    gas = any(s.unit == StoredUnit.litre for s in series)
+    energy = [
+        s
+        for s in series
+        if s.unit in (StoredUnit.Wh, StoredUnit.litre) and not (gas and s.unit == StoredUnit.Wh)
+    ]
     offtake, injection = _chosen(energy, Direction.offtake), _chosen(energy, Direction.injection)
     shown = offtake + injection
     if not shown:

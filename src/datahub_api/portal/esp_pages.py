@@ -19,11 +19,12 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.ean import is_valid
+from datahub_api.access_points.models import EnergyType
 from datahub_api.audit.service import record_action
 from datahub_api.auth import repository as auth_repository
 from datahub_api.auth import service as auth_service
@@ -494,6 +495,8 @@ async def esp_access_point(request: Request, ean: str) -> Response:
             return refused.response
         period, window = selection.period, selection.window
         point = await access_points_service.get_access_point(session, ean)
+        if point.energy_type is EnergyType.gas:
+            window = window.as_gas()  # gas days run 06:00 to 06:00
         context: dict[str, Any] = {
             "ean": ean,
             "point": point,
@@ -584,6 +587,9 @@ async def esp_access_point_csv(request: Request, ean: str) -> Response:
         if selection.error is not None:
             return page.message(page.t["esp_chart_title"], selection.error, 422)
         window = selection.window
+        access_point = await access_points_service.get_access_point(session, ean)
+        if access_point.energy_type is EnergyType.gas:
+            window = window.as_gas()  # gas days run 06:00 to 06:00
         try:
             await authorize_and_record(
                 session, page.person, ean, window, channels=PORTAL_CHANNELS, face="portal"
@@ -592,19 +598,11 @@ async def esp_access_point_csv(request: Request, ean: str) -> Response:
             return page.not_found()
         except DatahubError as refused:
             return page.message(page.t["esp_chart_title"], _refusal(page, refused), refused.status)
-        point = exported_access_point(await access_points_service.get_access_point(session, ean))
+        point = exported_access_point(access_point)
         await commit_and_run_hooks(session, request.app)
     calendar = TariffCalendar.from_settings(request.app.state.settings)
     export = FileExport(request, point, window, {"direction": None, "register": None}, calendar)
-    name = (
-        f"{ean}_{brussels_date(window.start).isoformat()}_"
-        f"{brussels_date(window.end).isoformat()}_{window.granularity.value}"
-    )
-    return StreamingResponse(
-        export.csv(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
+    return export.csv_response()
 
 
 # --- webhooks, NPS audits and history exports -----------------------------------------------------

@@ -1,0 +1,104 @@
+"""SQL of calorific values and zones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+
+from datahub_api.db import ReadSession, WriteSession
+from datahub_api.gas_calorific.models import DEFAULT_ZONE, GasCalorificValue, GasZoneMember
+
+
+async def zone_of(session: ReadSession, ean: str) -> str:
+    zone = await session.scalar(select(GasZoneMember.zone).where(GasZoneMember.ean == ean))
+    return zone or DEFAULT_ZONE
+
+
+async def values_between(
+    session: ReadSession, zone: str, first: date, end: date
+) -> list[GasCalorificValue]:
+    """The zone's values of the gas days [first, end)."""
+    result = await session.scalars(
+        select(GasCalorificValue).where(
+            GasCalorificValue.zone == zone,
+            GasCalorificValue.gas_day >= first,
+            GasCalorificValue.gas_day < end,
+        )
+    )
+    return list(result)
+
+
+async def stored_values(
+    session: WriteSession, keys: Sequence[tuple[str, date]]
+) -> dict[tuple[str, date], GasCalorificValue]:
+    """The values stored under ``keys`` (zone, gas day), locked for the update."""
+    if not keys:
+        return {}
+    zones = sorted({zone for zone, _ in keys})
+    days = sorted({day for _, day in keys})
+    result = await session.scalars(
+        select(GasCalorificValue)
+        .where(GasCalorificValue.zone.in_(zones), GasCalorificValue.gas_day.in_(days))
+        .with_for_update()
+    )
+    wanted = set(keys)
+    return {(v.zone, v.gas_day): v for v in result if (v.zone, v.gas_day) in wanted}
+
+
+async def upsert_values(
+    session: WriteSession,
+    rows: Sequence[tuple[str, date, Decimal, str]],
+    received_at: datetime,
+) -> None:
+    if not rows:
+        return
+    statement = insert(GasCalorificValue).values(
+        [
+            {
+                "zone": zone,
+                "gas_day": day,
+                "kwh_per_m3": value,
+                "factor": factor,
+                "received_at": received_at,
+            }
+            for zone, day, value, factor in rows
+        ]
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["zone", "gas_day"],
+            set_={
+                "kwh_per_m3": statement.excluded.kwh_per_m3,
+                "factor": statement.excluded.factor,
+                "received_at": statement.excluded.received_at,
+            },
+        )
+    )
+
+
+async def upsert_members(session: WriteSession, rows: Sequence[tuple[str, str]]) -> None:
+    if not rows:
+        return
+    statement = insert(GasZoneMember).values([{"ean": ean, "zone": zone} for ean, zone in rows])
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["ean"], set_={"zone": statement.excluded.zone}
+        )
+    )
+
+
+async def gas_eans_of_zone(session: ReadSession, zone: str) -> list[str]:
+    """The gas access points of a zone (``default``: those in no other zone)."""
+    if zone == DEFAULT_ZONE:
+        query = text(
+            "SELECT ean FROM access_points WHERE energy_type = 'G' AND ean NOT IN "
+            "(SELECT ean FROM gas_zone_members WHERE zone <> :zone) "
+            "ORDER BY ean"
+        )
+    else:
+        query = text("SELECT ean FROM gas_zone_members WHERE zone = :zone ORDER BY ean")
+    return list(await session.scalars(query, {"zone": zone}))
