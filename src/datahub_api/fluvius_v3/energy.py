@@ -44,7 +44,7 @@ from datahub_api.brussels_days import brussels_date, day_start, days_between
 from datahub_api.db import WriteSession
 from datahub_api.fluvius_v3 import schemas as v3
 from datahub_api.fluvius_v3.errors import V3ValidationFailed
-from datahub_api.mandates.access import ReadGrant, readable_grants
+from datahub_api.mandates.access import readable_grants
 from datahub_api.meter_data import repository
 from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
 from datahub_api.meter_data.reads import API_CHANNELS, authorize_and_record
@@ -122,8 +122,11 @@ class Piece:
     series: list[Series]
 
 
-def _blocks_of_days(blocks: Iterable[DayBlock], window: ReadWindow) -> list[DayBlock]:
-    first, end = window.first_day, window.end_day
+def _blocks_of_days(
+    blocks: Iterable[DayBlock], window: ReadWindow, released: tuple[date, date]
+) -> list[DayBlock]:
+    """The blocks of the window's days that the grant releases (the others are gaps)."""
+    first, end = max(window.first_day, released[0]), min(window.end_day, released[1])
     return [block for block in blocks if first <= block.key.day < end]
 
 
@@ -160,8 +163,9 @@ async def _read_time_pieces(
     session: WriteSession, principal: Principal, query: EnergyQuery
 ) -> tuple[list[Piece], tuple[date, date]]:
     windows = query.windows()
+    released: list[tuple[date, date]] = []
     for window in windows:
-        await authorize_and_record(
+        grant = await authorize_and_record(
             session,
             principal,
             query.ean,
@@ -170,11 +174,15 @@ async def _read_time_pieces(
             face=FACE,
             reference_number=query.reference_number,
         )
+        released.append(grant.released_days())
     first = min(window.first_day for window in windows)
     end = max(window.end_day for window in windows)
-    blocks = await repository.read_blocks(session, query.ean, first, end)
+    low = max(first, min(days[0] for days in released))
+    high = min(end, max(days[1] for days in released))
+    blocks = await repository.read_blocks(session, query.ean, low, high) if low < high else []
     pieces = [
-        Piece(window, assemble(_blocks_of_days(blocks, window), window)) for window in windows
+        Piece(window, assemble(_blocks_of_days(blocks, window, days), window))
+        for window, days in zip(windows, released, strict=True)
     ]
     return pieces, (first, end)
 
@@ -204,16 +212,21 @@ async def _inserted_pieces(
             channels=API_CHANNELS,
             reference_number=query.reference_number,
         )
-        grant = max(grants, key=lambda g: g.allowed_to - g.allowed_from)
-        days = [day for day in sorted(by_day) if _day_within(day, grant)]
-        for day in days:
-            window = ReadWindow(day_start(day), day_start(day + timedelta(days=1)), granularity)
-            pieces.append(Piece(window, assemble(by_day[day], window)))
-        if days:
+        # Each day a grant releases, through the first grant that releases it.
+        days_of: dict[int, list[date]] = {}
+        for day in sorted(by_day):
+            for index, grant in enumerate(grants):
+                if grant.releases_day(day):
+                    days_of.setdefault(index, []).append(day)
+                    break
+        for index, days in sorted(days_of.items()):
+            for day in days:
+                window = ReadWindow(day_start(day), day_start(day + timedelta(days=1)), granularity)
+                pieces.append(Piece(window, assemble(by_day[day], window)))
             record_read(
                 session,
                 principal,
-                grant,
+                grants[index],
                 start=day_start(days[0]),
                 end=day_start(days[-1] + timedelta(days=1)),
                 granularity=granularity.value,
@@ -221,17 +234,12 @@ async def _inserted_pieces(
             )
             read_days.update(days)
     if read_days:
+        pieces.sort(key=lambda piece: piece.window.start)  # each granularity in day order
         return pieces, (min(read_days), max(read_days) + timedelta(days=1))
     # Nothing inserted: the meters of the insert period's days, each without slices.
     return pieces, (
         brussels_date(query.start),
         brussels_date(query.end - timedelta(microseconds=1)) + timedelta(days=1),
-    )
-
-
-def _day_within(day: date, grant: ReadGrant) -> bool:
-    return grant.allowed_from <= day_start(day) and day_start(day + timedelta(days=1)) <= (
-        grant.allowed_to
     )
 
 

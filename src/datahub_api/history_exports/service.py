@@ -59,8 +59,8 @@ from datahub_api.history_exports.models import (
 )
 from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates import signed_evidence
-from datahub_api.mandates.access import read_window
-from datahub_api.mandates.models import DataServiceType, MandateStatus
+from datahub_api.mandates.access import reads_at, released_window, why_not_reading
+from datahub_api.mandates.models import DataServiceType
 from datahub_api.meter_data import repository as meter_data_repository
 from datahub_api.meter_data.portal_export import (
     QuarterHourCsv,
@@ -94,6 +94,14 @@ class InvalidEntries(UnprocessableContent):
 
 class NotReady(Conflict):
     code, title = "not-ready", "The export is not ready"
+
+
+class Withdrawn(Gone):
+    """The file holds data of an EAN whose mandate reads no more (revoked, ended with the
+    grid user's tenure, expired, failed its audit): it may not be downloaded. The sweep makes
+    it again without those EANs; when none is left the export stays withdrawn."""
+
+    code, title = "history-export-withdrawn", "The file is withdrawn"
 
 
 @dataclass(frozen=True)
@@ -546,6 +554,9 @@ async def download(
     export = await repository.get(session, organisation_id, export_id)
     if export is None:
         raise NotFound("No such history export.")
+    items = await repository.items_of(session, export.id)
+    if export.expires_at is None or now < export.expires_at:  # past it, the file is gone
+        await _refuse_withdrawn(session, export, items, now)
     if expired(export, now):
         assert export.expires_at is not None
         raise Gone(
@@ -560,7 +571,77 @@ async def download(
     path = settings.history_exports_path / export.file_name
     if not path.exists():
         raise Gone("The file is gone.")
-    return Download(export, path, await repository.items_of(session, export.id))
+    return Download(export, path, items)
+
+
+async def withdrawn_items(
+    session: ReadSession, items: Sequence[HistoryExportItem], now: datetime
+) -> list[tuple[HistoryExportItem, str]]:
+    """The items whose data is in the current file (``read_from`` set by the run that wrote
+    it) but whose mandate may no longer release it, with why (its ``finished_reason``): ended,
+    expired, past the end of the grid user's tenure, or no longer releasing every day the
+    file holds (the registry moved the tenure)."""
+    in_file = [item for item in items if item.read_from is not None and item.read_to is not None]
+    mandates = await nps_repository.mandates_by_id(session, [i.mandate_id for i in in_file])
+    found = []
+    for item in in_file:
+        assert item.read_from is not None
+        assert item.read_to is not None
+        mandate = mandates.get(item.mandate_id)
+        if mandate is None:
+            found.append((item, "ended"))
+        elif not reads_at(mandate, now):
+            found.append((item, why_not_reading(mandate, now)))
+        else:
+            released_from, released_to = released_window(mandate)
+            if item.read_from < released_from or released_to < item.read_to:
+                found.append((item, "tenure_changed"))
+    return found
+
+
+async def _refuse_withdrawn(
+    session: ReadSession, export: HistoryExport, items: Sequence[HistoryExportItem], now: datetime
+) -> None:
+    withdrawn = await withdrawn_items(session, items, now)
+    if not withdrawn:
+        return
+    remaining = len([i for i in items if i.read_from is not None]) - len(withdrawn)
+    named = ", ".join(f"{item.ean} ({reason})" for item, reason in withdrawn[:20])
+    more = f" and {len(withdrawn) - 20} more" if len(withdrawn) > 20 else ""
+    then = (
+        "It is being made again without them; download it when it is ready again."
+        if remaining > 0 and export.status is not ExportStatus.failed
+        else "No EAN of it may be read any more: it will not be made again."
+    )
+    raise Withdrawn(
+        f"The file holds data of EANs whose mandate has ended: {named}{more}. The file is "
+        f"withdrawn. {then}",
+        extra={
+            "withdrawn": [
+                {"ean": item.ean, "mandate_id": item.mandate_id, "reason": reason}
+                for item, reason in withdrawn
+            ],
+            "remade": remaining > 0 and export.status is not ExportStatus.failed,
+        },
+    )
+
+
+async def withdrawn_exports(
+    session: ReadSession, export_ids: Sequence[int], now: datetime | None = None
+) -> set[int]:
+    """Which of the exports' files are withdrawn (hold data a mandate no longer releases)."""
+    return await repository.with_withdrawn_data(session, export_ids, now or utcnow())
+
+
+async def remake_withdrawn(session: WriteSession, now: datetime) -> list[int]:
+    """Queue the ready exports whose file holds data their mandates no longer release, to be
+    made again without it (the build skips EANs whose mandate reads no more); the ids."""
+    exports = await repository.ready_with_withdrawn_items(session, now)
+    for export in exports:
+        export.status = ExportStatus.queued
+        export.progress_percent = 0
+    await session.flush()
+    return [export.id for export in exports]
 
 
 # --- the job ---------------------------------------------------------------------------------
@@ -577,18 +658,20 @@ class _Planned:
 
 
 async def _item_window(
-    session: ReadSession, planned: _Planned, export: HistoryExport
+    session: ReadSession, planned: _Planned, export: HistoryExport, now: datetime
 ) -> tuple[datetime, datetime] | str:
-    """What the item's mandate lets the export read, or why nothing."""
+    """What the item's mandate lets the export read (the gate's rule: readable at ``now``,
+    the period narrowed to the tenure of the grid user who signed it), or why nothing."""
     mandate = await nps_repository.signed_nps_mandate(session, None, planned.mandate_id)
-    if mandate is None or mandate.status is not MandateStatus.approved:
-        reason = mandate.finished_reason if mandate is not None else None
-        return f"The mandate is no longer approved ({reason or 'ended'})."
-    allowed_from, allowed_to = await read_window(session, mandate)
+    if mandate is None:
+        return "The mandate is no longer approved (ended)."
+    if not reads_at(mandate, now):
+        return f"The mandate is no longer approved ({why_not_reading(mandate, now)})."
+    allowed_from, allowed_to = released_window(mandate)
     start = max(day_start(export.period_from), allowed_from)
     end = min(day_start(export.period_to + timedelta(days=1)), allowed_to)
     if end <= start:
-        return "The grid user's tenure does not cover the period."
+        return "The mandate releases no day of the period."
     return start, end
 
 
@@ -635,9 +718,14 @@ async def build(
     try:
         for index, planned in enumerate(plan):
             async with database.read_sessions() as session:
-                window = await _item_window(session, planned, export)
+                window = await _item_window(session, planned, export, clock())
                 if isinstance(window, str):
-                    results[planned.item_id] = {"row_count": 0, "skipped_reason": window}
+                    results[planned.item_id] = {
+                        "row_count": 0,
+                        "read_from": None,  # not in this file
+                        "read_to": None,
+                        "skipped_reason": window,
+                    }
                 else:
                     access_point = await access_points_service.get_access_point(
                         session, planned.ean
@@ -665,7 +753,9 @@ async def build(
                 await repository.set_progress(session, export_id, attempt, percent)
                 await session.commit()
         if not files:
-            raise RuntimeError("No EAN could be exported: every mandate has ended.")
+            await _withdraw_entirely(database, settings, export_id, attempt, clock())
+            await asyncio.to_thread(shutil.rmtree, work, True)
+            return ExportStatus.failed
         partial = work / "result.partial"
         if len(files) > 1:
             await asyncio.to_thread(writer.zip_files, partial, files)
@@ -723,6 +813,27 @@ async def build(
     if previous is not None and previous != name:
         (directory / previous).unlink(missing_ok=True)  # the file before EANs were added
     return ExportStatus.ready
+
+
+async def _withdraw_entirely(
+    database: Database, settings: Settings, export_id: int, attempt: int, now: datetime
+) -> None:
+    """No EAN of the export may be read any more: it fails, and a file made before (now
+    withdrawn) is deleted. The items keep what that file held, so its download keeps
+    answering why it is withdrawn."""
+    async with database.write_sessions() as session:
+        export = await repository.get(session, None, export_id, for_update=True)
+        if export is None or export.attempts != attempt:
+            return
+        export.status = ExportStatus.failed
+        export.error = "No EAN could be exported: every mandate has ended."
+        export.finished_at = now
+        previous = export.file_name if export.file_deleted_at is None else None
+        if previous is not None:
+            export.file_deleted_at = now
+        await session.commit()
+    if previous is not None:
+        (settings.history_exports_path / previous).unlink(missing_ok=True)
 
 
 async def _fail(

@@ -34,10 +34,16 @@ from datahub_api.meter_data.portal_export import (
     export_rows,
     with_both_directions,
 )
-from datahub_api.meter_data.reads import export_row_chunks, series_by_month, series_of
+from datahub_api.meter_data.reads import Days, export_row_chunks, series_by_month, series_of
 from datahub_api.meter_data.series import ReadGranularity, ReadWindow
 
 CHUNK = 1 << 20
+
+
+def _released(window: ReadWindow) -> Days:
+    """The whole window is released: the job reads the window its mandate's grant releases
+    (``service._item_window``)."""
+    return window.first_day, window.end_day
 
 
 def _year_pieces(window: ReadWindow) -> list[ReadWindow]:
@@ -58,7 +64,9 @@ async def kvm_rows(
     """Per year piece: the year's totals, then its months."""
     for piece in _year_pieces(window):
         hourly = ReadWindow(piece.start, piece.end, ReadGranularity.hour)
-        series = with_both_directions(point, await series_of(session, point.ean, hourly))
+        series = with_both_directions(
+            point, await series_of(session, point.ean, hourly, _released(window))
+        )
         yield list(
             export_rows(
                 point, series, calendar, WholeWindow(piece.start, piece.end, ReadGranularity.month)
@@ -81,7 +89,7 @@ def rows_of(
 ) -> AsyncIterator[list[tuple[str, ...]]]:
     if gvm:
         quarter_hours = ReadWindow(window.start, window.end, ReadGranularity.quarter_hour)
-        return export_row_chunks(session, point, quarter_hours, calendar)
+        return export_row_chunks(session, point, quarter_hours, _released(window), calendar)
     return kvm_rows(session, point, window, calendar)
 
 
@@ -124,7 +132,9 @@ async def write_gvm_csv(
     count = 0
     with path.open("w", encoding="utf-8", newline="") as out:
         out.write(csv_text([], header=True))
-        async for chunk, found in series_by_month(session, point.ean, quarter_hours):
+        async for chunk, found in series_by_month(
+            session, point.ean, quarter_hours, _released(window)
+        ):
             series = with_both_directions(point, found)
             if QuarterHourCsv.fits(series):
                 out.write(lines.lines(point, series))

@@ -1,9 +1,14 @@
 """Reading metering data for an ESP: the gate, the series and the access record, shared by
-every face (native JSON/CSV/XLSX, Fluvius v3, the bulk query)."""
+every face (native JSON/CSV/XLSX, Fluvius v3, the bulk query, the portal).
+
+Every read takes the Brussels days its grant releases (:meth:`ReadGrant.released_days`) and
+reads blocks of those days only: a day of the asked window outside them is a gap, like a
+day without data, and the access record names only the released part of the window."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import date
 
 from datahub_api.access_log.service import record_read
 from datahub_api.auth.principal import Principal
@@ -54,30 +59,45 @@ async def authorize_and_record(
         channels=channels,
         reference_number=reference_number,
     )
-    record_read(
-        session,
-        principal,
-        grant,
-        start=window.start,
-        end=window.end,
-        granularity=window.granularity.value,
-        face=face,
-    )
+    released = grant.released_part(window.start, window.end)
+    if released is not None:  # a read that released nothing read nobody's data
+        record_read(
+            session,
+            principal,
+            grant,
+            start=released[0],
+            end=released[1],
+            granularity=window.granularity.value,
+            face=face,
+        )
     return grant
+
+
+Days = tuple[date, date]
+"""Brussels days [first, end) whose data a read may release (:meth:`ReadGrant.released_days`)."""
+
+
+def _days(window: ReadWindow, released: Days) -> Days | None:
+    first, end = max(window.first_day, released[0]), min(window.end_day, released[1])
+    return (first, end) if first < end else None
 
 
 async def series_of(
     session: ReadSession,
     ean: str,
     window: ReadWindow,
+    released: Days,
     *,
     direction: Direction | None = None,
     register: Register | None = None,
 ) -> list[Series]:
-    """Every series of ``ean`` over ``window`` (read at once; for long ranges use
-    :func:`series_by_month`)."""
+    """Every series of ``ean`` over ``window`` from the ``released`` days' blocks (read at
+    once; for long ranges use :func:`series_by_month`)."""
+    days = _days(window, released)
+    if days is None:
+        return assemble([], window)
     blocks = await repository.read_blocks(
-        session, ean, window.first_day, window.end_day, direction=direction, register=register
+        session, ean, days[0], days[1], direction=direction, register=register
     )
     return assemble(blocks, window)
 
@@ -86,21 +106,31 @@ async def series_by_month(
     session: ReadSession,
     ean: str,
     window: ReadWindow,
+    released: Days,
     *,
     direction: Direction | None = None,
     register: Register | None = None,
 ) -> AsyncIterator[tuple[ReadWindow, list[Series]]]:
     """The series of ``ean`` a Brussels month at a time (with the month's piece of the
-    window): what streamed answers read, so memory stays flat however long the window.
-    Every month has the same series, all gaps where a month has no blocks of one."""
+    window), from the ``released`` days' blocks: what streamed answers read, so memory stays
+    flat however long the window. Every month has the same series (those of the released
+    days), all gaps where a month has no blocks of one."""
+    days = _days(window, released)
     shapes = shapes_of(
         await repository.series_shapes(
-            session, ean, window.first_day, window.end_day, direction=direction, register=register
+            session, ean, days[0], days[1], direction=direction, register=register
         )
+        if days is not None
+        else []
     )
     for chunk in month_chunks(window):
-        blocks = await repository.read_blocks(
-            session, ean, chunk.first_day, chunk.end_day, direction=direction, register=register
+        part = _days(chunk, released)
+        blocks = (
+            await repository.read_blocks(
+                session, ean, part[0], part[1], direction=direction, register=register
+            )
+            if part is not None
+            else []
         )
         yield chunk, assemble(blocks, chunk, shapes)
 
@@ -109,6 +139,7 @@ async def export_row_chunks(
     session: ReadSession,
     point: ExportedAccessPoint,
     window: ReadWindow,
+    released: Days,
     calendar: TariffCalendar,
     *,
     direction: Direction | None = None,
@@ -120,7 +151,7 @@ async def export_row_chunks(
     summed = window.granularity in (ReadGranularity.day, ReadGranularity.month)
     read_window = ReadWindow(window.start, window.end, ReadGranularity.hour) if summed else window
     async for chunk, series in series_by_month(
-        session, point.ean, read_window, direction=direction, register=register
+        session, point.ean, read_window, released, direction=direction, register=register
     ):
         target = ReadWindow(chunk.start, chunk.end, window.granularity)
         if direction is None:
