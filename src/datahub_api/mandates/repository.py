@@ -393,8 +393,10 @@ def add(
 async def insert_many(session: WriteSession, rows: Sequence[dict[str, Any]], *, actor: str) -> int:
     """Insert mandates set-based, each with its first status change, for bulk loads (the
     benchmark's 10 000). ``rows`` hold :class:`Mandate` column values, with ``ean`` and
-    without ``access_point_id`` (looked up here). Publishes no events and bumps no version:
-    the caller does what its load needs."""
+    without ``access_point_id`` (looked up here); a row naming the people who gave it must
+    carry the bounds of their tenure (``tenure_from``, ``tenure_to``: see
+    ``mandates/tenure.py``). Publishes no events and bumps no version: the caller does what
+    its load needs."""
     eans = sorted({str(row["ean"]) for row in rows})
     found = await session.execute(
         select(AccessPoint.ean, AccessPoint.id).where(
@@ -407,6 +409,14 @@ async def insert_many(session: WriteSession, rows: Sequence[dict[str, Any]], *, 
         raise ValueError(f"no access point {missing[0]} (and {len(missing) - 1} more)")
     if not rows:
         return 0
+    unbounded = [
+        row
+        for row in rows
+        if "tenure_from" not in row
+        and (row.get("given_by_account_id") or row.get("grid_user_account_id"))
+    ]
+    if unbounded:  # it would read beyond the tenure of the people who gave it
+        raise ValueError("a mandate given by a person needs its tenure_from and tenure_to")
     inserted = await session.execute(
         insert(Mandate).returning(Mandate.id, Mandate.status),
         [{**row, "access_point_id": access_point_ids[row["ean"]]} for row in rows],
