@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from datahub_api.access_points.repository import Tenure, merged_tenures, tenure_holding
 from datahub_api.auth.principal import ESP_SCOPES, Principal, Role
 from datahub_api.brussels_days import day_start, today_in_brussels
 from datahub_api.errors import NotFound
@@ -504,3 +505,18 @@ async def test_an_expired_mandate_reads_nothing_on_any_face_before_the_job(
         assert await faces.v3_inserted(world.ean, datetime(2026, 1, 1, tzinfo=UTC)) is None
     finally:
         await portal.aclose()
+
+
+def test_periods_that_touch_are_one_tenure() -> None:
+    d = date.fromisoformat
+    spans = merged_tenures(
+        [
+            (d("2024-01-01"), d("2024-06-01")),
+            (d("2024-06-01"), d("2024-09-01")),  # touches: the same tenure
+            (d("2024-08-01"), d("2024-08-15")),  # inside it
+            (d("2024-09-02"), None),  # a day apart: another one
+        ]
+    )
+    assert spans == [Tenure(d("2024-01-01"), d("2024-09-01")), Tenure(d("2024-09-02"), None)]
+    assert tenure_holding(spans, d("2024-09-01")) is None
+    assert tenure_holding(spans, d("2030-01-01")) == spans[1]

@@ -471,6 +471,7 @@ async def _new_mandate(
         grid_user_account_id=grid_user,
         tenure_from=held.start,
         tenure_to=held.end,
+        created_at=now,  # its Brussels day is the day of consent the tenure must hold
         version=1,
     )
     repository.add(session, mandate)
