@@ -397,7 +397,9 @@ async def test_the_fast_quarter_hour_lines_are_the_generic_rows_byte_for_byte(
                 (LONG_DAY, date(2025, 11, 1)),
             ):
                 window = ReadWindow(day_start(first), day_start(last), ReadGranularity.quarter_hour)
-                async for chunk, found in series_by_month(session, ean, window):
+                async for chunk, found in series_by_month(
+                    session, ean, window, (window.first_day, window.end_day)
+                ):
                     series = with_both_directions(point, found)
                     assert QuarterHourCsv.fits(series)
                     generic = csv_text(export_rows(point, series, calendar, chunk), header=False)

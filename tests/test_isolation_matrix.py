@@ -4,6 +4,9 @@ Every operation of the spec must be classified below; a new route that is not fa
 ``test_every_route_is_in_the_matrix`` until someone decides how it is isolated. For each
 route with an ESP A object in its path, ESP B's answer must be 403 or 404, and a 404 must
 be indistinguishable from the answer for an object that does not exist.
+
+Its twin for time, every face read across the tenure boundaries of a mover, is
+``tests/test_time_matrix.py``.
 """
 
 from __future__ import annotations

@@ -549,7 +549,9 @@ async def test_a_new_grid_user_ends_the_old_grid_users_mandates(
         f"/api/v1/mandates/{mandate_id}", headers=await auth_headers(client, world.esp_a)
     )
     assert mandate.json()["status"] == "finished"
-    assert mandate.json()["finished_reason"].startswith("grid_user_changed")
+    # The registry now says the owner (customer and grid user) left before they consented:
+    # the tenure that gave the mandate is gone, and so is the mandate, at once.
+    assert mandate.json()["finished_reason"] == "tenure_ended"
 
 
 async def test_daily_run_expires_renews_and_rejects_silent_grid_users(
@@ -579,7 +581,12 @@ async def test_daily_run_expires_renews_and_rejects_silent_grid_users(
     renewing = await v3_mandates(client, world.esp_a, "?renewalStatus=RenewalRequested")
     assert [m["ean"] for m in renewing] == [world.owner_ean]
     async with app.state.database.write_sessions() as session:
-        run = await mandates_service.expire_and_renew(session, datetime(2027, 1, 2, tzinfo=UTC))
+        # It expires at the end of its data period, 2027-01-01, or 30 days after it was given.
+        later = max(
+            datetime(2027, 1, 2, tzinfo=UTC),
+            now + mandates_service.MIN_ACCESS_AFTER_CONSENT + timedelta(days=1),
+        )
+        run = await mandates_service.expire_and_renew(session, later)
         await session.commit()
     assert run.expired == 1
     expired = await client.get(

@@ -176,7 +176,7 @@ async def test_each_ean_on_its_own_and_no_mandate_reads_like_unknown(
     )
 
 
-async def test_outside_the_mandate_the_error_names_the_allowed_window(
+async def test_outside_the_mandate_the_error_names_only_its_data_period(
     app: FastAPI, client: httpx.AsyncClient, world: ConsentWorld, head_end: dict[str, str]
 ) -> None:
     # Metered since 2023; the owner moved in on 2024-06-01; the mandate covers 2024-2026.
@@ -186,13 +186,18 @@ async def test_outside_the_mandate_the_error_names_the_allowed_window(
     await mandate(app, client, world.esp_a, world.owner, ean, period_from="2024-01-01T00:00:00Z")
     await deliver(client, head_end, day_rows(ean, date(2024, 5, 31), value="1"))
     headers = await auth_headers(client, world.esp_a)
-    [before] = await ask(client, headers, [ean], **{"from": "2024-05-31", "to": "2024-06-02"})
-    assert before["error"]["status"] == 403
-    assert before["error"]["allowed_from"] == "2024-05-31T22:00:00+00:00"  # tenure, not 1 Jan
-    assert before["error"]["allowed_to"] == "2027-01-01T00:00:00+00:00"
-    assert "values" not in before
-    # Inside the window, but nothing stored there: no line at all.
-    assert (await ask(client, headers, [ean], **{"from": "2024-06-01", "to": "2024-06-02"})) == []
+    # The previous occupant's day reads like a day without data: no line, no refusal, and
+    # nothing tells the ESP when its customer moved in.
+    before = await ask(client, headers, [ean], **{"from": "2024-05-31", "to": "2024-06-02"})
+    nothing = await ask(client, headers, [ean], **{"from": "2024-06-01", "to": "2024-06-02"})
+    assert before == nothing == []
+    [outside] = await ask(client, headers, [ean], **{"from": "2023-12-31", "to": "2024-01-02"})
+    assert outside["error"]["status"] == 403
+    assert outside["error"]["allowed_from"] == "2024-01-01T00:00:00+00:00"  # the data period
+    assert outside["error"]["allowed_to"] == "2027-01-01T00:00:00+00:00"
+    assert "2024-05-31" not in orjson.dumps(outside).decode()
+    assert "2024-06-01" not in orjson.dumps(outside).decode()
+    assert "values" not in outside
 
 
 async def test_a_daily_mandate_gets_no_quarter_hours(

@@ -102,8 +102,10 @@ async def test_period_granularity_tenure_and_channel(
             granularities=[Granularity.day],
             channels=API,
         )
-        # The owner's tenure began 2024-01-01 (Brussels midnight): earlier data is not theirs.
-        assert grant.allowed_from == datetime(2023, 12, 31, 23, 0, tzinfo=UTC)
+        # The ESP may ask for its data period; the owner's tenure began 2024-01-01 (Brussels
+        # midnight): earlier data is not theirs and is never released.
+        assert grant.allowed_from == datetime(2023, 1, 1, tzinfo=UTC)
+        assert grant.released_from == datetime(2023, 12, 31, 23, 0, tzinfo=UTC)
         with pytest.raises(Forbidden) as granularity:
             await authorize_read(
                 session,
@@ -115,17 +117,32 @@ async def test_period_granularity_tenure_and_channel(
                 channels=API,
             )
         assert "granularity" in str(granularity.value)
-        with pytest.raises(Forbidden) as before_tenure:
+        before_tenure = await authorize_read(
+            session,
+            principal,
+            world.owner_ean,
+            start=at("2023-06-01"),
+            end=at("2023-07-01"),
+            granularities=[Granularity.day],
+            channels=API,
+        )
+        assert before_tenure.released_part(at("2023-06-01"), at("2023-07-01")) is None
+        with pytest.raises(Forbidden) as outside:
             await authorize_read(
                 session,
                 principal,
                 world.owner_ean,
-                start=at("2023-06-01"),
+                start=at("2022-12-01"),
                 end=at("2023-07-01"),
                 granularities=[Granularity.day],
                 channels=API,
             )
-        assert before_tenure.value.extra["allowed_from"].startswith("2023-12-31T23:00")
+        # Only the mandate's own bounds, never the customer's move-in date.
+        assert outside.value.extra == {
+            "allowed_from": "2023-01-01T00:00:00+00:00",
+            "allowed_to": "2027-01-01T00:00:00+00:00",
+        }
+        assert "2023-12-31" not in outside.value.detail
         with pytest.raises(NotFound):
             await authorize_read(
                 session,

@@ -315,7 +315,7 @@ async def test_the_numbers_are_those_of_the_series_module(
         field = "quarterHourlyEnergy" if read is ReadGranularity.quarter_hour else "dailyEnergy"
         window = ReadWindow(day_start(SPRING), day_start(AUTUMN + timedelta(days=1)), read)
         async with app.state.database.read_sessions() as session:
-            [series] = await series_of(session, ean, window)
+            [series] = await series_of(session, ean, window, (window.first_day, window.end_day))
         assert values(meter[field]) == [None if v is None else v / 1000 for v in series.values]
         assert [s["start"] for s in meter[field]] == [
             z(start) for start, _ in series.bucket_bounds()

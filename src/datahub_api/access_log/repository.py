@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, false, or_, select, true
 
 from datahub_api.access_log.models import DataReadRecord
 from datahub_api.db import ReadSession, WriteSession
@@ -16,12 +17,26 @@ def add(session: WriteSession, record: DataReadRecord) -> None:
 
 
 async def reads_of_ean(
-    session: ReadSession, ean: str, since: datetime, *, before_id: int | None, limit: int
+    session: ReadSession,
+    ean: str,
+    periods: Sequence[tuple[datetime, datetime | None]],
+    *,
+    before_id: int | None,
+    limit: int,
 ) -> list[tuple[DataReadRecord, str]]:
+    """The reads of ``ean`` whose period overlaps one of ``periods`` ([from, to), to None:
+    open), newest first."""
+    overlaps = [
+        and_(
+            DataReadRecord.period_to > start,
+            true() if end is None else DataReadRecord.period_from < end,
+        )
+        for start, end in periods
+    ]
     query = (
         select(DataReadRecord, Organisation.name)
         .join(Organisation, Organisation.id == DataReadRecord.organisation_id)
-        .where(DataReadRecord.ean == ean, DataReadRecord.at >= since)
+        .where(DataReadRecord.ean == ean, or_(false(), *overlaps))
         .order_by(DataReadRecord.id.desc())
         .limit(limit)
     )

@@ -46,7 +46,9 @@ async def access_log(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> DataReadPage:
-    """Newest first; only reads since your own tenure on the access point began."""
+    """Newest first; only reads of your own days on the access point (those of your tenures
+    as customer or grid user, also after you moved out), never reads of another occupant's
+    days."""
     rows = await service.reads_of_my_access_point(
         session, principal, ean, before_id=cursor_int(cursor), limit=limit + 1
     )

@@ -9,7 +9,7 @@ from datahub_api.access_log import repository
 from datahub_api.access_log.models import DataReadRecord
 from datahub_api.access_points import service as access_points_service
 from datahub_api.auth.principal import Principal
-from datahub_api.brussels_days import day_start, today_in_brussels
+from datahub_api.brussels_days import day_start
 from datahub_api.db import ReadSession, WriteSession
 from datahub_api.errors import NotFound
 from datahub_api.mandates.access import ReadGrant
@@ -77,15 +77,18 @@ def record_file_read(
 async def reads_of_my_access_point(
     session: ReadSession, principal: Principal, ean: str, *, before_id: int | None, limit: int
 ) -> list[tuple[DataReadRecord, str]]:
-    """The reads of an EAN the person is customer or grid user of, since their tenure
-    began (the reads of a previous occupant's time are not theirs to see)."""
+    """The reads of an EAN the person is or was customer or grid user of that read their
+    data: those whose period overlaps one of their tenures on it (also after they moved out).
+    Who read another occupant's days (a previous or a later one) is not theirs to see."""
     if principal.user_id is None:
         raise NotFound("No such access point of yours.")
-    tenure = await access_points_service.tenure_start(
-        session, ean, principal.user_id, today_in_brussels()
+    spans = (await access_points_service.tenures(session, [(ean, principal.user_id)])).get(
+        (ean, principal.user_id), []
     )
-    if tenure is None:
+    if not spans:
         raise NotFound("No such access point of yours.")
-    return await repository.reads_of_ean(
-        session, ean, day_start(tenure), before_id=before_id, limit=limit
-    )
+    periods = [
+        (day_start(span.start), day_start(span.end) if span.end is not None else None)
+        for span in spans
+    ]
+    return await repository.reads_of_ean(session, ean, periods, before_id=before_id, limit=limit)

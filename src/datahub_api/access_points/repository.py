@@ -193,6 +193,18 @@ async def roles_of_account_on(
     return [(ean, role) for ean, role in (await session.execute(statement)).all()]
 
 
+async def eans_of_account(session: ReadSession, account_id: int) -> list[str]:
+    """Every EAN of which the account is or was customer or grid user, in order."""
+    statement = (
+        select(AccessPoint.ean)
+        .join(AccessPointParty, AccessPoint.id == AccessPointParty.access_point_id)
+        .where(AccessPointParty.account_id == account_id)
+        .distinct()
+        .order_by(AccessPoint.ean)
+    )
+    return list((await session.scalars(statement)).all())
+
+
 async def communication_overlapping(
     session: ReadSession, ean: str, start: date, end: date
 ) -> tuple[MeterType, list[CommunicationPeriod]] | None:
@@ -533,26 +545,31 @@ async def replace_installations(session: WriteSession, columns: InstallationColu
             await session.execute(statement, chosen)
 
 
-async def tenure_start(session: ReadSession, ean: str, account_id: int, day: date) -> date | None:
-    """When the account's unbroken tenure on the EAN (as customer or grid user) that
-    includes ``day`` began; None when the account holds no role there on ``day``.
+@dataclass(frozen=True)
+class Tenure:
+    """An unbroken span of Brussels days [start, end) during which an account held a role
+    (customer or grid user) on an access point; ``end`` None: still open."""
 
-    Data from before it belongs to a previous occupant and is not theirs to share."""
-    statement = (
-        select(AccessPointParty.valid_from, AccessPointParty.valid_to)
-        .join(AccessPoint, AccessPoint.id == AccessPointParty.access_point_id)
-        .where(AccessPoint.ean == ean, AccessPointParty.account_id == account_id)
-        .order_by(AccessPointParty.valid_from)
-    )
-    periods = [(row.valid_from, row.valid_to) for row in (await session.execute(statement)).all()]
-    return _tenure_start_of(periods, day)
+    start: date
+    end: date | None
+
+    def holds(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day < self.end)
+
+    def overlaps(self, start: date, end: date) -> bool:
+        """Shares at least one day with [start, end)."""
+        return self.start < end and (self.end is None or start < self.end)
 
 
-async def tenure_starts(
-    session: ReadSession, pairs: Iterable[tuple[str, int]], day: date
-) -> dict[tuple[str, int], date]:
-    """:func:`tenure_start` of many (EAN, account) pairs in one query; pairs whose account
-    holds no role on the EAN on ``day`` are left out."""
+async def tenures(
+    session: ReadSession, pairs: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], list[Tenure]]:
+    """Every tenure of each (EAN, account) pair, in order, in one query: the account's
+    party periods on the EAN (as customer or grid user) merged where they touch or overlap.
+    Pairs whose account never held a role on the EAN are left out.
+
+    Data from outside a tenure belongs to another occupant and is not the account's to
+    share."""
     wanted = sorted(set(pairs))
     if not wanted:
         return {}
@@ -574,26 +591,28 @@ async def tenure_starts(
     periods: dict[tuple[str, int], list[tuple[date, date | None]]] = {}
     for row in (await session.execute(statement)).all():
         periods.setdefault((row.ean, row.account_id), []).append((row.valid_from, row.valid_to))
-    starts = {}
-    for pair in wanted:
-        start = _tenure_start_of(periods.get(pair, []), day)
-        if start is not None:
-            starts[pair] = start
-    return starts
+    wanted_set = set(wanted)
+    return {pair: merged_tenures(found) for pair, found in periods.items() if pair in wanted_set}
 
 
-def _tenure_start_of(periods: Sequence[tuple[date, date | None]], day: date) -> date | None:
-    """The start of the unbroken span of ``periods`` (ordered by start) holding ``day``."""
-    start: date | None = None
-    end: date | None = None
+def merged_tenures(periods: Sequence[tuple[date, date | None]]) -> list[Tenure]:
+    """``periods`` (ordered by start) merged into unbroken spans: a period that starts on or
+    before the end of the span so far extends it."""
+    spans: list[Tenure] = []
     for valid_from, valid_to in periods:
-        if start is None or (end is not None and valid_from > end):
-            start, end = valid_from, valid_to  # a new, separate span
-        elif end is not None:
-            end = None if valid_to is None else max(end, valid_to)
-        if start <= day and (end is None or day < end):
-            return start
-    return None
+        if spans:
+            last = spans[-1]
+            if last.end is None or valid_from <= last.end:
+                end = None if last.end is None or valid_to is None else max(last.end, valid_to)
+                spans[-1] = Tenure(last.start, end)
+                continue
+        spans.append(Tenure(valid_from, valid_to))
+    return spans
+
+
+def tenure_holding(spans: Sequence[Tenure], day: date) -> Tenure | None:
+    """The span of ``spans`` that holds ``day``, if any."""
+    return next((span for span in spans if span.holds(day)), None)
 
 
 # --- for meter-data ingest ---------------------------------------------------------------

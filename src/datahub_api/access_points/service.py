@@ -5,8 +5,8 @@ nothing) share one set-based write path. Both check, before writing anything, th
 are consistent (no two grid users at once, ...) and that every party is a customer or grid
 user account. Rows of existing access points are locked for the transaction.
 
-Other domains subscribe to grid-user changes by appending to
-:data:`GRID_USER_CHANGE_LISTENERS`.
+Other domains subscribe to changes by appending to :data:`PARTY_CHANGE_LISTENERS` (the
+parties of some access points may have changed) or :data:`GRID_USER_CHANGE_LISTENERS`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from datahub_api.access_points.repository import (
     DetailColumns,
     InstallationColumns,
     PartyPeriodRow,
+    Tenure,
+    tenure_holding,
 )
 from datahub_api.access_points.schemas import (
     AccessPointBody,
@@ -117,6 +119,14 @@ the grid user from that date (None when nobody is). A listener that raises abort
 write."""
 
 GRID_USER_CHANGE_LISTENERS: list[GridUserChangeListener] = []
+
+PartyChangeListener = Callable[[WriteSession, Sequence[str]], Awaitable[None]]
+"""``on_parties_changed(session, eans)``: called inside the writing transaction, after the
+new details are stored, with the EANs of the existing access points that were replaced (their
+customers or grid users may have changed, for any dates). A listener that raises aborts the
+whole write."""
+
+PARTY_CHANGE_LISTENERS: list[PartyChangeListener] = []
 
 
 @dataclass(frozen=True)
@@ -330,6 +340,10 @@ async def _write(
             on_progress(len(batch))
     await session.flush()
     await _notify(session, outcome.grid_user_changes)
+    if outcome.updated:
+        updated = sorted(outcome.updated)
+        for listener in list(PARTY_CHANGE_LISTENERS):
+            await listener(session, updated)
     return outcome
 
 
@@ -616,6 +630,12 @@ async def access_points_of_account(
     ]
 
 
+async def eans_of_account(session: ReadSession, account_id: int) -> list[str]:
+    """Every EAN of which the account is or was customer or grid user (its access log covers
+    its own days there, also after it moved out), in order."""
+    return await repository.eans_of_account(session, account_id)
+
+
 async def communicating_days(session: ReadSession, ean: str, start: date, end: date) -> set[date]:
     """The Brussels days of [start, end) on which the EAN has a communicating digital meter
     (empty for an unknown EAN or a meter that is not digital)."""
@@ -645,13 +665,15 @@ async def meters_installed(
     return await repository.meters_installed(session, ean, start, end)
 
 
-async def tenure_start(session: ReadSession, ean: str, account_id: int, day: date) -> date | None:
-    """See :func:`repository.tenure_start`."""
-    return await repository.tenure_start(session, ean, account_id, day)
+async def tenures(
+    session: ReadSession, pairs: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], list[Tenure]]:
+    """See :func:`repository.tenures`."""
+    return await repository.tenures(session, pairs)
 
 
-async def tenure_starts(
-    session: ReadSession, pairs: Iterable[tuple[str, int]], day: date
-) -> dict[tuple[str, int], date]:
-    """See :func:`repository.tenure_starts`."""
-    return await repository.tenure_starts(session, pairs, day)
+async def tenure_on(session: ReadSession, ean: str, account_id: int, day: date) -> Tenure | None:
+    """The account's tenure on the EAN that holds the Brussels ``day`` (None: it held no role
+    there that day)."""
+    found = await repository.tenures(session, [(ean, account_id)])
+    return tenure_holding(found.get((ean, account_id), []), day)

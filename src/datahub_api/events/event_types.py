@@ -29,10 +29,17 @@ MANDATE_REQUESTED = register_event_type(
 MANDATE_APPROVED = register_event_type("mandate.approved", "The customer approved a mandate.")
 MANDATE_REJECTED = register_event_type("mandate.rejected", "The customer rejected a mandate.")
 MANDATE_FINISHED = register_event_type(
-    "mandate.finished", "A mandate ended (expired, revoked or replaced)."
+    "mandate.finished",
+    "A mandate ended (`finished_reason`: expired, revoked, replaced, or the tenure of the "
+    "customer or grid user who gave it ended).",
 )
 MANDATE_RENEWAL_STATUS_CHANGED = register_event_type(
     "mandate.renewal_status_changed", "The renewal status of a mandate changed."
+)
+MANDATE_ENDS_AT_CHANGED = register_event_type(
+    "mandate.ends_at_changed",
+    "The registry learned that the customer or grid user who gave a mandate leaves the access "
+    "point: the mandate ends at `ends_at` (null: no longer known).",
 )
 METER_DATA_AVAILABLE = register_event_type(
     "meter_data.available", "New or corrected metering data arrived for a mandated EAN."

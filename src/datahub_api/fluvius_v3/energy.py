@@ -122,8 +122,13 @@ class Piece:
     series: list[Series]
 
 
-def _blocks_of_days(blocks: Iterable[DayBlock], window: ReadWindow) -> list[DayBlock]:
+def _blocks_of_days(
+    blocks: Iterable[DayBlock], window: ReadWindow, released: tuple[date, date]
+) -> list[DayBlock]:
+    """The blocks of the window's days (for gas, the calendar days its gas days span) that
+    the grant releases (the others are gaps)."""
     first, end = window.read_days()
+    first, end = max(first, released[0]), min(end, released[1])
     return [block for block in blocks if first <= block.key.day < end]
 
 
@@ -163,8 +168,9 @@ async def _read_time_pieces(
     windows = query.windows()
     if gas:  # gas days run 06:00 to 06:00
         windows = [window.as_gas() for window in windows]
+    released: list[tuple[date, date]] = []
     for window in windows:
-        await authorize_and_record(
+        grant = await authorize_and_record(
             session,
             principal,
             query.ean,
@@ -173,13 +179,18 @@ async def _read_time_pieces(
             face=FACE,
             reference_number=query.reference_number,
         )
+        released.append(grant.released_days())
     first = min(window.read_days()[0] for window in windows)
     end = max(window.read_days()[1] for window in windows)
-    blocks = await repository.read_blocks(session, query.ean, first, end)
+    low = max(first, min(days[0] for days in released))
+    high = min(end, max(days[1] for days in released))
+    blocks = await repository.read_blocks(session, query.ean, low, high) if low < high else []
     pieces = []
-    for window in windows:
+    for window, days in zip(windows, released, strict=True):
         factors = await gas_factors(session, query.ean, window) if gas else None
-        pieces.append(Piece(window, assemble(_blocks_of_days(blocks, window), window, (), factors)))
+        pieces.append(
+            Piece(window, assemble(_blocks_of_days(blocks, window, days), window, (), factors))
+        )
     return pieces, (first, end)
 
 
@@ -208,28 +219,35 @@ async def _inserted_pieces(
             channels=API_CHANNELS,
             reference_number=query.reference_number,
         )
-        grant = max(grants, key=lambda g: g.allowed_to - g.allowed_from)
         starts = gas_day_start if gas else day_start
         if gas:  # a changed calendar day holds hours of two gas days
             touched = sorted({d for day in by_day for d in (day - timedelta(days=1), day)})
         else:
             touched = sorted(by_day)
-        days = [day for day in touched if _day_within(starts, day, grant)]
-        for day in days:
-            window = ReadWindow(starts(day), starts(day + timedelta(days=1)), granularity, gas=gas)
-            if not gas:
-                pieces.append(Piece(window, assemble(by_day[day], window)))
-                continue
-            # A gas day spans two calendar days' blocks: read them whole, convert to kWh.
-            first, end = window.read_days()
-            whole = await repository.read_blocks(session, query.ean, first, end)
-            factors = await gas_factors(session, query.ean, window)
-            pieces.append(Piece(window, assemble(whole, window, (), factors)))
-        if days:
+        # Each (gas) day a grant releases whole, through the first grant that releases it.
+        days_of: dict[int, list[date]] = {}
+        for day in touched:
+            for index, grant in enumerate(grants):
+                if _releases(grant, starts, day):
+                    days_of.setdefault(index, []).append(day)
+                    break
+        for index, days in sorted(days_of.items()):
+            for day in days:
+                window = ReadWindow(
+                    starts(day), starts(day + timedelta(days=1)), granularity, gas=gas
+                )
+                if not gas:
+                    pieces.append(Piece(window, assemble(by_day[day], window)))
+                    continue
+                # A gas day spans two calendar days' blocks: read them whole, convert to kWh.
+                first, end = window.read_days()
+                whole = await repository.read_blocks(session, query.ean, first, end)
+                factors = await gas_factors(session, query.ean, window)
+                pieces.append(Piece(window, assemble(whole, window, (), factors)))
             record_read(
                 session,
                 principal,
-                grant,
+                grants[index],
                 start=starts(days[0]),
                 end=starts(days[-1] + timedelta(days=1)),
                 granularity=granularity.value,
@@ -237,6 +255,7 @@ async def _inserted_pieces(
             )
             read_days.update(days)
     if read_days:
+        pieces.sort(key=lambda piece: piece.window.start)  # each granularity in day order
         return pieces, (min(read_days), max(read_days) + timedelta(days=1))
     # Nothing inserted: the meters of the insert period's days, each without slices.
     return pieces, (
@@ -245,10 +264,10 @@ async def _inserted_pieces(
     )
 
 
-def _day_within(starts: Callable[[date], datetime], day: date, grant: ReadGrant) -> bool:
-    """Whether the (gas) day lies wholly inside what the grant allows."""
-    return grant.allowed_from <= starts(day) and starts(day + timedelta(days=1)) <= (
-        grant.allowed_to
+def _releases(grant: ReadGrant, starts: Callable[[date], datetime], day: date) -> bool:
+    """Whether the grant releases the whole (gas) day."""
+    return grant.released_from <= starts(day) and starts(day + timedelta(days=1)) <= (
+        grant.released_to
     )
 
 

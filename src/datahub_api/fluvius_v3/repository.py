@@ -54,7 +54,9 @@ MANDATE_FIELDS: mandates_repository.JsonFields = (
     ("dataPeriodFrom", _instant(Mandate.data_period_from)),
     ("dataPeriodTo", _instant(Mandate.data_period_to)),
     ("dataServiceType", Mandate.data_service_type),
-    ("mandateExpirationDate", _instant(Mandate.expiration_date)),
+    # Fluvius has no field for a mandate that ends with the tenure: its expiration date is
+    # the earlier of the two (the native face gives `ends_at` and the reason).
+    ("mandateExpirationDate", _instant(mandates_repository.ends(Mandate))),
     ("renewalStatus", _mapped(Mandate.renewal_status, RENEWAL_TO_V3)),
 )
 

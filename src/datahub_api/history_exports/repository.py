@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select, text, update
 
 from datahub_api.db import ReadSession, WriteSession
 from datahub_api.history_exports.models import (
@@ -16,6 +16,8 @@ from datahub_api.history_exports.models import (
     HistoryExportItem,
     HistoryExportQuotaException,
 )
+from datahub_api.mandates import repository as mandates_repository
+from datahub_api.mandates.models import Mandate
 
 
 def add(session: WriteSession, row: object) -> None:
@@ -178,6 +180,58 @@ async def waiting(
         .order_by(HistoryExport.id)
     )
     return list((await session.scalars(query)).all())
+
+
+def _holds_withdrawn_data(now: datetime) -> ColumnElement[bool]:
+    """The export's file holds data of an item (``read_from`` set by the run that wrote it)
+    whose mandate reads no more at ``now``, or no longer releases every day the file holds
+    of it (the registry moved the tenure)."""
+    return (
+        select(HistoryExportItem.id)
+        .join(Mandate, Mandate.id == HistoryExportItem.mandate_id)
+        .where(
+            HistoryExportItem.export_id == HistoryExport.id,
+            HistoryExportItem.read_from.is_not(None),
+            or_(
+                not_(mandates_repository.readable_at(now)),
+                Mandate.tenure_from > HistoryExportItem.read_from,
+                Mandate.tenure_to < HistoryExportItem.read_to,
+            ),
+        )
+        .exists()
+    )
+
+
+async def ready_with_withdrawn_items(session: WriteSession, now: datetime) -> list[HistoryExport]:
+    """Ready exports whose kept file holds withdrawn data, locked (skipping those a run
+    holds)."""
+    query = (
+        select(HistoryExport)
+        .where(
+            HistoryExport.status == ExportStatus.ready,
+            HistoryExport.file_name.is_not(None),
+            HistoryExport.file_deleted_at.is_(None),
+            _holds_withdrawn_data(now),
+        )
+        .order_by(HistoryExport.id)
+        .with_for_update(of=HistoryExport, skip_locked=True)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def with_withdrawn_data(
+    session: ReadSession, export_ids: Sequence[int], now: datetime
+) -> set[int]:
+    """Which of the exports hold withdrawn data in their file (kept or deleted on withdrawal,
+    not past its retention), in one query."""
+    if not export_ids:
+        return set()
+    query = select(HistoryExport.id).where(
+        HistoryExport.id.in_(list(export_ids)),
+        or_(HistoryExport.expires_at.is_(None), HistoryExport.expires_at > now),
+        _holds_withdrawn_data(now),
+    )
+    return set((await session.scalars(query)).all())
 
 
 async def expired_files(session: WriteSession, now: datetime) -> list[HistoryExport]:

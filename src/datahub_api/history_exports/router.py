@@ -106,8 +106,10 @@ def _export_out(
     export: HistoryExport,
     items: list[HistoryExportItem] | None,
     item_count: int,
+    *,
+    withdrawn: bool = False,
 ) -> HistoryExportOut:
-    ready = export.status.value == "ready" and export.file_name is not None
+    ready = export.status.value == "ready" and export.file_name is not None and not withdrawn
     return HistoryExportOut(
         id=export.id,
         reference_number=export.reference_number,
@@ -126,6 +128,7 @@ def _export_out(
         size_bytes=export.size_bytes,
         sha256=export.sha256,
         expires_at=export.expires_at,
+        withdrawn=withdrawn,
         download_url=f"{settings.base_url}/api/v1/history-exports/{export.id}/file"
         if ready
         else None,
@@ -201,9 +204,16 @@ async def list_exports(
     )
     more, rows = len(rows) > limit, rows[:limit]
     settings = request.app.state.settings
+    withdrawn = await service.withdrawn_exports(session, [row.id for row in rows])
     return HistoryExportPage(
         items=[
-            _export_out(settings, row, None, await repository.item_count(session, row.id))
+            _export_out(
+                settings,
+                row,
+                None,
+                await repository.item_count(session, row.id),
+                withdrawn=row.id in withdrawn,
+            )
             for row in rows
         ],
         next_cursor=encode_cursor({"id": rows[-1].id}) if more and rows else None,
@@ -220,8 +230,12 @@ async def get_export(
     request: Request, export_id: Id, principal: ExportsCaller, session: ReadSessionDep
 ) -> Response:
     export, items = await service.get(session, esp_organisation(principal), export_id)
+    withdrawn = await service.withdrawn_exports(session, [export.id])
     return json_response_with_etag(
-        request, _export_out(request.app.state.settings, export, items, len(items))
+        request,
+        _export_out(
+            request.app.state.settings, export, items, len(items), withdrawn=bool(withdrawn)
+        ),
     )
 
 
@@ -250,7 +264,10 @@ FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
             410,
             429,
             s409="Not ready yet (`not-ready`)",
-            s410="Past `expires_at` (`DATAHUB_HISTORY_EXPORT_RETENTION_DAYS`): the file is gone",
+            s410="Past `expires_at` (`DATAHUB_HISTORY_EXPORT_RETENTION_DAYS`): the file is "
+            "gone; or withdrawn (`history-export-withdrawn`): it holds data of an EAN whose "
+            "mandate has ended (`withdrawn` lists them and why); it is made again without "
+            "them, unless none is left",
         ),
     },
     summary="Download a ready history export (scope `exports`)",
@@ -258,9 +275,10 @@ FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def download_export(
     request: Request, export_id: Id, principal: ExportsCaller, session: WriteSessionDep
 ) -> Response:
-    """Only the ESP that asked may download it. The `Digest`-like `X-Content-SHA256` header
-    (and `sha256` in the status) lets you check it. Each download is recorded in the access
-    log of every EAN in the file."""
+    """Only the ESP that asked may download it, and only while every mandate behind the data
+    in it still reads (else 410 `history-export-withdrawn`). The `Digest`-like
+    `X-Content-SHA256` header (and `sha256` in the status) lets you check it. Each download
+    is recorded in the access log of every EAN in the file."""
     settings: Settings = request.app.state.settings
     found = await service.download(session, esp_organisation(principal), export_id, settings)
     for item in found.items:

@@ -86,6 +86,13 @@ class HistoryExportOut(BaseModel):
     size_bytes: int | None
     sha256: str | None = Field(description="SHA-256 of the file, to check the download.")
     expires_at: datetime | None = Field(description="The file is kept until then (410 after).")
+    withdrawn: bool = Field(
+        False,
+        description="The file holds data of an EAN whose mandate has ended (revoked, expired, "
+        "the grid user's tenure ended, audit failed): its download answers 410 "
+        "(`history-export-withdrawn`, naming the EANs and why) until the export is made again "
+        "without them (within minutes), or for good when no EAN is left.",
+    )
     download_url: str | None
     item_count: int
     items: list[ItemOut] | None = None

@@ -62,8 +62,8 @@ from datahub_api.history_exports.models import (
     HistoryExportQuotaException,
 )
 from datahub_api.mandates import signed_evidence
-from datahub_api.mandates.access import read_window
-from datahub_api.mandates.models import DataServiceType, MandateStatus
+from datahub_api.mandates.access import reads_at, released_window, why_not_reading
+from datahub_api.mandates.models import DataServiceType
 from datahub_api.meter_data import repository as meter_data_repository
 from datahub_api.meter_data.portal_export import (
     QuarterHourCsv,
@@ -100,6 +100,14 @@ class InvalidEntries(UnprocessableContent):
 
 class NotReady(Conflict):
     code, title = "not-ready", "The export is not ready"
+
+
+class Withdrawn(Gone):
+    """The file holds data of an EAN whose mandate reads no more (revoked, ended with the
+    grid user's tenure, expired, failed its audit): it may not be downloaded. The sweep makes
+    it again without those EANs; when none is left the export stays withdrawn."""
+
+    code, title = "history-export-withdrawn", "The file is withdrawn"
 
 
 @dataclass(frozen=True)
@@ -554,6 +562,9 @@ async def download(
     export = await repository.get(session, organisation_id, export_id)
     if export is None:
         raise NotFound("No such history export.")
+    items = await repository.items_of(session, export.id)
+    if export.expires_at is None or now < export.expires_at:  # past it, the file is gone
+        await _refuse_withdrawn(session, export, items, now)
     if expired(export, now):
         assert export.expires_at is not None
         raise Gone(
@@ -568,14 +579,81 @@ async def download(
     path = settings.history_exports_path / export.file_name
     if not path.exists():
         raise Gone("The file is gone.")
-    items = await repository.items_of(session, export.id)
-    if await paper_service.held_among(session, [i.mandate_id for i in items if i.row_count]):
-        # Never the rows of a contested paper mandate (the export is being made again).
-        raise NotReady(
-            "The export is being made again without an EAN whose signed mandate the DSO audits.",
-            extra={"status": ExportStatus.queued.value},
-        )
     return Download(export, path, items)
+
+
+async def withdrawn_items(
+    session: ReadSession, items: Sequence[HistoryExportItem], now: datetime
+) -> list[tuple[HistoryExportItem, str]]:
+    """The items whose data is in the current file (``read_from`` set by the run that wrote
+    it) but whose mandate may no longer release it, with why (its ``finished_reason``): ended,
+    expired, past the end of the grid user's tenure, held (its signed paper mandate is
+    contested or audited), or no longer releasing every day the file holds (the registry
+    moved the tenure)."""
+    in_file = [item for item in items if item.read_from is not None and item.read_to is not None]
+    mandates = await nps_repository.mandates_by_id(session, [i.mandate_id for i in in_file])
+    held = await paper_service.held_among(session, [i.mandate_id for i in in_file])
+    found = []
+    for item in in_file:
+        assert item.read_from is not None
+        assert item.read_to is not None
+        mandate = mandates.get(item.mandate_id)
+        if mandate is None:
+            found.append((item, "ended"))
+        elif item.mandate_id in held:
+            found.append((item, "held_for_audit"))  # its signed mandate is checked or audited
+        elif not reads_at(mandate, now):
+            found.append((item, why_not_reading(mandate, now)))
+        else:
+            released_from, released_to = released_window(mandate)
+            if item.read_from < released_from or released_to < item.read_to:
+                found.append((item, "tenure_changed"))
+    return found
+
+
+async def _refuse_withdrawn(
+    session: ReadSession, export: HistoryExport, items: Sequence[HistoryExportItem], now: datetime
+) -> None:
+    withdrawn = await withdrawn_items(session, items, now)
+    if not withdrawn:
+        return
+    remaining = len([i for i in items if i.read_from is not None]) - len(withdrawn)
+    named = ", ".join(f"{item.ean} ({reason})" for item, reason in withdrawn[:20])
+    more = f" and {len(withdrawn) - 20} more" if len(withdrawn) > 20 else ""
+    then = (
+        "It is being made again without them; download it when it is ready again."
+        if remaining > 0 and export.status is not ExportStatus.failed
+        else "No EAN of it may be read any more: it will not be made again."
+    )
+    raise Withdrawn(
+        f"The file holds data of EANs whose mandate has ended: {named}{more}. The file is "
+        f"withdrawn. {then}",
+        extra={
+            "withdrawn": [
+                {"ean": item.ean, "mandate_id": item.mandate_id, "reason": reason}
+                for item, reason in withdrawn
+            ],
+            "remade": remaining > 0 and export.status is not ExportStatus.failed,
+        },
+    )
+
+
+async def withdrawn_exports(
+    session: ReadSession, export_ids: Sequence[int], now: datetime | None = None
+) -> set[int]:
+    """Which of the exports' files are withdrawn (hold data a mandate no longer releases)."""
+    return await repository.with_withdrawn_data(session, export_ids, now or utcnow())
+
+
+async def remake_withdrawn(session: WriteSession, now: datetime) -> list[int]:
+    """Queue the ready exports whose file holds data their mandates no longer release, to be
+    made again without it (the build skips EANs whose mandate reads no more); the ids."""
+    exports = await repository.ready_with_withdrawn_items(session, now)
+    for export in exports:
+        export.status = ExportStatus.queued
+        export.progress_percent = 0
+    await session.flush()
+    return [export.id for export in exports]
 
 
 # --- the job ---------------------------------------------------------------------------------
@@ -602,22 +680,25 @@ UNCHECKED_REASON = (
 
 
 async def _item_window(
-    session: ReadSession, planned: _Planned, export: HistoryExport, *, gas: bool = False
+    session: ReadSession, planned: _Planned, export: HistoryExport, now: datetime, *, gas: bool
 ) -> tuple[datetime, datetime] | str:
-    """What the item's mandate lets the export read, or why nothing (gas: in gas days)."""
+    """What the item's mandate lets the export read (the gate's rule: readable at ``now``,
+    not held, the period narrowed to the tenure of the grid user who signed it; gas in gas
+    days), or why nothing."""
     paper = await paper_service.of_mandate(session, planned.mandate_id)
     if paper is not None and paper.hold is not None:
         return UNCHECKED_REASON if paper.hold is Hold.check_pending else HELD_REASON
     mandate = await nps_repository.signed_nps_mandate(session, None, planned.mandate_id)
-    if mandate is None or mandate.status is not MandateStatus.approved:
-        reason = mandate.finished_reason if mandate is not None else None
-        return f"The mandate is no longer approved ({reason or 'ended'})."
-    allowed_from, allowed_to = await read_window(session, mandate)
+    if mandate is None:
+        return "The mandate is no longer approved (ended)."
+    if not reads_at(mandate, now):
+        return f"The mandate is no longer approved ({why_not_reading(mandate, now)})."
+    allowed_from, allowed_to = released_window(mandate)
     starts = gas_day_start if gas else day_start
     start = max(starts(export.period_from), allowed_from)
     end = min(starts(export.period_to + timedelta(days=1)), allowed_to)
     if end <= start:
-        return "The grid user's tenure does not cover the period."
+        return "The mandate releases no day of the period."
     return start, end
 
 
@@ -703,9 +784,14 @@ async def build(
             async with database.read_sessions() as session:
                 access_point = await access_points_service.get_access_point(session, planned.ean)
                 gas = access_point.energy_type is EnergyType.gas
-                window = await _item_window(session, planned, export, gas=gas)
+                window = await _item_window(session, planned, export, clock(), gas=gas)
                 if isinstance(window, str):
-                    results[planned.item_id] = {"row_count": 0, "skipped_reason": window}
+                    results[planned.item_id] = {
+                        "row_count": 0,
+                        "read_from": None,  # not in this file
+                        "read_to": None,
+                        "skipped_reason": window,
+                    }
                 else:
                     point = exported_access_point(access_point)
                     read_window = ReadWindow(window[0], window[1], ReadGranularity.day, gas=gas)
@@ -734,7 +820,9 @@ async def build(
                 await repository.set_progress(session, export_id, attempt, percent)
                 await session.commit()
         if not files:
-            raise NothingToExport("No EAN could be exported: each EAN's skipped_reason says why.")
+            await _withdraw_entirely(database, settings, export_id, attempt, clock(), results)
+            await asyncio.to_thread(shutil.rmtree, work, True)
+            return ExportStatus.failed
         partial = work / "result.partial"
         if len(files) > 1:
             await asyncio.to_thread(writer.zip_files, partial, files)
@@ -750,9 +838,7 @@ async def build(
         os.replace(partial, directory / name)
         await asyncio.to_thread(writer.make_durable, directory / name)
     except Exception as exc:
-        # Why each EAN was left out is kept when no EAN could be exported.
-        skipped = results if isinstance(exc, NothingToExport) else None
-        await _fail(database, export_id, attempt, str(exc)[:2000], clock(), skipped)
+        await _fail(database, export_id, attempt, str(exc)[:2000], clock())
         await asyncio.to_thread(shutil.rmtree, work, True)
         return ExportStatus.failed
     await asyncio.to_thread(shutil.rmtree, work, True)
@@ -796,8 +882,36 @@ async def build(
     return ExportStatus.ready
 
 
-class NothingToExport(Exception):
-    """No EAN of the export gave data (each item says why)."""
+async def _withdraw_entirely(
+    database: Database,
+    settings: Settings,
+    export_id: int,
+    attempt: int,
+    now: datetime,
+    results: dict[int, dict[str, Any]],
+) -> None:
+    """No EAN of the export may be read any more (ended, or held while its signed mandate is
+    audited): it fails, and a file made before (now withdrawn) is deleted. The items keep
+    what that file held, so its download keeps answering why it is withdrawn, and say why
+    each was left out; a held EAN whose audit passes makes the export again
+    (:func:`queue_again_for`)."""
+    async with database.write_sessions() as session:
+        export = await repository.get(session, None, export_id, for_update=True)
+        if export is None or export.attempts != attempt:
+            return
+        export.status = ExportStatus.failed
+        export.error = "No EAN could be exported: each EAN's skipped_reason says why."
+        export.finished_at = now
+        previous = export.file_name if export.file_deleted_at is None else None
+        if previous is not None:
+            export.file_deleted_at = now
+        await repository.set_item_results(
+            session,
+            {item: {"skipped_reason": r["skipped_reason"]} for item, r in results.items()},
+        )
+        await session.commit()
+    if previous is not None:
+        (settings.history_exports_path / previous).unlink(missing_ok=True)
 
 
 async def _fail(
@@ -806,7 +920,6 @@ async def _fail(
     attempt: int,
     error: str,
     now: datetime,
-    skipped: dict[int, dict[str, Any]] | None = None,
 ) -> None:
     async with database.write_sessions() as session:
         export = await repository.get(session, None, export_id, for_update=True)
@@ -816,8 +929,6 @@ async def _fail(
             export.status = ExportStatus.ready if kept else ExportStatus.failed
             export.error = error
             export.finished_at = now
-            if skipped and not kept:
-                await repository.set_item_results(session, skipped)
         await session.commit()
 
 

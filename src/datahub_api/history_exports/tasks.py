@@ -5,14 +5,16 @@
   the stalled-job retry of :mod:`datahub_api.jobs`).
 * ``history_exports.sweep`` (every 5 minutes): queues the build of requests still
   ``queued`` (the job is deferred after the request commits; if the process died in
-  between, this finds it) and of ``running`` ones silent for :data:`SILENT_RUN` (a worker
-  stopped mid-job: the run starts over), and deletes the files past their retention.
+  between, this finds it), of ``running`` ones silent for :data:`SILENT_RUN` (a worker
+  stopped mid-job: the run starts over) and of ``ready`` ones whose file holds data of an
+  EAN whose mandate reads no more (withdrawn until made again without it), and deletes the
+  files past their retention.
 
 An EAN left out because its paper mandate was held (under audit) is added when the audit
 passes, and an EAN whose paper mandate is contested after the file was made is taken out:
 the mandate's ``mandate.approved`` or ``mandate.requested`` (a listener of the mandates
-domain, in the changing transaction) queues the export again, which also stops its
-download until the file is made again.
+domain, in the changing transaction) queues the export again, and its download answers that
+the file is withdrawn until it is made again.
 """
 
 from __future__ import annotations
@@ -72,12 +74,15 @@ async def run_sweep(queue: JobQueue) -> tuple[int, int]:
     now = queue.clock()
     async with queue.database.read_sessions() as session:
         waiting = await repository.waiting(session, now - WAIT_BEFORE_SWEEP, now - SILENT_RUN)
-    for export_id in waiting:
+    async with queue.database.write_sessions() as session:
+        withdrawn = await service.remake_withdrawn(session, now)
+        await session.commit()
+    for export_id in [*waiting, *withdrawn]:
         await enqueue_build(queue, export_id)
     async with queue.database.write_sessions() as session:
         deleted = await service.delete_expired_files(session, queue.settings, now)
         await session.commit()
-    return len(waiting), deleted
+    return len(waiting) + len(withdrawn), deleted
 
 
 REMAKE_ON = (mandates_service.MandateEvent.approved, mandates_service.MandateEvent.requested)

@@ -101,7 +101,7 @@ async def read_installation(
         granularity=ACCESS_LOG_GRANULARITY,
         face=face,
     )
-    return facts_of(access_point, window=(grant.allowed_from, grant.allowed_to))
+    return facts_of(access_point, window=(grant.released_from, grant.released_to))
 
 
 async def registry_installation(session: ReadSession, ean: str) -> InstallationFacts:

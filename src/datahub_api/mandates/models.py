@@ -151,6 +151,12 @@ class Mandate(Base):
     given_by_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     grid_user_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     finished_reason: Mapped[str | None] = mapped_column(String(100))
+    # The tenure of the customer who gave it and of the grid user who co-signed it, as the
+    # registry says (see mandates/tenure.py): [tenure_from, tenure_to) in UTC instants of
+    # Brussels midnights, None = unbounded. Data outside it is never released; tenure_to is
+    # when the mandate ends (shown to the ESP as ``ends_at``); tenure_from is never shown.
+    tenure_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    tenure_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -32,6 +32,7 @@ from sqlalchemy.orm import QueryableAttribute
 
 from datahub_api.access_points.models import AccessPoint
 from datahub_api.auth.principal import Principal, Role
+from datahub_api.brussels_days import brussels_date
 from datahub_api.contracts.models import ContractStatus, DataAccessContract
 from datahub_api.db import ReadSession, WriteSession
 from datahub_api.mandates.models import (
@@ -86,6 +87,12 @@ class MandateFilter:
     channels: Sequence[str] = ()
 
 
+def ends(mandate: type[Mandate]) -> ColumnElement[datetime]:
+    """When a mandate stops reading: its expiration, or the end of the tenure of the people
+    who gave it when that comes first."""
+    return func.least(mandate.expiration_date, mandate.tenure_to)
+
+
 def _filtered(query: Select[Mandate], f: MandateFilter) -> Select[Mandate]:
     if f.reference_number is not None:
         query = query.where(Mandate.reference_number == f.reference_number)
@@ -98,7 +105,7 @@ def _filtered(query: Select[Mandate], f: MandateFilter) -> Select[Mandate]:
     if f.statuses:
         query = query.where(Mandate.status.in_(list(f.statuses)))
     if f.expiring_by is not None:
-        query = query.where(Mandate.expiration_date <= f.expiring_by)
+        query = query.where(ends(Mandate) <= f.expiring_by)
     if f.renewal_status is not None:
         query = query.where(Mandate.renewal_status == f.renewal_status)
     if f.updated_from is not None:
@@ -195,6 +202,7 @@ MANDATE_OUT_FIELDS: JsonFields = (
     ("renewal_status", Mandate.renewal_status),
     ("source", Mandate.source),
     ("finished_reason", Mandate.finished_reason),
+    ("ends_at", case((Mandate.tenure_to.is_(None), None), else_=json_instant(Mandate.tenure_to))),
     (
         "waiting_for_grid_user",
         and_(
@@ -244,28 +252,42 @@ async def live_mandate(
     return (await session.scalars(query)).first()
 
 
+def readable_at(now: datetime) -> ColumnElement[bool]:
+    """Approved, neither past its expiration instant nor past the end of the tenure of the
+    people who gave it, and not held (a paper mandate under check, audit or contest): a
+    mandate that reads, whether or not the daily job has finished it yet."""
+    return and_(
+        Mandate.status == MandateStatus.approved,
+        Mandate.expiration_date > now,
+        or_(Mandate.tenure_to.is_(None), Mandate.tenure_to > now),
+        not_held(Mandate.id),
+    )
+
+
 async def approved_for_read(
-    session: ReadSession, organisation_id: int, ean: str, channels: Sequence[str], today: date
+    session: ReadSession, organisation_id: int, ean: str, channels: Sequence[str], now: datetime
 ) -> list[Mandate]:
-    """Approved mandates of the organisation on ``ean`` and ``channels`` whose channel an
-    approved contract of the organisation covers today."""
+    """The organisation's mandates on ``ean`` and ``channels`` that read at ``now``
+    (:func:`readable_at`) and whose channel an approved contract of the organisation covers
+    on that Brussels day."""
     return await approved_for_reads(
-        session, channels, today, organisation_id=organisation_id, eans=[ean]
+        session, channels, now, organisation_id=organisation_id, eans=[ean]
     )
 
 
 async def approved_for_reads(
     session: ReadSession,
     channels: Sequence[str],
-    today: date,
+    now: datetime,
     *,
     organisation_id: int | None = None,
     eans: Sequence[str] | None = None,
 ) -> list[Mandate]:
-    """:func:`approved_for_read` for many EANs in one query: the approved mandates on
-    ``channels`` whose channel an approved contract of their organisation covers today, of
-    one organisation (its whole portfolio) and/or on ``eans`` (every organisation's), by
-    EAN and id."""
+    """:func:`approved_for_read` for many EANs in one query: the mandates on ``channels``
+    that read at ``now`` and whose channel an approved contract of their organisation covers
+    that day, of one organisation (its whole portfolio) and/or on ``eans`` (every
+    organisation's), by EAN and id."""
+    today = brussels_date(now)
     contract_covers_channel = (
         select(DataAccessContract.id)
         .where(
@@ -280,10 +302,9 @@ async def approved_for_reads(
     query = (
         select(Mandate)
         .where(
-            Mandate.status == MandateStatus.approved,
+            readable_at(now),
             Mandate.channel.in_(list(channels)),
             contract_covers_channel,
-            not_held(Mandate.id),  # a paper mandate under check, audit or contest gives nothing
         )
         .order_by(Mandate.ean, Mandate.id)
     )
@@ -296,18 +317,32 @@ async def approved_for_reads(
     return list((await session.scalars(query)).all())
 
 
-async def live_on_ean_involving(session: WriteSession, ean: str, account_id: int) -> list[Mandate]:
+async def live_on_eans(session: WriteSession, eans: Sequence[str]) -> list[Mandate]:
+    """The requested and approved mandates on ``eans``, locked, by id."""
     query = (
         select(Mandate)
         .where(
-            Mandate.ean == ean,
+            Mandate.ean == any_(bindparam("eans", sorted(set(eans)), ARRAY(String))),
             Mandate.status.in_(LIVE_STATUSES),
-            or_(
-                Mandate.given_by_account_id == account_id,
-                Mandate.grid_user_account_id == account_id,
-            ),
         )
+        .order_by(Mandate.id)
         .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def tenure_ended_by(session: WriteSession, now: datetime) -> list[Mandate]:
+    """Live mandates whose tenure ended by ``now`` (the daily job finishes them)."""
+    query = (
+        select(Mandate)
+        .where(
+            Mandate.status.in_(LIVE_STATUSES),
+            Mandate.tenure_to.is_not(None),
+            Mandate.tenure_to <= now,
+        )
+        .order_by(Mandate.id)
+        .with_for_update(skip_locked=True)
     )
     return list((await session.scalars(query)).all())
 
@@ -360,8 +395,10 @@ def add(
 async def insert_many(session: WriteSession, rows: Sequence[dict[str, Any]], *, actor: str) -> int:
     """Insert mandates set-based, each with its first status change, for bulk loads (the
     benchmark's 10 000). ``rows`` hold :class:`Mandate` column values, with ``ean`` and
-    without ``access_point_id`` (looked up here). Publishes no events and bumps no version:
-    the caller does what its load needs."""
+    without ``access_point_id`` (looked up here); a row naming the people who gave it must
+    carry the bounds of their tenure (``tenure_from``, ``tenure_to``: see
+    ``mandates/tenure.py``). Publishes no events and bumps no version: the caller does what
+    its load needs."""
     eans = sorted({str(row["ean"]) for row in rows})
     found = await session.execute(
         select(AccessPoint.ean, AccessPoint.id).where(
@@ -374,6 +411,14 @@ async def insert_many(session: WriteSession, rows: Sequence[dict[str, Any]], *, 
         raise ValueError(f"no access point {missing[0]} (and {len(missing) - 1} more)")
     if not rows:
         return 0
+    unbounded = [
+        row
+        for row in rows
+        if "tenure_from" not in row
+        and (row.get("given_by_account_id") or row.get("grid_user_account_id"))
+    ]
+    if unbounded:  # it would read beyond the tenure of the people who gave it
+        raise ValueError("a mandate given by a person needs its tenure_from and tenure_to")
     inserted = await session.execute(
         insert(Mandate).returning(Mandate.id, Mandate.status),
         [{**row, "access_point_id": access_point_ids[row["ean"]]} for row in rows],

@@ -110,6 +110,7 @@ def mandate_out(mandate: Mandate) -> MandateOut:
         renewal_status=mandate.renewal_status,
         source=mandate.source,
         finished_reason=mandate.finished_reason,
+        ends_at=mandate.tenure_to,
         waiting_for_grid_user=mandate.status is MandateStatus.requested
         and mandate.grid_user_account_id not in (None, mandate.given_by_account_id),
         created_at=mandate.created_at,

@@ -97,7 +97,18 @@ class MandateOut(BaseModel):
     status: MandateStatus
     renewal_status: RenewalStatus | None
     source: MandateSource
-    finished_reason: str | None
+    finished_reason: str | None = Field(
+        description="Why it finished: `expired`, `revoked_by_customer`, "
+        "`revoked_by_grid_user`, `terminated_by_esp`, `replaced_by_new_consent`, "
+        "`tenure_ended` (the customer who gave it left the access point), "
+        "`grid_user_changed` (the grid user who co-signed it did), `audit_failed`, ..."
+    )
+    ends_at: datetime | None = Field(
+        description="When the mandate ends (or ended) because the customer or grid user who "
+        "gave it leaves the access point, as the registry says; null while none is known. A "
+        "mandate stays `approved` until then and reads nothing from then on; it becomes "
+        "`finished` (`tenure_ended`) the same day (at once when the date is past)."
+    )
     waiting_for_grid_user: bool
     created_at: datetime
     updated_at: datetime

@@ -13,7 +13,7 @@ from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.models import AccessPoint, MeterType
 from datahub_api.accounts.models import Account
 from datahub_api.auth.principal import Principal, Role
-from datahub_api.brussels_days import day_start, today_in_brussels
+from datahub_api.brussels_days import brussels_date, day_start, today_in_brussels
 from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts.models import Channel, ContractStatus
 from datahub_api.db import ReadSession, WriteSession
@@ -24,7 +24,7 @@ from datahub_api.errors import (
     NotFound,
     UnprocessableContent,
 )
-from datahub_api.mandates import repository, versions
+from datahub_api.mandates import repository, tenure, versions
 from datahub_api.mandates.models import (
     CoConsentStatus,
     CoConsentTask,
@@ -47,6 +47,10 @@ from datahub_api.organisations import repository as organisations_repository
 CONSENT_CHANNELS = frozenset({Channel.api.value, Channel.portal.value, Channel.nps.value})
 RENEWAL_WINDOW = timedelta(days=91)  # "ToBeRenewed" from three months before expiry
 DEFAULT_DATA_PERIOD = timedelta(days=366)
+# Expiry: a mandate expires at the end of its data period, but never sooner than this after
+# it was given. A consent for a past period (or one ending within days) would otherwise be
+# expired at once, before the ESP could read what the customer consented to share.
+MIN_ACCESS_AFTER_CONSENT = timedelta(days=30)
 
 
 class MandateEvent:
@@ -55,6 +59,7 @@ class MandateEvent:
     rejected = "mandate.rejected"
     finished = "mandate.finished"
     renewal_status_changed = "mandate.renewal_status_changed"
+    ends_at_changed = "mandate.ends_at_changed"
 
 
 # Called inside the changing transaction for every mandate event (the change feed and
@@ -102,7 +107,15 @@ def mandate_payload(mandate: Mandate) -> dict[str, Any]:
         "renewal_status": mandate.renewal_status.value if mandate.renewal_status else None,
         "data_service_type": mandate.data_service_type.value,
         "channel": mandate.channel,
+        "finished_reason": mandate.finished_reason,
+        "ends_at": mandate.tenure_to.isoformat() if mandate.tenure_to is not None else None,
     }
+
+
+def default_expiration(period_to: datetime, given_at: datetime) -> datetime:
+    """The end of the data period, and at least :data:`MIN_ACCESS_AFTER_CONSENT` after the
+    consent was given (a consent for a past period lets the ESP read it for that long)."""
+    return max(period_to, given_at + MIN_ACCESS_AFTER_CONSENT)
 
 
 async def _announce(session: WriteSession, mandate: Mandate, event: str) -> None:
@@ -435,6 +448,10 @@ async def _new_mandate(
     if status is None:
         needs_co_consent = grid_user is not None and grid_user != given_by
         status = MandateStatus.requested if needs_co_consent else MandateStatus.approved
+    now = utcnow()
+    [held] = await tenure.tenures_of(
+        session, [tenure.People(access_point.ean, given_by, grid_user, today_in_brussels(now))]
+    )
     mandate = Mandate(
         organisation_id=organisation_id,
         ean=access_point.ean,
@@ -445,13 +462,16 @@ async def _new_mandate(
         data_service_type=data_service_type,
         data_period_from=period[0],
         data_period_to=period[1],
-        expiration_date=expiration or period[1],
+        expiration_date=expiration or default_expiration(period[1], now),
         status=status,
         renewal_status=renewal_status,
         source=source,
         consent_session_id=consent_session_id,
         given_by_account_id=given_by,
         grid_user_account_id=grid_user,
+        tenure_from=held.start,
+        tenure_to=held.end,
+        created_at=now,  # its Brussels day is the day of consent the tenure must hold
         version=1,
     )
     repository.add(session, mandate)
@@ -685,23 +705,41 @@ async def _close_task_of(session: WriteSession, mandate: Mandate) -> None:
         task.decided_at = utcnow()
 
 
-async def on_grid_user_changed(
-    session: WriteSession,
-    ean: str,
-    old_account_id: int,
-    new_account_id: int | None,
-    effective_date: date,
-) -> None:
-    """Every live mandate on the EAN that the old grid user gave or co-signed ends."""
-    for mandate in await repository.live_on_ean_involving(session, ean, old_account_id):
-        await _close_task_of(session, mandate)
-        await _move(
-            session,
-            mandate,
-            MandateStatus.finished,
-            actor="system",
-            reason=f"grid_user_changed:{effective_date.isoformat()}",
-        )
+async def on_parties_changed(session: WriteSession, eans: Sequence[str]) -> None:
+    """The registry replaced these access points: every live mandate on them follows the
+    tenure of the people who gave it, in the registry's transaction. A tenure that has ended
+    (or that no longer holds the day of consent) ends the mandate at once; one that ends later
+    is stored as the mandate's end (``ends_at``, the ESP is told), and the daily job ends it
+    then; reads stop at that instant whatever the job."""
+    mandates = await repository.live_on_eans(session, eans)
+    if not mandates:
+        return
+    found = await tenure.tenures_of(session, [_people(m) for m in mandates])
+    now = utcnow()
+    for mandate, held in zip(mandates, found, strict=True):
+        end_changed = held.end != mandate.tenure_to
+        mandate.tenure_from, mandate.tenure_to = held.start, held.end
+        if not held.held or (held.end is not None and held.end <= now):
+            await _end_with_tenure(session, mandate, held.reason)
+        elif end_changed:
+            await repository.touch(session, mandate)
+            await session.flush()
+            await _announce(session, mandate, MandateEvent.ends_at_changed)
+    await session.flush()
+
+
+def _people(mandate: Mandate) -> tenure.People:
+    return tenure.People(
+        mandate.ean,
+        mandate.given_by_account_id,
+        mandate.grid_user_account_id,
+        brussels_date(mandate.created_at),
+    )
+
+
+async def _end_with_tenure(session: WriteSession, mandate: Mandate, reason: str) -> None:
+    await _close_task_of(session, mandate)
+    await _move(session, mandate, MandateStatus.finished, actor="system", reason=reason)
 
 
 @dataclass(frozen=True)
@@ -710,11 +748,18 @@ class DailyRun:
     to_be_renewed: int
     co_consents_expired: int
     consent_sessions_expired: int
+    tenures_ended: int = 0
 
 
 async def expire_and_renew(session: WriteSession, now: datetime | None = None) -> DailyRun:
-    """The daily job: expiry, renewal status, unanswered co-consent, stale sessions."""
+    """The daily job: tenure ends, expiry, renewal status, unanswered co-consent, stale
+    sessions. (Reads stop at a mandate's end instant without it: the job only puts the
+    status, reason, event and webhook in step.)"""
     now = now or utcnow()
+    ending = await repository.tenure_ended_by(session, now)
+    reasons = await tenure.tenures_of(session, [_people(m) for m in ending])
+    for mandate, held in zip(ending, reasons, strict=True):
+        await _end_with_tenure(session, mandate, held.reason)
     expired = 0
     for mandate in await repository.expired_by(session, now):
         if mandate.status is MandateStatus.requested:
@@ -741,7 +786,7 @@ async def expire_and_renew(session: WriteSession, now: datetime | None = None) -
         overdue += 1
     stale = await repository.expired_consent_sessions(session, now)
     await session.flush()
-    return DailyRun(expired, renewing, overdue, stale)
+    return DailyRun(expired, renewing, overdue, stale, len(ending))
 
 
 # --- sandbox -------------------------------------------------------------------------
@@ -800,8 +845,8 @@ def ensure_sandbox(sandbox: bool) -> None:
         raise NotFound("This route exists only in sandbox mode.")
 
 
-if on_grid_user_changed not in access_points_service.GRID_USER_CHANGE_LISTENERS:
-    access_points_service.GRID_USER_CHANGE_LISTENERS.append(on_grid_user_changed)
+if on_parties_changed not in access_points_service.PARTY_CHANGE_LISTENERS:
+    access_points_service.PARTY_CHANGE_LISTENERS.append(on_parties_changed)
 
 
 async def publish_mandate_event(session: WriteSession, mandate: Mandate, event: str) -> None:

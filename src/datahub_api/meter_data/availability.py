@@ -1,12 +1,14 @@
 """Telling ESPs that metering data of their mandated EANs arrived: ``meter_data.available``.
 
-When an ingest batch creates or changes day blocks, every ESP with an approved mandate on
-one of those EANs on the API channels (under a contract covering the channel today) gets
-one event per EAN and batch, listing the Brussels days touched that lie inside the
-mandate's window (data period, narrowed to the tenure). The events are published in the
-ingest's own transaction, so they exist exactly when the data does, and webhooks deliver
-them. Set-based: one query for the mandates of all the batch's EANs, one for their
-tenures, and a few statements to publish, however large the batch.
+When an ingest batch creates or changes day blocks, every ESP with a readable mandate on
+one of those EANs on the API channels (approved, not past its expiration or the end of the
+tenure, under a contract covering the channel today) gets one event per EAN and batch,
+listing only the Brussels days touched that the mandate releases (its data period narrowed
+to the tenure of the people who gave it): an ESP is never told that a day of another
+occupant has data. The events are published in the ingest's own transaction, so they exist
+exactly when the data does, and webhooks deliver them. Set-based: one query for the
+mandates of all the batch's EANs (their tenure is stored on them), and a few statements to
+publish, however large the batch.
 
 An ESP whose data service is daily (``VH_dag``) is told too when only quarter-hours
 changed: its daily values changed with them. ``IG`` mandates read no metering data and are
@@ -19,12 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from datahub_api.brussels_days import today_in_brussels
 from datahub_api.db import WriteSession
 from datahub_api.events.event_types import METER_DATA_AVAILABLE
 from datahub_api.events.service import EventToPublish, publish_many
 from datahub_api.mandates import repository as mandates_repository
-from datahub_api.mandates.access import readable_windows
+from datahub_api.mandates.access import readable_windows, utcnow
 from datahub_api.meter_data.reads import API_CHANNELS
 from datahub_api.meter_data.service import BlockChange, StoredBlock
 
@@ -75,12 +76,12 @@ async def publish_available(session: WriteSession, stored: Sequence[StoredBlock]
     if not touched:
         return 0
     mandates = await mandates_repository.approved_for_reads(
-        session, API_CHANNELS, today_in_brussels(), eans=list(touched)
+        session, API_CHANNELS, utcnow(), eans=list(touched)
     )
     if not mandates:
         return 0
     news: dict[tuple[int, str], _News] = {}
-    for window in await readable_windows(session, mandates):
+    for window in readable_windows(mandates):
         mandate = window.mandate
         entry = touched[mandate.ean]
         days = {day for day in entry.days if window.holds_day(day)}

@@ -25,10 +25,12 @@ DataReader = Annotated[Principal, Depends(require_scopes(Scope.meter_data_read))
 CHANGES_DESCRIPTION = """\
 Every day block stored or corrected since your cursor, for all the EANs your organisation
 holds an **approved** mandate for on the `api` or `nps` channel (under a contract covering
-that channel), oldest change first: sync your whole portfolio with a few calls a day.
+that channel, before its expiration and the end of the consenting customer's tenure), oldest
+change first: sync your whole portfolio with a few calls a day.
 
-Only what your mandates let you read comes: the days inside each mandate's data period and
-after the consenting customer's tenure began, at the granularities of its data service
+Only what your mandates let you read comes: the days inside each mandate's data period that
+belong to the tenure of the customer who gave it (and of the grid user who co-signed it:
+never a previous or a later occupant's day), at the granularities of its data service
 (`VH_dag`: daily blocks only; `VH_kwartier_uur`: all; `IG`: none). A correction brings the
 block again with a higher `version` and a later `inserted_at`; keep the last version of each
 (`ean`, `meter`, `direction`, `register`, `granularity`, `day`). Gaps are `null`, never 0; a
@@ -41,7 +43,8 @@ were stored, so that a batch still committing is never skipped: to act on a
 `meter_data.available` event at once, read its days with `POST /api/v1/meter-data/query`.
 A new mandate's older data lies behind your cursor: read it with the query.
 
-A revoked or finished mandate stops its EAN's blocks on the next call. Every EAN read is
+A revoked, expired or finished mandate (also one whose customer moved out) stops its EAN's
+blocks on the next call. Every EAN read is
 written to the access log its customer sees."""
 
 

@@ -2,8 +2,9 @@
 
 Each EAN is authorised on its own, in the request's transaction (which also takes the
 access records), before anything is streamed: an EAN without a mandate gives an error
-line that reads exactly like one for an unknown EAN; a period or granularity the mandate
-does not cover gives the allowed window (or data services) in its error line.
+line that reads exactly like one for an unknown EAN; a period outside the mandate's data
+period or a granularity it does not cover gives that data period (or the data services) in
+its error line. Days of the data period that are not the consenting customer's are gaps.
 
 The data is streamed after the request's transaction committed. Each EAN is read a
 Brussels month at a time (:func:`~datahub_api.meter_data.reads.series_by_month`) in a
@@ -30,7 +31,12 @@ from datahub_api.db import Database, ReadSession, WriteSession
 from datahub_api.errors import DatahubError, Forbidden, NotFound, UnprocessableContent
 from datahub_api.mandates.access import Granularity as ReadGranularity
 from datahub_api.meter_data.models import Direction, Register
-from datahub_api.meter_data.reads import API_CHANNELS, authorize_and_record, series_by_month
+from datahub_api.meter_data.reads import (
+    API_CHANNELS,
+    Days,
+    authorize_and_record,
+    series_by_month,
+)
 from datahub_api.meter_data.series import (
     ReadWindow,
     Series,
@@ -64,6 +70,7 @@ class EanAnswer:
     ean: str
     error: DatahubError | None = None
     window: ReadWindow | None = None  # the EAN's own window (gas days for gas)
+    released: Days | None = None  # the days whose data the grant releases
 
 
 async def authorize_eans(
@@ -78,13 +85,13 @@ async def authorize_eans(
     for ean in unique:
         own = window.as_gas() if kinds.get(ean) is EnergyType.gas else window
         try:
-            await authorize_and_record(
+            grant = await authorize_and_record(
                 session, principal, ean, own, channels=API_CHANNELS, face=FACE
             )
         except (NotFound, Forbidden) as refused:
             answers.append(EanAnswer(ean, refused))
         else:
-            answers.append(EanAnswer(ean, window=own))
+            answers.append(EanAnswer(ean, window=own, released=grant.released_days()))
     return answers
 
 
@@ -158,6 +165,7 @@ async def _ean_lines(
     session: ReadSession,
     ean: str,
     window: ReadWindow,
+    released: Days,
     direction: Direction | None,
     register: Register | None,
 ) -> list[bytes]:
@@ -167,7 +175,7 @@ async def _ean_lines(
     done: list[_Line] = []
     index = 0
     async for _, month in series_by_month(
-        session, ean, window, direction=direction, register=register
+        session, ean, window, released, direction=direction, register=register
     ):
         chunk = chunks[index]
         present = set()
@@ -214,9 +222,15 @@ async def ndjson_lines(
             if answer.error is not None:
                 yield error_line(answer.ean, answer.error)
                 continue
+            assert answer.released is not None
             async with database.read_sessions() as session:
                 lines = await _ean_lines(
-                    session, answer.ean, answer.window or window, direction, register
+                    session,
+                    answer.ean,
+                    answer.window or window,
+                    answer.released,
+                    direction,
+                    register,
                 )
             for line in lines:
                 yield line

@@ -47,9 +47,11 @@ grid of `granularity` (`PT15M`, `PT1H`, `P1D`, `P1M`); coarser buckets sum the f
 Each EAN is authorised on its own, with an approved mandate of yours on the `api` or `nps`
 channel: an EAN you may not read gives one line `{{"ean": ..., "error": {{...}}}}`, where
 `error` is what the per-EAN route would answer (404 for an EAN without your mandate, exactly
-as for an unknown EAN; 403 with `allowed_from`/`allowed_to` when the period lies outside
-your mandate, or `data_service_types` when its data service does not allow the
-granularity). Every EAN answered is written to the access log its customer sees.
+as for an unknown EAN, also for an ended or expired mandate; 403 with
+`allowed_from`/`allowed_to`, your mandate's data period, when the period lies outside it, or
+`data_service_types` when its data service does not allow the granularity). Days of the data
+period that are not the consenting customer's are gaps (no line for a series without a value
+of theirs). Every EAN answered is written to the access log its customer sees.
 
 A whole-request problem (more than {query.MAX_EANS} EANs, a malformed EAN, a bound without
 offset, `from` not before `to`, an unknown granularity, a period too long) is a 422

@@ -34,6 +34,7 @@ from datahub_api.meter_data.portal_export import (
 from datahub_api.meter_data.reads import (
     API_CHANNELS,
     PORTAL_CHANNELS,
+    Days,
     authorize_and_record,
     export_row_chunks,
     series_of,
@@ -160,9 +161,12 @@ async def meter_data(
 ) -> Response:
     """Every step of `[from, to)` appears, with `null` (JSON) or an empty Volume (CSV) for a
     gap. Quarter-hours need a `VH_kwartier_uur` mandate; days and months also serve
-    `VH_dag`. A period (partly) outside the mandate, or before the consenting customer's own
-    tenure, is refused (403) with the window you may read. An EAN without your mandate
-    answers exactly like an unknown one (404), before any parameter is looked at.
+    `VH_dag`. A period (partly) outside the mandate's data period is refused (403) naming
+    that period. Days of it that are not the consenting customer's (before they moved in, or
+    the co-signing grid user's tenure began) read as gaps, like days without data. An EAN
+    without a readable mandate (none, not yours, past its expiration or the end of the
+    customer's tenure) answers exactly like an unknown one (404), before any parameter is
+    looked at.
 
     CSV follows Mijn Fluvius's export (`;`, decimal comma, UTF-8 with BOM, Brussels local
     times, `Dag`/`Nacht` by tariff period) and, like XLSX, is streamed a month at a time;
@@ -190,10 +194,13 @@ async def meter_data(
             f"A JSON answer covers at most {settings.meter_data_json_max_days} days; ask for "
             "CSV or XLSX (streamed), or use POST /api/v1/meter-data/query."
         )
-    await authorize_and_record(session, principal, ean, window, channels=channels, face="native")
+    grant = await authorize_and_record(
+        session, principal, ean, window, channels=channels, face="native"
+    )
+    released = grant.released_days()
     filters = {"direction": direction_filter, "register": register_filter}
     if media_type == JSON:
-        series = await series_of(session, ean, window, **filters)
+        series = await series_of(session, ean, window, released, **filters)
         body = {
             "ean": ean,
             "from": window.start,
@@ -204,7 +211,7 @@ async def meter_data(
         return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type=JSON)
     point = exported_access_point(access_point)
     calendar = TariffCalendar.from_settings(settings)
-    export = FileExport(request, point, window, filters, calendar)
+    export = FileExport(request, point, window, released, filters, calendar)
     if media_type == CSV:
         return export.csv_response()
     return StreamingResponse(
@@ -225,14 +232,17 @@ class FileExport:
         request: Request,
         point: ExportedAccessPoint,
         window: ReadWindow,
+        released: Days,
         filters: dict[str, Any],
         calendar: TariffCalendar,
     ) -> None:
         self.request, self.point, self.window = request, point, window
-        self.filters, self.calendar = filters, calendar
+        self.released, self.filters, self.calendar = released, filters, calendar
 
     def _row_chunks(self, session: ReadSession) -> AsyncIterator[list[tuple[str, ...]]]:
-        return export_row_chunks(session, self.point, self.window, self.calendar, **self.filters)
+        return export_row_chunks(
+            session, self.point, self.window, self.released, self.calendar, **self.filters
+        )
 
     def csv_response(self) -> StreamingResponse:
         """The CSV answer, named as Fluvius names its exports (the same bytes on every face

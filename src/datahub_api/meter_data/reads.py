@@ -1,5 +1,9 @@
 """Reading metering data for an ESP: the gate, the series and the access record, shared by
-every face (native JSON/CSV/XLSX, Fluvius v3, the bulk query)."""
+every face (native JSON/CSV/XLSX, Fluvius v3, the bulk query, the portal).
+
+Every read takes the Brussels days its grant releases (:meth:`ReadGrant.released_days`) and
+reads blocks of those days only: a day of the asked window outside them is a gap, like a
+day without data, and the access record names only the released part of the window."""
 
 from __future__ import annotations
 
@@ -58,15 +62,17 @@ async def authorize_and_record(
         channels=channels,
         reference_number=reference_number,
     )
-    record_read(
-        session,
-        principal,
-        grant,
-        start=window.start,
-        end=window.end,
-        granularity=window.granularity.value,
-        face=face,
-    )
+    released = grant.released_part(window.start, window.end)
+    if released is not None:  # a read that released nothing read nobody's data
+        record_read(
+            session,
+            principal,
+            grant,
+            start=released[0],
+            end=released[1],
+            granularity=window.granularity.value,
+            face=face,
+        )
     return grant
 
 
@@ -77,19 +83,35 @@ async def gas_factors(session: ReadSession, ean: str, window: ReadWindow) -> dic
     return await gas_calorific.factors_of(session, ean, first, end)
 
 
+Days = tuple[date, date]
+"""Brussels days [first, end) whose data a read may release (:meth:`ReadGrant.released_days`)."""
+
+
+def _days(window: ReadWindow, released: Days) -> Days | None:
+    """The days of stored blocks ``window`` needs (:meth:`ReadWindow.read_days`: for gas, the
+    calendar days its gas days span) that ``released`` holds."""
+    first, end = window.read_days()
+    first, end = max(first, released[0]), min(end, released[1])
+    return (first, end) if first < end else None
+
+
 async def series_of(
     session: ReadSession,
     ean: str,
     window: ReadWindow,
+    released: Days,
     *,
     direction: Direction | None = None,
     register: Register | None = None,
 ) -> list[Series]:
-    """Every series of ``ean`` over ``window`` (read at once; for long ranges use
-    :func:`series_by_month`); gas m3 series are followed by their energy in kWh."""
-    first, end = window.read_days()
+    """Every series of ``ean`` over ``window`` from the ``released`` days' blocks (read at
+    once; for long ranges use :func:`series_by_month`); gas m3 series are followed by their
+    energy in kWh."""
+    days = _days(window, released)
+    if days is None:
+        return assemble([], window)
     blocks = await repository.read_blocks(
-        session, ean, first, end, direction=direction, register=register
+        session, ean, days[0], days[1], direction=direction, register=register
     )
     factors = None
     if any(block.unit == StoredUnit.litre for block in blocks):
@@ -101,24 +123,32 @@ async def series_by_month(
     session: ReadSession,
     ean: str,
     window: ReadWindow,
+    released: Days,
     *,
     direction: Direction | None = None,
     register: Register | None = None,
 ) -> AsyncIterator[tuple[ReadWindow, list[Series]]]:
     """The series of ``ean`` a Brussels month at a time (with the month's piece of the
-    window): what streamed answers read, so memory stays flat however long the window.
-    Every month has the same series, all gaps where a month has no blocks of one."""
-    first, end = window.read_days()
+    window), from the ``released`` days' blocks: what streamed answers read, so memory stays
+    flat however long the window. Every month has the same series (those of the released
+    days), all gaps where a month has no blocks of one."""
+    days = _days(window, released)
     shapes = shapes_of(
         await repository.series_shapes(
-            session, ean, first, end, direction=direction, register=register
+            session, ean, days[0], days[1], direction=direction, register=register
         )
+        if days is not None
+        else []
     )
     gas = any(shape.unit == StoredUnit.litre for shape in shapes)
     for chunk in month_chunks(window):
-        first, end = chunk.read_days()
-        blocks = await repository.read_blocks(
-            session, ean, first, end, direction=direction, register=register
+        part = _days(chunk, released)
+        blocks = (
+            await repository.read_blocks(
+                session, ean, part[0], part[1], direction=direction, register=register
+            )
+            if part is not None
+            else []
         )
         factors = await gas_factors(session, ean, chunk) if gas else None
         yield chunk, assemble(blocks, chunk, shapes, factors=factors)
@@ -128,6 +158,7 @@ async def export_row_chunks(
     session: ReadSession,
     point: ExportedAccessPoint,
     window: ReadWindow,
+    released: Days,
     calendar: TariffCalendar,
     *,
     direction: Direction | None = None,
@@ -143,7 +174,7 @@ async def export_row_chunks(
         else window
     )
     async for chunk, series in series_by_month(
-        session, point.ean, read_window, direction=direction, register=register
+        session, point.ean, read_window, released, direction=direction, register=register
     ):
         target = ReadWindow(chunk.start, chunk.end, window.granularity, gas=window.gas)
         if direction is None:

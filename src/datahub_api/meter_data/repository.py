@@ -646,19 +646,29 @@ async def copy_rows(
 
 
 async def last_received(
-    session: ReadSession, eans: Sequence[str]
-) -> dict[str, tuple[date, datetime]]:
-    """Per EAN with data: the last Brussels day holding data and when data last arrived."""
-    if not eans:
-        return {}
+    session: ReadSession, spans: Sequence[tuple[str, date, date]]
+) -> list[tuple[date, datetime] | None]:
+    """Per (EAN, first day, end day) span, in order: the last Brussels day of the span
+    holding data and when data of the span last arrived (None: no data in it). Only days a
+    reader may see are asked about, so nothing tells it of another occupant's days."""
+    if not spans:
+        return []
     result = await session.execute(
         text(
-            f"SELECT ean, max(day) AS last_day, max(last_inserted_at) AS received "  # noqa: S608
-            f"FROM {BLOCKS_TABLE} WHERE ean = ANY(:eans) GROUP BY ean"
+            "SELECT r.i, max(b.day) AS last_day, max(b.last_inserted_at) AS received "  # noqa: S608
+            "FROM unnest(CAST(:eans AS varchar[]), CAST(:firsts AS date[]), "
+            "CAST(:ends AS date[])) WITH ORDINALITY AS r(ean, first_day, end_day, i) "
+            f"JOIN {BLOCKS_TABLE} b ON b.ean = r.ean AND b.day >= r.first_day "
+            "AND b.day < r.end_day GROUP BY r.i"
         ),
-        {"eans": sorted(set(eans))},
+        {
+            "eans": [ean for ean, _, _ in spans],
+            "firsts": [first for _, first, _ in spans],
+            "ends": [end for _, _, end in spans],
+        },
     )
-    return {row.ean: (row.last_day, row.received) for row in result}
+    found = {int(row.i): (row.last_day, row.received) for row in result}
+    return [found.get(index + 1) for index in range(len(spans))]
 
 
 async def gas_block_keys(

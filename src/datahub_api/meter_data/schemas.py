@@ -142,8 +142,9 @@ class MeterDataSeriesLine(BaseModel):
 class MeterDataErrorLine(BaseModel):
     """An EAN that is not answered: ``error`` as the per-EAN route's problem+json would be
     (404 for an EAN without your mandate, exactly as for an unknown one; 403 with
-    `allowed_from`/`allowed_to` or `data_service_types` when your mandate does not cover the
-    period or granularity). A line with ``error`` and no ``ean`` ends a broken-off answer."""
+    `allowed_from`/`allowed_to` (the mandate's data period) or `data_service_types` when
+    your mandate does not cover the period or granularity). A line with ``error`` and no
+    ``ean`` ends a broken-off answer."""
 
     model_config = ConfigDict(extra="allow")
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import undefer
 
 from datahub_api.contracts.models import Channel
 from datahub_api.db import ReadSession, WriteSession
+from datahub_api.mandates import repository as mandates_repository
 from datahub_api.mandates.models import Mandate, MandateSource, MandateStatus
 from datahub_api.mandates.signed_evidence import AUDITED_CHANNELS
 from datahub_api.nps.models import (
@@ -25,7 +26,6 @@ from datahub_api.nps.models import (
     NpsRequestItem,
 )
 from datahub_api.paper_mandates.models import PaperMandate
-from datahub_api.paper_mandates.repository import not_held
 
 LIVE = (MandateStatus.requested, MandateStatus.approved)
 NPS = Channel.nps.value
@@ -146,6 +146,16 @@ async def signed_nps_mandate(
     return (await session.scalars(query.execution_options(populate_existing=True))).first()
 
 
+async def mandates_by_id(session: ReadSession, ids: Sequence[int]) -> dict[int, Mandate]:
+    """Signed mandates (NPS, yearly history) by id."""
+    if not ids:
+        return {}
+    query = select(Mandate).where(
+        Mandate.id.in_(sorted(set(ids))), Mandate.source == MandateSource.signed
+    )
+    return {mandate.id: mandate for mandate in (await session.scalars(query)).all()}
+
+
 async def current_audit(
     session: ReadSession, mandate_id: int, *, for_update: bool = False
 ) -> NpsAudit | None:
@@ -246,15 +256,17 @@ async def organisations_with_lists(session: ReadSession) -> list[int]:
     return list((await session.scalars(query)).all())
 
 
-async def listed_approved_mandates(session: ReadSession, organisation_id: int) -> list[Mandate]:
-    """The approved NPS mandates behind the organisation's accepted list items."""
+async def listed_approved_mandates(
+    session: ReadSession, organisation_id: int, now: datetime
+) -> list[Mandate]:
+    """The NPS mandates behind the organisation's accepted list items that read at ``now``
+    (approved, not past their expiration or the end of the tenure)."""
     query = (
         select(Mandate)
         .where(
             Mandate.organisation_id == organisation_id,
             Mandate.channel == NPS,
-            Mandate.status == MandateStatus.approved,
-            not_held(Mandate.id),  # no data while a paper mandate is checked or audited
+            mandates_repository.readable_at(now),
             Mandate.id.in_(
                 select(NpsRequestItem.mandate_id).where(
                     NpsRequestItem.organisation_id == organisation_id,

@@ -61,7 +61,7 @@ from datahub_api.events.event_types import (
 from datahub_api.events.service import publish
 from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates import signed_evidence
-from datahub_api.mandates.access import read_window
+from datahub_api.mandates.access import released_window
 from datahub_api.mandates.models import DataServiceType, Mandate, MandateSource, MandateStatus
 from datahub_api.meter_data import repository as meter_data_repository
 from datahub_api.meter_data.blocks import SLOT_LENGTH, slot_start
@@ -825,15 +825,19 @@ def _rows(
     return rows
 
 
-async def _allowed_windows(session: ReadSession, organisation_id: int) -> dict[str, _EanWindows]:
+async def _allowed_windows(
+    session: ReadSession, organisation_id: int, now: datetime
+) -> dict[str, _EanWindows]:
+    """What each listed EAN's mandates release (the gate's rule: readable at ``now``, the
+    data period narrowed to the tenure of the people who gave them)."""
     allowed: dict[str, _EanWindows] = {}
-    for mandate in await repository.listed_approved_mandates(session, organisation_id):
+    for mandate in await repository.listed_approved_mandates(session, organisation_id, now):
         if mandate.data_service_type not in (
             DataServiceType.quarter_hourly,
             DataServiceType.undetermined,
         ):
             continue
-        window = await read_window(session, mandate)
+        window = released_window(mandate)
         allowed.setdefault(mandate.ean, _EanWindows(mandate.id, [])).windows.append(window)
     return allowed
 
@@ -853,7 +857,7 @@ async def make_daily_file(
         assert previous.cursor_block_id is not None
         cursor = ChangeCursor(previous.cursor_inserted_at, previous.cursor_block_id)
     previous_cut = cursor.inserted_at if cursor is not None else None
-    allowed = await _allowed_windows(session, organisation_id)
+    allowed = await _allowed_windows(session, organisation_id, now)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(DAILY_FILE_COLUMNS)

@@ -324,9 +324,15 @@ async def _visible(session: ReadSession, account_id: int, rows: list[PaperRow]) 
     registered since their tenure there began (not a previous occupant's)."""
     today = brussels_date(utcnow())
     mine = await access_points_service.access_points_of_account(session, account_id, today)
-    starts = await access_points_service.tenure_starts(
-        session, [(point.ean, account_id) for point in mine], today
+    tenures = await access_points_service.tenures(
+        session, [(point.ean, account_id) for point in mine]
     )
+    starts = {
+        pair: tenure.start
+        for pair, spans in tenures.items()
+        for tenure in spans
+        if tenure.holds(today)
+    }
     seen = []
     for row in rows:
         named = account_id in (row.mandate.grid_user_account_id, row.mandate.given_by_account_id)

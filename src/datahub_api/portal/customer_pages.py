@@ -14,7 +14,6 @@ from datahub_api.access_log import service as access_log_service
 from datahub_api.access_points import service as access_points_service
 from datahub_api.accounts import repository as accounts_repository
 from datahub_api.audit.service import record_action
-from datahub_api.brussels_days import today_in_brussels
 from datahub_api.db import commit_and_run_hooks
 from datahub_api.errors import Conflict, Gone, NotFound, UnprocessableContent
 from datahub_api.mandates import repository as mandates_repository
@@ -204,17 +203,16 @@ async def decide_co_consent(request: Request, task_id: str) -> Response:
 
 @router.get("/portal/access-log")
 async def access_log(request: Request) -> Response:
-    """Who read the data of my access points, newest first; ``?ean=`` for one of them."""
+    """Who read the data of my access points (my own days there, also of those I left),
+    newest first; ``?ean=`` for one of them."""
     person = await person_for(request, PEOPLE)
     if isinstance(person, Response):
         return person
     assert person.user_id is not None
     wanted = request.query_params.get("ean") or None
     async with request.app.state.database.read_sessions() as session:
-        mine = await access_points_service.access_points_of_account(
-            session, person.user_id, today_in_brussels()
-        )
-        eans = sorted(point.ean for point in mine)
+        # Also the access points they left: who read their days there is theirs to know.
+        eans = await access_points_service.eans_of_account(session, person.user_id)
         if wanted is not None and wanted not in eans:
             return message(
                 request, person, "access_log_title", "not_your_ean", 404, link="/portal/access-log"

@@ -190,19 +190,24 @@ async def esp_access_points(request: Request) -> Response:
 async def _access_points(page: _Page) -> Response:
     async with page.request.app.state.database.read_sessions() as session:
         mandates = await mandates_repository.listed(session, page.person, limit=LIST_LIMIT)
-        received = await meter_data_repository.last_received(session, [m.ean for m in mandates])
         # The mandates this page can show data of (a portal or API mandate under a contract
-        # covering it today), as the chart's gate decides.
-        readable = {
-            window.mandate.id
+        # covering it today), as the chart's gate decides; the data they received is told
+        # of the days they release only (not of an earlier or a later occupant's).
+        grants = {
+            window.mandate.id: window.grant()
             for window in await readable_portfolio(session, page.person, channels=PORTAL_CHANNELS)
         }
+        shown = [m for m in mandates if m.id in grants]
+        received = await meter_data_repository.last_received(
+            session, [(m.ean, *grants[m.id].released_days()) for m in shown]
+        )
+        last = {m.id: found for m, found in zip(shown, received, strict=True) if found}
     rows = [
         {
             "mandate": m,
-            "readable": m.id in readable,
-            "last_day": received[m.ean][0] if m.ean in received else None,
-            "received": received[m.ean][1] if m.ean in received else None,
+            "readable": m.id in grants,
+            "last_day": last[m.id][0] if m.id in last else None,
+            "received": last[m.id][1] if m.id in last else None,
         }
         for m in mandates
     ]
@@ -427,7 +432,8 @@ class _Refused(Exception):
 @dataclass(frozen=True)
 class _Selection:
     """What the period picker asked for and the window shown: the period narrowed to the
-    part a mandate allows when it allows only part of it (``narrowed``)."""
+    part of a mandate's data period it holds, when it holds only part (``narrowed``). (Days
+    of the data period that are not the consenting customer's show as gaps, never named.)"""
 
     period: Period
     window: ReadWindow
@@ -446,11 +452,9 @@ async def _selection(page: _Page, session: ReadSession, ean: str) -> _Selection:
     except NotFound:
         raise _Refused(page.not_found()) from None
     query = page.request.query_params
-    # Without a date: the last day with data (data arrives D+1..D+3), at most yesterday.
+    # Without a date: the last day with data the mandates release (data arrives D+1..D+3),
+    # at most yesterday.
     default = today_in_brussels() - timedelta(days=1)
-    received = await meter_data_repository.last_received(session, [ean])
-    if ean in received:
-        default = min(default, received[ean][0])
     grants: list[ReadGrant] = []
     try:
         span = Span(query.get("span") or "day")
@@ -463,6 +467,12 @@ async def _selection(page: _Page, session: ReadSession, ean: str) -> _Selection:
         )
         last = max(brussels_date(g.allowed_to - timedelta(microseconds=1)) for g in grants)
         default = min(default, last)
+        received = await meter_data_repository.last_received(
+            session, [(ean, *grant.released_days()) for grant in grants]
+        )
+        days = [found[0] for found in received if found is not None]
+        if days:
+            default = min(default, max(days))
     except (ValueError, DatahubError):
         pass
     try:
@@ -509,7 +519,7 @@ async def esp_access_point(request: Request, ean: str) -> Response:
         if selection.error is not None:
             return page.show("esp_access_point.html", 422, error=selection.error, **context)
         try:
-            await authorize_and_record(
+            grant = await authorize_and_record(
                 session, page.person, ean, window, channels=PORTAL_CHANNELS, face="portal"
             )
         except NotFound:
@@ -518,7 +528,7 @@ async def esp_access_point(request: Request, ean: str) -> Response:
             return page.show(
                 "esp_access_point.html", refused.status, error=_refusal(page, refused), **context
             )
-        series = await series_of(session, ean, window)
+        series = await series_of(session, ean, window, grant.released_days())
         await commit_and_run_hooks(session, request.app)
     data = chart_data(series, window)
     unit = UNIT_NAMES[data.unit] if data.unit is not None else "kWh"
@@ -591,7 +601,7 @@ async def esp_access_point_csv(request: Request, ean: str) -> Response:
         if access_point.energy_type is EnergyType.gas:
             window = window.as_gas()  # gas days run 06:00 to 06:00
         try:
-            await authorize_and_record(
+            grant = await authorize_and_record(
                 session, page.person, ean, window, channels=PORTAL_CHANNELS, face="portal"
             )
         except NotFound:
@@ -601,7 +611,14 @@ async def esp_access_point_csv(request: Request, ean: str) -> Response:
         point = exported_access_point(access_point)
         await commit_and_run_hooks(session, request.app)
     calendar = TariffCalendar.from_settings(request.app.state.settings)
-    export = FileExport(request, point, window, {"direction": None, "register": None}, calendar)
+    export = FileExport(
+        request,
+        point,
+        window,
+        grant.released_days(),
+        {"direction": None, "register": None},
+        calendar,
+    )
     return export.csv_response()
 
 
@@ -670,17 +687,20 @@ def _export_period(export: HistoryExport) -> str:
 
 
 def _export_row(
-    export: HistoryExport, eans: int, target_days: int, now: datetime
+    export: HistoryExport, eans: int, target_days: int, now: datetime, *, withdrawn: bool
 ) -> dict[str, Any]:
-    """One request as the page shows it: ``expired`` once the file is gone, and a download
-    link (the API's, which takes the session cookie) only for a ready file still kept."""
+    """One request as the page shows it: ``expired`` once the file is gone, ``withdrawn``
+    while it holds data of an EAN whose mandate ended, and a download link (the API's, which
+    takes the session cookie) only for a ready file still kept and not withdrawn."""
     expired = history_exports_service.expired(export, now)
     ready = export.status is ExportStatus.ready and export.file_name is not None
+    ready = ready and not withdrawn
+    status = "withdrawn" if withdrawn else "expired" if expired else export.status.value
     return {
         "export": export,
         "period": _export_period(export),
         "eans": eans,
-        "status": "expired" if expired else export.status.value,
+        "status": status,
         "due": history_exports_service.due_at(export, target_days),
         "download": f"/api/v1/history-exports/{export.id}/file" if ready and not expired else None,
         "file": history_exports_service.download_name(export) if ready and not expired else None,
@@ -695,9 +715,15 @@ async def esp_history_exports(request: Request) -> Response:
                 session, page.organisation.id, limit=LIST_LIMIT
             )
             counts = await history_exports_repository.item_counts(session, [e.id for e in exports])
+            now = history_exports_service.utcnow()
+            withdrawn = await history_exports_service.withdrawn_exports(
+                session, [e.id for e in exports], now
+            )
         target_days = request.app.state.settings.sla_targets["annual_history"].days
-        now = history_exports_service.utcnow()
-        rows = [_export_row(e, counts.get(e.id, 0), target_days, now) for e in exports]
+        rows = [
+            _export_row(e, counts.get(e.id, 0), target_days, now, withdrawn=e.id in withdrawn)
+            for e in exports
+        ]
         return page.show("esp_history_exports.html", rows=rows, limit=LIST_LIMIT)
 
     return await _with_page(request, show)

@@ -143,6 +143,7 @@ ESP_TEXTS: dict[str, dict[str, str]] = {
         "esp_export_ready": "klaar",
         "esp_export_failed": "mislukt",
         "esp_export_expired": "verlopen",
+        "esp_export_withdrawn": "ingetrokken (een mandaat is beëindigd)",
         "esp_no_exports": "Uw organisatie heeft nog geen historiek-exports aangevraagd.",
         "esp_exports_limit": "De {n} recentste aanvragen, de nieuwste eerst.",
         "esp_exports_note": (
@@ -355,6 +356,7 @@ ESP_TEXTS: dict[str, dict[str, str]] = {
         "esp_export_ready": "ready",
         "esp_export_failed": "failed",
         "esp_export_expired": "expired",
+        "esp_export_withdrawn": "withdrawn (a mandate has ended)",
         "esp_no_exports": "Your organisation has not asked for any history exports yet.",
         "esp_exports_limit": "The {n} most recent requests, newest first.",
         "esp_exports_note": (

@@ -329,8 +329,10 @@ async def exclusions(session: ReadSession, start: date, end: date) -> Exclusions
 
 def _esp_days(organisation_ids: Sequence[int] | None) -> str:
     """The EAN-days (``ean``, ``day``, ``organisation_id``) of approved mandates on
-    ``:channel`` under a contract covering it today, inside the mandates' data periods and
-    [``:start``, ``:end``): whole Brussels days only. ``organisation_ids`` None: every ESP."""
+    ``:channel`` under a contract covering it today, inside the days the mandates release
+    (data period narrowed to the tenure of the people who gave them: an ESP's figures never
+    count another occupant's days) and [``:start``, ``:end``): whole Brussels days only.
+    ``organisation_ids`` None: every ESP."""
     which = "" if organisation_ids is None else "AND m.organisation_id = ANY(:organisations) "
     return f"""
         SELECT DISTINCT m.organisation_id, m.ean, g.day::date AS day
@@ -344,6 +346,10 @@ def _esp_days(organisation_ids: Sequence[int] | None) -> str:
         WHERE m.status = 'approved' AND m.channel = :channel {which}
           AND (g.day::date::timestamp AT TIME ZONE 'Europe/Brussels') >= m.data_period_from
           AND ((g.day::date + 1)::timestamp AT TIME ZONE 'Europe/Brussels') <= m.data_period_to
+          AND (m.tenure_from IS NULL
+               OR (g.day::date::timestamp AT TIME ZONE 'Europe/Brussels') >= m.tenure_from)
+          AND (m.tenure_to IS NULL
+               OR ((g.day::date + 1)::timestamp AT TIME ZONE 'Europe/Brussels') <= m.tenure_to)
           AND EXISTS (
               SELECT 1 FROM data_access_contracts c
               WHERE c.organisation_id = m.organisation_id AND c.status = 'approved'

@@ -39,7 +39,8 @@ no target share: `met` is null); `annual_history` 10 days per request / 100%.
 
 **Who sees what.** Operators (scope `sla:all`) get the DSO-wide figures (every counted
 EAN-day) and the figures per ESP, or one ESP's with `organisation_id`. An ESP gets the
-EAN-days of its approved mandates on the channel, inside their data periods, and needs the
+EAN-days of its approved mandates on the channel, inside their data periods narrowed to the
+tenure of the customer who gave them (never another occupant's days), and needs the
 scope its contract on that channel grants (`api`: `mandates:read`, `portal`: `consents`,
 `nps` and `nps_historical`: `nps`, `annual_history`: `exports`)."""
 
