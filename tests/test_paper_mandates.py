@@ -609,8 +609,13 @@ async def test_a_contest_after_the_history_file_was_made_takes_the_ean_out_at_on
         assert contested.status_code == 200, contested.text
     finally:
         await owner.aclose()
-    # At once: the file with the owner's rows cannot be downloaded any more.
-    assert (await client.get(file_url, headers=nps.a)).status_code == 409
+    # At once: the file with the owner's rows is withdrawn, saying why.
+    withdrawn = await client.get(file_url, headers=nps.a)
+    assert withdrawn.status_code == 410, withdrawn.text
+    assert withdrawn.json()["withdrawn"] == [
+        {"ean": nps.owner_ean, "mandate_id": owner_mandate, "reason": "held_for_audit"}
+    ]
+    assert withdrawn.json()["remade"] is True
     await run_jobs(app)
     remade = (await client.get(f"{EXPORTS}/{export_id}", headers=nps.a)).json()
     assert remade["status"] == "ready"

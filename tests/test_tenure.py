@@ -168,12 +168,14 @@ async def test_a_tenants_whole_story(
                 == []
             )
 
-        # The registry corrects itself: the tenant left today, the next tenant came today.
-        # The mandate ends in that very transaction.
+        # The registry corrects itself: the tenant left yesterday, the next tenant came
+        # then. The mandate ends in that very transaction. (Yesterday, not today: the next
+        # tenant's readings must lie in the past whatever the hour the test runs at.)
+        moved = today - timedelta(days=1)
         await world.occupy(
             (world.previous, SINCE, MOVE_IN.isoformat()),
-            (world.tenant, MOVE_IN.isoformat(), today.isoformat()),
-            (world.following, today.isoformat(), None),
+            (world.tenant, MOVE_IN.isoformat(), moved.isoformat()),
+            (world.following, moved.isoformat(), None),
         )
         ended = await world.mandate(mandate_id)
         assert (ended["status"], ended["finished_reason"]) == ("finished", "tenure_ended")
@@ -186,25 +188,25 @@ async def test_a_tenants_whole_story(
         assert "mandate.ends_at_changed" in await delivered_types(client, world.esp_a, endpoint)
 
         # Every face refuses the first tenant's mandate, for every day.
-        for day in (BEFORE, MOVE_IN, DURING, today):
+        for day in (BEFORE, MOVE_IN, DURING, moved):
             assert set((await faces.every_day_face(world.ean, day)).values()) == {None}, day
         assert await faces.changes(world.ean) == {}
         assert await faces.v3_inserted(world.ean, datetime(2026, 1, 1, tzinfo=UTC)) is None
 
         # The next tenant consents too (with the landlord): ESP A reads their days only.
-        await deliver(client, world.head_end, day_rows(world.ean, today, slots=range(4)))
+        await deliver(client, world.head_end, day_rows(world.ean, moved, slots=range(4)))
         nora = await world.consent(world.following, "nora")
         await world.co_consent()
         assert (await world.mandate(int(nora["id"])))["status"] == "approved"
         for day in (BEFORE, MOVE_IN, DURING):
             assert set((await faces.every_day_face(world.ean, day)).values()) == {0}, day
-        assert await faces.native(world.ean, today) == 4
+        assert await faces.native(world.ean, moved) == 4
         # Corrections of the first tenant's days are announced to nobody; the next tenant's
         # day is.
         await world.deliver(DURING, value="7")
-        await deliver(client, world.head_end, day_rows(world.ean, today, slots=range(6)))
+        await deliver(client, world.head_end, day_rows(world.ean, moved, slots=range(6)))
         announced = await events(client, world.esp_a, "meter_data.available")
-        assert [e["data"]["days"] for e in announced] == [[today.isoformat()]]
+        assert [e["data"]["days"] for e in announced] == [[moved.isoformat()]]
     finally:
         await portal.aclose()
 
@@ -212,11 +214,11 @@ async def test_a_tenants_whole_story(
     # after moving out; the previous and the next tenant never see the reads of hers.
     tenant_reads = await access_log(app, world.tenant, world.ean)
     assert tenant_reads
-    assert all(r["period_to"] <= day_start(today).isoformat() for r in tenant_reads)
+    assert all(r["period_to"] <= day_start(moved).isoformat() for r in tenant_reads)
     assert all(r["period_from"] >= day_start(MOVE_IN).isoformat() for r in tenant_reads)
     following_reads = await access_log(app, world.following, world.ean)
     assert following_reads
-    assert all(r["period_from"] >= day_start(today).isoformat() for r in following_reads)
+    assert all(r["period_from"] >= day_start(moved).isoformat() for r in following_reads)
     assert await access_log(app, world.previous, world.ean) == []
     assert {r["mandate_id"] for r in following_reads} == {int(nora["id"])}
     assert {r["mandate_id"] for r in tenant_reads} == {mandate_id}

@@ -907,7 +907,10 @@ async def _withdraw_entirely(
             export.file_deleted_at = now
         await repository.set_item_results(
             session,
-            {item: {"skipped_reason": r["skipped_reason"]} for item, r in results.items()},
+            {
+                item: {"row_count": 0, "skipped_reason": r["skipped_reason"]}
+                for item, r in results.items()
+            },
         )
         await session.commit()
     if previous is not None:
