@@ -658,3 +658,43 @@ async def test_keys_rotate_keeps_old_tokens_valid(
         assert (
             await client.get("/api/v1/auth/token-info", headers=bearer(access))
         ).status_code == 200
+
+
+# --- the grants cache behind a fresh token ----------------------------------------------
+
+
+async def test_a_token_newer_than_the_grants_cache_is_checked_against_the_database(
+    app: FastAPI, client: httpx.AsyncClient, esp: Esp, data_route: str
+) -> None:
+    """Another process approved the contract and issued the token before this process
+    heard of it: the token is not refused on the stale cache (CI once saw a 401 here)."""
+    grants = app.state.access_grants
+    fresh = await token(client, esp.client_id, esp.client_secret)
+    grants.organisation_scopes = {}  # as read before the contract was approved
+    grants.loaded_at = time.time() - 60
+    response = await client.get(data_route, headers=bearer(fresh))
+    assert response.status_code == 200, response.text
+    assert esp.organisation_id in grants.organisation_scopes
+
+
+async def test_a_token_older_than_the_grants_cache_is_refused_without_a_reload(
+    app: FastAPI, client: httpx.AsyncClient, esp: Esp, data_route: str
+) -> None:
+    grants = app.state.access_grants
+    issued = await token(client, esp.client_id, esp.client_secret)
+    await grants.reload()
+    grants.organisation_scopes = {}  # as if the organisation were suspended since
+    reloads = 0
+    real_reload = grants._reload
+
+    async def counting_reload() -> None:
+        nonlocal reloads
+        reloads += 1
+        await real_reload()
+
+    grants._reload = counting_reload
+    grants.loaded_at = time.time() + 5  # a snapshot read after the token was issued
+    for _ in range(3):
+        response = await client.get(data_route, headers=bearer(issued))
+        assert response.status_code == 401
+    assert reloads == 0

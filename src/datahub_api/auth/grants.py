@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import asyncpg
@@ -38,12 +39,26 @@ class AccessGrants:
     revoked_clients: frozenset[str] = frozenset()
     subscription_keys: dict[str, int] = field(default_factory=dict)
     loaded: bool = False
+    # When the snapshot now applied was read (wall clock, before its queries ran).
+    loaded_at: float = 0.0
     _task: asyncio.Task[None] | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Reloads run one at a time: a slow reload that read before a commit must not finish
+    # after, and overwrite, a reload that read after it.
+    _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def reload(self) -> None:
+    async def reload(self, *, unless_read_after: float | None = None) -> None:
+        """Read the grants again (skipped when a snapshot read after the given instant is
+        already applied: many requests waiting on one stale token reload once)."""
+        async with self._reloading:
+            if unless_read_after is not None and self.loaded_at > unless_read_after:
+                return
+            await self._reload()
+
+    async def _reload(self) -> None:
         from datahub_api.contracts.service import scopes_for_channels, today_in_brussels
 
+        started = time.time()
         async with self.database.read_sessions() as session:
             channels = await contracts_repository.active_channels_by_organisation(
                 session, today_in_brussels()
@@ -58,11 +73,28 @@ class AccessGrants:
         self.revoked_clients = frozenset(revoked)
         self.subscription_keys = keys
         self.loaded = True
+        self.loaded_at = started
 
     async def narrow(self, principal: Principal) -> Principal | None:
-        """The principal with only the scopes still granted; None when refused outright."""
+        """The principal with only the scopes still granted; None when refused outright.
+
+        A token issued after this process last read the grants (by another process, or
+        before a change's notification arrived here) may carry grants newer than the
+        cache: before refusing or narrowing such a token, read the grants again, once
+        per token at most (the new snapshot is younger than the token)."""
         if not self.loaded:
             await self.reload()
+        narrowed = self._narrow(principal)
+        if principal.issued_at is None or (narrowed is not None and narrowed == principal):
+            return narrowed
+        # iat is whole seconds: the grant was decided within the second after it.
+        granted_by = principal.issued_at + 1
+        if self.loaded_at <= granted_by:
+            await self.reload(unless_read_after=granted_by)
+            narrowed = self._narrow(principal)
+        return narrowed
+
+    def _narrow(self, principal: Principal) -> Principal | None:
         if principal.subject in self.revoked_clients:
             return None
         if principal.role is Role.esp:
@@ -71,14 +103,7 @@ class AccessGrants:
             allowed = self.organisation_scopes.get(principal.organisation_id)
             if allowed is None:  # organisation suspended, closed or unknown
                 return None
-            return Principal(
-                subject=principal.subject,
-                role=principal.role,
-                scopes=principal.scopes & allowed,
-                organisation_id=principal.organisation_id,
-                user_id=principal.user_id,
-                token_id=principal.token_id,
-            )
+            return replace(principal, scopes=principal.scopes & allowed)
         return principal
 
     def start(self) -> None:

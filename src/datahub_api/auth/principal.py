@@ -63,6 +63,7 @@ class Principal:
     user_id: int | None = None  # set for people logged in with a session cookie
     token_id: str | None = None  # the access token's jti, for audit
     csrf_token: str | None = None  # set for people: unsafe requests must echo it
+    issued_at: float | None = None  # the access token's iat (seconds since the epoch)
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes

@@ -133,5 +133,6 @@ def _verify(keyring: Keyring, token: str, *, issuer: str) -> tuple[Principal, fl
         scopes=frozenset(str(claims.get("scope", "")).split()),
         organisation_id=organisation if isinstance(organisation, int) else None,
         token_id=str(claims["jti"]),
+        issued_at=float(claims["iat"]),
     )
     return principal, float(claims["exp"])
