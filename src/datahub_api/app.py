@@ -15,6 +15,7 @@ from datahub_api.access_log.router import router as access_log_router
 from datahub_api.access_points.router import router as access_points_router
 from datahub_api.accounts.router import router as accounts_router
 from datahub_api.accounts.service import LoginThrottle
+from datahub_api.api_docs import install_api_docs
 from datahub_api.audit.service import audit_refusal
 from datahub_api.auth.clients_router import router as clients_router
 from datahub_api.auth.grants import AccessGrants, check_principal
@@ -215,7 +216,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         version="0.1.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served from this process by install_api_docs
         redoc_url=None,
     )
     app.state.settings = settings
@@ -230,6 +231,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     install_error_handlers(app)
     install_not_modified(app)
     install_v3_face(app)
+    install_api_docs(app)
     app.include_router(health_router)
     # The routes ESP backends poll come early: routes are matched in this order.
     app.include_router(mandates_router)
