@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from datahub_api.db import ReadSession, WriteSession
 from datahub_api.organisations.models import (
@@ -48,10 +48,10 @@ async def latest_status_changes(
     """Each organisation's last recorded status change (those that have one)."""
     if not organisation_ids:
         return {}
-    query = (
-        select(OrganisationStatusChange)
+    last = (
+        select(func.max(OrganisationStatusChange.id))
         .where(OrganisationStatusChange.organisation_id.in_(organisation_ids))
-        .order_by(OrganisationStatusChange.organisation_id, OrganisationStatusChange.id.desc())
-        .distinct(OrganisationStatusChange.organisation_id)
+        .group_by(OrganisationStatusChange.organisation_id)
     )
+    query = select(OrganisationStatusChange).where(OrganisationStatusChange.id.in_(last))
     return {change.organisation_id: change for change in (await session.scalars(query)).all()}
