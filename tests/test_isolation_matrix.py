@@ -402,6 +402,8 @@ PORTAL_PAGES = {
     "GET /portal/access-log": "person",
     "GET /portal/operator/contracts": "operator",
     "POST /portal/operator/contracts/{number}/{action}": "operator",
+    "GET /portal/operator/organisations": "operator",
+    "POST /portal/operator/organisations/{number}/{action}": "operator",
     "GET /portal/operator/access-points": "operator",
     "GET /portal/operator/sla": "operator",
     "GET /portal/operator/nps-audits": "operator",

@@ -30,6 +30,8 @@ from datahub_api.contracts.models import Channel
 from .parties import Esp, auth_headers, make_esp, make_machine_client, token
 
 TOKEN_URL = "/oauth2/v2.0/token"
+# The token URL of the test settings (no public base URL: http://<host>:<port>).
+CONFIGURED_TOKEN_URL = "http://127.0.0.1:8000/oauth2/v2.0/token"
 
 
 @pytest.fixture
@@ -292,7 +294,7 @@ def assertion(
     pem: str,
     x5t: str,
     *,
-    audience: str = "http://testserver/oauth2/v2.0/token",
+    audience: str = CONFIGURED_TOKEN_URL,
     **over: Any,
 ) -> str:
     now = int(time.time())
@@ -350,6 +352,70 @@ async def test_private_key_jwt_refusals(
     response = await client.post(TOKEN_URL, data=assertion_form(esp.client_id, signed))
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize(
+    ("audience", "headers"),
+    [
+        ("https://evil.example/oauth2/v2.0/token", {"Host": "evil.example"}),
+        ("https://evil.example/oauth2/v2.0/token", {"X-Forwarded-Host": "evil.example"}),
+        (
+            "https://evil.example/oauth2/v2.0/token",
+            {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"},
+        ),
+        ("http://testserver/oauth2/v2.0/token", {}),  # the request's own Host
+    ],
+    ids=["host", "forwarded-host", "forwarded-host-and-proto", "request-host"],
+)
+async def test_private_key_jwt_audience_comes_from_configuration_not_the_request(
+    client: httpx.AsyncClient,
+    signing_client: tuple[Esp, str, str],
+    audience: str,
+    headers: dict[str, str],
+) -> None:
+    """An assertion minted for another authorization server is refused, whatever ``Host``
+    or ``X-Forwarded-*`` it comes with; one for our configured token URL is accepted."""
+    esp, pem, x5t = signing_client
+    # Sent as that server's own URL (scheme and Host), as a proxy passing them on would.
+    url = audience if "Host" in headers else TOKEN_URL
+    foreign = assertion(esp.client_id, pem, x5t, audience=audience)
+    refused = await client.post(url, data=assertion_form(esp.client_id, foreign), headers=headers)
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["error"] == "invalid_client"
+    ours = assertion(esp.client_id, pem, x5t, audience=CONFIGURED_TOKEN_URL)
+    accepted = await client.post(url, data=assertion_form(esp.client_id, ours), headers=headers)
+    assert accepted.status_code == 200, accepted.text
+
+
+async def test_private_key_jwt_accepts_the_configured_public_urls(
+    app: FastAPI, client: httpx.AsyncClient, signing_client: tuple[Esp, str, str]
+) -> None:
+    """Behind a gateway: the public base URL's token paths, the configured token URL and the
+    issuer count; the default (unconfigured) address no longer does."""
+    app.state.settings = app.state.settings.model_copy(
+        update={
+            "public_base_url": "https://datahub.example",
+            "token_url": "https://gateway.example/fluvius/oauth2/v2.0/token",
+        }
+    )
+    esp, pem, x5t = signing_client
+    for audience in (
+        "https://gateway.example/fluvius/oauth2/v2.0/token",
+        "https://datahub.example/oauth2/v2.0/token",
+        "https://datahub.example/oauth2/token",
+        "https://datahub.example",
+    ):
+        signed = assertion(esp.client_id, pem, x5t, audience=audience)
+        answer = await client.post(TOKEN_URL, data=assertion_form(esp.client_id, signed))
+        assert answer.status_code == 200, (audience, answer.text)
+    stale = assertion(esp.client_id, pem, x5t, audience=CONFIGURED_TOKEN_URL)
+    refused = await client.post(
+        TOKEN_URL,
+        data=assertion_form(esp.client_id, stale),
+        headers={"Host": "127.0.0.1:8000"},
+    )
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "invalid_client"
 
 
 async def test_private_key_jwt_with_an_unregistered_certificate(

@@ -611,3 +611,41 @@ async def test_a_job_of_a_dead_worker_is_run_again(
     assert len(receiver.requests) == 1
     [done] = await deliveries(app)
     assert done.status is DeliveryStatus.succeeded
+
+
+async def test_deliveries_wait_while_the_organisation_is_suspended(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    esp_a: Esp,
+    receiver: Receiver,
+    queue: JobQueue,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A suspended ESP receives nothing but the news of its suspension; what happened
+    meanwhile goes out once it is resumed, no attempt used up."""
+    from datahub_api.db import commit_and_run_hooks
+    from datahub_api.organisations import service as organisations_service
+
+    monkeypatch.setattr(delivery_module, "SUSPENDED_HOLD", timedelta(seconds=1.5))
+    headers = await auth_headers(client, esp_a)
+    await register(client, headers, receiver.url)
+    async with app.state.database.write_sessions() as session:
+        await organisations_service.suspend(session, "test", esp_a.enterprise_number, "audit")
+        await commit_and_run_hooks(session, app)
+    await publish_one(app, esp_a.organisation_id)
+    await queue.run_until_idle()
+    assert [json.loads(r.body)["type"] for r in receiver.requests] == ["organisation.suspended"]
+    held = [d for d in await deliveries(app) if d.event_type == MANDATE_APPROVED]
+    assert [(d.status, d.attempts) for d in held] == [(DeliveryStatus.pending, 0)]
+
+    async with app.state.database.write_sessions() as session:
+        await organisations_service.resume(session, "test", esp_a.enterprise_number)
+        await commit_and_run_hooks(session, app)
+    await asyncio.sleep(1.6)
+    await queue.run_until_idle()
+    types = [json.loads(r.body)["type"] for r in receiver.requests]
+    assert sorted(types) == sorted(
+        ["organisation.suspended", "organisation.resumed", MANDATE_APPROVED]
+    )
+    [sent] = [d for d in await deliveries(app) if d.event_type == MANDATE_APPROVED]
+    assert (sent.status, sent.attempts) == (DeliveryStatus.succeeded, 1)

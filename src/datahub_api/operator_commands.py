@@ -105,6 +105,50 @@ def create_organisation(
     echo_json(run_in_transaction(work))
 
 
+def _organisation_status(change: Callable[[WriteSession], Awaitable[Any]]) -> None:
+    async def work(session: WriteSession) -> dict[str, Any]:
+        organisation, recorded = await change(session)
+        return {
+            "name": organisation.name,
+            "enterprise_number": organisation.enterprise_number,
+            "status": organisation.status.value,
+            "by": recorded.actor,
+            "at": recorded.at.isoformat(),
+            "reason": recorded.reason,
+        }
+
+    echo_json(run_in_transaction(work))
+
+
+@organisations_cli.command("suspend")
+def suspend_organisation(
+    number: Annotated[str, typer.Argument(help="Enterprise number, e.g. 0123.456.749.")],
+    reason: Annotated[str, typer.Option(help="Why (kept with the suspension, audited).")],
+) -> None:
+    """Suspend an active organisation: its clients and staff read and change nothing, on
+    every face, until it is resumed."""
+    from datahub_api.cli import fail
+
+    if not reason.strip():
+        fail("A reason is required to suspend an organisation.", 2)
+    operator = cli_operator()
+    _organisation_status(
+        lambda session: organisations_service.suspend(session, operator, number, reason)
+    )
+
+
+@organisations_cli.command("resume")
+def resume_organisation(
+    number: Annotated[str, typer.Argument(help="Enterprise number, e.g. 0123.456.749.")],
+    reason: Annotated[str | None, typer.Option(help="Why (kept, audited).")] = None,
+) -> None:
+    """Lift an organisation's suspension."""
+    operator = cli_operator()
+    _organisation_status(
+        lambda session: organisations_service.resume(session, operator, number, reason)
+    )
+
+
 def _decide(number: str, action: contracts_service.Transition, reason: str | None) -> None:
     operator = cli_operator()
 

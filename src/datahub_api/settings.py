@@ -149,6 +149,13 @@ class Settings(BaseSettings):
     token_issuer_url: str | None = Field(
         default=None, description="`iss` of access tokens; default the public base URL."
     )
+    token_url: str | None = Field(
+        default=None,
+        description="The token endpoint's URL as clients know it (for example behind a "
+        "gateway); default <public base URL>/oauth2/v2.0/token. A `private_key_jwt` "
+        "assertion's `aud` must be this URL, the alias <public base URL>/oauth2/token or the "
+        "token issuer; the request's `Host` and `X-Forwarded-*` headers never count.",
+    )
     access_token_lifetime_seconds: int = Field(
         default=3600, ge=60, le=86400, description="How long an access token is valid."
     )
@@ -283,6 +290,24 @@ class Settings(BaseSettings):
     @property
     def token_issuer(self) -> str:
         return self.token_issuer_url or self.base_url
+
+    @property
+    def token_endpoint_url(self) -> str:
+        return self.token_url or f"{self.base_url.rstrip('/')}/oauth2/v2.0/token"
+
+    @property
+    def assertion_audiences(self) -> frozenset[str]:
+        """The ``aud`` values a ``private_key_jwt`` assertion may name: from configuration
+        only, so that an assertion minted for another authorization server never counts."""
+        base = self.base_url.rstrip("/")
+        return frozenset(
+            {
+                self.token_endpoint_url,
+                f"{base}/oauth2/v2.0/token",
+                f"{base}/oauth2/token",
+                self.token_issuer,
+            }
+        )
 
     @property
     def key_dir(self) -> Path:

@@ -26,6 +26,7 @@ from datahub_api.auth.principal import Principal, Role
 from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts.repository import ACCESS_CHANGED_CHANNEL
 from datahub_api.db import Database
+from datahub_api.errors import Forbidden
 from datahub_api.organisations import repository as organisations_repository
 
 logger = logging.getLogger(__name__)
@@ -162,5 +163,12 @@ async def check_principal(request: Request, principal: Principal) -> Principal:
     grants: AccessGrants = request.app.state.access_grants
     narrowed = await grants.narrow(principal)
     if narrowed is None:
+        if principal.user_id is not None:
+            # A person's session is valid; their organisation may not act (suspended,
+            # closed or not yet admitted): the same refusal as the portal's.
+            raise Forbidden(
+                "Your organisation may not use the service now (suspended, closed or not yet "
+                "admitted by the grid operator)."
+            )
         raise invalid_token()
     return narrowed

@@ -90,10 +90,8 @@ async def issue_token(
             )
         if client_secret is not None:
             raise OAuthError("invalid_request", "Use one client authentication method.")
-        base = str(request.base_url).rstrip("/")
-        audiences = {base + path for path in TOKEN_PATHS} | {
-            request.app.state.settings.token_issuer
-        }
+        # From configuration, never from the request's Host or X-Forwarded-* headers.
+        audiences = set(request.app.state.settings.assertion_audiences)
         client = await service.authenticate_with_assertion(
             session, client_assertion, client_id, audiences
         )

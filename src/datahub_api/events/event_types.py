@@ -58,3 +58,11 @@ NPS_AUDIT_DECIDED = register_event_type(
 NPS_DAILY_FILE_READY = register_event_type(
     "nps.daily_file_ready", "A daily NPS metering-data file is ready to download."
 )
+ORGANISATION_SUSPENDED = register_event_type(
+    "organisation.suspended",
+    "The DSO suspended the organisation (`reason`): its clients and staff read and change "
+    "nothing until it is resumed.",
+)
+ORGANISATION_RESUMED = register_event_type(
+    "organisation.resumed", "The DSO lifted the organisation's suspension."
+)

@@ -130,7 +130,7 @@ async def seed_organisations_and_clients(session: WriteSession, world: DemoWorld
         esp.pop("index")
     world.credentials.update(
         {
-            "token_url": f"{settings.base_url}/oauth2/v2.0/token",
+            "token_url": settings.token_endpoint_url,
             "operator": {
                 "client_id": operator_client.client.client_id,
                 "client_secret": operator_client.secret,

@@ -13,11 +13,14 @@ from datahub_api.auth.principal import Principal, Scope
 from datahub_api.db import ReadSessionDep, WriteSessionDep
 from datahub_api.errors import NotFound, problem_responses
 from datahub_api.organisations import enterprise_number, repository, service
-from datahub_api.organisations.models import Organisation
+from datahub_api.organisations.models import Organisation, OrganisationStatusChange
 from datahub_api.organisations.schemas import (
     OrganisationCreate,
     OrganisationOut,
     OrganisationUpdate,
+    ResumptionRequest,
+    StatusChangeOut,
+    SuspensionRequest,
 )
 
 router = APIRouter(tags=["organisations"])
@@ -29,7 +32,9 @@ ERRORS = problem_responses(
 )
 
 
-def organisation_out(organisation: Organisation) -> OrganisationOut:
+def organisation_out(
+    organisation: Organisation, change: OrganisationStatusChange | None = None
+) -> OrganisationOut:
     return OrganisationOut(
         name=organisation.name,
         enterprise_number=organisation.enterprise_number,
@@ -38,6 +43,15 @@ def organisation_out(organisation: Organisation) -> OrganisationOut:
         status=organisation.status,
         return_url_prefixes=list(organisation.return_url_prefixes),
         created_at=organisation.created_at,
+        last_status_change=None
+        if change is None
+        else StatusChangeOut(
+            from_status=change.from_status,
+            to_status=change.to_status,
+            by=change.actor,
+            at=change.at,
+            reason=change.reason,
+        ),
     )
 
 
@@ -113,7 +127,9 @@ async def create_organisation(
 async def list_organisations(
     principal: OperatorCaller, session: ReadSessionDep
 ) -> list[OrganisationOut]:
-    return [organisation_out(o) for o in await repository.list_all(session)]
+    organisations = await repository.list_all(session)
+    changes = await repository.latest_status_changes(session, [o.id for o in organisations])
+    return [organisation_out(o, changes.get(o.id)) for o in organisations]
 
 
 @router.post(
@@ -139,3 +155,52 @@ async def approve_organisation(
         session, actor=principal, action="organisation.approve", target=canonical, request=request
     )
     return organisation_out(organisation)
+
+
+NumberPath = Annotated[str, Path(max_length=20, description="Its enterprise number.")]
+
+
+@router.post(
+    "/api/v1/operator/organisations/{number}/suspend",
+    response_model=OrganisationOut,
+    responses=ERRORS,
+    tags=["operator"],
+    summary="Suspend an active organisation (scope `operator:contracts`)",
+)
+async def suspend_organisation(
+    request: Request,
+    number: NumberPath,
+    body: SuspensionRequest,
+    principal: OperatorCaller,
+    session: WriteSessionDep,
+) -> OrganisationOut:
+    """Until it is resumed, the organisation's API clients and staff read nothing and change
+    nothing on any face (`/v3`, `/api/v1`, portal, NPS and history export downloads); its
+    mandates, contracts and clients are kept. Recorded with who, when and the reason,
+    audited, and told to the organisation (`organisation.suspended`). 409 unless active."""
+    organisation, change = await service.suspend(
+        session, principal, number, body.reason, request=request
+    )
+    return organisation_out(organisation, change)
+
+
+@router.post(
+    "/api/v1/operator/organisations/{number}/resume",
+    response_model=OrganisationOut,
+    responses=ERRORS,
+    tags=["operator"],
+    summary="Lift an organisation's suspension (scope `operator:contracts`)",
+)
+async def resume_organisation(
+    request: Request,
+    number: NumberPath,
+    principal: OperatorCaller,
+    session: WriteSessionDep,
+    body: ResumptionRequest | None = None,
+) -> OrganisationOut:
+    """Everything the organisation had works again (`organisation.resumed`). 409 unless
+    suspended."""
+    organisation, change = await service.resume(
+        session, principal, number, body.reason if body else None, request=request
+    )
+    return organisation_out(organisation, change)

@@ -55,6 +55,16 @@ class OrganisationUpdate(BaseModel):
         return None if urls is None else _return_urls(urls)
 
 
+class StatusChangeOut(BaseModel):
+    """An operator's decision on the organisation: who, when, why."""
+
+    from_status: OrganisationStatus
+    to_status: OrganisationStatus
+    by: str = Field(description="The operator (client id or `user:<id>`) or CLI actor.")
+    at: datetime
+    reason: str | None
+
+
 class OrganisationOut(BaseModel):
     name: str
     enterprise_number: str
@@ -63,3 +73,28 @@ class OrganisationOut(BaseModel):
     status: OrganisationStatus
     return_url_prefixes: list[str]
     created_at: datetime
+    last_status_change: StatusChangeOut | None = Field(
+        default=None,
+        description="The last suspension or resumption (who, when, why); null when none.",
+    )
+
+
+class SuspensionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(
+        min_length=1, max_length=2000, description="Why: kept with the suspension and audited."
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a reason is required")
+        return value.strip()
+
+
+class ResumptionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=2000)

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from starlette.requests import Request
 
 from datahub_api.accounts import repository as accounts_repository
 from datahub_api.accounts.models import Account, AccountRole
 from datahub_api.accounts.passwords import hash_password
-from datahub_api.auth.grants import reload_after_commit
+from datahub_api.audit.service import record_action
+from datahub_api.auth.grants import AccessGrants, reload_after_commit
+from datahub_api.auth.principal import Principal, Role
 from datahub_api.contracts import repository as contracts_repository
-from datahub_api.db import WriteSession, after_commit
+from datahub_api.contracts.service import BASE_ESP_SCOPES
+from datahub_api.db import ReadSession, WriteSession, after_commit
 from datahub_api.errors import Conflict, NotFound
-from datahub_api.organisations import repository
-from datahub_api.organisations.models import Organisation, OrganisationStatus
+from datahub_api.events import service as events_service
+from datahub_api.events.event_types import ORGANISATION_RESUMED, ORGANISATION_SUSPENDED
+from datahub_api.organisations import enterprise_number, repository
+from datahub_api.organisations.models import (
+    Organisation,
+    OrganisationStatus,
+    OrganisationStatusChange,
+)
 from datahub_api.organisations.schemas import OrganisationCreate
 
 
@@ -79,3 +90,140 @@ async def approve(session: WriteSession, number: str) -> Organisation:
     await contracts_repository.notify_access_changed(session, organisation.id)
     after_commit(session, reload_after_commit)
     return organisation
+
+
+def _number(raw: str) -> str:
+    """The canonical enterprise number; an unparsable one is unknown (404), like a missing."""
+    try:
+        return enterprise_number.canonical(raw)
+    except enterprise_number.InvalidEnterpriseNumber:
+        raise NotFound(f"No organisation with enterprise number {raw[:20]}.") from None
+
+
+async def _change_status(
+    session: WriteSession,
+    actor: Principal | str,
+    number: str,
+    *,
+    source: OrganisationStatus,
+    target: OrganisationStatus,
+    reason: str | None,
+    event_type: str,
+    request: Request | None,
+) -> tuple[Organisation, OrganisationStatusChange]:
+    canonical = _number(number)
+    organisation = await repository.get_by_enterprise_number(session, canonical, for_update=True)
+    if organisation is None:
+        raise NotFound(f"No organisation with enterprise number {canonical}.")
+    if organisation.status is not source:
+        raise Conflict(
+            f"The organisation is {organisation.status.value}; only a {source.value} "
+            f"organisation can become {target.value}."
+        )
+    by = actor.subject if isinstance(actor, Principal) else actor
+    organisation.status = target
+    change = OrganisationStatusChange(
+        organisation_id=organisation.id,
+        from_status=source.value,
+        to_status=target.value,
+        actor=by,
+        reason=reason,
+    )
+    repository.add_status_change(session, change)
+    await session.flush()
+    await session.refresh(change)
+    record_action(
+        session,
+        actor=actor,
+        action="organisation.suspend"
+        if target is OrganisationStatus.suspended
+        else "organisation.resume",
+        target=canonical,
+        detail={"reason": reason} if reason else None,
+        request=request,
+    )
+    await events_service.publish(
+        session,
+        organisation.id,
+        event_type,
+        {"enterprise_number": canonical, "status": target.value, "reason": reason, "at": change.at},
+    )
+    # Every process narrows the organisation's tokens and sessions at once (NOTIFY on commit).
+    await contracts_repository.notify_access_changed(session, organisation.id)
+    after_commit(session, reload_after_commit)
+    return organisation, change
+
+
+async def suspend(
+    session: WriteSession,
+    actor: Principal | str,
+    number: str,
+    reason: str,
+    *,
+    request: Request | None = None,
+) -> tuple[Organisation, OrganisationStatusChange]:
+    """An operator suspends an active organisation: until it is resumed its API clients and
+    staff read nothing and change nothing, on every face (``/v3``, ``/api/v1``, portal, NPS
+    and history export downloads). Mandates, contracts and clients are kept as they are.
+    Recorded (who, when, why), audited and told to the organisation
+    (``organisation.suspended``, in its feed and webhooks)."""
+    return await _change_status(
+        session,
+        actor,
+        number,
+        source=OrganisationStatus.active,
+        target=OrganisationStatus.suspended,
+        reason=reason.strip(),
+        event_type=ORGANISATION_SUSPENDED,
+        request=request,
+    )
+
+
+async def resume(
+    session: WriteSession,
+    actor: Principal | str,
+    number: str,
+    reason: str | None = None,
+    *,
+    request: Request | None = None,
+) -> tuple[Organisation, OrganisationStatusChange]:
+    """An operator lifts a suspension: everything the organisation had works again."""
+    return await _change_status(
+        session,
+        actor,
+        number,
+        source=OrganisationStatus.suspended,
+        target=OrganisationStatus.active,
+        reason=(reason or "").strip() or None,
+        event_type=ORGANISATION_RESUMED,
+        request=request,
+    )
+
+
+@dataclass(frozen=True)
+class StaffAccess:
+    """What a logged-in ESP staff member may do now: ``principal`` is None while their
+    organisation is suspended or closed (nothing at all), else their session narrowed to the
+    scopes its contracts grant today, exactly as its API clients' tokens are."""
+
+    organisation: Organisation
+    principal: Principal | None
+
+
+async def staff_access(
+    session: ReadSession, grants: AccessGrants, person: Principal
+) -> StaffAccess:
+    """The portal's gate for ESP staff, on every page and form, read from the database on
+    each request (the organisation's status) and from the grants every process keeps current
+    (the contracts' scopes). A pending organisation's staff keep ``contracts`` (they see the
+    contracts page; applying waits for the operator)."""
+    assert person.role is Role.esp
+    assert person.organisation_id is not None
+    organisation = await repository.get(session, person.organisation_id)
+    if organisation is None:
+        raise NotFound("Unknown organisation.")
+    if organisation.status is OrganisationStatus.pending:
+        return StaffAccess(organisation, replace(person, scopes=person.scopes & BASE_ESP_SCOPES))
+    if organisation.status is not OrganisationStatus.active:
+        return StaffAccess(organisation, None)
+    return StaffAccess(organisation, await grants.narrow(person))

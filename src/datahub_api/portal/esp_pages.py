@@ -29,7 +29,7 @@ from datahub_api.audit.service import record_action
 from datahub_api.auth import repository as auth_repository
 from datahub_api.auth import service as auth_service
 from datahub_api.auth.clients_router import client_out
-from datahub_api.auth.principal import Principal, Role
+from datahub_api.auth.principal import Principal, Role, Scope
 from datahub_api.brussels_days import BRUSSELS, brussels_date, today_in_brussels
 from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts import service as contracts_service
@@ -55,7 +55,7 @@ from datahub_api.meter_data.series import UNIT_NAMES, ReadWindow
 from datahub_api.nps import repository as nps_repository
 from datahub_api.organisations import repository as organisations_repository
 from datahub_api.organisations import service as organisations_service
-from datahub_api.organisations.models import Organisation
+from datahub_api.organisations.models import Organisation, OrganisationStatus
 from datahub_api.organisations.schemas import OrganisationCreate
 from datahub_api.portal.esp_chart import (
     STEP_OF_SPAN,
@@ -125,14 +125,27 @@ class _Page:
         return bool(token) and secrets.compare_digest(token, self.person.csrf_token or "")
 
 
-async def _esp_page(request: Request) -> _Page | Response:
+# What each page needs of the scopes the organisation's contracts grant today (any one of
+# them), the same as the API routes showing the same things: the contracts and clients pages
+# need what every admitted ESP holds; mandates, charts and CSV a contract on a channel with
+# mandates (api, portal or nps); the rest their channel's scope.
+CONTRACT_PAGES = frozenset({Scope.contracts})
+MANDATE_PAGES = frozenset({Scope.consents, Scope.mandates_read, Scope.meter_data_read})
+WEBHOOK_PAGES = frozenset({Scope.webhooks})
+NPS_PAGES = frozenset({Scope.nps})
+EXPORT_PAGES = frozenset({Scope.exports})
+
+
+async def _esp_page(request: Request, needs: frozenset[str]) -> _Page | Response:
     """The page context, or the way out: to the login (then back here) without a session,
-    a clear 403 page for a person who is not ESP staff."""
+    a clear 403 page for a person who is not ESP staff, for staff of a suspended or closed
+    organisation (on every page and form: they read nothing and change nothing), and for a
+    page no contract of the organisation covers today (as the API's scopes decide)."""
     person = await current_person(request)
     if person is None:
         return to_login(request)
+    t = texts(language_of(request))
     if person.role is not Role.esp or person.organisation_id is None:
-        t = texts(language_of(request))
         return render(
             request,
             "message.html",
@@ -143,25 +156,49 @@ async def _esp_page(request: Request) -> _Page | Response:
             csrf_token=person.csrf_token,
         )
     async with request.app.state.database.read_sessions() as session:
-        organisation = await organisations_repository.get(session, person.organisation_id)
-    assert organisation is not None
-    return _Page(request, person, organisation)
+        access = await organisations_service.staff_access(
+            session, request.app.state.access_grants, person
+        )
+    if access.principal is None:
+        closed = access.organisation.status is OrganisationStatus.closed
+        return render(
+            request,
+            "message.html",
+            403,
+            heading=t["esp_suspended_title"],
+            message=t["esp_org_closed" if closed else "esp_org_suspended"],
+            logged_in=True,
+            csrf_token=person.csrf_token,
+        )
+    page = _Page(request, access.principal, access.organisation)
+    if not needs & access.principal.scopes:
+        return page.show(
+            "message.html",
+            403,
+            heading=page.t["esp_no_contract_title"],
+            message=page.t["esp_no_contract"],
+            link="/portal/esp/contracts",
+            link_text=page.t["esp_nav_contracts"],
+        )
+    return page
 
 
 PageHandler = Callable[[_Page], Awaitable[Response]]
 
 
-async def _with_page(request: Request, handler: PageHandler) -> Response:
-    page = await _esp_page(request)
+async def _with_page(request: Request, needs: frozenset[str], handler: PageHandler) -> Response:
+    page = await _esp_page(request, needs)
     if isinstance(page, Response):
         return page
     return await handler(page)
 
 
-async def _posted(request: Request) -> tuple[_Page | Response, dict[str, str]]:
+async def _posted(
+    request: Request, needs: frozenset[str]
+) -> tuple[_Page | Response, dict[str, str]]:
     """The page of a form post and its fields; a post without the session's CSRF token is
     answered with the clear 403 page (nothing changes)."""
-    page = await _esp_page(request)
+    page = await _esp_page(request, needs)
     if isinstance(page, Response):
         if isinstance(page, RedirectResponse):  # session over: back to the login
             return to_login(request, ESP_HOME), {}
@@ -179,12 +216,18 @@ async def _posted(request: Request) -> tuple[_Page | Response, dict[str, str]]:
 
 @router.get("/portal/esp/")
 async def esp_home(request: Request) -> Response:
-    return await _with_page(request, _access_points)
+    """The access points; the contracts page while no contract covers them."""
+    page = await _esp_page(request, CONTRACT_PAGES)
+    if isinstance(page, Response):
+        return page
+    if not MANDATE_PAGES & page.person.scopes:
+        return RedirectResponse("/portal/esp/contracts", status_code=303)
+    return await _access_points(page)
 
 
 @router.get("/portal/esp/access-points")
 async def esp_access_points(request: Request) -> Response:
-    return await _with_page(request, _access_points)
+    return await _with_page(request, MANDATE_PAGES, _access_points)
 
 
 async def _access_points(page: _Page) -> Response:
@@ -245,12 +288,12 @@ async def _contracts_page(
 
 @router.get("/portal/esp/contracts")
 async def esp_contracts(request: Request) -> Response:
-    return await _with_page(request, _contracts_page)
+    return await _with_page(request, CONTRACT_PAGES, _contracts_page)
 
 
 @router.post("/portal/esp/contracts")
 async def esp_apply(request: Request) -> Response:
-    page, fields = await _posted(request)
+    page, fields = await _posted(request, CONTRACT_PAGES)
     if isinstance(page, Response):
         return page
     try:
@@ -282,7 +325,7 @@ async def esp_apply(request: Request) -> Response:
 
 @router.post("/portal/esp/contracts/{number}/withdraw")
 async def esp_withdraw(request: Request, number: str) -> Response:
-    page, _ = await _posted(request)
+    page, _ = await _posted(request, CONTRACT_PAGES)
     if isinstance(page, Response):
         return page
     if not (len(number) == 10 and number.isdigit()):
@@ -309,7 +352,7 @@ async def esp_withdraw(request: Request, number: str) -> Response:
 
 @router.post("/portal/esp/contracts/{number}/rotate-key")
 async def esp_rotate_subscription_key(request: Request, number: str) -> Response:
-    page, _ = await _posted(request)
+    page, _ = await _posted(request, CONTRACT_PAGES)
     if isinstance(page, Response):
         return page
     if not (len(number) == 10 and number.isdigit()):
@@ -352,12 +395,12 @@ async def _clients_page(
 
 @router.get("/portal/esp/clients")
 async def esp_clients(request: Request) -> Response:
-    return await _with_page(request, _clients_page)
+    return await _with_page(request, CONTRACT_PAGES, _clients_page)
 
 
 @router.post("/portal/esp/clients")
 async def esp_create_client(request: Request) -> Response:
-    page, fields = await _posted(request)
+    page, fields = await _posted(request, CONTRACT_PAGES)
     if isinstance(page, Response):
         return page
     name = fields.get("name", "").strip()
@@ -380,7 +423,7 @@ async def esp_create_client(request: Request) -> Response:
 
 
 async def _client_action(request: Request, client_id: str, action: str) -> Response:
-    page, _ = await _posted(request)
+    page, _ = await _posted(request, CONTRACT_PAGES)
     if isinstance(page, Response):
         return page
     async with request.app.state.database.write_sessions() as session:
@@ -494,7 +537,7 @@ async def _selection(page: _Page, session: ReadSession, ean: str) -> _Selection:
 
 @router.get("/portal/esp/access-points/{ean}")
 async def esp_access_point(request: Request, ean: str) -> Response:
-    page = await _esp_page(request)
+    page = await _esp_page(request, MANDATE_PAGES)
     if isinstance(page, Response):
         return page
     ean = ean[:40]
@@ -585,7 +628,7 @@ def _local(text: str) -> str:
 async def esp_access_point_csv(request: Request, ean: str) -> Response:
     """The CSV report of exactly the chart's selection, in the Fluvius export layout (the
     same rows as ``GET /api/v1/access-points/{ean}/meter-data?format=csv``)."""
-    page = await _esp_page(request)
+    page = await _esp_page(request, MANDATE_PAGES)
     if isinstance(page, Response):
         return page
     ean = ean[:40]
@@ -634,7 +677,7 @@ async def esp_webhooks(request: Request) -> Response:
             )
         return page.show("esp_webhooks.html", endpoints=endpoints)
 
-    return await _with_page(request, show)
+    return await _with_page(request, WEBHOOK_PAGES, show)
 
 
 @router.get("/portal/esp/webhooks/{endpoint_id}")
@@ -654,7 +697,7 @@ async def esp_webhook_log(request: Request, endpoint_id: str) -> Response:
             "esp_webhook_log.html", endpoint=endpoint, deliveries=deliveries, attempts=attempts
         )
 
-    return await _with_page(request, show)
+    return await _with_page(request, WEBHOOK_PAGES, show)
 
 
 @router.get("/portal/esp/nps-audits")
@@ -675,7 +718,7 @@ async def esp_nps_audits(request: Request) -> Response:
             }
         return page.show("esp_nps_audits.html", audits=audits, mandates=mandates)
 
-    return await _with_page(request, show)
+    return await _with_page(request, NPS_PAGES, show)
 
 
 def _export_period(export: HistoryExport) -> str:
@@ -726,7 +769,7 @@ async def esp_history_exports(request: Request) -> Response:
         ]
         return page.show("esp_history_exports.html", rows=rows, limit=LIST_LIMIT)
 
-    return await _with_page(request, show)
+    return await _with_page(request, EXPORT_PAGES, show)
 
 
 # --- self-registration ------------------------------------------------------------------

@@ -26,6 +26,17 @@ ESP_TEXTS: dict[str, dict[str, str]] = {
             "Uw organisatie wacht op goedkeuring door de netbeheerder. Daarna kunt u een "
             "contract aanvragen."
         ),
+        "esp_suspended_title": "Geen toegang",
+        "esp_org_suspended": (
+            "De netbeheerder heeft uw organisatie geschorst. Tot de schorsing wordt opgeheven, "
+            "kunt u hier niets bekijken of wijzigen."
+        ),
+        "esp_org_closed": "Uw organisatie is afgesloten: u kunt hier niets bekijken of wijzigen.",
+        "esp_no_contract_title": "Geen contract",
+        "esp_no_contract": (
+            "Geen goedgekeurd contract van uw organisatie dekt deze pagina vandaag "
+            "(bijvoorbeeld omdat het contract beëindigd of opgeschort is)."
+        ),
         "esp_only_title": "Alleen voor dienstverleners",
         "esp_only": "Deze pagina is voor medewerkers van een energiedienstverlener.",
         "esp_not_found_title": "Niet gevonden",
@@ -242,6 +253,17 @@ ESP_TEXTS: dict[str, dict[str, str]] = {
         "esp_org_pending": (
             "Your organisation is waiting for the grid operator's approval. Then you can apply "
             "for a contract."
+        ),
+        "esp_suspended_title": "No access",
+        "esp_org_suspended": (
+            "The grid operator has suspended your organisation. Until the suspension is lifted "
+            "you can neither see nor change anything here."
+        ),
+        "esp_org_closed": "Your organisation is closed: you can neither see nor change anything.",
+        "esp_no_contract_title": "No contract",
+        "esp_no_contract": (
+            "No approved contract of your organisation covers this page today (for example "
+            "because the contract was terminated or suspended)."
         ),
         "esp_only_title": "For service providers only",
         "esp_only": "This page is for staff of an energy service provider.",

@@ -101,10 +101,11 @@ def texts(language: str) -> dict[str, str]:
 def _merge_page_texts() -> None:
     """The words of the pages of other modules, one dict per module."""
     from datahub_api.portal.esp_texts import ESP_TEXTS
+    from datahub_api.portal.i18n_organisations import ORGANISATION_TEXTS
     from datahub_api.portal.i18n_paper import PAPER_TEXTS
     from datahub_api.portal.i18n_people import PEOPLE_TEXTS
 
-    for module_texts in (PEOPLE_TEXTS, ESP_TEXTS, PAPER_TEXTS):
+    for module_texts in (PEOPLE_TEXTS, ESP_TEXTS, PAPER_TEXTS, ORGANISATION_TEXTS):
         for language, words in module_texts.items():
             TEXTS[language].update(words)
 

@@ -18,6 +18,7 @@ NAV: dict[Role, list[tuple[str, str]]] = {
     ],
     Role.operator: [
         ("/portal/operator/contracts", "nav_contracts"),
+        ("/portal/operator/organisations", "nav_organisations"),
         ("/portal/operator/access-points", "nav_access_points"),
         ("/portal/operator/sla", "nav_sla"),
         ("/portal/operator/nps-audits", "nav_nps_audits"),

@@ -1,5 +1,6 @@
 """The operator's pages: pending contract applications (approve, or reject with a reason),
-access point search, the SLA dashboard with the SLA tracker's charts, and NPS audits."""
+organisations (suspend with a reason, resume), access point search, the SLA dashboard with
+the SLA tracker's charts, and NPS audits."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from datahub_api.nps import repository as nps_repository
 from datahub_api.nps import service as nps_service
 from datahub_api.nps.models import AuditStatus
 from datahub_api.organisations import repository as organisations_repository
+from datahub_api.organisations import service as organisations_service
 from datahub_api.portal.pages import checked_form, message, page, person_for
 from datahub_api.sla import chart as sla_chart
 from datahub_api.sla import service as sla_service
@@ -107,6 +109,69 @@ async def decide_contract(request: Request, number: str, action: str) -> Respons
         return message(request, person, "contracts_title", "reason_needed", 422, link=back)
     done = "approved" if action == "approve" else "rejected"
     return RedirectResponse(f"{back}?done={done}&number={number}", status_code=303)
+
+
+# --- organisations -----------------------------------------------------------------------
+
+
+@router.get("/portal/operator/organisations")
+async def organisations_page(request: Request) -> Response:
+    person = await person_for(request, OPERATORS)
+    if isinstance(person, Response):
+        return person
+    async with request.app.state.database.read_sessions() as session:
+        organisations = await organisations_repository.list_all(session)
+        changes = await organisations_repository.latest_status_changes(
+            session, [o.id for o in organisations]
+        )
+    done = request.query_params.get("done")
+    return page(
+        request,
+        person,
+        "operator_organisations.html",
+        organisations=organisations,
+        changes=changes,
+        done=done if done in ("suspended", "resumed") else None,
+        number=request.query_params.get("number", "")[:20],
+    )
+
+
+@router.post("/portal/operator/organisations/{number}/{action}")
+async def change_organisation(request: Request, number: str, action: str) -> Response:
+    """Suspend (a reason is required) or resume an organisation: the same service as
+    ``POST /api/v1/operator/organisations/{number}/suspend|resume``."""
+    back = "/portal/operator/organisations"
+    person = await person_for(request, OPERATORS, back_to=back)
+    if isinstance(person, Response):
+        return person
+    form = await checked_form(request, person, back_to=back)
+    if isinstance(form, Response):
+        return form
+    if action not in ("suspend", "resume"):
+        return message(request, person, "organisations_title", "org_bad_action", 404, link=back)
+    reason = str(form.get("reason", "")).strip()[:REASON_MAX] or None
+    if action == "suspend" and reason is None:
+        return message(request, person, "organisations_title", "org_reason_needed", 422, link=back)
+    try:
+        async with request.app.state.database.write_sessions() as session:
+            if action == "suspend":
+                assert reason is not None
+                organisation, _ = await organisations_service.suspend(
+                    session, person, number[:20], reason, request=request
+                )
+            else:
+                organisation, _ = await organisations_service.resume(
+                    session, person, number[:20], reason, request=request
+                )
+            await commit_and_run_hooks(session, request.app)
+    except NotFound:
+        return message(request, person, "organisations_title", "org_not_found", 404, link=back)
+    except Conflict:
+        return message(request, person, "organisations_title", "org_conflict", 409, link=back)
+    done = "suspended" if action == "suspend" else "resumed"
+    return RedirectResponse(
+        f"{back}?done={done}&number={organisation.enterprise_number}", status_code=303
+    )
 
 
 # --- access points -----------------------------------------------------------------------

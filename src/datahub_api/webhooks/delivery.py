@@ -30,6 +30,11 @@ USER_AGENT = "datahub-api-webhooks/1"
 MAX_ERROR_LENGTH = 500
 # A job that finds its delivery due within this margin makes the attempt (clock skew).
 DUE_MARGIN = timedelta(seconds=1)
+# While the organisation is suspended (or closed) its deliveries wait, checked this often,
+# without using up an attempt; they go out once it is resumed.
+SUSPENDED_HOLD = timedelta(seconds=60)
+# The one message a suspended organisation still receives: that it is suspended.
+SENT_WHILE_SUSPENDED = frozenset({"organisation.suspended"})
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,18 @@ async def attempt(
             await repository.cancel_delivery(session, delivery_id)
             await session.commit()
         return NextStep(None)
+
+    if event is not None and delivery.event_type not in SENT_WHILE_SUSPENDED:
+        async with database.read_sessions() as session:
+            active = await repository.organisation_is_active(session, endpoint.organisation_id)
+        if not active:
+            hold_until = now + SUSPENDED_HOLD
+            async with database.write_sessions() as session:
+                await repository.postpone_delivery(
+                    session, delivery_id, attempts_before=delivery.attempts, until=hold_until
+                )
+                await session.commit()
+            return NextStep(hold_until)
 
     body = message_body(delivery, event)
     timestamp = int(now.timestamp())

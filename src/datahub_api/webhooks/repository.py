@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.db import ReadSession, WriteSession
 from datahub_api.events.models import Event
+from datahub_api.organisations.models import Organisation, OrganisationStatus
 from datahub_api.webhooks.models import (
     DeliveryStatus,
     WebhookDelivery,
@@ -203,6 +204,28 @@ async def finish_attempt(
         .returning(WebhookDelivery.id)
     )
     return result.first() is not None
+
+
+async def organisation_is_active(session: ReadSession, organisation_id: int) -> bool:
+    status = await session.scalar(
+        select(Organisation.status).where(Organisation.id == organisation_id)
+    )
+    return status is OrganisationStatus.active
+
+
+async def postpone_delivery(
+    session: WriteSession, delivery_id: int, *, attempts_before: int, until: datetime
+) -> None:
+    """Move a pending delivery's next attempt to ``until`` without making one."""
+    await session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.status == DeliveryStatus.pending,
+            WebhookDelivery.attempts == attempts_before,
+        )
+        .values(next_attempt_at=until)
+    )
 
 
 async def cancel_delivery(session: WriteSession, delivery_id: int) -> None:
