@@ -62,7 +62,7 @@ async def swagger_ui(request: Request) -> HTMLResponse:
     )
 
 
-async def start_script() -> Response:
+async def start_script(_: Request) -> Response:
     return Response(
         START_SCRIPT,
         media_type="text/javascript",
@@ -73,6 +73,7 @@ async def start_script() -> Response:
 def install_api_docs(app: FastAPI) -> None:
     """Serve the docs page, its start script and Swagger UI's own files (create the app
     with ``docs_url=None`` so FastAPI's CDN page is not added)."""
-    app.add_api_route(DOCS_PATH, swagger_ui, include_in_schema=False, response_class=HTMLResponse)
-    app.add_api_route(f"{DOCS_PATH}/start.js", start_script, include_in_schema=False)
+    # Plain routes, as FastAPI's own docs page is: not API operations, not portal pages.
+    app.add_route(DOCS_PATH, swagger_ui, include_in_schema=False)
+    app.add_route(f"{DOCS_PATH}/start.js", start_script, include_in_schema=False)
     app.mount(ASSETS_PATH, StaticFiles(directory=ASSETS_DIR), name="api-docs-assets")
