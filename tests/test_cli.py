@@ -196,6 +196,13 @@ async def test_operator_commands_run_the_contract_lifecycle(
     assert unknown.returncode == 1
     assert "No contract 1234567890" in unknown.stderr
     assert "Traceback" not in unknown.stderr
+    first = run_cli("keys", "list", env=env)
+    assert first.returncode == 0, first.stderr
     rotated_key = run_cli("keys", "rotate", env=env)
-    assert json.loads(rotated_key.stdout)["kid"]
-    assert len(list((tmp_path / "keys").glob("*-key.pem"))) >= 1
+    assert rotated_key.returncode == 0, rotated_key.stderr
+    kid = json.loads(rotated_key.stdout)["kid"]
+    listed = json.loads(run_cli("keys", "list", env=env).stdout)
+    assert listed["signing"] == kid
+    # The key before still verifies the tokens it signed; no key file in the data dir.
+    assert listed["keys"] == [kid, *json.loads(first.stdout)["keys"]]
+    assert not (tmp_path / "keys").exists()
