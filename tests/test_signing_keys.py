@@ -220,3 +220,28 @@ async def test_a_key_folder_is_only_read_and_rotation_keeps_retired_files(
     # Retired longer ago than the retention: dropped by the next rotation.
     fourth = keys.rotate_directory(folder, retain_seconds=0)
     assert [k.kid for k in keys.read_directory(folder)] == [fourth.kid]
+
+
+async def test_a_node_starts_without_its_database_and_answers_503_until_it_is_back() -> None:
+    import httpx
+
+    from datahub_api.app import create_app
+
+    app = create_app(make_settings(), database_url="postgresql://nobody@127.0.0.1:1/none")
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            answer = await client.get("/.well-known/jwks.json")
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"]
+
+
+async def test_keys_that_stop_decrypting_later_answer_503_not_500(
+    database: Database, cipher: keys.KeyCipher
+) -> None:
+    await keys.DatabaseKeys(database, cipher).load()
+    stranger = keys.KeyStore(keys.DatabaseKeys(database, keys.KeyCipher([Fernet.generate_key()])))
+    from datahub_api.errors import ServiceUnavailable
+
+    with pytest.raises(ServiceUnavailable):
+        await stranger.current()

@@ -40,6 +40,7 @@ from jose import jwk
 
 from datahub_api.auth import repository
 from datahub_api.db import Database
+from datahub_api.errors import ServiceUnavailable
 from datahub_api.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -382,23 +383,45 @@ class KeyStore:
         self._lock = asyncio.Lock()
 
     async def open(self) -> KeyStore:
-        """Load the keys (making the first one in an empty database); raises KeyringError."""
+        """Load the keys (making the first one in an empty database). Keys that cannot be
+        decrypted stop the start (a setting to fix); a database not reachable (or not
+        migrated) yet does not: the keys are loaded on first use, and until then the
+        requests that need them answer 503, like every other database-bound request."""
+        try:
+            await self._load()
+        except KeyringError:
+            raise
+        except Exception as exc:
+            logger.warning("signing keys not loaded yet, retried on first use: %r", exc)
+        return self
+
+    async def _load(self) -> None:
         stamp = await self.source.stamp()
         self._keyring = Keyring(await self.source.load())
         self._stamp = stamp
         self._checked = time.monotonic()
-        return self
 
     @property
     def keyring(self) -> Keyring:
         """The keyring as last read (no I/O)."""
         if self._keyring is None:
-            raise RuntimeError("the key store is not open")
+            raise RuntimeError("the signing keys are not loaded")
         return self._keyring
 
     async def current(self) -> Keyring:
         """The keyring, re-read first if the store changed (asked at most once a second)."""
-        if time.monotonic() - self._checked >= self.CHECK_INTERVAL_SECONDS:
+        if self._keyring is None:
+            async with self._lock:
+                if self._keyring is None:
+                    try:
+                        await self._load()
+                    except KeyringError as exc:
+                        logger.error("the signing keys cannot be used: %s", exc)
+                        raise ServiceUnavailable(
+                            "The service cannot sign or check tokens right now.",
+                            headers={"Retry-After": "30"},
+                        ) from None
+        elif time.monotonic() - self._checked >= self.CHECK_INTERVAL_SECONDS:
             await self.refresh()
         return self.keyring
 
