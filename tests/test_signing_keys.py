@@ -245,3 +245,24 @@ async def test_keys_that_stop_decrypting_later_answer_503_not_500(
 
     with pytest.raises(ServiceUnavailable):
         await stranger.current()
+
+
+async def test_a_node_with_a_key_folder_signs_with_its_newest_file(
+    clean_database: str, tmp_path: Path
+) -> None:
+    import httpx
+
+    from datahub_api.app import create_app
+
+    folder = tmp_path / "secret"
+    keys.rotate_directory(folder, retain_seconds=3600)
+    newest = keys.rotate_directory(folder, retain_seconds=3600)
+    before = sorted(p.name for p in folder.iterdir())
+    app = create_app(make_settings(signing_key_dir=folder), database_url=clean_database)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            published = (await client.get("/.well-known/jwks.json")).json()["keys"]
+    assert published[0]["kid"] == newest.kid
+    assert len(published) == 2
+    assert sorted(p.name for p in folder.iterdir()) == before  # only read
