@@ -33,7 +33,7 @@ from datahub_api.db import libpq_url
 from datahub_api.schema_migrations import upgrade_to_head
 
 from .conftest import create_scratch_database, free_port, make_settings
-from .consent_world import PASSWORD, ConsentWorld, make_consent_world, open_consent
+from .consent_world import PASSWORD, ConsentWorld, field, make_consent_world, open_consent
 from .parties import token
 
 PUBLIC_URL = "http://datahub.example"  # the load balancer's name: the tokens' issuer
@@ -279,3 +279,28 @@ async def test_a_rotation_by_the_cli_reaches_both_nodes_without_a_restart(
                         "/api/v1/auth/token-info", headers={"Authorization": f"Bearer {access}"}
                     )
                     assert answer.status_code == 200, answer.text
+
+
+async def test_the_portal_login_form_of_node_1_is_accepted_by_node_2(
+    cluster: Cluster, world: ConsentWorld
+) -> None:
+    async with cluster.nodes[0].client() as node_1, cluster.nodes[1].client() as node_2:
+        page = await node_1.get("/portal/login?next=/portal/")
+        assert page.status_code == 200
+        # The browser carries node 1's login CSRF cookie and form field to node 2.
+        node_2.cookies.update(node_1.cookies)
+        logged_in = await node_2.post(
+            "/portal/login",
+            data={
+                "username": world.tenant.username,
+                "password": PASSWORD,
+                "csrf_token": field(page.text, "csrf_token"),
+                "next": field(page.text, "next"),
+            },
+        )
+        assert logged_in.status_code == 303, logged_in.text
+        # ... and node 1 knows the session node 2 opened.
+        node_1.cookies.set("datahub_session", logged_in.cookies["datahub_session"])
+        home = await node_1.get("/portal/")
+        assert home.status_code == 200, home.text
+        assert 'action="/portal/logout"' in home.text  # the page of someone logged in
