@@ -242,6 +242,31 @@ async def test_a_paging_cursor_and_an_etag_from_node_1_work_on_node_2(
             "/api/v1/mandates", headers={**esp_headers, "If-None-Match": mandates.headers["etag"]}
         )
         assert polled.status_code == 304
+        # A mandate approved on node 1 changes the list: node 2's poll with the old ETag
+        # gets the new list (each node's cached version is dropped by NOTIFY at commit).
+        identifier = await open_consent(
+            node_1, esp, numberOfEans=1, referenceNumber="customer-4712"
+        )
+        login = await node_1.post(
+            "/api/v1/auth/login", json={"username": world.owner.username, "password": PASSWORD}
+        )
+        decided = await node_1.post(
+            f"/api/v1/consent-sessions/{identifier}/decision",
+            json={"decision": "approve", "eans": [world.owner_ean]},
+            headers={"X-CSRF-Token": login.json()["csrf_token"]},
+        )
+        assert decided.status_code == 200, decided.text
+        deadline = time.monotonic() + 2
+        while (
+            changed := await node_2.get(
+                "/api/v1/mandates",
+                headers={**esp_headers, "If-None-Match": mandates.headers["etag"]},
+            )
+        ).status_code == 304:
+            assert time.monotonic() < deadline, "node 2 still answers 304 after the change"
+            await asyncio.sleep(0.05)
+        assert changed.status_code == 200
+        assert len(changed.json()["items"]) == len(mandates.json()["items"]) + 1
 
 
 async def test_a_rotation_by_the_cli_reaches_both_nodes_without_a_restart(
