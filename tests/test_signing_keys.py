@@ -266,3 +266,19 @@ async def test_a_node_with_a_key_folder_signs_with_its_newest_file(
     assert published[0]["kid"] == newest.kid
     assert len(published) == 2
     assert sorted(p.name for p in folder.iterdir()) == before  # only read
+
+
+async def test_an_upgraded_node_moves_its_data_dir_keys_into_an_empty_table(
+    database: Database, cipher: keys.KeyCipher, tmp_path: Path
+) -> None:
+    legacy = tmp_path / "keys"
+    old = keys.Keyring.from_directory(legacy)  # what an older version made and signed with
+    in_flight = mint(old)
+    store = await keys.KeyStore(keys.DatabaseKeys(database, cipher, legacy)).open()
+    assert store.keyring.current.kid == old.current.kid
+    assert tokens.verify(store.keyring, in_flight, issuer=ISSUER).subject == "c"
+    # Once the table has keys, another node's folder is not read.
+    other = tmp_path / "other-node-keys"
+    keys.Keyring.from_directory(other)
+    again = await keys.KeyStore(keys.DatabaseKeys(database, cipher, other)).open()
+    assert [k.kid for k in again.keyring.keys] == [old.current.kid]

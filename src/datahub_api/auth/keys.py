@@ -219,12 +219,20 @@ class KeySource(Protocol):
         """Every key kept (making the first one where the store may)."""
 
 
-class DatabaseKeys:
-    """The keys in the ``signing_keys`` table, read on the primary."""
+LEGACY_KEY_DIR_NAME = "keys"  # where a node kept its own keys before they moved to the database
 
-    def __init__(self, database: Database, cipher: KeyCipher) -> None:
+
+class DatabaseKeys:
+    """The keys in the ``signing_keys`` table, read on the primary. An empty table takes the
+    keys of ``legacy_dir`` (``<data dir>/keys`` of an older version) if there are any, so
+    that the tokens in flight during the upgrade stay valid."""
+
+    def __init__(
+        self, database: Database, cipher: KeyCipher, legacy_dir: Path | None = None
+    ) -> None:
         self.database = database
         self.cipher = cipher
+        self.legacy_dir = legacy_dir
 
     async def stamp(self) -> Hashable:
         async with self.database.write_sessions() as session:
@@ -239,8 +247,9 @@ class DatabaseKeys:
                     signing_key(self.cipher.decrypt(row.private_key_encrypted), row.generation)
                     for row in stored
                 ]
-            # An empty store: propose the first key; a node that got there first wins.
-            await self._add(1)
+            # An empty store: propose the first key(s); a node that got there first wins.
+            if not await self._import_legacy():
+                await self._add(1)
         raise KeyringError("no signing key could be stored in the database")
 
     async def rotate(self, retain_seconds: float) -> SigningKey:
@@ -269,6 +278,29 @@ class DatabaseKeys:
                 await repository.drop_signing_keys_retired_before(session, before)
             await session.commit()
         return key if stored else None
+
+    async def _import_legacy(self) -> bool:
+        """Store the legacy folder's keys as the first generations; False if it has none."""
+        found = read_directory(self.legacy_dir) if self.legacy_dir is not None else []
+        if not found:
+            return False
+        async with self.database.write_sessions() as session:
+            for generation, key in enumerate(found, start=1):
+                stored = await repository.add_signing_key(
+                    session,
+                    generation=generation,
+                    kid=key.kid,
+                    public_jwk=key.public_jwk,
+                    private_key_encrypted=self.cipher.encrypt(key.private_pem),
+                )
+                if not stored:  # another node filled the table first
+                    await session.rollback()
+                    return True
+            await session.commit()
+        logger.info(
+            "moved %d signing key(s) from %s into the database", len(found), self.legacy_dir
+        )
+        return True
 
     async def reencrypt(self) -> int:
         """Rewrite every stored key under the first key-encryption key; how many."""
@@ -351,7 +383,9 @@ def key_source(settings: Settings, database: Database) -> DatabaseKeys | Directo
     """The store the settings name: a key folder when set, else the database."""
     if settings.signing_key_dir is not None:
         return DirectoryKeys(settings.signing_key_dir)
-    return DatabaseKeys(database, KeyCipher.from_settings(settings))
+    return DatabaseKeys(
+        database, KeyCipher.from_settings(settings), settings.data_dir / LEGACY_KEY_DIR_NAME
+    )
 
 
 def warn_if_the_key_encryption_key_is_local(settings: Settings) -> None:
