@@ -87,8 +87,16 @@ JOB_QUEUE_TABLES = (
 )
 
 
+# Kept between tests: the token-signing keys, which every app on the database (the session's
+# live server too) shares, as the nodes of a deployment do. Emptying them under a running app
+# would void the tokens it just issued.
+KEPT_TABLES = frozenset({"signing_keys"})
+
+
 async def truncate_all_tables(url: str) -> None:
-    tables = [table.name for table in Base.metadata.sorted_tables] + list(JOB_QUEUE_TABLES)
+    tables = [
+        table.name for table in Base.metadata.sorted_tables if table.name not in KEPT_TABLES
+    ] + list(JOB_QUEUE_TABLES)
     names = ", ".join(f'"{name}"' for name in tables)
     if not names:
         return

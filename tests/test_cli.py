@@ -196,6 +196,23 @@ async def test_operator_commands_run_the_contract_lifecycle(
     assert unknown.returncode == 1
     assert "No contract 1234567890" in unknown.stderr
     assert "Traceback" not in unknown.stderr
+    first = run_cli("keys", "list", env=env)
+    assert first.returncode == 0, first.stderr
     rotated_key = run_cli("keys", "rotate", env=env)
-    assert json.loads(rotated_key.stdout)["kid"]
-    assert len(list((tmp_path / "keys").glob("*-key.pem"))) >= 1
+    assert rotated_key.returncode == 0, rotated_key.stderr
+    kid = json.loads(rotated_key.stdout)["kid"]
+    listed = json.loads(run_cli("keys", "list", env=env).stdout)
+    assert listed["signing"] == kid
+    # The key before still verifies the tokens it signed; no key file in the data dir.
+    assert listed["keys"] == [kid, *json.loads(first.stdout)["keys"]]
+    assert not (tmp_path / "keys").exists()
+    # A key folder (a mounted secret) instead: `keys rotate` writes the next file there.
+    folder = tmp_path / "mounted-keys"
+    in_folder = {**env, "DATAHUB_SIGNING_KEY_DIR": str(folder)}
+    empty = run_cli("keys", "list", env=in_folder)
+    assert empty.returncode == 1
+    assert "no signing key in" in empty.stderr
+    assert "Traceback" not in empty.stderr
+    made = json.loads(run_cli("keys", "rotate", env=in_folder).stdout)["kid"]
+    assert json.loads(run_cli("keys", "list", env=in_folder).stdout)["signing"] == made
+    assert len(list(folder.glob("*-key.pem"))) == 1

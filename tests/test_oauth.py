@@ -714,7 +714,7 @@ async def test_keys_rotate_keeps_old_tokens_valid(
 ) -> None:
     before = await token(client, esp.client_id, esp.client_secret)
     old_kid = jwt.get_unverified_header(before)["kid"]
-    keys.rotate(app.state.settings.key_dir)
+    await app.state.keys.source.rotate(keys.retention_seconds(app.state.settings))
     app.state.keys._checked = 0  # skip the once-a-second check interval
     after = await token(client, esp.client_id, esp.client_secret)
     assert jwt.get_unverified_header(after)["kid"] != old_kid

@@ -19,7 +19,7 @@ from datahub_api.api_docs import install_api_docs
 from datahub_api.audit.service import audit_refusal
 from datahub_api.auth.clients_router import router as clients_router
 from datahub_api.auth.grants import AccessGrants, check_principal
-from datahub_api.auth.keys import KeyStore
+from datahub_api.auth.keys import KeyStore, key_source, warn_if_the_key_encryption_key_is_local
 from datahub_api.auth.rate_limit import ClientRateLimiter, RateLimitHeadersMiddleware
 from datahub_api.auth.router import router as auth_router
 from datahub_api.auth.token_router import render_oauth_error
@@ -189,7 +189,15 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
             url = embedded.url()
         database = create_database(normalize_database_url(url), settings)
         app.state.database = database
-        app.state.keys = KeyStore(settings.key_dir)
+        if embedded is None:
+            warn_if_the_key_encryption_key_is_local(settings)
+        try:
+            app.state.keys = await KeyStore(key_source(settings, database)).open()
+        except BaseException:
+            await database.dispose()
+            if embedded is not None:
+                embedded.release()
+            raise
         grants = AccessGrants(database, settings.grants_refresh_seconds)
         app.state.access_grants = grants
         grants.start()

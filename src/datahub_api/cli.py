@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from datahub_api import embedded_postgres
+from datahub_api.auth.keys import KeyringError
 from datahub_api.database_location import DatabaseUnreachable, check_reachable, locate_database
 from datahub_api.db import DatabaseUrlError, create_database, libpq_url
 from datahub_api.errors import DatahubError
@@ -54,6 +55,8 @@ def clear_errors() -> Iterator[None]:
         fail(str(exc))
     except DatahubError as exc:
         fail(exc.detail)
+    except KeyringError as exc:
+        fail(str(exc))
 
 
 def _settings() -> Settings:

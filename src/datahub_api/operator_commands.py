@@ -298,9 +298,83 @@ def revoke_client(client_id: str) -> None:
     echo_json(run_in_transaction(work))
 
 
+def _with_database_keys(work: Callable[[keys.DatabaseKeys], Awaitable[T]]) -> T:
+    """Run ``work`` on the keys in the service's database."""
+    from datahub_api.cli import clear_errors, open_database
+
+    settings = get_settings()
+    with clear_errors():
+        url, _ = open_database(settings)
+
+        async def go() -> T:
+            database = create_database(url, settings)
+            try:
+                return await work(
+                    keys.DatabaseKeys(database, keys.KeyCipher.from_settings(settings))
+                )
+            finally:
+                await database.dispose()
+
+        return asyncio.run(go())
+
+
 @keys_cli.command("rotate")
 def rotate_keys() -> None:
-    """Make a new token-signing key; the previous one still verifies tokens in flight."""
+    """Make a new token-signing key; every node signs with it within a second. The older keys
+    keep verifying until their tokens have expired (the token lifetime and two minutes), then
+    a later rotation drops them."""
+    from datahub_api.cli import clear_errors
+
     settings = get_settings()
-    new = keys.rotate(settings.key_dir)
-    echo_json({"kid": new.kid, "key_dir": str(settings.key_dir)})
+    retain = keys.retention_seconds(settings)
+    if settings.signing_key_dir is not None:
+        with clear_errors():
+            new = keys.rotate_directory(settings.signing_key_dir, retain)
+        echo_json({"kid": new.kid, "store": str(settings.signing_key_dir)})
+        return
+
+    async def work(store: keys.DatabaseKeys) -> dict[str, Any]:
+        new = await store.rotate(retain)
+        return {"kid": new.kid, "store": "database"}
+
+    echo_json(_with_database_keys(work))
+
+
+@keys_cli.command("list")
+def list_keys() -> None:
+    """The signing keys every node holds, newest (the one that signs) first."""
+    from datahub_api.cli import clear_errors
+
+    settings = get_settings()
+
+    async def work(store: keys.DatabaseKeys | keys.DirectoryKeys) -> dict[str, Any]:
+        ring = keys.Keyring(await store.load())
+        return {
+            "signing": ring.current.kid,
+            "keys": [key.kid for key in reversed(ring.keys)],
+        }
+
+    if settings.signing_key_dir is not None:
+        with clear_errors():
+            echo_json(asyncio.run(work(keys.DirectoryKeys(settings.signing_key_dir))))
+    else:
+        echo_json(_with_database_keys(work))
+
+
+@keys_cli.command("new-encryption-key")
+def new_encryption_key() -> None:
+    """Print a new key for DATAHUB_KEY_ENCRYPTION_KEY (give every node the same one)."""
+    from cryptography.fernet import Fernet
+
+    typer.echo(Fernet.generate_key().decode())
+
+
+@keys_cli.command("reencrypt")
+def reencrypt_keys() -> None:
+    """Rewrite the stored signing keys under the first DATAHUB_KEY_ENCRYPTION_KEY (after
+    listing a new key-encryption key first, before dropping the old one)."""
+
+    async def work(store: keys.DatabaseKeys) -> dict[str, Any]:
+        return {"reencrypted": await store.reencrypt()}
+
+    echo_json(_with_database_keys(work))

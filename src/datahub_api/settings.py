@@ -7,7 +7,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -63,7 +63,19 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(
         default=Path(".datahub"),
-        description="Where the embedded database, signing keys and demo credentials live.",
+        description="Where the embedded database, the local key-encryption key and demo "
+        "credentials live.",
+    )
+    key_encryption_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key(s), comma-separated, that encrypt the token-signing keys in "
+        "the database: the first encrypts, each decrypts. The same on every node. Unset: a "
+        "key made in `<data dir>/key-encryption.key` (one machine only).",
+    )
+    signing_key_dir: Path | None = Field(
+        default=None,
+        description="A folder of token-signing key files (`<created ns>-key.pem`, e.g. a "
+        "mounted secret) that the nodes only read, instead of the keys in the database.",
     )
     host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `serve` listens on.")
@@ -308,10 +320,6 @@ class Settings(BaseSettings):
                 self.token_issuer,
             }
         )
-
-    @property
-    def key_dir(self) -> Path:
-        return self.data_dir / "keys"
 
     @property
     def embedded_pg_dir(self) -> Path:

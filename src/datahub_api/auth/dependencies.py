@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
@@ -20,6 +20,9 @@ from datahub_api.auth import tokens
 from datahub_api.auth.principal import Principal
 from datahub_api.auth.rate_limit import ClientRateLimiter
 from datahub_api.errors import Forbidden, Unauthorized
+
+if TYPE_CHECKING:
+    from datahub_api.auth.keys import KeyStore
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +76,16 @@ async def authenticate(
         principal = await _person_from_cookie(request)
         request.state.principal = principal
         return principal
-    keyring = request.app.state.keys.keyring
+    store: KeyStore = request.app.state.keys
+    issuer = request.app.state.settings.token_issuer
     try:
-        principal = tokens.verify(
-            keyring, token.strip(), issuer=request.app.state.settings.token_issuer
-        )
+        try:
+            principal = tokens.verify(await store.current(), token.strip(), issuer=issuer)
+        except tokens.UnknownKey as unknown:
+            # Maybe a key another node made a moment ago: ask the store (rate-bounded).
+            principal = tokens.verify(
+                await store.knowing(unknown.kid), token.strip(), issuer=issuer
+            )
     except tokens.InvalidToken as exc:
         logger.info("refused token: %s", exc)
         raise invalid_token() from None

@@ -1,12 +1,13 @@
-"""API clients (OAuth2 client credentials), their secrets and certificates, and the
-subscription keys of the Fluvius-compatible face."""
+"""API clients (OAuth2 client credentials), their secrets and certificates, the
+subscription keys of the Fluvius-compatible face, and the keys that sign access tokens."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import DateTime, Enum, ForeignKey, String, Text, func
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import DateTime, Enum, ForeignKey, LargeBinary, String, Text, func
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from datahub_api.auth.principal import Role
@@ -99,3 +100,23 @@ class SubscriptionKey(Base):
     key: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StoredSigningKey(Base):
+    """A token-signing key every node reads: the private key encrypted at rest (Fernet, with
+    the key-encryption key from the environment), its public JWK in clear for the JWKS.
+
+    ``generation`` numbers the keys; the highest signs. Two nodes that make the first key (or
+    two rotations) at the same moment both try the same generation, and the primary key lets
+    one win: the other reads the winner's key.
+    """
+
+    __tablename__ = "signing_keys"
+
+    generation: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    private_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Set when a newer key took over: the key still verifies until its last tokens expired.
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

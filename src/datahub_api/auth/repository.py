@@ -15,6 +15,7 @@ from datahub_api.auth.models import (
     ApiClient,
     ClientCertificate,
     ClientSecret,
+    StoredSigningKey,
     SubscriptionKey,
     UsedAssertion,
 )
@@ -157,3 +158,67 @@ async def active_subscription_keys(session: ReadSession) -> dict[str, int]:
         SubscriptionKey.revoked_at.is_(None)
     )
     return {row.key: row.organisation_id for row in (await session.execute(query)).all()}
+
+
+# --- token-signing keys ------------------------------------------------------------------
+
+
+async def signing_keys_stamp(session: ReadSession) -> tuple[int, int, int]:
+    """What changes whenever a key is added or dropped: (lowest, highest generation, count).
+    An index-only look at a handful of rows, cheap enough to ask every second."""
+    row = (
+        await session.execute(
+            select(
+                func.coalesce(func.min(StoredSigningKey.generation), 0),
+                func.coalesce(func.max(StoredSigningKey.generation), 0),
+                func.count(),
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+async def signing_keys(session: ReadSession) -> list[StoredSigningKey]:
+    query = select(StoredSigningKey).order_by(StoredSigningKey.generation)
+    return list((await session.scalars(query)).all())
+
+
+async def add_signing_key(
+    session: WriteSession,
+    *,
+    generation: int,
+    kid: str,
+    public_jwk: dict[str, str],
+    private_key_encrypted: bytes,
+) -> bool:
+    """Store the key of ``generation`` unless another process stored one first (then False).
+    The older keys are marked retired from now on."""
+    inserted = await session.execute(
+        insert(StoredSigningKey)
+        .values(
+            generation=generation,
+            kid=kid,
+            public_jwk=public_jwk,
+            private_key_encrypted=private_key_encrypted,
+        )
+        .on_conflict_do_nothing()
+        .returning(StoredSigningKey.generation)
+    )
+    if inserted.scalar_one_or_none() is None:
+        return False
+    await session.execute(
+        update(StoredSigningKey)
+        .where(StoredSigningKey.generation < generation, StoredSigningKey.retired_at.is_(None))
+        .values(retired_at=func.now())
+    )
+    return True
+
+
+async def drop_signing_keys_retired_before(session: WriteSession, before: datetime) -> list[str]:
+    """Drop keys retired before ``before`` (their tokens have expired); their key ids."""
+    dropped = await session.scalars(
+        delete(StoredSigningKey)
+        .where(StoredSigningKey.retired_at < before)
+        .returning(StoredSigningKey.kid)
+    )
+    return list(dropped.all())

@@ -35,7 +35,8 @@ class JsonWebKeySet(BaseModel):
 async def jwks(request: Request) -> JsonWebKeySet:
     """Every key still trusted: the current signing key first, then keys kept until their
     tokens have expired."""
-    return JsonWebKeySet.model_validate(request.app.state.keys.keyring.jwks())
+    keyring = await request.app.state.keys.current()
+    return JsonWebKeySet.model_validate(keyring.jwks())
 
 
 class TokenInfo(BaseModel):

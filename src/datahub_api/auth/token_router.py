@@ -105,7 +105,7 @@ async def issue_token(
     scopes = service.requested_scopes(scope, granted)
     settings = request.app.state.settings
     issued = service.issue_token(
-        request.app.state.keys.keyring,
+        await request.app.state.keys.current(),
         client,
         scopes,
         issuer=settings.token_issuer,

@@ -22,6 +22,14 @@ class InvalidToken(Exception):
     """The token cannot be trusted; the reason is for logs and audit, never for the caller."""
 
 
+class UnknownKey(InvalidToken):
+    """The token names a key id the keyring does not hold (maybe one made a moment ago)."""
+
+    def __init__(self, kid: str) -> None:
+        super().__init__("unknown key id")
+        self.kid = kid
+
+
 @dataclass(frozen=True)
 class IssuedToken:
     token: str
@@ -105,9 +113,11 @@ def _verify(keyring: Keyring, token: str, *, issuer: str) -> tuple[Principal, fl
     if header.get("alg") != ALGORITHM:
         raise InvalidToken(f"algorithm {header.get('alg')!r} refused")
     kid = header.get("kid")
-    key = keyring.verifier(kid) if isinstance(kid, str) else None
+    if not isinstance(kid, str):
+        raise InvalidToken("no key id")
+    key = keyring.verifier(kid)
     if key is None:
-        raise InvalidToken("unknown key id")
+        raise UnknownKey(kid)
     try:
         claims = jwt.decode(
             token,
