@@ -142,6 +142,7 @@ def text_tables() -> dict[str, dict[str, dict[str, str]]]:
     """Every table of words by module: the base one here and one per group of pages.
     A test holds them to the same keys and placeholders in every language."""
     from datahub_api.portal.esp_texts import ESP_TEXTS
+    from datahub_api.portal.i18n_charts import CHART_TEXTS
     from datahub_api.portal.i18n_paper import PAPER_TEXTS
     from datahub_api.portal.i18n_people import PEOPLE_TEXTS
 
@@ -150,6 +151,7 @@ def text_tables() -> dict[str, dict[str, dict[str, str]]]:
         "i18n_people": PEOPLE_TEXTS,
         "esp_texts": ESP_TEXTS,
         "i18n_paper": PAPER_TEXTS,
+        "i18n_charts": CHART_TEXTS,
     }
 
 
