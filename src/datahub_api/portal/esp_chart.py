@@ -281,7 +281,7 @@ def draw(data: ChartData, language: str, words: dict[str, str], unit_name: str) 
         values = [
             (kind, value / scale if kind == "offtake" else -value / scale)
             for kind, value in (("offtake", bucket.offtake), ("injection", bucket.injection))
-            if value is not None
+            if value  # a zero is no bar
         ]
         parts = [bucket_label(bucket, data.granularity, language)]
         if bucket.gap:

@@ -6,7 +6,7 @@ from __future__ import annotations
 CHART_TEXTS: dict[str, dict[str, str]] = {
     "nl": {
         "sla_x_days": "Dag van {month}",
-        "sla_x_months": "Maand",
+        "sla_x_months": "Maand ({first} tot {last})",
         "sla_y_share": "Op tijd binnen {days} dagen (%)",
         "sla_target_line": "doel {share}",
         "sla_tip_share": "{share} op tijd",
@@ -24,7 +24,7 @@ CHART_TEXTS: dict[str, dict[str, str]] = {
     },
     "en": {
         "sla_x_days": "Day of {month}",
-        "sla_x_months": "Month",
+        "sla_x_months": "Month ({first} to {last})",
         "sla_y_share": "On time within {days} days (%)",
         "sla_target_line": "target {share}",
         "sla_tip_share": "{share} on time",

@@ -37,6 +37,7 @@ from datahub_api.mandates.models import ConsentSessionStatus
 from datahub_api.mandates.router import consent_rules
 from datahub_api.portal.i18n import LANGUAGE_COOKIE, LANGUAGES, language_of, texts
 from datahub_api.portal.navigation import NAV
+from datahub_api.portal.svg_chart import percent
 
 router = APIRouter(include_in_schema=False)
 STATIC_PATH = "/portal/static"
@@ -56,6 +57,7 @@ def _brussels_datetime(value: datetime) -> str:
 
 templates.env.filters["brussels_date"] = _brussels_date
 templates.env.filters["brussels_datetime"] = _brussels_datetime
+templates.env.filters["percent"] = percent  # {{ share | percent(lang) }}: 83,87% in Dutch
 
 
 def install_portal_static(app: FastAPI) -> None:

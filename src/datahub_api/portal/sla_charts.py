@@ -21,6 +21,7 @@ from datahub_api.portal.svg_chart import (
 )
 from datahub_api.sla.service import Figures, Report
 
+MISSED_STUB = 3.0  # a day at 0% on time still shows (red), unlike a day with nothing expected
 MONTH_FRAME = Frame(width=760, height=340, left=64, bottom=54)
 TREND_FRAME = Frame(width=420, height=340, left=64, bottom=54)
 
@@ -100,6 +101,7 @@ def month_chart(report: Report, words: Mapping[str, str], language: str) -> SlaC
         rules=_rules(report, words, language),
         tick_decimals=1,
         tick_suffix="%",
+        min_height=MISSED_STUB,
     )
     name = month_name(report.start, language)
     return SlaChart(
@@ -116,16 +118,13 @@ def trend_chart(report: Report, shown: date, words: Mapping[str, str], language:
     """One column per month of a month-grouped report; ``shown`` is highlighted."""
     target = report.target.share
     slots = []
-    for index, group in enumerate(report.groups):
+    for group in report.groups:
         month, figures = group.start, group.figures
         share = figures.share_on_time
-        label = MONTHS[language][month.month - 1]
-        if index == 0 or month.month == 1:
-            label = f"{label} '{month.year % 100:02d}"
         slots.append(
             Slot(
                 start=month.isoformat()[:7],
-                label=label,
+                label=MONTHS[language][month.month - 1],
                 values=[] if share is None else [(_kind(share, target), share * 100)],
                 tip=_tip(month_name(month, language), figures, words, language),
                 current=month == shown,
@@ -139,12 +138,15 @@ def trend_chart(report: Report, shown: date, words: Mapping[str, str], language:
         rules=_rules(report, words, language),
         tick_decimals=1,
         tick_suffix="%",
+        min_height=MISSED_STUB,
     )
     return SlaChart(
         chart=chart,
         label=words["sla_trend_alt"].format(
             channel=words[f"sla_{report.channel.value}"], month=month_name(shown, language)
         ),
-        x_title=words["sla_x_months"],
+        x_title=words["sla_x_months"].format(
+            first=month_name(report.start, language), last=month_name(shown, language)
+        ),
         y_title=words["sla_y_share"].format(days=report.target.days),
     )

@@ -201,9 +201,11 @@ def bars(
     tick_decimals: int = 3,
     tick_suffix: str = "",
     labels_centred: bool = True,
+    min_height: float = 0.5,
 ) -> Chart:
     """The geometry of one column per slot on ``axis``; bars rise from zero (or from the
-    axis's low end when it is above zero) and ``rules`` are ``(value, label, kind)``."""
+    axis's low end when it is above zero), at least ``min_height`` high so a value at the
+    base still shows, and ``rules`` are ``(value, label, kind)``."""
     frame = frame or Frame()
     plot_width, plot_height = frame.plot_width, frame.plot_height
     span = axis.high - axis.low
@@ -222,15 +224,15 @@ def bars(
         x = frame.left + index * column_width
         drawn = []
         for kind, value in slot.values:
-            if value == 0 and base == 0:
-                continue
             y1, y2 = y_of(max(value, base)), y_of(min(value, base))
+            if y2 - y1 < min_height and value >= base:
+                y1 = y2 - min_height  # a stub standing on the base, not hanging below it
             drawn.append(
                 Bar(
                     x + (column_width - bar_width) / 2,
                     bar_width,
                     y1,
-                    max(y2 - y1, 0.5),
+                    max(y2 - y1, min_height),
                     kind,
                     slot.estimated,
                     slot.incomplete,
