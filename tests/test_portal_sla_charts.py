@@ -1,5 +1,6 @@
-"""The operator's SLA charts (portal/sla_charts.py): whole days on the x axis however few
-days have data, the page's language everywhere, the labelled target line, a value per day."""
+"""The SLA charts (portal/sla_charts.py, and sla/chart.py's file): whole days on the x axis
+however few days have data, the page's language everywhere, the labelled target line, a
+value per day."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import date, timedelta
 from datahub_api.portal.i18n import texts
 from datahub_api.portal.sla_charts import month_chart, trend_chart
 from datahub_api.settings import SlaTarget
+from datahub_api.sla.chart import figure_of, render
 from datahub_api.sla.service import Figures, Group, Report, SlaChannel, next_month
 
 
@@ -70,3 +72,19 @@ def test_the_trend_has_a_column_per_month_and_marks_the_shown_one() -> None:
     assert [c.current for c in drawn.chart.columns].index(True) == 11
     assert drawn.chart.columns[10].tip[:2] == ("november 2026", "96,67% op tijd")
     assert drawn.x_title == "Maand (januari 2026 tot december 2026)"
+
+
+def test_the_chart_file_ticks_whole_days_of_the_month() -> None:
+    """``sla report --chart`` (matplotlib) ticked 0.50, 0.75, ... with two days of data."""
+    first = date(2026, 12, 1)
+    data = {
+        date(2026, 12, 1): Figures(expected=10, on_time=10),
+        date(2026, 12, 2): Figures(expected=10, on_time=9, late=1),
+    }
+    axes = figure_of(_report(first, date(2027, 1, 1), data, False)).axes[0]
+    ticks = list(axes.get_xticks())
+    assert ticks == list(range(1, 32, 2))
+    low, high = axes.get_xlim()
+    assert 0 < low < 1
+    assert 31 < high < 32
+    assert render(_report(first, date(2027, 1, 1), data, False), "svg").startswith(b"<?xml")
