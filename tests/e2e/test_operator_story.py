@@ -67,7 +67,7 @@ async def test_an_operator_approves_a_contract_application(
 
     await seed_sla_month(app, applicant, date(2026, 10, 1))
     await operator.get_by_role("navigation").get_by_role("link", name="Dienstniveaus (SLA)").click()
-    await operator.get_by_label("Maand").fill("2026-10")
+    await operator.get_by_label("Maand", exact=True).fill("2026-10")
     await operator.get_by_role("button", name="Tonen").click()
     await expect(operator).to_have_url(re.compile(r"month=2026-10"))
     months = operator.locator("svg.chart-svg[data-days]")
