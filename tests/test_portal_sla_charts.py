@@ -5,9 +5,10 @@ value per day."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from xml.etree import ElementTree
 
 from datahub_api.portal.i18n import texts
-from datahub_api.portal.sla_charts import month_chart, trend_chart
+from datahub_api.portal.sla_charts import month_chart, svg_file, trend_chart
 from datahub_api.settings import SlaTarget
 from datahub_api.sla.chart import figure_of, render
 from datahub_api.sla.service import Figures, Group, Report, SlaChannel, next_month
@@ -88,3 +89,21 @@ def test_the_chart_file_ticks_whole_days_of_the_month() -> None:
     assert 0 < low < 1
     assert 31 < high < 32
     assert render(_report(first, date(2027, 1, 1), data, False), "svg").startswith(b"<?xml")
+
+
+def test_the_api_chart_file_is_the_shared_chart_as_a_standalone_svg() -> None:
+    """``GET /api/v1/sla/chart`` draws with the portal's module, not matplotlib."""
+    first = date(2026, 2, 1)
+    data = {date(2026, 2, 3): Figures(expected=4, on_time=3, late=1)}
+    report = _report(first, date(2026, 3, 1), data, False)
+    report = Report(**{**report.__dict__, "channel": SlaChannel.nps_historical})
+    document = svg_file(report)
+    assert document.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<svg ')
+    root = ElementTree.fromstring(document)
+    found = root.findall(".//{http://www.w3.org/2000/svg}text[@class='x-label']")
+    assert [t.text for t in found] == [str(day) for day in range(1, 29)]
+    assert root.get("aria-label") == (
+        "Share on time per day, NPS channel (validated data), February 2026, with the target line"
+    )
+    assert b"75.00% on time" in document
+    assert b">target 95%</text>" in document

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 CHART_TEXTS: dict[str, dict[str, str]] = {
     "nl": {
+        "sla_nps_historical": "Kanaal NPS (gevalideerde gegevens)",
+        "sla_annual_history": "Jaarlijkse historiek",
         "sla_x_days": "Dag van {month}",
         "sla_x_months": "Maand ({first} tot {last})",
         "sla_y_share": "Op tijd binnen {days} dagen (%)",
@@ -23,6 +25,8 @@ CHART_TEXTS: dict[str, dict[str, str]] = {
         ),
     },
     "en": {
+        "sla_nps_historical": "NPS channel (validated data)",
+        "sla_annual_history": "Yearly history",
         "sla_x_days": "Day of {month}",
         "sla_x_months": "Month ({first} to {last})",
         "sla_y_share": "On time within {days} days (%)",

@@ -7,7 +7,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from datahub_api.portal.i18n import texts
 from datahub_api.portal.svg_chart import (
     MONTH_NAMES,
     MONTHS,
@@ -20,6 +24,12 @@ from datahub_api.portal.svg_chart import (
     percent,
 )
 from datahub_api.sla.service import Figures, Report
+
+# The chart file of GET /api/v1/sla/chart: the same macro as the pages, outside a page.
+_FILES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+)
 
 MISSED_STUB = 3.0  # a day at 0% on time still shows (red), unlike a day with nothing expected
 MONTH_FRAME = Frame(width=760, height=340, left=64, bottom=54)
@@ -150,3 +160,9 @@ def trend_chart(report: Report, shown: date, words: Mapping[str, str], language:
         ),
         y_title=words["sla_y_share"].format(days=report.target.days),
     )
+
+
+def svg_file(report: Report, language: str = "en") -> bytes:
+    """The month chart as a standalone SVG document (``GET /api/v1/sla/chart``)."""
+    drawn = month_chart(report, texts(language), language)
+    return _FILES.get_template("sla_chart.svg").render(drawn=drawn, report=report).encode()
