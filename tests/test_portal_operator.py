@@ -3,7 +3,7 @@ NPS audits; and that nobody else opens them."""
 
 from __future__ import annotations
 
-import base64
+import calendar
 import re
 from collections.abc import AsyncIterator
 from datetime import date
@@ -123,6 +123,10 @@ async def test_access_point_search(
     no_trace(odd)
 
 
+def days_in(year: int, month: int) -> int:
+    return calendar.monthrange(year, month)[1]
+
+
 @pytest.mark.parametrize("month", ["2026-03", "2026-10"])  # each with its DST day
 async def test_the_sla_dashboard(app: FastAPI, operator: httpx.AsyncClient, month: str) -> None:
     empty = await operator.get(f"/portal/operator/sla?month={month}")
@@ -132,14 +136,43 @@ async def test_the_sla_dashboard(app: FastAPI, operator: httpx.AsyncClient, mont
     await seed_sla_month(app, await make_esp(app, "ESP A"), date(year, number, 1))
     page = await operator.get(f"/portal/operator/sla?month={month}")
     assert page.status_code == 200
-    charts = re.findall(r'<img src="data:image/svg\+xml;base64,([^"]+)"', page.text)
-    # The DSO-wide figures of API and website; NPS counts only GVM installations.
-    assert len(charts) == 2
+    # The DSO-wide figures of API and website; NPS counts only GVM installations. Each has
+    # its month per day and its 12-month trend, inline SVG drawn by the shared chart module.
+    assert "data:image" not in page.text
+    months = re.findall(
+        r'<svg [^>]*class="chart-svg [^"]*"[^>]*data-channel="(\w+)" data-days="(\d+)"', page.text
+    )
+    assert months == [("api", str(days_in(year, number))), ("portal", str(days_in(year, number)))]
+    trends = re.findall(r'data-channel="(\w+)" data-months="(\d+)"', page.text)
+    assert trends == [("api", "12"), ("portal", "12")]
     assert page.text.count("Voor deze maand werden geen gegevens verwacht") == 1
-    assert b"<svg" in base64.b64decode(charts[0])
+    month_svg = page.text.split('data-days="', 1)[1].split("</svg>", 1)[0]
+    # Whole days only: one tick per calendar day, 1..31, none fractional or outside the month
+    ticks = re.findall(r'<text class="x-label"[^>]*>([^<]*)</text>', month_svg)
+    assert ticks == [str(day) for day in range(1, days_in(year, number) + 1)]
+    # Dutch words, Dutch month name, the labelled target line, a value per day
+    name = {"2026-03": "maart 2026", "2026-10": "oktober 2026"}[month]
+    assert f"Dag van {name}" in month_svg
+    assert "Op tijd binnen 3 dagen (%)" in month_svg
+    assert ">doel 95%</text>" in month_svg
+    twentieth = date(year, number, 20)
+    weekday = ["ma", "di", "wo", "do", "vr", "za", "zo"][twentieth.weekday()]
+    head = f"<title>{weekday} {twentieth:%d-%m-%Y}\n"
+    assert head + "0,00% op tijd\nVerwacht: 1 · Op tijd: 0 · Te laat: 0\n" in month_svg
+    assert "0,00% op tijd" in month_svg  # the 20th was never delivered
+    assert "100,00% op tijd" in month_svg
+    words = " ".join(re.findall(r">([^<]+)<", month_svg))  # what a person reads
+    for english in ("target", "Day of", "on time", "March", "October", "Expected"):
+        assert english not in words, english
+    english_page = await operator.get(f"/portal/operator/sla?month={month}&lang=en")
+    english_svg = english_page.text.split('data-days="', 1)[1].split("</svg>", 1)[0]
+    assert f"Day of {name.replace('maart', 'March').replace('oktober', 'October')}" in english_svg
+    assert ">target 95%</text>" in english_svg
+    assert "0.00% on time" in english_svg
+    await operator.get(f"/portal/operator/sla?month={month}&lang=nl")  # back to Dutch
     # 31 days: 26 the next morning, 4 five days late, the 20th never (the tracker's figures)
     assert "<td>31</td><td>26</td><td>4</td><td>1</td><td>0</td>" in page.text
-    assert "83.87%" in page.text
+    assert "<td>83,87%</td>" in page.text  # a Dutch decimal comma on the Dutch page
     for channel in ("Kanaal API", "Kanaal website", "Kanaal NPS"):
         assert channel in page.text
     assert "binnen 3 dagen" in page.text

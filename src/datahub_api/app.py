@@ -62,6 +62,7 @@ from datahub_api.paper_mandates.router import router as paper_mandates_router
 from datahub_api.portal.customer_pages import router as portal_customer_router
 from datahub_api.portal.esp_pages import router as portal_esp_router
 from datahub_api.portal.operator_pages import router as portal_operator_router
+from datahub_api.portal.router import install_portal_static
 from datahub_api.portal.router import router as portal_router
 from datahub_api.settings import Settings, get_settings
 from datahub_api.sla.gauges import SlaGauges
@@ -240,6 +241,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     install_not_modified(app)
     install_v3_face(app)
     install_api_docs(app)
+    install_portal_static(app)
     app.include_router(health_router)
     # The routes ESP backends poll come early: routes are matched in this order.
     app.include_router(mandates_router)

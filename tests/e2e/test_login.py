@@ -53,3 +53,17 @@ async def test_an_ended_session_logs_in_again_and_returns(
     assert "/portal/login" in page.url
     await page.goto("/portal/mandates")
     assert "/portal/login" in page.url
+
+
+async def test_the_login_page_links_to_registration_in_dutch_and_english(
+    new_page: NewPage,
+) -> None:
+    """The link's words were looked up under a key no table has: an empty, invisible link."""
+    page = await new_page()
+    await page.goto("/portal/login")
+    link = page.get_by_role("link", name="Energiedienstverlener zonder account?")
+    await expect(link).to_have_attribute("href", "/portal/register")
+    await screenshot(page, "login-register-link-nl")
+    await page.get_by_role("link", name="EN", exact=True).click()
+    await expect(page.get_by_role("link", name=re.compile("without an account"))).to_be_visible()
+    await screenshot(page, "login-register-link-en")

@@ -9,15 +9,20 @@ misses parts is marked as incomplete. Times are Brussels local times.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from datahub_api.brussels_days import BRUSSELS, brussels_date, day_start
 from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
 from datahub_api.meter_data.series import ReadGranularity, ReadWindow, Series
+from datahub_api.portal import svg_chart
+from datahub_api.portal.svg_chart import MONTHS as MONTHS
+from datahub_api.portal.svg_chart import WEEKDAYS as WEEKDAYS
+from datahub_api.portal.svg_chart import nice_step as nice_step
+from datahub_api.portal.svg_chart import number as number
 
 # The oldest and newest years a picker accepts (anything else is nonsense, not a query).
 FIRST_YEAR, LAST_YEAR = 2000, 2100
@@ -231,87 +236,16 @@ def chart_data(series: Sequence[Series], window: ReadWindow) -> ChartData:
 
 # --- geometry ---------------------------------------------------------------------------
 
-WIDTH, HEIGHT = 920, 380
-LEFT, RIGHT, TOP, BOTTOM = 78, 16, 16, 58
-
 
 @dataclass(frozen=True)
-class Bar:
-    x: float
-    width: float
-    y: float
-    height: float
-    kind: str  # "offtake" or "injection"
-    estimated: bool
-    incomplete: bool
+class Chart(svg_chart.Chart):
+    """The shared chart's geometry and what the meter-data page says about it."""
 
-
-@dataclass(frozen=True)
-class Column:
-    """One bucket: where it is drawn, its bars and what its tooltip says."""
-
-    x: float
-    width: float
-    start: datetime
-    gap: bool
-    incomplete: bool
-    title: str
-    bars: list[Bar]
-
-
-@dataclass(frozen=True)
-class Tick:
-    position: float
-    label: str
-
-
-@dataclass(frozen=True)
-class Chart:
-    width: int
-    height: int
-    left: int
-    top: int
-    plot_width: float
-    plot_height: float
-    zero_y: float
-    columns: list[Column]
-    y_ticks: list[Tick]
-    x_ticks: list[Tick]
-    unit: str
-    bucket_count: int
-    has_injection: bool
-    estimated_count: int
-    gap_count: int
-
-
-def nice_step(span: float, wanted: int = 5) -> float:
-    """A 1, 2 or 5 times a power of ten step giving about ``wanted`` ticks over ``span``."""
-    if span <= 0:
-        return 1.0
-    raw = span / wanted
-    power = 10 ** math.floor(math.log10(raw))
-    for factor in (1, 2, 5, 10):
-        if factor * power >= raw:
-            return float(factor * power)
-    return float(10 * power)
-
-
-def number(value: float, language: str, decimals: int = 3) -> str:
-    text = f"{value:,.{decimals}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    text = text.replace(",", " ")
-    return text.replace(".", ",") if language == "nl" else text
-
-
-MONTHS = {
-    "nl": ["jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"],
-    "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
-}
-WEEKDAYS = {
-    "nl": ["ma", "di", "wo", "do", "vr", "za", "zo"],
-    "en": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
-}
+    unit: str = ""
+    bucket_count: int = 0
+    has_injection: bool = False
+    estimated_count: int = 0
+    gap_count: int = 0
 
 
 def _x_label(start: datetime, granularity: ReadGranularity, language: str) -> str | None:
@@ -339,43 +273,16 @@ def bucket_label(bucket: Bucket, granularity: ReadGranularity, language: str) ->
 
 def draw(data: ChartData, language: str, words: dict[str, str], unit_name: str) -> Chart:
     """The SVG geometry of ``data``: offtake up, injection down, from a shared zero line."""
-    plot_width = WIDTH - LEFT - RIGHT
-    plot_height = HEIGHT - TOP - BOTTOM
     scale = 1000.0  # milli-units to kWh or m3
     top = max((b.offtake or 0) / scale for b in data.buckets) if data.buckets else 0.0
     bottom = max((b.injection or 0) / scale for b in data.buckets) if data.has_injection else 0.0
-    step = nice_step(max(top + bottom, 0.001))
-    high = math.ceil(top / step) * step if top > 0 else step
-    low = math.ceil(bottom / step) * step if bottom > 0 else 0.0
-    span = high + low
-
-    def y_of(value: float) -> float:
-        return TOP + (high - value) / span * plot_height
-
-    count = max(len(data.buckets), 1)
-    column_width = plot_width / count
-    bar_width = max(column_width * 0.8, 0.6)
-    columns = []
-    for index, bucket in enumerate(data.buckets):
-        x = LEFT + index * column_width
-        bars = []
-        for kind, value in (("offtake", bucket.offtake), ("injection", bucket.injection)):
-            if value is None or value == 0:
-                continue
-            amount = value / scale
-            signed = amount if kind == "offtake" else -amount
-            y1, y2 = y_of(max(signed, 0.0)), y_of(min(signed, 0.0))
-            bars.append(
-                Bar(
-                    x + (column_width - bar_width) / 2,
-                    bar_width,
-                    y1,
-                    max(y2 - y1, 0.5),
-                    kind,
-                    bucket.estimated,
-                    bucket.incomplete,
-                )
-            )
+    slots = []
+    for bucket in data.buckets:
+        values = [
+            (kind, value / scale if kind == "offtake" else -value / scale)
+            for kind, value in (("offtake", bucket.offtake), ("injection", bucket.injection))
+            if value  # a zero is no bar
+        ]
         parts = [bucket_label(bucket, data.granularity, language)]
         if bucket.gap:
             parts.append(words["esp_chart_gap"])
@@ -389,42 +296,25 @@ def draw(data: ChartData, language: str, words: dict[str, str], unit_name: str) 
                 parts.append(words["esp_chart_estimated"])
             if bucket.incomplete:
                 parts.append(words["esp_chart_incomplete"])
-        columns.append(
-            Column(
-                x,
-                column_width,
-                bucket.start,
-                bucket.gap,
-                bucket.incomplete,
-                " · ".join(parts),
-                bars,
+        slots.append(
+            svg_chart.Slot(
+                start=bucket.start.isoformat(),
+                label=_x_label(bucket.start, data.granularity, language),
+                values=values,
+                tip=parts,
+                gap=bucket.gap,
+                incomplete=bucket.incomplete,
+                estimated=bucket.estimated,
             )
         )
-    y_ticks = []
-    tick = -low
-    while tick <= high + step / 2:
-        y_ticks.append(Tick(y_of(tick), number(abs(tick), language)))
-        tick += step
-    x_ticks = [
-        Tick(LEFT + index * column_width, label)
-        for index, bucket in enumerate(data.buckets)
-        if (label := _x_label(bucket.start, data.granularity, language)) is not None
-    ]
-    if data.granularity is ReadGranularity.day:  # the label sits in the middle of its day
-        x_ticks = [Tick(t.position + column_width / 2, t.label) for t in x_ticks]
-    if data.granularity is ReadGranularity.month:
-        x_ticks = [Tick(t.position + column_width / 2, t.label) for t in x_ticks]
+    # Hours and quarter-hours are ticked where they start, days and months in the middle.
+    centred = data.granularity in (ReadGranularity.day, ReadGranularity.month)
+    shape = svg_chart.bars(
+        slots, svg_chart.Axis.around(top, bottom), language, labels_centred=centred
+    )
+    geometry: dict[str, Any] = {f.name: getattr(shape, f.name) for f in fields(shape)}
     return Chart(
-        width=WIDTH,
-        height=HEIGHT,
-        left=LEFT,
-        top=TOP,
-        plot_width=plot_width,
-        plot_height=plot_height,
-        zero_y=y_of(0.0),
-        columns=columns,
-        y_ticks=y_ticks,
-        x_ticks=x_ticks,
+        **geometry,
         unit=unit_name,
         bucket_count=len(data.buckets),
         has_injection=data.has_injection,

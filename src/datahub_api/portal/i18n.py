@@ -1,13 +1,53 @@
-"""The portal's words: Dutch first, English available (a language switch link)."""
+"""The portal's words: Dutch first, English available (a language switch link).
+
+A word that is not there fails loudly rather than rendering as nothing: templates read
+``t.key`` and ``t[key]`` from a :class:`Words` table, whose missing key raises
+:class:`MissingText` when :data:`STRICT` is on (the test suite turns it on, so a typo fails
+the test that renders it) and otherwise logs an error and shows the key itself in brackets,
+so a production page stays usable and the gap is visible and findable.
+"""
 
 from __future__ import annotations
 
+import logging
+import string
+
 from starlette.requests import Request
+
+log = logging.getLogger(__name__)
+
+# Missing words raise (tests) instead of being logged and shown as ``[key]`` (production).
+STRICT = False
+
+
+class MissingText(Exception):
+    """A text key the page asked for is in no text table (never a LookupError, which
+    Jinja would turn into an empty string)."""
+
+
+class Words(dict[str, str]):
+    """One language's words; a missing key raises or shows itself, never nothing."""
+
+    def __init__(self, language: str, words: dict[str, str]) -> None:
+        super().__init__(words)
+        self.language = language
+
+    def __missing__(self, key: str) -> str:
+        if STRICT:
+            raise MissingText(f"no {self.language!r} text for key {key!r}")
+        log.error("portal text missing", extra={"language": self.language, "key": key})
+        return f"[{key}]"
+
+
+def placeholders(text: str) -> set[str]:
+    """The ``{name}`` fields of a text (what ``.format`` fills in)."""
+    return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+
 
 LANGUAGES = ("nl", "en")
 LANGUAGE_COOKIE = "datahub_lang"
 
-TEXTS: dict[str, dict[str, str]] = {
+BASE_TEXTS: dict[str, dict[str, str]] = {
     "nl": {
         "title": "Datahub: toegang tot meetgegevens",
         "login": "Aanmelden",
@@ -94,20 +134,35 @@ def language_of(request: Request) -> str:
     return wanted if wanted in LANGUAGES else "nl"
 
 
-def texts(language: str) -> dict[str, str]:
-    return TEXTS[language]
+def texts(language: str) -> Words:
+    return WORDS[language]
 
 
-def _merge_page_texts() -> None:
-    """The words of the pages of other modules, one dict per module."""
+def text_tables() -> dict[str, dict[str, dict[str, str]]]:
+    """Every table of words by module: the base one here and one per group of pages.
+    A test holds them to the same keys and placeholders in every language."""
     from datahub_api.portal.esp_texts import ESP_TEXTS
+    from datahub_api.portal.i18n_charts import CHART_TEXTS
     from datahub_api.portal.i18n_organisations import ORGANISATION_TEXTS
     from datahub_api.portal.i18n_paper import PAPER_TEXTS
     from datahub_api.portal.i18n_people import PEOPLE_TEXTS
 
-    for module_texts in (PEOPLE_TEXTS, ESP_TEXTS, PAPER_TEXTS, ORGANISATION_TEXTS):
-        for language, words in module_texts.items():
-            TEXTS[language].update(words)
+    return {
+        "i18n": BASE_TEXTS,
+        "i18n_people": PEOPLE_TEXTS,
+        "esp_texts": ESP_TEXTS,
+        "i18n_paper": PAPER_TEXTS,
+        "i18n_charts": CHART_TEXTS,
+        "i18n_organisations": ORGANISATION_TEXTS,
+    }
 
 
-_merge_page_texts()
+def _merged() -> dict[str, Words]:
+    merged: dict[str, dict[str, str]] = {language: {} for language in LANGUAGES}
+    for table in text_tables().values():
+        for language, words in table.items():
+            merged[language].update(words)
+    return {language: Words(language, words) for language, words in merged.items()}
+
+
+WORDS = _merged()

@@ -4,10 +4,8 @@ the SLA tracker's charts, and NPS audits."""
 
 from __future__ import annotations
 
-import asyncio
-import base64
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -29,6 +27,8 @@ from datahub_api.nps import service as nps_service
 from datahub_api.nps.models import AuditStatus
 from datahub_api.organisations import repository as organisations_repository
 from datahub_api.organisations import service as organisations_service
+from datahub_api.portal import sla_charts
+from datahub_api.portal.i18n import language_of, texts
 from datahub_api.portal.pages import checked_form, message, page, person_for
 from datahub_api.sla import chart as sla_chart
 from datahub_api.sla import service as sla_service
@@ -261,7 +261,11 @@ async def access_point_search(request: Request) -> Response:
 class ChannelFigures:
     channel: str
     report: sla_service.Report
-    chart: str  # a data: URL of the SVG chart
+    month_chart: sla_charts.SlaChart | None  # None when no data was expected this month
+    trend_chart: sla_charts.SlaChart | None  # None when none was in the last 12 months
+
+
+TREND_MONTHS = 12
 
 
 def _this_month() -> str:
@@ -269,27 +273,60 @@ def _this_month() -> str:
     return f"{today.year:04d}-{today.month:02d}"
 
 
+def _trend_start(start: date, longest_days: int) -> date:
+    """The first of the 12 months up to ``start``'s, fewer when the longest SLA report a
+    call may ask for is shorter."""
+    end = sla_service.next_month(start)
+    first = start
+    for _ in range(TREND_MONTHS - 1):
+        earlier = (first - timedelta(days=1)).replace(day=1)
+        if (end - earlier).days > longest_days:
+            break
+        first = earlier
+    return first
+
+
 async def _channel_figures(
     request: Request, person: Principal, channel: sla_service.SlaChannel, month: str
 ) -> ChannelFigures:
     start = sla_chart.parse_month(month)
+    settings = request.app.state.settings
+    language = language_of(request)
+    words = texts(language)
+    now = datetime.now(UTC)
     async with request.app.state.database.read_sessions() as session:
         report = await sla_service.report(
             session,
             person,
-            request.app.state.settings,
+            settings,
             channel=channel,
             start=start,
             end=sla_service.next_month(start),
             group_by=sla_service.GroupBy.day,
             organisation_id=None,
-            now=datetime.now(UTC),
+            now=now,
         )
-    url = ""
-    if report.total.expected:
-        svg = await asyncio.to_thread(sla_chart.render, report, "svg")
-        url = "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
-    return ChannelFigures(channel=channel.value, report=report, chart=url)
+        trend = await sla_service.report(
+            session,
+            person,
+            settings,
+            channel=channel,
+            start=_trend_start(start, settings.sla_max_report_days),
+            end=sla_service.next_month(start),
+            group_by=sla_service.GroupBy.month,
+            organisation_id=None,
+            now=now,
+        )
+    return ChannelFigures(
+        channel=channel.value,
+        report=report,
+        month_chart=sla_charts.month_chart(report, words, language)
+        if report.total.expected
+        else None,
+        trend_chart=sla_charts.trend_chart(trend, start, words, language)
+        if trend.total.expected
+        else None,
+    )
 
 
 @router.get("/portal/operator/sla")

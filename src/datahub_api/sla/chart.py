@@ -1,8 +1,9 @@
-"""The SLA chart (daily share on time against the target line) and the text table of
-``datahub-api sla report``.
+"""The SLA chart file of ``datahub-api sla report --chart`` and of ``GET /api/v1/sla/chart``
+(daily share on time against the target line) and the command's text table.
 
-matplotlib with its Agg backend (no display needed): the reference plotting library, well
-kept, and it writes both PNG and SVG from the same figure.
+matplotlib with its Agg backend (no display needed) draws the files: it writes both PNG and
+SVG from the same figure. The portal draws its SLA charts with its own SVG module
+(``portal/sla_charts.py``), in the page's language and with tooltips.
 """
 
 from __future__ import annotations
@@ -72,6 +73,12 @@ def table(report: Report) -> str:
 
 def render(report: Report, image_format: str = "svg") -> bytes:
     """The daily share on time of the report's groups against the target line."""
+    buffer = io.BytesIO()
+    figure_of(report).savefig(buffer, format=image_format, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def figure_of(report: Report) -> Figure:
     figure = Figure(figsize=(9, 4), dpi=100)
     axes = figure.add_subplot()
     days = [group.start for group in report.groups]
@@ -99,6 +106,12 @@ def render(report: Report, image_format: str = "svg") -> bytes:
             label=f"target {report.target.share * 100:.0f}%",
         )
         axes.legend(loc="lower left")
+    # Whole days only: a tick per day of the month (every other one from 16 days on), the
+    # x range the month's days (not matplotlib's automatic 0.5 steps or -5..35).
+    month_days = (report.end - report.start).days
+    axes.set_xlim(0.4, month_days + 0.6)
+    every = 1 if month_days <= 15 else 2
+    axes.set_xticks(range(1, month_days + 1, every))
     low = min([share for _, share in plotted] + [90.0])
     axes.set_ylim(max(0.0, low - 2), 100.5)
     axes.set_ylabel(f"on time within {report.target.days} days (%)")
@@ -109,6 +122,4 @@ def render(report: Report, image_format: str = "svg") -> bytes:
         + ("" if report.organisation_id is None else f" (ESP {report.organisation_id})")
     )
     axes.set_xlabel(f"day of {report.start:%B %Y}")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=image_format, bbox_inches="tight")
-    return buffer.getvalue()
+    return figure

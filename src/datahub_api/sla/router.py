@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -15,6 +14,7 @@ from datahub_api.brussels_days import day_start
 from datahub_api.db import ReadSessionDep
 from datahub_api.errors import UnprocessableContent, problem_responses
 from datahub_api.iso_dates import IsoDate
+from datahub_api.portal import sla_charts
 from datahub_api.settings import Settings
 from datahub_api.sla import chart, service
 from datahub_api.sla.schemas import (
@@ -181,8 +181,9 @@ async def sla_late_items(
         200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}}},
     },
     summary="Daily share on time of a month against the target line, as SVG",
-    description="The chart of the portal's SLA page and of `datahub-api sla report`; the "
-    "same figures and rules as `GET /api/v1/sla/report` with `group_by=day`.",
+    description="The month chart of the portal's SLA page (one bar per day, the target line), "
+    "as a standalone SVG document in English; the same figures and rules as "
+    "`GET /api/v1/sla/report` with `group_by=day`.",
 )
 async def sla_chart(
     request: Request,
@@ -204,5 +205,4 @@ async def sla_chart(
         organisation_id=organisation_id,
         now=datetime.now(UTC),
     )
-    svg = await asyncio.to_thread(chart.render, found, "svg")
-    return Response(svg, media_type="image/svg+xml")
+    return Response(sla_charts.svg_file(found), media_type="image/svg+xml")
