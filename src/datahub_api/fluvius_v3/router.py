@@ -312,19 +312,25 @@ async def get_energy(
         str | None,
         Query(
             alias="from",
-            description="Start (inclusive), a date-time with an offset. For `readTime` on the "
-            "grid of each granularity asked (a quarter-hour, an hour, midnight in Brussels); "
-            "default: the start of the Brussels day before `to`. For `insertTime` any "
-            "instant; default: 24 hours before `to`.",
+            description="Start (inclusive): a date-time (`Z`, an offset, or none: Brussels "
+            "time; any number of fraction digits) or a date. For `readTime` a midnight names "
+            "its day (`2024-01-01T00:00:00Z`, `2023-12-31T23:00:00Z` and "
+            "`2024-01-01T00:00:00+01:00` all start 1 January in Brussels), another instant "
+            "starts the slot holding it. Default: the start of the Brussels day before `to`. "
+            "For `insertTime` the instant as given; default: 24 hours before `to`.",
         ),
     ] = None,
     end: Annotated[
         str | None,
         Query(
             alias="to",
-            description=f"End (exclusive). Default: the start of today in Brussels "
-            f"(`readTime`), now (`insertTime`). A `readTime` period lasts at most "
-            f"{MAX_READ_DAYS} days.",
+            description=f"End (exclusive), in the same shapes. For `readTime` a midnight "
+            f"names the day the window stops before (`2024-06-01T00:00:00Z`: up to and "
+            f"including 31 May), an end in the last second of a minute is inclusive "
+            f"(`2024-05-31T23:59:59Z`, `...23:59:59.9999999Z`: up to and including 31 May), "
+            f"another instant ends the slot holding it. For gas, days are gas days (06:00 to "
+            f"06:00 Brussels). Default: the start of today in Brussels (`readTime`), now "
+            f"(`insertTime`). A `readTime` period lasts at most {MAX_READ_DAYS} days.",
         ),
     ] = None,
     reference_number: Annotated[
@@ -349,7 +355,18 @@ async def get_energy(
     """Exactly Fluvius's `GetEnergyResponseApiDataResponse`. The headpoint's `$type` is how
     the access point is metered: `metering-on-meter` (a `physicalMeters` entry per meter
     installed in the period), `metering-on-headpoint` (series on the headpoint, and
-    `subHeadpoints`) or `metering-on-headpoint-and-meter` (both). With `readTime` every slot
+    `subHeadpoints`) or `metering-on-headpoint-and-meter` (both).
+
+    `from` and `to` are read as the caller meant them, as Fluvius's own service does: a
+    midnight on the clock it is written in (UTC `Z`, an offset, none) or in Brussels names
+    that Brussels day for every granularity; a `to` in the last second of a minute
+    (`23:59:59Z`, `23:59:59.9999999Z`) ends at the next minute; other instants widen to
+    the slots they touch. So `from=2024-01-01T00:00:00Z&to=2024-06-01T00:00:00Z` reads 1
+    January up to and including 31 May, and `from=<day>T00:00:00Z&to=<day>T23:59:59Z` that
+    Brussels day (92 quarter-hours on 31 March 2024, 100 on 27 October 2024). For a gas
+    EAN the days named are gas days. A `to` not after `from` or an unparseable bound: 400.
+
+    With `readTime` every slot
     of the period appears (a DST day has 92 or 100 quarter-hours); a gap is
     `{"value": null, "unit": ...}`. Values in kWh, kVArh or m3 with three decimals; states
     `READ`, `EST`, `VAL`, `NVAL`.
