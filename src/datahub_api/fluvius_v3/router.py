@@ -215,7 +215,15 @@ async def create_short_url_identifier(
     summary="Sandbox only: make a mandate without consent (Fluvius sandbox)",
     description="**Sandbox only**: exists when the service runs with `DATAHUB_SANDBOX=true`; "
     "404 otherwise. Makes, for the calling ESP, an `api` mandate with exactly the given "
-    "status, period and expiry on any registered access point.",
+    "status, period and expiry on any registered access point. The period's bounds are read "
+    "like the energy `from` and `to`: `2024-01-01T00:00:00Z` is 1 January in Brussels, an "
+    "end `2026-12-31T23:59:59Z` includes 31 December. Fluvius's sandbox test EANs need not be "
+    "registered (nor carry a GS1 check digit): `541448860000000016` (Fluvius's example, "
+    "electricity with injection) and the family `5414` + `4|5` + energy (`0` electricity, "
+    "`1` gas) + injection (`0` none, `1|2`) + granularity (`0` daily meter, `1|2` "
+    "quarter-hours) + `0-2` + `000000` + three digits (`541450000000000001`, "
+    "`541440110000000001`) register, on their first mock mandate, a synthetic access point "
+    "of that kind with demo data for the last three years.",
     operation_id="v3_create_mock_mandate",
     openapi_extra={"x-sandbox-only": True},
 )
