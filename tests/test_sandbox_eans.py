@@ -120,26 +120,25 @@ async def test_a_mock_mandate_on_a_sandbox_ean_makes_its_access_point_and_data(
         "2023-12-31T23:00:00Z",  # 2024-01-01T00:00:00Z names 1 January
     )
     # Fluvius's example EAN: electricity with injection, per quarter-hour.
-    fluvius = await read(client, headers, "541448860000000016", "hourly_quarterhourly")
-    [meter] = fluvius["physicalMeters"]
+    meter = await read(client, headers, "541448860000000016", "hourly_quarterhourly")
+    assert meter["$type"] == "metering-on-headpoint-and-meter"
     assert len(meter["quarterHourlyEnergy"]) >= 7 * 92
     assert registers(meter["quarterHourlyEnergy"]) == {"offtake", "injection"}
     # Electricity without injection.
-    [meter] = (await read(client, headers, "541440010000000001", "daily"))["physicalMeters"]
+    meter = await read(client, headers, "541440010000000001", "daily")
     assert registers(meter["dailyEnergy"]) == {"offtake"}
     # Gas: hours in m3 (and kWh once calorific values exist).
     gas = await read(client, headers, "541441110000000001", "hourly_quarterhourly")
     assert gas["energyType"] == "G"
-    [meter] = gas["physicalMeters"]
     cells = [
-        m["offtake"]["total"] for one in meter["hourlyEnergy"] for m in one["measurements"][:1]
+        m["offtake"]["total"]
+        for one in gas["physicalMeters"][0]["hourlyEnergy"]
+        for m in one["measurements"][:1]
     ]
     assert {cell["unit"] for cell in cells} == {"m3"}
     assert sum(cell.get("value") is not None for cell in cells) > 100
     # A daily meter (granularity digit 0): days only, quarter-hours are gaps.
-    [meter] = (await read(client, headers, "541450000000000001", "daily,hourly_quarterhourly"))[
-        "physicalMeters"
-    ]
+    meter = await read(client, headers, "541450000000000001", "daily,hourly_quarterhourly")
     assert registers(meter["dailyEnergy"]) == {"offtake"}
     assert registers(meter["quarterHourlyEnergy"]) == set()
     # A second mock mandate on the same EAN reuses the access point.

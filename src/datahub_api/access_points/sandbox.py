@@ -84,7 +84,9 @@ async def make_sandbox_point(session: WriteSession, ean: str) -> AccessPoint | N
         {
             "energy_type": kind.energy_type.value,
             "meter_type": "DM",
-            "metering": "metering-on-meter",
+            # Series on the headpoint (the PyPI client's sandbox example reads the
+            # headpoint's `dailyEnergy`) and on the meter (m3 for gas).
+            "metering": "metering-on-headpoint-and-meter",
             "physical_meters": [
                 {"seq_number": "1", "meter_id": SANDBOX_METER_ID, "installed_from": str(first)}
             ],
