@@ -809,3 +809,14 @@ def test_a_local_production_without_converter_power_is_accepted() -> None:
     assert body.converter_power is None
     with pytest.raises(ValueError, match="three decimals"):
         LocalProductionBody.model_validate({"type": "PV", "converter_power": 5.6041})
+
+
+def test_smr3_is_a_json_boolean() -> None:
+    """``"smr3": 0`` is a malformed body (a 422), not false (schemathesis found it)."""
+    from pydantic import ValidationError
+
+    from datahub_api.access_points.schemas import InstallationBody
+
+    assert InstallationBody.model_validate({"smr3": True}).smr3 is True
+    with pytest.raises(ValidationError):
+        InstallationBody.model_validate({"smr3": 0})
