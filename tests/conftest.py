@@ -20,6 +20,7 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from datahub_api import embedded_postgres
@@ -105,8 +106,17 @@ async def truncate_all_tables(url: str) -> None:
         return
     engine = create_async_engine(url)
     try:
-        async with engine.begin() as connection:
-            await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        for attempt in range(5):
+            try:
+                async with engine.begin() as connection:
+                    # The live server (a session fixture) may be reading these tables; a
+                    # deadlock with it is broken by PostgreSQL and the TRUNCATE tried again.
+                    await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                return
+            except DBAPIError as error:
+                if "deadlock" not in str(error) or attempt == 4:
+                    raise
+                await asyncio.sleep(0.2)
     finally:
         await engine.dispose()
 

@@ -798,3 +798,25 @@ async def test_cli_import_carries_the_facts_all_or_nothing(server_url: str, tmp_
         await database.dispose()
     assert [tuple(row) for row in smr3] == [(True,)]
     assert count == 1
+
+
+def test_a_local_production_without_converter_power_is_accepted() -> None:
+    """``converter_power: null`` (the schema allows it) is no power, not a server error
+    (schemathesis found the 500)."""
+    from datahub_api.access_points.schemas import LocalProductionBody
+
+    body = LocalProductionBody.model_validate({"type": "PV", "converter_power": None})
+    assert body.converter_power is None
+    with pytest.raises(ValueError, match="three decimals"):
+        LocalProductionBody.model_validate({"type": "PV", "converter_power": 5.6041})
+
+
+def test_smr3_is_a_json_boolean() -> None:
+    """``"smr3": 0`` is a malformed body (a 422), not false (schemathesis found it)."""
+    from pydantic import ValidationError
+
+    from datahub_api.access_points.schemas import InstallationBody
+
+    assert InstallationBody.model_validate({"smr3": True}).smr3 is True
+    with pytest.raises(ValidationError):
+        InstallationBody.model_validate({"smr3": 0})

@@ -227,7 +227,9 @@ async def test_sandbox_mock_makes_exactly_the_given_mandate(
     assert len(mandates) == 1
     assert mandates[0]["status"] == "Finished"
     assert mandates[0]["renewalStatus"] == "Expired"
-    assert mandates[0]["dataPeriodFrom"] == "2025-03-01T00:00:00Z"
+    # A UTC midnight names its day, as on the energy reads: 1 March in Brussels.
+    assert mandates[0]["dataPeriodFrom"] == "2025-02-28T23:00:00Z"
+    assert mandates[0]["dataPeriodTo"] == "2026-02-28T23:00:00Z"
     unknown = await client.post(
         "/v3/api/mandate/mock", json={**body, "ean": "541448800000000000"}, headers=headers
     )

@@ -692,14 +692,9 @@ async def test_each_successful_read_is_in_the_access_log(
         ({"periodType": "sometime"}, "Parameter 'periodType': 'sometime' is not one of"),
         ({"granularity": "monthly"}, "Parameter 'granularity': 'monthly' is not one of"),
         ({"complexEnergyTypes": "apparent"}, "Parameter 'complexEnergyTypes': 'apparent'"),
-        ({"from": "yesterday"}, "Parameter 'from' must be a date-time with an offset"),
-        ({"to": "2026-02-11T00:00:00"}, "Parameter 'to' must be a date-time with an offset"),
+        ({"from": "yesterday"}, "Parameter 'from' must be a date-time"),
+        ({"to": "2026-02-11T25:00:00"}, "Parameter 'to' must be a date-time"),
         ({"to": "2026-02-09T23:00:00Z"}, "Parameter 'to' must be later than 'from'."),
-        ({"from": "2026-02-09T23:07:00Z"}, "must each be a quarter-hour"),
-        (
-            {"granularity": "daily", "from": "2026-02-10T00:00:00Z"},
-            "must each be midnight in Brussels",
-        ),
         ({"from": "2025-02-08T23:00:00Z"}, "may last at most 366 days"),
     ],
 )

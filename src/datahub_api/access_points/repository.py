@@ -679,3 +679,13 @@ async def energy_types(session: ReadSession, eans: Sequence[str]) -> dict[str, E
         select(AccessPoint.ean, AccessPoint.energy_type).where(AccessPoint.ean.in_(list(eans)))
     )
     return {row.ean: row.energy_type for row in result}
+
+
+async def lock_new_ean(session: WriteSession, ean: str) -> None:
+    """Until the transaction ends, one registrar at a time for ``ean`` (a row that does not
+    exist yet cannot be locked): two sandbox mock mandates on a new test EAN register it
+    once."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext('access-point'), hashtext(:ean))"),
+        {"ean": ean},
+    )

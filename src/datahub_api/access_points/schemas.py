@@ -9,7 +9,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from datahub_api.access_points.ean import Ean
 from datahub_api.access_points.models import (
@@ -100,8 +100,8 @@ RegistryDay = Annotated[IsoDate, AfterValidator(_registry_day)]
 """A Brussels date of the installation facts, from 2000-01-01 up to 2100-01-01."""
 
 
-def _three_decimals(value: float) -> float:
-    if round(value, 3) != value:
+def _three_decimals(value: float | None) -> float | None:
+    if value is not None and round(value, 3) != value:
         raise ValueError("at most three decimals")
     return value
 
@@ -199,7 +199,7 @@ class EstimatedAnnualVolumeBody(_Strict):
 class InstallationBody(_Strict):
     """The installation facts of an access point as they are now (data service `IG`)."""
 
-    smr3: bool = Field(
+    smr3: StrictBool = Field(
         default=False, description="A dynamic energy contract is active (SMR3 settlement)."
     )
     local_production_installations: Annotated[

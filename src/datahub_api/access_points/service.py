@@ -534,6 +534,23 @@ async def put_access_point(
     return PutOutcome(created=bool(outcome.created), access_point=access_point)
 
 
+async def put_unchecked_access_point(
+    session: WriteSession, ean: str, fields: AccessPointFields
+) -> AccessPoint:
+    """Sandbox only: register an access point whose EAN is one of Fluvius's sandbox test
+    EANs (:mod:`.sandbox`), which need no GS1 check digit; ``fields`` are checked as
+    always."""
+    body = AccessPointBody.model_construct(**dict(fields), ean=ean)
+    row = AccessPointRow(line=1, access_point=body)
+    problems = await check_rows(session, [row])
+    if problems:
+        raise AccessPointConflict("; ".join(problem.detail for problem in problems))
+    await _write(session, [row], None)
+    access_point = await repository.get_by_ean(session, ean, refresh=True)
+    assert access_point is not None
+    return access_point
+
+
 async def put_installation(
     session: WriteSession, ean: str, installation: InstallationBody
 ) -> AccessPoint:

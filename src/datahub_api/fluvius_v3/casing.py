@@ -30,7 +30,8 @@ V3_PREFIX = "/v3"
 # ``EanNumber`` is what the Fluvius ESP API v2 called ``ean``; open-source ESP clients built
 # on v2 (e.g. github.com/VONKT/fluvius-energy-service-company) send it. Applied only where the
 # route declares the target name.
-QUERY_NAME_ALIASES: Mapping[str, str] = {"eannumber": "ean"}
+# ``DataServiceType`` (one value, v2's name) on the mandate list is its ``dataServiceTypes``.
+QUERY_NAME_ALIASES: Mapping[str, str] = {"eannumber": "ean", "dataservicetype": "dataServiceTypes"}
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from datahub_api.db import WriteSession
 from datahub_api.fluvius_v3 import schemas as v3
 from datahub_api.fluvius_v3.errors import V3ValidationFailed
 from datahub_api.mandates.access import ReadGrant, readable_grants
+from datahub_api.mandates.models import DataServiceType
 from datahub_api.meter_data import repository
 from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
 from datahub_api.meter_data.reads import API_CHANNELS, authorize_and_record, gas_factors
@@ -104,9 +105,14 @@ class EnergyQuery:
     granularities: tuple[ReadGranularity, ...]  # in the body's field order
     complex_energy_types: frozenset[v3.ComplexEnergyType]
     reference_number: str | None
+    data_service_types: tuple[DataServiceType, ...] = ()
+    # ``readTime``: the window of each granularity, each on its own grid (Brussels days).
+    read_windows: tuple[ReadWindow, ...] = ()
 
     def windows(self) -> list[ReadWindow]:
         """The read windows of a ``readTime`` query (checked when the query was made)."""
+        if self.read_windows:
+            return list(self.read_windows)
         return [ReadWindow(self.start, self.end, g) for g in self.granularities]
 
 
@@ -178,6 +184,7 @@ async def _read_time_pieces(
             channels=API_CHANNELS,
             face=FACE,
             reference_number=query.reference_number,
+            data_service_types=query.data_service_types,
         )
         released.append(grant.released_days())
     first = min(window.read_days()[0] for window in windows)
@@ -218,6 +225,7 @@ async def _inserted_pieces(
             granularities=[granularity],
             channels=API_CHANNELS,
             reference_number=query.reference_number,
+            data_service_types=query.data_service_types,
         )
         starts = gas_day_start if gas else day_start
         if gas:  # a changed calendar day holds hours of two gas days

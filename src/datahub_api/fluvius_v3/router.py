@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
@@ -13,30 +13,32 @@ from fastapi.responses import JSONResponse
 
 from datahub_api.access_points import service as access_points_service
 from datahub_api.auth.principal import Principal, Scope
-from datahub_api.brussels_days import brussels_date, day_start, today_in_brussels
 from datahub_api.contracts.models import Channel
 from datahub_api.db import ReadSessionDep, WriteSessionDep
-from datahub_api.errors import DatahubError, UnprocessableContent
+from datahub_api.errors import DatahubError
 from datahub_api.fluvius_v3 import energy
 from datahub_api.fluvius_v3 import repository as v3_repository
 from datahub_api.fluvius_v3 import schemas as v3
 from datahub_api.fluvius_v3.auth import v3_caller
+from datahub_api.fluvius_v3.energy_request import (
+    MAX_READ_DAYS,
+    energy_query,
+    parse_data_service_types,
+)
 from datahub_api.fluvius_v3.errors import MandatesNotFound, V3ValidationFailed
 from datahub_api.fluvius_v3.installation import installation_body
+from datahub_api.fluvius_v3.windows import period_bound
 from datahub_api.installations import service as installations_service
 from datahub_api.mandates import repository, service
 from datahub_api.mandates.access import (
-    ALLOWED_GRANULARITIES,
     UnknownOrNotYours,
     readable_mandates,
 )
-from datahub_api.mandates.access import Granularity as ReadGranularity
 from datahub_api.mandates.models import (
     DataServiceType,
     Flow,
     Mandate,
 )
-from datahub_api.meter_data.series import ReadWindow
 
 router = APIRouter(prefix="/v3/api", tags=["Fluvius v3"])
 
@@ -213,7 +215,15 @@ async def create_short_url_identifier(
     summary="Sandbox only: make a mandate without consent (Fluvius sandbox)",
     description="**Sandbox only**: exists when the service runs with `DATAHUB_SANDBOX=true`; "
     "404 otherwise. Makes, for the calling ESP, an `api` mandate with exactly the given "
-    "status, period and expiry on any registered access point.",
+    "status, period and expiry on any registered access point. The period's bounds are read "
+    "like the energy `from` and `to`: `2024-01-01T00:00:00Z` is 1 January in Brussels, an "
+    "end `2026-12-31T23:59:59Z` includes 31 December. Fluvius's sandbox test EANs need not be "
+    "registered (nor carry a GS1 check digit): `541448860000000016` (Fluvius's example, "
+    "electricity with injection) and the family `5414` + `4|5` + energy (`0` electricity, "
+    "`1` gas) + injection (`0` none, `1|2`) + granularity (`0` daily meter, `1|2` "
+    "quarter-hours) + `0-2` + `000000` + three digits (`541450000000000001`, "
+    "`541440110000000001`) register, on their first mock mandate, a synthetic access point "
+    "of that kind with demo data for the last three years.",
     operation_id="v3_create_mock_mandate",
     openapi_extra={"x-sandbox-only": True},
 )
@@ -233,8 +243,9 @@ async def create_mock_mandate(
                 reference_number=body.reference_number,
                 ean=body.ean,
                 data_service_type=DataServiceType(body.data_service_type.value),
-                data_period_from=body.data_period_from,
-                data_period_to=body.data_period_to,
+                data_period_from=body.data_period_from
+                and period_bound(body.data_period_from, end=False),
+                data_period_to=body.data_period_to and period_bound(body.data_period_to, end=True),
                 status=STATUS_FROM_V3[body.status] if body.status else None,
                 expiration=body.mandate_expiration_date,
                 renewal_status=RENEWAL_FROM_V3[body.renewal_status]
@@ -252,121 +263,9 @@ async def create_mock_mandate(
 
 # --- energy -------------------------------------------------------------------------------
 
-MAX_READ_DAYS = 366
-"""Longest ``readTime`` period of one energy request."""
-_GRID_TEXT = {
-    ReadGranularity.quarter_hour: "a quarter-hour (minutes 00, 15, 30 or 45, no seconds)",
-    ReadGranularity.hour: "a whole hour",
-    ReadGranularity.day: "midnight in Brussels (e.g. 2024-07-02T22:00:00Z)",
-}
-_GRANULARITY_ORDER = {granularity: index for index, granularity in enumerate(energy.ENERGY_FIELDS)}
-
 
 def _is_ean(value: str) -> bool:
     return len(value) == 18 and value.isdigit()
-
-
-def _multi(raw: str | None, name: str, kind: type[v3.EnumT], messages: list[str]) -> list[v3.EnumT]:
-    if not raw:
-        return []
-    try:
-        return v3.parse_multi_value(raw, kind)
-    except ValueError as exc:
-        messages.append(f"Parameter '{name}': {exc}.")
-        return []
-
-
-def _bound(raw: str | None, name: str, messages: list[str]) -> datetime | None:
-    from datahub_api.mandates.query import parse_instant
-
-    if raw and "T" in raw:
-        raw = raw.replace(" ", "+")  # a '+' of the offset sent unescaped
-    try:
-        instant = parse_instant(raw, name)
-    except DatahubError:
-        messages.append(
-            f"Parameter '{name}' must be a date-time with an offset, e.g. 2024-07-02T22:00:00Z."
-        )
-        return None
-    return instant.astimezone(UTC) if instant else None
-
-
-def _default_granularity(mandates: list[Mandate]) -> v3.Granularity:
-    """Without ``granularity``: the finest one the caller's mandates allow."""
-    if any(
-        ReadGranularity.quarter_hour in ALLOWED_GRANULARITIES[m.data_service_type] for m in mandates
-    ):
-        return v3.Granularity.HOURLY_QUARTER_HOURLY
-    return v3.Granularity.DAILY
-
-
-def energy_query(
-    *,
-    ean: str,
-    energy_type: str,
-    mandates: list[Mandate],
-    period_type: str | None,
-    granularity: str | None,
-    complex_energy_types: str | None,
-    start: str | None,
-    end: str | None,
-    reference_number: str | None,
-) -> energy.EnergyQuery:
-    """The checked query, or a 400 listing everything wrong with it."""
-    messages: list[str] = []
-    kinds = _multi(period_type, "periodType", v3.PeriodType, messages)
-    kind = kinds[0] if len(kinds) == 1 else None
-    if not period_type:
-        messages.append("Parameter 'periodType' is mandatory.")
-    elif len(kinds) > 1:
-        messages.append("Parameter 'periodType' takes one value: 'readTime' or 'insertTime'.")
-    asked = _multi(granularity, "granularity", v3.Granularity, messages)
-    complex_types = _multi(
-        complex_energy_types, "complexEnergyTypes", v3.ComplexEnergyType, messages
-    )
-    first = _bound(start, "from", messages)
-    last = _bound(end, "to", messages)
-    if messages or kind is None:
-        raise V3ValidationFailed(*messages)
-    if kind is v3.PeriodType.INSERT_TIME:
-        last = last or datetime.now(UTC)
-        first = first or last - timedelta(days=1)
-    else:
-        last = last or day_start(today_in_brussels())
-        first = first or day_start(brussels_date(last - timedelta(microseconds=1)))
-    if last <= first:
-        raise V3ValidationFailed("Parameter 'to' must be later than 'from'.")
-    granularities = sorted(
-        {
-            energy.read_granularity(g, energy_type)
-            for g in asked or [_default_granularity(mandates)]
-        },
-        key=_GRANULARITY_ORDER.__getitem__,
-    )
-    if kind is v3.PeriodType.READ_TIME:
-        if last - first > timedelta(days=MAX_READ_DAYS):
-            raise V3ValidationFailed(
-                f"The period from 'from' to 'to' may last at most {MAX_READ_DAYS} days."
-            )
-        for read_granularity in granularities:
-            try:
-                ReadWindow.checked(first, last, read_granularity)
-            except UnprocessableContent:
-                messages.append(
-                    f"Parameters 'from' and 'to' must each be {_GRID_TEXT[read_granularity]} "
-                    f"for {read_granularity.name.replace('_', '-')} energy."
-                )
-        if messages:
-            raise V3ValidationFailed(*messages)
-    return energy.EnergyQuery(
-        ean=ean,
-        period_type=kind,
-        start=first,
-        end=last,
-        granularities=tuple(granularities),
-        complex_energy_types=frozenset(complex_types or v3.ComplexEnergyType),
-        reference_number=reference_number,
-    )
 
 
 @router.get(
@@ -421,19 +320,25 @@ async def get_energy(
         str | None,
         Query(
             alias="from",
-            description="Start (inclusive), a date-time with an offset. For `readTime` on the "
-            "grid of each granularity asked (a quarter-hour, an hour, midnight in Brussels); "
-            "default: the start of the Brussels day before `to`. For `insertTime` any "
-            "instant; default: 24 hours before `to`.",
+            description="Start (inclusive): a date-time (`Z`, an offset, or none: Brussels "
+            "time; any number of fraction digits) or a date. For `readTime` a midnight names "
+            "its day (`2024-01-01T00:00:00Z`, `2023-12-31T23:00:00Z` and "
+            "`2024-01-01T00:00:00+01:00` all start 1 January in Brussels), another instant "
+            "starts the slot holding it. Default: the start of the Brussels day before `to`. "
+            "For `insertTime` the instant as given; default: 24 hours before `to`.",
         ),
     ] = None,
     end: Annotated[
         str | None,
         Query(
             alias="to",
-            description=f"End (exclusive). Default: the start of today in Brussels "
-            f"(`readTime`), now (`insertTime`). A `readTime` period lasts at most "
-            f"{MAX_READ_DAYS} days.",
+            description=f"End (exclusive), in the same shapes. For `readTime` a midnight "
+            f"names the day the window stops before (`2024-06-01T00:00:00Z`: up to and "
+            f"including 31 May), an end in the last second of a minute is inclusive "
+            f"(`2024-05-31T23:59:59Z`, `...23:59:59.9999999Z`: up to and including 31 May), "
+            f"another instant ends the slot holding it. For gas, days are gas days (06:00 to "
+            f"06:00 Brussels). Default: the start of today in Brussels (`readTime`), now "
+            f"(`insertTime`). A `readTime` period lasts at most {MAX_READ_DAYS} days.",
         ),
     ] = None,
     reference_number: Annotated[
@@ -443,11 +348,33 @@ async def get_energy(
             description="Only the mandate with this reference number may grant the read.",
         ),
     ] = None,
+    data_service_type: Annotated[
+        str | None,
+        Query(
+            alias="dataServiceType",
+            description="Only mandates of this data service (`VH_dag`, `VH_kwartier_uur`, "
+            "`VH_onbepaald`; several separated by `,`) may grant the read, and the default "
+            "`granularity` is the finest they allow; as Fluvius's ESP API v2 took it and "
+            "clients built on it (EDDIE) still send it. None of yours: 404; an unknown "
+            "value: 400.",
+        ),
+    ] = None,
 ) -> Response:
     """Exactly Fluvius's `GetEnergyResponseApiDataResponse`. The headpoint's `$type` is how
     the access point is metered: `metering-on-meter` (a `physicalMeters` entry per meter
     installed in the period), `metering-on-headpoint` (series on the headpoint, and
-    `subHeadpoints`) or `metering-on-headpoint-and-meter` (both). With `readTime` every slot
+    `subHeadpoints`) or `metering-on-headpoint-and-meter` (both).
+
+    `from` and `to` are read as the caller meant them, as Fluvius's own service does: a
+    midnight on the clock it is written in (UTC `Z`, an offset, none) or in Brussels names
+    that Brussels day for every granularity; a `to` in the last second of a minute
+    (`23:59:59Z`, `23:59:59.9999999Z`) ends at the next minute; other instants widen to
+    the slots they touch. So `from=2024-01-01T00:00:00Z&to=2024-06-01T00:00:00Z` reads 1
+    January up to and including 31 May, and `from=<day>T00:00:00Z&to=<day>T23:59:59Z` that
+    Brussels day (92 quarter-hours on 31 March 2024, 100 on 27 October 2024). For a gas
+    EAN the days named are gas days. A `to` not after `from` or an unparseable bound: 400.
+
+    With `readTime` every slot
     of the period appears (a DST day has 92 or 100 quarter-hours); a gap is
     `{"value": null, "unit": ...}`. Values in kWh, kVArh or m3 with three decimals; states
     `READ`, `EST`, `VAL`, `NVAL`.
@@ -461,9 +388,15 @@ async def get_energy(
     if not _is_ean(ean):
         raise V3ValidationFailed("Parameter 'ean' must contain 18 digits.")
     reference = reference_number or None
+    services = parse_data_service_types(data_service_type, "dataServiceType")
     try:
         mandates = await readable_mandates(
-            session, principal, ean, channels=API_CHANNELS, reference_number=reference
+            session,
+            principal,
+            ean,
+            channels=API_CHANNELS,
+            reference_number=reference,
+            data_service_types=services,
         )
     except UnknownOrNotYours:
         raise MandatesNotFound() from None
@@ -480,6 +413,7 @@ async def get_energy(
         start=start,
         end=end,
         reference_number=reference,
+        services=services,
     )
     try:
         body = await energy.read_energy(session, principal, access_point, query)

@@ -141,13 +141,15 @@ async def readable_mandates(
     *,
     channels: Sequence[str],
     reference_number: str | None = None,
+    data_service_types: Sequence[DataServiceType] = (),
     now: datetime | None = None,
 ) -> list[Mandate]:
     """The calling ESP's approved mandates on ``ean`` that ``channels`` serve (and a contract
     covers today), not past their expiration instant nor the end of the tenure, only those
     with ``reference_number`` when one is given, or the unknown-EAN 404. Routes call it
     before validating anything else of the request, so an ESP without a mandate learns
-    nothing about the EAN."""
+    nothing about the EAN. ``data_service_types`` (when given) keeps only mandates of those
+    data services, as a ``reference_number`` does."""
     if principal.role is not Role.esp or principal.organisation_id is None:
         raise Forbidden("Metering data is read by energy service providers.")
     mandates = await repository.approved_for_read(
@@ -155,6 +157,8 @@ async def readable_mandates(
     )
     if reference_number is not None:
         mandates = [m for m in mandates if m.reference_number == reference_number]
+    if data_service_types:
+        mandates = [m for m in mandates if m.data_service_type in data_service_types]
     if not mandates:
         raise UnknownOrNotYours(ean)
     return mandates
@@ -168,13 +172,20 @@ async def readable_grants(
     granularities: Sequence[Granularity],
     channels: Sequence[str],
     reference_number: str | None = None,
+    data_service_types: Sequence[DataServiceType] = (),
     now: datetime | None = None,
 ) -> list[ReadGrant]:
     """Every mandate of the caller on ``ean`` whose data service allows ``granularities``,
     with its windows: 404 (as for an unknown EAN) without a readable mandate on
     ``channels``, 403 naming the data services when none allows the granularities."""
     mandates = await readable_mandates(
-        session, principal, ean, channels=channels, reference_number=reference_number, now=now
+        session,
+        principal,
+        ean,
+        channels=channels,
+        reference_number=reference_number,
+        data_service_types=data_service_types,
+        now=now,
     )
     grants = [
         ReadGrant.of(mandate)
@@ -200,6 +211,7 @@ async def authorize_read(
     granularities: Sequence[Granularity],
     channels: Sequence[str],
     reference_number: str | None = None,
+    data_service_types: Sequence[DataServiceType] = (),
     now: datetime | None = None,
 ) -> ReadGrant:
     """The grant for reading [start, end) of ``ean`` at ``granularities``, or a refusal:
@@ -214,6 +226,7 @@ async def authorize_read(
         granularities=granularities,
         channels=channels,
         reference_number=reference_number,
+        data_service_types=data_service_types,
         now=now,
     )
     covering = [g for g in grants if g.allowed_from <= start and end <= g.allowed_to]

@@ -808,10 +808,16 @@ async def make_sandbox_mandate(
     session: WriteSession, principal: Principal, request: MockMandate
 ) -> Mandate:
     """Sandbox only: an `api` mandate with exactly the given status and period on any
-    registered access point, without consent."""
+    registered access point, without consent; on one of Fluvius's sandbox test EANs the
+    registry does not hold, on the synthetic access point it names
+    (:mod:`datahub_api.access_points.sandbox`)."""
     if principal.role is not Role.esp or principal.organisation_id is None:
         raise Forbidden("Only an energy service provider may make sandbox mandates.")
     access_point = await access_points_service.find_access_point(session, request.ean)
+    if access_point is None:  # one of Fluvius's sandbox test EANs makes its access point
+        from datahub_api.access_points.sandbox import make_sandbox_point
+
+        access_point = await make_sandbox_point(session, request.ean)
     if access_point is None:
         raise NotFound(f"No access point {request.ean[:18]}.")
     today = today_in_brussels()

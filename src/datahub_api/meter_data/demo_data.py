@@ -424,3 +424,97 @@ async def seed_meter_data(session: WriteSession, world: DemoWorldBuilder) -> Non
         "corrected_blocks": sum(1 for _, version in history if version[-2] == EST),
         "validated_blocks": sum(1 for row in blocks if row[-3] is not None),
     }
+
+
+# --- a sandbox test EAN's synthetic access point ----------------------------------------
+
+
+def _per_day(values: Array, timeline: Timeline) -> tuple[Array, Timeline]:
+    """Quarter-hour values summed per Brussels day, with the timeline of those days."""
+    daily = np.add.reduceat(values, timeline.bounds[:-1])
+    count = len(timeline.days)
+    days = Timeline(
+        days=timeline.days,
+        bounds=np.arange(count + 1),
+        utc_hours=np.zeros(count),
+        local_hours=np.zeros(count),
+        day_of_year=timeline.day_of_year[timeline.bounds[:-1]],
+        weekend=timeline.weekend[timeline.bounds[:-1]],
+        day_index=np.arange(count),
+    )
+    return daily, days
+
+
+async def seed_sandbox_point(
+    session: WriteSession,
+    point: AccessPoint,
+    *,
+    first: date,
+    last: date,
+    injection: bool,
+    daily: bool,
+    seed: int,
+) -> int:
+    """Demo-world data for the synthetic access point of a sandbox test EAN (see
+    :mod:`datahub_api.access_points.sandbox`), days ``first`` to ``last``: a household
+    (with solar panels when ``injection``) per quarter-hour, or per day when ``daily``;
+    gas per hour. Deterministic for ``seed``; the imperfections of the demo world
+    included. Returns the number of day blocks stored."""
+    from datahub_api.meter_data.service import prepare_partitions
+
+    rng = np.random.default_rng(seed)
+    now = datetime.now(UTC)
+    profiles = Profiles(
+        rng, Timeline.build(first, last, QUARTER), Timeline.build(first, last, HOUR)
+    )
+    meter_id = point.physical_meters[0].meter_id
+    every_day = [True] * len(profiles.quarter.days)
+    planned: list[tuple[DemoSeries, Timeline]] = []
+    if point.energy_type is EnergyType.gas:
+        planned.append((
+            DemoSeries(point.ean, meter_id, Direction.offtake, Granularity.PT1H, StoredUnit.litre,
+                       profiles.gas(), every_day),
+            profiles.hour,
+        ))  # fmt: skip
+    else:
+        load = profiles.household(heat_pump=False)
+        flows = {Direction.offtake: load}
+        if injection:
+            solar = profiles.solar()
+            flows = {
+                Direction.offtake: np.maximum(load - solar, 0),
+                Direction.injection: np.maximum(solar - load, 0),
+            }
+        for direction, values in flows.items():
+            timeline, granularity = profiles.quarter, Granularity.PT15M
+            if daily:
+                values, timeline = _per_day(values, timeline)
+                granularity = Granularity.P1D
+            planned.append((
+                DemoSeries(point.ean, meter_id, direction, granularity, StoredUnit.Wh, values,
+                           every_day),
+                timeline,
+            ))  # fmt: skip
+    blocks: list[tuple[Any, ...]] = []
+    history: list[tuple[Any, ...]] = []
+    for series, timeline in planned:
+        for row, superseded in block_rows(series, timeline, rng, now):
+            blocks.append(row)
+            history.extend((len(blocks) - 1, version) for version in superseded)
+    if not blocks:
+        return 0
+    await prepare_partitions(session, set(range(first.year, last.year + 1)))
+    ids = await repository.reserve_block_ids(session, len(blocks))
+    await repository.copy_rows(
+        session,
+        BLOCKS_TABLE,
+        repository.BULK_BLOCK_COLUMNS,
+        ((block_id, *row) for block_id, row in zip(ids, blocks, strict=True)),
+    )
+    await repository.copy_rows(
+        session,
+        HISTORY_TABLE,
+        repository.HISTORY_COLUMNS,
+        ((*row[:7], ids[index], *row[7:]) for index, row in history),
+    )
+    return len(blocks)

@@ -7,7 +7,7 @@ day without data, and the access record names only the released part of the wind
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import date, timedelta
 
 from datahub_api.access_log.service import record_read
@@ -16,6 +16,7 @@ from datahub_api.brussels_days import gas_date
 from datahub_api.db import ReadSession, WriteSession
 from datahub_api.gas_calorific import service as gas_calorific
 from datahub_api.mandates.access import ReadGrant, authorize_read
+from datahub_api.mandates.models import DataServiceType
 from datahub_api.meter_data import repository
 from datahub_api.meter_data.models import Direction, Register, StoredUnit
 from datahub_api.meter_data.portal_export import (
@@ -48,10 +49,11 @@ async def authorize_and_record(
     channels: tuple[str, ...],
     face: str,
     reference_number: str | None = None,
+    data_service_types: Sequence[DataServiceType] = (),
 ) -> ReadGrant:
     """The grant for reading ``window`` of ``ean`` (or the refusal), with the read's access
-    record added to the request's transaction. ``reference_number`` limits the mandates
-    that may grant it to those with that reference."""
+    record added to the request's transaction. ``reference_number`` and
+    ``data_service_types`` limit the mandates that may grant it."""
     grant = await authorize_read(
         session,
         principal,
@@ -61,6 +63,7 @@ async def authorize_and_record(
         granularities=[window.granularity],
         channels=channels,
         reference_number=reference_number,
+        data_service_types=data_service_types,
     )
     released = grant.released_part(window.start, window.end)
     if released is not None:  # a read that released nothing read nobody's data
