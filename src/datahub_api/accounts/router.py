@@ -12,6 +12,7 @@ from datahub_api.accounts import repository, service
 from datahub_api.accounts.schemas import LoginRequest, Me
 from datahub_api.auth.dependencies import authenticate
 from datahub_api.auth.principal import Principal
+from datahub_api.client_address import client_address
 from datahub_api.db import ReadSessionDep, WriteSessionDep
 from datahub_api.errors import Unauthorized, problem_responses
 
@@ -49,7 +50,7 @@ async def log_in(
         request.app.state.login_throttle,
         username=body.username,
         password=body.password,
-        address=request.client.host if request.client else "-",
+        address=client_address(request),
         lifetime=timedelta(hours=settings.session_lifetime_hours),
     )
     set_session_cookie(request, response, login)

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from datahub_api.audit import repository
 from datahub_api.audit.models import AuditRecord
 from datahub_api.auth.principal import Principal
+from datahub_api.client_address import client_address
 from datahub_api.db import Database, WriteSession
 from datahub_api.observability import request_id_var
 
@@ -22,9 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 def _client_ip(request: Request | None) -> str | None:
-    if request is None or request.client is None:
-        return None
-    return request.client.host
+    return None if request is None else client_address(request)[:64]
 
 
 def record_action(

@@ -21,6 +21,7 @@ from datahub_api.accounts import service as accounts_service
 from datahub_api.accounts.router import set_session_cookie
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.brussels_days import BRUSSELS
+from datahub_api.client_address import client_address
 from datahub_api.db import commit_and_run_hooks
 from datahub_api.errors import (
     Conflict,
@@ -167,7 +168,7 @@ async def login(
                 request.app.state.login_throttle,
                 username=username,
                 password=password,
-                address=request.client.host if request.client else "-",
+                address=client_address(request),
                 lifetime=timedelta(hours=settings.session_lifetime_hours),
             )
             await session.commit()
