@@ -66,6 +66,7 @@ from datahub_api.portal.router import router as portal_router
 from datahub_api.settings import Settings, get_settings
 from datahub_api.sla.gauges import SlaGauges
 from datahub_api.sla.router import router as sla_router
+from datahub_api.throttles.service import AttemptCeiling, FailureThrottle
 from datahub_api.throttles.storage import open_storage
 from datahub_api.webhooks.router import router as webhooks_router
 
@@ -283,4 +284,19 @@ def install_throttles(app: FastAPI, settings: Settings) -> None:
         free_failures=settings.login_free_failures,
         max_wait_seconds=settings.throttle_backoff_max_seconds,
         failures_per_address_per_hour=settings.login_failures_per_address_per_hour,
+    )
+    app.state.token_throttle = FailureThrottle(
+        storage,
+        "token",
+        free_failures=settings.token_free_failures,
+        max_wait_seconds=settings.throttle_backoff_max_seconds,
+        ceiling_per_hour=settings.token_failures_per_address_per_hour,
+        message="Too many failed client authentications; try again later.",
+    )
+    app.state.registration_ceiling = AttemptCeiling(
+        storage,
+        "registration",
+        settings.registrations_per_address_per_hour,
+        3600,
+        "Too many registrations from this address; try again later.",
     )

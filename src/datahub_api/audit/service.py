@@ -8,6 +8,7 @@ that was refused rolls back.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -63,22 +64,28 @@ async def record_refusal(
     detail: dict[str, Any] | None = None,
     request: Request | None = None,
 ) -> None:
-    """Best effort: a refusal must still be answered when the audit write fails."""
+    """Best effort: a refusal must still be answered when the audit write fails. A request
+    that names a ``tally`` (``request.state.audit_tally``: failed logins and client
+    authentications) counts on one row per tally and window instead of adding a row."""
+    tally = getattr(request.state, "audit_tally", None) if request is not None else None
     try:
         async with database.write_sessions() as session:
-            repository.add(
-                session,
-                AuditRecord(
-                    actor=actor[:200],
-                    actor_role=actor_role,
-                    action=action,
-                    outcome="refused",
-                    target=target,
-                    detail=detail or {},
-                    request_id=request_id_var.get(),
-                    client_ip=_client_ip(request),
-                ),
+            record = AuditRecord(
+                actor=actor[:200],
+                actor_role=actor_role,
+                action=action,
+                outcome="refused",
+                target=target,
+                detail=detail or {},
+                request_id=request_id_var.get(),
+                client_ip=_client_ip(request),
             )
+            if isinstance(tally, str) and request is not None:
+                window = request.app.state.settings.refusal_tally_seconds
+                record.tally_key = f"{tally[:350]}|{int(time.time() // window)}"
+                await repository.tally(session, record)
+            else:
+                repository.add(session, record)
             await session.commit()
     except Exception:  # the database may be the reason for the refusal
         logger.warning("could not write the audit record of a refusal (%s)", action, exc_info=True)
