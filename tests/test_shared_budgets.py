@@ -236,6 +236,16 @@ async def test_two_nodes_share_one_budget_per_caller(
                 )
                 assert closed.status_code == 429
                 assert closed.headers["retry-after"]
+            # The address is closed too, and `serve` believes no X-Forwarded-For by default
+            # (uvicorn would, from loopback): another username from a "fresh" address written
+            # in the header is still this address.
+            for n, node in enumerate(nodes):
+                spoofed = await client.post(
+                    f"{node.url}/api/v1/auth/login",
+                    json={"username": f"user{n}", "password": "guess"},
+                    headers={"X-Forwarded-For": f"198.51.100.{n}"},
+                )
+                assert spoofed.status_code == 429
     finally:
         for node in nodes:
             node.stop()

@@ -327,3 +327,18 @@ async def test_registration_is_throttled_per_address(
     ]
     assert [a.status_code for a in answers] == [201, 201, 429]
     assert int(answers[-1].headers["retry-after"]) > 3000
+
+
+async def test_an_unreachable_redis_is_a_503_never_a_skipped_budget(clean_database: str) -> None:
+    from .conftest import free_port
+
+    settings = make_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    application = create_app(settings, database_url=clean_database)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            answer = await login(client, "an.peeters", "correct horse")
+            token = await failed_token(client, "some-client", "secret")
+    assert answer.status_code == token.status_code == 503
+    assert answer.headers["retry-after"] == "5"
+    assert answer.headers["content-type"] == "application/problem+json"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
+from limits.errors import StorageError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datahub_api import embedded_postgres
@@ -29,6 +31,7 @@ from datahub_api.db import create_database, normalize_database_url
 from datahub_api.errors import (
     PROBLEM_SCHEMA,
     PayloadTooLarge,
+    ServiceUnavailable,
     install_error_handlers,
     problem_responses,
     register_face_renderer,
@@ -69,6 +72,8 @@ from datahub_api.sla.router import router as sla_router
 from datahub_api.throttles.service import AttemptCeiling, FailureThrottle
 from datahub_api.throttles.storage import open_storage
 from datahub_api.webhooks.router import router as webhooks_router
+
+logger = logging.getLogger(__name__)
 
 API_DESCRIPTION = """\
 The data hub through which energy service providers (ESPs) get the metering data of their
@@ -276,6 +281,19 @@ def install_throttles(app: FastAPI, settings: Settings) -> None:
     """Every budget of the app on one shared storage (Redis, else PostgreSQL)."""
     storage = open_storage(settings, lambda: app.state.database)
     app.state.throttle_storage = storage
+
+    async def on_storage_unavailable(request: Request, exc: Exception) -> Response:
+        # Budgets are never skipped: without their store, the request waits for it.
+        logger.warning("throttle storage unavailable: %s", exc)
+        return render(
+            request,
+            ServiceUnavailable(
+                "The rate-limit store is unavailable; please retry shortly.",
+                headers={"Retry-After": "5"},
+            ),
+        )
+
+    app.add_exception_handler(StorageError, on_storage_unavailable)
     app.state.rate_limiter = ClientRateLimiter(
         settings.rate_limit_requests, settings.rate_limit_window_seconds, storage
     )

@@ -102,6 +102,7 @@ def open_storage(settings: Settings, database: Callable[[], Database]) -> Storag
         return RedisStorage(
             "async+" + settings.redis_url.removeprefix("async+"),
             implementation="redispy",
+            wrap_exceptions=True,  # limits.errors.StorageError: answered 503
             key_prefix=settings.redis_key_prefix,
             **options,
         )
