@@ -126,3 +126,41 @@ async def sliding_window(
     row = (await session.execute(_SLIDING_WINDOW, {"key": key, "expiry": expiry})).one()
     previous_ttl = float(row.previous_ttl) if row.previous_count else 0.0
     return int(row.previous_count), previous_ttl, int(row.current_count), float(row.current_ttl)
+
+
+_ACQUIRE_AND_WINDOW = text(
+    _WINDOW  # noqa: S608 (constant SQL: only bound parameters vary)
+    + """,
+    taken AS (
+        INSERT INTO throttle_counters AS c (key, count, expires_at)
+        SELECT :key || '/' || w.idx, :amount, to_timestamp((w.idx + 2) * :expiry)
+        FROM w, weighted
+        WHERE weighted.n + :amount <= :limit
+        ON CONFLICT (key) DO UPDATE SET count = c.count + EXCLUDED.count
+        WHERE (SELECT n FROM weighted) + c.count + EXCLUDED.count <= :limit
+        RETURNING count
+    )
+    SELECT (SELECT count FROM taken) AS taken_count,
+           prev.n AS previous_count,
+           w.share * :expiry AS previous_ttl,
+           coalesce((
+               SELECT c.count FROM throttle_counters c
+               WHERE c.key = :key || '/' || w.idx AND c.expires_at > clock_timestamp()
+           ), 0) AS current_count,
+           (w.idx + 2) * :expiry - w.t AS current_ttl
+    FROM prev, w
+    """
+)
+
+
+async def acquire_and_window(
+    session: WriteSession, key: str, limit: int, expiry: int, amount: int
+) -> tuple[bool, tuple[int, float, int, float]]:
+    """:func:`acquire_sliding_window_entry` and :func:`sliding_window` after it, in one
+    statement (one round trip per API request)."""
+    params = {"key": key, "limit": limit, "expiry": expiry, "amount": amount}
+    row = (await session.execute(_ACQUIRE_AND_WINDOW, params)).one()
+    taken = row.taken_count is not None
+    current = int(row.taken_count) if taken else int(row.current_count)
+    previous_ttl = float(row.previous_ttl) if row.previous_count else 0.0
+    return taken, (int(row.previous_count), previous_ttl, current, float(row.current_ttl))

@@ -16,12 +16,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import cast
 
 from limits import RateLimitItemPerSecond
-from limits.aio.storage import Storage
+from limits.aio.storage import SlidingWindowCounterSupport, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from datahub_api.errors import TooManyRequests
+from datahub_api.throttles.storage import PostgresStorage
 
 # A failure count is forgotten this long after the first failure it holds (a success
 # clears it at once).
@@ -43,18 +45,40 @@ class RateBudget:
     def __init__(self, storage: Storage, name: str, requests: int, window_seconds: int) -> None:
         self.item = RateLimitItemPerSecond(requests, window_seconds, namespace=name)
         self.window_seconds = window_seconds
+        self.storage = storage
         self.limiter = SlidingWindowCounterRateLimiter(storage)
 
     async def hit(self, caller: str) -> tuple[bool, BudgetState]:
-        allowed = await self.limiter.hit(self.item, caller)
-        stats = await self.limiter.get_window_stats(self.item, caller)
-        state = BudgetState(
+        key = self.item.key_for(caller)
+        if isinstance(self.storage, PostgresStorage):
+            allowed, window = await self.storage.acquire_and_window(
+                key, self.item.amount, self.window_seconds
+            )
+        else:
+            allowed = await self.limiter.hit(self.item, caller)
+            window = await cast(SlidingWindowCounterSupport, self.storage).get_sliding_window(
+                key, self.window_seconds
+            )
+        return allowed, self._state(*window)
+
+    def _state(
+        self, previous: int, previous_ttl: float, current: int, current_ttl: float
+    ) -> BudgetState:
+        """What the ``limits`` strategy's ``get_window_stats`` reports, from the window."""
+        expiry = self.window_seconds
+        weighted = previous * previous_ttl / expiry + current
+        reset_in = 0.0
+        if previous or current:
+            candidates = [current_ttl % expiry] if current else []
+            if previous:
+                candidates.append(previous_ttl % (expiry / previous))
+            reset_in = min(candidates)
+        return BudgetState(
             limit=self.item.amount,
-            remaining=max(0, stats.remaining),
-            reset_seconds=max(1, math.ceil(stats.reset_time - time.time())),
-            window_seconds=self.window_seconds,
+            remaining=max(0, self.item.amount - math.floor(weighted)),
+            reset_seconds=max(1, math.ceil(reset_in)),
+            window_seconds=expiry,
         )
-        return allowed, state
 
 
 def too_many(message: str, retry_after: float) -> TooManyRequests:

@@ -83,6 +83,15 @@ class PostgresStorage(Storage, SlidingWindowCounterSupport):
             await session.commit()
         return taken
 
+    async def acquire_and_window(
+        self, key: str, limit: int, expiry: int, amount: int = 1
+    ) -> tuple[bool, tuple[int, float, int, float]]:
+        """A hit and the window after it, in one round trip."""
+        async with self.database.write_sessions() as session:
+            answer = await repository.acquire_and_window(session, key, limit, expiry, amount)
+            await session.commit()
+        return answer
+
     async def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
         async with self.database.write_sessions() as session:
             return await repository.sliding_window(session, key, expiry)
