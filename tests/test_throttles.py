@@ -342,3 +342,28 @@ async def test_an_unreachable_redis_is_a_503_never_a_skipped_budget(clean_databa
     assert answer.status_code == token.status_code == 503
     assert answer.headers["retry-after"] == "5"
     assert answer.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_portal_login_is_throttled_alike_and_says_when_to_retry(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await make_account(app, "an.peeters", "correct horse", AccountRole.customer)
+    app.state.login_throttle = login_throttle(app, free=2, max_wait=1, ceiling=1000)
+
+    async def portal_login(password: str) -> httpx.Response:
+        form = await client.get("/portal/login")
+        return await client.post(
+            "/portal/login",
+            data={
+                "username": "an.peeters",
+                "password": password,
+                "csrf_token": field(form.text, "csrf_token"),
+            },
+        )
+
+    assert [(await portal_login("x")).status_code for _ in range(2)] == [401, 401]
+    closed = await portal_login("correct horse")
+    assert closed.status_code == 429
+    assert closed.headers["retry-after"] == "1"
+    await asyncio.sleep(1.1)
+    assert (await portal_login("correct horse")).status_code == 303

@@ -86,7 +86,9 @@ async def issue_token(
     request.state.audit_actor = claimed
     address = client_address(request)
     throttle: FailureThrottle = request.app.state.token_throttle
-    keys = [f"client:{claimed}", f"addr:{address}"]
+    # No client id named (an assertion may leave it out): only the address is slowed, so
+    # that anonymous garbage closes no one else's door.
+    keys = [f"addr:{address}"] + ([f"client:{claimed}"] if claimed != "-" else [])
     await throttle.check(keys, address)
     try:
         client = await _authenticated_client(

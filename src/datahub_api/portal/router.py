@@ -176,8 +176,10 @@ async def login(
         return _login_page(
             request, error=t["wrong_credentials"], username=username, status_code=401
         )
-    except TooManyRequests:
-        return _login_page(request, error=t["too_many"], username=username, status_code=429)
+    except TooManyRequests as error:
+        page = _login_page(request, error=t["too_many"], username=username, status_code=429)
+        page.headers.update(error.headers)  # Retry-After
+        return page
     response = RedirectResponse(safe_next(next), status_code=303)
     set_session_cookie(request, response, new_login)
     response.delete_cookie(LOGIN_CSRF_COOKIE)
