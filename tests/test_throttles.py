@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 
 from datahub_api.accounts.models import AccountRole
 from datahub_api.accounts.service import LoginThrottle
@@ -256,6 +257,19 @@ async def test_failed_logins_are_tallied_in_the_audit_trail(
     assert [(row.actor, row.detail["count"]) for row in rows] == [("-", 5)]
     assert rows[0].tally_key is not None
     assert rows[0].tally_key.startswith("login:nobody|127.0.0.1|")
+    # A tally only counts up; the rest of the row is as append-only as any other.
+    for change in (
+        "SET actor = 'someone else'",
+        "SET client_ip = '192.0.2.1'",
+        "SET detail = jsonb_set(detail, '{count}', '1')",
+        'SET detail = detail || \'{"reason": "rewritten", "count": 99}\'',
+    ):
+        async with app.state.database.write_sessions() as session:
+            with pytest.raises(DBAPIError, match="append-only"):
+                await session.execute(text(f"UPDATE audit_records {change}"))
+    async with app.state.database.write_sessions() as session:
+        with pytest.raises(DBAPIError, match="append-only"):
+            await session.execute(text("DELETE FROM audit_records"))
 
 
 # --- self-registration -------------------------------------------------------------------
