@@ -798,3 +798,12 @@ async def test_cli_import_carries_the_facts_all_or_nothing(server_url: str, tmp_
         await database.dispose()
     assert [tuple(row) for row in smr3] == [(True,)]
     assert count == 1
+
+
+def test_a_local_production_without_converter_power_is_valid() -> None:
+    """Schemathesis sent `"converter_power": null`: the three-decimals check raised a
+    TypeError (500) instead of letting the optional value be absent."""
+    from datahub_api.access_points.schemas import LocalProductionBody
+
+    body = LocalProductionBody.model_validate({"type": "?", "converter_power": None})
+    assert body.converter_power is None

@@ -100,8 +100,8 @@ RegistryDay = Annotated[IsoDate, AfterValidator(_registry_day)]
 """A Brussels date of the installation facts, from 2000-01-01 up to 2100-01-01."""
 
 
-def _three_decimals(value: float) -> float:
-    if round(value, 3) != value:
+def _three_decimals(value: float | None) -> float | None:
+    if value is not None and round(value, 3) != value:
         raise ValueError("at most three decimals")
     return value
 
