@@ -381,3 +381,20 @@ async def test_the_portal_login_is_throttled_alike_and_says_when_to_retry(
     assert closed.headers["retry-after"] == "1"
     await asyncio.sleep(1.1)
     assert (await portal_login("correct horse")).status_code == 303
+
+
+def test_throttle_settings_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from datahub_api.settings import Settings
+
+    monkeypatch.setenv("DATAHUB_LOGIN_ATTEMPTS_PER_15_MINUTES", "7")  # the old name
+    monkeypatch.setenv("DATAHUB_TRUSTED_PROXIES", '["10.0.0.0/8", " 192.0.2.1 "]')
+    monkeypatch.setenv("DATAHUB_REDIS_URL", "")
+    settings = Settings()
+    assert settings.login_free_failures == 7
+    assert settings.trusted_proxies == ["10.0.0.0/8", "192.0.2.1"]
+    assert settings.redis_url is None
+    monkeypatch.setenv("DATAHUB_TRUSTED_PROXIES", '["not-an-address"]')
+    with pytest.raises(ValidationError, match="not-an-address"):
+        Settings()
