@@ -807,3 +807,15 @@ def test_a_local_production_without_converter_power_is_valid() -> None:
 
     body = LocalProductionBody.model_validate({"type": "?", "converter_power": None})
     assert body.converter_power is None
+
+
+def test_flags_take_json_booleans_only() -> None:
+    """Schemathesis sent `"smr3": 0`, and it was read as false (the spec says boolean)."""
+    from pydantic import ValidationError
+
+    from datahub_api.access_points.schemas import InstallationBody
+
+    for value in (0, 1, "true", "yes"):
+        with pytest.raises(ValidationError, match="smr3"):
+            InstallationBody.model_validate({"smr3": value})
+    assert InstallationBody.model_validate({"smr3": True}).smr3 is True

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from datahub_api.access_points.ean import Ean
 from datahub_api.access_points.models import (
@@ -199,7 +199,7 @@ class EstimatedAnnualVolumeBody(_Strict):
 class InstallationBody(_Strict):
     """The installation facts of an access point as they are now (data service `IG`)."""
 
-    smr3: bool = Field(
+    smr3: StrictBool = Field(
         default=False, description="A dynamic energy contract is active (SMR3 settlement)."
     )
     local_production_installations: Annotated[
@@ -280,7 +280,7 @@ class AccessPointFields(_Strict):
     energy_type: EnergyType
     meter_type: MeterType
     metering: Metering = Metering.on_meter
-    gvm: bool = Field(default=False, description="A large-consumption (GVM) installation.")
+    gvm: StrictBool = Field(default=False, description="A large-consumption (GVM) installation.")
     physical_meters: Annotated[list[PhysicalMeterBody], Field(max_length=MAX_ITEMS_PER_LIST)] = []
     sub_headpoints: Annotated[list[SubHeadpointBody], Field(max_length=MAX_ITEMS_PER_LIST)] = []
     communication_periods: Annotated[
