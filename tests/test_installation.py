@@ -817,6 +817,7 @@ def test_smr3_is_a_json_boolean() -> None:
 
     from datahub_api.access_points.schemas import InstallationBody
 
+    for value in (0, 1, "true", "yes"):
+        with pytest.raises(ValidationError, match="smr3"):
+            InstallationBody.model_validate({"smr3": value})
     assert InstallationBody.model_validate({"smr3": True}).smr3 is True
-    with pytest.raises(ValidationError):
-        InstallationBody.model_validate({"smr3": 0})

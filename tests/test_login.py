@@ -66,7 +66,12 @@ async def test_wrong_password_and_unknown_user_get_the_same_answer(
 async def test_failed_logins_are_throttled(
     app: FastAPI, client: httpx.AsyncClient, customer: int
 ) -> None:
-    app.state.login_throttle = LoginThrottle(3)
+    app.state.login_throttle = LoginThrottle(
+        app.state.throttle_storage,
+        free_failures=3,
+        max_wait_seconds=60,
+        failures_per_address_per_hour=100,
+    )
     for _ in range(3):
         failed = await client.post(
             "/api/v1/auth/login", json={"username": "an.peeters", "password": "x"}

@@ -697,7 +697,7 @@ async def test_rate_limit_answers_429_with_headers(
 ) -> None:
     from datahub_api.auth.rate_limit import ClientRateLimiter
 
-    app.state.rate_limiter = ClientRateLimiter(requests=3, window_seconds=10)
+    app.state.rate_limiter = ClientRateLimiter(3, 10, app.state.throttle_storage)
     headers = await auth_headers(client, esp)
     answers = [await client.get("/api/v1/auth/token-info", headers=headers) for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]

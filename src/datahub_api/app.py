@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
+from limits.errors import StorageError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datahub_api import embedded_postgres
@@ -24,11 +26,13 @@ from datahub_api.auth.rate_limit import ClientRateLimiter, RateLimitHeadersMiddl
 from datahub_api.auth.router import router as auth_router
 from datahub_api.auth.token_router import render_oauth_error
 from datahub_api.auth.token_router import router as token_router
+from datahub_api.client_address import ClientAddressMiddleware
 from datahub_api.contracts.router import router as contracts_router
 from datahub_api.db import create_database, normalize_database_url
 from datahub_api.errors import (
     PROBLEM_SCHEMA,
     PayloadTooLarge,
+    ServiceUnavailable,
     install_error_handlers,
     problem_responses,
     register_face_renderer,
@@ -67,7 +71,11 @@ from datahub_api.portal.router import router as portal_router
 from datahub_api.settings import Settings, get_settings
 from datahub_api.sla.gauges import SlaGauges
 from datahub_api.sla.router import router as sla_router
+from datahub_api.throttles.service import AttemptCeiling, FailureThrottle
+from datahub_api.throttles.storage import open_storage
 from datahub_api.webhooks.router import router as webhooks_router
+
+logger = logging.getLogger(__name__)
 
 API_DESCRIPTION = """\
 The data hub through which energy service providers (ESPs) get the metering data of their
@@ -231,11 +239,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.principal_checks = [check_principal]
-    app.state.rate_limiter = ClientRateLimiter(
-        settings.rate_limit_requests, settings.rate_limit_window_seconds
-    )
+    install_throttles(app, settings)
     app.state.on_refusal = audit_refusal
-    app.state.login_throttle = LoginThrottle(settings.login_attempts_per_15_minutes)
     register_face_renderer("/oauth2", render_oauth_error)
     install_error_handlers(app)
     install_not_modified(app)
@@ -279,5 +284,49 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         per_path={INGEST_PATH: settings.ingest_max_body_bytes},
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def install_throttles(app: FastAPI, settings: Settings) -> None:
+    """Every budget of the app on one shared storage (Redis, else PostgreSQL)."""
+    storage = open_storage(settings, lambda: app.state.database)
+    app.state.throttle_storage = storage
+
+    async def on_storage_unavailable(request: Request, exc: Exception) -> Response:
+        # Budgets are never skipped: without their store, the request waits for it.
+        logger.warning("throttle storage unavailable: %s", exc)
+        return render(
+            request,
+            ServiceUnavailable(
+                "The rate-limit store is unavailable; please retry shortly.",
+                headers={"Retry-After": "5"},
+            ),
+        )
+
+    app.add_exception_handler(StorageError, on_storage_unavailable)
+    app.state.rate_limiter = ClientRateLimiter(
+        settings.rate_limit_requests, settings.rate_limit_window_seconds, storage
+    )
+    app.state.login_throttle = LoginThrottle(
+        storage,
+        free_failures=settings.login_free_failures,
+        max_wait_seconds=settings.throttle_backoff_max_seconds,
+        failures_per_address_per_hour=settings.login_failures_per_address_per_hour,
+    )
+    app.state.token_throttle = FailureThrottle(
+        storage,
+        "token",
+        free_failures=settings.token_free_failures,
+        max_wait_seconds=settings.throttle_backoff_max_seconds,
+        ceiling_per_hour=settings.token_failures_per_address_per_hour,
+        message="Too many failed client authentications; try again later.",
+    )
+    app.state.registration_ceiling = AttemptCeiling(
+        storage,
+        "registration",
+        settings.registrations_per_address_per_hour,
+        3600,
+        "Too many registrations from this address; try again later.",
+    )

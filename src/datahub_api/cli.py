@@ -551,7 +551,8 @@ def serve(
         port=settings.port,
         workers=workers,
         log_config=None,
-        proxy_headers=True,
+        proxy_headers=False,  # X-Forwarded-* only from DATAHUB_TRUSTED_PROXIES (client_address)
+        access_log=False,  # written by ClientAddressMiddleware, with the resolved address
     )
     if embedded is not None:
         embedded.release()

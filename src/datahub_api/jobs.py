@@ -62,6 +62,7 @@ TASK_MODULES: tuple[str, ...] = (
     "datahub_api.sla.tasks",
     "datahub_api.nps.tasks",
     "datahub_api.history_exports.tasks",
+    "datahub_api.throttles.tasks",
 )
 
 RETRY_STALLED = "jobs.retry_stalled"

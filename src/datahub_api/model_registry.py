@@ -23,6 +23,7 @@ DOMAINS_WITH_MODELS: tuple[str, ...] = (
     "history_exports",
     "paper_mandates",
     "gas_calorific",
+    "throttles",
 )
 
 

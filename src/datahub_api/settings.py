@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import date
 from enum import StrEnum
 from functools import lru_cache
@@ -195,8 +196,69 @@ class Settings(BaseSettings):
     session_lifetime_hours: float = Field(
         default=8, gt=0, le=24 * 30, description="How long a portal login lasts."
     )
-    login_attempts_per_15_minutes: int = Field(
-        default=10, ge=1, description="Failed-login throttle, per username and per address."
+    login_free_failures: int = Field(
+        default=10,
+        ge=1,
+        validation_alias=AliasChoices(
+            "DATAHUB_LOGIN_FREE_FAILURES", "DATAHUB_LOGIN_ATTEMPTS_PER_15_MINUTES"
+        ),
+        description="Failed logins per username and per address before backoff starts: from "
+        "then on each failure closes that username or address for 1 s, 2 s, 4 s ... up to "
+        "`throttle_backoff_max_seconds` (429 with Retry-After, whatever the password); a "
+        "success clears both counts, which are otherwise forgotten after a day.",
+    )
+    login_failures_per_address_per_hour: int = Field(
+        default=100,
+        ge=1,
+        description="Ceiling of failed logins from one address per hour, over all usernames "
+        "(429 until the hour is over).",
+    )
+    registrations_per_address_per_hour: int = Field(
+        default=5,
+        ge=1,
+        description="Self-registrations (`/portal/register`) one address may try per hour.",
+    )
+    token_free_failures: int = Field(
+        default=10,
+        ge=1,
+        description="Failed client authentications at the token endpoint per client id and "
+        "per address before backoff starts (as for logins).",
+    )
+    token_failures_per_address_per_hour: int = Field(
+        default=100,
+        ge=1,
+        description="Ceiling of failed client authentications from one address per hour.",
+    )
+    throttle_backoff_max_seconds: int = Field(
+        default=900,
+        ge=1,
+        le=86400,
+        description="Longest wait the login and token-endpoint backoff imposes; after it the "
+        "right credentials work again.",
+    )
+    refusal_tally_seconds: int = Field(
+        default=900,
+        ge=1,
+        le=86400,
+        description="Failed logins and client authentications are audited as one row per "
+        "username or client id and address per this many seconds, with a count.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis (`redis://host:port/db`) holding the rate limits and throttles of "
+        "every node; unset: they are kept in PostgreSQL (table `throttle_counters`).",
+    )
+    redis_key_prefix: str = Field(
+        default="datahub",
+        min_length=1,
+        max_length=100,
+        description="Prefix of this service's keys in Redis (to share one Redis).",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Reverse proxies (addresses or networks, e.g. `10.0.0.0/8`) whose "
+        "`X-Forwarded-For` and `X-Forwarded-Proto` are believed; from any other peer they are "
+        "ignored. Default: none.",
     )
     consent_session_lifetime_hours: float = Field(
         default=168, gt=0, description="How long a consent link stays open."
@@ -279,7 +341,14 @@ class Settings(BaseSettings):
         description="A webhook delivery overdue by this much is enqueued again by the sweeper.",
     )
 
-    @field_validator("database_url")
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry.strip(), strict=False)  # ValueError names the entry
+        return [entry.strip() for entry in value]
+
+    @field_validator("database_url", "redis_url")
     @classmethod
     def _empty_means_unset(cls, value: str | None) -> str | None:
         return value or None

@@ -280,7 +280,7 @@ class AccessPointFields(_Strict):
     energy_type: EnergyType
     meter_type: MeterType
     metering: Metering = Metering.on_meter
-    gvm: bool = Field(default=False, description="A large-consumption (GVM) installation.")
+    gvm: StrictBool = Field(default=False, description="A large-consumption (GVM) installation.")
     physical_meters: Annotated[list[PhysicalMeterBody], Field(max_length=MAX_ITEMS_PER_LIST)] = []
     sub_headpoints: Annotated[list[SubHeadpointBody], Field(max_length=MAX_ITEMS_PER_LIST)] = []
     communication_periods: Annotated[

@@ -8,16 +8,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from limits import RateLimitItemPerMinute
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.storage import Storage
 
 from datahub_api.accounts import repository
 from datahub_api.accounts.models import Account, AccountRole, LoginSession
 from datahub_api.accounts.passwords import hash_password, verify_password
 from datahub_api.auth.principal import ESP_SCOPES, OPERATOR_SCOPES, PERSON_SCOPES, Principal, Role
 from datahub_api.db import ReadSession, WriteSession
-from datahub_api.errors import TooManyRequests, Unauthorized
+from datahub_api.errors import Unauthorized
+from datahub_api.throttles.service import FailureThrottle
 
 SESSION_COOKIE = "datahub_session"
 # Compared against when the username is unknown, so both answers take as long.
@@ -42,22 +41,38 @@ def token_digest(token: str) -> str:
 
 
 class LoginThrottle:
-    """Failed logins per username and per client address, in a moving window."""
+    """Failed logins per username and per client address, with backoff (see
+    :class:`~datahub_api.throttles.service.FailureThrottle`), and a ceiling per address."""
 
-    def __init__(self, attempts_per_15_minutes: int) -> None:
-        self.item = RateLimitItemPerMinute(attempts_per_15_minutes, 15)
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        free_failures: int,
+        max_wait_seconds: int,
+        failures_per_address_per_hour: int,
+    ) -> None:
+        self.throttle = FailureThrottle(
+            storage,
+            "login",
+            free_failures=free_failures,
+            max_wait_seconds=max_wait_seconds,
+            ceiling_per_hour=failures_per_address_per_hour,
+            message="Too many failed logins; try again later.",
+        )
+
+    @staticmethod
+    def _keys(username: str, address: str) -> list[str]:
+        return [f"user:{username.lower()}", f"addr:{address}"]
 
     async def check(self, username: str, address: str) -> None:
-        for key in (f"user:{username.lower()}", f"addr:{address}"):
-            if not await self.limiter.test(self.item, key):
-                raise TooManyRequests(
-                    "Too many failed logins; try again later.", headers={"Retry-After": "900"}
-                )
+        await self.throttle.check(self._keys(username, address), address)
 
     async def failed(self, username: str, address: str) -> None:
-        await self.limiter.hit(self.item, f"user:{username.lower()}")
-        await self.limiter.hit(self.item, f"addr:{address}")
+        await self.throttle.failed(self._keys(username, address), address)
+
+    async def succeeded(self, username: str, address: str) -> None:
+        await self.throttle.succeeded(self._keys(username, address))
 
 
 @dataclass(frozen=True)
@@ -80,13 +95,15 @@ async def log_in(
     address: str,
     lifetime: timedelta,
 ) -> NewLogin:
-    """One message for an unknown user and a wrong password."""
+    """One message for an unknown user and a wrong password. While the username or the
+    address is closed by backoff the password is not even tried (429)."""
     await throttle.check(username, address)
     account = await repository.get_by_username(session, username)
     valid = verify_password(account.password_hash if account else _DUMMY_HASH, password)
     if account is None or not valid or not account.active:
         await throttle.failed(username, address)
         raise Unauthorized(WRONG_CREDENTIALS)
+    await throttle.succeeded(username, address)
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(24)
     expires = datetime.now(UTC) + lifetime

@@ -29,3 +29,6 @@ class AuditRecord(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     request_id: Mapped[str | None] = mapped_column(String(128))
     client_ip: Mapped[str | None] = mapped_column(String(64))
+    # Set on tallied refusals (failed logins and client authentications): one row per
+    # caller, address and window, whose ``detail.count`` grows instead of a row per failure.
+    tally_key: Mapped[str | None] = mapped_column(String(400), unique=True)

@@ -8,6 +8,7 @@ that was refused rolls back.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -15,6 +16,7 @@ from starlette.requests import Request
 from datahub_api.audit import repository
 from datahub_api.audit.models import AuditRecord
 from datahub_api.auth.principal import Principal
+from datahub_api.client_address import client_address
 from datahub_api.db import Database, WriteSession
 from datahub_api.observability import request_id_var
 
@@ -22,9 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 def _client_ip(request: Request | None) -> str | None:
-    if request is None or request.client is None:
-        return None
-    return request.client.host
+    return None if request is None else client_address(request)[:64]
 
 
 def record_action(
@@ -64,22 +64,28 @@ async def record_refusal(
     detail: dict[str, Any] | None = None,
     request: Request | None = None,
 ) -> None:
-    """Best effort: a refusal must still be answered when the audit write fails."""
+    """Best effort: a refusal must still be answered when the audit write fails. A request
+    that names a ``tally`` (``request.state.audit_tally``: failed logins and client
+    authentications) counts on one row per tally and window instead of adding a row."""
+    tally = getattr(request.state, "audit_tally", None) if request is not None else None
     try:
         async with database.write_sessions() as session:
-            repository.add(
-                session,
-                AuditRecord(
-                    actor=actor[:200],
-                    actor_role=actor_role,
-                    action=action,
-                    outcome="refused",
-                    target=target,
-                    detail=detail or {},
-                    request_id=request_id_var.get(),
-                    client_ip=_client_ip(request),
-                ),
+            record = AuditRecord(
+                actor=actor[:200],
+                actor_role=actor_role,
+                action=action,
+                outcome="refused",
+                target=target,
+                detail=detail or {},
+                request_id=request_id_var.get(),
+                client_ip=_client_ip(request),
             )
+            if isinstance(tally, str) and request is not None:
+                window = request.app.state.settings.refusal_tally_seconds
+                record.tally_key = f"{tally[:350]}|{int(time.time() // window)}"
+                await repository.tally(session, record)
+            else:
+                repository.add(session, record)
             await session.commit()
     except Exception:  # the database may be the reason for the refusal
         logger.warning("could not write the audit record of a refusal (%s)", action, exc_info=True)

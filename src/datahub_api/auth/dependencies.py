@@ -75,6 +75,7 @@ async def authenticate(
     if scheme.lower() != "bearer" or not token.strip():
         principal = await _person_from_cookie(request)
         request.state.principal = principal
+        await _spend_budget(request, principal)
         return principal
     store: KeyStore = request.app.state.keys
     issuer = request.app.state.settings.token_issuer
@@ -92,11 +93,16 @@ async def authenticate(
     for check in request.app.state.principal_checks:
         principal = await check(request, principal)
     request.state.principal = principal
+    await _spend_budget(request, principal)
+    return principal
+
+
+async def _spend_budget(request: Request, principal: Principal) -> None:
+    """One rate limit per caller, whether it came with a token or a session cookie."""
     limiter: ClientRateLimiter = request.app.state.rate_limiter
     state = await limiter.hit(principal.subject)
     # Added to whatever response the route sends, by RateLimitHeadersMiddleware.
     request.state.rate_limit_headers = state.headers()
-    return principal
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

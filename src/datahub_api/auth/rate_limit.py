@@ -1,22 +1,20 @@
-"""Per-client rate limits on every authenticated route, with the IETF RateLimit headers.
+"""Per-caller rate limits on every authenticated route, with the IETF RateLimit headers.
 
-Uses the ``limits`` library's sliding-window counter (in process memory): it refills
-continuously like a token bucket of ``requests`` per ``window_seconds``. Each API process
-counts on its own; behind N processes a client may get up to N times the budget.
+One budget per caller (an API client, or a person calling ``/api/v1`` with their session
+cookie), whatever process or node answers: the ``limits`` sliding-window counter, kept in
+Redis or PostgreSQL (:mod:`datahub_api.throttles.storage`). It refills continuously like a
+token bucket of ``requests`` per ``window_seconds``.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass
 
-from limits import RateLimitItemPerSecond
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.storage import Storage
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datahub_api.errors import TooManyRequests
+from datahub_api.throttles.service import RateBudget
 
 POLICY_NAME = "default"
 
@@ -36,25 +34,21 @@ class RateLimitState:
 
 
 class ClientRateLimiter:
-    def __init__(self, requests: int, window_seconds: int) -> None:
-        self.item = RateLimitItemPerSecond(requests, window_seconds)
-        self.window_seconds = window_seconds
-        self.limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
+    def __init__(self, requests: int, window_seconds: int, storage: Storage) -> None:
+        self.budget = RateBudget(storage, "api", requests, window_seconds)
 
-    async def hit(self, client: str) -> RateLimitState:
-        allowed = await self.limiter.hit(self.item, client)
-        stats = await self.limiter.get_window_stats(self.item, client)
-        reset = max(1, math.ceil(stats.reset_time - time.time()))
+    async def hit(self, caller: str) -> RateLimitState:
+        allowed, budget = await self.budget.hit(caller)
         state = RateLimitState(
-            limit=self.item.amount,
-            remaining=max(0, stats.remaining),
-            reset_seconds=reset,
-            window_seconds=self.window_seconds,
+            limit=budget.limit,
+            remaining=budget.remaining,
+            reset_seconds=budget.reset_seconds,
+            window_seconds=budget.window_seconds,
         )
         if not allowed:
             raise TooManyRequests(
                 "Rate limit exceeded; slow down.",
-                headers={**state.headers(), "Retry-After": str(reset)},
+                headers={**state.headers(), "Retry-After": str(state.reset_seconds)},
             )
         return state
 

@@ -15,7 +15,9 @@ from pydantic import BaseModel, Field
 from datahub_api.auth import service
 from datahub_api.auth.models import ApiClient
 from datahub_api.auth.service import CLIENT_ASSERTION_TYPE, OAuthError, invalid_client
+from datahub_api.client_address import client_address
 from datahub_api.db import WriteSessionDep
+from datahub_api.throttles.service import FailureThrottle
 
 router = APIRouter(tags=["auth"])
 
@@ -76,31 +78,28 @@ async def issue_token(
     if grant_type != "client_credentials":
         raise OAuthError("unsupported_grant_type", "Only client_credentials is supported.")
     request.state.audit_actor = client_id or "-"
-    basic = _basic_credentials(request)
-    client: ApiClient
-    if basic is not None:
-        if client_secret is not None or client_assertion is not None:
-            raise OAuthError("invalid_request", "Use one client authentication method.")
-        request.state.audit_actor = basic[0]
-        client = await service.authenticate_with_secret(session, basic[0], basic[1], basic=True)
-    elif client_assertion is not None or client_assertion_type is not None:
-        if client_assertion_type != CLIENT_ASSERTION_TYPE or not client_assertion:
-            raise OAuthError(
-                "invalid_request", f"client_assertion_type must be {CLIENT_ASSERTION_TYPE}."
-            )
-        if client_secret is not None:
-            raise OAuthError("invalid_request", "Use one client authentication method.")
-        # From configuration, never from the request's Host or X-Forwarded-* headers.
-        audiences = set(request.app.state.settings.assertion_audiences)
-        client = await service.authenticate_with_assertion(
-            session, client_assertion, client_id, audiences
+    try:
+        basic = _basic_credentials(request)
+    except OAuthError:
+        basic = ("-", "")  # malformed: a failure of no particular client
+    claimed = basic[0] if basic is not None else client_id or "-"
+    request.state.audit_actor = claimed
+    address = client_address(request)
+    throttle: FailureThrottle = request.app.state.token_throttle
+    # No client id named (an assertion may leave it out): only the address is slowed, so
+    # that anonymous garbage closes no one else's door.
+    keys = [f"addr:{address}"] + ([f"client:{claimed}"] if claimed != "-" else [])
+    await throttle.check(keys, address)
+    try:
+        client = await _authenticated_client(
+            request, session, client_id, client_secret, client_assertion_type, client_assertion
         )
-    elif client_id is not None and client_secret is not None:
-        client = await service.authenticate_with_secret(
-            session, client_id, client_secret, basic=False
-        )
-    else:
-        raise invalid_client()
+    except OAuthError as error:
+        if error.error == "invalid_client":
+            await throttle.failed(keys, address)
+            request.state.audit_tally = f"token:{claimed}|{address}"
+        raise
+    await throttle.succeeded(keys)
     granted = await service.granted_scopes(session, client)
     scopes = service.requested_scopes(scope, granted)
     settings = request.app.state.settings
@@ -122,9 +121,48 @@ async def issue_token(
     )
 
 
+async def _authenticated_client(
+    request: Request,
+    session: WriteSessionDep,
+    client_id: str | None,
+    client_secret: str | None,
+    client_assertion_type: str | None,
+    client_assertion: str | None,
+) -> ApiClient:
+    """The client that the request authenticates, by exactly one method; ``invalid_client``
+    for every failure."""
+    basic = _basic_credentials(request)
+    if basic is not None:
+        if client_secret is not None or client_assertion is not None:
+            raise OAuthError("invalid_request", "Use one client authentication method.")
+        return await service.authenticate_with_secret(session, basic[0], basic[1], basic=True)
+    if client_assertion is not None or client_assertion_type is not None:
+        if client_assertion_type != CLIENT_ASSERTION_TYPE or not client_assertion:
+            raise OAuthError(
+                "invalid_request", f"client_assertion_type must be {CLIENT_ASSERTION_TYPE}."
+            )
+        if client_secret is not None:
+            raise OAuthError("invalid_request", "Use one client authentication method.")
+        # From configuration, never from the request's Host or X-Forwarded-* headers.
+        audiences = set(request.app.state.settings.assertion_audiences)
+        return await service.authenticate_with_assertion(
+            session, client_assertion, client_id, audiences
+        )
+    if client_id is not None and client_secret is not None:
+        return await service.authenticate_with_secret(
+            session, client_id, client_secret, basic=False
+        )
+    raise invalid_client()
+
+
 _responses: dict[int | str, dict[str, object]] = {
     400: {"model": OAuthErrorBody, "description": "RFC 6749 5.2 error"},
     401: {"model": OAuthErrorBody, "description": "`invalid_client`"},
+    429: {
+        "model": OAuthErrorBody,
+        "description": "Too many failed client authentications for this client id or "
+        "address: retry after `Retry-After` seconds",
+    },
 }
 for _path in TOKEN_PATHS:
     router.add_api_route(

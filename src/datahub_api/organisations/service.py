@@ -59,15 +59,22 @@ class NewStaff:
 
 async def register(
     session: WriteSession, body: OrganisationCreate, staff: NewStaff
-) -> tuple[Organisation, Account]:
+) -> tuple[Organisation, Account] | None:
     """Self-registration: the organisation waits for an operator (``pending``, so it may
-    not apply for contracts yet); its first staff member may log in at once."""
-    if await accounts_repository.get_by_username(session, staff.username) is not None:
-        raise Conflict(f"The username {staff.username} is taken.")
+    not apply for contracts yet); its first staff member may log in at once.
+
+    None when the username or the enterprise number is taken: the caller gives the same
+    answer either way (no one learns from it which usernames exist), and the password is
+    hashed either way, so both take as long."""
+    password_hash = hash_password(staff.password)
+    taken = await accounts_repository.get_by_username(session, staff.username) is not None
+    known = await repository.get_by_enterprise_number(session, body.enterprise_number)
+    if taken or known is not None:
+        return None
     organisation = await create(session, body, OrganisationStatus.pending)
     account = Account(
         username=staff.username,
-        password_hash=hash_password(staff.password),
+        password_hash=password_hash,
         display_name=staff.display_name,
         email=body.contact_email,
         role=AccountRole.esp_user,

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.ean import is_valid
@@ -31,12 +32,13 @@ from datahub_api.auth import service as auth_service
 from datahub_api.auth.clients_router import client_out
 from datahub_api.auth.principal import Principal, Role, Scope
 from datahub_api.brussels_days import BRUSSELS, brussels_date, today_in_brussels
+from datahub_api.client_address import client_address
 from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts import service as contracts_service
 from datahub_api.contracts.models import Channel, ContractStatus
 from datahub_api.contracts.schemas import ContractApplication
 from datahub_api.db import ReadSession, commit_and_run_hooks
-from datahub_api.errors import DatahubError, NotFound
+from datahub_api.errors import DatahubError, NotFound, TooManyRequests
 from datahub_api.history_exports import repository as history_exports_repository
 from datahub_api.history_exports import service as history_exports_service
 from datahub_api.history_exports.models import ExportStatus, HistoryExport
@@ -781,10 +783,13 @@ def _registration_form(
     error: str | None = None,
     values: dict[str, str] | None = None,
     status_code: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> Response:
-    return render_with_login_csrf(
+    response = render_with_login_csrf(
         request, "esp_register.html", status_code, error=error, values=values or {}
     )
+    response.headers.update(headers or {})
+    return response
 
 
 @router.get("/portal/register")
@@ -833,20 +838,26 @@ async def register(
         display_name=display_name.strip() or username.strip(),
     )
     try:
+        await request.app.state.registration_ceiling.take(client_address(request))
+    except TooManyRequests as error:
+        return _registration_form(
+            request, error=t["too_many"], values=values, status_code=429, headers=error.headers
+        )
+    # The same answer whether the username (or enterprise number) was free or taken; the
+    # applicant learns which at the next step, by logging in.
+    try:
         async with request.app.state.database.write_sessions() as session:
-            organisation, _ = await organisations_service.register(session, body, staff)
+            registered = await organisations_service.register(session, body, staff)
             record_action(
                 session,
                 actor=f"self-registration:{staff.username}",
-                action="organisation.register",
-                target=organisation.enterprise_number,
+                action="organisation.register" if registered else "organisation.register.taken",
+                target=body.enterprise_number,
                 request=request,
             )
             await commit_and_run_hooks(session, request.app)
-    except DatahubError as error:
-        return _registration_form(
-            request, error=str(error.detail), values=values, status_code=error.status
-        )
+    except IntegrityError:  # the same username registered at the same moment: taken too
+        pass
     response = render(
         request,
         "message.html",

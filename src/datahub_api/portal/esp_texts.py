@@ -225,8 +225,11 @@ ESP_TEXTS: dict[str, dict[str, str]] = {
         "esp_have_account": "Al een account? Meld u aan.",
         "esp_register_invalid": "Kijk deze velden na:",
         "esp_registered": (
-            "Uw organisatie is geregistreerd en wacht op goedkeuring door de netbeheerder. U "
-            "kunt zich al aanmelden."
+            "Bedankt. Als de gebruikersnaam en het ondernemingsnummer nog vrij waren, is uw "
+            "organisatie nu geregistreerd en wacht ze op goedkeuring door de netbeheerder; u "
+            "kunt zich dan al aanmelden met de gekozen gebruikersnaam en het wachtwoord. Lukt "
+            "dat niet, dan was een van beide al in gebruik: registreer opnieuw met een andere "
+            "gebruikersnaam, of neem contact op met de netbeheerder."
         ),
     },
     "en": {
@@ -449,8 +452,10 @@ ESP_TEXTS: dict[str, dict[str, str]] = {
         "esp_have_account": "Already have an account? Log in.",
         "esp_register_invalid": "Please check these fields:",
         "esp_registered": (
-            "Your organisation is registered and waits for the grid operator's approval. You "
-            "can log in already."
+            "Thank you. If the username and the enterprise number were free, your organisation "
+            "is now registered and waits for the grid operator's approval; you can then log in "
+            "already with the username and password you chose. If that fails, one of them was "
+            "in use: register again with another username, or contact the grid operator."
         ),
     },
 }

@@ -22,6 +22,7 @@ from datahub_api.accounts import service as accounts_service
 from datahub_api.accounts.router import set_session_cookie
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.brussels_days import BRUSSELS
+from datahub_api.client_address import client_address
 from datahub_api.db import commit_and_run_hooks
 from datahub_api.errors import (
     Conflict,
@@ -178,7 +179,7 @@ async def login(
                 request.app.state.login_throttle,
                 username=username,
                 password=password,
-                address=request.client.host if request.client else "-",
+                address=client_address(request),
                 lifetime=timedelta(hours=settings.session_lifetime_hours),
             )
             await session.commit()
@@ -186,8 +187,10 @@ async def login(
         return _login_page(
             request, error=t["wrong_credentials"], username=username, status_code=401
         )
-    except TooManyRequests:
-        return _login_page(request, error=t["too_many"], username=username, status_code=429)
+    except TooManyRequests as error:
+        page = _login_page(request, error=t["too_many"], username=username, status_code=429)
+        page.headers.update(error.headers)  # Retry-After
+        return page
     response = RedirectResponse(safe_next(next), status_code=303)
     set_session_cookie(request, response, new_login)
     response.delete_cookie(LOGIN_CSRF_COOKIE)
