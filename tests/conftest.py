@@ -7,6 +7,7 @@ they use that server and create a database per xdist worker on it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import socket
 import threading
@@ -18,6 +19,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -128,11 +130,18 @@ async def clean_database(database_url: str) -> str:
     return database_url
 
 
+# One key-encryption key for every app and process a test starts on a worker's database:
+# the signing keys stay in that database between tests (KEPT_TABLES), so a process with a
+# key of its own (a data dir's local one) could not read them. A Fernet key: 32 bytes.
+TEST_KEY_ENCRYPTION_KEY = base64.urlsafe_b64encode(b"datahub-api test suite: 32 bytes").decode()
+
+
 def make_settings(**overrides: object) -> Settings:
     # Tests run jobs themselves (JobQueue.run_until_idle), so no worker runs in the app.
     values: dict[str, object] = {
         "data_dir": TEST_DATA_DIR / f"data-{_worker_id()}",
         "run_worker_in_process": False,
+        "key_encryption_key": SecretStr(TEST_KEY_ENCRYPTION_KEY),
     }
     values.update(overrides)
     return Settings.model_construct(**values)  # defaults only: no environment leaks in

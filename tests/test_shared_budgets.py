@@ -26,7 +26,13 @@ from datahub_api.accounts.passwords import hash_password
 from datahub_api.db import create_database
 from datahub_api.throttles.storage import PostgresStorage
 
-from .conftest import TEST_DATA_DIR, _worker_id, free_port, make_settings
+from .conftest import (
+    TEST_DATA_DIR,
+    TEST_KEY_ENCRYPTION_KEY,
+    _worker_id,
+    free_port,
+    make_settings,
+)
 
 BUDGET = 20
 PASSWORD = "correct horse battery"
@@ -193,6 +199,8 @@ async def test_two_nodes_share_one_budget_per_caller(
         "DATAHUB_RATE_LIMIT_WINDOW_SECONDS": "3600",
         "DATAHUB_LOGIN_FREE_FAILURES": "3",
         "DATAHUB_THROTTLE_BACKOFF_MAX_SECONDS": "60",
+        # The key the tests' own apps sealed this database's signing keys with.
+        "DATAHUB_KEY_ENCRYPTION_KEY": TEST_KEY_ENCRYPTION_KEY,
     }
     if storage == "redis":
         env["DATAHUB_REDIS_URL"] = request.getfixturevalue("redis_url")

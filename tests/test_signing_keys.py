@@ -185,7 +185,7 @@ def test_the_key_encryption_key_setting(tmp_path: Path) -> None:
     with pytest.raises(keys.KeyringError, match="Fernet"):
         keys.KeyCipher.from_settings(make_settings(key_encryption_key=_secret("not-a-key")))
     # Unset: the data dir's own key.
-    local = keys.KeyCipher.from_settings(make_settings(data_dir=tmp_path))
+    local = keys.KeyCipher.from_settings(make_settings(data_dir=tmp_path, key_encryption_key=None))
     assert (
         keys.KeyCipher([keys.local_key_encryption_key(tmp_path)]).decrypt(local.encrypt(b"pem"))
         == b"pem"
