@@ -18,6 +18,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -120,6 +121,15 @@ def make_settings(**overrides: object) -> Settings:
 @pytest.fixture
 def settings() -> Settings:
     return make_settings()
+
+
+METRICS_TOKEN = "test-scraper-token"
+
+
+async def scrape_metrics(app: FastAPI, client: httpx.AsyncClient) -> httpx.Response:
+    """``/metrics`` as the scraper the settings name (by default nobody may scrape)."""
+    app.state.settings.metrics_token = SecretStr(METRICS_TOKEN)
+    return await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
 
 
 @pytest.fixture

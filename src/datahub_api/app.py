@@ -62,6 +62,7 @@ from datahub_api.portal.customer_pages import router as portal_customer_router
 from datahub_api.portal.esp_pages import router as portal_esp_router
 from datahub_api.portal.operator_pages import router as portal_operator_router
 from datahub_api.portal.router import router as portal_router
+from datahub_api.security_headers import SecurityHeadersMiddleware, install_docs
 from datahub_api.settings import Settings, get_settings
 from datahub_api.sla.gauges import SlaGauges
 from datahub_api.sla.router import router as sla_router
@@ -215,7 +216,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         version="0.1.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # install_docs: Swagger UI under its own Content-Security-Policy
         redoc_url=None,
     )
     app.state.settings = settings
@@ -230,6 +231,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     install_error_handlers(app)
     install_not_modified(app)
     install_v3_face(app)
+    install_docs(app)
     app.include_router(health_router)
     # The routes ESP backends poll come early: routes are matched in this order.
     app.include_router(mandates_router)
@@ -268,4 +270,5 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app

@@ -1,0 +1,120 @@
+"""Browser-facing hardening: response headers, the API docs page, and who may scrape metrics.
+
+Every response says ``nosniff``, sends no referrer off the site and may not be framed. The
+portal's pages carry no script at all, so their Content-Security-Policy allows scripts from
+the service itself only (``script-src 'self'``; inline styles stay allowed: the pages and
+their SVG charts use them). ``/docs`` loads Swagger UI from its CDN and starts it with an
+inline script, so it gets a policy of its own naming that CDN and a per-response nonce.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import secrets
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from datahub_api.errors import Forbidden
+from datahub_api.settings import Settings
+
+PORTAL_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+SWAGGER_CDN = "https://cdn.jsdelivr.net"
+DOCS_URL = "/docs"
+DOCS_OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
+_FIXED_HEADERS = (
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+)
+
+
+class SecurityHeadersMiddleware:
+    """Adds the hardening headers to every HTTP response that does not set its own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in _FIXED_HEADERS:
+                    headers.setdefault(name, value)
+                headers.setdefault("content-security-policy", PORTAL_CSP)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def docs_policy(nonce: str) -> str:
+    return (
+        f"default-src 'none'; script-src 'nonce-{nonce}' {SWAGGER_CDN}; "
+        f"style-src 'unsafe-inline' {SWAGGER_CDN}; img-src 'self' data: https:; "
+        "connect-src 'self'; font-src 'self' data:; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    )
+
+
+def _with_nonce(page: HTMLResponse) -> HTMLResponse:
+    nonce = secrets.token_urlsafe(16)
+    html = bytes(page.body).decode().replace("<script", f'<script nonce="{nonce}"')
+    return HTMLResponse(html, headers={"Content-Security-Policy": docs_policy(nonce)})
+
+
+def install_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/docs`` (create the app with ``docs_url=None``)."""
+
+    @app.get(DOCS_URL, include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return _with_nonce(
+            get_swagger_ui_html(
+                openapi_url=app.openapi_url or "/openapi.json",
+                title=f"{app.title} - Swagger UI",
+                oauth2_redirect_url=DOCS_OAUTH2_REDIRECT_URL,
+            )
+        )
+
+    @app.get(DOCS_OAUTH2_REDIRECT_URL, include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return _with_nonce(get_swagger_ui_oauth2_redirect_html())
+
+
+def check_metrics_scraper(request: Request) -> None:
+    """``/metrics`` answers only a caller named in the settings: the bearer token of
+    ``metrics_token`` or a peer address inside ``metrics_allowed_networks`` (the direct peer,
+    never a forwarded-for header). With neither set nobody may scrape."""
+    settings: Settings = request.app.state.settings
+    token = settings.metrics_token
+    if token is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), token.get_secret_value().encode()
+        ):
+            return
+    peer = request.client.host if request.client is not None else None
+    if peer is not None and settings.metrics_allowed_networks:
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            address = None
+        if address is not None and any(
+            address in network for network in settings.metrics_allowed_networks
+        ):
+            return
+    raise Forbidden(
+        "The metrics are not public: scrape with the configured bearer token "
+        "(DATAHUB_METRICS_TOKEN) or from an address in DATAHUB_METRICS_ALLOWED_NETWORKS."
+    )
