@@ -100,6 +100,18 @@ RegistryDay = Annotated[IsoDate, AfterValidator(_registry_day)]
 """A Brussels date of the installation facts, from 2000-01-01 up to 2100-01-01."""
 
 
+REGISTRY_CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
+"""Meter ids, sequence numbers and VREG ids: a letter or digit, then letters, digits and
+``. _ / -``. Nothing a spreadsheet reads as a formula, no spaces or control characters: these
+texts end up in CSV and XLSX exports and on every face."""
+
+
+def registry_code(max_length: int, example: str) -> Any:
+    return Field(
+        min_length=1, max_length=max_length, pattern=REGISTRY_CODE_PATTERN, examples=[example]
+    )
+
+
 def _three_decimals(value: float) -> float:
     if round(value, 3) != value:
         raise ValueError("at most three decimals")
@@ -124,8 +136,8 @@ class Period(_Strict):
 
 
 class PhysicalMeterBody(_Strict):
-    seq_number: Annotated[str, Field(min_length=1, max_length=10, examples=["1"])]
-    meter_id: Annotated[str, Field(min_length=1, max_length=50, examples=["1SAG2120063032"])]
+    seq_number: Annotated[str, registry_code(10, "1")]
+    meter_id: Annotated[str, registry_code(50, "1SAG2120063032")]
     installed_from: IsoDate
     installed_to: IsoDate | None = Field(default=None, description="Exclusive; null = installed.")
 
@@ -138,9 +150,9 @@ class PhysicalMeterBody(_Strict):
 
 class SubHeadpointBody(_Strict):
     type: SubHeadpointType
-    seq_number: Annotated[str, Field(min_length=1, max_length=10, examples=["2"])]
+    seq_number: Annotated[str, registry_code(10, "2")]
     ean: Ean | None = None
-    vreg_id: Annotated[str | None, Field(max_length=30, examples=["G10345678"])] = None
+    vreg_id: Annotated[str | None, registry_code(30, "G10345678")] = None
     installation_type: LocalProductionType | None = None
 
 
