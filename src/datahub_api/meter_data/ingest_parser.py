@@ -478,6 +478,8 @@ class NdjsonReader:
                 item = json.loads(text, parse_constant=_refuse_constant)
             except ValueError as exc:
                 fields: tuple[str, ...] | str = f"malformed JSON: {exc}"
+            except RecursionError:  # arrays or objects nested thousands deep
+                fields = "malformed JSON: nested too deeply"
             else:
                 fields = _ndjson_fields(item)
             if isinstance(fields, str):

@@ -16,11 +16,9 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from datahub_api.brussels_days import BRUSSELS, brussels_date, day_start
+from datahub_api.iso_dates import FIRST_YEAR, LAST_YEAR  # the years a picker accepts
 from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
 from datahub_api.meter_data.series import ReadGranularity, ReadWindow, Series
-
-# The oldest and newest years a picker accepts (anything else is nonsense, not a query).
-FIRST_YEAR, LAST_YEAR = 2000, 2100
 
 
 class Span(StrEnum):
