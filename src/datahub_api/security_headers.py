@@ -3,8 +3,10 @@
 Every response says ``nosniff``, sends no referrer off the site and may not be framed. The
 portal's pages carry no script at all, so their Content-Security-Policy allows scripts from
 the service itself only (``script-src 'self'``; inline styles stay allowed: the pages and
-their SVG charts use them). ``/docs`` loads Swagger UI from its CDN and starts it with an
-inline script, so it gets a policy of its own naming that CDN and a per-response nonce.
+their SVG charts use them). No ``form-action``: the consent form's answer redirects to the
+ESP's own return URL, which browsers check against ``form-action`` too. ``/docs`` loads
+Swagger UI from its CDN and starts it with an inline script, so it gets a policy of its own
+naming that CDN and a per-response nonce.
 """
 
 from __future__ import annotations
@@ -24,8 +26,7 @@ from datahub_api.settings import Settings
 
 PORTAL_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
-    "frame-ancestors 'none'"
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 SWAGGER_CDN = "https://cdn.jsdelivr.net"
 DOCS_URL = "/docs"
@@ -63,8 +64,7 @@ def docs_policy(nonce: str) -> str:
     return (
         f"default-src 'none'; script-src 'nonce-{nonce}' {SWAGGER_CDN}; "
         f"style-src 'unsafe-inline' {SWAGGER_CDN}; img-src 'self' data: https:; "
-        "connect-src 'self'; font-src 'self' data:; base-uri 'none'; form-action 'self'; "
-        "frame-ancestors 'none'"
+        "connect-src 'self'; font-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
     )
 
 
