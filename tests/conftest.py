@@ -152,6 +152,15 @@ def settings() -> Settings:
     return make_settings()
 
 
+METRICS_TOKEN = "test-scraper-token"
+
+
+async def scrape_metrics(app: FastAPI, client: httpx.AsyncClient) -> httpx.Response:
+    """``/metrics`` as the scraper the settings name (by default nobody may scrape)."""
+    app.state.settings.metrics_token = SecretStr(METRICS_TOKEN)
+    return await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+
+
 @pytest.fixture
 async def app(clean_database: str, settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings, database_url=clean_database)

@@ -242,7 +242,11 @@ async def test_dns_rebinding_at_delivery_time_is_refused() -> None:
             return [ipaddress.ip_address("127.0.0.1")]
 
         rules = delivery.DeliveryRules(
-            timeout_seconds=5, allowed_hosts=(), retry_schedule_seconds=(1,), resolver=rebinding
+            timeout_seconds=5,
+            allowed_hosts=(),
+            retry_schedule_seconds=(1,),
+            resolver=rebinding,
+            allowed_ports=(receiver.port,),
         )
         result = await delivery.post(
             f"https://hooks.esp.example:{receiver.port}/hook", b"{}", {}, rules
@@ -261,7 +265,11 @@ async def test_dns_rebinding_at_delivery_time_is_refused() -> None:
 
         lookups.clear()
         rules = delivery.DeliveryRules(
-            timeout_seconds=1, allowed_hosts=(), retry_schedule_seconds=(1,), resolver=flipping
+            timeout_seconds=1,
+            allowed_hosts=(),
+            retry_schedule_seconds=(1,),
+            resolver=flipping,
+            allowed_ports=(receiver.port,),
         )
         await delivery.post(f"https://hooks.esp.example:{receiver.port}/hook", b"{}", {}, rules)
         assert lookups == ["hooks.esp.example"]  # the checked address is the one used

@@ -509,6 +509,8 @@ def test_service_limits_are_documented() -> None:
 async def test_bulk_lines_split_only_on_newlines(
     client: httpx.AsyncClient, operator: dict[str, str]
 ) -> None:
+    """A U+2028 inside a JSON string is not a line end: the line is parsed whole, and the
+    meter id it is in is then refused by the registry's rule for meter ids (line 1)."""
     ean = fresh_ean()
     body = access_point_body(
         ean,
@@ -520,9 +522,59 @@ async def test_bulk_lines_split_only_on_newlines(
     assert "\u2028" in line
     response = await client.post(
         f"{BASE}:bulk",
-        content=(line + "\r\n").encode(),
+        content=(line + "\r\n" + json.dumps(access_point_body(fresh_ean())) + "\r\n").encode(),
         headers={**operator, "Content-Type": "application/x-ndjson"},
     )
-    assert response.status_code == 200, response.text
-    stored = (await client.get(f"{BASE}/{ean}", headers=operator)).json()
-    assert stored["physical_meters"][0]["meter_id"] == "A\u2028B"
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    assert [error["line"] for error in errors] == [1]
+    assert "meter_id" in errors[0]["detail"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("meter_id", '=HYPERLINK("http://evil.example")'),
+        ("meter_id", "+1SAG"),
+        ("meter_id", "-2+3"),
+        ("meter_id", "@SUM(A1)"),
+        ("meter_id", "\t1SAG"),
+        ("meter_id", "\r1SAG"),
+        ("meter_id", "1SAG 2"),
+        ("seq_number", "=1"),
+    ],
+)
+async def test_registry_texts_are_validated_on_entry(
+    client: httpx.AsyncClient, operator: dict[str, str], field: str, value: str
+) -> None:
+    ean = fresh_ean()
+    meter = {"seq_number": "1", "meter_id": "1SAG2120063032", "installed_from": "2024-01-01"}
+    meter[field] = value
+    body = access_point_body(ean, physical_meters=[meter])
+    single = await client.put(f"{BASE}/{ean}", json=body, headers=operator)
+    assert single.status_code == 422, single.text
+    assert field in single.json()["detail"]
+    bulk = await client.post(
+        f"{BASE}:bulk",
+        content=json.dumps(access_point_body(fresh_ean())) + "\n" + json.dumps(body),
+        headers={**operator, "Content-Type": "application/x-ndjson"},
+    )
+    assert bulk.status_code == 422, bulk.text
+    assert [error["line"] for error in bulk.json()["errors"]] == [2]
+    assert field in bulk.json()["errors"][0]["detail"]
+
+
+async def test_registry_csv_meter_ids_are_validated_on_entry(
+    client: httpx.AsyncClient, operator: dict[str, str]
+) -> None:
+    csv_text = (
+        "ean,energy_type,meter_type,meter_ids,meters_installed_from\n"
+        f"{fresh_ean()},E,DM,1SAG1,2024-01-01\n"
+        f"{fresh_ean()},E,DM,1SAG2|=cmd,2024-01-01\n"
+    )
+    response = await client.post(
+        f"{BASE}:bulk", content=csv_text, headers={**operator, "Content-Type": "text/csv"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["line"] == 3
+    assert "meter_id" in response.json()["errors"][0]["detail"]

@@ -379,6 +379,7 @@ def start_worker(private: PrivatePostgres, data_dir: Path, allowed: str) -> subp
         "DATABASE_URL": private.url,
         "DATAHUB_DATA_DIR": str(data_dir),
         "DATAHUB_WEBHOOK_ALLOWED_HOSTS": f'["{allowed}"]',
+        "DATAHUB_WEBHOOK_ALLOWED_PORTS": f"[{allowed.rsplit(':', 1)[1]}]",
         "DATAHUB_WEBHOOK_TIMEOUT_SECONDS": "60",
         "DATAHUB_LOG_LEVEL": "WARNING",
     }
@@ -402,6 +403,7 @@ async def test_deliveries_of_a_killed_worker_are_made_after_a_restart(
     with running_receiver(hold_first=True) as receiver:
         esp = await make_esp(fault_app, "Killed Worker ESP")
         fault_app.state.settings.webhook_allowed_hosts = [f"127.0.0.1:{receiver.port}"]
+        fault_app.state.settings.webhook_allowed_ports = [receiver.port]
         headers = await auth_headers(fault_client, esp)
         made = await fault_client.post(
             "/api/v1/webhooks", json={"url": receiver.url}, headers=headers
@@ -470,6 +472,7 @@ async def test_a_worker_process_outlives_a_database_outage(
     with running_receiver() as receiver:
         esp = await make_esp(fault_app, "Outage Worker ESP")
         fault_app.state.settings.webhook_allowed_hosts = [receiver.host]
+        fault_app.state.settings.webhook_allowed_ports = [receiver.port]
         headers = await auth_headers(fault_client, esp)
         made = await fault_client.post(
             "/api/v1/webhooks", json={"url": receiver.url}, headers=headers

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy.exc import DBAPIError
 
 from datahub_api.app import create_app
 from datahub_api.errors import install_error_handlers
 from datahub_api.schema_migrations import head_revision
+from datahub_api.settings import Settings
 
-from .conftest import create_scratch_database, make_settings
+from .conftest import create_scratch_database, make_settings, scrape_metrics
 
 
 async def test_healthz_answers_without_touching_the_database() -> None:
@@ -64,10 +68,12 @@ async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
     assert hostile.headers["x-request-id"] != "bad id\twith spaces"
 
 
-async def test_metrics_count_requests_per_route_template(client: httpx.AsyncClient) -> None:
+async def test_metrics_count_requests_per_route_template(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
     await client.get("/healthz")
     await client.get("/api/v1/no-such-thing/123")
-    response = await client.get("/metrics")
+    response = await scrape_metrics(app, client)
     assert response.status_code == 200
     body = response.text
     assert 'datahub_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in body
@@ -128,3 +134,46 @@ async def test_a_server_going_away_is_503_whatever_class_the_driver_gives_it(
     assert answer.status_code == status, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
     assert ("retry-after" in answer.headers) is (status == 503)
+
+
+async def test_metrics_are_not_public_by_default(app: FastAPI, client: httpx.AsyncClient) -> None:
+    refused = await client.get("/metrics")
+    assert refused.status_code == 403, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "datahub_http_requests_total" not in refused.text
+    app.state.settings.metrics_token = SecretStr("the-scraper-secret")
+    for wrong in ("Bearer nope", "Basic the-scraper-secret", "Bearer the-scraper-secre"):
+        answer = await client.get("/metrics", headers={"Authorization": wrong})
+        assert answer.status_code == 403, wrong
+    good = await client.get("/metrics", headers={"Authorization": "Bearer the-scraper-secret"})
+    assert good.status_code == 200
+    assert "datahub_http_requests_total" in good.text
+
+
+async def test_metrics_for_named_networks(app: FastAPI) -> None:
+    """The direct peer's address decides, never a forwarded-for header."""
+
+    async def scrape(peer: str, **headers: str) -> int:
+        transport = httpx.ASGITransport(app=app, client=(peer, 4711))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return (await client.get("/metrics", headers=headers)).status_code
+
+    app.state.settings.metrics_allowed_networks = [
+        ipaddress.ip_network("10.1.0.0/16"),
+        ipaddress.ip_network("2001:db8::7/128"),
+    ]
+    assert await scrape("10.1.2.3") == 200
+    assert await scrape("2001:db8::7") == 200
+    assert await scrape("10.2.0.1") == 403
+    assert await scrape("10.2.0.1", **{"X-Forwarded-For": "10.1.2.3"}) == 403
+    assert await scrape("2001:db8::8") == 403
+
+
+def test_metrics_settings_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAHUB_METRICS_ALLOWED_NETWORKS", '["10.0.0.0/8", "::1"]')
+    monkeypatch.setenv("DATAHUB_METRICS_TOKEN", "s3cret")
+    settings = Settings()
+    assert ipaddress.ip_address("10.9.9.9") in settings.metrics_allowed_networks[0]
+    assert ipaddress.ip_address("::1") in settings.metrics_allowed_networks[1]
+    assert settings.metrics_token is not None
+    assert settings.metrics_token.get_secret_value() == "s3cret"

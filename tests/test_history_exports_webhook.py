@@ -27,7 +27,9 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def settings(receiver: Receiver, tmp_path: Path) -> Settings:
     return make_settings(
-        webhook_allowed_hosts=[receiver.host], history_export_dir=tmp_path / "exports"
+        webhook_allowed_hosts=[receiver.host],
+        webhook_allowed_ports=[receiver.port],
+        history_export_dir=tmp_path / "exports",
     )
 
 

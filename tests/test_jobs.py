@@ -45,7 +45,11 @@ async def register_and_publish(app: FastAPI, receiver: Receiver) -> int:
 
 async def test_in_process_worker_runs_jobs_and_stops_with_the_app(clean_database: str) -> None:
     with running_receiver() as receiver:
-        settings = make_settings(run_worker_in_process=True, webhook_allowed_hosts=[receiver.host])
+        settings = make_settings(
+            run_worker_in_process=True,
+            webhook_allowed_hosts=[receiver.host],
+            webhook_allowed_ports=[receiver.port],
+        )
         app = create_app(settings, database_url=clean_database)
         async with app.router.lifespan_context(app):
             queue: JobQueue = app.state.jobs
@@ -89,6 +93,7 @@ async def test_worker_command_runs_jobs_and_stops_on_sigterm(
 ) -> None:
     with running_receiver() as receiver:
         app.state.settings.webhook_allowed_hosts.append(receiver.host)
+        app.state.settings.webhook_allowed_ports.append(receiver.port)
         event_id = await register_and_publish(app, receiver)
         env = {
             k: v
@@ -100,6 +105,7 @@ async def test_worker_command_runs_jobs_and_stops_on_sigterm(
                 "DATABASE_URL": libpq_url(clean_database),
                 "DATAHUB_DATA_DIR": str(tmp_path),
                 "DATAHUB_WEBHOOK_ALLOWED_HOSTS": json.dumps([receiver.host]),
+                "DATAHUB_WEBHOOK_ALLOWED_PORTS": json.dumps([receiver.port]),
             }
         )
         process = await asyncio.to_thread(

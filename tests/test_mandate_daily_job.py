@@ -34,7 +34,9 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def settings(receiver: Receiver) -> Settings:
-    return make_settings(webhook_allowed_hosts=[receiver.host])
+    return make_settings(
+        webhook_allowed_hosts=[receiver.host], webhook_allowed_ports=[receiver.port]
+    )
 
 
 @pytest.fixture

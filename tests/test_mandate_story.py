@@ -53,6 +53,7 @@ def settings(receiver_a: Receiver, receiver_b: Receiver) -> Settings:
     return make_settings(
         require_subscription_key=True,
         webhook_allowed_hosts=[receiver_a.host, receiver_b.host],
+        webhook_allowed_ports=[receiver_a.port, receiver_b.port],
     )
 
 

@@ -638,7 +638,7 @@ async def test_v3_filters_and_validation(
         response = await client.get(f"/v3/api/Mandate{query}", headers=headers)
         assert response.status_code == 200, (query, response.text)
     for query in (
-        "?lastUpdatedFrom=2999-01-01T00:00:00Z",
+        "?lastUpdatedFrom=2099-01-01T00:00:00Z",
         "?energyType=G",
         "?dataServiceTypes=VH_dag",
     ):

@@ -40,7 +40,11 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def settings(receiver: Receiver) -> Settings:
     # Every block is handed out at once (the margin is tested on its own below).
-    return make_settings(meter_data_changes_margin_seconds=0, webhook_allowed_hosts=[receiver.host])
+    return make_settings(
+        meter_data_changes_margin_seconds=0,
+        webhook_allowed_hosts=[receiver.host],
+        webhook_allowed_ports=[receiver.port],
+    )
 
 
 @pytest.fixture

@@ -181,7 +181,7 @@ async def test_a_customer_signature_waits_for_the_grid_user(
         ({"source": "signed"}, "invalid_evidence", "signatory_name"),
         ({"document_sha256": "abc123"}, "invalid_evidence", "64 hex"),
         ({"document_sha256": "g" * 64}, "invalid_evidence", "64 hex"),
-        ({"signed_on": "2999-01-01"}, "invalid_evidence", "future"),
+        ({"signed_on": "2099-01-01"}, "invalid_evidence", "future"),
         ({"data_period_to": "2025-12-31"}, "invalid_evidence", "before"),
         (
             {"data_period_from": "2020-01-01", "data_period_to": "2021-01-01"},

@@ -29,6 +29,7 @@ from datahub_api.sla import service as sla_service
 from datahub_api.sla.service import GroupBy, SlaChannel
 
 from .access_point_data import access_point_body, fresh_ean
+from .conftest import scrape_metrics
 from .meter_data_helpers import HEADER, day_rows
 from .parties import Esp, make_esp
 
@@ -556,7 +557,7 @@ async def test_roll_up_job_publishes_a_breach_once_and_gauges(
     assert payload["share_on_time"] == 0.0
     assert payload["missing"] == 19
 
-    metrics = await client.get("/metrics")
+    metrics = await scrape_metrics(app, client)
     assert 'datahub_sla_target_share{channel="api"} 0.95' in metrics.text
 
 
@@ -912,6 +913,6 @@ async def test_nps_historical_routes_pending_missing_late_items_chart_and_gauges
     assert chart.status_code == 200, chart.text
     assert b"validated data" in chart.content
 
-    metrics = await client.get("/metrics")
+    metrics = await scrape_metrics(app, client)
     assert 'datahub_sla_target_share{channel="nps_historical"} 0.95' in metrics.text
     assert 'datahub_sla_share_on_time{channel="nps_historical"}' in metrics.text

@@ -45,7 +45,9 @@ API = ("api", "nps")
 
 @pytest.fixture
 def settings() -> Settings:
-    return make_settings(meter_data_changes_margin_seconds=0, webhook_allowed_hosts=[HOOK])
+    return make_settings(
+        meter_data_changes_margin_seconds=0, webhook_allowed_hosts=[HOOK], webhook_allowed_ports=[9]
+    )
 
 
 @pytest.fixture

@@ -47,6 +47,7 @@ def receiver() -> Iterator[Receiver]:
 def settings(receiver: Receiver) -> Settings:
     return make_settings(
         webhook_allowed_hosts=[receiver.host],
+        webhook_allowed_ports=[receiver.port],
         webhook_retry_schedule_seconds=[RETRY_WAIT_SECONDS, RETRY_WAIT_SECONDS],
         webhook_timeout_seconds=5.0,
     )
@@ -115,7 +116,7 @@ def spec_signature(secret: str, message_id: str, timestamp: str, body: bytes) ->
         ("https://10.1.2.3/hook", "private"),
         ("https://192.168.0.10/hook", "private"),
         ("https://localhost/hook", "loopback"),
-        ("https://127.0.0.1:8443/hook", "loopback"),
+        ("https://127.0.0.1/hook", "loopback"),
         ("https://169.254.169.254/latest/meta-data", "link-local"),
         ("https://[::1]/hook", "loopback"),
         ("https://[::ffff:10.0.0.1]/hook", "private"),
@@ -142,6 +143,60 @@ def test_address_rules() -> None:
         assert refusal_reason(ipaddress.ip_address(address)) is not None, address
     for address in ["93.184.215.14", "2a00:1450:4001:80b::200e"]:
         assert refusal_reason(ipaddress.ip_address(address)) is None, address
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+        "2002:a00:7::",  # 6to4 of 10.0.0.7
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254 (cloud metadata)
+        "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+        "64:ff9b:1::c0a8:101",  # local-use NAT64 of 192.168.1.1
+        "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo, client 10.0.0.1
+        "::ffff:127.0.0.1",  # IPv4-mapped
+        "::10.0.0.1",  # IPv4-compatible
+    ],
+)
+def test_ipv6_wrappings_of_internal_addresses_are_refused(address: str) -> None:
+    assert refusal_reason(ipaddress.ip_address(address)) is not None, address
+
+
+def test_ipv6_wrappings_of_public_addresses_follow_the_public_rules() -> None:
+    # 6to4 of a public address is an ordinary route to it.
+    assert refusal_reason(ipaddress.ip_address("2002:5db8:d70e::1")) is None
+
+
+async def test_only_port_443_unless_a_setting_allows_others() -> None:
+    async def public(host: str, port: int) -> list[Any]:
+        return [ipaddress.ip_address("93.184.215.14")]
+
+    for url in ("https://hooks.esp.example:8443/x", "https://hooks.esp.example:22/x"):
+        with pytest.raises(TargetRefused, match="port 443"):
+            await resolve_target(url, [], public)
+    # An allow-listed host still needs its port allowed.
+    with pytest.raises(TargetRefused, match="port 443"):
+        await resolve_target("http://127.0.0.1:8080/x", ["127.0.0.1:8080"], public)
+    allowed = await resolve_target("https://hooks.esp.example:8443/x", [], public, [8443])
+    assert allowed.target.port == 8443
+    default = await resolve_target("https://hooks.esp.example:443/x", [], public)
+    assert default.target.host_header == "hooks.esp.example"
+
+
+async def test_registration_refuses_a_nat64_wrapped_loopback(
+    client: httpx.AsyncClient, esp_a: Esp
+) -> None:
+    headers = await auth_headers(client, esp_a)
+    for url in ("https://[64:ff9b::7f00:1]/hook", "https://[2002:7f00:1::1]/hook"):
+        response = await client.post("/api/v1/webhooks", json={"url": url}, headers=headers)
+        assert response.status_code == 422, response.text
+        assert "loopback" in response.json()["detail"]
+    response = await client.post(
+        "/api/v1/webhooks", json={"url": "https://93.184.215.14:8443/hook"}, headers=headers
+    )
+    assert response.status_code == 422, response.text
+    assert "port 443" in response.json()["detail"]
 
 
 async def test_names_are_checked_after_resolution() -> None:

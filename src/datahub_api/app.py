@@ -68,6 +68,7 @@ from datahub_api.portal.esp_pages import router as portal_esp_router
 from datahub_api.portal.operator_pages import router as portal_operator_router
 from datahub_api.portal.router import install_portal_static
 from datahub_api.portal.router import router as portal_router
+from datahub_api.security_headers import SecurityHeadersMiddleware
 from datahub_api.settings import Settings, get_settings
 from datahub_api.sla.gauges import SlaGauges
 from datahub_api.sla.router import router as sla_router
@@ -286,6 +287,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 

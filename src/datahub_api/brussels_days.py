@@ -18,7 +18,21 @@ def brussels_date(instant: datetime) -> date:
     """The Brussels day an aware instant falls on."""
     if instant.tzinfo is None:
         raise ValueError("a naive datetime is not an instant; give it a time zone")
-    return instant.astimezone(BRUSSELS).date()
+    return in_brussels(instant).date()
+
+
+def in_brussels(instant: datetime) -> datetime:
+    """``instant`` on Brussels wall-clock time. A stored instant in the last hours of
+    9999-12-31 UTC has no Brussels time (it would be year 10000): it is shown as the last
+    moment Python holds instead of failing the page that shows it."""
+    try:
+        return instant.astimezone(BRUSSELS)
+    except OverflowError:
+        return (
+            datetime.max.replace(tzinfo=BRUSSELS)
+            if instant.year > 1
+            else datetime.min.replace(tzinfo=BRUSSELS)
+        )
 
 
 def today_in_brussels(now: datetime | None = None) -> date:

@@ -668,7 +668,10 @@ def sla_report(
         except ValueError:
             known = ", ".join(c.value for c in sla_service.SlaChannel)
             fail(f"unknown channel {channel!r}; one of: {known}", 2)
-        first = sla_chart.parse_month(month or today_in_brussels().strftime("%Y-%m"))
+        try:
+            first = sla_chart.parse_month(month or today_in_brussels().strftime("%Y-%m"))
+        except DatahubError as exc:  # out of the range of iso_dates, or not YYYY-MM
+            fail(f"--month: {exc.detail}", 2)
         path = chart or Path(f"sla-{sla_channel.value}-{first:%Y-%m}.svg")
         if path.suffix.lower() not in (".svg", ".png"):
             fail("--chart must end in .svg or .png", 2)

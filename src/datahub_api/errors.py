@@ -134,6 +134,12 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
+def utf8_text(text: str) -> str:
+    """``text`` as UTF-8 can carry it: lone surrogates (what a path of invalid UTF-8 bytes
+    decodes to) become backslash escapes instead of failing the answer."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def problem_response(
     request: Request,
     status: int,
@@ -149,7 +155,7 @@ def problem_response(
         "title": title,
         "status": status,
         "detail": detail,
-        "instance": request.url.path,
+        "instance": utf8_text(request.url.path),
     }
     request_id = getattr(request.state, "request_id", None)
     if request_id:

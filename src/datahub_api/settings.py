@@ -7,8 +7,9 @@ from datetime import date
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -91,6 +92,15 @@ class Settings(BaseSettings):
     )
     log_format: LogFormat = Field(default=LogFormat.text, description="`json` or `text` logs.")
     log_level: str = Field(default="INFO", description="Python log level name.")
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token a Prometheus scraper sends to read `/metrics`.",
+    )
+    metrics_allowed_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="Peer addresses or networks (CIDR) that may read `/metrics` without the "
+        "token. With neither set, `/metrics` answers 403 to everyone.",
+    )
     db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections per process.")
     db_connect_timeout_seconds: float = Field(
         default=5.0, gt=0, description="How long to wait for the database before giving up."
@@ -320,6 +330,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Webhook targets exempt from the https and public-address rules: "
         "`host` or `host:port` entries (for local receivers in development and tests).",
+    )
+    webhook_allowed_ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
+        default_factory=list,
+        description="Ports webhook targets may use besides 443 (for local receivers in "
+        "development and tests; by default only 443).",
     )
     webhook_timeout_seconds: float = Field(
         default=10.0, gt=0, le=60, description="How long one webhook delivery attempt may take."

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from datahub_api.fluvius_v3.casing import CanonicalRoute, V3RouteTable
 
+from ..conftest import scrape_metrics
 from .v3_test_app import build_app, client_for, router
 
 EAN = "541448800000004312"
@@ -133,7 +134,7 @@ async def test_metrics_see_the_matched_route() -> None:
     app = build_app()
     async for client in client_for(app):
         await client.get("/V3/API/Mandate", params={"EAN": EAN})
-        metrics = (await client.get("/metrics")).text
+        metrics = (await scrape_metrics(app, client)).text
     assert 'route="/v3/api/mandate"' in metrics
     assert "unmatched" not in metrics.split("/v3/api/mandate")[0].rsplit("\n", 1)[-1]
 

@@ -5,11 +5,20 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    model_validator,
+)
 
 from datahub_api.access_points.ean import Ean
 from datahub_api.access_points.models import (
@@ -20,7 +29,7 @@ from datahub_api.access_points.models import (
     PartyRole,
     SubHeadpointType,
 )
-from datahub_api.iso_dates import IsoDate
+from datahub_api.iso_dates import END_DAY, FIRST_DAY, STORED, IsoDate
 
 MAX_ITEMS_PER_LIST = 100
 """Most meters, sub-headpoints, periods or parties one access point may list."""
@@ -84,13 +93,15 @@ UNITS_BY_ENERGY_TYPE = {
     EnergyType.electricity: frozenset({VolumeUnit.kwh}),
     EnergyType.gas: frozenset({VolumeUnit.kwh, VolumeUnit.m3}),
 }
-FIRST_REGISTRY_DAY = date(2000, 1, 1)
-END_OF_REGISTRY_DAYS = date(2100, 1, 1)
+FIRST_REGISTRY_DAY = FIRST_DAY  # the service-wide range of iso_dates
+END_OF_REGISTRY_DAYS = END_DAY
 MAX_CONVERTER_POWER = 1_000_000  # 1 GVA: far above any installation behind one access point
 MAX_ANNUAL_VOLUME = 10**12
 
 
-def _registry_day(value: date) -> date:
+def _registry_day(value: date, info: ValidationInfo) -> date:
+    if info.context and info.context.get("stored"):
+        return value
     if not FIRST_REGISTRY_DAY <= value < END_OF_REGISTRY_DAYS:
         raise ValueError(f"a day from {FIRST_REGISTRY_DAY} up to {END_OF_REGISTRY_DAYS}, exclusive")
     return value
@@ -98,6 +109,31 @@ def _registry_day(value: date) -> date:
 
 RegistryDay = Annotated[IsoDate, AfterValidator(_registry_day)]
 """A Brussels date of the installation facts, from 2000-01-01 up to 2100-01-01."""
+
+
+REGISTRY_CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
+"""Meter ids, sequence numbers and VREG ids: a letter or digit, then letters, digits and
+``. _ / -``. Nothing a spreadsheet reads as a formula, no spaces or control characters: these
+texts end up in CSV and XLSX exports and on every face."""
+
+
+_REGISTRY_CODE = re.compile(REGISTRY_CODE_PATTERN)
+
+
+def _registry_code(value: str | None, info: ValidationInfo) -> str | None:
+    stored = bool(info.context and info.context.get("stored"))  # rendered as stored
+    if value is not None and not stored and not _REGISTRY_CODE.fullmatch(value):
+        raise ValueError("letters, digits and . _ / - only, starting with a letter or digit")
+    return value
+
+
+def registry_code(max_length: int, example: str) -> Any:
+    return Field(
+        min_length=1,
+        max_length=max_length,
+        examples=[example],
+        json_schema_extra={"pattern": REGISTRY_CODE_PATTERN},
+    )
 
 
 def _three_decimals(value: float | None) -> float | None:
@@ -124,8 +160,8 @@ class Period(_Strict):
 
 
 class PhysicalMeterBody(_Strict):
-    seq_number: Annotated[str, Field(min_length=1, max_length=10, examples=["1"])]
-    meter_id: Annotated[str, Field(min_length=1, max_length=50, examples=["1SAG2120063032"])]
+    seq_number: Annotated[str, registry_code(10, "1"), AfterValidator(_registry_code)]
+    meter_id: Annotated[str, registry_code(50, "1SAG2120063032"), AfterValidator(_registry_code)]
     installed_from: IsoDate
     installed_to: IsoDate | None = Field(default=None, description="Exclusive; null = installed.")
 
@@ -138,9 +174,11 @@ class PhysicalMeterBody(_Strict):
 
 class SubHeadpointBody(_Strict):
     type: SubHeadpointType
-    seq_number: Annotated[str, Field(min_length=1, max_length=10, examples=["2"])]
+    seq_number: Annotated[str, registry_code(10, "2"), AfterValidator(_registry_code)]
     ean: Ean | None = None
-    vreg_id: Annotated[str | None, Field(max_length=30, examples=["G10345678"])] = None
+    vreg_id: Annotated[
+        str | None, registry_code(30, "G10345678"), AfterValidator(_registry_code)
+    ] = None
     installation_type: LocalProductionType | None = None
 
 
@@ -357,7 +395,8 @@ class AccessPointOut(AccessPointFields):
                 "installation": access_point.installation,
                 "created_at": access_point.created_at,
                 "updated_at": access_point.updated_at,
-            }
+            },
+            context=STORED,  # stored values render whatever they are
         )
 
 

@@ -18,13 +18,36 @@ from datahub_api.audit.models import AuditRecord
 from datahub_api.auth.principal import Principal
 from datahub_api.client_address import client_address
 from datahub_api.db import Database, WriteSession
+from datahub_api.errors import utf8_text
 from datahub_api.observability import request_id_var
 
 logger = logging.getLogger(__name__)
 
+# Column widths of audit_records (a longer text would fail the write and lose the record).
+_ACTOR, _ROLE, _ACTION, _TARGET, _REQUEST_ID, _CLIENT_IP = 200, 20, 100, 200, 128, 64
+
+
+def storable(text: str, limit: int | None = None) -> str:
+    """``text`` as PostgreSQL can store it: NUL characters and lone surrogates (what a path
+    of invalid UTF-8 bytes decodes to) are written as backslash escapes, then cut to
+    ``limit``."""
+    safe = utf8_text(text.replace("\x00", "\\x00"))
+    return safe if limit is None else safe[:limit]
+
+
+def _storable_json(value: Any) -> Any:
+    """The same for every text inside a JSONB ``detail`` (keys included)."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {storable(str(key)): _storable_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable_json(item) for item in value]
+    return value
+
 
 def _client_ip(request: Request | None) -> str | None:
-    return None if request is None else client_address(request)[:64]
+    return None if request is None else storable(client_address(request), _CLIENT_IP)
 
 
 def record_action(
@@ -42,12 +65,12 @@ def record_action(
     repository.add(
         session,
         AuditRecord(
-            actor=subject,
+            actor=storable(subject, _ACTOR),
             actor_role=role,
-            action=action,
+            action=storable(action, _ACTION),
             outcome="ok",
-            target=target,
-            detail=detail or {},
+            target=storable(target, _TARGET) if target is not None else None,
+            detail=_storable_json(detail or {}),
             request_id=request_id_var.get(),
             client_ip=_client_ip(request),
         ),
@@ -71,18 +94,18 @@ async def record_refusal(
     try:
         async with database.write_sessions() as session:
             record = AuditRecord(
-                actor=actor[:200],
-                actor_role=actor_role,
-                action=action,
+                actor=storable(actor, _ACTOR),
+                actor_role=storable(actor_role, _ROLE) if actor_role else None,
+                action=storable(action, _ACTION),
                 outcome="refused",
-                target=target,
-                detail=detail or {},
-                request_id=request_id_var.get(),
+                target=storable(target, _TARGET) if target is not None else None,
+                detail=_storable_json(detail or {}),
+                request_id=storable(request_id_var.get() or "", _REQUEST_ID) or None,
                 client_ip=_client_ip(request),
             )
             if isinstance(tally, str) and request is not None:
                 window = request.app.state.settings.refusal_tally_seconds
-                record.tally_key = f"{tally[:350]}|{int(time.time() // window)}"
+                record.tally_key = f"{storable(tally, 350)}|{int(time.time() // window)}"
                 await repository.tally(session, record)
             else:
                 repository.add(session, record)
@@ -108,7 +131,7 @@ async def audit_refusal(request: Request, error: Exception) -> None:
         action=f"{request.method} {route}",
         actor=str(actor),
         actor_role=principal.role.value if isinstance(principal, Principal) else None,
-        target=request.url.path[:200],
+        target=request.url.path,
         detail={"status": status, "reason": str(error)[:500]},
         request=request,
     )

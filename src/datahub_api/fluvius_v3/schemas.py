@@ -25,6 +25,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from datahub_api.iso_dates import check_instant
+
 # --- enums (the spec's strings, in the spec's order) ---------------------------------------
 
 
@@ -181,6 +183,15 @@ UtcInstant = Annotated[
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
 
+# An instant a caller sends: in the service's range (``iso_dates``), then stored in UTC.
+UtcInstantIn = Annotated[
+    AwareDatetime,
+    AfterValidator(check_instant),
+    AfterValidator(_to_utc),
+    PlainSerializer(_format_instant, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
 
 def _is_none(value: object) -> bool:
     return value is None
@@ -287,8 +298,8 @@ class GetMandatesResponseApiDataResponse(ApiDataResponse[GetMandatesResponse]):
 
 class ClientSessionDataService(V3RequestModel):
     data_service_type: DataServiceType
-    data_period_from: UtcInstant | None = omitted()
-    data_period_to: UtcInstant | None = omitted()
+    data_period_from: UtcInstantIn | None = omitted()
+    data_period_to: UtcInstantIn | None = omitted()
 
 
 class CreateClientSessionRequest(V3RequestModel):
@@ -322,12 +333,12 @@ class CreateMandateRequest(V3RequestModel):
     reference_number: str = Field(min_length=1)
     ean: str = Field(min_length=1)
     data_service_type: DataServiceType
-    data_period_from: UtcInstant | None = omitted(
+    data_period_from: UtcInstantIn | None = omitted(
         description="Must be null for data service type IG; required otherwise."
     )
-    data_period_to: UtcInstant | None = omitted()
+    data_period_to: UtcInstantIn | None = omitted()
     status: MandateStatus | None = omitted()
-    mandate_expiration_date: UtcInstant | None = omitted()
+    mandate_expiration_date: UtcInstantIn | None = omitted()
     renewal_status: MandateRenewalStatus | None = omitted()
 
 

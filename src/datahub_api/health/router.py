@@ -1,18 +1,21 @@
-"""Liveness, readiness and metrics: what a load balancer and Prometheus ask."""
+"""Liveness, readiness and metrics: what a load balancer and Prometheus ask.
+
+``/metrics`` is for the scrapers the settings name (see :func:`check_metrics_scraper`)."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from datahub_api.db import Database
-from datahub_api.errors import DATABASE_RETRY_AFTER_SECONDS, PROBLEM_JSON
+from datahub_api.errors import DATABASE_RETRY_AFTER_SECONDS, PROBLEM_JSON, problem_responses
 from datahub_api.schema_migrations import current_revision, head_revision
+from datahub_api.security_headers import check_metrics_scraper
 
 router = APIRouter(tags=["operations"])
 
@@ -75,7 +78,11 @@ def _not_ready(reason: str) -> Response:
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
+        **problem_responses(403, s403="Not a scraper named by the metrics settings"),
+    },
+    dependencies=[Depends(check_metrics_scraper)],
 )
 async def metrics(request: Request) -> Response:
     for refresh in request.app.state.metrics.before_scrape:

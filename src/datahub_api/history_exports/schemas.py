@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from datahub_api.history_exports.models import ExportFormat, ExportStatus
-from datahub_api.iso_dates import IsoDate
+from datahub_api.iso_dates import IsoDate, IsoInstant, IsoYear
 
 
 class EvidenceIn(BaseModel):
@@ -42,10 +42,10 @@ class HistoryExportCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reference_number: str = Field(min_length=1, max_length=100, description="Your reference.")
-    year: int | None = Field(
+    year: IsoYear | None = Field(
         default=None,
         ge=2000,
-        le=2999,
+        le=2099,
         description="A calendar year (Brussels); the current one runs up to yesterday. Or "
         "give `period_from` and `period_to`.",
     )
@@ -107,7 +107,7 @@ class QuotaExceptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     organisation_id: int = Field(ge=1, le=2**62)
-    year: int = Field(ge=2000, le=2999)
+    year: IsoYear = Field(ge=2000, le=2099)
     reason: str = Field(min_length=3, max_length=2000)
 
 
@@ -123,7 +123,7 @@ class QuotaExceptionOut(BaseModel):
 class DeadlineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    due_at: AwareDatetime = Field(description="The agreed delivery deadline (with offset).")
+    due_at: IsoInstant = Field(description="The agreed delivery deadline (with offset).")
     reason: str = Field(min_length=3, max_length=2000)
 
 

@@ -97,7 +97,9 @@ def days_of(start: datetime, end: datetime) -> tuple[date, date]:
     if end <= start:
         first = brussels_date(start)
         return first, first
-    return brussels_date(start), brussels_date(end - timedelta(microseconds=1)) + timedelta(1)
+    last = brussels_date(end - timedelta(microseconds=1))
+    # A stored end in the last day Python holds (a sandbox mock at 9999-12-31) saturates.
+    return brussels_date(start), last + timedelta(1) if last < date.max else last
 
 
 @dataclass(frozen=True)

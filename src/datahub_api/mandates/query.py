@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from datahub_api.errors import UnprocessableContent
+from datahub_api.iso_dates import OutOfRange, check_instant
 
 
 def parse_instant(raw: str | None, name: str) -> datetime | None:
@@ -17,4 +18,7 @@ def parse_instant(raw: str | None, name: str) -> datetime | None:
         raise UnprocessableContent(f"{name} is not an ISO 8601 instant.") from None
     if value.tzinfo is None:
         raise UnprocessableContent(f"{name} needs a time zone offset.")
-    return value
+    try:
+        return check_instant(value)
+    except OutOfRange as exc:
+        raise UnprocessableContent(f"{name}: {exc}.") from None

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from datahub_api.iso_dates import IsoInstant
 from datahub_api.mandates.models import (
     CoConsentStatus,
     ConsentSessionStatus,
@@ -22,10 +23,10 @@ class DataServiceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     data_service_type: DataServiceType
-    data_period_from: AwareDatetime | None = Field(
+    data_period_from: IsoInstant | None = Field(
         default=None, description="Default: the start of today (Brussels)."
     )
-    data_period_to: AwareDatetime | None = Field(default=None, description="Default: a year on.")
+    data_period_to: IsoInstant | None = Field(default=None, description="Default: a year on.")
 
 
 class ConsentSessionCreate(BaseModel):

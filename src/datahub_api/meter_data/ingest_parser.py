@@ -79,6 +79,7 @@ line with the same names.
 UNITS = {"kWh": StoredUnit.Wh, "kVArh": StoredUnit.varh, "m3": StoredUnit.litre}
 ACTIVE_REGISTERS = frozenset({Register.total, Register.day, Register.night})
 STATE_CODES = {state.name: int(state) for state in ValidationState}
+_METER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")  # as the registry stores them
 _DECIMAL = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
 
 
@@ -195,6 +196,8 @@ class BatchBuilder:
             return f"ean: {exc}"
         if len(meter_id) > 50:
             return "meter_id: at most 50 characters"
+        if meter_id.strip() and not _METER_ID.fullmatch(meter_id.strip()):
+            return "meter_id: letters, digits and . _ / - only, starting with a letter or digit"
         try:
             direction_code = Direction[direction]
         except KeyError:
@@ -475,6 +478,8 @@ class NdjsonReader:
                 item = json.loads(text, parse_constant=_refuse_constant)
             except ValueError as exc:
                 fields: tuple[str, ...] | str = f"malformed JSON: {exc}"
+            except RecursionError:  # arrays or objects nested thousands deep
+                fields = "malformed JSON: nested too deeply"
             else:
                 fields = _ndjson_fields(item)
             if isinstance(fields, str):

@@ -40,6 +40,7 @@ from datahub_api.meter_data.series import (
     SeriesKey,
 )
 from datahub_api.settings import Settings
+from datahub_api.spreadsheet_cells import formula_safe
 
 COLUMNS = (
     "Van (datum)",
@@ -390,7 +391,9 @@ def clock_order(start: datetime) -> tuple[datetime, datetime]:
 
 def csv_cell(text: str) -> str:
     """One cell: bare, or in double quotes (quotes doubled) when it holds ``;``, ``"`` or a
-    line break. Every cell but the EAN's goes through here."""
+    line break; never a formula (:func:`formula_safe`). Every cell but the EAN's goes
+    through here."""
+    text = formula_safe(text)
     if ";" in text or '"' in text or "\n" in text or "\r" in text:
         return '"' + text.replace('"', '""') + '"'
     return text
@@ -534,7 +537,7 @@ class XlsxExport:
                 elif column == 4:
                     write_string(line, 4, cell[2:-1])  # the ="..." guard is a CSV device
                 elif cell:
-                    write_string(line, column, cell)
+                    write_string(line, column, formula_safe(cell))
             line += 1
         self._line = line
 

@@ -41,6 +41,7 @@ from datahub_api.brussels_days import (
     gas_day_start,
 )
 from datahub_api.errors import UnprocessableContent
+from datahub_api.iso_dates import OutOfRange, check_day, check_instant
 from datahub_api.mandates.access import Granularity as ReadGranularity
 from datahub_api.meter_data.blocks import SLOT_LENGTH, expected_slots, slot_start
 from datahub_api.meter_data.models import (
@@ -242,8 +243,12 @@ def parse_bound(text: str, name: str) -> datetime:
     offset (a local time without one is ambiguous on DST days and refused with a 422)."""
     try:
         if len(text) == 10:
-            return day_start(date.fromisoformat(text))
+            return day_start(check_day(date.fromisoformat(text)))
         instant = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "+"))
+        if instant.tzinfo is not None:
+            check_instant(instant)
+    except OutOfRange as error:
+        raise UnprocessableContent(f"`{name}` ({text[:40]}): {error}.") from None
     except ValueError as error:
         raise UnprocessableContent(
             f"`{name}` ({text[:40]}) is neither a date (2026-03-29) nor an instant with an "

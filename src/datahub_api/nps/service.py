@@ -82,6 +82,7 @@ from datahub_api.nps.models import (
 from datahub_api.paper_mandates import service as paper_service
 from datahub_api.paper_mandates.models import PaperMandate
 from datahub_api.paper_mandates.repository import PaperRow
+from datahub_api.spreadsheet_cells import formula_safe
 
 NPS = Channel.nps.value
 AUDIT_FAILED = "audit_failed"
@@ -797,6 +798,7 @@ def _rows(
 ) -> list[list[str]]:
     kind = _kind(block, day, previous_cut)
     length = SLOT_LENGTH[Granularity.PT15M]
+    meter_id = formula_safe(block.key.meter_id)  # the one registry text in a row
     rows = []
     for index, value in enumerate(block.values):
         if value is None:
@@ -810,7 +812,7 @@ def _rows(
         rows.append(
             [
                 block.key.ean,
-                block.key.meter_id,
+                meter_id,
                 block.key.direction.name,
                 block.key.register.name,
                 _instant(start),

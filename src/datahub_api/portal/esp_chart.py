@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from datahub_api.brussels_days import BRUSSELS, brussels_date, day_start
+from datahub_api.iso_dates import FIRST_YEAR, LAST_YEAR  # the years a picker accepts
 from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
 from datahub_api.meter_data.series import ReadGranularity, ReadWindow, Series
 from datahub_api.portal import svg_chart
@@ -23,9 +24,6 @@ from datahub_api.portal.svg_chart import MONTHS as MONTHS
 from datahub_api.portal.svg_chart import WEEKDAYS as WEEKDAYS
 from datahub_api.portal.svg_chart import nice_step as nice_step
 from datahub_api.portal.svg_chart import number as number
-
-# The oldest and newest years a picker accepts (anything else is nonsense, not a query).
-FIRST_YEAR, LAST_YEAR = 2000, 2100
 
 
 class Span(StrEnum):

@@ -31,7 +31,7 @@ from datahub_api.auth import repository as auth_repository
 from datahub_api.auth import service as auth_service
 from datahub_api.auth.clients_router import client_out
 from datahub_api.auth.principal import Principal, Role, Scope
-from datahub_api.brussels_days import BRUSSELS, brussels_date, today_in_brussels
+from datahub_api.brussels_days import brussels_date, in_brussels, today_in_brussels
 from datahub_api.client_address import client_address
 from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts import service as contracts_service
@@ -622,7 +622,7 @@ def _refusal(page: _Page, error: DatahubError) -> str:
 
 def _local(text: str) -> str:
     """An instant as a Brussels date, with the time when it is not midnight."""
-    local = datetime.fromisoformat(text).astimezone(BRUSSELS)
+    local = in_brussels(datetime.fromisoformat(text))
     return f"{local:%d-%m-%Y}" if local.hour == local.minute == 0 else f"{local:%d-%m-%Y %H:%M}"
 
 

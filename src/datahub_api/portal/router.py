@@ -21,7 +21,7 @@ from datahub_api.accounts import repository as accounts_repository
 from datahub_api.accounts import service as accounts_service
 from datahub_api.accounts.router import set_session_cookie
 from datahub_api.auth.principal import Principal, Role
-from datahub_api.brussels_days import BRUSSELS
+from datahub_api.brussels_days import in_brussels
 from datahub_api.client_address import client_address
 from datahub_api.db import commit_and_run_hooks
 from datahub_api.errors import (
@@ -49,11 +49,11 @@ LOGIN_CSRF_COOKIE = "datahub_login_csrf"
 
 def _brussels_date(value: str | datetime) -> str:
     instant = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return instant.astimezone(BRUSSELS).strftime("%d-%m-%Y")
+    return in_brussels(instant).strftime("%d-%m-%Y")
 
 
 def _brussels_datetime(value: datetime) -> str:
-    return value.astimezone(BRUSSELS).strftime("%d-%m-%Y %H:%M")
+    return in_brussels(value).strftime("%d-%m-%Y %H:%M")
 
 
 templates.env.filters["brussels_date"] = _brussels_date

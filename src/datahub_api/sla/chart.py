@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 
 from matplotlib.figure import Figure
 
+from datahub_api import iso_dates
 from datahub_api.errors import UnprocessableContent
 from datahub_api.sla.service import Figures, Report
 
@@ -26,10 +27,10 @@ MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 def parse_month(text: str) -> date:
     """``YYYY-MM`` as the month's first day."""
-    found = MONTH.fullmatch(text.strip())
-    if not found or not 1 <= int(found.group(2)) <= 12:
-        raise UnprocessableContent(f"month: expected YYYY-MM, not {text!r}")
-    return date(int(found.group(1)), int(found.group(2)), 1)
+    try:
+        return iso_dates.parse_month(text.strip())
+    except ValueError as exc:
+        raise UnprocessableContent(f"month: {exc}, not {text[:20]!r}") from None
 
 
 def _percent(share: float | None) -> str:

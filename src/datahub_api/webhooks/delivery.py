@@ -43,6 +43,7 @@ class DeliveryRules:
     allowed_hosts: Sequence[str]
     retry_schedule_seconds: Sequence[float]
     resolver: Resolver
+    allowed_ports: Sequence[int] = ()
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,9 @@ async def post(
         return AttemptResult(status_code, duration, error[:MAX_ERROR_LENGTH] if error else None)
 
     try:
-        resolved = await resolve_target(url, rules.allowed_hosts, rules.resolver)
+        resolved = await resolve_target(
+            url, rules.allowed_hosts, rules.resolver, rules.allowed_ports
+        )
     except TargetRefused as exc:
         return result(None, f"refused target: {exc}")
     target = resolved.target

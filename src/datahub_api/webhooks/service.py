@@ -27,7 +27,9 @@ def event_message_id(event_id: int) -> str:
 
 async def check_target(url: str, settings: Settings, resolver: Resolver) -> None:
     try:
-        await resolve_target(url, settings.webhook_allowed_hosts, resolver)
+        await resolve_target(
+            url, settings.webhook_allowed_hosts, resolver, settings.webhook_allowed_ports
+        )
     except TargetRefused as exc:
         raise UnprocessableContent(f"url: {exc}") from None
 

@@ -1,14 +1,18 @@
 """Where webhooks may go: SSRF protection.
 
-A target must be ``https`` and every address its host resolves to must be a public unicast
-address: private, loopback, link-local (cloud metadata at 169.254.169.254), multicast,
-reserved, shared (100.64/10) and unspecified addresses are refused, IPv4-mapped IPv6
-included. The check runs at registration *and* before every delivery, after DNS resolution,
-and the delivery then connects to the address that was checked (never resolving again), so
-a DNS answer that changes in between (DNS rebinding) cannot steer a delivery inward.
+A target must be ``https`` on port 443 and every address its host resolves to must be a public
+unicast address: private, loopback, link-local (cloud metadata at 169.254.169.254), multicast,
+reserved, shared (100.64/10) and unspecified addresses are refused, and so are IPv6 addresses
+that wrap such an IPv4 address (IPv4-mapped and IPv4-compatible, 6to4 ``2002::/16``, NAT64
+``64:ff9b::/96`` and ``64:ff9b:1::/48``, Teredo ``2001::/32``): a relay or translator on the way
+would deliver them to the internal address. The check runs at registration *and* before every
+delivery, after DNS resolution, and the delivery then connects to the address that was checked
+(never resolving again), so a DNS answer that changes in between (DNS rebinding) cannot steer a
+delivery inward.
 
-``webhook_allowed_hosts`` (``host`` or ``host:port``) exempts targets from both rules: for
-local receivers in development and tests.
+``webhook_allowed_hosts`` (``host`` or ``host:port``) exempts targets from the https and
+address rules, and ``webhook_allowed_ports`` names ports besides 443 (for local receivers in
+development and tests; a receiver on another port needs both).
 """
 
 from __future__ import annotations
@@ -23,6 +27,12 @@ from urllib.parse import urlsplit
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
 MAX_URL_LENGTH = 2000
+HTTPS_PORT = 443
+_NAT64_PREFIXES = (
+    ipaddress.IPv6Network("64:ff9b::/96"),  # the well-known prefix (RFC 6052)
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # local-use translation (RFC 8215)
+)
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 
 
 class TargetRefused(ValueError):
@@ -71,7 +81,9 @@ def _is_allow_listed(host: str, port: int, allowed_hosts: Iterable[str]) -> bool
     return False
 
 
-def parse_target(url: str, allowed_hosts: Sequence[str]) -> Target:
+def parse_target(
+    url: str, allowed_hosts: Sequence[str], allowed_ports: Iterable[int] = ()
+) -> Target:
     """Check what can be checked without DNS."""
     if len(url) > MAX_URL_LENGTH:
         raise TargetRefused(f"the URL is longer than {MAX_URL_LENGTH} characters")
@@ -92,13 +104,35 @@ def parse_target(url: str, allowed_hosts: Sequence[str]) -> Target:
     allow_listed = _is_allow_listed(host, port, allowed_hosts)
     if scheme != "https" and not allow_listed:
         raise TargetRefused("webhooks are delivered over https only")
+    if port != HTTPS_PORT and port not in allowed_ports:
+        raise TargetRefused(f"webhooks are delivered to port {HTTPS_PORT} only, not {port}")
     return Target(url=url, scheme=scheme, host=host, port=port, allow_listed=allow_listed)
+
+
+def wrapped_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries for transition mechanisms (and so reaches)."""
+    wrapped: list[ipaddress.IPv4Address] = []
+    if address.ipv4_mapped is not None:
+        wrapped.append(address.ipv4_mapped)
+    if address.sixtofour is not None:
+        wrapped.append(address.sixtofour)
+    if address.teredo is not None:
+        wrapped.extend(address.teredo)  # (server, client)
+    low32 = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if any(address in prefix for prefix in _NAT64_PREFIXES):
+        wrapped.append(low32)
+    if address in _IPV4_COMPATIBLE and int(address) > 1:  # ::a.b.c.d (not :: or ::1)
+        wrapped.append(low32)
+    return wrapped
 
 
 def refusal_reason(address: IPAddress) -> str | None:
     """Why ``address`` may not be a webhook target, or None when it may."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return refusal_reason(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv6Address):
+        for inner in wrapped_ipv4(address):
+            reason = refusal_reason(inner)
+            if reason is not None:
+                return f"{reason} wrapped in {address}"
     checks = (
         (address.is_loopback, "a loopback"),
         (address.is_link_local, "a link-local"),
@@ -115,10 +149,13 @@ def refusal_reason(address: IPAddress) -> str | None:
 
 
 async def resolve_target(
-    url: str, allowed_hosts: Sequence[str], resolver: Resolver = system_resolver
+    url: str,
+    allowed_hosts: Sequence[str],
+    resolver: Resolver = system_resolver,
+    allowed_ports: Iterable[int] = (),
 ) -> ResolvedTarget:
     """Parse, resolve and check ``url``; the answer names the address to connect to."""
-    target = parse_target(url, allowed_hosts)
+    target = parse_target(url, allowed_hosts, tuple(allowed_ports))
     try:
         literal: IPAddress | None = ipaddress.ip_address(target.host)
     except ValueError:

@@ -63,6 +63,7 @@ def delivery_rules(queue: JobQueue, resolver: Resolver = system_resolver) -> del
         allowed_hosts=tuple(settings.webhook_allowed_hosts),
         retry_schedule_seconds=tuple(settings.webhook_retry_schedule_seconds),
         resolver=resolver,
+        allowed_ports=tuple(settings.webhook_allowed_ports),
     )
 
 
