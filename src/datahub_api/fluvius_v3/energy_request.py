@@ -12,6 +12,7 @@ from datahub_api.fluvius_v3 import schemas as v3
 from datahub_api.fluvius_v3.energy import ENERGY_FIELDS, EnergyQuery, read_granularity
 from datahub_api.fluvius_v3.errors import V3ValidationFailed
 from datahub_api.fluvius_v3.windows import Bound, UnreadableBound, default_bounds, parse_bound
+from datahub_api.iso_dates import OutOfRange
 from datahub_api.mandates.access import ALLOWED_GRANULARITIES
 from datahub_api.mandates.models import DataServiceType, Mandate
 from datahub_api.meter_data.series import ReadGranularity, ReadWindow
@@ -48,6 +49,9 @@ def _bound(raw: str | None, name: str, messages: list[str], *, end: bool) -> Bou
         return parse_bound(raw, inclusive_end=end)
     except UnreadableBound:
         messages.append(f"Parameter '{name}' must be a date-time, e.g. 2024-07-02T22:00:00Z.")
+        return None
+    except OutOfRange as exc:
+        messages.append(f"Parameter '{name}' must be {exc}.")
         return None
 
 

@@ -44,6 +44,7 @@ from datahub_api.brussels_days import (
     gas_date,
     gas_day_start,
 )
+from datahub_api.iso_dates import check_instant
 from datahub_api.meter_data.series import ReadGranularity, ReadWindow
 
 _BOUND = re.compile(
@@ -132,7 +133,8 @@ def _zone(text: str | None) -> tzinfo:
 
 def parse_bound(raw: str, *, inclusive_end: bool = False) -> Bound:
     """A bound as the caller meant it (see the module docstring); ``inclusive_end`` for a
-    ``to``. :class:`UnreadableBound` when it is no date-time."""
+    ``to``. :class:`UnreadableBound` when it is no date-time, :class:`OutOfRange` when it
+    lies outside the service's calendar (``iso_dates``)."""
     found = _BOUND.fullmatch(raw.strip())
     if found is None:
         raise UnreadableBound(raw)
@@ -154,6 +156,7 @@ def parse_bound(raw: str, *, inclusive_end: bool = False) -> Bound:
             )
     except ValueError as error:
         raise UnreadableBound(raw) from error
+    check_instant(written)  # OutOfRange: the service's calendar, before any arithmetic
     if inclusive_end and written.second == 59:
         # Wall-clock arithmetic on the caller's clock: 23:59:59 ends at the next midnight.
         written = written.replace(second=0, microsecond=0) + timedelta(minutes=1)
