@@ -375,6 +375,26 @@ def plan_series(
         )  # fmt: skip
 
 
+async def _copy_blocks(
+    session: WriteSession, blocks: list[tuple[Any, ...]], history: list[tuple[Any, ...]]
+) -> None:
+    """Write generated day blocks and their superseded versions (``history``: the index of
+    the block in ``blocks``, then the old version's row) with COPY, under fresh block ids."""
+    ids = await repository.reserve_block_ids(session, len(blocks))
+    await repository.copy_rows(
+        session,
+        BLOCKS_TABLE,
+        repository.BULK_BLOCK_COLUMNS,
+        ((block_id, *row) for block_id, row in zip(ids, blocks, strict=True)),
+    )
+    await repository.copy_rows(
+        session,
+        HISTORY_TABLE,
+        repository.HISTORY_COLUMNS,
+        ((*row[:7], ids[index], *row[7:]) for index, row in history),
+    )
+
+
 async def seed_meter_data(session: WriteSession, world: DemoWorldBuilder) -> None:
     """Day blocks (and a few superseded versions) for the demo access points."""
     last = today_in_brussels() - timedelta(days=1)
@@ -405,19 +425,7 @@ async def seed_meter_data(session: WriteSession, world: DemoWorldBuilder) -> Non
             history.extend((len(blocks) - 1, version) for version in superseded)
     connection = await session.connection()
     await repository.create_partitions(connection, range(first.year, last.year + 1))
-    ids = await repository.reserve_block_ids(session, len(blocks))
-    await repository.copy_rows(
-        session,
-        BLOCKS_TABLE,
-        repository.BULK_BLOCK_COLUMNS,
-        ((block_id, *row) for block_id, row in zip(ids, blocks, strict=True)),
-    )
-    await repository.copy_rows(
-        session,
-        HISTORY_TABLE,
-        repository.HISTORY_COLUMNS,
-        ((*row[:7], ids[index], *row[7:]) for index, row in history),
-    )
+    await _copy_blocks(session, blocks, history)
     world.credentials["meter_data"] = {
         "days": f"{first}..{last}",
         "day_blocks": len(blocks),
@@ -504,17 +512,5 @@ async def seed_sandbox_point(
     if not blocks:
         return 0
     await prepare_partitions(session, set(range(first.year, last.year + 1)))
-    ids = await repository.reserve_block_ids(session, len(blocks))
-    await repository.copy_rows(
-        session,
-        BLOCKS_TABLE,
-        repository.BULK_BLOCK_COLUMNS,
-        ((block_id, *row) for block_id, row in zip(ids, blocks, strict=True)),
-    )
-    await repository.copy_rows(
-        session,
-        HISTORY_TABLE,
-        repository.HISTORY_COLUMNS,
-        ((*row[:7], ids[index], *row[7:]) for index, row in history),
-    )
+    await _copy_blocks(session, blocks, history)
     return len(blocks)
