@@ -10,7 +10,9 @@ the next tenant's first), the landlord its grid user throughout.
 from __future__ import annotations
 
 import io
+import re
 from datetime import date, timedelta
+from html import unescape as html_unescape
 from typing import Any
 
 import httpx
@@ -20,6 +22,7 @@ from openpyxl import load_workbook
 
 from .consent_world import Person, log_in
 from .parties import auth_headers
+from .portal_helpers import portal_browser
 from .tenancy_world import (
     AFTER,
     BEFORE,
@@ -191,3 +194,72 @@ async def test_own_reads_are_not_in_the_access_log(app: FastAPI, world: Tenancy)
     log = await get(app, world.tenant, f"/api/v1/access-points/{world.ean}/access-log")
     assert log.status_code == 200
     assert log.json()["items"] == []
+
+
+# --- the portal ----------------------------------------------------------------------------
+
+
+def chart_figures(html: str) -> dict[str, int]:
+    """The chart's data attributes (buckets, gaps, estimates) as the page draws them."""
+    found = re.search(r'<svg[^>]*data-buckets="(\d+)"[^>]*data-gaps="(\d+)"', html)
+    assert found, "no chart on the page"
+    return {"buckets": int(found.group(1)), "gaps": int(found.group(2))}
+
+
+async def test_the_portal_shows_my_data_in_both_languages_on_both_dst_days(
+    app: FastAPI, world: Tenancy
+) -> None:
+    await moved_out(world)
+    tenant = await portal_browser(app, world.tenant.username)
+    landlord = await portal_browser(app, world.landlord.username)
+    try:
+        home = await tenant.get("/portal/")
+        assert 'href="/portal/my-data"' in home.text
+        listed = await tenant.get("/portal/my-data")
+        assert listed.status_code == 200
+        assert world.ean in listed.text
+        assert "29-03-2026 tot 25-10-2026" in listed.text
+        english = await tenant.get("/portal/my-data?lang=en")
+        assert "29-03-2026 to 25-10-2026" in english.text
+        assert "My metering data" in english.text
+
+        first = await tenant.get(f"/portal/my-data/{world.ean}?span=day&date=2026-03-29")
+        assert first.status_code == 200, first.text
+        assert chart_figures(first.text) == {"buckets": 92, "gaps": 0}
+        autumn = await tenant.get(f"/portal/my-data/{world.ean}?span=day&date=2026-10-25")
+        assert chart_figures(autumn.text) == {"buckets": 100, "gaps": 100}  # the next tenant's
+        before = await tenant.get(f"/portal/my-data/{world.ean}?span=day&date=2026-03-28")
+        assert chart_figures(before.text) == {"buckets": 96, "gaps": 96}  # the previous one's
+
+        # The downloads are exactly the selection, and the tenant's own days only.
+        csv_link = re.search(r'href="(/portal/my-data/[^"]+/csv[^"]*)"', first.text)
+        json_link = re.search(r'href="(/api/v1/me/access-points/[^"]+)"', first.text)
+        assert csv_link
+        assert json_link
+        csv = await tenant.get(html_unescape(csv_link.group(1)))
+        assert csv.status_code == 200
+        volumes = [
+            line for line in csv.content.decode("utf-8-sig").splitlines()[1:] if line.split(";")[8]
+        ]
+        assert len(volumes) == 92
+        json = await tenant.get(html_unescape(json_link.group(1)))
+        assert json.status_code == 200, json.text
+        assert len(json.json()["series"][0]["values"]) == 92
+
+        # Not theirs: the landlord (grid user only) and an unknown EAN alike.
+        assert (
+            "U bent van geen enkel toegangspunt klant."
+            in (await landlord.get("/portal/my-data")).text
+        )
+        theirs = await landlord.get(f"/portal/my-data/{world.ean}")
+        unknown = await landlord.get("/portal/my-data/541448820000000001")
+        assert theirs.status_code == unknown.status_code == 404
+        assert theirs.text.replace(world.ean, "") == unknown.text.replace("541448820000000001", "")
+        assert (await landlord.get(f"/portal/my-data/{world.ean}/csv")).status_code == 404
+
+        bad = await tenant.get(f"/portal/my-data/{world.ean}?span=day&date=0001-01-01")
+        assert bad.status_code == 422
+        assert "Choose a date between 2000 and 2100." in bad.text  # English since ?lang=en
+    finally:
+        await tenant.aclose()
+        await landlord.aclose()
