@@ -1,0 +1,292 @@
+"""Workers scale out: several `datahub-api worker` processes on one database run each job
+exactly once and each periodic job once per tick, and a worker killed with SIGKILL in the
+middle of a history export leaves nothing half-done: another worker makes the export once,
+and the file it writes in the shared directory is served by every API node.
+
+Real processes on the test's embedded database, with the heartbeat and dead-worker settings
+shortened (``scale_out.STALLED_SECONDS``) as an operator could set them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from datahub_api.events.service import publish
+from datahub_api.history_exports.tasks import BUILD
+from datahub_api.jobs import RETRY_STALLED, JobQueue, commit
+from datahub_api.settings import Settings
+from datahub_api.webhooks.tasks import DELIVER
+
+from ..conftest import make_settings
+from ..history_export_world import EXPORTS, entry, make_export_world, request_export
+from ..parties import auth_headers, make_esp
+from ..test_keys_across_nodes import PUBLIC_URL
+from ..test_keys_across_nodes import stop as stop_node
+from ..webhook_receiver import Receiver, running_receiver
+from .scale_out import (
+    Worker,
+    deployment_env,
+    finished_jobs,
+    live_workers,
+    start_api_node,
+    start_worker,
+    until,
+    wait_ready_nodes,
+)
+
+EVENTS = 60
+
+
+@pytest.fixture
+def export_dir(tmp_path: Path) -> Path:
+    """The directory every node mounts for history export files."""
+    return tmp_path / "shared-exports"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with running_receiver() as running:
+        yield running
+
+
+@pytest.fixture
+def settings(export_dir: Path, receiver: Receiver) -> Settings:
+    return make_settings(
+        history_export_dir=export_dir,
+        public_base_url=PUBLIC_URL,
+        webhook_allowed_hosts=[receiver.host],
+        webhook_allowed_ports=[receiver.port],
+    )
+
+
+@pytest.fixture
+async def engine(clean_database: str) -> AsyncIterator[AsyncEngine]:
+    """The test's own look at the database the processes share."""
+    engine = create_async_engine(clean_database)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def workers() -> Iterator[list[Worker]]:
+    started: list[Worker] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+async def test_three_workers_run_each_job_once_and_each_periodic_tick_once(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    clean_database: str,
+    engine: AsyncEngine,
+    receiver: Receiver,
+    export_dir: Path,
+    workers: list[Worker],
+    tmp_path: Path,
+) -> None:
+    esp = await make_esp(app, "Three Workers ESP")
+    headers = await auth_headers(client, esp)
+    made = await client.post("/api/v1/webhooks", json={"url": receiver.url}, headers=headers)
+    assert made.status_code == 201, made.text
+    for name in ("a", "b", "c"):
+        env = deployment_env(
+            clean_database,
+            tmp_path / f"data-{name}",
+            export_dir,
+            webhook_allowed_hosts=json.dumps([receiver.host]),
+            webhook_allowed_ports=json.dumps([receiver.port]),
+            log_level="INFO",  # procrastinate logs each job's outcome: who ran what
+        )
+        workers.append(start_worker(env, tmp_path, name, concurrency=2))
+    alive = [worker.process for worker in workers]
+
+    async def three() -> bool:
+        return await live_workers(engine) == 3
+
+    await until(three, "three registered workers", 60, alive=alive)
+
+    async with app.state.database.write_sessions() as session:
+        event_ids = [
+            (await publish(session, esp.organisation_id, "mandate.approved", {"n": n})).id
+            for n in range(EVENTS)
+        ]
+        await commit(session, app.state.jobs)  # one job per delivery, queued after the commit
+
+    async def all_delivered() -> bool:
+        async with engine.connect() as connection:
+            left = (
+                await connection.execute(
+                    text(
+                        "SELECT (SELECT count(*) FROM webhook_deliveries "
+                        "        WHERE status <> 'succeeded') "
+                        "     + (SELECT count(*) FROM procrastinate_jobs "
+                        "        WHERE task_name = :deliver)"
+                    ),
+                    {"deliver": DELIVER},
+                )
+            ).scalar()
+        return left == 0
+
+    await until(all_delivered, f"{EVENTS} deliveries made", 60, alive=alive)
+    # Every delivery succeeded and no job of one is left: nothing more can arrive.
+    ids = Counter(request.headers["webhook-id"] for request in receiver.requests)
+    assert ids == Counter({f"evt_{event_id}": 1 for event_id in event_ids})
+
+    # Each job ran once, and the work was shared (the queue hands a job to one worker).
+    ran = {id(worker): finished_jobs(worker) for worker in workers}
+    deliveries = Counter(job.job_id for done in ran.values() for job in done if job.task == DELIVER)
+    assert len(deliveries) == EVENTS
+    assert set(deliveries.values()) == {1}
+    sharing = [sum(1 for job in done if job.task == DELIVER) for done in ran.values()]
+    assert sum(1 for count in sharing if count) >= 2, sharing
+
+    # A periodic job (the dead-worker check, every second here) ran once per tick in all.
+    async def ticks_run() -> Counter[int] | None:
+        ticks = Counter(
+            int(job.arguments["timestamp"])
+            for worker in workers
+            for job in finished_jobs(worker)
+            if job.task == RETRY_STALLED
+        )
+        return ticks if len(ticks) >= 4 else None
+
+    ticks = await until(ticks_run, "four ticks of the periodic job", 20, alive=alive)
+    assert set(ticks.values()) == {1}, ticks
+    async with engine.connect() as connection:
+        deferred = (
+            await connection.execute(
+                text(
+                    "SELECT defer_timestamp, count(*) FROM procrastinate_periodic_defers "
+                    "WHERE periodic_id = :id GROUP BY defer_timestamp"
+                ),
+                {"id": RETRY_STALLED},
+            )
+        ).all()
+    assert deferred
+    assert {count for _, count in deferred} == {1}
+
+
+def names_in(directory: Path) -> list[str]:
+    return sorted(path.name for path in directory.iterdir())
+
+
+async def waiting_on_a_lock(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int(
+            (
+                await connection.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND wait_event_type = 'Lock'"
+                    )
+                )
+            ).scalar()
+            or 0
+        )
+
+
+async def export_row(engine: AsyncEngine, export_id: int) -> dict[str, Any]:
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                text("SELECT status, attempts, file_name FROM history_exports WHERE id = :id"),
+                {"id": export_id},
+            )
+        ).one()
+    return dict(row._mapping)
+
+
+async def test_an_export_whose_worker_is_killed_is_made_once_by_another_and_served_by_every_node(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    clean_database: str,
+    engine: AsyncEngine,
+    export_dir: Path,
+    workers: list[Worker],
+    tmp_path: Path,
+) -> None:
+    world = await make_export_world(app, client)
+    nps = world.nps
+    created = await request_export(
+        client, world.a, [entry(nps.owner_ean), entry(nps.small_ean)], reference_number="hx-kill"
+    )
+    assert created.status_code == 201, created.text
+    export_id = int(created.json()["id"])
+    queue: JobQueue = app.state.jobs
+    builds = [job for job in await queue.jobs("todo") if job["task_name"] == BUILD]
+    assert [job["args"] for job in builds] == [{"export_id": export_id}]
+
+    def env(name: str) -> dict[str, str]:
+        return deployment_env(clean_database, tmp_path / f"data-{name}", export_dir)
+
+    nodes = [start_api_node(env(f"node-{n}"), tmp_path) for n in (1, 2)]
+    # The first worker will be stopped dead while it writes the export: the test holds the
+    # meter data away from it (a table lock) once it has started.
+    async with engine.connect() as holder:
+        await holder.execute(text("LOCK TABLE meter_day_blocks IN ACCESS EXCLUSIVE MODE"))
+        doomed = start_worker(env("worker-1"), tmp_path, "1")
+        workers.append(doomed)
+        try:
+            await wait_ready_nodes(*nodes)
+
+            async def building() -> bool:
+                running = (await export_row(engine, export_id))["status"] == "running"
+                return running and await waiting_on_a_lock(engine) > 0
+
+            await until(building, "the export being written", 60, alive=[doomed.process])
+            assert names_in(export_dir) == [f"{export_id}.run-1"], "its run directory is made"
+            survivor = start_worker(env("worker-2"), tmp_path, "2")
+            workers.append(survivor)
+            doomed.kill()
+
+            # Meanwhile no node serves anything of it: it is not ready.
+            for node in nodes:
+                async with node.client() as http:
+                    answer = await http.get(f"{EXPORTS}/{export_id}/file", headers=world.a)
+                    assert answer.status_code == 409, answer.text
+                    assert answer.json()["type"].endswith("/not-ready")
+        finally:
+            await holder.rollback()  # the meter data is back
+
+        async def ready() -> dict[str, Any] | None:
+            row = await export_row(engine, export_id)
+            return row if row["status"] == "ready" else None
+
+        try:
+            done = await until(ready, "the export made by the other worker", 60)
+            assert done["attempts"] == 2  # the killed run, and the one that completed it
+            # Exactly one file, whole, where every node reads: no run directory left over.
+            assert names_in(export_dir) == [done["file_name"]]
+            contents = []
+            for node in nodes:
+                async with node.client() as http:
+                    status = await http.get(f"{EXPORTS}/{export_id}", headers=world.a)
+                    assert status.json()["status"] == "ready"
+                    answer = await http.get(f"{EXPORTS}/{export_id}/file", headers=world.a)
+                    assert answer.status_code == 200, answer.text
+                    assert hashlib.sha256(answer.content).hexdigest() == status.json()["sha256"]
+                    contents.append(answer.content)
+                    events = await http.get(
+                        "/api/v1/events", params={"types": "history_export.ready"}, headers=world.a
+                    )
+                    ids = [e["data"]["history_export_id"] for e in events.json()["items"]]
+                    assert ids == [export_id], "announced once"
+            assert contents[0] == contents[1]
+            left = [job for job in await queue.jobs() if job["task_name"] == BUILD]
+            assert left == []  # nothing left to do, nor stuck `doing`
+        finally:
+            for node in nodes:
+                await asyncio.to_thread(stop_node, node)
