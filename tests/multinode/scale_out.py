@@ -56,6 +56,8 @@ def deployment_env(
             "DATAHUB_WORKER_STALLED_SECONDS": str(STALLED_SECONDS),
             "DATAHUB_LOG_FORMAT": "json",
             "DATAHUB_LOG_LEVEL": "WARNING",
+            # No load balancer waits on the tests' nodes (test_shutdown sets its own).
+            "DATAHUB_SHUTDOWN_DELAY_SECONDS": "0",
         }
     )
     env.update({f"DATAHUB_{name.upper()}": value for name, value in settings.items()})
