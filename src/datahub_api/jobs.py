@@ -337,20 +337,34 @@ class JobQueue:
 
 async def retry_stalled_jobs(queue: JobQueue) -> int:
     """Put back in the queue the jobs of workers that died mid-job (no heartbeat for
-    ``DATAHUB_WORKER_STALLED_SECONDS``). Every task must therefore be safe to run twice."""
+    ``DATAHUB_WORKER_STALLED_SECONDS``). Every task must therefore be safe to run twice.
+
+    A dead job whose ``queueing_lock`` is taken by a job waiting meanwhile (the periodic
+    job's next tick, the sweeper's new try of a delivery or export) cannot go back: that job
+    does the same work, so the dead one is dropped instead. Left ``doing``, its ``lock``
+    would keep the waiting job from ever running."""
     manager = queue.app.job_manager
-    retried = 0
+    retried = dropped = 0
     stalled_after = queue.settings.worker_stalled_seconds
     for job in await manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
         try:
             await manager.retry_job(job)
-        except Exception as exc:  # e.g. its queueing lock is taken by a waiting job
+        except procrastinate_exceptions.UniqueViolation:
+            await manager.finish_job(job, status=procrastinate.jobs.Status.ABORTED, delete_job=True)
+            dropped += 1
+            continue
+        except Exception as exc:
             logger.warning("could not requeue stalled job %s: %s", job.id, exc)
             continue
         retried += 1
-    if retried:
-        logger.warning("requeued %s job(s) of workers that stopped mid-job", retried)
-    return retried
+    if retried or dropped:
+        logger.warning(
+            "requeued %s job(s) of workers that stopped mid-job (%s more dropped: the same "
+            "work waits in the queue)",
+            retried,
+            dropped,
+        )
+    return retried + dropped
 
 
 def stalled_check_cron(stalled_seconds: float) -> str:

@@ -25,8 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from datahub_api.events.service import publish
 from datahub_api.history_exports.tasks import BUILD
-from datahub_api.jobs import RETRY_STALLED, JobQueue, commit
+from datahub_api.jobs import RETRY_STALLED, JobQueue, commit, retry_stalled_jobs
 from datahub_api.settings import Settings
+from datahub_api.sla.tasks import ROLL_UP
 from datahub_api.webhooks.tasks import DELIVER
 
 from ..conftest import make_settings
@@ -290,3 +291,34 @@ async def test_an_export_whose_worker_is_killed_is_made_once_by_another_and_serv
         finally:
             for node in nodes:
                 await asyncio.to_thread(stop_node, node)
+
+
+async def test_a_dead_workers_periodic_job_gives_way_to_the_next_tick_waiting_for_its_lock(
+    app: FastAPI, engine: AsyncEngine
+) -> None:
+    """The SLA roll-up (one job at a time: ``lock`` and ``queueing_lock``) was running on a
+    worker that died, and the next tick's job waits behind its lock. The dead job cannot go
+    back to the queue (the waiting one holds the queueing lock), so it gives way: the waiting
+    job runs, and nothing is stuck `doing` for ever."""
+    queue: JobQueue = app.state.jobs
+    connector = queue.app.connector
+    dead = await connector.execute_query_one_async(
+        "SELECT procrastinate_register_worker_v1() AS id"
+    )
+    await connector.execute_query_async(
+        "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '10 minutes' "
+        "WHERE id = %(id)s",
+        id=dead["id"],
+    )
+    killed = await queue.defer(ROLL_UP, timestamp=1)
+    await connector.execute_query_async(
+        "UPDATE procrastinate_jobs SET status = 'doing', worker_id = %(worker)s WHERE id = %(id)s",
+        worker=dead["id"],
+        id=killed,
+    )
+    next_tick = await queue.defer(ROLL_UP, timestamp=2)
+    assert next_tick is not None
+
+    await retry_stalled_jobs(queue)
+    await queue.run_until_idle()
+    assert [job for job in await queue.jobs() if job["task_name"] == ROLL_UP] == []
