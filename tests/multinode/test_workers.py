@@ -9,11 +9,12 @@ shortened (``scale_out.STALLED_SECONDS``) as an operator could set them.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from datahub_api.brussels_days import brussels_date
+from datahub_api.contracts.models import Channel
 from datahub_api.events.service import publish
 from datahub_api.history_exports.tasks import BUILD
 from datahub_api.jobs import RETRY_STALLED, JobQueue, commit, retry_stalled_jobs
@@ -32,9 +35,11 @@ from datahub_api.webhooks.tasks import DELIVER
 
 from ..conftest import make_settings
 from ..history_export_world import EXPORTS, entry, make_export_world, request_export
+from ..meter_data_helpers import day_rows
 from ..parties import auth_headers, make_esp
-from ..test_keys_across_nodes import PUBLIC_URL
+from ..test_keys_across_nodes import PUBLIC_URL, Node
 from ..test_keys_across_nodes import stop as stop_node
+from ..test_sla import add_mandate, days, ingest, put_point
 from ..webhook_receiver import Receiver, running_receiver
 from .scale_out import (
     Worker,
@@ -86,6 +91,14 @@ def workers() -> Iterator[list[Worker]]:
     yield started
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def nodes() -> Iterator[list[Node]]:
+    started: list[Node] = []
+    yield started
+    for node in started:
+        stop_node(node)
 
 
 async def test_three_workers_run_each_job_once_and_each_periodic_tick_once(
@@ -184,19 +197,17 @@ def names_in(directory: Path) -> list[str]:
     return sorted(path.name for path in directory.iterdir())
 
 
-async def waiting_on_a_lock(engine: AsyncEngine) -> int:
+async def waiting_on_a_lock(engine: AsyncEngine, statement: str) -> int:
+    """Sessions on the database stopped by a lock in a statement starting with ``statement``."""
     async with engine.connect() as connection:
-        return int(
-            (
-                await connection.execute(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                        " AND wait_event_type = 'Lock'"
-                    )
-                )
-            ).scalar()
-            or 0
+        found = await connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND query ILIKE :statement"
+            ),
+            {"statement": statement + "%"},
         )
+        return int(found.scalar() or 0)
 
 
 async def export_row(engine: AsyncEngine, export_id: int) -> dict[str, Any]:
@@ -217,8 +228,13 @@ async def test_an_export_whose_worker_is_killed_is_made_once_by_another_and_serv
     engine: AsyncEngine,
     export_dir: Path,
     workers: list[Worker],
+    nodes: list[Node],
     tmp_path: Path,
 ) -> None:
+    def env(name: str) -> dict[str, str]:
+        return deployment_env(clean_database, tmp_path / f"data-{name}", export_dir)
+
+    nodes.extend(start_api_node(env(f"node-{n}"), tmp_path) for n in (1, 2))  # start meanwhile
     world = await make_export_world(app, client)
     nps = world.nps
     created = await request_export(
@@ -230,10 +246,6 @@ async def test_an_export_whose_worker_is_killed_is_made_once_by_another_and_serv
     builds = [job for job in await queue.jobs("todo") if job["task_name"] == BUILD]
     assert [job["args"] for job in builds] == [{"export_id": export_id}]
 
-    def env(name: str) -> dict[str, str]:
-        return deployment_env(clean_database, tmp_path / f"data-{name}", export_dir)
-
-    nodes = [start_api_node(env(f"node-{n}"), tmp_path) for n in (1, 2)]
     # The first worker will be stopped dead while it writes the export: the test holds the
     # meter data away from it (a table lock) once it has started.
     async with engine.connect() as holder:
@@ -245,7 +257,7 @@ async def test_an_export_whose_worker_is_killed_is_made_once_by_another_and_serv
 
             async def building() -> bool:
                 running = (await export_row(engine, export_id))["status"] == "running"
-                return running and await waiting_on_a_lock(engine) > 0
+                return running and await waiting_on_a_lock(engine, "SELECT") > 0
 
             await until(building, "the export being written", 60, alive=[doomed.process])
             assert names_in(export_dir) == [f"{export_id}.run-1"], "its run directory is made"
@@ -262,35 +274,31 @@ async def test_an_export_whose_worker_is_killed_is_made_once_by_another_and_serv
         finally:
             await holder.rollback()  # the meter data is back
 
-        async def ready() -> dict[str, Any] | None:
-            row = await export_row(engine, export_id)
-            return row if row["status"] == "ready" else None
+    async def ready() -> dict[str, Any] | None:
+        row = await export_row(engine, export_id)
+        return row if row["status"] == "ready" else None
 
-        try:
-            done = await until(ready, "the export made by the other worker", 60)
-            assert done["attempts"] == 2  # the killed run, and the one that completed it
-            # Exactly one file, whole, where every node reads: no run directory left over.
-            assert names_in(export_dir) == [done["file_name"]]
-            contents = []
-            for node in nodes:
-                async with node.client() as http:
-                    status = await http.get(f"{EXPORTS}/{export_id}", headers=world.a)
-                    assert status.json()["status"] == "ready"
-                    answer = await http.get(f"{EXPORTS}/{export_id}/file", headers=world.a)
-                    assert answer.status_code == 200, answer.text
-                    assert hashlib.sha256(answer.content).hexdigest() == status.json()["sha256"]
-                    contents.append(answer.content)
-                    events = await http.get(
-                        "/api/v1/events", params={"types": "history_export.ready"}, headers=world.a
-                    )
-                    ids = [e["data"]["history_export_id"] for e in events.json()["items"]]
-                    assert ids == [export_id], "announced once"
-            assert contents[0] == contents[1]
-            left = [job for job in await queue.jobs() if job["task_name"] == BUILD]
-            assert left == []  # nothing left to do, nor stuck `doing`
-        finally:
-            for node in nodes:
-                await asyncio.to_thread(stop_node, node)
+    done = await until(ready, "the export made by the other worker", 60)
+    assert done["attempts"] == 2  # the killed run, and the one that completed it
+    # Exactly one file, whole, where every node reads: no run directory left over.
+    assert names_in(export_dir) == [done["file_name"]]
+    contents = []
+    for node in nodes:
+        async with node.client() as http:
+            status = await http.get(f"{EXPORTS}/{export_id}", headers=world.a)
+            assert status.json()["status"] == "ready"
+            answer = await http.get(f"{EXPORTS}/{export_id}/file", headers=world.a)
+            assert answer.status_code == 200, answer.text
+            assert hashlib.sha256(answer.content).hexdigest() == status.json()["sha256"]
+            contents.append(answer.content)
+            events = await http.get(
+                "/api/v1/events", params={"types": "history_export.ready"}, headers=world.a
+            )
+            ids = [e["data"]["history_export_id"] for e in events.json()["items"]]
+            assert ids == [export_id], "announced once"
+    assert contents[0] == contents[1]
+    left = [job for job in await queue.jobs() if job["task_name"] == BUILD]
+    assert left == []  # nothing left to do, nor stuck `doing`
 
 
 async def test_a_dead_workers_periodic_job_gives_way_to_the_next_tick_waiting_for_its_lock(
@@ -322,3 +330,68 @@ async def test_a_dead_workers_periodic_job_gives_way_to_the_next_tick_waiting_fo
     await retry_stalled_jobs(queue)
     await queue.run_until_idle()
     assert [job for job in await queue.jobs() if job["task_name"] == ROLL_UP] == []
+
+
+async def test_a_roll_up_whose_worker_is_killed_is_done_once_by_another(
+    app: FastAPI,
+    clean_database: str,
+    engine: AsyncEngine,
+    export_dir: Path,
+    workers: list[Worker],
+    tmp_path: Path,
+) -> None:
+    """The SLA roll-up is one transaction: killed inside it (its days rolled up, its breach
+    event being written), it leaves nothing; another worker does it once, and the breach is
+    announced once."""
+    esp = await make_esp(app, "Killed Roll-up ESP", channels=[Channel.api])
+    ean = await put_point(app)
+    last_month_end = brussels_date(datetime.now(UTC)).replace(day=1) - timedelta(days=1)
+    await add_mandate(app, esp, ean, last_month_end.replace(day=1), date(2030, 1, 1))
+    late = days(last_month_end - timedelta(days=4), last_month_end)  # delivered today: late
+    await ingest(app, [row for day in late for row in day_rows(ean, day)])
+    queue: JobQueue = app.state.jobs
+    await queue.defer(ROLL_UP, timestamp=int(time.time()))
+
+    def env(name: str) -> dict[str, str]:
+        return deployment_env(clean_database, tmp_path / f"data-{name}", export_dir)
+
+    async with engine.connect() as holder:
+        # The roll-up will be stopped dead as it writes its event (its days rolled up).
+        await holder.execute(text("LOCK TABLE events IN ACCESS EXCLUSIVE MODE"))
+        doomed = start_worker(env("worker-1"), tmp_path, "1")
+        workers.append(doomed)
+        try:
+
+            async def rolling_up() -> bool:
+                return await waiting_on_a_lock(engine, "INSERT INTO events") > 0
+
+            await until(rolling_up, "the roll-up writing its event", 60, alive=[doomed.process])
+            workers.append(start_worker(env("worker-2"), tmp_path, "2"))
+            doomed.kill()
+        finally:
+            await holder.rollback()
+
+    async def done() -> bool:
+        return not [job for job in await queue.jobs() if job["task_name"] == ROLL_UP]
+
+    await until(done, "the roll-up done by the other worker", 60)
+    async with engine.connect() as connection:
+        breaches = (
+            await connection.execute(
+                text("SELECT organisation_id, payload FROM events WHERE type = 'sla.breached'")
+            )
+        ).all()
+        totals = (
+            await connection.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM sla_day_totals WHERE day BETWEEN :a AND :b),"
+                    " (SELECT count(*) FROM sla_dirty_days WHERE day BETWEEN :a AND :b),"
+                    " (SELECT count(*) FROM sla_breaches)"
+                ),
+                {"a": late[0], "b": late[-1]},
+            )
+        ).one()
+    assert [(org, payload["month"]) for org, payload in breaches] == [
+        (esp.organisation_id, f"{last_month_end:%Y-%m}")
+    ]
+    assert tuple(totals) == (len(late), 0, 1)  # each day rolled up, none left dirty
