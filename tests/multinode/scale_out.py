@@ -108,12 +108,13 @@ def start_worker(env: dict[str, str], folder: Path, name: str, concurrency: int 
     return Worker(process, log)
 
 
-def start_api_node(env: dict[str, str], folder: Path) -> Node:
+def start_api_node(env: dict[str, str], folder: Path, *options: str) -> Node:
+    """`datahub-api serve` on a free port, with ``options`` (e.g. ``--workers 2``)."""
     port = free_port()
     log = folder / f"node-{port}.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "datahub_api.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "datahub_api.cli", "serve", "--port", str(port), *options],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,

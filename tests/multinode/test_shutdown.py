@@ -198,3 +198,29 @@ async def test_a_request_outlasting_the_shutdown_bound_is_cut_off_and_the_node_e
         with pytest.raises(httpx.TransportError):
             await slow
         await holder.rollback()
+
+
+async def test_serve_with_several_workers_drains_each_of_them(
+    clean_database: str, nodes: list[Node], tmp_path: Path
+) -> None:
+    """`serve --workers 2`: SIGTERM to the node reaches both worker processes, and each
+    answers `/readyz` 503 while it drains."""
+    env = deployment_env(
+        clean_database,
+        tmp_path / "data",
+        tmp_path / "exports",
+        shutdown_delay_seconds="4",
+        shutdown_timeout_seconds="5",
+    )
+    node = start_api_node(env, tmp_path, "--workers", "2")
+    nodes.append(node)
+    await asyncio.to_thread(wait_ready, node)
+    node.process.send_signal(signal.SIGTERM)
+
+    async def all_not_ready() -> bool:
+        answers = [await readyz(node) for _ in range(6)]  # new connections: either worker
+        return set(answers) == {503}
+
+    await until(all_not_ready, "/readyz answering 503 on every worker", 3)
+    code = await until(ended(node.process), "the node to end", 20)
+    assert code in (0, -signal.SIGTERM)
