@@ -28,7 +28,7 @@ from datahub_api.brussels_days import brussels_date
 from datahub_api.contracts.models import Channel
 from datahub_api.events.service import publish
 from datahub_api.history_exports.tasks import BUILD
-from datahub_api.jobs import RETRY_STALLED, JobQueue, commit, retry_stalled_jobs
+from datahub_api.jobs import RETRY_STALLED, JobQueue, commit, retry_stalled_jobs, stalled_check_cron
 from datahub_api.settings import Settings
 from datahub_api.sla.tasks import ROLL_UP
 from datahub_api.webhooks.tasks import DELIVER
@@ -42,6 +42,7 @@ from ..test_keys_across_nodes import stop as stop_node
 from ..test_sla import add_mandate, days, ingest, put_point
 from ..webhook_receiver import Receiver, running_receiver
 from .scale_out import (
+    STALLED_SECONDS,
     Worker,
     deployment_env,
     finished_jobs,
@@ -395,3 +396,11 @@ async def test_a_roll_up_whose_worker_is_killed_is_done_once_by_another(
         (esp.organisation_id, f"{last_month_end:%Y-%m}")
     ]
     assert tuple(totals) == (len(late), 0, 1)  # each day rolled up, none left dirty
+
+
+def test_dead_workers_are_looked_for_twice_per_stalled_period() -> None:
+    assert stalled_check_cron(60) == "* * * * * */30"
+    assert stalled_check_cron(STALLED_SECONDS) == "* * * * * */1"
+    assert stalled_check_cron(0.5) == "* * * * * */1"
+    assert stalled_check_cron(120) == "* * * * *"  # at least once a minute
+    assert stalled_check_cron(3600) == "* * * * *"
