@@ -9,6 +9,7 @@ shortened (``scale_out.STALLED_SECONDS``) as an operator could set them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -404,3 +405,60 @@ def test_dead_workers_are_looked_for_twice_per_stalled_period() -> None:
     assert stalled_check_cron(0.5) == "* * * * * */1"
     assert stalled_check_cron(120) == "* * * * *"  # at least once a minute
     assert stalled_check_cron(3600) == "* * * * *"
+
+
+async def test_a_delivery_whose_worker_is_killed_mid_request_is_made_once_by_another(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    clean_database: str,
+    engine: AsyncEngine,
+    export_dir: Path,
+    workers: list[Worker],
+    tmp_path: Path,
+) -> None:
+    """Killed while its POST hangs at the receiver: nothing of the attempt is recorded; the
+    other worker makes it, and the delivery is logged as one successful attempt. The
+    receiver saw the message twice under one `webhook-id` (at least once: it dedupes)."""
+    with running_receiver(hold_first=True) as holding:
+        app.state.settings.webhook_allowed_hosts = [holding.host]
+        app.state.settings.webhook_allowed_ports = [holding.port]
+        esp = await make_esp(app, "Killed Delivery ESP")
+        headers = await auth_headers(client, esp)
+        made = await client.post("/api/v1/webhooks", json={"url": holding.url}, headers=headers)
+        assert made.status_code == 201, made.text
+        async with app.state.database.write_sessions() as session:
+            event = await publish(session, esp.organisation_id, "mandate.approved", {"n": 1})
+            await commit(session, app.state.jobs)
+
+        def env(name: str) -> dict[str, str]:
+            return deployment_env(
+                clean_database,
+                tmp_path / f"data-{name}",
+                export_dir,
+                webhook_allowed_hosts=json.dumps([holding.host]),
+                webhook_allowed_ports=json.dumps([holding.port]),
+            )
+
+        doomed = start_worker(env("worker-1"), tmp_path, "1")
+        workers.append(doomed)
+        assert await asyncio.to_thread(holding.held.wait, 60), "the POST reached the receiver"
+        workers.append(start_worker(env("worker-2"), tmp_path, "2"))
+        doomed.kill()
+
+        async def delivered() -> bool:
+            async with engine.connect() as connection:
+                status = (
+                    await connection.execute(text("SELECT status FROM webhook_deliveries"))
+                ).scalar_one()
+            return bool(status == "succeeded")
+
+        await until(delivered, "the delivery made by the other worker", 60)
+        async with engine.connect() as connection:
+            attempts = (
+                await connection.execute(
+                    text("SELECT attempt, outcome FROM webhook_delivery_attempts")
+                )
+            ).all()
+        assert [tuple(row) for row in attempts] == [(1, "succeeded")]
+        ids = [request.headers["webhook-id"] for request in holding.requests]
+        assert ids == [f"evt_{event.id}"] * 2
