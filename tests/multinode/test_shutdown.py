@@ -125,7 +125,7 @@ async def test_sigterm_finishes_the_request_in_flight_and_answers_not_ready_whil
         clean_database,
         tmp_path,
         nodes,
-        shutdown_delay_seconds="3",
+        shutdown_delay_seconds="4",
         shutdown_timeout_seconds="20",
     )
     async with engine.connect() as holder, node.client() as slow_client:
@@ -217,7 +217,7 @@ async def test_serve_with_several_workers_drains_each_of_them(
         clean_database,
         tmp_path / "data",
         tmp_path / "exports",
-        shutdown_delay_seconds="4",
+        shutdown_delay_seconds="6",
         shutdown_timeout_seconds="5",
     )
     node = start_api_node(env, tmp_path, "--workers", "2")
@@ -229,6 +229,6 @@ async def test_serve_with_several_workers_drains_each_of_them(
         answers = [await readyz(node) for _ in range(6)]  # new connections: either worker
         return set(answers) == {503}
 
-    await until(all_not_ready, "/readyz answering 503 on every worker", 3)
+    await until(all_not_ready, "/readyz answering 503 on every worker", 5)
     code = await until(ended(node.process), "the node to end", 20)
     assert code in (0, -signal.SIGTERM)
