@@ -203,7 +203,10 @@ class JobQueue:
             "concurrency": concurrency,
             "install_signal_handlers": False,
             "delete_jobs": "successful",
-            "shutdown_graceful_timeout": self.settings.webhook_timeout_seconds + 5,
+            # Stopping (SIGTERM), the jobs running may finish for this long; then they are
+            # cancelled (procrastinate marks them aborted) and their work is done again (a
+            # webhook delivery stays due for the sweeper, an export queues its build again).
+            "shutdown_graceful_timeout": self.settings.shutdown_timeout_seconds,
             "update_heartbeat_interval": self.settings.worker_heartbeat_seconds,
             # A worker starting up forgets the workers silent this long (their jobs are
             # requeued by RETRY_STALLED, which finds them by their missing worker then).

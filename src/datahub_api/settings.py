@@ -354,7 +354,8 @@ class Settings(BaseSettings):
         gt=0,
         le=3600,
         description="Once `serve` stops listening, the longest it waits for the requests in "
-        "flight to finish; those still running then are cancelled.",
+        "flight to finish, and a stopping worker for its running jobs; those still running "
+        "then are cancelled (a cancelled job's work is done again).",
     )
     webhook_allowed_hosts: list[str] = Field(
         default_factory=list,

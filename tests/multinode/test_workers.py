@@ -462,3 +462,55 @@ async def test_a_delivery_whose_worker_is_killed_mid_request_is_made_once_by_ano
         assert [tuple(row) for row in attempts] == [(1, "succeeded")]
         ids = [request.headers["webhook-id"] for request in holding.requests]
         assert ids == [f"evt_{event.id}"] * 2
+
+
+async def test_an_export_cut_off_by_a_stopping_worker_is_queued_again_at_once(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    clean_database: str,
+    engine: AsyncEngine,
+    export_dir: Path,
+    workers: list[Worker],
+    tmp_path: Path,
+) -> None:
+    """A rolling restart of the workers: SIGTERM lets a running export go on for
+    DATAHUB_SHUTDOWN_TIMEOUT_SECONDS, then cancels it; its build is queued again and the next
+    worker makes it at once (not when the sweep finds the run silent, minutes later)."""
+    world = await make_export_world(app, client)
+    created = await request_export(client, world.a, [entry(world.nps.owner_ean)])
+    assert created.status_code == 201, created.text
+    export_id = int(created.json()["id"])
+
+    def env(name: str) -> dict[str, str]:
+        return deployment_env(
+            clean_database, tmp_path / f"data-{name}", export_dir, shutdown_timeout_seconds="1"
+        )
+
+    async with engine.connect() as holder:
+        await holder.execute(text("LOCK TABLE meter_day_blocks IN ACCESS EXCLUSIVE MODE"))
+        stopping = start_worker(env("worker-1"), tmp_path, "1")
+        workers.append(stopping)
+        try:
+
+            async def building() -> bool:
+                running = (await export_row(engine, export_id))["status"] == "running"
+                return running and await waiting_on_a_lock(engine, "SELECT") > 0
+
+            await until(building, "the export being written", 60, alive=[stopping.process])
+            stopping.process.terminate()
+            code = await asyncio.to_thread(stopping.process.wait, 30)
+            assert code == 0, stopping.log.read_text()
+            builds = [job for job in await app.state.jobs.jobs("todo") if job["task_name"] == BUILD]
+            assert [job["args"] for job in builds] == [{"export_id": export_id}]
+        finally:
+            await holder.rollback()
+
+    workers.append(start_worker(env("worker-2"), tmp_path, "2"))
+
+    async def ready() -> dict[str, Any] | None:
+        row = await export_row(engine, export_id)
+        return row if row["status"] == "ready" else None
+
+    done = await until(ready, "the export made by the next worker", 60)
+    assert done["attempts"] == 2
+    assert names_in(export_dir) == [done["file_name"]]
