@@ -27,7 +27,8 @@ from datahub_api.auth.models import ApiClient, ClientCertificate, ClientSecret
 from datahub_api.auth.principal import HEAD_END_SCOPES, OPERATOR_SCOPES, Role
 from datahub_api.auth.tokens import IssuedToken, mint
 from datahub_api.contracts import repository as contracts_repository
-from datahub_api.contracts.service import scopes_for_channels, today_in_brussels
+from datahub_api.contracts.scopes import scopes_for_channels
+from datahub_api.contracts.service import today_in_brussels
 from datahub_api.db import ReadSession, WriteSession, after_commit
 from datahub_api.errors import DatahubError, UnprocessableContent
 from datahub_api.organisations import repository as organisations_repository

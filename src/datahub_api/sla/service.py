@@ -89,7 +89,7 @@ class GroupBy(StrEnum):
 
 
 # The scope an ESP's token holds when it has an approved contract on the channel (see
-# contracts.service.CHANNEL_SCOPES): the figures of a channel are for its users.
+# contracts.scopes.CHANNEL_SCOPES): the figures of a channel are for its users.
 CHANNEL_SCOPE: dict[SlaChannel, str] = {
     SlaChannel.api: Scope.mandates_read,
     SlaChannel.portal: Scope.consents,
