@@ -1,10 +1,11 @@
-"""Every module of ``datahub_api`` imports on its own.
+"""No import cycle, and every module of ``datahub_api`` imports on its own.
 
 An import cycle hides behind import order: ``import a`` works when ``b`` happens to be loaded
-first and fails when it is not. So each module is imported first, in a process where no other
-module of the package is loaded yet. One helper process lists the modules and loads the
-third-party libraries once, then forks a child per module (a fork is a fresh ``datahub_api``
-without paying for FastAPI, SQLAlchemy and matplotlib again); the layers themselves are the
+first and fails when it is not. So the module graph (grimp's, which import-linter reads) must
+have no cycle at all, and each module is imported first, in a process where no other module of
+the package is loaded yet: one helper process lists the modules and loads the third-party
+libraries once, then forks a child per module (a fork is a fresh ``datahub_api`` without
+paying for FastAPI, SQLAlchemy and matplotlib again). The layers themselves are the
 import-linter contracts in ``pyproject.toml``.
 """
 
@@ -14,6 +15,8 @@ import json
 import subprocess
 import sys
 import textwrap
+
+import grimp
 
 # Run in a fresh interpreter; prints one JSON object: {"modules": n, "failures": {name: text}}.
 ISOLATED_IMPORTS = textwrap.dedent(
@@ -94,3 +97,45 @@ def test_every_module_imports_on_its_own() -> None:
     assert answer["modules"] > 100, answer
     failures: dict[str, str] = answer["failures"]
     assert failures == {}, "\n".join(f"{name}:\n{story}" for name, story in failures.items())
+
+
+def import_cycles() -> list[list[str]]:
+    """The groups of modules of ``datahub_api`` that import each other (strongly connected
+    components of more than one module), counting every import: at module level, inside a
+    function and under ``TYPE_CHECKING``."""
+    graph = grimp.build_graph("datahub_api", cache_dir=None)
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+
+    def visit(module: str) -> None:  # Tarjan's algorithm
+        order[module] = low[module] = len(order)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in sorted(graph.find_modules_directly_imported_by(module)):
+            if imported not in order:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in on_stack:
+                low[module] = min(low[module], order[imported])
+        if low[module] == order[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for module in sorted(graph.modules):
+        if module not in order:
+            visit(module)
+    return groups
+
+
+def test_no_import_cycle() -> None:
+    assert import_cycles() == []
