@@ -43,6 +43,7 @@ from datahub_api.mandates.models import (
 )
 from datahub_api.organisations import enterprise_number
 from datahub_api.organisations import repository as organisations_repository
+from datahub_api.settings import Settings
 
 # Channels a customer can consent for on the portal: the API, the portal itself, and NPS
 # (whose EAN lists may reference such a portal mandate as evidence).
@@ -94,6 +95,14 @@ class ConsentSessionRequest:
 class ConsentRules:
     session_lifetime: timedelta
     co_consent_days: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> ConsentRules:
+        """The rules the service is configured with."""
+        return cls(
+            session_lifetime=timedelta(hours=settings.consent_session_lifetime_hours),
+            co_consent_days=settings.co_consent_days,
+        )
 
 
 def utcnow() -> datetime:
