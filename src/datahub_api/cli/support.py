@@ -1,6 +1,6 @@
 """What every ``datahub-api`` command shares: the error console, one clear line for the
-errors a user can fix, and the database a command runs on (``cli`` and
-``operator_commands`` both build on it)."""
+errors a user can fix, and the database a command runs on (the commands in ``cli`` and
+``cli.operators`` both build on it)."""
 
 from __future__ import annotations
 

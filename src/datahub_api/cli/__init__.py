@@ -1,4 +1,6 @@
-"""The `datahub-api` command line."""
+"""The `datahub-api` command line: the commands are here, what they share in ``support`` and
+the operator's commands (organisations, contracts, clients, keys) in ``operators``;
+``python -m datahub_api.cli`` runs it too (``__main__``)."""
 
 from __future__ import annotations
 
@@ -16,11 +18,11 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from datahub_api import embedded_postgres
-from datahub_api.cli_support import clear_errors, console, fail, open_database
+from datahub_api.cli.operators import clients_cli, contracts_cli, keys_cli, organisations_cli
+from datahub_api.cli.support import clear_errors, console, fail, open_database
 from datahub_api.database_location import locate_database
 from datahub_api.db import create_database, libpq_url
 from datahub_api.errors import DatahubError
-from datahub_api.operator_commands import clients_cli, contracts_cli, keys_cli, organisations_cli
 from datahub_api.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -583,10 +585,6 @@ def main() -> None:
         cli()
     except KeyboardInterrupt:
         sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()
 
 
 sla_cli = typer.Typer(help="Service levels per channel (see README, SLA).", no_args_is_help=True)

@@ -19,7 +19,7 @@ from datahub_api.auth import keys
 from datahub_api.auth import repository as auth_repository
 from datahub_api.auth import service as auth_service
 from datahub_api.auth.principal import OPERATOR_SCOPES, Principal, Role
-from datahub_api.cli_support import clear_errors, fail, open_database
+from datahub_api.cli.support import clear_errors, fail, open_database
 from datahub_api.contracts import service as contracts_service
 from datahub_api.db import WriteSession, create_database
 from datahub_api.errors import NotFound
