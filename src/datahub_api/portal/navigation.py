@@ -8,6 +8,7 @@ from datahub_api.auth.principal import Role
 NAV: dict[Role, list[tuple[str, str]]] = {
     Role.customer: [
         ("/portal/my-data", "nav_my_data"),
+        ("/portal/sharing", "nav_sharing"),
         ("/portal/mandates", "nav_mandates"),
         ("/portal/co-consents", "nav_co_consents"),
         ("/portal/access-log", "nav_access_log"),
@@ -16,6 +17,7 @@ NAV: dict[Role, list[tuple[str, str]]] = {
         ("/portal/co-consents", "nav_co_consents"),
         ("/portal/mandates", "nav_mandates"),
         ("/portal/access-log", "nav_access_log"),
+        ("/portal/sharing", "nav_sharing"),
         ("/portal/my-data", "nav_my_data"),
     ],
     Role.operator: [
