@@ -42,6 +42,7 @@ from datahub_api.events.router import router as events_router
 from datahub_api.fluvius_v3.errors import install_v3_face
 from datahub_api.fluvius_v3.router import router as v3_router
 from datahub_api.gas_calorific.router import router as gas_calorific_router
+from datahub_api.health.draining import Drain, DrainMiddleware, drain_on_signals
 from datahub_api.health.router import router as health_router
 from datahub_api.history_exports.router import router as history_exports_router
 from datahub_api.http_caching import install_not_modified
@@ -221,7 +222,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
             await jobs.open()
             if settings.run_worker_in_process:
                 jobs.start_worker()
-            yield
+            with drain_on_signals(app.state.drain, settings.shutdown_delay_seconds):
+                yield
         finally:
             await jobs.close()
             await mandate_versions.stop()
@@ -240,6 +242,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.drain = Drain()
     app.state.principal_checks = [check_principal]
     install_throttles(app, settings)
     app.state.on_refusal = audit_refusal
@@ -290,6 +293,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.add_middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(DrainMiddleware, drain=app.state.drain)
     return app
 
 
