@@ -22,15 +22,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from datahub_api.db import WriteSession, after_commit
 from datahub_api.history_exports import repository, service
+from datahub_api.jobs import JobQueue, commit
 from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates.models import Mandate
-
-if TYPE_CHECKING:
-    from datahub_api.jobs import JobQueue
 
 BUILD = "history_exports.build"
 SWEEP = "history_exports.sweep"
@@ -62,8 +60,6 @@ def build_after_commit(session: WriteSession, export_id: int) -> None:
 
 
 async def run_build(queue: JobQueue, export_id: int) -> None:
-    from datahub_api.jobs import commit
-
     async def on_commit(session: WriteSession) -> None:
         await commit(session, queue)
 

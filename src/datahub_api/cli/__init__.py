@@ -1,4 +1,6 @@
-"""The `datahub-api` command line."""
+"""The `datahub-api` command line: the commands are here, what they share in ``support`` and
+the operator's commands (organisations, contracts, clients, keys) in ``operators``;
+``python -m datahub_api.cli`` runs it too (``__main__``)."""
 
 from __future__ import annotations
 
@@ -10,18 +12,17 @@ import os
 import socket
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from datahub_api import embedded_postgres
-from datahub_api.auth.keys import KeyringError
-from datahub_api.database_location import DatabaseUnreachable, check_reachable, locate_database
-from datahub_api.db import DatabaseUrlError, create_database, libpq_url
+from datahub_api.cli.operators import clients_cli, contracts_cli, keys_cli, organisations_cli
+from datahub_api.cli.support import clear_errors, console, fail, open_database
+from datahub_api.database_location import locate_database
+from datahub_api.db import create_database, libpq_url
 from datahub_api.errors import DatahubError
 from datahub_api.settings import Settings, get_settings
 
@@ -36,28 +37,7 @@ cli = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True, soft_wrap=True)
 DEFAULT_OPENAPI_FILE = Path("openapi/openapi.json")
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def clear_errors() -> Iterator[None]:
-    """Turn the errors a user can fix into one clear line and a non-zero exit."""
-    try:
-        yield
-    except DatabaseUrlError as exc:
-        fail(str(exc), 2)
-    except (DatabaseUnreachable, embedded_postgres.EmbeddedPostgresError) as exc:
-        fail(str(exc))
-    except DatahubError as exc:
-        fail(exc.detail)
-    except KeyringError as exc:
-        fail(str(exc))
 
 
 def _settings() -> Settings:
@@ -65,15 +45,6 @@ def _settings() -> Settings:
         return get_settings()
     except Exception as exc:  # pydantic's validation error, made into one line
         fail(f"invalid configuration: {exc}".splitlines()[0] + " (see README, Configuration)", 2)
-
-
-def open_database(
-    settings: Settings,
-) -> tuple[str, embedded_postgres.EmbeddedPostgres | None]:
-    """The database URL to use (checked reachable) and the embedded handle if one was started."""
-    url, embedded = locate_database(settings)
-    asyncio.run(check_reachable(url, settings.db_connect_timeout_seconds))
-    return url, embedded
 
 
 def step_progress(description: str) -> Progress:
@@ -603,13 +574,6 @@ async def _run_worker(url: str, settings: Settings, concurrency: int) -> None:
 
 
 def _add_operator_commands() -> None:
-    from datahub_api.operator_commands import (
-        clients_cli,
-        contracts_cli,
-        keys_cli,
-        organisations_cli,
-    )
-
     cli.add_typer(organisations_cli, name="organisations")
     cli.add_typer(contracts_cli, name="contracts")
     cli.add_typer(clients_cli, name="clients")
@@ -624,10 +588,6 @@ def main() -> None:
         cli()
     except KeyboardInterrupt:
         sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()
 
 
 sla_cli = typer.Typer(help="Service levels per channel (see README, SLA).", no_args_is_help=True)
