@@ -20,7 +20,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from datahub_api import embedded_postgres
 from datahub_api.auth.keys import KeyringError
 from datahub_api.database_location import DatabaseUnreachable, check_reachable, locate_database
-from datahub_api.db import DatabaseUrlError, create_database, libpq_url
+from datahub_api.db import DatabaseUrlError, create_database, libpq_url, normalize_database_url
 from datahub_api.errors import DatahubError
 from datahub_api.settings import Settings, get_settings
 
@@ -102,6 +102,9 @@ def migrate() -> None:
     settings = _settings()
     with clear_errors():
         url, _ = open_database(settings)
+        # DDL and alembic's version lock need no pooler in between.
+        if settings.direct_database_url:
+            url = normalize_database_url(settings.direct_database_url)
         run_migrations(url)
     console.print("database is at head")
 
@@ -588,8 +591,17 @@ def worker(
 async def _run_worker(url: str, settings: Settings, concurrency: int) -> None:
     from datahub_api.jobs import JobQueue
 
-    database = create_database(url, settings)
-    queue = JobQueue(url, database, settings.model_copy(update={"worker_concurrency": concurrency}))
+    database = create_database(
+        url,
+        settings,
+        read_urls=settings.read_database_urls,
+        direct_url=settings.direct_database_url,
+    )
+    queue = JobQueue(
+        database.direct_url,
+        database,
+        settings.model_copy(update={"worker_concurrency": concurrency}),
+    )
     try:
         await queue.open()
         console.print(f"worker started (concurrency {concurrency}); stop with Ctrl-C or SIGTERM")
