@@ -132,7 +132,9 @@ class PrimaryPosition:
     once per read."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+        # No transaction around the one statement: no BEGIN and ROLLBACK round trips.
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.queries = 0
         self._waiting: asyncio.Future[int] | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -150,6 +152,7 @@ class PrimaryPosition:
             # Callers that arrive from here on wait for the next query: this one may have
             # started before their change committed.
             answer, self._waiting = self._waiting, None
+            self.queries += 1
             try:
                 async with self._engine.connect() as connection:
                     position = await connection.scalar(PRIMARY_POSITION)

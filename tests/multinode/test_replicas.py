@@ -10,6 +10,7 @@ with a metric and a log line. A replica that is down degrades to the primary the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -18,9 +19,12 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from datahub_api.app import create_app
 from datahub_api.auth.principal import Role
+from datahub_api.db import PrimaryPosition
 from datahub_api.mandates.versions import MandateVersions
 
 from ..access_point_data import fresh_ean
@@ -197,3 +201,28 @@ async def test_a_replica_that_is_down_degrades_to_the_primary(
     finally:
         cluster.replica.start()
         await cluster.replica_caught_up()
+
+
+async def test_concurrent_reads_share_one_position_query_that_follows_their_commits(
+    replicated_cluster: ReplicatedCluster,
+) -> None:
+    """The position a read waits for is taken by a query that started after the read asked
+    (so it covers every earlier commit), and reads asking together share that query."""
+    cluster = replicated_cluster
+    engine = create_async_engine(cluster.primary.url)
+    position = PrimaryPosition(engine)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("SELECT txid_current()"))  # a commit in the WAL
+        async with engine.connect() as connection:
+            # Flushed by the time the commit returned (synchronous_commit is on).
+            committed = await connection.scalar(
+                text("SELECT pg_wal_lsn_diff(pg_current_wal_flush_lsn(), '0/0')::bigint")
+            )
+        assert await position.current() >= committed
+        before = position.queries
+        answers = await asyncio.gather(*(position.current() for _ in range(50)))
+        assert min(answers) >= committed
+        assert position.queries - before <= 2
+    finally:
+        await engine.dispose()
