@@ -43,12 +43,20 @@ JUNE_MONDAY = date(2026, 6, 1)
 
 
 @pytest.fixture
-async def pooled_app(replicated_cluster: ReplicatedCluster) -> AsyncIterator[FastAPI]:
-    """The app on PgBouncer, its listeners and job queue on the primary itself."""
+async def pooled_app(
+    replicated_cluster: ReplicatedCluster, request: pytest.FixtureRequest
+) -> AsyncIterator[FastAPI]:
+    """The app on PgBouncer, its listeners and job queue on the primary itself; with the
+    parameter ``"replica reads"``, reading from the replica too (the whole topology)."""
     cluster = replicated_cluster
     assert cluster.pgbouncer_url is not None
     await truncate_all_tables(cluster.primary.url)
-    settings = make_settings(database_pooled=True, direct_database_url=cluster.primary.url)
+    replica_reads = getattr(request, "param", "") == "replica reads"
+    settings = make_settings(
+        database_pooled=True,
+        direct_database_url=cluster.primary.url,
+        read_database_url=cluster.replica.url if replica_reads else None,
+    )
     app = create_app(settings, database_url=cluster.pgbouncer_url)
     async with app.router.lifespan_context(app):
         yield app
@@ -62,6 +70,7 @@ async def pooled_client(pooled_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]
         yield client
 
 
+@pytest.mark.parametrize("pooled_app", ["primary reads", "replica reads"], indirect=True)
 async def test_the_api_works_through_pgbouncer_in_transaction_mode(
     replicated_cluster: ReplicatedCluster, pooled_app: FastAPI, pooled_client: httpx.AsyncClient
 ) -> None:
@@ -89,6 +98,25 @@ async def test_the_api_works_through_pgbouncer_in_transaction_mode(
         headers=esp,
     )
     assert read.status_code == 200, read.text
+    as_csv = await client.get(
+        f"/api/v1/access-points/{world.owner_ean}/meter-data",
+        params={"from": "2026-06-01", "to": "2026-06-02", "granularity": "PT15M"},
+        headers={**esp, "Accept": "text/csv"},
+    )
+    assert as_csv.status_code == 200, as_csv.text
+    assert len(as_csv.text.splitlines()) > 96
+    streamed = await client.post(
+        "/api/v1/meter-data/query",
+        json={
+            "eans": [world.owner_ean, *world.tenant_eans],
+            "from": "2026-06-01",
+            "to": "2026-06-02",
+            "granularity": "PT15M",
+        },
+        headers=esp,
+    )
+    assert streamed.status_code == 200, streamed.text
+    assert len(streamed.content.splitlines()) == 3  # the owner's series, two refusals
 
     # Many requests at once over 4 server connections: each transaction takes any of them.
     answers = await asyncio.gather(
@@ -104,6 +132,11 @@ async def test_the_api_works_through_pgbouncer_in_transaction_mode(
     # The job queue (on the direct URL) runs what the requests deferred.
     jobs: JobQueue = app.state.jobs
     await jobs.run_until_idle()
+    if app.state.settings.read_database_url:
+        served = app.state.metrics.registry.get_sample_value(
+            "datahub_db_read_sessions_total", {"server": "replica", "reason": "caught_up"}
+        )
+        assert served, "no read went to the replica"
 
 
 async def test_listeners_hear_changes_committed_through_pgbouncer(
