@@ -112,6 +112,11 @@ LAGGING = "lagging"  # no replica caught up within read_replica_max_wait_seconds
 UNAVAILABLE = "unavailable"  # no replica answered
 NOT_A_REPLICA = "not_a_replica"  # the server named as a replica is not replaying WAL
 
+# How often one read waits for a lagging replica (the others go to the primary at once): a
+# replica that is only checked, never waited for, would not be seen to catch up while the
+# primary keeps committing.
+PROBE_SECONDS = 1.0
+
 
 def _lsn_query(function: str) -> TextClause:
     # A WAL position as a number of bytes (NULL when the server has none, e.g. a primary's
@@ -175,7 +180,10 @@ class Replica:
     name: str
     engine: AsyncEngine
     down_until: float = 0.0  # time.monotonic(); until then it is not tried
-    lagging: bool = False  # it missed the bound last time: checked, not waited for
+    # It missed the bound last time: checked by every read but waited for by one read per
+    # PROBE_SECONDS only (the probe), until a check finds it caught up.
+    lagging: bool = False
+    next_probe: float = 0.0
     not_replaying: bool = False
 
 
@@ -187,9 +195,9 @@ class ReadSessions:
     committed it. So a caller never sees its own write undone, and a read that follows an
     event, a webhook or a NOTIFY about a change sees that change. A replica behind the
     primary is waited for up to ``max_wait_seconds``; a replica that did not catch up in
-    time is then only checked (not waited for) until it has; one that fails to answer is
-    left out for ``retry_seconds``. Either way the read goes to the primary, with a metric
-    and a log line, never an error."""
+    time is then checked by every read but waited for by one read per ``PROBE_SECONDS``
+    until it has caught up; one that fails to answer is left out for ``retry_seconds``.
+    Either way the read goes to the primary, with a metric and a log line, never an error."""
 
     def __init__(
         self,
@@ -244,10 +252,13 @@ class ReadSessions:
         if not candidates:
             self._observe("primary", UNAVAILABLE)
             return None
-        waits = not all(replica.lagging for replica in candidates)
+        probes = [r for r in candidates if r.lagging and r.next_probe <= now]
+        for replica in probes:
+            replica.next_probe = now + PROBE_SECONDS
+        waits = bool(probes) or not all(replica.lagging for replica in candidates)
         deadline = now + (self.max_wait_seconds if waits else 0.0)
         connections: dict[Replica, AsyncConnection] = {}
-        delay = 0.002
+        delay = 0.001
         reason = UNAVAILABLE
         try:
             while True:
