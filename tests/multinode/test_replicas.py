@@ -11,8 +11,9 @@ with a metric and a log line. A replica that is down degrades to the primary the
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from datahub_api.app import create_app
 from datahub_api.auth.principal import Role
 from datahub_api.db import PrimaryPosition
+from datahub_api.jobs import JobQueue
 from datahub_api.mandates.versions import MandateVersions
 
 from ..access_point_data import fresh_ean
@@ -32,6 +34,7 @@ from ..conftest import make_settings, truncate_all_tables
 from ..consent_world import ConsentWorld, make_consent_world, owner_mandate, put_access_point
 from ..parties import auth_headers, make_machine_client, reload_grants
 from ..test_mandate_versions import until
+from ..webhook_receiver import Receiver, running_receiver
 from .replication import ReplicatedCluster
 
 MAX_WAIT_SECONDS = 0.2
@@ -61,7 +64,15 @@ def replica_name(cluster: ReplicatedCluster) -> str:
 
 
 @pytest.fixture
-async def nodes(replicated_cluster: ReplicatedCluster) -> AsyncIterator[list[Node]]:
+def receiver() -> Iterator[Receiver]:
+    with running_receiver() as running:
+        yield running
+
+
+@pytest.fixture
+async def nodes(
+    replicated_cluster: ReplicatedCluster, receiver: Receiver
+) -> AsyncIterator[list[Node]]:
     """Two API nodes reading from the replica, on a primary emptied for the test."""
     cluster = replicated_cluster
     await truncate_all_tables(cluster.primary.url)
@@ -69,6 +80,8 @@ async def nodes(replicated_cluster: ReplicatedCluster) -> AsyncIterator[list[Nod
         read_database_url=cluster.replica.url,
         read_replica_max_wait_seconds=MAX_WAIT_SECONDS,
         read_replica_retry_seconds=5.0,
+        webhook_allowed_hosts=[receiver.host],
+        webhook_allowed_ports=[receiver.port],
     )
     async with AsyncExitStack() as stack:
         started: list[Node] = []
@@ -179,6 +192,37 @@ async def test_an_etag_poll_after_an_event_sees_the_change(
         assert poll.status_code == 200
         assert [item["id"] for item in poll.json()["items"]] == [mandate_id]
         assert node2.reads("primary", "lagging") >= 1
+    finally:
+        await cluster.resume_replay()
+
+
+async def test_a_read_after_a_webhook_sees_the_change_it_announced(
+    replicated_cluster: ReplicatedCluster, nodes: list[Node], receiver: Receiver
+) -> None:
+    """A worker delivers ``mandate.approved`` for a change made on node 1; the ESP's
+    backend, told by the webhook, reads the mandate on node 2 (replica paused): it is there."""
+    cluster = replicated_cluster
+    node1, node2 = nodes
+    world: ConsentWorld = await make_consent_world(node1.app, node1.client)
+    await reload_grants(node2.app)
+    esp = await auth_headers(node1.client, world.esp_a)
+    hook = await node1.client.post("/api/v1/webhooks", json={"url": receiver.url}, headers=esp)
+    assert hook.status_code == 201, hook.text
+    await cluster.pause_replay()
+    try:
+        await owner_mandate(node1.app, node1.client, world)
+        jobs: JobQueue = node1.app.state.jobs
+        await jobs.run_until_idle()
+        announced = [json.loads(request.body) for request in receiver.requests]
+        approved = [body for body in announced if body["type"] == "mandate.approved"]
+        assert approved, announced
+        mandate_id = approved[0]["data"]["mandate_id"]
+        assert not await cluster.sql(
+            cluster.replica, f"SELECT count(*) FROM mandates WHERE id = {mandate_id}"
+        )
+        read = await node2.client.get(f"/api/v1/mandates/{mandate_id}", headers=esp)
+        assert read.status_code == 200, read.text
+        assert read.json()["status"] == "approved"
     finally:
         await cluster.resume_replay()
 
