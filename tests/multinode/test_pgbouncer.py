@@ -13,6 +13,7 @@ import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from datetime import date
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,16 +22,17 @@ from pydantic import ValidationError
 
 from datahub_api.app import create_app
 from datahub_api.auth.principal import ESP_SCOPES, Principal, Role
-from datahub_api.db import create_database
+from datahub_api.db import create_database, libpq_url
 from datahub_api.jobs import JobQueue
 from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates.versions import MandateVersions
 from datahub_api.settings import Settings
 
-from ..conftest import make_settings, truncate_all_tables
+from ..conftest import TEST_KEY_ENCRYPTION_KEY, free_port, make_settings, truncate_all_tables
 from ..consent_world import make_consent_world, owner_mandate
 from ..meter_data_helpers import csv_body, day_rows
-from ..parties import auth_headers, make_machine_client, reload_grants
+from ..parties import auth_headers, make_esp, make_machine_client, reload_grants
+from ..test_keys_across_nodes import node_env, start_node, stop, wait_ready
 from ..test_mandate_versions import until
 from .replication import ReplicatedCluster
 
@@ -183,3 +185,42 @@ async def test_listeners_hear_changes_committed_through_pgbouncer(
 def test_a_pooled_url_needs_a_direct_one() -> None:
     with pytest.raises(ValidationError, match="DATAHUB_DIRECT_DATABASE_URL"):
         Settings(database_url="postgresql://pgbouncer/datahub", database_pooled=True)
+
+
+async def test_a_serve_process_takes_the_topology_from_its_environment(
+    replicated_cluster: ReplicatedCluster,
+    pooled_app: FastAPI,
+    pooled_client: httpx.AsyncClient,
+    tmp_path: Path,
+) -> None:
+    """`datahub-api serve` with DATABASE_URL on PgBouncer, the direct URL, and two read
+    URLs (the replica, and one where no server answers): it starts, issues a token, lists
+    mandates and reads, and its metrics show reads on the replica."""
+    cluster = replicated_cluster
+    esp = await make_esp(pooled_app, "Topology ESP")
+    env = node_env(cluster.pgbouncer_url or "", TEST_KEY_ENCRYPTION_KEY, tmp_path / "data")
+    nobody = f"postgresql://postgres@127.0.0.1:{free_port()}/datahub"
+    env |= {
+        "DATAHUB_DATABASE_POOLED": "true",
+        "DATAHUB_DIRECT_DATABASE_URL": libpq_url(cluster.primary.url),
+        "DATAHUB_READ_DATABASE_URL": f"{nobody}, {libpq_url(cluster.replica.url)}",
+        "DATAHUB_METRICS_TOKEN": "scraper",
+    }
+    node = start_node(env, tmp_path)
+    try:
+        await asyncio.to_thread(wait_ready, node)
+        async with node.client() as client:
+            headers = await auth_headers(client, esp)
+            for _ in range(3):
+                listed = await client.get("/api/v1/mandates", headers=headers)
+                assert listed.status_code == 200, listed.text
+            metrics = await client.get("/metrics", headers={"Authorization": "Bearer scraper"})
+        served = [
+            line
+            for line in metrics.text.splitlines()
+            if line.startswith('datahub_db_read_sessions_total{reason="caught_up"')
+        ]
+        assert served, metrics.text
+        assert "did not answer" in node.log.read_text()
+    finally:
+        stop(node)
