@@ -137,11 +137,15 @@ class PrimaryPosition:
     once per read."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        # No transaction around the one statement: no BEGIN and ROLLBACK round trips.
+        # An engine of its own (one query at a time needs one connection), so that reads
+        # never wait for the writers' pool; no transaction around the one statement.
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.queries = 0
         self._waiting: asyncio.Future[int] | None = None
         self._task: asyncio.Task[None] | None = None
+
+    async def dispose(self) -> None:
+        await self._engine.dispose()
 
     async def current(self) -> int:
         waiting = self._waiting
@@ -359,6 +363,8 @@ class Database:
             await self.read_engine.dispose()
         for replica in self.read_sessions.replicas:
             await replica.engine.dispose()
+        if self.read_sessions.position is not None:
+            await self.read_sessions.position.dispose()
 
 
 def replica_name(url: str) -> str:
@@ -429,7 +435,13 @@ def create_database(
         read_sessions=ReadSessions(
             primary_reads,
             replicas,
-            PrimaryPosition(write_engine) if replicas else None,
+            PrimaryPosition(
+                create_async_engine(
+                    url, pool_size=1, max_overflow=0, pool_pre_ping=True, connect_args=connect_args
+                )
+            )
+            if replicas
+            else None,
             max_wait_seconds=settings.read_replica_max_wait_seconds,
             retry_seconds=settings.read_replica_retry_seconds,
             observer=observer,
