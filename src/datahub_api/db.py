@@ -133,8 +133,8 @@ class PrimaryPosition:
     asked: every transaction committed before the call is at or below it.
 
     Concurrent callers share one query (at most one runs, the next one collects everybody
-    who asked meanwhile), so a busy node asks the primary a few times per round trip, not
-    once per read."""
+    who asked meanwhile), so a busy node has at most one such query in flight, not one per
+    read."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         # An engine of its own (one query at a time needs one connection), so that reads
@@ -254,7 +254,8 @@ class ReadSessions:
         rotation = self.replicas[start:] + self.replicas[:start]
         candidates = [replica for replica in rotation if replica.down_until <= now]
         if not candidates:
-            self._observe("primary", UNAVAILABLE)
+            left_out = any(replica.not_replaying for replica in self.replicas)
+            self._observe("primary", NOT_A_REPLICA if left_out else UNAVAILABLE)
             return None
         probes = [r for r in candidates if r.lagging and r.next_probe <= now]
         for replica in probes:
@@ -326,10 +327,8 @@ class ReadSessions:
                 self.retry_seconds,
             )
             return None
-        if replica.down_until:
-            replica.down_until = 0.0
-            logger.info("read replica %s answers again", replica.name)
         if replayed is None:
+            replica.down_until = time.monotonic() + self.retry_seconds
             if not replica.not_replaying:
                 replica.not_replaying = True
                 logger.warning(
@@ -338,6 +337,9 @@ class ReadSessions:
                     replica.name,
                 )
             return None
+        if replica.down_until:
+            replica.down_until = 0.0
+            logger.info("read replica %s answers again as a replica", replica.name)
         replica.not_replaying = False
         return int(replayed)
 

@@ -275,3 +275,28 @@ async def test_concurrent_reads_share_one_position_query_that_follows_their_comm
         assert position.queries - before <= 2
     finally:
         await engine.dispose()
+
+
+async def test_a_read_url_that_names_no_replica_leaves_reads_on_the_primary(
+    replicated_cluster: ReplicatedCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A read URL naming a server that replays no WAL (here the primary itself, as a
+    promoted replica would be) is left out, with a metric and a log line, not trusted."""
+    cluster = replicated_cluster
+    await truncate_all_tables(cluster.primary.url)
+    settings = make_settings(read_database_url=cluster.primary.url)
+    app = create_app(settings, database_url=cluster.primary.url)
+    logging.getLogger().addHandler(caplog.handler)  # create_app set the root's handlers
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://n") as client,
+    ):
+        node = Node(app, client)
+        operator = await make_machine_client(app, Role.operator)
+        headers = await auth_headers(client, operator)
+        for _ in range(2):
+            listed = await client.get("/api/v1/access-points", headers=headers)
+            assert listed.status_code == 200, listed.text
+        assert node.reads("primary", "not_a_replica") >= 2
+        assert node.reads("replica", "caught_up") == 0
+    assert "is not a streaming replica" in caplog.text
