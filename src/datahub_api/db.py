@@ -24,7 +24,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends, Request
 from sqlalchemy import Enum, MetaData, TextClause, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -163,13 +163,23 @@ class PrimaryPosition:
             answer, self._waiting = self._waiting, None
             self.queries += 1
             try:
-                async with self._engine.connect() as connection:
-                    position = await connection.scalar(PRIMARY_POSITION)
-                answer.set_result(int(position))
+                answer.set_result(await self._query())
             except BaseException as exc:
                 answer.set_exception(exc)
                 if isinstance(exc, asyncio.CancelledError):
                     raise
+
+    async def _query(self) -> int:
+        # No ping before the query (a round trip); a pooled connection found dead is
+        # replaced once.
+        for attempt in (1, 2):
+            try:
+                async with self._engine.connect() as connection:
+                    return int(await connection.scalar(PRIMARY_POSITION))
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
 
 def _retrieve_exception(future: asyncio.Future[int]) -> None:
@@ -310,10 +320,20 @@ class ReadSessions:
         when it cannot serve reads now."""
         connection = connections.get(replica)
         try:
-            if connection is None:
+            try:
+                if connection is None:
+                    connection = await replica.engine.connect()
+                    connections[replica] = connection
+                replayed = await connection.scalar(REPLAYED_POSITION)
+            except DBAPIError as exc:
+                # No ping before the check (a round trip): a pooled connection found dead
+                # is replaced once before the replica counts as away.
+                if not exc.connection_invalidated:
+                    raise
+                connections.pop(replica, None)
                 connection = await replica.engine.connect()
                 connections[replica] = connection
-            replayed = await connection.scalar(REPLAYED_POSITION)
+                replayed = await connection.scalar(REPLAYED_POSITION)
         except Exception as exc:
             connections.pop(replica, None)
             if connection is not None:
@@ -415,8 +435,7 @@ def create_database(
                 normalize_database_url(read_url),
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_pool_size,
-                pool_pre_ping=True,
-                connect_args=replica_connect_args,
+                connect_args=replica_connect_args,  # no pre-ping: the check is one
             ).execution_options(postgresql_readonly=True),
         )
         for read_url in read_urls
@@ -438,9 +457,7 @@ def create_database(
             primary_reads,
             replicas,
             PrimaryPosition(
-                create_async_engine(
-                    url, pool_size=1, max_overflow=0, pool_pre_ping=True, connect_args=connect_args
-                )
+                create_async_engine(url, pool_size=1, max_overflow=0, connect_args=connect_args)
             )
             if replicas
             else None,
