@@ -300,3 +300,26 @@ async def test_a_read_url_that_names_no_replica_leaves_reads_on_the_primary(
         assert node.reads("primary", "not_a_replica") >= 2
         assert node.reads("replica", "caught_up") == 0
     assert "is not a streaming replica" in caplog.text
+
+
+async def test_a_restarted_replica_serves_again_at_once(
+    replicated_cluster: ReplicatedCluster, nodes: list[Node]
+) -> None:
+    """The pooled connections a restart broke are replaced on the next read, which the
+    replica serves: a restart is not taken for an outage."""
+    cluster = replicated_cluster
+    node1, node2 = nodes
+    operator = await make_machine_client(node1.app, Role.operator)
+    headers = await auth_headers(node1.client, operator)
+    ean = fresh_ean()
+    await put_access_point(node1.client, headers, ean)
+    await cluster.replica_caught_up()
+    assert (await node2.client.get(f"/api/v1/access-points/{ean}", headers=headers)).is_success
+    cluster.replica.stop("fast")
+    cluster.replica.start()
+    await cluster.replica_caught_up()
+    before = node2.reads("replica", "caught_up")
+    answer = await node2.client.get(f"/api/v1/access-points/{ean}", headers=headers)
+    assert answer.status_code == 200
+    assert node2.reads("replica", "caught_up") == before + 1
+    assert node2.reads("primary", "unavailable") == 0
