@@ -42,6 +42,7 @@ from datahub_api.events.router import router as events_router
 from datahub_api.fluvius_v3.errors import install_v3_face
 from datahub_api.fluvius_v3.router import router as v3_router
 from datahub_api.gas_calorific.router import router as gas_calorific_router
+from datahub_api.health.draining import Drain, DrainMiddleware, drain_on_signals
 from datahub_api.health.router import router as health_router
 from datahub_api.history_exports.router import router as history_exports_router
 from datahub_api.http_caching import install_not_modified
@@ -65,6 +66,7 @@ from datahub_api.organisations.router import router as organisations_router
 from datahub_api.paper_mandates.router import router as paper_mandates_router
 from datahub_api.portal.customer_pages import router as portal_customer_router
 from datahub_api.portal.esp_pages import router as portal_esp_router
+from datahub_api.portal.my_data_pages import router as portal_my_data_router
 from datahub_api.portal.operator_pages import router as portal_operator_router
 from datahub_api.portal.router import install_portal_static
 from datahub_api.portal.router import router as portal_router
@@ -226,7 +228,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
             await jobs.open()
             if settings.run_worker_in_process:
                 jobs.start_worker()
-            yield
+            with drain_on_signals(app.state.drain, settings.shutdown_delay_seconds):
+                yield
         finally:
             await jobs.close()
             await mandate_versions.stop()
@@ -245,6 +248,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.drain = Drain()
     app.state.principal_checks = [check_principal]
     install_throttles(app, settings)
     app.state.on_refusal = audit_refusal
@@ -271,6 +275,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(portal_router)
     app.include_router(portal_esp_router)
     app.include_router(portal_customer_router)
+    app.include_router(portal_my_data_router)
     app.include_router(portal_operator_router)
     app.include_router(v3_router)
     app.include_router(meter_data_ingest_router)
@@ -294,6 +299,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.add_middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(DrainMiddleware, drain=app.state.drain)
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import math
 import os
 import socket
 import sys
@@ -556,6 +557,8 @@ def serve(
         log_config=None,
         proxy_headers=False,  # X-Forwarded-* only from DATAHUB_TRUSTED_PROXIES (client_address)
         access_log=False,  # written by ClientAddressMiddleware, with the resolved address
+        # SIGTERM drains (health/draining.py): the app's delay, then uvicorn's bounded wait.
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_seconds),
     )
     if embedded is not None:
         embedded.release()

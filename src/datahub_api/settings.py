@@ -354,7 +354,9 @@ class Settings(BaseSettings):
     )
     history_export_dir: Path | None = Field(
         default=None,
-        description="Where history export files are written; default `<data dir>/history-exports`.",
+        description="Where history export files are written; default `<data dir>/history-exports`. "
+        "With several nodes, a directory every API node and worker mounts (a shared volume): "
+        "a worker writes the file, any node serves it.",
     )
     max_page_size: int = Field(default=1000, ge=1, description="Largest `limit` on paged lists.")
     run_worker_in_process: bool = Field(
@@ -364,6 +366,35 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int = Field(
         default=4, ge=1, le=100, description="Jobs one worker runs at the same time."
+    )
+    worker_heartbeat_seconds: float = Field(
+        default=10,
+        gt=0,
+        le=300,
+        description="How often a job worker records in the database that it is alive.",
+    )
+    worker_stalled_seconds: float = Field(
+        default=60,
+        gt=0,
+        le=3600,
+        description="A worker whose last heartbeat is this old is taken for dead (killed, its "
+        "machine lost): the jobs it was running go back to the queue for another worker. "
+        "Keep it several heartbeats long.",
+    )
+    shutdown_delay_seconds: float = Field(
+        default=5,
+        ge=0,
+        le=300,
+        description="After SIGTERM, how long `serve` keeps taking requests while `/readyz` "
+        "answers 503, so a load balancer takes the node out before it stops listening.",
+    )
+    shutdown_timeout_seconds: float = Field(
+        default=30,
+        gt=0,
+        le=3600,
+        description="Once `serve` stops listening, the longest it waits for the requests in "
+        "flight to finish, and a stopping worker for its running jobs; those still running "
+        "then are cancelled (a cancelled job's work is done again).",
     )
     webhook_allowed_hosts: list[str] = Field(
         default_factory=list,

@@ -37,6 +37,7 @@ from datahub_api.access_points.models import (
     PartyRole,
     PhysicalMeter,
 )
+from datahub_api.array_parameters import in_array
 from datahub_api.db import ReadSession, WriteSession
 
 
@@ -267,7 +268,7 @@ async def lock_existing(session: WriteSession, eans: Sequence[str]) -> dict[str,
         .outerjoin(
             AccessPointInstallation, AccessPointInstallation.access_point_id == AccessPoint.id
         )
-        .where(AccessPoint.ean.in_(eans))
+        .where(in_array(AccessPoint.ean, eans))
         .order_by(AccessPoint.ean)
         .with_for_update(of=AccessPoint)
     )
@@ -298,7 +299,7 @@ async def grid_user_periods(
             AccessPointParty.valid_to,
         )
         .where(
-            AccessPointParty.access_point_id.in_(access_point_ids),
+            in_array(AccessPointParty.access_point_id, access_point_ids),
             AccessPointParty.role == PartyRole.grid_user,
         )
         .order_by(AccessPointParty.access_point_id, AccessPointParty.valid_from)
@@ -595,6 +596,44 @@ async def tenures(
     return {pair: merged_tenures(found) for pair, found in periods.items() if pair in wanted_set}
 
 
+@dataclass(frozen=True)
+class CustomerTenures:
+    """An access point the account is or was the customer of, with its spans as customer."""
+
+    ean: str
+    energy_type: EnergyType
+    meter_type: MeterType
+    tenures: list[Tenure]
+
+
+async def customer_tenures(session: ReadSession, account_id: int) -> list[CustomerTenures]:
+    """Every access point of which the account is or was the customer (not merely the grid
+    user: a landlord's days are the tenants'), its customer periods merged, by EAN."""
+    statement = (
+        select(
+            AccessPoint.ean,
+            AccessPoint.energy_type,
+            AccessPoint.meter_type,
+            AccessPointParty.valid_from,
+            AccessPointParty.valid_to,
+        )
+        .join(AccessPoint, AccessPoint.id == AccessPointParty.access_point_id)
+        .where(
+            AccessPointParty.account_id == account_id,
+            AccessPointParty.role == PartyRole.customer,
+        )
+        .order_by(AccessPoint.ean, AccessPointParty.valid_from)
+    )
+    found: dict[str, tuple[EnergyType, MeterType, list[tuple[date, date | None]]]] = {}
+    for row in (await session.execute(statement)).all():
+        entry = found.setdefault(row.ean, (row.energy_type, row.meter_type, []))
+        entry[2].append((row.valid_from, row.valid_to))
+    return [
+        CustomerTenures(ean, energy, meter, merged_tenures(periods))
+        for ean, (energy, meter, periods) in found.items()
+    ]
+
+
 def merged_tenures(periods: Sequence[tuple[date, date | None]]) -> list[Tenure]:
     """``periods`` (ordered by start) merged into unbroken spans: a period that starts on or
     before the end of the span so far extends it."""
@@ -648,7 +687,7 @@ async def lock_for_metering(
     batches never write the same day block at once."""
     locked = await session.execute(
         select(AccessPoint.id, AccessPoint.ean, AccessPoint.energy_type)
-        .where(AccessPoint.ean.in_(sorted(set(eans))))
+        .where(in_array(AccessPoint.ean, sorted(set(eans))))
         .order_by(AccessPoint.ean)
         .with_for_update(key_share=True)
     )
@@ -661,7 +700,7 @@ async def lock_for_metering(
                 PhysicalMeter.installed_from,
                 PhysicalMeter.installed_to,
             )
-            .where(PhysicalMeter.access_point_id.in_(list(found)))
+            .where(in_array(PhysicalMeter.access_point_id, found))
             .order_by(PhysicalMeter.access_point_id, PhysicalMeter.installed_from)
         )
         for row in meters:
@@ -676,7 +715,7 @@ async def energy_types(session: ReadSession, eans: Sequence[str]) -> dict[str, E
     if not eans:
         return {}
     result = await session.execute(
-        select(AccessPoint.ean, AccessPoint.energy_type).where(AccessPoint.ean.in_(list(eans)))
+        select(AccessPoint.ean, AccessPoint.energy_type).where(in_array(AccessPoint.ean, eans))
     )
     return {row.ean: row.energy_type for row in result}
 

@@ -2,7 +2,8 @@
 
 * ``history_exports.build`` (one per request, ``lock`` per request so two runs never
   overlap): writes the file; safe to run again (a run that died midway is started over by
-  the stalled-job retry of :mod:`datahub_api.jobs`).
+  the stalled-job retry of :mod:`datahub_api.jobs`; one cancelled by a stopping worker
+  queues itself again).
 * ``history_exports.sweep`` (every 5 minutes): queues the build of requests still
   ``queued`` (the job is deferred after the request commits; if the process died in
   between, this finds it), of ``running`` ones silent for :data:`SILENT_RUN` (a worker
@@ -19,6 +20,7 @@ the file is withdrawn until it is made again.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -65,9 +67,16 @@ async def run_build(queue: JobQueue, export_id: int) -> None:
     async def on_commit(session: WriteSession) -> None:
         await commit(session, queue)
 
-    await service.build(
-        queue.database, queue.settings, export_id, on_commit=on_commit, clock=queue.clock
-    )
+    try:
+        await service.build(
+            queue.database, queue.settings, export_id, on_commit=on_commit, clock=queue.clock
+        )
+    except asyncio.CancelledError:
+        # The worker is stopping and its graceful timeout ran out: the export, still
+        # `running`, is built again from the start by the next free worker at once, not
+        # when the sweep finds it silent.
+        await asyncio.shield(enqueue_build(queue, export_id))
+        raise
 
 
 async def run_sweep(queue: JobQueue) -> tuple[int, int]:
