@@ -124,12 +124,14 @@ def _lsn_query(function: str) -> TextClause:
     return text(f"SELECT pg_wal_lsn_diff({function}(), '0/0')::bigint")
 
 
-PRIMARY_POSITION = _lsn_query("pg_current_wal_lsn")
+# The flushed position: a transaction's commit has been flushed by the time it returns
+# (synchronous_commit on), and replicas are sent flushed WAL only, so they can reach it.
+PRIMARY_POSITION = _lsn_query("pg_current_wal_flush_lsn")
 REPLAYED_POSITION = _lsn_query("pg_last_wal_replay_lsn")
 
 
 class PrimaryPosition:
-    """The primary's WAL write position, read by a query that started after the caller
+    """The primary's flushed WAL position, read by a query that started after the caller
     asked: every transaction committed before the call is at or below it.
 
     Concurrent callers share one query (at most one runs, the next one collects everybody
