@@ -199,7 +199,13 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         if url is None:
             embedded = embedded_postgres.start(settings.embedded_pg_dir)
             url = embedded.url()
-        database = create_database(normalize_database_url(url), settings)
+        database = create_database(
+            normalize_database_url(url),
+            settings,
+            read_urls=settings.read_database_urls,
+            direct_url=settings.direct_database_url,
+            observer=metrics,
+        )
         app.state.database = database
         if embedded is None:
             warn_if_the_key_encryption_key_is_local(settings)
@@ -216,7 +222,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         mandate_versions = MandateVersions(database)
         app.state.mandate_versions = mandate_versions
         mandate_versions.start()
-        jobs = JobQueue(database.url, database, settings)
+        jobs = JobQueue(database.direct_url, database, settings)
         app.state.jobs = jobs
         try:
             await jobs.open()

@@ -119,7 +119,7 @@ class AccessGrants:
 
     async def _listen_forever(self) -> None:
         dsn = (
-            make_url(self.database.url)
+            make_url(self.database.direct_url)
             .set(drivername="postgresql")
             .render_as_string(hide_password=False)
         )

@@ -22,7 +22,7 @@ from datahub_api import embedded_postgres
 from datahub_api.cli.operators import clients_cli, contracts_cli, keys_cli, organisations_cli
 from datahub_api.cli.support import clear_errors, console, fail, open_database
 from datahub_api.database_location import locate_database
-from datahub_api.db import create_database, libpq_url
+from datahub_api.db import create_database, libpq_url, normalize_database_url
 from datahub_api.errors import DatahubError
 from datahub_api.settings import Settings, get_settings
 
@@ -74,6 +74,9 @@ def migrate() -> None:
     settings = _settings()
     with clear_errors():
         url, _ = open_database(settings)
+        # DDL and alembic's version lock need no pooler in between.
+        if settings.direct_database_url:
+            url = normalize_database_url(settings.direct_database_url)
         run_migrations(url)
     console.print("database is at head")
 
@@ -562,8 +565,17 @@ def worker(
 async def _run_worker(url: str, settings: Settings, concurrency: int) -> None:
     from datahub_api.jobs import JobQueue
 
-    database = create_database(url, settings)
-    queue = JobQueue(url, database, settings.model_copy(update={"worker_concurrency": concurrency}))
+    database = create_database(
+        url,
+        settings,
+        read_urls=settings.read_database_urls,
+        direct_url=settings.direct_database_url,
+    )
+    queue = JobQueue(
+        database.direct_url,
+        database,
+        settings.model_copy(update={"worker_concurrency": concurrency}),
+    )
     try:
         await queue.open()
         console.print(f"worker started (concurrency {concurrency}); stop with Ctrl-C or SIGTERM")
