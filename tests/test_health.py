@@ -9,11 +9,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from datahub_api.app import create_app
 from datahub_api.errors import install_error_handlers
-from datahub_api.schema_migrations import head_revision
+from datahub_api.schema_migrations import head_revision, known_revisions
 from datahub_api.settings import Settings
 
 from .conftest import create_scratch_database, make_settings, scrape_metrics
@@ -177,3 +178,27 @@ def test_metrics_settings_read_from_the_environment(monkeypatch: pytest.MonkeyPa
     assert ipaddress.ip_address("::1") in settings.metrics_allowed_networks[1]
     assert settings.metrics_token is not None
     assert settings.metrics_token.get_secret_value() == "s3cret"
+
+
+async def test_readyz_stays_ready_on_a_newer_releases_schema_and_not_on_an_older_one(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A rolling upgrade migrates first (expand), then replaces the nodes: the old nodes
+    must stay in the balancer's rotation on the newer schema, and a node newer than its
+    database must not take traffic."""
+    head = head_revision()
+    older = sorted(known_revisions() - {head})[0]
+    try:
+        for revision, status in (("9999_a_newer_release", 200), (older, 503)):
+            async with app.state.database.write_sessions() as session:
+                await session.execute(
+                    text("UPDATE alembic_version SET version_num = :v"), {"v": revision}
+                )
+                await session.commit()
+            answer = await client.get("/readyz")
+            assert answer.status_code == status, (revision, answer.text)
+        assert answer.json()["detail"] == f"database schema is at {older}, expected {head}"
+    finally:
+        async with app.state.database.write_sessions() as session:
+            await session.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": head})
+            await session.commit()

@@ -43,6 +43,13 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+@lru_cache(maxsize=1)
+def known_revisions() -> frozenset[str]:
+    """Every revision this release's migrations hold (its head and what came before)."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return frozenset(revision.revision for revision in script.walk_revisions())
+
+
 async def current_revision(connection: AsyncConnection) -> str | None:
     exists = await connection.scalar(text("SELECT to_regclass('public.alembic_version')"))
     if exists is None:

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from datahub_api.db import Database
 from datahub_api.errors import DATABASE_RETRY_AFTER_SECONDS, PROBLEM_JSON, problem_responses
 from datahub_api.health.draining import Drain
-from datahub_api.schema_migrations import current_revision, head_revision
+from datahub_api.schema_migrations import current_revision, head_revision, known_revisions
 from datahub_api.security_headers import check_metrics_scraper
 
 router = APIRouter(tags=["operations"])
@@ -49,7 +49,8 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Readiness,
-    summary="Readiness: database reachable and migrated to head, node not shutting down",
+    summary="Readiness: database reachable and migrated to this release's head (or a newer "
+    "release's), node not shutting down",
     responses={503: {"model": NotReady, "content": {PROBLEM_JSON: {}}}},
 )
 async def readyz(request: Request) -> Response:
@@ -64,8 +65,10 @@ async def readyz(request: Request) -> Response:
                 revision = await current_revision(connection)
     except Exception as exc:  # any failure to reach the database means "not ready"
         return _not_ready(f"database unreachable: {exc.__class__.__name__}")
-    if revision != head:
+    if revision != head and (revision is None or revision in known_revisions()):
         return _not_ready(f"database schema is at {revision or 'nothing'}, expected {head}")
+    # A revision this release does not know is a newer release's expand step (a rolling
+    # upgrade migrates first, then replaces the nodes): the old nodes stay in rotation.
     return JSONResponse(Readiness(status="ready", database="ok", migration=revision).model_dump())
 
 
