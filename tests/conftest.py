@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -136,9 +137,9 @@ async def clean_database(database_url: str) -> str:
 TEST_KEY_ENCRYPTION_KEY = base64.urlsafe_b64encode(b"datahub-api test suite: 32 bytes").decode()
 
 
-def make_settings(**overrides: object) -> Settings:
+def make_settings(**overrides: Any) -> Settings:
     # Tests run jobs themselves (JobQueue.run_until_idle), so no worker runs in the app.
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "data_dir": TEST_DATA_DIR / f"data-{_worker_id()}",
         "run_worker_in_process": False,
         "key_encryption_key": SecretStr(TEST_KEY_ENCRYPTION_KEY),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -52,11 +53,11 @@ async def make_person(app: FastAPI, username: str, role: AccountRole) -> Person:
 
 
 async def put_access_point(
-    client: httpx.AsyncClient, headers: dict[str, str], ean: str, **body: object
+    client: httpx.AsyncClient, headers: dict[str, str], ean: str, **body: Any
 ) -> None:
     response = await client.put(
         f"/api/v1/access-points/{ean}", json=access_point_body(**body), headers=headers
-    )  # type: ignore[arg-type]
+    )
     assert response.status_code in (200, 201), response.text
 
 

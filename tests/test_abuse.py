@@ -323,8 +323,9 @@ async def test_login_never_keeps_a_session_id_it_was_handed(app: FastAPI) -> Non
     ) as browser:
         answer = await browser_login(browser, victim.username, "/portal/")
         assert answer.status_code in (200, 303), answer.text
-        issued = answer.cookies.get("datahub_session")
-        assert issued
+        issued_cookie = answer.cookies.get("datahub_session")
+        assert issued_cookie
+        issued = issued_cookie
         assert issued != PLANTED
 
 

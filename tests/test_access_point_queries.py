@@ -10,8 +10,9 @@ import pytest
 from fastapi import FastAPI
 
 from datahub_api.access_points import service
+from datahub_api.access_points.models import PhysicalMeter
 from datahub_api.access_points.repository import PartyPeriodRow
-from datahub_api.access_points.schemas import AccessPointPut
+from datahub_api.access_points.schemas import AccessPointBody, AccessPointPut
 from datahub_api.brussels_days import brussels_date, day_length, day_start
 from datahub_api.db import Database, WriteSession
 
@@ -117,8 +118,8 @@ async def test_parties_communication_and_meters_on_brussels_days(app: FastAPI) -
             day = brussels_date(instant)
             assert await service.is_communicating_on(session, ean, day) is expected, instant
 
-        def ids(meters: list[object]) -> list[str]:
-            return [meter.meter_id for meter in meters]  # type: ignore[attr-defined]
+        def ids(meters: list[PhysicalMeter]) -> list[str]:
+            return [meter.meter_id for meter in meters]
 
         one_day = timedelta(days=1)
         assert ids(await service.meters_installed(session, ean, AUTUMN - one_day, AUTUMN)) == [
@@ -218,7 +219,7 @@ async def test_bulk_upserts_call_the_listeners_too(
             {"account_id": after, "valid_from": str(AUTUMN)},
         ],
     )
-    rows = [service.AccessPointRow(1, service.AccessPointBody.model_validate(moved))]
+    rows = [service.AccessPointRow(1, AccessPointBody.model_validate(moved))]
     async with database.write_sessions() as session:
         outcome = await service.store_access_points(session, rows)
         await session.commit()

@@ -83,7 +83,8 @@ async def test_demo_access_points(
 
         tenant = tenants[0]
         ean = tenant["eans"][0]
-        account_ids = dict((await session.execute(text("SELECT username, id FROM accounts"))).all())
+        rows = (await session.execute(text("SELECT username, id FROM accounts"))).all()
+        account_ids: dict[str, int] = {row[0]: row[1] for row in rows}
         assert await service.customers_on(session, ean, today) == [account_ids[tenant["username"]]]
         assert (
             await service.grid_user_on(session, ean, today) == account_ids[by_ean[ean]["grid_user"]]

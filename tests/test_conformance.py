@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from datahub_api.app import create_app
 from datahub_api.auth import service as auth_service
@@ -140,7 +141,7 @@ ours = schemathesis.openapi.from_path(str(OUR_SPEC))
     max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
 )
 def test_our_api_conforms_when_authenticated(
-    case: schemathesis.Case, unlimited_server: LiveServer, tokens: Tokens
+    case: schemathesis.Case[Any], unlimited_server: LiveServer, tokens: Tokens
 ) -> None:
     # A schema-valid request may still break a business rule (an unknown contract, a
     # period outside a mandate): those answer with their documented 4xx, so the heuristic
@@ -152,7 +153,7 @@ def test_our_api_conforms_when_authenticated(
     )
 
 
-def _fluvius_schema() -> Any:
+def _fluvius_schema() -> OpenApiSchema:
     raw = json.loads((fetch_spec() / "swagger_sandbox.json").read_text(encoding="utf-8"))
     return schemathesis.openapi.from_dict(raw)
 
@@ -169,7 +170,7 @@ fluvius = _fluvius_schema()
     derandomize=True,
 )
 def test_v3_face_conforms_to_the_fluvius_spec(
-    case: schemathesis.Case, unlimited_server: LiveServer, tokens: Tokens
+    case: schemathesis.Case[Any], unlimited_server: LiveServer, tokens: Tokens
 ) -> None:
     response = case.call(base_url=f"{unlimited_server.url}/v3", headers=tokens.for_path("/v3"))
     case.validate_response(

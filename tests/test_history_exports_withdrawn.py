@@ -112,7 +112,9 @@ async def test_an_expired_mandate_withdraws_the_file_for_good_when_none_is_left(
     app: FastAPI, client: httpx.AsyncClient, world: ExportWorld
 ) -> None:
     export = await ready(app, client, world, [world.nps.owner_ean])
-    [item] = export["items"]  # type: ignore[misc]
+    items = export["items"]
+    assert isinstance(items, list)
+    [item] = items
     async with app.state.database.write_sessions() as session:
         await session.execute(
             text(
@@ -141,7 +143,9 @@ async def test_the_portal_shows_a_withdrawn_export_without_its_link(
     app: FastAPI, client: httpx.AsyncClient, world: ExportWorld
 ) -> None:
     export = await ready(app, client, world, [world.nps.owner_ean])
-    [item] = export["items"]  # type: ignore[misc]
+    items = export["items"]
+    assert isinstance(items, list)
+    [item] = items
     async with app.state.database.write_sessions() as session:
         session.add(
             Account(

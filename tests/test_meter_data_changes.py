@@ -334,7 +334,7 @@ async def test_one_event_per_esp_ean_and_batch_with_the_days(
         "mandate_ids": sorted([mandate_id, second_id]),
         "reference_numbers": ["cust-1", "cust-1-daily"],
     }
-    assert event["inserted_at"].replace("Z", "+00:00") == stored["inserted_at"].replace(
+    assert event["inserted_at"].replace("Z", "+00:00") == str(stored["inserted_at"]).replace(
         "Z", "+00:00"
     )
     assert await available_events(client, headers_b) == []

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from datahub_api.db import create_database
 from datahub_api.meter_data import repository
+from datahub_api.meter_data.models import Granularity
 from datahub_api.schema_migrations import upgrade_to_head_async
 
 from .conftest import create_scratch_database, make_settings
@@ -30,7 +31,7 @@ async def test_ingest_files_in_chunks(server_url: str, tmp_path: Path) -> None:
         readings.write_bytes(csv_body(rows))
         gas_lines = [
             json.dumps(dict(zip(HEADER.split(","), row, strict=True)))
-            for row in day_rows(gas, FIRST, granularity=repository.Granularity.PT1H, unit="m3")
+            for row in day_rows(gas, FIRST, granularity=Granularity.PT1H, unit="m3")
         ]
         gas_file = tmp_path / "gas.ndjson.gz"
         gas_file.write_bytes(gzip.compress(("\n".join(gas_lines) + "\n").encode()))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -291,7 +292,7 @@ def test_the_demo_blocks_do_not_depend_on_the_time_of_day_they_are_built() -> No
         for number in range(3)
     ]
 
-    def built_at(now: datetime) -> list[tuple[object, ...]]:
+    def built_at(now: datetime) -> list[tuple[Any, ...]]:
         rng = np.random.default_rng(11)  # one stream through every series, as the seeder
         return [row for one in series for row, _ in block_rows(one, timeline, rng, now)]
 

@@ -308,7 +308,7 @@ def assertion(
         "exp": now + 300,
     }
     claims.update(over)
-    return jwt.encode(claims, pem, algorithm="RS256", headers={"x5t": x5t})
+    return str(jwt.encode(claims, pem, algorithm="RS256", headers={"x5t": x5t}))
 
 
 def assertion_form(client_id: str, signed: str) -> dict[str, str]:
@@ -456,7 +456,9 @@ def _claims(app: FastAPI, **over: Any) -> dict[str, Any]:
 
 def _signed(app: FastAPI, claims: dict[str, Any]) -> str:
     key = app.state.keys.keyring.current
-    return jwt.encode(claims, key.private_pem.decode(), algorithm="RS256", headers={"kid": key.kid})
+    return str(
+        jwt.encode(claims, key.private_pem.decode(), algorithm="RS256", headers={"kid": key.kid})
+    )
 
 
 async def _refused(client: httpx.AsyncClient, path: str, access: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -42,7 +43,7 @@ schema = schemathesis.openapi.from_path(str(SPEC))
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_api_conforms_to_its_spec(case: schemathesis.Case, live_server: LiveServer) -> None:
+def test_api_conforms_to_its_spec(case: schemathesis.Case[Any], live_server: LiveServer) -> None:
     # Zero 5xx, zero schema violations, only documented status codes. A schema-valid
     # request may still break a business rule (two client-authentication methods at once,
     # an unknown contract): those answer with their documented 4xx, so the heuristic

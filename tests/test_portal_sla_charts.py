@@ -11,7 +11,8 @@ from datahub_api.portal.i18n import texts
 from datahub_api.portal.sla_charts import month_chart, svg_file, trend_chart
 from datahub_api.settings import SlaTarget
 from datahub_api.sla.chart import figure_of, render
-from datahub_api.sla.service import Figures, Group, Report, SlaChannel, next_month
+from datahub_api.sla.figures import Figures
+from datahub_api.sla.service import Group, Report, SlaChannel, next_month
 
 
 def _report(start: date, end: date, figures: dict[date, Figures], step_months: bool) -> Report:

@@ -170,7 +170,7 @@ async def test_a_revoked_mandate_stops_the_next_read(
 ) -> None:
     mandate_id = await mandate(client, app, world, "VH_kwartier_uur")
     principal = esp_principal(world.esp_a)
-    window = {"start": datetime.now(UTC), "end": datetime.now(UTC)}
+    start = end = datetime.now(UTC)
     async with app.state.database.read_sessions() as session:
         await authorize_read(
             session,
@@ -178,7 +178,8 @@ async def test_a_revoked_mandate_stops_the_next_read(
             world.owner_ean,
             granularities=[Granularity.quarter_hour],
             channels=API,
-            **window,
+            start=start,
+            end=end,
         )
     owner = await log_in(app, world.owner)
     try:
@@ -193,7 +194,8 @@ async def test_a_revoked_mandate_stops_the_next_read(
                 world.owner_ean,
                 granularities=[Granularity.quarter_hour],
                 channels=API,
-                **window,
+                start=start,
+                end=end,
             )
 
 

@@ -161,11 +161,11 @@ async def raw_deliveries(
             validated.setdefault(block, first_val)
     found: dict[tuple[str, date], tuple[datetime | None, datetime | None]] = {}
     for key, blocks in completed.items():
-        informative = list(blocks.values())
-        checked = [validated.get(block) for block in blocks]
+        informative = [when for when in blocks.values() if when is not None]
+        checked = [when for block in blocks if (when := validated.get(block)) is not None]
         found[key] = (
-            max(informative) if all(informative) else None,
-            max(checked) if all(checked) else None,
+            max(informative) if len(informative) == len(blocks) else None,
+            max(checked) if len(checked) == len(blocks) else None,
         )
     return found
 
@@ -567,7 +567,7 @@ async def test_roll_up_job_publishes_a_breach_once_and_gauges(
 GVM_METER = "AMR00000001"
 
 
-def gvm_point(installed_from: str = "2024-01-01") -> dict[str, object]:
+def gvm_point(installed_from: str = "2024-01-01") -> dict[str, Any]:
     """A GVM installation read on its headpoint by a non-digital meter (as NPS serves)."""
     return {
         "meter_type": "KM",

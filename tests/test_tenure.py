@@ -62,7 +62,9 @@ def esp_principal(esp: Esp) -> Principal:
 
 
 async def events(client: httpx.AsyncClient, esp: Esp, *types: str) -> list[dict[str, Any]]:
-    params = {"types": ",".join(types), "limit": 1000} if types else {"limit": 1000}
+    params: dict[str, str | int] = {"limit": 1000}
+    if types:
+        params["types"] = ",".join(types)
     answer = await client.get(
         "/api/v1/events", params=params, headers=await auth_headers(client, esp)
     )

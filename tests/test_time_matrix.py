@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -213,7 +214,7 @@ async def make_movers(app: FastAPI, client: httpx.AsyncClient) -> Movers:
     return world
 
 
-def per_day(expected: dict[date, int | None], days: tuple[date, ...]) -> dict[date, Any]:
+def per_day(expected: Mapping[date, int | None], days: tuple[date, ...]) -> dict[date, Any]:
     """The same answer on every per-day face, day by day."""
     return {day: dict.fromkeys(PER_DAY_FACES, expected[day]) for day in days}
 

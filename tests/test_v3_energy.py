@@ -136,6 +136,7 @@ def fluvius_client_models(tmp_path_factory: pytest.TempPathFactory) -> types.Mod
     from fluvius_energy_api.models import energy  # type: ignore[import-not-found]
 
     assert Path(energy.__file__).is_relative_to(into)
+    assert isinstance(energy, types.ModuleType)
     return energy
 
 
