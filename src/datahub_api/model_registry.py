@@ -24,6 +24,7 @@ DOMAINS_WITH_MODELS: tuple[str, ...] = (
     "paper_mandates",
     "gas_calorific",
     "throttles",
+    "mail",
 )
 
 
