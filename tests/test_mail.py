@@ -12,6 +12,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -31,6 +32,7 @@ from datahub_api.portal.i18n import placeholders
 
 from .consent_world import make_person
 from .parties import SEED_OPERATOR, make_esp
+from .portal_helpers import no_trace, portal_browser, post_form
 
 
 @dataclass
@@ -249,8 +251,6 @@ async def test_informational_mail_in_the_addressee_language_with_one_click_unsub
 
     # RFC 8058: the mail client posts to the link, no login, no form token.
     path = unsubscribe.removeprefix("http://127.0.0.1:8000")
-    import httpx
-
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver"
     ) as anyone:
@@ -341,3 +341,76 @@ def test_every_kind_speaks_every_language_with_the_same_placeholders() -> None:
     for table in (texts.FOOTER, texts.REQUIRED_NOTICE, texts.UNSUBSCRIBE):
         assert set(table) == set(Language)
     assert [kind for kind, t in texts.KINDS.items() if t.informational] == ["mandate_expiring"]
+
+
+async def test_the_operator_lists_the_mails_and_opens_the_eml_files(app: FastAPI) -> None:
+    esp = await make_esp(app, "Zonnig BV", approve=False)
+    assert esp.contract_number
+    await decide_contract(app, esp.contract_number, "reject", "Geen KBO-inschrijving")
+    await app.state.jobs.run_until_idle()
+    (row,) = [row for row in await outbox(app) if row.kind == "contract_rejected"]
+    await make_person(app, "oscar.operator", AccountRole.operator)
+    operator = await portal_browser(app, "oscar.operator")
+    try:
+        listed = await operator.get("/portal/operator/mail")
+        assert listed.status_code == 200
+        no_trace(listed)
+        assert "Er is geen SMTP-server ingesteld" in listed.text
+        assert str(app.state.settings.mail_path) in listed.text
+        assert f"Contract {esp.contract_number} geweigerd" in listed.text
+        assert "zonnigbv@example.org" in listed.text  # operators see where it went
+        assert f'href="/portal/operator/mail/{row.id}"' in listed.text
+        opened = await operator.get(f"/portal/operator/mail/{row.id}")
+        assert opened.status_code == 200
+        assert opened.headers["content-type"].startswith("text/plain")
+        assert f"Message-ID: {row.message_id}" in opened.text
+        assert "Reden: Geen KBO-inschrijving" in opened.text
+        assert (await operator.get("/portal/operator/mail/999999")).status_code == 404
+        english = await operator.get("/portal/operator/mail?lang=en")
+        assert "No SMTP server is set" in english.text
+        app.state.settings.smtp_url = SecretStr("smtp://mailer:s3cret@mail.example:587")
+        try:
+            with_smtp = await operator.get("/portal/operator/mail")
+        finally:
+            app.state.settings.smtp_url = None
+        assert "smtp://mail.example:587" in with_smtp.text
+        assert "s3cret" not in with_smtp.text
+    finally:
+        await operator.aclose()
+
+
+async def test_a_person_chooses_the_mail_language_and_reminders(
+    app: FastAPI, smtp_inbox: Inbox
+) -> None:
+    person = await make_person(app, "fanny.french", AccountRole.customer)
+    await give_email(app, person.id, "fanny@example.net")
+    browser = await portal_browser(app, "fanny.french")
+    try:
+        shown = await browser.get("/portal/mail-settings")
+        assert shown.status_code == 200
+        no_trace(shown)
+        assert "Mailadres: fanny@example.net" in shown.text
+        assert 'value="nl" selected' in shown.text  # the portal's language until chosen
+        settings_page = "/portal/mail-settings"
+        bad = await post_form(browser, settings_page, settings_page, language="xx")
+        assert bad.status_code == 400
+        saved = await post_form(
+            browser, "/portal/mail-settings", "/portal/mail-settings", language="fr"
+        )  # no "reminders": switched off
+        assert saved.status_code == 303
+        after = await browser.get(saved.headers["location"])
+        assert "Uw keuze is bewaard." in after.text
+        assert 'value="fr" selected' in after.text
+        assert "checked" not in after.text
+    finally:
+        await browser.aclose()
+    expiring = {"ean": "541448800000000007", "esp": "Zonnig BV", "expires_at": "2027-04-01"}
+    await write_mail(app, account_id=person.id, kind="mandate_expiring", payload=expiring)
+    await write_mail(
+        app, account_id=person.id, kind="paper_mandate_registered", payload={**expiring}
+    )
+    await app.state.jobs.run_until_idle()
+    ((_, mail),) = smtp_inbox.received
+    assert mail["Subject"] == "Mandat papier enregistré sur votre point d'accès 541448800000000007"
+    assert mail["Content-Language"] == "fr"
+    assert "Contestez-le ici : http://127.0.0.1:8000/portal/mandates" in body_of(mail)

@@ -10,11 +10,13 @@ NAV: dict[Role, list[tuple[str, str]]] = {
         ("/portal/mandates", "nav_mandates"),
         ("/portal/co-consents", "nav_co_consents"),
         ("/portal/access-log", "nav_access_log"),
+        ("/portal/mail-settings", "nav_mail_settings"),
     ],
     Role.grid_user: [
         ("/portal/co-consents", "nav_co_consents"),
         ("/portal/mandates", "nav_mandates"),
         ("/portal/access-log", "nav_access_log"),
+        ("/portal/mail-settings", "nav_mail_settings"),
     ],
     Role.operator: [
         ("/portal/operator/contracts", "nav_contracts"),
@@ -22,6 +24,7 @@ NAV: dict[Role, list[tuple[str, str]]] = {
         ("/portal/operator/access-points", "nav_access_points"),
         ("/portal/operator/sla", "nav_sla"),
         ("/portal/operator/nps-audits", "nav_nps_audits"),
+        ("/portal/operator/mail", "nav_mail"),
     ],
     Role.esp: [
         ("/portal/esp/access-points", "esp_nav_access_points"),

@@ -1,0 +1,167 @@
+"""The mail pages: the operator's list of mails (and each mail's ``.eml`` file when no SMTP
+server is set), a person's mail settings (language, reminders), and the unsubscribe link
+of informational mails (RFC 8058 one-click: a POST with no login and no form token; the
+GET only shows a button, so a link scanner unsubscribes nobody)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+
+from datahub_api.accounts import repository as accounts_repository
+from datahub_api.auth.principal import Principal, Role
+from datahub_api.db import commit_and_run_hooks
+from datahub_api.mail import repository as mail_repository
+from datahub_api.mail import service as mail_service
+from datahub_api.mail.models import Language
+from datahub_api.portal.i18n import language_of, texts
+from datahub_api.portal.pages import checked_form, message, page, person_for
+from datahub_api.portal.router import render
+
+router = APIRouter(include_in_schema=False)
+
+OPERATORS = (Role.operator,)
+SETTINGS_FOR = (Role.customer, Role.grid_user)
+SHOWN = 200
+# Each language named in itself: the mail language is chosen by someone who reads it.
+MAIL_LANGUAGES = (
+    (Language.nl.value, "Nederlands"),
+    (Language.fr.value, "Français"),
+    (Language.en.value, "English"),
+    (Language.de.value, "Deutsch"),
+)
+
+
+# --- the operator's list -----------------------------------------------------------------
+
+
+@router.get("/portal/operator/mail")
+async def mail_list(request: Request) -> Response:
+    person = await person_for(request, OPERATORS)
+    if isinstance(person, Response):
+        return person
+    settings = request.app.state.settings
+    async with request.app.state.database.read_sessions() as session:
+        mails = await mail_repository.recent(session, SHOWN)
+        counts = await mail_repository.counts(session)
+    smtp_server = None
+    if settings.smtp_url is not None:  # host and port only, never the credentials
+        parts = urlsplit(settings.smtp_url.get_secret_value())
+        smtp_server = f"{parts.scheme}://{parts.hostname}:{parts.port or ''}".rstrip(":")
+    return page(
+        request,
+        person,
+        "operator_mail.html",
+        mails=mails,
+        counts=counts,
+        smtp_server=smtp_server,
+        mail_dir=str(settings.mail_path),
+    )
+
+
+@router.get("/portal/operator/mail/{message_id}")
+async def mail_file(request: Request, message_id: int) -> Response:
+    """A written mail as its ``.eml`` text (shown in the browser, not downloaded)."""
+    back = "/portal/operator/mail"
+    person = await person_for(request, OPERATORS, back_to=back)
+    if isinstance(person, Response):
+        return person
+    async with request.app.state.database.read_sessions() as session:
+        found = await mail_repository.get(session, message_id)
+    directory = request.app.state.settings.mail_path
+    if found is None or found.eml_file is None:
+        return message(request, person, "mail_title", "mail_no_file", 404, link=back)
+    path = directory / found.eml_file
+    if path.parent != directory or not path.is_file():
+        return message(request, person, "mail_title", "mail_no_file", 404, link=back)
+    return PlainTextResponse(path.read_text(encoding="utf-8", errors="replace"))
+
+
+# --- a person's settings -----------------------------------------------------------------
+
+
+@router.get("/portal/mail-settings")
+async def mail_settings(request: Request) -> Response:
+    person = await person_for(request, SETTINGS_FOR)
+    if isinstance(person, Response):
+        return person
+    return await _settings_page(request, person, saved=bool(request.query_params.get("saved")))
+
+
+async def _settings_page(
+    request: Request, person: Principal, *, saved: bool = False, error: str | None = None
+) -> Response:
+    account_id = person.user_id
+    assert account_id is not None
+    async with request.app.state.database.write_sessions() as session:
+        account = await accounts_repository.get(session, account_id)
+        preference = await mail_service.preferences_of(session, account_id)
+        await session.commit()
+    portal_language = language_of(request)
+    return page(
+        request,
+        person,
+        "mail_settings.html",
+        400 if error else 200,
+        address=account.email if account else None,
+        language=preference.language or portal_language,
+        reminders=preference.informational,
+        mail_languages=MAIL_LANGUAGES,
+        saved=saved,
+        error=error,
+    )
+
+
+@router.post("/portal/mail-settings")
+async def save_mail_settings(request: Request) -> Response:
+    back = "/portal/mail-settings"
+    person = await person_for(request, SETTINGS_FOR, back_to=back)
+    if isinstance(person, Response):
+        return person
+    form = await checked_form(request, person, back_to=back)
+    if isinstance(form, Response):
+        return form
+    assert person.user_id is not None
+    try:
+        language = Language(str(form.get("language", "")))
+    except ValueError:
+        return await _settings_page(request, person, error="mail_bad_language")
+    async with request.app.state.database.write_sessions() as session:
+        await mail_service.set_preferences(
+            session,
+            person.user_id,
+            language=language,
+            informational=form.get("reminders") == "yes",
+        )
+        await commit_and_run_hooks(session, request.app)
+    return RedirectResponse(f"{back}?saved=1", status_code=303)
+
+
+# --- the unsubscribe link ----------------------------------------------------------------
+
+
+@router.get(mail_service.UNSUBSCRIBE_PATH + "{token}")
+async def unsubscribe_page(request: Request, token: str) -> Response:
+    async with request.app.state.database.read_sessions() as session:
+        found = await mail_repository.by_token(session, token[:64])
+    if found is None:
+        return _unknown(request)
+    return render(request, "mail_unsubscribe.html", action=request.url.path, done=False)
+
+
+@router.post(mail_service.UNSUBSCRIBE_PATH + "{token}")
+async def unsubscribe(request: Request, token: str) -> Response:
+    async with request.app.state.database.write_sessions() as session:
+        found = await mail_service.unsubscribe(session, token)
+        await commit_and_run_hooks(session, request.app)
+    if found is None:
+        return _unknown(request)
+    return render(request, "mail_unsubscribe.html", action=request.url.path, done=True)
+
+
+def _unknown(request: Request) -> Response:
+    t = texts(language_of(request))
+    heading, text = t["unsubscribe_title"], t["unsubscribe_unknown"]
+    return render(request, "message.html", 404, heading=heading, message=text)
