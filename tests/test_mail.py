@@ -28,11 +28,15 @@ from datahub_api.mail import service as mail_service
 from datahub_api.mail import tasks as mail_tasks
 from datahub_api.mail import texts
 from datahub_api.mail.models import Language, MailPreference, OutboxMessage, OutboxStatus
+from datahub_api.mandates.tasks import enqueue_daily
 from datahub_api.portal.i18n import placeholders
 
-from .consent_world import make_person
+from .consent_world import decide, make_consent_world, make_person, open_consent, owner_mandate
+from .history_export_world import entry, make_export_world, request_export, run_jobs
+from .nps_world import signed_mandate, signed_pdf
 from .parties import SEED_OPERATOR, make_esp
 from .portal_helpers import no_trace, portal_browser, post_form
+from .test_nps import open_audit
 
 
 @dataclass
@@ -414,3 +418,73 @@ async def test_a_person_chooses_the_mail_language_and_reminders(
     assert mail["Subject"] == "Mandat papier enregistré sur votre point d'accès 541448800000000007"
     assert mail["Content-Language"] == "fr"
     assert "Contestez-le ici : http://127.0.0.1:8000/portal/mandates" in body_of(mail)
+
+
+async def test_a_co_consent_request_and_a_mandate_expiring_reach_the_people(
+    app: FastAPI, client: httpx.AsyncClient, smtp_inbox: Inbox
+) -> None:
+    world = await make_consent_world(app, client)
+    await give_email(app, world.landlord.id, "landlord@example.net")
+    await give_email(app, world.owner.id, "owner@example.net")
+    await set_mail_language(app, world.owner.id, Language.en)
+    started = datetime.now(UTC).replace(microsecond=0)
+    end = started + timedelta(days=200)
+    period = {
+        "dataServices": [
+            {
+                "dataServiceType": "VH_dag",
+                "dataPeriodFrom": started.isoformat(),
+                "dataPeriodTo": end.isoformat(),
+            }
+        ]
+    }
+    identifier = await open_consent(client, world.esp_a, numberOfEans=1, **period)
+    decided = await decide(app, world.tenant, identifier, [world.tenant_eans[0]])
+    assert decided.status_code == 200, decided.text
+    await owner_mandate(app, client, world, referenceNumber="owner-1", **period)
+    queue: JobQueue = app.state.jobs
+    await queue.run_until_idle()
+    ((to, asked),) = smtp_inbox.received
+    assert to == ["landlord@example.net"]
+    assert asked["Subject"] == (
+        f"Uw toestemming gevraagd voor de meetgegevens van {world.tenant_eans[0]}"
+    )
+    assert "http://127.0.0.1:8000/portal/co-consents" in body_of(asked)
+    assert asked["List-Unsubscribe"] is None  # they must act on it
+
+    queue.clock = lambda: end - timedelta(days=90)  # the renewal window opens
+    assert await enqueue_daily(queue) is not None
+    await queue.run_until_idle()
+    ((to, reminder),) = smtp_inbox.received[1:]
+    assert to == ["owner@example.net"]
+    assert reminder["Subject"] == (
+        f"Your mandate for ESP A on {world.owner_ean} expires on "
+        f"{end.astimezone(texts.BRUSSELS).date().isoformat()}"
+    )
+    assert reminder["List-Unsubscribe"] is not None
+
+
+async def test_an_audit_opened_and_a_history_export_ready_reach_the_esp(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    export_world = await make_export_world(app, client)
+    world = export_world.nps
+    answer = await request_export(client, world.a, [entry(world.owner_ean)])
+    assert answer.status_code == 201, answer.text
+    await run_jobs(app)
+    mandate_id = await signed_mandate(client, world, signed_pdf("the real one"))
+    audit = await open_audit(client, world, mandate_id)
+    await run_jobs(app)
+    mails = {row.kind: row for row in await outbox(app) if row.organisation_id is not None}
+    ready, opened = mails["history_export_ready"], mails["audit_opened"]
+    assert ready.status is OutboxStatus.sent
+    assert ready.subject == "Historiek-export hx-1 is klaar"
+    mail_dir: Path = app.state.settings.mail_path
+    assert ready.eml_file is not None
+    written = message_from_bytes((mail_dir / ready.eml_file).read_bytes(), policy=policy.default)
+    assert isinstance(written, EmailMessage)
+    body = body_of(written)  # a link to the export, never the file
+    assert "http://127.0.0.1:8000/portal/esp/history-exports" in body
+    assert opened.status is OutboxStatus.sent
+    assert opened.payload["audit_id"] == audit["id"]
+    assert opened.subject == f"Audit geopend: ondertekend mandaat voor {audit['ean']} gevraagd"
