@@ -3,6 +3,7 @@ exactly one mail per message, languages and the unsubscribe of informational mai
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,7 +21,8 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import select, text
 
-from datahub_api.accounts.models import AccountRole
+from datahub_api.accounts.models import Account, AccountRole
+from datahub_api.accounts.passwords import hash_password
 from datahub_api.contracts import service as contracts_service
 from datahub_api.db import commit_and_run_hooks
 from datahub_api.jobs import JobQueue
@@ -31,7 +33,14 @@ from datahub_api.mail.models import Language, MailPreference, OutboxMessage, Out
 from datahub_api.mandates.tasks import enqueue_daily
 from datahub_api.portal.i18n import placeholders
 
-from .consent_world import decide, make_consent_world, make_person, open_consent, owner_mandate
+from .consent_world import (
+    PASSWORD,
+    decide,
+    make_consent_world,
+    make_person,
+    open_consent,
+    owner_mandate,
+)
 from .history_export_world import entry, make_export_world, request_export, run_jobs
 from .nps_world import signed_mandate, signed_pdf
 from .parties import SEED_OPERATOR, make_esp
@@ -150,8 +159,9 @@ async def test_a_decided_contract_is_mailed_to_the_esp_through_smtp(
 
 
 async def test_a_refused_mail_is_retried_later_and_arrives_once(
-    app: FastAPI, smtp_inbox: Inbox
+    app: FastAPI, smtp_inbox: Inbox, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="datahub_api")
     esp = await make_esp(app, "Zonnig BV", approve=False)
     assert esp.contract_number
     smtp_inbox.refuse = 1
@@ -186,6 +196,9 @@ async def test_a_refused_mail_is_retried_later_and_arrives_once(
     assert sent.status is OutboxStatus.sent
     assert sent.attempts == 2
     assert sent.message_id == first_message_id == smtp_inbox.received[0][1]["Message-ID"]
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("datahub_api.mail")]
+    assert any(f"mail {row.id} (contract_approved) to organisation" in m for m in ours)
+    assert not [m for m in ours if "zonnigbv" in m]  # the address stays out of the logs
 
 
 async def test_a_recipient_refused_for_good_is_not_retried(app: FastAPI, smtp_inbox: Inbox) -> None:
@@ -206,7 +219,7 @@ async def test_a_recipient_refused_for_good_is_not_retried(app: FastAPI, smtp_in
 async def set_mail_language(app: FastAPI, account_id: int, language: Language) -> None:
     async with app.state.database.write_sessions() as session:
         await mail_service.set_preferences(
-            session, account_id, language=language, informational=True
+            session, account_id=account_id, language=language, informational=True
         )
         await session.commit()
 
@@ -488,3 +501,39 @@ async def test_an_audit_opened_and_a_history_export_ready_reach_the_esp(
     assert opened.status is OutboxStatus.sent
     assert opened.payload["audit_id"] == audit["id"]
     assert opened.subject == f"Audit geopend: ondertekend mandaat voor {audit['ean']} gevraagd"
+
+
+async def test_esp_staff_choose_the_language_of_their_organisations_mails(
+    app: FastAPI, smtp_inbox: Inbox
+) -> None:
+    esp = await make_esp(app, "Soleil SA", approve=False)
+    assert esp.contract_number
+    async with app.state.database.write_sessions() as session:
+        session.add(
+            Account(
+                username="sophie.soleil",
+                password_hash=hash_password(PASSWORD),
+                display_name="Sophie of Soleil",
+                role=AccountRole.esp_user,
+                organisation_id=esp.organisation_id,
+            )
+        )
+        await session.commit()
+    browser = await portal_browser(app, "sophie.soleil")
+    try:
+        shown = await browser.get("/portal/mail-settings")
+        assert shown.status_code == 200
+        assert "Mailadres: soleilsa@example.org" in shown.text  # the contact address
+        assert 'name="reminders"' not in shown.text  # nothing an ESP may switch off
+        saved = await post_form(
+            browser, "/portal/mail-settings", "/portal/mail-settings", language="fr"
+        )
+        assert saved.status_code == 303
+    finally:
+        await browser.aclose()
+    await decide_contract(app, esp.contract_number, "approve", None)
+    await app.state.jobs.run_until_idle()
+    ((to, mail),) = smtp_inbox.received
+    assert to == ["soleilsa@example.org"]
+    assert mail["Subject"] == f"Contrat {esp.contract_number} approuvé"
+    assert "Vos contrats : http://127.0.0.1:8000/portal/esp/contracts" in body_of(mail)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from datahub_api.accounts.models import Account
@@ -149,11 +149,14 @@ async def counts(session: ReadSession) -> dict[str, int]:
     return {str(status.value if hasattr(status, "value") else status): n for status, n in rows}
 
 
-async def for_accounts(session: ReadSession, account_ids: Sequence[int]) -> Sequence[Account]:
-    rows = await session.scalars(
-        select(Account).where(or_(*(Account.id == i for i in account_ids)))
+async def address_of(
+    session: ReadSession, *, account_id: int | None = None, organisation_id: int | None = None
+) -> str | None:
+    if account_id is not None:
+        return await session.scalar(select(Account.email).where(Account.id == account_id))
+    return await session.scalar(
+        select(Organisation.contact_email).where(Organisation.id == organisation_id)
     )
-    return rows.all()
 
 
 async def organisation_name(session: ReadSession, organisation_id: int) -> str:

@@ -358,14 +358,27 @@ async def unsubscribe(session: WriteSession, token: str) -> MailPreference | Non
     return found
 
 
-async def preferences_of(session: WriteSession, account_id: int) -> MailPreference:
-    return await repository.ensure_preference(session, account_id=account_id)
+async def preferences_of(
+    session: WriteSession, *, account_id: int | None = None, organisation_id: int | None = None
+) -> MailPreference:
+    return await repository.ensure_preference(
+        session, account_id=account_id, organisation_id=organisation_id
+    )
 
 
 async def set_preferences(
-    session: WriteSession, account_id: int, *, language: Language, informational: bool
+    session: WriteSession,
+    *,
+    account_id: int | None = None,
+    organisation_id: int | None = None,
+    language: Language,
+    informational: bool | None,
 ) -> None:
-    found = await repository.ensure_preference(session, account_id=account_id)
+    """Set the mail language (and, for a person, whether reminders come) of an account or
+    of an organisation (the mails to its contact address)."""
+    found = await repository.ensure_preference(
+        session, account_id=account_id, organisation_id=organisation_id
+    )
     await repository.set_preference(
         session, found, language=language.value, informational=informational
     )

@@ -39,6 +39,11 @@ MAIL_TEXTS: dict[str, dict[str, str]] = {
             "papieren mandaat op uw toegangspunt. Die mails kunt u niet uitschakelen. "
             "Herinneringen (een mandaat dat afloopt) wel."
         ),
+        "mail_settings_intro_esp": (
+            "De datahub mailt uw organisatie op haar contactadres: een beslissing over een "
+            "contract, een audit die een ondertekend mandaat vraagt, een historiek-export die "
+            "klaar is. Kies hier de taal van die mails."
+        ),
         "mail_address": "Mailadres: {address}",
         "mail_no_address": "Er staat geen mailadres op uw account: u krijgt geen mails.",
         "mail_language": "Taal van uw mails",
@@ -88,6 +93,11 @@ MAIL_TEXTS: dict[str, dict[str, str]] = {
             "The datahub mails you what you must do or know: a consent asked of you, a paper "
             "mandate on your access point. You cannot switch those off. Reminders (a mandate "
             "that expires) you can."
+        ),
+        "mail_settings_intro_esp": (
+            "The datahub mails your organisation at its contact address: a decision on a "
+            "contract, an audit asking for a signed mandate, a history export that is ready. "
+            "Choose the language of those mails here."
         ),
         "mail_address": "Mail address: {address}",
         "mail_no_address": "Your account has no mail address: you receive no mails.",

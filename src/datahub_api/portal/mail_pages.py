@@ -5,12 +5,13 @@ GET only shows a button, so a link scanner unsubscribes nobody)."""
 
 from __future__ import annotations
 
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
-from datahub_api.accounts import repository as accounts_repository
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.db import commit_and_run_hooks
 from datahub_api.mail import repository as mail_repository
@@ -23,7 +24,7 @@ from datahub_api.portal.router import render
 router = APIRouter(include_in_schema=False)
 
 OPERATORS = (Role.operator,)
-SETTINGS_FOR = (Role.customer, Role.grid_user)
+SETTINGS_FOR = (Role.customer, Role.grid_user, Role.esp, Role.operator)
 SHOWN = 200
 # Each language named in itself: the mail language is chosen by someone who reads it.
 MAIL_LANGUAGES = (
@@ -76,7 +77,17 @@ async def mail_file(request: Request, message_id: int) -> Response:
     path = directory / found.eml_file
     if path.parent != directory or not path.is_file():
         return message(request, person, "mail_title", "mail_no_file", 404, link=back)
-    return PlainTextResponse(path.read_text(encoding="utf-8", errors="replace"))
+    return PlainTextResponse(readable(path.read_bytes()))
+
+
+def readable(eml: bytes) -> str:
+    """An ``.eml`` file as a person reads it: its headers as written, then its text
+    decoded (the file itself carries it quoted-printable, as SMTP does)."""
+    parsed = message_from_bytes(eml, policy=policy.default)
+    if not isinstance(parsed, EmailMessage) or parsed.is_multipart():
+        return eml.decode("utf-8", errors="replace")
+    headers = "".join(f"{name}: {value}\n" for name, value in parsed.items())
+    return f"{headers}\n{parsed.get_content()}"
 
 
 # --- a person's settings -----------------------------------------------------------------
@@ -90,23 +101,31 @@ async def mail_settings(request: Request) -> Response:
     return await _settings_page(request, person, saved=bool(request.query_params.get("saved")))
 
 
+def _owner(person: Principal) -> dict[str, int | None]:
+    """Whose preferences the page sets: ESP staff set their organisation's (the ESP's mails
+    go to its contact address), everyone else their own."""
+    if person.role is Role.esp and person.organisation_id is not None:
+        return {"organisation_id": person.organisation_id}
+    assert person.user_id is not None
+    return {"account_id": person.user_id}
+
+
 async def _settings_page(
     request: Request, person: Principal, *, saved: bool = False, error: str | None = None
 ) -> Response:
-    account_id = person.user_id
-    assert account_id is not None
+    owner = _owner(person)
     async with request.app.state.database.write_sessions() as session:
-        account = await accounts_repository.get(session, account_id)
-        preference = await mail_service.preferences_of(session, account_id)
+        preference = await mail_service.preferences_of(session, **owner)
+        address = await mail_repository.address_of(session, **owner)
         await session.commit()
-    portal_language = language_of(request)
     return page(
         request,
         person,
         "mail_settings.html",
         400 if error else 200,
-        address=account.email if account else None,
-        language=preference.language or portal_language,
+        address=address,
+        for_organisation="organisation_id" in owner,
+        language=preference.language or language_of(request),
         reminders=preference.informational,
         mail_languages=MAIL_LANGUAGES,
         saved=saved,
@@ -123,17 +142,18 @@ async def save_mail_settings(request: Request) -> Response:
     form = await checked_form(request, person, back_to=back)
     if isinstance(form, Response):
         return form
-    assert person.user_id is not None
     try:
         language = Language(str(form.get("language", "")))
     except ValueError:
         return await _settings_page(request, person, error="mail_bad_language")
+    owner = _owner(person)
     async with request.app.state.database.write_sessions() as session:
         await mail_service.set_preferences(
             session,
-            person.user_id,
+            **owner,
             language=language,
-            informational=form.get("reminders") == "yes",
+            # The ESP's mails are all ones it must read: no reminders to switch off.
+            informational=None if "organisation_id" in owner else form.get("reminders") == "yes",
         )
         await commit_and_run_hooks(session, request.app)
     return RedirectResponse(f"{back}?saved=1", status_code=303)

@@ -33,5 +33,6 @@ NAV: dict[Role, list[tuple[str, str]]] = {
         ("/portal/esp/webhooks", "esp_nav_webhooks"),
         ("/portal/esp/nps-audits", "esp_nav_nps_audits"),
         ("/portal/esp/history-exports", "esp_nav_history_exports"),
+        ("/portal/mail-settings", "nav_mail_settings"),
     ],
 }
