@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from datahub_api.accounts.models import AccountRole
 from datahub_api.db import commit_and_run_hooks
 from datahub_api.mail import service as mail_service
-from datahub_api.mail.models import MailPreference, OutboxMessage
+from datahub_api.mail.models import Language, MailPreference, OutboxMessage
 
 from ..consent_world import PASSWORD, make_person
 from ..parties import make_esp
@@ -76,7 +76,7 @@ async def test_the_operator_reads_the_mails_and_a_customer_sets_theirs(
 
     async with app.state.database.write_sessions() as session:  # reminders back on
         await mail_service.set_preferences(
-            session, account_id=customer.id, language=mail_service.Language.fr, informational=True
+            session, account_id=customer.id, language=Language.fr, informational=True
         )
         await session.commit()
         token = await session.scalar(
