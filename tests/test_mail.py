@@ -537,3 +537,22 @@ async def test_esp_staff_choose_the_language_of_their_organisations_mails(
     assert to == ["soleilsa@example.org"]
     assert mail["Subject"] == f"Contrat {esp.contract_number} approuvé"
     assert "Vos contrats : http://127.0.0.1:8000/portal/esp/contracts" in body_of(mail)
+
+
+def test_the_smtp_url_says_how_to_connect() -> None:
+    submission = mail_service.SmtpTransport("smtp://mailer:p%40ss@mail.example:587", 12.0)
+    assert submission.options() == {
+        "hostname": "mail.example",
+        "port": 587,
+        "username": "mailer",
+        "password": "p@ss",
+        "use_tls": False,
+        "start_tls": True,  # never log in over plain text
+        "timeout": 12.0,
+    }
+    relay = mail_service.SmtpTransport("smtp://relay.internal", 30.0).options()
+    assert (relay["port"], relay["username"], relay["start_tls"]) == (25, None, None)
+    implicit = mail_service.SmtpTransport("smtps://u:p@mail.example", 30.0).options()
+    assert (implicit["port"], implicit["use_tls"], implicit["start_tls"]) == (465, True, None)
+    with pytest.raises(ValueError, match="smtp://"):
+        mail_service.SmtpTransport("http://mail.example", 30.0).options()

@@ -8,6 +8,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -379,6 +380,18 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(
         default=30, gt=0, description="How long one SMTP conversation may take."
     )
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError(
+                "DATAHUB_SMTP_URL is smtp://[user:password@]host[:port] or smtps://..."
+            )
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod
