@@ -56,6 +56,7 @@ class Inbox:
     refuse: int = 0
     refusal: str = "451 4.3.0 Mailbox busy, try again later"
     received: list[tuple[list[str], EmailMessage]] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
@@ -71,6 +72,7 @@ class Inbox:
         parsed = message_from_bytes(content, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         self.received.append((list(envelope.rcpt_tos), parsed))
+        self.raw.append(content)
         return "250 Message accepted"
 
 
@@ -262,6 +264,8 @@ async def test_informational_mail_in_the_addressee_language_with_one_click_unsub
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     unsubscribe = str(mail["List-Unsubscribe"]).strip("<>")
     assert unsubscribe.startswith("http://127.0.0.1:8000/portal/mail/unsubscribe/")
+    # As written on the wire: the URL itself, not RFC 2047-encoded (clients read it so).
+    assert f"\r\nList-Unsubscribe: <{unsubscribe}>\r\n".encode() in smtp_inbox.raw[0]
     body = body_of(mail)
     assert "Abbestellen: " + unsubscribe in body
     assert "http://127.0.0.1:8000/portal/mandates" in body

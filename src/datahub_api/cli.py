@@ -123,6 +123,9 @@ def _seed(
         seed_demo_world,
     )
 
+    # The mail hooks, as a service process has them: the demo's audits and mandates mail.
+    from datahub_api.mail import tasks as mail_tasks  # noqa: F401
+
     async def go() -> dict[str, Any] | None:
         database = create_database(url, settings)
         try:
