@@ -38,7 +38,7 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 from pydantic_core import to_jsonable_python
 
-from datahub_api.db import Database, WriteSession
+from datahub_api.db import Database, ReadSession, WriteSession
 from datahub_api.mail import repository, texts
 from datahub_api.mail.models import Language, MailPreference, OutboxMessage, OutboxStatus
 from datahub_api.settings import Settings
@@ -354,6 +354,36 @@ async def _failed(
         "; given up" if outcome.status is OutboxStatus.failed else "",
     )
     return outcome
+
+
+# --- what the pages read ------------------------------------------------------------------
+
+
+async def recent(session: ReadSession, limit: int) -> list[repository.Listed]:
+    """The newest mails with their addressee's name (the operator's page)."""
+    return await repository.recent(session, limit)
+
+
+async def counts(session: ReadSession) -> dict[str, int]:
+    """How many mails are in each status."""
+    return await repository.counts(session)
+
+
+async def get(session: ReadSession, message_id: int) -> OutboxMessage | None:
+    return await repository.get(session, message_id)
+
+
+async def address_of(
+    session: ReadSession, *, account_id: int | None = None, organisation_id: int | None = None
+) -> str | None:
+    """Where the mails of an account or an organisation go."""
+    return await repository.address_of(
+        session, account_id=account_id, organisation_id=organisation_id
+    )
+
+
+async def token_is_known(session: ReadSession, token: str) -> bool:
+    return await repository.by_token(session, token[:64]) is not None
 
 
 # --- preferences -------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from datahub_api.accounts import repository as accounts_repository
 from datahub_api.accounts.models import Account
 from datahub_api.auth.principal import ESP_SCOPES, Principal, Role
 from datahub_api.db import WriteSession
-from datahub_api.demo.service import DemoWorldBuilder
+from datahub_api.demo.world import DemoWorldBuilder
 from datahub_api.mandates import service
 from datahub_api.mandates.models import DataServiceType, Flow, Mandate
 from datahub_api.organisations import repository as organisations_repository

@@ -22,7 +22,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,9 +32,11 @@ from datahub_api.access_points.repository import AccessPointFilter, list_page
 from datahub_api.auth.principal import ESP_SCOPES, Principal, Role
 from datahub_api.brussels_days import day_start, today_in_brussels
 from datahub_api.db import WriteSession
+from datahub_api.demo.world import DemoWorldBuilder
 from datahub_api.errors import DatahubError
 from datahub_api.meter_data import repository
 from datahub_api.meter_data.blocks import expected_slots
+from datahub_api.meter_data.channels import API_CHANNELS
 from datahub_api.meter_data.models import (
     BLOCKS_TABLE,
     HISTORY_TABLE,
@@ -44,12 +46,10 @@ from datahub_api.meter_data.models import (
     StoredUnit,
     ValidationState,
 )
-from datahub_api.meter_data.reads import API_CHANNELS, authorize_and_record
+from datahub_api.meter_data.reads import authorize_and_record
 from datahub_api.meter_data.series import ReadGranularity, ReadWindow
+from datahub_api.meter_data.service import prepare_partitions
 from datahub_api.organisations import repository as organisations_repository
-
-if TYPE_CHECKING:
-    from datahub_api.demo.service import DemoWorldBuilder
 
 Array = npt.NDArray[Any]
 QUARTER = 900  # seconds
@@ -473,8 +473,6 @@ async def seed_sandbox_point(
     (with solar panels when ``injection``) per quarter-hour, or per day when ``daily``;
     gas per hour. Deterministic for ``seed``; the imperfections of the demo world
     included. Returns the number of day blocks stored."""
-    from datahub_api.meter_data.service import prepare_partitions
-
     rng = np.random.default_rng(seed)
     now = datetime.now(UTC)
     profiles = Profiles(

@@ -14,7 +14,6 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.db import commit_and_run_hooks
-from datahub_api.mail import repository as mail_repository
 from datahub_api.mail import service as mail_service
 from datahub_api.mail.models import Language
 from datahub_api.portal.i18n import language_of, texts
@@ -45,8 +44,8 @@ async def mail_list(request: Request) -> Response:
         return person
     settings = request.app.state.settings
     async with request.app.state.database.read_sessions() as session:
-        mails = await mail_repository.recent(session, SHOWN)
-        counts = await mail_repository.counts(session)
+        mails = await mail_service.recent(session, SHOWN)
+        counts = await mail_service.counts(session)
     smtp_server = None
     if settings.smtp_url is not None:  # host and port only, never the credentials
         parts = urlsplit(settings.smtp_url.get_secret_value())
@@ -70,7 +69,7 @@ async def mail_file(request: Request, message_id: int) -> Response:
     if isinstance(person, Response):
         return person
     async with request.app.state.database.read_sessions() as session:
-        found = await mail_repository.get(session, message_id)
+        found = await mail_service.get(session, message_id)
     directory = request.app.state.settings.mail_path
     if found is None or found.eml_file is None:
         return message(request, person, "mail_title", "mail_no_file", 404, link=back)
@@ -116,7 +115,7 @@ async def _settings_page(
     owner = _owner(person)
     async with request.app.state.database.write_sessions() as session:
         preference = await mail_service.preferences_of(session, **owner)
-        address = await mail_repository.address_of(session, **owner)
+        address = await mail_service.address_of(session, **owner)
         await session.commit()
     return page(
         request,
@@ -165,8 +164,8 @@ async def save_mail_settings(request: Request) -> Response:
 @router.get(mail_service.UNSUBSCRIBE_PATH + "{token}")
 async def unsubscribe_page(request: Request, token: str) -> Response:
     async with request.app.state.database.read_sessions() as session:
-        found = await mail_repository.by_token(session, token[:64])
-    if found is None:
+        known = await mail_service.token_is_known(session, token)
+    if not known:
         return _unknown(request)
     return render(request, "mail_unsubscribe.html", action=request.url.path, done=False)
 
