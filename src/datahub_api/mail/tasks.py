@@ -13,7 +13,8 @@ domains have long written their letters there), the rows are seen at flush and t
 queued once the transaction commits (the session's after-commit hooks), so the places that
 write mail need no job code.
 
-**Hooks** (registered when this module is imported, as every job queue does):
+**Hooks** (registered when this module is imported: every job queue does, so every service
+and worker process has them, and the demo seeding imports it too):
 
 * events (:data:`datahub_api.events.service.EVENT_LISTENERS`): ``history_export.ready`` and
   ``nps.audit_requested`` mail the ESP's contact address;
