@@ -415,6 +415,12 @@ PORTAL_PAGES = {
     "GET /portal/operator/sla": "operator",
     "GET /portal/operator/nps-audits": "operator",
     "POST /portal/operator/nps-audits/{audit_id}": "operator",
+    "GET /portal/operator/mail": "operator",
+    "GET /portal/operator/mail/{message_id}": "operator",
+    "GET /portal/mail-settings": "session",
+    "POST /portal/mail-settings": "session",
+    "GET /portal/mail/unsubscribe/{token}": "public",
+    "POST /portal/mail/unsubscribe/{token}": "public",
     "GET /portal/register": "public",
     "POST /portal/register": "public",
     "GET /portal/esp/": "esp",
@@ -444,6 +450,8 @@ PORTAL_FILL = {
     "ean": "541448800000000007",
     "client_id": "x",
     "endpoint_id": "1",
+    "message_id": "1",
+    "token": "x",
 }
 
 

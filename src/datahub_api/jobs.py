@@ -72,6 +72,7 @@ TASK_MODULES: tuple[str, ...] = (
     "datahub_api.nps.tasks",
     "datahub_api.history_exports.tasks",
     "datahub_api.throttles.tasks",
+    "datahub_api.mail.tasks",
 )
 
 RETRY_STALLED = "jobs.retry_stalled"

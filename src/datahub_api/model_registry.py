@@ -26,6 +26,7 @@ DOMAINS_WITH_MODELS: tuple[str, ...] = (
     "paper_mandates",
     "gas_calorific",
     "throttles",
+    "mail",
 )
 
 

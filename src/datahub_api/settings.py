@@ -8,6 +8,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -425,6 +426,42 @@ class Settings(BaseSettings):
         gt=0,
         description="A webhook delivery overdue by this much is enqueued again by the sweeper.",
     )
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="SMTP server the mails go through: `smtp://user:password@host:587` "
+        "(STARTTLS, required when a user is given) or `smtps://user:password@host:465` "
+        "(TLS from the start). Unset: each mail is written as an `.eml` file in the mail "
+        "dir and listed on the operator's mail page.",
+    )
+    mail_from: str = Field(
+        default="Datahub <datahub@localhost>",
+        description="The From address of the service's mails.",
+    )
+    mail_dir: Path | None = Field(
+        default=None,
+        description="Where mails are written as `.eml` files when no SMTP server is set; "
+        "default `<data dir>/mail`.",
+    )
+    mail_retry_schedule_seconds: list[float] = Field(
+        default_factory=lambda: [60.0, 300.0, 1800.0, 7200.0, 21600.0, 86400.0],
+        description="Waits before each retry of a mail the SMTP server did not take (about "
+        "1.5 days in all); after the last one the mail is given up.",
+    )
+    smtp_timeout_seconds: float = Field(
+        default=30, gt=0, description="How long one SMTP conversation may take."
+    )
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError(
+                "DATAHUB_SMTP_URL is smtp://[user:password@]host[:port] or smtps://..."
+            )
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -496,6 +533,10 @@ class Settings(BaseSettings):
     @property
     def history_exports_path(self) -> Path:
         return self.history_export_dir or self.data_dir / "history-exports"
+
+    @property
+    def mail_path(self) -> Path:
+        return self.mail_dir or self.data_dir / "mail"
 
 
 @lru_cache(maxsize=1)

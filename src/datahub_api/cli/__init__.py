@@ -98,6 +98,9 @@ def _seed(
         seed_demo_world,
     )
 
+    # The mail hooks, as a service process has them: the demo's audits and mandates mail.
+    from datahub_api.mail import tasks as mail_tasks  # noqa: F401
+
     async def go() -> dict[str, Any] | None:
         database = create_database(url, settings)
         try:
@@ -434,6 +437,13 @@ def print_welcome(settings: Settings, credentials: dict[str, Any] | None) -> Non
         f"  API docs:   {base}/docs   (Authorize with a client id and secret below)",
         f"  portal:     {base}/portal/login",
         f"  health:     {base}/healthz   readiness: {base}/readyz   metrics: {base}/metrics",
+        "  mails:      "
+        + (
+            "through the SMTP server of DATAHUB_SMTP_URL"
+            if settings.smtp_url is not None
+            else f"written as .eml files in {settings.mail_path}"
+        )
+        + f", listed at {base}/portal/operator/mail",
     ]
     if credentials is not None:
         from datahub_api.demo.service import credentials_path

@@ -22,6 +22,7 @@ from datahub_api.contracts.models import (
 from datahub_api.contracts.schemas import ContractApplication
 from datahub_api.db import WriteSession, after_commit
 from datahub_api.errors import Conflict, Forbidden, NotFound, UnprocessableContent
+from datahub_api.mail import service as mail_service
 from datahub_api.organisations.models import Organisation, OrganisationStatus
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -176,6 +177,13 @@ async def transition(
         await auth_repository.issue_subscription_key(session, contract, subscription_key)
     if target is ContractStatus.terminated:
         await auth_repository.revoke_subscription_keys(session, contract.id)
+    if target in (ContractStatus.approved, ContractStatus.rejected):
+        mail_service.add(
+            session,
+            organisation_id=contract.organisation_id,
+            kind=f"contract_{target.value}",
+            payload={"number": contract.number, "reason": reason},
+        )
     await repository.notify_access_changed(session, contract.organisation_id)
     after_commit(session, reload_after_commit)
     await session.flush()

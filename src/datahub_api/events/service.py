@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,12 @@ from datahub_api.events.models import Event
 from datahub_api.webhooks import service as webhooks_service
 
 MAX_PAYLOAD_BYTES = 64 * 1024
+
+
+# Called in the publishing transaction with every event :func:`publish` appends (not those
+# of :func:`publish_many`): the mail domain mails an ESP some of its events.
+EventListener = Callable[[WriteSession, Event], Awaitable[None]]
+EVENT_LISTENERS: list[EventListener] = []
 
 
 class UnknownEventType(ValueError):
@@ -49,6 +55,8 @@ async def publish(
         payload=payload,
     )
     await webhooks_service.plan_deliveries(session, event)
+    for listener in EVENT_LISTENERS:
+        await listener(session, event)
     return event
 
 

@@ -29,6 +29,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from datahub_api.db import Base
 from datahub_api.db import string_enum as _enum
 
+# The outbox of letters and mails belongs to the mail domain now (kept importable here).
+from datahub_api.mail.models import OutboxMessage as OutboxMessage
+
 
 class MandateStatus(StrEnum):
     requested = "requested"
@@ -191,20 +194,6 @@ class CoConsentTask(Base):
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class OutboxMessage(Base):
-    """A letter or e-mail to send (the co-consent request to a grid user, ...); a mail or
-    print service picks these up."""
-
-    __tablename__ = "outbox_messages"
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(50))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class OrganisationMandatesVersion(Base):

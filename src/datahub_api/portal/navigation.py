@@ -12,6 +12,7 @@ NAV: dict[Role, list[tuple[str, str]]] = {
         ("/portal/mandates", "nav_mandates"),
         ("/portal/co-consents", "nav_co_consents"),
         ("/portal/access-log", "nav_access_log"),
+        ("/portal/mail-settings", "nav_mail_settings"),
     ],
     Role.grid_user: [
         ("/portal/co-consents", "nav_co_consents"),
@@ -19,6 +20,7 @@ NAV: dict[Role, list[tuple[str, str]]] = {
         ("/portal/access-log", "nav_access_log"),
         ("/portal/sharing", "nav_sharing"),
         ("/portal/my-data", "nav_my_data"),
+        ("/portal/mail-settings", "nav_mail_settings"),
     ],
     Role.operator: [
         ("/portal/operator/contracts", "nav_contracts"),
@@ -26,6 +28,7 @@ NAV: dict[Role, list[tuple[str, str]]] = {
         ("/portal/operator/access-points", "nav_access_points"),
         ("/portal/operator/sla", "nav_sla"),
         ("/portal/operator/nps-audits", "nav_nps_audits"),
+        ("/portal/operator/mail", "nav_mail"),
     ],
     Role.esp: [
         ("/portal/esp/access-points", "esp_nav_access_points"),
@@ -34,5 +37,6 @@ NAV: dict[Role, list[tuple[str, str]]] = {
         ("/portal/esp/webhooks", "esp_nav_webhooks"),
         ("/portal/esp/nps-audits", "esp_nav_nps_audits"),
         ("/portal/esp/history-exports", "esp_nav_history_exports"),
+        ("/portal/mail-settings", "nav_mail_settings"),
     ],
 }
