@@ -461,10 +461,13 @@ async def store_batch(
     )
     if track_sla:
         await sla_tracking.record_batch(session, outcome.stored, now)
-    # Last: publishing holds each told ESP's feed head until the commit.
+    # Last: publishing holds each told ESP's feed head until the commit; with it, the
+    # corrections that changed a month's capacity peak.
+    from datahub_api.capacity.corrections import peak_change_events
     from datahub_api.meter_data.availability import publish_available
 
-    await publish_available(session, outcome.stored)
+    peak_events = await peak_change_events(session, outcome.stored)
+    await publish_available(session, outcome.stored, also=peak_events)
     return outcome
 
 
