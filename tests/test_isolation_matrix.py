@@ -111,6 +111,10 @@ OBJECT_ROUTES: dict[str, tuple[ObjectOf, dict[str, str]]] = {
         lambda o: {"ean": o.world.owner_ean},
         {"ean": "541448800000000000"},
     ),
+    "GET /api/v1/access-points/{ean}/monthly-peaks": (
+        lambda o: {"ean": o.world.owner_ean},
+        {"ean": "541448800000000000"},
+    ),
     "GET /api/v1/access-points/{ean}/installation": (
         lambda o: {"ean": o.world.owner_ean},
         {"ean": "541448800000000000"},
