@@ -59,6 +59,7 @@ from datahub_api.organisations import repository as organisations_repository
 from datahub_api.organisations import service as organisations_service
 from datahub_api.organisations.models import Organisation, OrganisationStatus
 from datahub_api.organisations.schemas import OrganisationCreate
+from datahub_api.portal.capacity_chart import peaks_section
 from datahub_api.portal.esp_chart import (
     STEP_OF_SPAN,
     BadPeriod,
@@ -574,6 +575,17 @@ async def esp_access_point(request: Request, ean: str) -> Response:
                 "esp_access_point.html", refused.status, error=_refusal(page, refused), **context
             )
         series = await series_of(session, ean, window, grant.released_days())
+        peaks = None
+        if point.energy_type is EnergyType.electricity:  # the capacity tariff's monthly peaks
+            peaks = await peaks_section(
+                session,
+                page.person,
+                ean,
+                period.last,
+                page.t,
+                page.language,
+                channels=PORTAL_CHANNELS,
+            )
         await commit_and_run_hooks(session, request.app)
     data = chart_data(series, window)
     unit = UNIT_NAMES[data.unit] if data.unit is not None else "kWh"
@@ -603,6 +615,7 @@ async def esp_access_point(request: Request, ean: str) -> Response:
         step=page.t["esp_step_" + data.granularity.name],
         csv_link=f"/portal/esp/access-points/{ean}/csv?span={period.span.value}"
         f"&date={period.anchor.isoformat()}",
+        peaks=peaks,
         **context,
     )
 

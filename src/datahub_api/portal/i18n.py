@@ -142,6 +142,7 @@ def text_tables() -> dict[str, dict[str, dict[str, str]]]:
     """Every table of words by module: the base one here and one per group of pages.
     A test holds them to the same keys and placeholders in every language."""
     from datahub_api.portal.esp_texts import ESP_TEXTS
+    from datahub_api.portal.i18n_capacity import CAPACITY_TEXTS
     from datahub_api.portal.i18n_charts import CHART_TEXTS
     from datahub_api.portal.i18n_organisations import ORGANISATION_TEXTS
     from datahub_api.portal.i18n_paper import PAPER_TEXTS
@@ -154,6 +155,7 @@ def text_tables() -> dict[str, dict[str, dict[str, str]]]:
         "i18n_paper": PAPER_TEXTS,
         "i18n_charts": CHART_TEXTS,
         "i18n_organisations": ORGANISATION_TEXTS,
+        "i18n_capacity": CAPACITY_TEXTS,
     }
 
 
