@@ -6,10 +6,17 @@ quarter-hour mandate."""
 from __future__ import annotations
 
 import re
+from datetime import date
+from decimal import Decimal
 
 import httpx
 import pytest
 from fastapi import FastAPI
+
+from datahub_api.capacity.peaks import MonthPeak
+from datahub_api.capacity.service import MonthFigures, MonthlyPeaks
+from datahub_api.portal.capacity_chart import draw
+from datahub_api.portal.i18n import texts
 
 from .access_point_data import fresh_ean
 from .esp_portal_world import EspWorld, make_esp_world
@@ -132,3 +139,28 @@ async def test_a_daily_mandate_gets_a_note_instead_of_the_chart(
     assert page.status_code == 200, page.text
     assert "Maandpieken vragen een mandaat voor kwartierwaarden." in page.text
     assert "peaks-chart" not in page.text
+
+
+def test_the_minimum_and_average_lines_are_apart_or_share_one_label() -> None:
+    def figures(month: date, wh: int | None) -> MonthFigures:
+        peak = MonthPeak(month, wh, None, None, 0 if wh is None else 96, 2880)
+        return MonthFigures(peak, None, 0)
+
+    june, july = date(2026, 6, 1), date(2026, 7, 1)
+    high = MonthlyPeaks("541448800000000000", [figures(june, 2000), figures(july, None)])
+    high.months[-1] = MonthFigures(high.months[-1].peak, Decimal("8"), 1)
+    drawn = draw(high, july, texts("en"), "en")
+    assert drawn.chart is not None
+    assert [rule.label for rule in drawn.chart.rules] == [
+        "minimum 2.5 kW",
+        "12-month average 8 kW",
+    ]
+    assert [column.gap for column in drawn.chart.columns] == [False, True]
+    assert drawn.chart.columns[1].current
+    two_kw = MonthFigures(figures(june, 500).peak, Decimal("2.5"), 1)
+    low = MonthlyPeaks("541448800000000000", [two_kw])
+    drawn = draw(low, june, texts("nl"), "nl")
+    assert drawn.chart is not None
+    assert [rule.label for rule in drawn.chart.rules] == [
+        "minimum 2,5 kW · gemiddelde 12 maanden 2,5 kW"
+    ]

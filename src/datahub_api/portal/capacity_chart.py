@@ -111,14 +111,19 @@ def draw(peaks: MonthlyPeaks, shown: date, words: Mapping[str, str], language: s
         [float(MINIMUM_KW), float(average or 0)]
         + [float(f.peak.peak_kw) for f in peaks.months if f.peak.peak_kw is not None]
     )
+    axis = Axis.around(top * 1.1)
     minimum = words["peaks_minimum_line"].format(kw=_kw(MINIMUM_KW, language))
     rules = [(float(MINIMUM_KW), minimum, "minimum")]
     if average is not None:
         line = words["peaks_average_line"].format(kw=_kw(average, language))
-        rules.append((float(average), line, "average"))
+        if abs(float(average - MINIMUM_KW)) < (axis.high - axis.low) / 15:
+            # Lines this close would hide one label under the other: one line, both labels.
+            rules = [(float(average), f"{minimum} · {line}", "average")]
+        else:
+            rules.append((float(average), line, "average"))
     chart = bars(
         slots,
-        Axis.around(top * 1.1),
+        axis,
         language,
         frame=FRAME,
         rules=rules,
