@@ -232,6 +232,11 @@ BASES: dict[str, Base] = {
         lambda w: {"from": "2026-02-01", "to": "2026-02-10"},
         _no_body,
     ),
+    "GET /api/v1/access-points/{ean}/monthly-peaks": (
+        "esp",
+        lambda w: {"from": "2026-01", "to": "2026-02"},
+        _no_body,
+    ),
     "POST /api/v1/meter-data/query": (
         "esp",
         _no_params,
