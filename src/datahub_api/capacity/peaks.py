@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import cast
 
 from datahub_api.brussels_days import day_start, days_between
 from datahub_api.meter_data.blocks import expected_slots
@@ -146,35 +147,53 @@ def _chosen(blocks: Sequence[OfftakeDay]) -> list[OfftakeDay]:
     return chosen
 
 
-@dataclass
-class _Day:
-    """The summed quarter-hours of one day inside the counted instants."""
+@dataclass(frozen=True)
+class _DayPeak:
+    """The highest summed quarter-hour of one day inside the counted instants."""
 
-    sums: list[int | None]
-    states: list[ValidationState | None]
+    present: int  # quarter-hours holding a value
+    best: int | None
+    index: int  # the earliest quarter-hour holding ``best``
+    state: ValidationState | None
 
 
-def _summed(day: date, blocks: Sequence[OfftakeDay], start: datetime, end: datetime) -> _Day:
+def _state(blocks: Sequence[OfftakeDay], index: int) -> ValidationState:
+    """The least validated state of the values summed into quarter-hour ``index``."""
+    states = [
+        ValidationState(b.states[index] or ValidationState.READ)
+        for b in blocks
+        if index < len(b.values) and b.values[index] is not None
+    ]
+    return max(states, key=_WEAKNESS.__getitem__)
+
+
+def _day_peak(day: date, blocks: Sequence[OfftakeDay], start: datetime, end: datetime) -> _DayPeak:
     slots = expected_slots(day, Granularity.PT15M)
     first = day_start(day)
     low = max(0, -(-(start - first) // QUARTER_HOUR))  # first slot starting at or after start
     high = min(slots, -(-(end - first) // QUARTER_HOUR))  # slots starting before end
-    sums: list[int | None] = [None] * slots
-    states: list[ValidationState | None] = [None] * slots
-    for block in _chosen(blocks):
-        values = block.values
-        for index in range(low, min(high, len(values))):
-            value = values[index]
-            if value is None:
-                continue
-            total = sums[index]
-            sums[index] = value if total is None else total + value
-            code = block.states[index]
-            state = ValidationState(code) if code else ValidationState.READ
-            known = states[index]
-            if known is None or _WEAKNESS[state] > _WEAKNESS[known]:
-                states[index] = state
-    return _Day(sums, states)
+    chosen = _chosen(blocks)
+    sums: Sequence[int | None]
+    if len(chosen) == 1:  # the usual case: one meter's total register
+        sums = chosen[0].values
+    else:
+        summed: list[int | None] = [None] * slots
+        for block in chosen:
+            for index, value in enumerate(block.values[:slots]):
+                if value is not None:
+                    total = summed[index]
+                    summed[index] = value if total is None else total + value
+        sums = summed
+    counted = list(sums[low:high])
+    present = len(counted) - counted.count(None)
+    if not present:
+        return _DayPeak(0, None, 0, None)
+    if present == len(counted):  # no gap: compare in C
+        best = max(cast(list[int], counted))
+    else:
+        best = max(value for value in counted if value is not None)
+    index = low + counted.index(best)
+    return _DayPeak(present, best, index, _state(chosen, index))
 
 
 def month_peaks(
@@ -196,14 +215,11 @@ def month_peaks(
             found = by_day.get(day)
             if not found:
                 continue
-            summed = _summed(day, found, start, end)
-            for index, value in enumerate(summed.sums):
-                if value is None:
-                    continue
-                present += 1
-                if best is None or value > best:
-                    best, state = value, summed.states[index]
-                    at = day_start(day) + index * QUARTER_HOUR
+            peak = _day_peak(day, found, start, end)
+            present += peak.present
+            if peak.best is not None and (best is None or peak.best > best):
+                best, state = peak.best, peak.state
+                at = day_start(day) + peak.index * QUARTER_HOUR
         peaks.append(MonthPeak(month, best, at, state, present, quarter_hours_in(month)))
     return peaks
 
