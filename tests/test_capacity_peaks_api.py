@@ -303,3 +303,21 @@ async def test_csv(client: httpx.AsyncClient, esp_a: dict[str, str], mandated: s
     ]
     assert rows[2][1:4] == ["2026-04", "", ""]
     assert rows[2][7:] == ["empty", "0", "2880"]
+
+
+async def test_a_gas_access_point_has_no_capacity_peaks(
+    app: FastAPI, client: httpx.AsyncClient, world: ConsentWorld, esp_a: dict[str, str]
+) -> None:
+    ean = await moved_in_ean(
+        client,
+        world,
+        fresh_ean(),
+        metered_since="2024-01-01",
+        moved_in="2024-01-01",
+        energy_type="G",
+    )
+    await mandate(app, client, world.esp_a, world.owner, ean)
+    response = await client.get(url(ean), headers=esp_a)
+    assert response.status_code == 409, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"].endswith("/not-electricity")
