@@ -20,10 +20,12 @@ import pytest
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from sqlalchemy import text
 
 from datahub_api.accounts.models import Account, AccountRole
 from datahub_api.accounts.passwords import hash_password
 from datahub_api.db import create_database
+from datahub_api.throttles.service import LEASE_SHARE, RateBudget
 from datahub_api.throttles.storage import PostgresStorage
 
 from .conftest import (
@@ -108,6 +110,77 @@ async def test_redis_counters_hold_the_limit_across_clients(redis_url: str) -> N
         for _ in range(2)
     ]
     assert await _concurrent_hits(storages, 3 * BUDGET) == BUDGET
+
+
+# --- leases: a busy caller costs the store one round trip per lease ------------------------
+
+
+class CountingPostgresStorage(PostgresStorage):
+    """The real PostgreSQL store, counting its round trips."""
+
+    round_trips = 0
+
+    async def acquire_and_window(
+        self, key: str, limit: int, expiry: int, amount: int = 1
+    ) -> tuple[bool, tuple[int, float, int, float]]:
+        CountingPostgresStorage.round_trips += 1
+        return await super().acquire_and_window(key, limit, expiry, amount)
+
+
+async def _busy_caller(budgets: list[RateBudget], hits: int) -> int:
+    """``hits`` from one caller, 8 at a time over ``budgets`` (the processes); how many
+    were allowed."""
+    allowed = 0
+
+    async def one(n: int) -> None:
+        nonlocal allowed
+        taken, _ = await budgets[n % len(budgets)].hit("busy-caller")
+        allowed += taken
+
+    for start in range(0, hits, 8):
+        await asyncio.gather(*(one(start + n) for n in range(8)))
+    return allowed
+
+
+async def test_leases_cut_the_round_trips_of_a_busy_caller(clean_database: str) -> None:
+    database = create_database(clean_database, make_settings())
+    try:
+        storage = CountingPostgresStorage(lambda: database)
+        CountingPostgresStorage.round_trips = 0
+        budgets = [RateBudget(storage, "api", 100_000, 3600) for _ in range(2)]
+        assert await _busy_caller(budgets, 2000) == 2000
+        assert CountingPostgresStorage.round_trips < 100, CountingPostgresStorage.round_trips
+        # The store counted every hit served, and leased no more than each process may
+        # hold unserved.
+        previous, _, current, _ = await storage.get_sliding_window(
+            budgets[0].item.key_for("busy-caller"), 3600
+        )
+        assert 2000 <= previous + current <= 2000 + 2 * (100_000 // LEASE_SHARE)
+        # And a round trip writes no WAL: the counters are unlogged.
+        async with database.write_sessions() as session:
+            persistence = await session.scalar(
+                text(
+                    "SELECT relpersistence::text FROM pg_class WHERE relname = 'throttle_counters'"
+                )
+            )
+        assert persistence == "u"
+    finally:
+        await database.dispose()
+
+
+async def test_leases_never_give_a_caller_more_than_its_budget(clean_database: str) -> None:
+    database = create_database(clean_database, make_settings())
+    try:
+        storage = PostgresStorage(lambda: database)
+        budget = 1000  # leases of up to 20 hits per process
+        budgets = [RateBudget(storage, "api", budget, 3600) for _ in range(2)]
+        allowed = await _busy_caller(budgets, 3 * budget)
+        # Never more; less only by what a process leased and could not serve in time.
+        assert budget - 2 * (budget // LEASE_SHARE) <= allowed <= budget, allowed
+        _, state = await budgets[0].hit("busy-caller")
+        assert state.remaining == 0
+    finally:
+        await database.dispose()
 
 
 # --- real processes ------------------------------------------------------------------------

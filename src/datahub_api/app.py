@@ -66,6 +66,7 @@ from datahub_api.organisations.router import router as organisations_router
 from datahub_api.paper_mandates.router import router as paper_mandates_router
 from datahub_api.portal.customer_pages import router as portal_customer_router
 from datahub_api.portal.esp_pages import router as portal_esp_router
+from datahub_api.portal.my_data_pages import router as portal_my_data_router
 from datahub_api.portal.operator_pages import router as portal_operator_router
 from datahub_api.portal.router import install_portal_static
 from datahub_api.portal.router import router as portal_router
@@ -266,6 +267,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(portal_router)
     app.include_router(portal_esp_router)
     app.include_router(portal_customer_router)
+    app.include_router(portal_my_data_router)
     app.include_router(portal_operator_router)
     app.include_router(v3_router)
     app.include_router(meter_data_ingest_router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, false, or_, select, true
+from sqlalchemy import and_, false, func, or_, select, true
 
 from datahub_api.access_log.models import DataReadRecord
 from datahub_api.db import ReadSession, WriteSession
@@ -43,3 +43,25 @@ async def reads_of_ean(
     if before_id is not None:
         query = query.where(DataReadRecord.id < before_id)
     return [(row[0], row[1]) for row in (await session.execute(query)).all()]
+
+
+async def read_summary(
+    session: ReadSession, eans: Sequence[str], mandate_ids: Sequence[int], since: datetime
+) -> dict[int, tuple[datetime, int]]:
+    """Per mandate of ``mandate_ids`` that was ever read: its last read and how many reads
+    since ``since`` (by the EAN index: a customer has few access points)."""
+    if not mandate_ids:
+        return {}
+    query = (
+        select(
+            DataReadRecord.mandate_id,
+            func.max(DataReadRecord.at),
+            func.count().filter(DataReadRecord.at >= since),
+        )
+        .where(
+            DataReadRecord.ean.in_(sorted(set(eans))),
+            DataReadRecord.mandate_id.in_(sorted(set(mandate_ids))),
+        )
+        .group_by(DataReadRecord.mandate_id)
+    )
+    return {row[0]: (row[1], int(row[2])) for row in (await session.execute(query)).all()}

@@ -595,6 +595,44 @@ async def tenures(
     return {pair: merged_tenures(found) for pair, found in periods.items() if pair in wanted_set}
 
 
+@dataclass(frozen=True)
+class CustomerTenures:
+    """An access point the account is or was the customer of, with its spans as customer."""
+
+    ean: str
+    energy_type: EnergyType
+    meter_type: MeterType
+    tenures: list[Tenure]
+
+
+async def customer_tenures(session: ReadSession, account_id: int) -> list[CustomerTenures]:
+    """Every access point of which the account is or was the customer (not merely the grid
+    user: a landlord's days are the tenants'), its customer periods merged, by EAN."""
+    statement = (
+        select(
+            AccessPoint.ean,
+            AccessPoint.energy_type,
+            AccessPoint.meter_type,
+            AccessPointParty.valid_from,
+            AccessPointParty.valid_to,
+        )
+        .join(AccessPoint, AccessPoint.id == AccessPointParty.access_point_id)
+        .where(
+            AccessPointParty.account_id == account_id,
+            AccessPointParty.role == PartyRole.customer,
+        )
+        .order_by(AccessPoint.ean, AccessPointParty.valid_from)
+    )
+    found: dict[str, tuple[EnergyType, MeterType, list[tuple[date, date | None]]]] = {}
+    for row in (await session.execute(statement)).all():
+        entry = found.setdefault(row.ean, (row.energy_type, row.meter_type, []))
+        entry[2].append((row.valid_from, row.valid_to))
+    return [
+        CustomerTenures(ean, energy, meter, merged_tenures(periods))
+        for ean, (energy, meter, periods) in found.items()
+    ]
+
+
 def merged_tenures(periods: Sequence[tuple[date, date | None]]) -> list[Tenure]:
     """``periods`` (ordered by start) merged into unbroken spans: a period that starts on or
     before the end of the span so far extends it."""

@@ -28,6 +28,7 @@ from datahub_api.access_points.models import (
 from datahub_api.access_points.repository import (
     AccessPointColumns,
     AccessPointFilter,
+    CustomerTenures,
     DetailColumns,
     InstallationColumns,
     PartyPeriodRow,
@@ -687,6 +688,11 @@ async def tenures(
 ) -> dict[tuple[str, int], list[Tenure]]:
     """See :func:`repository.tenures`."""
     return await repository.tenures(session, pairs)
+
+
+async def customer_tenures(session: ReadSession, account_id: int) -> list[CustomerTenures]:
+    """See :func:`repository.customer_tenures`."""
+    return await repository.customer_tenures(session, account_id)
 
 
 async def tenure_on(session: ReadSession, ean: str, account_id: int, day: date) -> Tenure | None:

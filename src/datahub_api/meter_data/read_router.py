@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections.abc import AsyncIterator
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -15,12 +16,13 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from datahub_api.access_points import service as access_points_service
-from datahub_api.access_points.models import EnergyType
+from datahub_api.access_points.models import AccessPoint, EnergyType
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
-from datahub_api.db import ReadSession, WriteSessionDep
+from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
 from datahub_api.errors import DatahubError, UnprocessableContent, problem_responses
 from datahub_api.mandates.access import readable_mandates
+from datahub_api.meter_data import own_reads
 from datahub_api.meter_data.models import Direction, Register
 from datahub_api.meter_data.portal_export import (
     ExportedAccessPoint,
@@ -173,6 +175,34 @@ async def meter_data(
     JSON windows are limited to `DATAHUB_METER_DATA_JSON_MAX_DAYS`."""
     channels = PORTAL_CHANNELS if principal.user_id is not None else API_CHANNELS
     await readable_mandates(session, principal, ean, channels=channels)
+    asked = await _asked(request, session, ean, from_, to, granularity, direction, register)
+    media_type = _checked_media_type(request, asked.window, format_, accept)
+    grant = await authorize_and_record(
+        session, principal, ean, asked.window, channels=channels, face="native"
+    )
+    return await _answer(request, session, asked, grant.released_days(), media_type)
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """A read's parameters, checked: the window (in gas days for gas) and the filters."""
+
+    ean: str
+    access_point: AccessPoint
+    window: ReadWindow
+    filters: dict[str, Any]
+
+
+async def _asked(
+    request: Request,
+    session: ReadSession,
+    ean: str,
+    from_: str | None,
+    to: str | None,
+    granularity: str,
+    direction: str | None,
+    register: str | None,
+) -> _Asked:
     if from_ is None or to is None:
         raise UnprocessableContent("`from` and `to` are required.")
     try:
@@ -183,8 +213,16 @@ async def meter_data(
     access_point = await access_points_service.get_access_point(session, ean)
     if access_point.energy_type is EnergyType.gas:
         window = window.as_gas()  # gas days run 06:00 to 06:00
-    direction_filter = _enum_member(Direction, direction, "direction")
-    register_filter = _enum_member(Register, register, "register")
+    filters = {
+        "direction": _enum_member(Direction, direction, "direction"),
+        "register": _enum_member(Register, register, "register"),
+    }
+    return _Asked(ean, access_point, window, filters)
+
+
+def _checked_media_type(
+    request: Request, window: ReadWindow, format_: str | None, accept: str | None
+) -> str:
     media_type = _media_type(format_, accept)
     settings: Settings = request.app.state.settings
     if media_type == JSON and (window.end_day - window.first_day).days > (
@@ -194,24 +232,27 @@ async def meter_data(
             f"A JSON answer covers at most {settings.meter_data_json_max_days} days; ask for "
             "CSV or XLSX (streamed), or use POST /api/v1/meter-data/query."
         )
-    grant = await authorize_and_record(
-        session, principal, ean, window, channels=channels, face="native"
-    )
-    released = grant.released_days()
-    filters = {"direction": direction_filter, "register": register_filter}
+    return media_type
+
+
+async def _answer(
+    request: Request, session: ReadSession, asked: _Asked, released: Days, media_type: str
+) -> Response:
+    """The columnar JSON, or the streamed CSV or XLSX, of the ``released`` days."""
+    window = asked.window
     if media_type == JSON:
-        series = await series_of(session, ean, window, released, **filters)
+        series = await series_of(session, asked.ean, window, released, **asked.filters)
         body = {
-            "ean": ean,
+            "ean": asked.ean,
             "from": window.start,
             "to": window.end,
             "granularity": window.granularity.value,
-            "series": [series_json(ean, s) for s in series],
+            "series": [series_json(asked.ean, s) for s in series],
         }
         return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type=JSON)
-    point = exported_access_point(access_point)
-    calendar = TariffCalendar.from_settings(settings)
-    export = FileExport(request, point, window, released, filters, calendar)
+    point = exported_access_point(asked.access_point)
+    calendar = TariffCalendar.from_settings(request.app.state.settings)
+    export = FileExport(request, point, window, released, asked.filters, calendar)
     if media_type == CSV:
         return export.csv_response()
     return StreamingResponse(
@@ -221,6 +262,90 @@ async def meter_data(
             "Content-Disposition": content_disposition(export_file_name(point, window, ".xlsx"))
         },
     )
+
+
+# --- the customer's own data -------------------------------------------------------------
+
+
+class TenureOut(BaseModel):
+    from_: date = Field(alias="from", description="First Brussels day as customer.")
+    to: date | None = Field(description="Day after the last one (exclusive); null: still open.")
+
+
+class OwnAccessPointOut(BaseModel):
+    ean: str
+    energy_type: str = Field(description="E (electricity) or G (gas)")
+    meter_type: str = Field(description="DM (digital meter) or KM (other)")
+    tenures: list[TenureOut] = Field(description="Your spans as customer: the days you read.")
+
+
+class OwnAccessPointsOut(BaseModel):
+    items: list[OwnAccessPointOut]
+
+
+@router.get(
+    "/api/v1/me/access-points",
+    response_model=OwnAccessPointsOut,
+    response_model_by_alias=True,
+    responses=problem_responses(401, 403, 429),
+    summary="The access points you are or were the customer of (customer login)",
+)
+async def my_access_points(
+    principal: Annotated[Principal, Depends(require_scopes(Scope.own_data))],
+    session: ReadSessionDep,
+) -> OwnAccessPointsOut:
+    """Also those you left: your own days there stay yours to read."""
+    points = await own_reads.own_access_points(session, principal)
+    return OwnAccessPointsOut(
+        items=[
+            OwnAccessPointOut(
+                ean=point.ean,
+                energy_type=point.energy_type.value,
+                meter_type=point.meter_type.value,
+                tenures=[
+                    TenureOut.model_validate({"from": t.start, "to": t.end}) for t in point.tenures
+                ],
+            )
+            for point in points
+        ]
+    )
+
+
+@router.get(
+    "/api/v1/me/access-points/{ean}/meter-data",
+    response_model=MeterDataOut,
+    responses={
+        200: {
+            "description": "Columnar JSON, Fluvius-layout CSV, or XLSX (by `Accept` or `format`).",
+            "content": {CSV: {"schema": {"type": "string"}}, XLSX: {"schema": {"type": "string"}}},
+        },
+        406: {"description": "None of the accepted media types can be served."},
+        **problem_responses(401, 403, 404, 422, 429),
+    },
+    summary="Your own metering data of one access point (customer login)",
+)
+async def my_meter_data(
+    request: Request,
+    ean: Annotated[str, Path(max_length=40)],
+    principal: Annotated[Principal, Depends(require_scopes(Scope.own_data))],
+    session: ReadSessionDep,
+    from_: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    to: Annotated[str | None, Query(max_length=40)] = None,
+    granularity: Annotated[str, Query(max_length=10)] = "PT15M",
+    direction: Annotated[str | None, Query(max_length=20)] = None,
+    register: Annotated[str | None, Query(max_length=20)] = None,
+    format_: Annotated[str | None, Query(alias="format", max_length=10)] = None,
+    accept: Annotated[str | None, Header(max_length=500)] = None,
+) -> Response:
+    """The shape and parameters of `GET /api/v1/access-points/{ean}/meter-data`, for the
+    days you were the customer of the access point: days before you moved in or after you
+    left read as gaps. Another customer's EAN answers like an unknown one (404). Your own
+    reads do not appear in the access log (that log tells you who *else* read your data)."""
+    point = await own_reads.own_access_point(session, principal, ean)
+    asked = await _asked(request, session, ean, from_, to, granularity, direction, register)
+    media_type = _checked_media_type(request, asked.window, format_, accept)
+    released = own_reads.released_days(point, asked.window)
+    return await _answer(request, session, asked, released, media_type)
 
 
 class FileExport:

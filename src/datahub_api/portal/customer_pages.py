@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from datahub_api.access_log import service as access_log_service
+from datahub_api.access_log import sharing
 from datahub_api.access_points import service as access_points_service
 from datahub_api.accounts import repository as accounts_repository
 from datahub_api.audit.service import record_action
@@ -28,7 +29,9 @@ router = APIRouter(include_in_schema=False)
 MANDATES_SHOWN = 200
 READS_SHOWN = 100
 LIVE = ("requested", "approved")
-PAPER_PAGES = ("/portal/co-consents", "/portal/mandates")
+PAPER_PAGES = ("/portal/co-consents", "/portal/mandates", "/portal/sharing")
+# The pages a revoke form may come from (and go back to).
+REVOKE_PAGES = ("/portal/mandates", "/portal/sharing")
 PAPER_NOTICES = ("contested",)
 
 
@@ -72,13 +75,15 @@ def _paper_context(
 
 @router.post("/portal/mandates/{mandate_id}/revoke")
 async def revoke_mandate(request: Request, mandate_id: str) -> Response:
-    back = "/portal/mandates"
+    back = REVOKE_PAGES[0]
     person = await person_for(request, PEOPLE, back_to=back)
     if isinstance(person, Response):
         return person
     form = await checked_form(request, person, back_to=back)
     if isinstance(form, Response):
         return form
+    sent_back = str(form.get("back", ""))
+    back = sent_back if sent_back in REVOKE_PAGES else back
     number = _id_of(mandate_id)
     try:
         if number is None:
@@ -232,4 +237,25 @@ async def access_log(request: Request) -> Response:
         ean=wanted,
         reads=reads[:READS_SHOWN],
         now=datetime.now(UTC),
+    )
+
+
+@router.get("/portal/sharing")
+async def sharing_overview(request: Request) -> Response:
+    """Every ESP holding a mandate on my access points, what it may read, when it last
+    read and how often lately; revoke and contest from here."""
+    person = await person_for(request, PEOPLE)
+    if isinstance(person, Response):
+        return person
+    async with request.app.state.database.read_sessions() as session:
+        shared = await sharing.overview(session, person)
+    return page(
+        request,
+        person,
+        "sharing.html",
+        shared=shared,
+        recent_days=sharing.RECENT_DAYS,
+        user_id=person.user_id,
+        done=request.query_params.get("done"),
+        paper_done=request.query_params.get("paper") in PAPER_NOTICES,
     )

@@ -1,4 +1,5 @@
-"""The ESP portal's period picker and meter-data chart, drawn as server-side SVG.
+"""The portal's period picker and meter-data chart (the ESP's access-point page and the
+customer's "my data" page), drawn as server-side SVG.
 
 A period is a Brussels day, ISO week, month or year; it is shown in quarter-hours, hours,
 days or months (a DST day has 92 or 100 quarter-hours). The chart draws offtake above the
@@ -18,7 +19,7 @@ from typing import Any
 from datahub_api.brussels_days import BRUSSELS, brussels_date, day_start
 from datahub_api.iso_dates import FIRST_YEAR, LAST_YEAR  # the years a picker accepts
 from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
-from datahub_api.meter_data.series import ReadGranularity, ReadWindow, Series
+from datahub_api.meter_data.series import UNIT_NAMES, ReadGranularity, ReadWindow, Series
 from datahub_api.portal import svg_chart
 from datahub_api.portal.svg_chart import MONTHS as MONTHS
 from datahub_api.portal.svg_chart import WEEKDAYS as WEEKDAYS
@@ -323,3 +324,33 @@ def draw(data: ChartData, language: str, words: dict[str, str], unit_name: str) 
 
 def _amount(value: int | None, language: str) -> str:
     return "-" if value is None else number(value / 1000, language)
+
+
+def chart_context(
+    series: Sequence[Series], window: ReadWindow, language: str, words: dict[str, str]
+) -> dict[str, Any]:
+    """What ``templates/meter_chart.html`` draws of ``series`` over ``window``: the chart,
+    its totals in kWh (or m3) and the values table, in the page's language."""
+    data = chart_data(series, window)
+    unit = UNIT_NAMES[data.unit] if data.unit is not None else "kWh"
+    rows = [
+        {
+            "label": bucket_label(b, data.granularity, language),
+            "offtake": "" if b.offtake is None else number(b.offtake / 1000, language),
+            "injection": "" if b.injection is None else number(b.injection / 1000, language),
+            "bucket": b,
+        }
+        for b in data.buckets
+    ]
+    totals = {
+        direction: number(sum(getattr(b, direction) or 0 for b in data.buckets) / 1000, language)
+        for direction in ("offtake", "injection")
+    }
+    return {
+        "chart": draw(data, language, words, unit),
+        "chart_step": data.granularity.value,
+        "chart_step_name": data.granularity.name,
+        "totals": totals,
+        "rows": rows,
+        "step": words["esp_step_" + data.granularity.name],
+    }

@@ -53,7 +53,7 @@ from datahub_api.meter_data import repository as meter_data_repository
 from datahub_api.meter_data.portal_export import TariffCalendar, exported_access_point
 from datahub_api.meter_data.read_router import FileExport
 from datahub_api.meter_data.reads import PORTAL_CHANNELS, authorize_and_record, series_of
-from datahub_api.meter_data.series import UNIT_NAMES, ReadWindow
+from datahub_api.meter_data.series import ReadWindow
 from datahub_api.nps import repository as nps_repository
 from datahub_api.organisations import repository as organisations_repository
 from datahub_api.organisations import service as organisations_service
@@ -65,11 +65,8 @@ from datahub_api.portal.esp_chart import (
     BadPeriod,
     Period,
     Span,
-    bucket_label,
-    chart_data,
+    chart_context,
     clipped,
-    draw,
-    number,
     parse_period,
 )
 from datahub_api.portal.i18n import language_of, texts
@@ -561,6 +558,8 @@ async def esp_access_point(request: Request, ean: str) -> Response:
             "narrowed": selection.narrowed,
             "shown_from": window.start,
             "shown_to": window.end,
+            "picker_action": f"/portal/esp/access-points/{ean}",
+            "chart_title": page.t["esp_chart_title"],
         }
         if selection.error is not None:
             return page.show("esp_access_point.html", 422, error=selection.error, **context)
@@ -587,34 +586,11 @@ async def esp_access_point(request: Request, ean: str) -> Response:
                 channels=PORTAL_CHANNELS,
             )
         await commit_and_run_hooks(session, request.app)
-    data = chart_data(series, window)
-    unit = UNIT_NAMES[data.unit] if data.unit is not None else "kWh"
-    chart = draw(data, page.language, page.t, unit)
-    rows = [
-        {
-            "label": bucket_label(b, data.granularity, page.language),
-            "offtake": "" if b.offtake is None else number(b.offtake / 1000, page.language),
-            "injection": "" if b.injection is None else number(b.injection / 1000, page.language),
-            "bucket": b,
-        }
-        for b in data.buckets
-    ]
-    totals = {
-        direction: number(
-            sum(getattr(b, direction) or 0 for b in data.buckets) / 1000, page.language
-        )
-        for direction in ("offtake", "injection")
-    }
     return page.show(
         "esp_access_point.html",
-        chart=chart,
-        chart_step=data.granularity.value,
-        chart_step_name=data.granularity.name,
-        totals=totals,
-        rows=rows,
-        step=page.t["esp_step_" + data.granularity.name],
         csv_link=f"/portal/esp/access-points/{ean}/csv?span={period.span.value}"
         f"&date={period.anchor.isoformat()}",
+        **chart_context(series, window, page.language, page.t),
         peaks=peaks,
         **context,
     )

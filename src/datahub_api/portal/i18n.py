@@ -144,6 +144,7 @@ def text_tables() -> dict[str, dict[str, dict[str, str]]]:
     from datahub_api.portal.esp_texts import ESP_TEXTS
     from datahub_api.portal.i18n_capacity import CAPACITY_TEXTS
     from datahub_api.portal.i18n_charts import CHART_TEXTS
+    from datahub_api.portal.i18n_my_data import MY_DATA_TEXTS
     from datahub_api.portal.i18n_organisations import ORGANISATION_TEXTS
     from datahub_api.portal.i18n_paper import PAPER_TEXTS
     from datahub_api.portal.i18n_people import PEOPLE_TEXTS
@@ -155,6 +156,7 @@ def text_tables() -> dict[str, dict[str, dict[str, str]]]:
         "i18n_paper": PAPER_TEXTS,
         "i18n_charts": CHART_TEXTS,
         "i18n_organisations": ORGANISATION_TEXTS,
+        "i18n_my_data": MY_DATA_TEXTS,
         "i18n_capacity": CAPACITY_TEXTS,
     }
 

@@ -7,6 +7,8 @@ from datahub_api.auth.principal import Role
 # The menu of each role: (path, text key). Pages of other modules add their entries here.
 NAV: dict[Role, list[tuple[str, str]]] = {
     Role.customer: [
+        ("/portal/my-data", "nav_my_data"),
+        ("/portal/sharing", "nav_sharing"),
         ("/portal/mandates", "nav_mandates"),
         ("/portal/co-consents", "nav_co_consents"),
         ("/portal/access-log", "nav_access_log"),
@@ -15,6 +17,8 @@ NAV: dict[Role, list[tuple[str, str]]] = {
         ("/portal/co-consents", "nav_co_consents"),
         ("/portal/mandates", "nav_mandates"),
         ("/portal/access-log", "nav_access_log"),
+        ("/portal/sharing", "nav_sharing"),
+        ("/portal/my-data", "nav_my_data"),
     ],
     Role.operator: [
         ("/portal/operator/contracts", "nav_contracts"),
