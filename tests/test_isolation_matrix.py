@@ -88,6 +88,11 @@ PERSON_ONLY = {
     "POST /api/v1/mandates/{mandate_id}/revoke",
     "POST /api/v1/co-consents/{task_id}/decision",
     "GET /api/v1/access-points/{ean}/access-log",
+    # The customer's own data (tests/test_my_data.py, tests/test_my_capacity_peaks.py):
+    # another customer's EAN is the unknown-EAN 404; an ESP is refused (403).
+    "GET /api/v1/me/access-points",
+    "GET /api/v1/me/access-points/{ean}/meter-data",
+    "GET /api/v1/me/access-points/{ean}/monthly-peaks",
     # Paper mandates on the person's access points: another person's answer is the
     # unknown-mandate 404 (tests/test_paper_mandates.py).
     "GET /api/v1/paper-mandates",

@@ -13,10 +13,17 @@ from datahub_api.auth.principal import Principal, Scope
 from datahub_api.brussels_days import today_in_brussels
 from datahub_api.capacity.peaks import MINIMUM_KW, month_start
 from datahub_api.capacity.schemas import MonthlyPeaksOut, csv_file, csv_file_name, peaks_out
-from datahub_api.capacity.service import MAX_MONTHS, parse_months, read_monthly_peaks
-from datahub_api.db import WriteSessionDep
+from datahub_api.capacity.service import (
+    MAX_MONTHS,
+    MonthlyPeaks,
+    own_monthly_peaks,
+    parse_months,
+    read_monthly_peaks,
+)
+from datahub_api.db import ReadSessionDep, WriteSessionDep
 from datahub_api.errors import UnprocessableContent, problem_responses
 from datahub_api.mandates.access import readable_mandates
+from datahub_api.meter_data import own_reads
 from datahub_api.meter_data.portal_export import content_disposition
 from datahub_api.meter_data.reads import API_CHANNELS, PORTAL_CHANNELS
 
@@ -94,11 +101,61 @@ async def monthly_peaks(
     peaks = await read_monthly_peaks(
         session, principal, ean, months, channels=channels, face="native"
     )
+    return _answer(peaks, format_)
+
+
+def _answer(peaks: MonthlyPeaks, format_: str | None) -> Response:
     if format_ == "csv":
         return Response(
             csv_file(peaks),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": content_disposition(csv_file_name(peaks))},
         )
-    body = peaks_out(peaks)
-    return Response(body.model_dump_json(), media_type="application/json")
+    return Response(peaks_out(peaks).model_dump_json(), media_type="application/json")
+
+
+@router.get(
+    "/api/v1/me/access-points/{ean}/monthly-peaks",
+    response_model=MonthlyPeaksOut,
+    responses={
+        200: {
+            "description": "The months as JSON, or as CSV with `format=csv`.",
+            "content": {CSV: {"schema": {"type": "string"}}},
+        },
+        **problem_responses(
+            401,
+            403,
+            404,
+            409,
+            422,
+            429,
+            s409="The access point is not an electricity access point.",
+        ),
+    },
+    summary="Your own monthly capacity peaks of one access point (customer login)",
+)
+async def my_monthly_peaks(
+    ean: Annotated[str, Path(max_length=40)],
+    principal: Annotated[Principal, Depends(require_scopes(Scope.own_data))],
+    session: ReadSessionDep,
+    from_: Annotated[
+        str | None,
+        Query(alias="from", max_length=20, description="First month, YYYY-MM."),
+    ] = None,
+    to: Annotated[
+        str | None, Query(max_length=20, description="Last month, YYYY-MM, included.")
+    ] = None,
+    format_: Annotated[
+        str | None, Query(alias="format", max_length=10, description="json (default) or csv")
+    ] = None,
+) -> Response:
+    """The figures and parameters of `GET /api/v1/access-points/{ean}/monthly-peaks`, over
+    the days you were the customer of the access point (of the stay that holds most of the
+    months read): quarter-hours before you moved in or after you left count as missing.
+    Another customer's EAN answers like an unknown one (404). Your own reads do not appear
+    in the access log."""
+    point = await own_reads.own_access_point(session, principal, ean)
+    if format_ not in (None, "json", "csv"):
+        raise UnprocessableContent("`format` is json or csv.")
+    months = parse_months(from_, to, month_start(today_in_brussels()))
+    return _answer(await own_monthly_peaks(session, point, months), format_)

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.models import EnergyType
+from datahub_api.access_points.repository import CustomerTenures
 from datahub_api.auth.principal import Principal
 from datahub_api.brussels_days import brussels_date, day_start
 from datahub_api.capacity import repository
@@ -38,7 +39,7 @@ from datahub_api.capacity.peaks import (
     next_month,
     rolling_average,
 )
-from datahub_api.db import WriteSession
+from datahub_api.db import ReadSession, WriteSession
 from datahub_api.errors import Conflict, UnprocessableContent
 from datahub_api.iso_dates import OutOfRange, parse_month
 from datahub_api.mandates.access import (
@@ -47,6 +48,7 @@ from datahub_api.mandates.access import (
     authorize_read,
     readable_grants,
 )
+from datahub_api.meter_data import own_reads
 from datahub_api.meter_data.reads import authorize_and_record
 from datahub_api.meter_data.series import ReadGranularity, ReadWindow
 
@@ -153,6 +155,18 @@ async def read_monthly_peaks(
         session, principal, ean, window, channels=channels, face=face
     )
     released = grant.released_part(window.start, window.end)
+    return await _computed(session, ean, shown, context, released)
+
+
+async def _computed(
+    session: ReadSession,
+    ean: str,
+    shown: Sequence[date],
+    context: datetime,
+    released: tuple[datetime, datetime] | None,
+) -> MonthlyPeaks:
+    """The peaks of the ``shown`` months and their rolling averages, from the months since
+    ``context`` (the start of the read), counting the ``released`` instants only."""
     read_months = months_between(month_start(brussels_date(context)), shown[-1])
     if released is None:
         peaks = month_peaks([], read_months, context, context)
@@ -170,3 +184,20 @@ async def read_monthly_peaks(
             average, counted = rolling_average(peaks, peak.month)
             figures.append(MonthFigures(peak, average, len(counted)))
     return MonthlyPeaks(ean, figures)
+
+
+async def own_monthly_peaks(
+    session: ReadSession, point: CustomerTenures, months: Sequence[date]
+) -> MonthlyPeaks:
+    """The peaks of ``months`` of a customer's own access point (``point``: what
+    :func:`datahub_api.meter_data.own_reads.own_access_point` found, the gate) over their own
+    days only: those of the tenure that holds most of the months read (as their meter-data
+    reads choose it); other days count as missing, never as another occupant's. A
+    customer's own read is not an ESP's: nothing goes to the access log."""
+    if point.energy_type is not EnergyType.electricity:
+        raise NotElectricity("Capacity peaks are measured on electricity access points.")
+    context = day_start(add_months(months[0], -(ROLLING_MONTHS - 1)))
+    window = ReadWindow(context, day_start(next_month(months[-1])), ReadGranularity.quarter_hour)
+    first, end = own_reads.released_days(point, window)
+    released = (day_start(first), day_start(end)) if first < end else None
+    return await _computed(session, point.ean, months, context, released)

@@ -14,11 +14,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
+from datahub_api.access_points.repository import CustomerTenures
 from datahub_api.auth.principal import Principal
 from datahub_api.brussels_days import in_brussels
 from datahub_api.capacity.peaks import MINIMUM_KW, ROLLING_MONTHS, add_months, month_start
-from datahub_api.capacity.service import MonthFigures, MonthlyPeaks, read_monthly_peaks
-from datahub_api.db import WriteSession
+from datahub_api.capacity.service import (
+    MonthFigures,
+    MonthlyPeaks,
+    own_monthly_peaks,
+    read_monthly_peaks,
+)
+from datahub_api.db import ReadSession, WriteSession
 from datahub_api.errors import DatahubError, NotFound
 from datahub_api.portal.svg_chart import MONTH_NAMES, MONTHS, Axis, Chart, Frame, Slot, bars, number
 
@@ -75,8 +81,16 @@ def _tip(figures: MonthFigures, words: Mapping[str, str], language: str) -> list
     return lines
 
 
-def draw(peaks: MonthlyPeaks, shown: date, words: Mapping[str, str], language: str) -> PeaksSection:
-    """The chart and table of ``peaks``; ``shown`` (a month) is highlighted."""
+def draw(
+    peaks: MonthlyPeaks,
+    shown: date,
+    words: Mapping[str, str],
+    language: str,
+    *,
+    route: str = "/api/v1/access-points/{ean}/monthly-peaks",
+) -> PeaksSection:
+    """The chart and table of ``peaks``; ``shown`` (a month) is highlighted; the CSV link
+    goes to ``route`` (the ESP's API route, or the customer's own)."""
     slots = []
     rows = []
     for figures in peaks.months:
@@ -145,9 +159,33 @@ def draw(peaks: MonthlyPeaks, shown: date, words: Mapping[str, str], language: s
             if average is not None
             else words["peaks_no_average"].format(month=month_name(last, language))
         ),
-        csv_link=f"/api/v1/access-points/{peaks.ean}/monthly-peaks?from={first:%Y-%m}"
-        f"&to={last:%Y-%m}&format=csv",
+        csv_link=f"{route.format(ean=peaks.ean)}?from={first:%Y-%m}&to={last:%Y-%m}&format=csv",
         minimum=_kw(MINIMUM_KW, language),
+    )
+
+
+def _months_up_to(day: date) -> list[date]:
+    last = month_start(day)
+    return [add_months(last, offset) for offset in range(-(ROLLING_MONTHS - 1), 1)]
+
+
+async def own_peaks_section(
+    session: ReadSession,
+    point: CustomerTenures,
+    day: date,
+    words: Mapping[str, str],
+    language: str,
+) -> PeaksSection:
+    """The customer's own peaks of the 12 months up to the month of ``day`` (their own days
+    only; not in the access log), with the CSV of their own API route."""
+    months = _months_up_to(day)
+    peaks = await own_monthly_peaks(session, point, months)
+    return draw(
+        peaks,
+        months[-1],
+        words,
+        language,
+        route="/api/v1/me/access-points/{ean}/monthly-peaks",
     )
 
 
@@ -163,8 +201,7 @@ async def peaks_section(
 ) -> PeaksSection:
     """The peaks of the :data:`ROLLING_MONTHS` months up to the month of ``day``, read (and
     logged) in ``session``; a refusal of the gate becomes the section's note."""
-    last = month_start(day)
-    months = [add_months(last, offset) for offset in range(-(ROLLING_MONTHS - 1), 1)]
+    months = _months_up_to(day)
     try:
         peaks = await read_monthly_peaks(
             session, principal, ean, months, channels=channels, face="portal", lenient=True
@@ -178,4 +215,4 @@ async def peaks_section(
         if "allowed_from" in extra:
             return PeaksSection(note=words["peaks_outside"])
         return PeaksSection(note=str(refused.detail))
-    return draw(peaks, last, words, language)
+    return draw(peaks, months[-1], words, language)

@@ -25,6 +25,7 @@ from datahub_api.meter_data.portal_export import TariffCalendar, exported_access
 from datahub_api.meter_data.read_router import FileExport
 from datahub_api.meter_data.reads import series_of
 from datahub_api.meter_data.series import ReadWindow
+from datahub_api.portal.capacity_chart import own_peaks_section
 from datahub_api.portal.esp_chart import (
     STEP_OF_SPAN,
     BadPeriod,
@@ -116,6 +117,9 @@ async def my_access_point(request: Request, ean: str) -> Response:
             return page(request, person, "my_access_point.html", 422, error=shown.error, **context)
         released = own_reads.released_days(point, window)
         series = await series_of(session, point.ean, window, released)
+        peaks = None
+        if point.energy_type is EnergyType.electricity:  # the capacity tariff's monthly peaks
+            peaks = await own_peaks_section(session, point, period.last, words, language)
     selection = {"span": period.span.value, "date": period.anchor.isoformat()}
     json_query = {
         "from": period.first.isoformat(),
@@ -130,6 +134,7 @@ async def my_access_point(request: Request, ean: str) -> Response:
         csv_link=f"{HOME}/{point.ean}/csv?{urlencode(selection)}",
         json_link=f"/api/v1/me/access-points/{point.ean}/meter-data?{urlencode(json_query)}",
         **chart_context(series, window, language, words),
+        peaks=peaks,
         **context,
     )
 
