@@ -19,6 +19,7 @@ from ..consent_world import PASSWORD, make_person
 from ..esp_portal_world import PLAIN, make_esp_world
 from ..parties import make_esp
 from ..portal_helpers import seed_sla_month
+from ..tenancy_world import make_tenancy
 from .conftest import NewPage, log_in, playwright_api, screenshot
 
 if TYPE_CHECKING:
@@ -217,4 +218,30 @@ async def test_the_monthly_peaks_chart_in_dutch_and_english(
     await chart.locator('g.point[data-start="2026-03"]').hover()
     await expect(tip).to_contain_text("peak 2 kW at 10-03-2026 03:00 (CET)")
     await screenshot(page, "esp-monthly-peaks-en")
+    assert refused == []
+
+
+async def test_the_customers_own_monthly_peaks_in_dutch_and_english(
+    app: FastAPI, client: httpx.AsyncClient, new_page: NewPage
+) -> None:
+    world = await make_tenancy(app, client)
+    page = await new_page()
+    refused = await under_policy(page)
+    await log_in(page, world.tenant.username, PASSWORD)
+    await page.goto(f"/portal/my-data/{world.ean}?span=month&date=2026-03-29")
+    peaks = page.locator("section.capacity-peaks")
+    chart = peaks.locator("svg.peaks-chart")
+    await expect(peaks.get_by_role("heading", level=2)).to_have_text(
+        "Maandpieken (capaciteitstarief)"
+    )
+    await expect(chart.locator("g.point")).to_have_count(12)
+    await chart.locator('g.point[data-start="2026-03"]').hover()
+    # Their own first day only (the spring DST day, 92 quarter-hours): slot 91 is 92 Wh.
+    await expect(peaks.locator(".chart-tip")).to_contain_text("piek 0,368 kW op 29-03-2026")
+    await screenshot(page, "my-data-monthly-peaks-nl")
+    await page.get_by_role("link", name="EN", exact=True).click()
+    await expect(peaks.get_by_role("heading", level=2)).to_have_text(
+        "Monthly peaks (capacity tariff)"
+    )
+    await screenshot(page, "my-data-monthly-peaks-en")
     assert refused == []
