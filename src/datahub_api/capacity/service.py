@@ -14,6 +14,9 @@ The gate is :mod:`datahub_api.mandates.access` (via :func:`authorize_and_record`
 meter-data read): an approved mandate whose data service allows quarter-hours
 (``VH_kwartier_uur``, ``VH_onbepaald``) on the face's channels; the months are read inside its
 data period and released to the customer's tenure, and the read is written to the access log.
+A customer reading their own access point goes through
+:mod:`datahub_api.meter_data.own_reads` instead (their own days; not in the access log):
+:func:`own_monthly_peaks`.
 """
 
 from __future__ import annotations
