@@ -29,6 +29,7 @@ def serve(url: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
         "DATAHUB_LOG_LEVEL": "WARNING",
         "DATAHUB_RATE_LIMIT_REQUESTS": str(10**9),
         "DATAHUB_RUN_WORKER_IN_PROCESS": "false",
+        "DATAHUB_SHUTDOWN_DELAY_SECONDS": "0",  # no load balancer to leave: stop at once
     }
     command = [
         sys.executable, "-m", "uvicorn", "--factory", "datahub_api.app:create_app",

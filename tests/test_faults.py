@@ -427,8 +427,8 @@ async def test_deliveries_of_a_killed_worker_are_made_after_a_restart(
         assert [j for j in await queue.jobs("doing") if j["task_name"] == "webhooks.deliver"]
 
         # The restarted worker's every-minute recovery requeues the jobs of workers whose
-        # heartbeat is older than STALLED_WORKER_SECONDS; here that wait is shortened.
-        monkeypatch.setattr(jobs, "STALLED_WORKER_SECONDS", 1.0)
+        # heartbeat is older than DATAHUB_WORKER_STALLED_SECONDS; here that wait is shortened.
+        monkeypatch.setattr(queue.settings, "worker_stalled_seconds", 1.0)
         await asyncio.sleep(1.5)
         assert await jobs.retry_stalled_jobs(queue) >= 1
         receiver.release_held()

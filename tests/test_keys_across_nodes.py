@@ -70,6 +70,7 @@ def node_env(database_url: str, encryption_key: str, data_dir: Path) -> dict[str
             "DATAHUB_RUN_WORKER_IN_PROCESS": "false",
             "DATAHUB_RATE_LIMIT_REQUESTS": str(10**6),
             "DATAHUB_LOG_LEVEL": "WARNING",
+            "DATAHUB_SHUTDOWN_DELAY_SECONDS": "0",  # no load balancer waits on the tests' nodes
         }
     )
     return env

@@ -19,7 +19,7 @@ from datahub_api.meter_data import repository, service
 from datahub_api.meter_data.blocks import slot_start
 from datahub_api.meter_data.models import Direction, Granularity, Register, ValidationState
 from datahub_api.meter_data.repository import BlockKey, DayBlock
-from datahub_api.meter_data.service import StoredBlock
+from datahub_api.meter_data.stored_blocks import StoredBlock
 
 from .conftest import make_settings
 from .meter_data_helpers import (

@@ -212,6 +212,7 @@ class Node:
                 "DATAHUB_DATA_DIR": str(data_dir),
                 "DATAHUB_RUN_WORKER_IN_PROCESS": "false",
                 "DATAHUB_LOG_LEVEL": "WARNING",
+                "DATAHUB_SHUTDOWN_DELAY_SECONDS": "0",  # no load balancer waits on it
                 **env,
             },
             stdout=subprocess.DEVNULL,

@@ -26,6 +26,7 @@ from datahub_api.meter_data.ingest_parser import BatchBuilder, CsvReader
 from datahub_api.meter_data.models import Granularity, ValidationState
 from datahub_api.sla import repository
 from datahub_api.sla import service as sla_service
+from datahub_api.sla.figures import Figures
 from datahub_api.sla.service import GroupBy, SlaChannel
 
 from .access_point_data import access_point_body, fresh_ean
@@ -203,7 +204,7 @@ async def independent_counts(
     return counts
 
 
-def as_dict(figures: sla_service.Figures) -> dict[str, int]:
+def as_dict(figures: Figures) -> dict[str, int]:
     return {
         "expected": figures.expected,
         "on_time": figures.on_time,

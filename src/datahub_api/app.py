@@ -43,6 +43,7 @@ from datahub_api.events.router import router as events_router
 from datahub_api.fluvius_v3.errors import install_v3_face
 from datahub_api.fluvius_v3.router import router as v3_router
 from datahub_api.gas_calorific.router import router as gas_calorific_router
+from datahub_api.health.draining import Drain, DrainMiddleware, drain_on_signals
 from datahub_api.health.router import router as health_router
 from datahub_api.history_exports.router import router as history_exports_router
 from datahub_api.http_caching import install_not_modified
@@ -199,7 +200,13 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         if url is None:
             embedded = embedded_postgres.start(settings.embedded_pg_dir)
             url = embedded.url()
-        database = create_database(normalize_database_url(url), settings)
+        database = create_database(
+            normalize_database_url(url),
+            settings,
+            read_urls=settings.read_database_urls,
+            direct_url=settings.direct_database_url,
+            observer=metrics,
+        )
         app.state.database = database
         if embedded is None:
             warn_if_the_key_encryption_key_is_local(settings)
@@ -216,13 +223,14 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         mandate_versions = MandateVersions(database)
         app.state.mandate_versions = mandate_versions
         mandate_versions.start()
-        jobs = JobQueue(database.url, database, settings)
+        jobs = JobQueue(database.direct_url, database, settings)
         app.state.jobs = jobs
         try:
             await jobs.open()
             if settings.run_worker_in_process:
                 jobs.start_worker()
-            yield
+            with drain_on_signals(app.state.drain, settings.shutdown_delay_seconds):
+                yield
         finally:
             await jobs.close()
             await mandate_versions.stop()
@@ -241,6 +249,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.drain = Drain()
     app.state.principal_checks = [check_principal]
     install_throttles(app, settings)
     app.state.on_refusal = audit_refusal
@@ -292,6 +301,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.add_middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(DrainMiddleware, drain=app.state.drain)
     return app
 
 

@@ -21,6 +21,15 @@ domain with jobs has a ``tasks.py`` with ``register_tasks(queue)``, listed in
 Periodic tasks are deferred by every running worker (at most once per tick: procrastinate
 records each tick in ``procrastinate_periodic_defers``), so they need no leader election.
 
+Any number of workers (``datahub-api worker`` processes, on any machine) share the queue:
+a worker takes a job with ``SELECT ... FOR UPDATE SKIP LOCKED``, so each job runs once.
+Each worker writes a heartbeat every ``DATAHUB_WORKER_HEARTBEAT_SECONDS``; a worker silent
+for ``DATAHUB_WORKER_STALLED_SECONDS`` (killed, its machine lost) is taken for dead and
+:data:`RETRY_STALLED` puts its running jobs back in the queue, where another worker runs
+them again from the start. Every task is therefore written to be run again after dying at
+any point: its changes are committed in transactions that leave nothing half-done, files
+are moved into place whole, and a duplicate run finds its work done.
+
 Jobs are deferred by name (:meth:`JobQueue.defer`). Procrastinate's connection cannot take
 part in a SQLAlchemy/asyncpg transaction, so a job that must exist iff a change commits is
 deferred *after* the commit (``after_commit`` in requests, :func:`commit` elsewhere), and the
@@ -66,7 +75,6 @@ TASK_MODULES: tuple[str, ...] = (
 )
 
 RETRY_STALLED = "jobs.retry_stalled"
-STALLED_WORKER_SECONDS = 60.0
 WORKER_RESTART_SECONDS = 5.0
 
 Clock = Callable[[], datetime]
@@ -189,15 +197,27 @@ class JobQueue:
             name="job worker",
         )
 
+    def _worker_options(self, concurrency: int) -> dict[str, Any]:
+        """How every long-running worker of this service runs."""
+        return {
+            "concurrency": concurrency,
+            "install_signal_handlers": False,
+            "delete_jobs": "successful",
+            # Stopping (SIGTERM), the jobs running may finish for this long; then they are
+            # cancelled (procrastinate marks them aborted) and their work is done again (a
+            # webhook delivery stays due for the sweeper, an export queues its build again).
+            "shutdown_graceful_timeout": self.settings.shutdown_timeout_seconds,
+            "update_heartbeat_interval": self.settings.worker_heartbeat_seconds,
+            # A worker starting up forgets the workers silent this long (their jobs are
+            # requeued by RETRY_STALLED, which finds them by their missing worker then).
+            "stalled_worker_timeout": self.settings.worker_stalled_seconds,
+        }
+
     async def _supervise(self, concurrency: int) -> None:
         while True:
             try:
                 await self.app.run_worker_async(
-                    concurrency=concurrency,
-                    install_signal_handlers=False,
-                    delete_jobs="successful",
-                    shutdown_graceful_timeout=self.settings.webhook_timeout_seconds + 5,
-                    name="in-process",
+                    **self._worker_options(concurrency), name="in-process"
                 )
             except asyncio.CancelledError:
                 raise
@@ -233,12 +253,7 @@ class JobQueue:
         try:
             while not stopping.is_set():
                 running = asyncio.create_task(
-                    self.app.run_worker_async(
-                        concurrency=concurrency,
-                        install_signal_handlers=False,
-                        delete_jobs="successful",
-                        shutdown_graceful_timeout=self.settings.webhook_timeout_seconds + 5,
-                    )
+                    self.app.run_worker_async(**self._worker_options(concurrency))
                 )
                 try:
                     await running
@@ -325,23 +340,48 @@ class JobQueue:
 
 async def retry_stalled_jobs(queue: JobQueue) -> int:
     """Put back in the queue the jobs of workers that died mid-job (no heartbeat for
-    :data:`STALLED_WORKER_SECONDS`). Every task must therefore be safe to run twice."""
+    ``DATAHUB_WORKER_STALLED_SECONDS``). Every task must therefore be safe to run twice.
+
+    A dead job whose ``queueing_lock`` is taken by a job waiting meanwhile (the periodic
+    job's next tick, the sweeper's new try of a delivery or export) cannot go back: that job
+    does the same work, so the dead one is dropped instead. Left ``doing``, its ``lock``
+    would keep the waiting job from ever running."""
     manager = queue.app.job_manager
-    retried = 0
-    for job in await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_WORKER_SECONDS):
+    retried = dropped = 0
+    stalled_after = queue.settings.worker_stalled_seconds
+    for job in await manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
         try:
             await manager.retry_job(job)
-        except Exception as exc:  # e.g. its queueing lock is taken by a waiting job
+        except procrastinate_exceptions.UniqueViolation:
+            await manager.finish_job(job, status=procrastinate.jobs.Status.ABORTED, delete_job=True)
+            dropped += 1
+            continue
+        except Exception as exc:
             logger.warning("could not requeue stalled job %s: %s", job.id, exc)
             continue
         retried += 1
-    if retried:
-        logger.warning("requeued %s job(s) of workers that stopped mid-job", retried)
-    return retried
+    if retried or dropped:
+        logger.warning(
+            "requeued %s job(s) of workers that stopped mid-job (%s more dropped: the same "
+            "work waits in the queue)",
+            retried,
+            dropped,
+        )
+    return retried + dropped
+
+
+def stalled_check_cron(stalled_seconds: float) -> str:
+    """How often :data:`RETRY_STALLED` looks for dead workers: twice per ``stalled_seconds``
+    (procrastinate's cron takes seconds as a sixth field), at least once a minute, so a dead
+    worker's job waits at most about 1.5 times the setting."""
+    every = max(1, int(stalled_seconds // 2))
+    return "* * * * *" if every >= 60 else f"* * * * * */{every}"
 
 
 def _register_queue_tasks(queue: JobQueue) -> None:
-    @queue.app.periodic(cron="* * * * *", periodic_id=RETRY_STALLED)
+    cron = stalled_check_cron(queue.settings.worker_stalled_seconds)
+
+    @queue.app.periodic(cron=cron, periodic_id=RETRY_STALLED)
     @queue.app.task(name=RETRY_STALLED, queueing_lock=RETRY_STALLED)
     async def retry_stalled(timestamp: int) -> None:
         await retry_stalled_jobs(queue)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 
+from datahub_api.meter_data.models import is_partition
+
 DOMAINS_WITH_MODELS: tuple[str, ...] = (
     "demo",
     "organisations",
@@ -35,6 +37,4 @@ def import_all_models() -> None:
 def is_unmanaged_table(name: str) -> bool:
     """Tables made at run time rather than by migrations (yearly partitions of the meter
     data): alembic leaves them out of its comparison."""
-    from datahub_api.meter_data.models import is_partition
-
     return is_partition(name)

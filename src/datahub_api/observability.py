@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, TextIO
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pythonjsonlogger.json import JsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -124,6 +124,28 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=self.registry,
         )
+        self.read_sessions = Counter(
+            "datahub_db_read_sessions",
+            "Read-only sessions by the server that served them (replica, primary) and why "
+            "(caught_up; lagging, unavailable or not_a_replica when a replica could not).",
+            ["server", "reason"],
+            registry=self.registry,
+        )
+        self.replica_lag_bytes = Gauge(
+            "datahub_db_replica_lag_bytes",
+            "How far each read replica's replay was behind the primary's WAL position at "
+            "its last check, in bytes.",
+            ["replica"],
+            registry=self.registry,
+        )
+
+    # --- the database's ReadObserver -------------------------------------------------
+
+    def read_served(self, server: str, reason: str) -> None:
+        self.read_sessions.labels(server, reason).inc()
+
+    def replica_lag(self, replica: str, lag_bytes: int) -> None:
+        self.replica_lag_bytes.labels(replica).set(lag_bytes)
 
 
 class MetricsMiddleware:

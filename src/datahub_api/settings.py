@@ -9,7 +9,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, BaseModel, Field, IPvAnyNetwork, SecretStr, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -62,6 +70,37 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("DATABASE_URL", "DATAHUB_DATABASE_URL"),
         description="PostgreSQL server to use; unset means the embedded server in the data dir.",
+    )
+    read_database_url: str | None = Field(
+        default=None,
+        description="Streaming replicas of the primary (comma-separated URLs, each naming one "
+        "server) that serve read-only sessions once they have replayed every change committed "
+        "before the read began (see docs/deployment.md); unset: reads go to the primary.",
+    )
+    read_replica_max_wait_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        le=30,
+        description="How long a read waits for a replica to replay what the primary already "
+        "committed before it is served by the primary instead.",
+    )
+    read_replica_retry_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="How long a replica that failed to answer is left out before it is tried "
+        "again (meanwhile its reads go to the primary).",
+    )
+    direct_database_url: str | None = Field(
+        default=None,
+        description="The primary without a connection pooler, for what a pooler in transaction "
+        "mode cannot carry: LISTEN/NOTIFY listeners and the job queue (its worker listens); "
+        "unset: `DATABASE_URL`. Required with `database_pooled`.",
+    )
+    database_pooled: bool = Field(
+        default=False,
+        description="`DATABASE_URL` and the read URLs go through a pooler in transaction mode "
+        "(PgBouncer): no prepared statements are kept on a server connection.",
     )
     data_dir: Path = Field(
         default=Path(".datahub"),
@@ -315,7 +354,9 @@ class Settings(BaseSettings):
     )
     history_export_dir: Path | None = Field(
         default=None,
-        description="Where history export files are written; default `<data dir>/history-exports`.",
+        description="Where history export files are written; default `<data dir>/history-exports`. "
+        "With several nodes, a directory every API node and worker mounts (a shared volume): "
+        "a worker writes the file, any node serves it.",
     )
     max_page_size: int = Field(default=1000, ge=1, description="Largest `limit` on paged lists.")
     run_worker_in_process: bool = Field(
@@ -325,6 +366,35 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int = Field(
         default=4, ge=1, le=100, description="Jobs one worker runs at the same time."
+    )
+    worker_heartbeat_seconds: float = Field(
+        default=10,
+        gt=0,
+        le=300,
+        description="How often a job worker records in the database that it is alive.",
+    )
+    worker_stalled_seconds: float = Field(
+        default=60,
+        gt=0,
+        le=3600,
+        description="A worker whose last heartbeat is this old is taken for dead (killed, its "
+        "machine lost): the jobs it was running go back to the queue for another worker. "
+        "Keep it several heartbeats long.",
+    )
+    shutdown_delay_seconds: float = Field(
+        default=5,
+        ge=0,
+        le=300,
+        description="After SIGTERM, how long `serve` keeps taking requests while `/readyz` "
+        "answers 503, so a load balancer takes the node out before it stops listening.",
+    )
+    shutdown_timeout_seconds: float = Field(
+        default=30,
+        gt=0,
+        le=3600,
+        description="Once `serve` stops listening, the longest it waits for the requests in "
+        "flight to finish, and a stopping worker for its running jobs; those still running "
+        "then are cancelled (a cancelled job's work is done again).",
     )
     webhook_allowed_hosts: list[str] = Field(
         default_factory=list,
@@ -363,10 +433,19 @@ class Settings(BaseSettings):
             ipaddress.ip_network(entry.strip(), strict=False)  # ValueError names the entry
         return [entry.strip() for entry in value]
 
-    @field_validator("database_url", "redis_url")
+    @field_validator("database_url", "redis_url", "direct_database_url", "read_database_url")
     @classmethod
     def _empty_means_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @model_validator(mode="after")
+    def _pooled_needs_a_direct_url(self) -> Settings:
+        if self.database_pooled and self.database_url and not self.direct_database_url:
+            raise ValueError(
+                "DATAHUB_DATABASE_POOLED needs DATAHUB_DIRECT_DATABASE_URL: LISTEN/NOTIFY and "
+                "the job queue cannot go through a pooler in transaction mode"
+            )
+        return self
 
     @field_validator("sla_targets")
     @classmethod
@@ -404,6 +483,11 @@ class Settings(BaseSettings):
                 self.token_issuer,
             }
         )
+
+    @property
+    def read_database_urls(self) -> list[str]:
+        """The replicas of ``read_database_url``, in the order given."""
+        return [url.strip() for url in (self.read_database_url or "").split(",") if url.strip()]
 
     @property
     def embedded_pg_dir(self) -> Path:

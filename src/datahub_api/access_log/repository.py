@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, false, func, or_, select, true
 
 from datahub_api.access_log.models import DataReadRecord
+from datahub_api.array_parameters import in_array
 from datahub_api.db import ReadSession, WriteSession
 from datahub_api.organisations.models import Organisation
 
@@ -59,8 +60,8 @@ async def read_summary(
             func.count().filter(DataReadRecord.at >= since),
         )
         .where(
-            DataReadRecord.ean.in_(sorted(set(eans))),
-            DataReadRecord.mandate_id.in_(sorted(set(mandate_ids))),
+            in_array(DataReadRecord.ean, sorted(set(eans))),
+            in_array(DataReadRecord.mandate_id, sorted(set(mandate_ids))),
         )
         .group_by(DataReadRecord.mandate_id)
     )

@@ -37,6 +37,7 @@ from datahub_api.access_points.models import (
     PartyRole,
     PhysicalMeter,
 )
+from datahub_api.array_parameters import in_array
 from datahub_api.db import ReadSession, WriteSession
 
 
@@ -267,7 +268,7 @@ async def lock_existing(session: WriteSession, eans: Sequence[str]) -> dict[str,
         .outerjoin(
             AccessPointInstallation, AccessPointInstallation.access_point_id == AccessPoint.id
         )
-        .where(AccessPoint.ean.in_(eans))
+        .where(in_array(AccessPoint.ean, eans))
         .order_by(AccessPoint.ean)
         .with_for_update(of=AccessPoint)
     )
@@ -298,7 +299,7 @@ async def grid_user_periods(
             AccessPointParty.valid_to,
         )
         .where(
-            AccessPointParty.access_point_id.in_(access_point_ids),
+            in_array(AccessPointParty.access_point_id, access_point_ids),
             AccessPointParty.role == PartyRole.grid_user,
         )
         .order_by(AccessPointParty.access_point_id, AccessPointParty.valid_from)
@@ -686,7 +687,7 @@ async def lock_for_metering(
     batches never write the same day block at once."""
     locked = await session.execute(
         select(AccessPoint.id, AccessPoint.ean, AccessPoint.energy_type)
-        .where(AccessPoint.ean.in_(sorted(set(eans))))
+        .where(in_array(AccessPoint.ean, sorted(set(eans))))
         .order_by(AccessPoint.ean)
         .with_for_update(key_share=True)
     )
@@ -699,7 +700,7 @@ async def lock_for_metering(
                 PhysicalMeter.installed_from,
                 PhysicalMeter.installed_to,
             )
-            .where(PhysicalMeter.access_point_id.in_(list(found)))
+            .where(in_array(PhysicalMeter.access_point_id, found))
             .order_by(PhysicalMeter.access_point_id, PhysicalMeter.installed_from)
         )
         for row in meters:
@@ -714,7 +715,7 @@ async def energy_types(session: ReadSession, eans: Sequence[str]) -> dict[str, E
     if not eans:
         return {}
     result = await session.execute(
-        select(AccessPoint.ean, AccessPoint.energy_type).where(AccessPoint.ean.in_(list(eans)))
+        select(AccessPoint.ean, AccessPoint.energy_type).where(in_array(AccessPoint.ean, eans))
     )
     return {row.ean: row.energy_type for row in result}
 

@@ -32,6 +32,7 @@ from datahub_api.access_points.models import AccessPoint, EnergyType
 from datahub_api.access_points.schemas import AccessPointFields
 from datahub_api.brussels_days import today_in_brussels
 from datahub_api.db import WriteSession
+from datahub_api.meter_data.demo_data import seed_sandbox_point
 
 _FAMILY = re.compile(
     r"5414[45](?P<energy>[01])(?P<injection>[0-2])(?P<granularity>[0-2])[0-2]000000\d{3}"
@@ -70,8 +71,6 @@ async def make_sandbox_point(session: WriteSession, ean: str) -> AccessPoint | N
     """Sandbox mode only: register the synthetic access point a sandbox test EAN names,
     with data for :data:`SANDBOX_DATA_DAYS` days up to yesterday; None for an EAN of no
     sandbox family."""
-    from datahub_api.meter_data.demo_data import seed_sandbox_point
-
     kind = sandbox_kind(ean)
     if kind is None:
         return None

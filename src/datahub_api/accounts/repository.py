@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select, text, update
 
 from datahub_api.accounts.models import Account, AccountRole, LoginSession
+from datahub_api.array_parameters import in_array
 from datahub_api.db import ReadSession, WriteSession
 
 
@@ -17,7 +18,9 @@ async def roles_by_id(session: ReadSession, account_ids: Iterable[int]) -> dict[
     wanted = sorted(set(account_ids))
     if not wanted:
         return {}
-    result = await session.execute(select(Account.id, Account.role).where(Account.id.in_(wanted)))
+    result = await session.execute(
+        select(Account.id, Account.role).where(in_array(Account.id, wanted))
+    )
     return {row.id: row.role for row in result}
 
 

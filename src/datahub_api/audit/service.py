@@ -18,7 +18,7 @@ from datahub_api.audit.models import AuditRecord
 from datahub_api.auth.principal import Principal
 from datahub_api.client_address import client_address
 from datahub_api.db import Database, WriteSession
-from datahub_api.errors import utf8_text
+from datahub_api.errors import DatahubError, utf8_text
 from datahub_api.observability import request_id_var
 
 logger = logging.getLogger(__name__)
@@ -116,8 +116,6 @@ async def record_refusal(
 
 async def audit_refusal(request: Request, error: Exception) -> None:
     """The app's refusal listener: every 401 and 403 leaves a record."""
-    from datahub_api.errors import DatahubError
-
     principal = getattr(request.state, "principal", None)
     actor = principal.subject if isinstance(principal, Principal) else None
     actor = actor or getattr(request.state, "audit_actor", None) or "-"

@@ -16,6 +16,7 @@ from fastapi import Depends, Request, Security
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2
 
+from datahub_api.accounts.service import SESSION_COOKIE, principal_from_cookie
 from datahub_api.auth import tokens
 from datahub_api.auth.principal import Principal
 from datahub_api.auth.rate_limit import ClientRateLimiter
@@ -112,8 +113,6 @@ CSRF_HEADER = "X-CSRF-Token"
 async def _person_from_cookie(request: Request) -> Principal:
     """A person's session. Unsafe methods must echo the session's CSRF token (a header for
     API calls; the portal's forms check their ``csrf_token`` field themselves)."""
-    from datahub_api.accounts.service import SESSION_COOKIE, principal_from_cookie
-
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise Unauthorized(

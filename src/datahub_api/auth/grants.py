@@ -22,9 +22,12 @@ from sqlalchemy.engine import make_url
 from starlette.requests import Request
 
 from datahub_api.auth import repository as auth_repository
+from datahub_api.auth.dependencies import invalid_token
 from datahub_api.auth.principal import Principal, Role
+from datahub_api.brussels_days import today_in_brussels
 from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts.repository import ACCESS_CHANGED_CHANNEL
+from datahub_api.contracts.scopes import scopes_for_channels
 from datahub_api.db import Database
 from datahub_api.errors import Forbidden
 from datahub_api.organisations import repository as organisations_repository
@@ -57,8 +60,6 @@ class AccessGrants:
             await self._reload()
 
     async def _reload(self) -> None:
-        from datahub_api.contracts.service import scopes_for_channels, today_in_brussels
-
         started = time.time()
         async with self.database.read_sessions() as session:
             channels = await contracts_repository.active_channels_by_organisation(
@@ -118,7 +119,7 @@ class AccessGrants:
 
     async def _listen_forever(self) -> None:
         dsn = (
-            make_url(self.database.url)
+            make_url(self.database.direct_url)
             .set(drivername="postgresql")
             .render_as_string(hide_password=False)
         )
@@ -158,8 +159,6 @@ async def reload_after_commit(app: Any) -> None:
 
 
 async def check_principal(request: Request, principal: Principal) -> Principal:
-    from datahub_api.auth.dependencies import invalid_token
-
     grants: AccessGrants = request.app.state.access_grants
     narrowed = await grants.narrow(principal)
     if narrowed is None:

@@ -27,9 +27,10 @@ from datahub_api.auth.models import ApiClient, ClientCertificate, ClientSecret
 from datahub_api.auth.principal import HEAD_END_SCOPES, OPERATOR_SCOPES, Role
 from datahub_api.auth.tokens import IssuedToken, mint
 from datahub_api.contracts import repository as contracts_repository
-from datahub_api.contracts.service import scopes_for_channels, today_in_brussels
+from datahub_api.contracts.scopes import scopes_for_channels
+from datahub_api.contracts.service import today_in_brussels
 from datahub_api.db import ReadSession, WriteSession, after_commit
-from datahub_api.errors import DatahubError, UnprocessableContent
+from datahub_api.errors import Conflict, DatahubError, UnprocessableContent
 from datahub_api.organisations import repository as organisations_repository
 from datahub_api.organisations.models import OrganisationStatus
 
@@ -148,8 +149,6 @@ async def register_certificate(
         raise UnprocessableContent("The certificate has expired.")
     thumbprint = certificate_thumbprint(certificate)
     if await repository.get_client_by_certificate(session, thumbprint) is not None:
-        from datahub_api.errors import Conflict
-
         raise Conflict("This certificate is already registered.")
     row = ClientCertificate(
         client_pk=client.id,

@@ -17,6 +17,7 @@ from datahub_api.auth.models import ApiClient
 from datahub_api.auth.service import CLIENT_ASSERTION_TYPE, OAuthError, invalid_client
 from datahub_api.client_address import client_address
 from datahub_api.db import WriteSessionDep
+from datahub_api.errors import DatahubError
 from datahub_api.throttles.service import FailureThrottle
 
 router = APIRouter(tags=["auth"])
@@ -178,8 +179,6 @@ for _path in TOKEN_PATHS:
 
 def render_oauth_error(request: Request, error: object) -> JSONResponse:
     """RFC 6749 5.2 bodies for everything under ``/oauth2``."""
-    from datahub_api.errors import DatahubError
-
     assert isinstance(error, DatahubError)
     if isinstance(error, OAuthError):
         code, status = error.error, error.status

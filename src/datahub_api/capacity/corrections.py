@@ -38,8 +38,8 @@ from datahub_api.events.service import EventToPublish
 from datahub_api.mandates import repository as mandates_repository
 from datahub_api.mandates.access import Granularity as ReadGranularity
 from datahub_api.mandates.access import ReadableWindow, readable_windows, utcnow
+from datahub_api.meter_data.channels import API_CHANNELS
 from datahub_api.meter_data.models import Direction, Granularity, Register
-from datahub_api.meter_data.reads import API_CHANNELS
 
 
 class ChangedBlock(Protocol):

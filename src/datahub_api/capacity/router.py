@@ -16,16 +16,16 @@ from datahub_api.capacity.schemas import MonthlyPeaksOut, csv_file, csv_file_nam
 from datahub_api.capacity.service import (
     MAX_MONTHS,
     MonthlyPeaks,
+    check_readable,
     own_monthly_peaks,
     parse_months,
     read_monthly_peaks,
 )
 from datahub_api.db import ReadSessionDep, WriteSessionDep
 from datahub_api.errors import UnprocessableContent, problem_responses
-from datahub_api.mandates.access import readable_mandates
 from datahub_api.meter_data import own_reads
+from datahub_api.meter_data.channels import API_CHANNELS, PORTAL_CHANNELS
 from datahub_api.meter_data.portal_export import content_disposition
-from datahub_api.meter_data.reads import API_CHANNELS, PORTAL_CHANNELS
 
 router = APIRouter(tags=["meter data"])
 
@@ -94,7 +94,7 @@ async def monthly_peaks(
     ] = None,
 ) -> Response:
     channels = PORTAL_CHANNELS if principal.user_id is not None else API_CHANNELS
-    await readable_mandates(session, principal, ean, channels=channels)
+    await check_readable(session, principal, ean, channels=channels)
     if format_ not in (None, "json", "csv"):
         raise UnprocessableContent("`format` is json or csv.")
     months = parse_months(from_, to, month_start(today_in_brussels()))

@@ -50,6 +50,7 @@ from datahub_api.mandates.access import (
     ReadGrant,
     authorize_read,
     readable_grants,
+    readable_mandates,
 )
 from datahub_api.meter_data import own_reads
 from datahub_api.meter_data.reads import authorize_and_record
@@ -106,6 +107,15 @@ def parse_months(first_text: str | None, last_text: str | None, this_month: date
     if len(asked) > MAX_MONTHS:
         raise UnprocessableContent(f"At most {MAX_MONTHS} months per call.")
     return asked
+
+
+async def check_readable(
+    session: ReadSession, principal: Principal, ean: str, *, channels: tuple[str, ...]
+) -> None:
+    """The gate's early answer, before any parameter is looked at: the unknown-EAN 404
+    without a readable mandate of the caller on ``ean`` (so an ESP without one learns
+    nothing about the EAN from a 422)."""
+    await readable_mandates(session, principal, ean, channels=channels)
 
 
 async def read_monthly_peaks(

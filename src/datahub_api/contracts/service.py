@@ -4,7 +4,6 @@ an approved contract grants."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
 from datetime import date
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -12,7 +11,7 @@ from zoneinfo import ZoneInfo
 from datahub_api.auth import repository as auth_repository
 from datahub_api.auth.grants import reload_after_commit
 from datahub_api.auth.models import SubscriptionKey
-from datahub_api.auth.principal import Principal, Role, Scope
+from datahub_api.auth.principal import Principal, Role
 from datahub_api.contracts import repository
 from datahub_api.contracts.models import (
     Channel,
@@ -26,25 +25,6 @@ from datahub_api.errors import Conflict, Forbidden, NotFound, UnprocessableConte
 from datahub_api.organisations.models import Organisation, OrganisationStatus
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
-
-# What an approved contract on a channel lets the organisation's API clients do.
-CHANNEL_SCOPES: dict[str, frozenset[str]] = {
-    Channel.api: frozenset(
-        {Scope.consents, Scope.mandates_read, Scope.meter_data_read, Scope.webhooks}
-    ),
-    Channel.portal: frozenset({Scope.consents}),
-    Channel.nps: frozenset({Scope.nps, Scope.mandates_read, Scope.meter_data_read, Scope.webhooks}),
-    Channel.annual_history: frozenset({Scope.exports}),
-}
-# Every active ESP may manage its contracts and clients, contract or not.
-BASE_ESP_SCOPES = frozenset({Scope.contracts})
-
-
-def scopes_for_channels(channels: Iterable[str]) -> frozenset[str]:
-    scopes: set[str] = set(BASE_ESP_SCOPES)
-    for channel in channels:
-        scopes |= CHANNEL_SCOPES.get(channel, frozenset())
-    return frozenset(scopes)
 
 
 class Transition(StrEnum):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -26,30 +26,18 @@ from datahub_api.brussels_days import today_in_brussels
 from datahub_api.db import WriteSession
 from datahub_api.demo import repository
 from datahub_api.demo.models import DemoWorld
+from datahub_api.demo.world import DemoParameters as DemoParameters
+from datahub_api.demo.world import DemoWorldBuilder, DomainSeeder
 from datahub_api.errors import Conflict
+from datahub_api.gas_calorific.demo_data import seed_calorific_values
+from datahub_api.mandates.demo_data import seed_mandates
+from datahub_api.meter_data.demo_data import seed_featured_reads, seed_meter_data
+from datahub_api.nps.demo_data import seed_nps
+from datahub_api.organisations.demo_data import seed_organisations_and_clients
 from datahub_api.settings import Settings
+from datahub_api.sla.demo_data import seed_sla
 
 CREDENTIALS_FILE = "demo-credentials.json"
-
-
-@dataclass(frozen=True)
-class DemoParameters:
-    eans: int = 200
-    days: int = 365
-    seed: int = 42
-
-
-@dataclass
-class DemoWorldBuilder:
-    """What the per-domain seed functions share: the random source and the credentials."""
-
-    parameters: DemoParameters
-    settings: Settings
-    rng: random.Random
-    credentials: dict[str, Any] = field(default_factory=dict)
-
-
-DomainSeeder = Callable[[WriteSession, DemoWorldBuilder], Awaitable[None]]
 
 
 async def seed_service_record(session: WriteSession, world: DemoWorldBuilder) -> None:
@@ -275,6 +263,25 @@ class _AccessPointWorld:
             point.communication = [(installed, self.days_ago(20, 200))]
         # else: never communicated
 
+    def feature(self) -> _DemoAccessPoint | None:
+        """The customer the welcome names: the first one who is also the grid user of their
+        home, whose electricity access point is made a communicating digital meter (with
+        data, consents and reads to show) whatever the draw gave it. No random draw here:
+        the rest of the world stays as the seed made it."""
+        for point in self.access_points:
+            owner = point.customer
+            if point.energy_type is EnergyType.electricity and owner.grid_user_of_own:
+                point.meter_type, point.metering, point.gvm = (
+                    MeterType.digital,
+                    Metering.on_meter,
+                    False,
+                )
+                point.sub_headpoints, point.former, point.moved_on = [], None, None
+                point.meters = [self.meter("1", "1SAG1100000001", point.since)]
+                point.communication = [(point.since, None)]
+                return point
+        return None
+
 
 def _demo_installation(rng: random.Random, point: _DemoAccessPoint, today: date) -> dict[str, Any]:
     """Installation facts (data service ``IG``) of a demo access point: solar panels on about
@@ -356,6 +363,7 @@ async def seed_access_points(session: WriteSession, world: DemoWorldBuilder) -> 
     today = today_in_brussels()
     plan = _AccessPointWorld(world, today)
     plan.plan(world.parameters.eans)
+    featured = plan.feature()
     # A random source of their own, so the rest of the world stays as it was for a seed.
     facts_rng = random.Random(f"installation-{world.parameters.seed}")  # noqa: S311  demo data
     for point in plan.access_points:
@@ -393,6 +401,13 @@ async def seed_access_points(session: WriteSession, world: DemoWorldBuilder) -> 
         }
         for a in current
     ]
+    if featured is not None:
+        world.credentials["featured_customer"] = {
+            "name": featured.customer.name,
+            "username": featured.customer.username,
+            "password": featured.customer.password,
+            "ean": featured.ean,
+        }
     world.credentials["landlords"] = [
         {"name": a.name, "username": a.username, "password": a.password, "eans": a.eans}
         for a in plan.landlords
@@ -417,28 +432,18 @@ async def seed_access_points(session: WriteSession, world: DemoWorldBuilder) -> 
     ]
 
 
-def _domain_seeders() -> list[tuple[str, DomainSeeder]]:
-    """Each domain adds its seeder here, in dependency order."""
-    from datahub_api.gas_calorific.demo_data import seed_calorific_values
-    from datahub_api.mandates.demo_data import seed_mandates
-    from datahub_api.meter_data.demo_data import seed_meter_data
-    from datahub_api.nps.demo_data import seed_nps
-    from datahub_api.organisations.demo_data import seed_organisations_and_clients
-    from datahub_api.sla.demo_data import seed_sla
-
-    return [
-        ("service record", seed_service_record),
-        ("organisations, contracts and clients", seed_organisations_and_clients),
-        ("access points", seed_access_points),
-        ("consent sessions and mandates", seed_mandates),
-        ("gas calorific values", seed_calorific_values),
-        ("meter data", seed_meter_data),
-        ("NPS lists and audits", seed_nps),
-        ("SLA roll-ups", seed_sla),
-    ]
-
-
-DOMAIN_SEEDERS = _domain_seeders()
+# Each domain adds its seeder here, in dependency order.
+DOMAIN_SEEDERS: list[tuple[str, DomainSeeder]] = [
+    ("service record", seed_service_record),
+    ("organisations, contracts and clients", seed_organisations_and_clients),
+    ("access points", seed_access_points),
+    ("consent sessions and mandates", seed_mandates),
+    ("gas calorific values", seed_calorific_values),
+    ("meter data", seed_meter_data),
+    ("the featured customer's reads", seed_featured_reads),
+    ("NPS lists and audits", seed_nps),
+    ("SLA roll-ups", seed_sla),
+]
 
 
 def base_credentials(settings: Settings) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from datahub_api.errors import (
     Renderer,
     register_face_renderer,
 )
+from datahub_api.fluvius_v3.casing import CaseInsensitiveV3Middleware
 from datahub_api.fluvius_v3.schemas import ErrorResponse, ErrorValidationResponse
 
 V3_PREFIX = "/v3"
@@ -213,8 +214,6 @@ def install_v3_face(app: FastAPI) -> None:
     """Make ``/v3`` answer like Fluvius: error bodies, 400 for malformed requests, and
     case-insensitive paths and query names. Call once per app, after the app's own error
     handlers are installed; routes may be included before or after."""
-    from datahub_api.fluvius_v3.casing import CaseInsensitiveV3Middleware
-
     renderer: Renderer = render_v3_error
     prefix = V3_PREFIX + "/"  # not "/v3": that would also claim "/v3x..."
     register_face_renderer(prefix, renderer)

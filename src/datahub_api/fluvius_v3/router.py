@@ -39,6 +39,7 @@ from datahub_api.mandates.models import (
     Flow,
     Mandate,
 )
+from datahub_api.mandates.query import parse_instant
 
 router = APIRouter(prefix="/v3/api", tags=["Fluvius v3"])
 
@@ -76,8 +77,6 @@ async def as_validation_failure(work: Callable[[], Awaitable[T]], *, in_body: bo
 
 
 def _instant(raw: str | None, name: str) -> datetime | None:
-    from datahub_api.mandates.query import parse_instant
-
     try:
         return parse_instant(raw, name)
     except DatahubError:
@@ -171,7 +170,6 @@ async def create_short_url_identifier(
     """Exactly Fluvius's body. The consent page is `/consent/{shortUrlIdentifier}` on this
     service's portal. Refusals (unknown or unapproved contract, a return URL not on your
     allow-list, ...) answer 400 with the reason."""
-    from datahub_api.mandates.router import consent_rules
 
     async def work() -> v3.CreateClientSessionResponse:
         consent = await service.open_consent_session(
@@ -195,7 +193,7 @@ async def create_short_url_identifier(
                 enterprise_number=body.enterprise_number,
                 channel=Channel.api.value,
             ),
-            consent_rules(request),
+            service.ConsentRules.of(request.app.state.settings),
         )
         return v3.CreateClientSessionResponse(
             status=v3.CreateClientSessionStatus.SUCCESS,

@@ -8,16 +8,13 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from datahub_api.brussels_days import today_in_brussels
 from datahub_api.db import WriteSession
+from datahub_api.demo.world import DemoWorldBuilder
 from datahub_api.gas_calorific import repository
 from datahub_api.gas_calorific.models import DEFAULT_ZONE
 from datahub_api.meter_data import repository as meter_data_repository
-
-if TYPE_CHECKING:
-    from datahub_api.demo.service import DemoWorldBuilder
 
 
 async def seed_calorific_values(session: WriteSession, world: DemoWorldBuilder) -> None:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 
+from datahub_api.array_parameters import in_array
 from datahub_api.db import ReadSession, WriteSession
 from datahub_api.gas_calorific.models import DEFAULT_ZONE, GasCalorificValue, GasZoneMember
 
@@ -42,7 +43,7 @@ async def stored_values(
     days = sorted({day for _, day in keys})
     result = await session.scalars(
         select(GasCalorificValue)
-        .where(GasCalorificValue.zone.in_(zones), GasCalorificValue.gas_day.in_(days))
+        .where(in_array(GasCalorificValue.zone, zones), in_array(GasCalorificValue.gas_day, days))
         .with_for_update()
     )
     wanted = set(keys)
@@ -83,11 +84,15 @@ async def upsert_values(
 async def upsert_members(session: WriteSession, rows: Sequence[tuple[str, str]]) -> None:
     if not rows:
         return
-    statement = insert(GasZoneMember).values([{"ean": ean, "zone": zone} for ean, zone in rows])
+    # Two arrays, whatever the number of rows (a multi-row VALUES takes two parameters a
+    # row, and a statement carries at most 32,767).
     await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["ean"], set_={"zone": statement.excluded.zone}
-        )
+        text(
+            "INSERT INTO gas_zone_members (ean, zone) "
+            "SELECT * FROM unnest(CAST(:eans AS varchar[]), CAST(:zones AS varchar[])) "
+            "ON CONFLICT (ean) DO UPDATE SET zone = EXCLUDED.zone"
+        ),
+        {"eans": [ean for ean, _ in rows], "zones": [zone for _, zone in rows]},
     )
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from datahub_api.db import Database
 from datahub_api.errors import DATABASE_RETRY_AFTER_SECONDS, PROBLEM_JSON, problem_responses
+from datahub_api.health.draining import Drain
 from datahub_api.schema_migrations import current_revision, head_revision
 from datahub_api.security_headers import check_metrics_scraper
 
@@ -48,10 +49,13 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Readiness,
-    summary="Readiness: database reachable and migrated to head",
+    summary="Readiness: database reachable and migrated to head, node not shutting down",
     responses={503: {"model": NotReady, "content": {PROBLEM_JSON: {}}}},
 )
 async def readyz(request: Request) -> Response:
+    drain: Drain = request.app.state.drain
+    if drain.draining:  # SIGTERM: out of the load balancer's rotation (see draining.py)
+        return _not_ready("draining: this node is shutting down")
     database: Database = request.app.state.database
     head = head_revision()
     try:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select, text, update
 
+from datahub_api.array_parameters import in_array
 from datahub_api.db import ReadSession, WriteSession
 from datahub_api.history_exports.models import (
     ExportStatus,
@@ -102,7 +103,7 @@ async def item_counts(session: ReadSession, export_ids: Sequence[int]) -> dict[i
         return {}
     query = (
         select(HistoryExportItem.export_id, func.count())
-        .where(HistoryExportItem.export_id.in_(list(export_ids)))
+        .where(in_array(HistoryExportItem.export_id, export_ids))
         .group_by(HistoryExportItem.export_id)
     )
     return {export_id: int(count) for export_id, count in (await session.execute(query)).all()}
@@ -227,7 +228,7 @@ async def with_withdrawn_data(
     if not export_ids:
         return set()
     query = select(HistoryExport.id).where(
-        HistoryExport.id.in_(list(export_ids)),
+        in_array(HistoryExport.id, export_ids),
         or_(HistoryExport.expires_at.is_(None), HistoryExport.expires_at > now),
         _holds_withdrawn_data(now),
     )
@@ -259,5 +260,5 @@ async def delivered_between(
         HistoryExport.created_at >= created_from, HistoryExport.created_at < created_to
     )
     if organisation_ids is not None:
-        query = query.where(HistoryExport.organisation_id.in_(list(organisation_ids)))
+        query = query.where(in_array(HistoryExport.organisation_id, organisation_ids))
     return list((await session.scalars(query.order_by(HistoryExport.id))).all())

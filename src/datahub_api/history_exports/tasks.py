@@ -2,7 +2,8 @@
 
 * ``history_exports.build`` (one per request, ``lock`` per request so two runs never
   overlap): writes the file; safe to run again (a run that died midway is started over by
-  the stalled-job retry of :mod:`datahub_api.jobs`).
+  the stalled-job retry of :mod:`datahub_api.jobs`; one cancelled by a stopping worker
+  queues itself again).
 * ``history_exports.sweep`` (every 5 minutes): queues the build of requests still
   ``queued`` (the job is deferred after the request commits; if the process died in
   between, this finds it), of ``running`` ones silent for :data:`SILENT_RUN` (a worker
@@ -19,16 +20,15 @@ the file is withdrawn until it is made again.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from datahub_api.db import WriteSession, after_commit
 from datahub_api.history_exports import repository, service
+from datahub_api.jobs import JobQueue, commit
 from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates.models import Mandate
-
-if TYPE_CHECKING:
-    from datahub_api.jobs import JobQueue
 
 BUILD = "history_exports.build"
 SWEEP = "history_exports.sweep"
@@ -60,14 +60,19 @@ def build_after_commit(session: WriteSession, export_id: int) -> None:
 
 
 async def run_build(queue: JobQueue, export_id: int) -> None:
-    from datahub_api.jobs import commit
-
     async def on_commit(session: WriteSession) -> None:
         await commit(session, queue)
 
-    await service.build(
-        queue.database, queue.settings, export_id, on_commit=on_commit, clock=queue.clock
-    )
+    try:
+        await service.build(
+            queue.database, queue.settings, export_id, on_commit=on_commit, clock=queue.clock
+        )
+    except asyncio.CancelledError:
+        # The worker is stopping and its graceful timeout ran out: the export, still
+        # `running`, is built again from the start by the next free worker at once, not
+        # when the sweep finds it silent.
+        await asyncio.shield(enqueue_build(queue, export_id))
+        raise
 
 
 async def run_sweep(queue: JobQueue) -> tuple[int, int]:

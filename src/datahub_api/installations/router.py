@@ -17,7 +17,7 @@ from datahub_api.errors import problem_responses
 from datahub_api.http_caching import ETAG_HEADER_DOC, NOT_MODIFIED_RESPONSE, json_response_with_etag
 from datahub_api.installations import service
 from datahub_api.installations.schemas import InstallationOut
-from datahub_api.meter_data.reads import API_CHANNELS, PORTAL_CHANNELS
+from datahub_api.meter_data.channels import API_CHANNELS, PORTAL_CHANNELS
 
 router = APIRouter(tags=["installation data"])
 

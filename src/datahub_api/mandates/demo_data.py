@@ -11,7 +11,7 @@ from datahub_api.accounts import repository as accounts_repository
 from datahub_api.accounts.models import Account
 from datahub_api.auth.principal import ESP_SCOPES, Principal, Role
 from datahub_api.db import WriteSession
-from datahub_api.demo.service import DemoWorldBuilder
+from datahub_api.demo.world import DemoWorldBuilder
 from datahub_api.mandates import service
 from datahub_api.mandates.models import DataServiceType, Flow, Mandate
 from datahub_api.organisations import repository as organisations_repository
@@ -220,6 +220,11 @@ async def seed_mandates(session: WriteSession, world: DemoWorldBuilder) -> None:
             f"{world.settings.base_url}/consent/{open_session.short_url_identifier}"
         )
         esp_credentials["mandates"] = summary
+        featured = credentials.get("featured_customer")
+        if featured is not None:
+            await _featured_consents(
+                session, esp, contract, index, featured, (long_period[0], long_period[1])
+            )
     await service.expire_and_renew(session, now)
     await session.flush()
 
@@ -238,3 +243,44 @@ def describe_mandates(credentials: dict[str, Any]) -> list[str]:
             f"{base}/v3/api/mandate/installation?ean={esps[0]['installation_ean']}"
         )
     return lines
+
+
+async def _featured_consents(
+    session: WriteSession,
+    esp: Principal,
+    contract: str,
+    index: int,
+    featured: dict[str, Any],
+    period: tuple[datetime, datetime],
+) -> None:
+    """The welcome's customer holds consents in several states: approved with the first
+    ESP (the daily one the owners' round gave them) and a quarter-hour one with the second,
+    one they revoked and one they declined, so "who I share with" has something to show."""
+    customer = await _account(session, featured["username"])
+    eans = [featured["ean"]]
+    if index == 0:
+        made = await _consent(
+            session, esp, contract, "featured-revoked", customer, eans, period=period
+        )
+        person = Principal(
+            subject=f"user:{customer.id}",
+            role=Role.customer,
+            scopes=frozenset(),
+            user_id=customer.id,
+        )
+        for mandate in made:
+            await service.revoke(session, person, mandate.id)
+    elif index == 1:
+        await _consent(
+            session, esp, contract, "featured-quarter-hours", customer, eans, period=period
+        )
+        await _consent(
+            session,
+            esp,
+            contract,
+            "featured-declined",
+            customer,
+            eans,
+            period=period,
+            approve=False,
+        )

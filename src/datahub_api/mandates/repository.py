@@ -48,6 +48,7 @@ from datahub_api.mandates.models import (
     OutboxMessage,
     RenewalStatus,
 )
+from datahub_api.organisations.models import Organisation
 from datahub_api.paper_mandates.repository import not_held
 
 LIVE_STATUSES = (MandateStatus.requested, MandateStatus.approved)
@@ -564,8 +565,6 @@ async def newest_visible_with_organisation(
     session: ReadSession, principal: Principal, *, limit: int
 ) -> list[tuple[Mandate, str]]:
     """The newest mandates ``principal`` may see, each with its ESP's name (portal lists)."""
-    from datahub_api.organisations.models import Organisation
-
     query = (
         visible_to(principal)
         .join(Organisation, Organisation.id == Mandate.organisation_id)

@@ -36,6 +36,7 @@ from datahub_api.mandates.models import (
     MandateStatus,
     RenewalStatus,
 )
+from datahub_api.mandates.query import parse_instant
 from datahub_api.mandates.schemas import (
     CoConsentDecisionIn,
     CoConsentOut,
@@ -66,13 +67,7 @@ AnyCaller = Annotated[Principal, Depends(require_any_scope(Scope.consents, Scope
 
 
 def consent_rules(request: Request) -> service.ConsentRules:
-    from datetime import timedelta
-
-    settings = request.app.state.settings
-    return service.ConsentRules(
-        session_lifetime=timedelta(hours=settings.consent_session_lifetime_hours),
-        co_consent_days=settings.co_consent_days,
-    )
+    return service.ConsentRules.of(request.app.state.settings)
 
 
 def consent_url(request: Request, identifier: str) -> str:
@@ -309,8 +304,6 @@ async def list_mandates(
 ) -> Response:
     """For an ESP the list's ETag comes from a per-organisation change counter, so an
     `If-None-Match` poll when nothing changed costs one key lookup and answers 304."""
-    from datahub_api.mandates.query import parse_instant
-
     principal, etag = caller.principal, caller.etag
     mandate_filter = repository.MandateFilter(
         reference_number=reference_number,

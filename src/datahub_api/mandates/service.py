@@ -11,6 +11,7 @@ from typing import Any
 
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.models import AccessPoint, MeterType
+from datahub_api.access_points.sandbox import make_sandbox_point
 from datahub_api.accounts.models import Account
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.brussels_days import brussels_date, day_start, today_in_brussels
@@ -24,6 +25,7 @@ from datahub_api.errors import (
     NotFound,
     UnprocessableContent,
 )
+from datahub_api.events.service import publish
 from datahub_api.mandates import repository, tenure, versions
 from datahub_api.mandates.models import (
     CoConsentStatus,
@@ -41,6 +43,7 @@ from datahub_api.mandates.models import (
 )
 from datahub_api.organisations import enterprise_number
 from datahub_api.organisations import repository as organisations_repository
+from datahub_api.settings import Settings
 
 # Channels a customer can consent for on the portal: the API, the portal itself, and NPS
 # (whose EAN lists may reference such a portal mandate as evidence).
@@ -92,6 +95,14 @@ class ConsentSessionRequest:
 class ConsentRules:
     session_lifetime: timedelta
     co_consent_days: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> ConsentRules:
+        """The rules the service is configured with."""
+        return cls(
+            session_lifetime=timedelta(hours=settings.consent_session_lifetime_hours),
+            co_consent_days=settings.co_consent_days,
+        )
 
 
 def utcnow() -> datetime:
@@ -815,8 +826,6 @@ async def make_sandbox_mandate(
         raise Forbidden("Only an energy service provider may make sandbox mandates.")
     access_point = await access_points_service.find_access_point(session, request.ean)
     if access_point is None:  # one of Fluvius's sandbox test EANs makes its access point
-        from datahub_api.access_points.sandbox import make_sandbox_point
-
         access_point = await make_sandbox_point(session, request.ean)
     if access_point is None:
         raise NotFound(f"No access point {request.ean[:18]}.")
@@ -857,8 +866,6 @@ if on_parties_changed not in access_points_service.PARTY_CHANGE_LISTENERS:
 
 async def publish_mandate_event(session: WriteSession, mandate: Mandate, event: str) -> None:
     """Every mandate change reaches the ESP's change feed and webhooks, in its transaction."""
-    from datahub_api.events.service import publish
-
     await publish(session, mandate.organisation_id, event, mandate_payload(mandate))
 
 

@@ -17,12 +17,9 @@ catches up on everything overdue.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
+from datahub_api.jobs import JobQueue, commit
 from datahub_api.mandates import service
-
-if TYPE_CHECKING:
-    from datahub_api.jobs import JobQueue
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +29,6 @@ DAILY_CRON = "5 23 * * *"  # 00:05 CET / 01:05 CEST
 
 async def run_daily(queue: JobQueue) -> service.DailyRun:
     """One run of the daily job, committed, with its events' deliveries queued."""
-    from datahub_api.jobs import commit
-
     async with queue.database.write_sessions() as session:
         run = await service.expire_and_renew(session, queue.clock())
         await commit(session, queue)

@@ -104,7 +104,7 @@ class MandateVersions:
             lost.set()
 
         connection = await asyncpg.connect(
-            libpq_url(self.database.url),
+            libpq_url(self.database.direct_url),
             timeout=5,
             server_settings={"application_name": LISTENER_NAME},
         )

@@ -26,8 +26,8 @@ from datahub_api.events.event_types import METER_DATA_AVAILABLE
 from datahub_api.events.service import EventToPublish, publish_many
 from datahub_api.mandates import repository as mandates_repository
 from datahub_api.mandates.access import readable_windows, utcnow
-from datahub_api.meter_data.reads import API_CHANNELS
-from datahub_api.meter_data.service import BlockChange, StoredBlock
+from datahub_api.meter_data.channels import API_CHANNELS
+from datahub_api.meter_data.stored_blocks import BlockChange, StoredBlock
 
 # Days listed in an event; a longer backfill names its first and last day only.
 MAX_LISTED_DAYS = 366

@@ -22,17 +22,21 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from datahub_api.access_points.models import AccessPoint, EnergyType, MeterType
 from datahub_api.access_points.repository import AccessPointFilter, list_page
+from datahub_api.auth.principal import ESP_SCOPES, Principal, Role
 from datahub_api.brussels_days import day_start, today_in_brussels
 from datahub_api.db import WriteSession
+from datahub_api.demo.world import DemoWorldBuilder
+from datahub_api.errors import DatahubError
 from datahub_api.meter_data import repository
 from datahub_api.meter_data.blocks import expected_slots
+from datahub_api.meter_data.channels import API_CHANNELS
 from datahub_api.meter_data.models import (
     BLOCKS_TABLE,
     HISTORY_TABLE,
@@ -42,9 +46,10 @@ from datahub_api.meter_data.models import (
     StoredUnit,
     ValidationState,
 )
-
-if TYPE_CHECKING:
-    from datahub_api.demo.service import DemoWorldBuilder
+from datahub_api.meter_data.reads import authorize_and_record
+from datahub_api.meter_data.series import ReadGranularity, ReadWindow
+from datahub_api.meter_data.service import prepare_partitions
+from datahub_api.organisations import repository as organisations_repository
 
 Array = npt.NDArray[Any]
 QUARTER = 900  # seconds
@@ -468,8 +473,6 @@ async def seed_sandbox_point(
     (with solar panels when ``injection``) per quarter-hour, or per day when ``daily``;
     gas per hour. Deterministic for ``seed``; the imperfections of the demo world
     included. Returns the number of day blocks stored."""
-    from datahub_api.meter_data.service import prepare_partitions
-
     rng = np.random.default_rng(seed)
     now = datetime.now(UTC)
     profiles = Profiles(
@@ -514,3 +517,38 @@ async def seed_sandbox_point(
     await prepare_partitions(session, set(range(first.year, last.year + 1)))
     await _copy_blocks(session, blocks, history)
     return len(blocks)
+
+
+async def seed_featured_reads(session: WriteSession, world: DemoWorldBuilder) -> None:
+    """The welcome's customer finds reads in "who read my data": each demo ESP with a
+    mandate on their access point reads each of the last week's days through the read gate
+    (quarter-hours where its mandate allows them, else days), as its backend would."""
+    featured = world.credentials.get("featured_customer")
+    if featured is None:
+        return
+    yesterday = today_in_brussels() - timedelta(days=1)
+    for esp in world.credentials.get("esps", []):
+        organisation = await organisations_repository.get_by_enterprise_number(
+            session, esp["enterprise_number"]
+        )
+        if organisation is None:
+            continue
+        reader = Principal(
+            subject=f"demo:{esp['name']}",
+            role=Role.esp,
+            scopes=ESP_SCOPES,
+            organisation_id=organisation.id,
+        )
+        for back in range(7, 0, -1):
+            day = yesterday - timedelta(days=back - 1)
+            for step in (ReadGranularity.quarter_hour, ReadGranularity.day):
+                window = ReadWindow(day_start(day), day_start(day + timedelta(days=1)), step)
+                try:
+                    await authorize_and_record(
+                        session, reader, featured["ean"], window, channels=API_CHANNELS,
+                        face="native",
+                    )  # fmt: skip
+                    break
+                except DatahubError:
+                    continue
+    await session.flush()

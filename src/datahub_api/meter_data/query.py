@@ -30,13 +30,9 @@ from datahub_api.auth.principal import Principal
 from datahub_api.db import Database, ReadSession, WriteSession
 from datahub_api.errors import DatahubError, Forbidden, NotFound, UnprocessableContent
 from datahub_api.mandates.access import Granularity as ReadGranularity
+from datahub_api.meter_data.channels import API_CHANNELS
 from datahub_api.meter_data.models import Direction, Register
-from datahub_api.meter_data.reads import (
-    API_CHANNELS,
-    Days,
-    authorize_and_record,
-    series_by_month,
-)
+from datahub_api.meter_data.reads import Days, authorize_and_record, series_by_month
 from datahub_api.meter_data.series import (
     ReadWindow,
     Series,

@@ -23,6 +23,7 @@ from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
 from datahub_api.errors import DatahubError, UnprocessableContent, problem_responses
 from datahub_api.mandates.access import readable_mandates
 from datahub_api.meter_data import own_reads
+from datahub_api.meter_data.channels import API_CHANNELS, PORTAL_CHANNELS
 from datahub_api.meter_data.models import Direction, Register
 from datahub_api.meter_data.portal_export import (
     ExportedAccessPoint,
@@ -34,8 +35,6 @@ from datahub_api.meter_data.portal_export import (
     exported_access_point,
 )
 from datahub_api.meter_data.reads import (
-    API_CHANNELS,
-    PORTAL_CHANNELS,
     Days,
     authorize_and_record,
     export_row_chunks,

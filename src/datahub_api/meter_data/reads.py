@@ -35,10 +35,6 @@ from datahub_api.meter_data.series import (
     shapes_of,
 )
 
-# Which mandates each face serves.
-API_CHANNELS = ("api", "nps")
-PORTAL_CHANNELS = ("portal", "api")
-
 
 async def authorize_and_record(
     session: WriteSession,

@@ -20,16 +20,17 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from datahub_api.access_points import repository as access_points_repository
 from datahub_api.access_points.models import EnergyType
 from datahub_api.access_points.repository import MeteringRegistration
+from datahub_api.capacity.corrections import peak_change_events
 from datahub_api.db import Database, WriteSession
 from datahub_api.errors import PayloadTooLarge, UnprocessableContent
 from datahub_api.meter_data import repository
+from datahub_api.meter_data.availability import publish_available
 from datahub_api.meter_data.blocks import (
     GAP,
     filled,
@@ -40,9 +41,6 @@ from datahub_api.meter_data.blocks import (
 )
 from datahub_api.meter_data.ingest_parser import ParsedBatch, PendingBlock, Problem
 from datahub_api.meter_data.models import (
-    Direction,
-    Granularity,
-    Register,
     StoredUnit,
     ValidationState,
 )
@@ -53,6 +51,7 @@ from datahub_api.meter_data.repository import (
     NewBlockRecord,
     PackedBlock,
 )
+from datahub_api.meter_data.stored_blocks import BlockChange, StoredBlock
 from datahub_api.sla import tracking as sla_tracking
 
 logger = logging.getLogger(__name__)
@@ -91,33 +90,6 @@ class BatchTooLarge(PayloadTooLarge):
 
 
 # --- what was stored, and who is told ----------------------------------------------------
-
-
-class BlockChange(StrEnum):
-    created = "created"
-    filled = "filled"  # only slots without a value got one
-    corrected = "corrected"  # a stored value or validation state was replaced
-
-
-@dataclass(frozen=True)
-class StoredBlock:
-    """One day block a committed batch created or changed."""
-
-    ean: str
-    meter_id: str
-    day: date
-    direction: Direction
-    register: Register
-    granularity: Granularity
-    change: BlockChange
-    filled_before: int  # slots with a value before the batch (0 when created)
-    filled_after: int
-    expected_slots: int
-    completed_at: datetime | None  # set when the block became complete with this batch
-    inserted_at: datetime
-    version: int
-    # Set when every slot first held a validated (VAL) value with this batch.
-    validated_at: datetime | None = None
 
 
 BlocksStoredListener = Callable[[WriteSession, Sequence[StoredBlock]], Awaitable[None]]
@@ -463,9 +435,6 @@ async def store_batch(
         await sla_tracking.record_batch(session, outcome.stored, now)
     # Last: publishing holds each told ESP's feed head until the commit; with it, the
     # corrections that changed a month's capacity peak.
-    from datahub_api.capacity.corrections import peak_change_events
-    from datahub_api.meter_data.availability import publish_available
-
     peak_events = await peak_change_events(session, outcome.stored)
     await publish_available(session, outcome.stored, also=peak_events)
     return outcome
@@ -505,8 +474,6 @@ async def resend_gas_blocks(
         ),
         superseded_at=now,
     )
-    from datahub_api.meter_data.availability import publish_available
-
     await publish_available(
         session,
         [

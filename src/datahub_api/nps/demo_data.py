@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pypdf import PdfWriter
 
@@ -18,12 +18,10 @@ from datahub_api.accounts import repository as accounts_repository
 from datahub_api.auth.principal import ESP_SCOPES, OPERATOR_SCOPES, Principal, Role
 from datahub_api.brussels_days import today_in_brussels
 from datahub_api.db import WriteSession
+from datahub_api.demo.world import DemoWorldBuilder
 from datahub_api.nps import service
 from datahub_api.nps.models import EvidenceSource, ItemOutcome, SignatoryCapacity
 from datahub_api.organisations import repository as organisations_repository
-
-if TYPE_CHECKING:
-    from datahub_api.demo.service import DemoWorldBuilder
 
 MAX_DEMO_EANS = 8
 DEMO_OPERATOR = Principal(subject="demo:operator", role=Role.operator, scopes=OPERATOR_SCOPES)

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import undefer
 
+from datahub_api.array_parameters import in_array
 from datahub_api.contracts.models import Channel
 from datahub_api.db import ReadSession, WriteSession
 from datahub_api.mandates import repository as mandates_repository
@@ -66,7 +67,7 @@ async def listed_live_eans(
         .where(
             NpsRequestItem.organisation_id == organisation_id,
             NpsRequestItem.outcome == ItemOutcome.accepted,
-            NpsRequestItem.ean.in_(list(eans)),
+            in_array(NpsRequestItem.ean, eans),
             Mandate.status.in_(LIVE),
         )
     )
@@ -79,7 +80,7 @@ async def live_nps_mandate_eans(
     query = select(Mandate.ean).where(
         Mandate.organisation_id == organisation_id,
         Mandate.channel == NPS,
-        Mandate.ean.in_(list(eans)),
+        in_array(Mandate.ean, eans),
         Mandate.status.in_(LIVE),
     )
     return set((await session.scalars(query)).all())
@@ -89,7 +90,7 @@ async def own_mandates(
     session: ReadSession, organisation_id: int, ids: Sequence[int]
 ) -> dict[int, Mandate]:
     query = select(Mandate).where(
-        Mandate.organisation_id == organisation_id, Mandate.id.in_(list(ids))
+        Mandate.organisation_id == organisation_id, in_array(Mandate.id, ids)
     )
     return {mandate.id: mandate for mandate in (await session.scalars(query)).all()}
 
@@ -151,7 +152,7 @@ async def mandates_by_id(session: ReadSession, ids: Sequence[int]) -> dict[int, 
     if not ids:
         return {}
     query = select(Mandate).where(
-        Mandate.id.in_(sorted(set(ids))), Mandate.source == MandateSource.signed
+        in_array(Mandate.id, sorted(set(ids))), Mandate.source == MandateSource.signed
     )
     return {mandate.id: mandate for mandate in (await session.scalars(query)).all()}
 
@@ -238,7 +239,7 @@ async def sampled_organisations(session: ReadSession, quarter: str) -> set[int]:
 
 async def mandates_under_audit(session: ReadSession, mandate_ids: Sequence[int]) -> set[int]:
     query = select(NpsAudit.mandate_id).where(
-        NpsAudit.mandate_id.in_(list(mandate_ids)), NpsAudit.status.in_(CURRENT_AUDIT_STATUSES)
+        in_array(NpsAudit.mandate_id, mandate_ids), NpsAudit.status.in_(CURRENT_AUDIT_STATUSES)
     )
     return set((await session.scalars(query)).all())
 

@@ -18,14 +18,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from datahub_api.brussels_days import today_in_brussels
+from datahub_api.jobs import JobQueue, commit
 from datahub_api.nps import service
 from datahub_api.paper_mandates import service as paper_service
-
-if TYPE_CHECKING:
-    from datahub_api.jobs import JobQueue
 
 AUDITS = "nps.audits"
 PAPER_CHECKS = paper_service.CHECK_TASK
@@ -43,8 +40,6 @@ def audit_rules(queue: JobQueue) -> service.AuditRules:
 
 async def run_paper_checks(queue: JobQueue) -> int:
     """Check every paper mandate waiting for it, a batch per transaction."""
-    from datahub_api.jobs import commit
-
     checked = 0
     while True:
         async with queue.database.write_sessions() as session:
@@ -58,8 +53,6 @@ async def run_paper_checks(queue: JobQueue) -> int:
 
 
 async def run_audits(queue: JobQueue) -> tuple[int, int]:
-    from datahub_api.jobs import commit
-
     settings = queue.settings
     rules = audit_rules(queue)
     now = queue.clock()
@@ -75,8 +68,6 @@ async def run_audits(queue: JobQueue) -> tuple[int, int]:
 
 
 async def run_daily_files(queue: JobQueue) -> int:
-    from datahub_api.jobs import commit
-
     now = queue.clock()
     async with queue.database.write_sessions() as session:
         made = await service.make_daily_files(

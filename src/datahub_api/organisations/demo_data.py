@@ -16,7 +16,7 @@ from datahub_api.contracts import service as contracts_service
 from datahub_api.contracts.models import Channel
 from datahub_api.contracts.schemas import ContractApplication
 from datahub_api.db import WriteSession
-from datahub_api.demo.service import DemoWorldBuilder
+from datahub_api.demo.world import DemoWorldBuilder
 from datahub_api.organisations import enterprise_number
 from datahub_api.organisations import service as organisations_service
 from datahub_api.organisations.schemas import OrganisationCreate

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from datahub_api.array_parameters import in_array
 from datahub_api.db import ReadSession, WriteSession
 from datahub_api.organisations.models import (
     Organisation,
@@ -50,7 +51,7 @@ async def latest_status_changes(
         return {}
     last = (
         select(func.max(OrganisationStatusChange.id))
-        .where(OrganisationStatusChange.organisation_id.in_(organisation_ids))
+        .where(in_array(OrganisationStatusChange.organisation_id, organisation_ids))
         .group_by(OrganisationStatusChange.organisation_id)
     )
     query = select(OrganisationStatusChange).where(OrganisationStatusChange.id.in_(last))

@@ -13,7 +13,7 @@ from datahub_api.audit.service import record_action
 from datahub_api.auth.grants import AccessGrants, reload_after_commit
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.contracts import repository as contracts_repository
-from datahub_api.contracts.service import BASE_ESP_SCOPES
+from datahub_api.contracts.scopes import BASE_ESP_SCOPES
 from datahub_api.db import ReadSession, WriteSession, after_commit
 from datahub_api.errors import Conflict, NotFound
 from datahub_api.events import service as events_service

@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, String, any_, bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import QueryableAttribute
 
+from datahub_api.array_parameters import in_array
 from datahub_api.db import ReadSession, WriteSession
 from datahub_api.mandates.models import CoConsentStatus, CoConsentTask, Mandate
 from datahub_api.organisations.models import Organisation
@@ -84,7 +85,7 @@ async def pending_checks(
         .execution_options(populate_existing=True)
     )
     if mandate_ids is not None:
-        query = query.where(PaperMandate.mandate_id.in_(list(mandate_ids)))
+        query = query.where(in_array(PaperMandate.mandate_id, mandate_ids))
     return [(row[0], row[1]) for row in (await session.execute(query)).all()]
 
 
@@ -100,7 +101,7 @@ async def for_mandate(
 async def for_mandates(session: ReadSession, mandate_ids: Sequence[int]) -> dict[int, PaperMandate]:
     if not mandate_ids:
         return {}
-    query = select(PaperMandate).where(PaperMandate.mandate_id.in_(list(mandate_ids)))
+    query = select(PaperMandate).where(in_array(PaperMandate.mandate_id, mandate_ids))
     return {paper.mandate_id: paper for paper in (await session.scalars(query)).all()}
 
 

@@ -5,7 +5,9 @@ the CSV of the API route.
 
 The months are read through :func:`datahub_api.capacity.service.read_monthly_peaks` (the
 API's gate and access record); months wholly outside the mandate's data period are left
-out, and a refusal (no quarter-hour mandate) is said in words instead of the chart."""
+out, and a refusal (no quarter-hour mandate) is said in words instead of the chart. A customer's
+own page draws :func:`datahub_api.capacity.service.own_monthly_peaks` with :func:`draw`
+(the CSV of their own route, :data:`OWN_ROUTE`)."""
 
 from __future__ import annotations
 
@@ -14,17 +16,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from datahub_api.access_points.repository import CustomerTenures
 from datahub_api.auth.principal import Principal
 from datahub_api.brussels_days import in_brussels
 from datahub_api.capacity.peaks import MINIMUM_KW, ROLLING_MONTHS, add_months, month_start
 from datahub_api.capacity.service import (
     MonthFigures,
     MonthlyPeaks,
-    own_monthly_peaks,
     read_monthly_peaks,
 )
-from datahub_api.db import ReadSession, WriteSession
+from datahub_api.db import WriteSession
 from datahub_api.errors import DatahubError, NotFound
 from datahub_api.portal.svg_chart import MONTH_NAMES, MONTHS, Axis, Chart, Frame, Slot, bars, number
 
@@ -164,29 +164,13 @@ def draw(
     )
 
 
-def _months_up_to(day: date) -> list[date]:
+OWN_ROUTE = "/api/v1/me/access-points/{ean}/monthly-peaks"
+
+
+def months_up_to(day: date) -> list[date]:
+    """The :data:`ROLLING_MONTHS` months up to the month of ``day`` (first days)."""
     last = month_start(day)
     return [add_months(last, offset) for offset in range(-(ROLLING_MONTHS - 1), 1)]
-
-
-async def own_peaks_section(
-    session: ReadSession,
-    point: CustomerTenures,
-    day: date,
-    words: Mapping[str, str],
-    language: str,
-) -> PeaksSection:
-    """The customer's own peaks of the 12 months up to the month of ``day`` (their own days
-    only; not in the access log), with the CSV of their own API route."""
-    months = _months_up_to(day)
-    peaks = await own_monthly_peaks(session, point, months)
-    return draw(
-        peaks,
-        months[-1],
-        words,
-        language,
-        route="/api/v1/me/access-points/{ean}/monthly-peaks",
-    )
 
 
 async def peaks_section(
@@ -201,7 +185,7 @@ async def peaks_section(
 ) -> PeaksSection:
     """The peaks of the :data:`ROLLING_MONTHS` months up to the month of ``day``, read (and
     logged) in ``session``; a refusal of the gate becomes the section's note."""
-    months = _months_up_to(day)
+    months = months_up_to(day)
     try:
         peaks = await read_monthly_peaks(
             session, principal, ean, months, channels=channels, face="portal", lenient=True

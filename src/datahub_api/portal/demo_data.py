@@ -25,9 +25,16 @@ def describe_portal_logins(credentials: dict[str, Any]) -> list[str]:
             f"  ({esp_portal_url(credentials)}: mandates, access points, charts, CSV,"
             " contracts, API clients)"
         )
+    featured: dict[str, Any] | None = credentials.get("featured_customer")
     owner = next((c for c in customers if c["is_grid_user"] and c["eans"]), None)
     tenant = next((c for c in customers if not c["is_grid_user"] and c["eans"]), None)
-    if owner:
+    if featured:
+        lines.append(
+            f"    customer:  {featured['username']} / {featured['password']}"
+            f"  (digital meter {featured['ean']}: the consent link below, my data,"
+            " who I share with, who read my data)"
+        )
+    elif owner:
         lines.append(
             f"    customer:  {owner['username']} / {owner['password']}"
             f"  (also grid user of {', '.join(owner['eans'])}: consent, my consents, who read)"

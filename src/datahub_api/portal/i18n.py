@@ -14,6 +14,14 @@ import string
 
 from starlette.requests import Request
 
+from datahub_api.portal.esp_texts import ESP_TEXTS
+from datahub_api.portal.i18n_capacity import CAPACITY_TEXTS
+from datahub_api.portal.i18n_charts import CHART_TEXTS
+from datahub_api.portal.i18n_my_data import MY_DATA_TEXTS
+from datahub_api.portal.i18n_organisations import ORGANISATION_TEXTS
+from datahub_api.portal.i18n_paper import PAPER_TEXTS
+from datahub_api.portal.i18n_people import PEOPLE_TEXTS
+
 log = logging.getLogger(__name__)
 
 # Missing words raise (tests) instead of being logged and shown as ``[key]`` (production).
@@ -141,14 +149,6 @@ def texts(language: str) -> Words:
 def text_tables() -> dict[str, dict[str, dict[str, str]]]:
     """Every table of words by module: the base one here and one per group of pages.
     A test holds them to the same keys and placeholders in every language."""
-    from datahub_api.portal.esp_texts import ESP_TEXTS
-    from datahub_api.portal.i18n_capacity import CAPACITY_TEXTS
-    from datahub_api.portal.i18n_charts import CHART_TEXTS
-    from datahub_api.portal.i18n_my_data import MY_DATA_TEXTS
-    from datahub_api.portal.i18n_organisations import ORGANISATION_TEXTS
-    from datahub_api.portal.i18n_paper import PAPER_TEXTS
-    from datahub_api.portal.i18n_people import PEOPLE_TEXTS
-
     return {
         "i18n": BASE_TEXTS,
         "i18n_people": PEOPLE_TEXTS,

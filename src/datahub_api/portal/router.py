@@ -35,7 +35,6 @@ from datahub_api.errors import (
 )
 from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates.models import ConsentSessionStatus
-from datahub_api.mandates.router import consent_rules
 from datahub_api.portal.i18n import LANGUAGE_COOKIE, LANGUAGES, language_of, texts
 from datahub_api.portal.navigation import NAV
 from datahub_api.portal.svg_chart import percent
@@ -317,7 +316,7 @@ async def decide_consent(request: Request, identifier: str) -> Response:
                 identifier[:32],
                 approve=decision == "approve",
                 eans=eans,
-                rules=consent_rules(request),
+                rules=mandates_service.ConsentRules.of(request.app.state.settings),
             )
             # The hooks queue the webhook deliveries of the mandates' events.
             await commit_and_run_hooks(session, request.app)

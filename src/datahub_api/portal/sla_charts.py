@@ -23,7 +23,8 @@ from datahub_api.portal.svg_chart import (
     bars,
     percent,
 )
-from datahub_api.sla.service import Figures, Report
+from datahub_api.sla.figures import Figures
+from datahub_api.sla.service import Report
 
 # The chart file of GET /api/v1/sla/chart: the same macro as the pages, outside a page.
 _FILES = Environment(

@@ -11,14 +11,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 
 from datahub_api.brussels_days import brussels_date
 from datahub_api.history_exports.service import Delivery
+from datahub_api.sla.figures import Figures
 from datahub_api.sla.repository import LateItem
-
-if TYPE_CHECKING:
-    from datahub_api.sla.service import Figures
 
 
 def delay_hours(delivery: Delivery) -> int | None:

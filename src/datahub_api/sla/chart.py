@@ -20,7 +20,8 @@ from matplotlib.figure import Figure
 
 from datahub_api import iso_dates
 from datahub_api.errors import UnprocessableContent
-from datahub_api.sla.service import Figures, Report
+from datahub_api.sla.figures import Figures
+from datahub_api.sla.service import Report
 
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 

@@ -6,14 +6,11 @@ back) misses the API target (see ``meter_data/demo_data.py``)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from datahub_api.brussels_days import today_in_brussels
 from datahub_api.db import WriteSession
+from datahub_api.demo.world import DemoWorldBuilder
 from datahub_api.sla import repository
-
-if TYPE_CHECKING:
-    from datahub_api.demo.service import DemoWorldBuilder
 
 
 async def seed_sla(session: WriteSession, world: DemoWorldBuilder) -> None:

@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from datahub_api.sla.service import Figures, SlaChannel
+from datahub_api.sla.figures import Figures
+from datahub_api.sla.service import SlaChannel
 
 DEFINITIONS = """\
 **Definitions.** The unit is an **EAN-day**: an access point and a Europe/Brussels day D.

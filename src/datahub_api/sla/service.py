@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from datahub_api.auth.principal import Principal, Role, Scope
-from datahub_api.brussels_days import brussels_date, day_start
+from datahub_api.brussels_days import brussels_date
 from datahub_api.db import ReadSession, WriteSession
 from datahub_api.errors import Forbidden, UnprocessableContent
 from datahub_api.events import service as events_service
@@ -43,6 +43,7 @@ from datahub_api.history_exports import service as history_exports_service
 from datahub_api.paging import decode_cursor, encode_cursor
 from datahub_api.settings import Settings, SlaTarget
 from datahub_api.sla import annual_history, repository
+from datahub_api.sla.figures import Figures
 from datahub_api.sla.repository import DayCounts, LateItem
 
 logger = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ class GroupBy(StrEnum):
 
 
 # The scope an ESP's token holds when it has an approved contract on the channel (see
-# contracts.service.CHANNEL_SCOPES): the figures of a channel are for its users.
+# contracts.scopes.CHANNEL_SCOPES): the figures of a channel are for its users.
 CHANNEL_SCOPE: dict[SlaChannel, str] = {
     SlaChannel.api: Scope.mandates_read,
     SlaChannel.portal: Scope.consents,
@@ -104,59 +105,6 @@ PERCENTILES = (0.5, 0.95)
 
 
 # --- figures -----------------------------------------------------------------------------
-
-
-@dataclass
-class Figures:
-    expected: int = 0
-    on_time: int = 0
-    late: int = 0
-    missing: int = 0
-    pending: int = 0
-    delays: dict[int, int] = field(default_factory=dict)
-
-    def add_day(self, counts: DayCounts, target: SlaTarget, now: datetime) -> None:
-        limit = target.days * 24
-        delivered = sum(counts.delays.values())
-        on_time = sum(n for hours, n in counts.delays.items() if hours <= limit)
-        deadline = day_start(counts.day + timedelta(days=1)) + timedelta(hours=limit)
-        self.expected += counts.expected
-        self.on_time += on_time
-        self.late += delivered - on_time
-        undelivered = counts.expected - delivered
-        if now > deadline:
-            self.missing += undelivered
-        else:
-            self.pending += undelivered
-        for hours, n in counts.delays.items():
-            self.delays[hours] = self.delays.get(hours, 0) + n
-
-    @property
-    def decided(self) -> int:
-        return self.on_time + self.late + self.missing
-
-    @property
-    def share_on_time(self) -> float | None:
-        return self.on_time / self.decided if self.decided else None
-
-    def percentile(self, fraction: float) -> int | None:
-        """Nearest-rank percentile of the delays of the delivered EAN-days, in hours."""
-        total = sum(self.delays.values())
-        if not total:
-            return None
-        rank = max(1, -(-int(fraction * total * 1000) // 1000))  # ceil without float error
-        seen = 0
-        for hours in sorted(self.delays):
-            seen += self.delays[hours]
-            if seen >= rank:
-                return hours
-        return max(self.delays)
-
-    def met(self, target: SlaTarget) -> bool | None:
-        share = self.share_on_time
-        if target.share is None or share is None:
-            return None
-        return share >= target.share
 
 
 def figures_of(days: Iterable[DayCounts], target: SlaTarget, now: datetime) -> Figures:

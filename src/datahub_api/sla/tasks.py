@@ -4,19 +4,13 @@ time (queueing lock and lock)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from datahub_api.jobs import JobQueue, commit
 from datahub_api.sla import service
-
-if TYPE_CHECKING:
-    from datahub_api.jobs import JobQueue
 
 ROLL_UP = "sla.roll_up"
 
 
 async def roll_up(queue: JobQueue) -> None:
-    from datahub_api.jobs import commit
-
     async with queue.database.write_sessions() as session:
         await service.roll_up(session, queue.settings, queue.clock())
         await commit(session, queue)

@@ -13,14 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 
 from datahub_api.db import WriteSession
 from datahub_api.meter_data.models import Granularity
+from datahub_api.meter_data.stored_blocks import StoredBlock
 from datahub_api.sla import repository
-
-if TYPE_CHECKING:
-    from datahub_api.meter_data.service import StoredBlock
 
 TRACKED_GRANULARITIES = frozenset({Granularity.PT15M, Granularity.PT1H})
 

@@ -3,12 +3,8 @@ holds only the live windows and blocks."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from datahub_api.jobs import JobQueue
 from datahub_api.throttles.storage import sweep_expired
-
-if TYPE_CHECKING:
-    from datahub_api.jobs import JobQueue
 
 SWEEP = "throttles.sweep"
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Select, delete, false, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
+from datahub_api.array_parameters import in_array
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.db import ReadSession, WriteSession
 from datahub_api.events.models import Event
@@ -292,7 +293,7 @@ async def attempts_of(
         return attempts
     query = (
         select(WebhookDeliveryAttempt)
-        .where(WebhookDeliveryAttempt.delivery_id.in_(list(delivery_ids)))
+        .where(in_array(WebhookDeliveryAttempt.delivery_id, delivery_ids))
         .order_by(WebhookDeliveryAttempt.delivery_id, WebhookDeliveryAttempt.attempt)
     )
     for attempt in (await session.scalars(query)).all():

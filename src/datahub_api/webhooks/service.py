@@ -15,6 +15,7 @@ from datahub_api.webhooks import repository, signing
 from datahub_api.webhooks.models import WebhookEndpoint
 from datahub_api.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointUpdate
 from datahub_api.webhooks.targets import Resolver, TargetRefused, resolve_target, system_resolver
+from datahub_api.webhooks.tasks import enqueue_deliveries
 
 MAX_ENDPOINTS_PER_ORGANISATION = 20
 TEST_EVENT_TYPE = "webhook.test"
@@ -167,8 +168,6 @@ def enqueue_after_commit(session: WriteSession, delivery_ids: Sequence[int]) -> 
         session.info[_TO_ENQUEUE] = pending
 
         async def enqueue(app: Any) -> None:
-            from datahub_api.webhooks.tasks import enqueue_deliveries
-
             session.info.pop(_TO_ENQUEUE, None)
             queue = getattr(app.state, "jobs", None)
             if queue is not None:

@@ -22,13 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
+from datahub_api.jobs import JobQueue
 from datahub_api.webhooks import delivery, repository
 from datahub_api.webhooks.targets import Resolver, system_resolver
-
-if TYPE_CHECKING:
-    from datahub_api.jobs import JobQueue
 
 DELIVER = "webhooks.deliver"
 SWEEP = "webhooks.sweep"

@@ -1,26 +1,28 @@
-"""The `datahub-api` command line."""
+"""The `datahub-api` command line: the commands are here, what they share in ``support`` and
+the operator's commands (organisations, contracts, clients, keys) in ``operators``;
+``python -m datahub_api.cli`` runs it too (``__main__``)."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import json
+import math
 import os
 import socket
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from datahub_api import embedded_postgres
-from datahub_api.auth.keys import KeyringError
-from datahub_api.database_location import DatabaseUnreachable, check_reachable, locate_database
-from datahub_api.db import DatabaseUrlError, create_database, libpq_url
+from datahub_api.cli.operators import clients_cli, contracts_cli, keys_cli, organisations_cli
+from datahub_api.cli.support import clear_errors, console, fail, open_database
+from datahub_api.database_location import locate_database
+from datahub_api.db import create_database, libpq_url, normalize_database_url
 from datahub_api.errors import DatahubError
 from datahub_api.settings import Settings, get_settings
 
@@ -35,28 +37,7 @@ cli = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True, soft_wrap=True)
 DEFAULT_OPENAPI_FILE = Path("openapi/openapi.json")
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def clear_errors() -> Iterator[None]:
-    """Turn the errors a user can fix into one clear line and a non-zero exit."""
-    try:
-        yield
-    except DatabaseUrlError as exc:
-        fail(str(exc), 2)
-    except (DatabaseUnreachable, embedded_postgres.EmbeddedPostgresError) as exc:
-        fail(str(exc))
-    except DatahubError as exc:
-        fail(exc.detail)
-    except KeyringError as exc:
-        fail(str(exc))
 
 
 def _settings() -> Settings:
@@ -64,15 +45,6 @@ def _settings() -> Settings:
         return get_settings()
     except Exception as exc:  # pydantic's validation error, made into one line
         fail(f"invalid configuration: {exc}".splitlines()[0] + " (see README, Configuration)", 2)
-
-
-def open_database(
-    settings: Settings,
-) -> tuple[str, embedded_postgres.EmbeddedPostgres | None]:
-    """The database URL to use (checked reachable) and the embedded handle if one was started."""
-    url, embedded = locate_database(settings)
-    asyncio.run(check_reachable(url, settings.db_connect_timeout_seconds))
-    return url, embedded
 
 
 def step_progress(description: str) -> Progress:
@@ -102,6 +74,9 @@ def migrate() -> None:
     settings = _settings()
     with clear_errors():
         url, _ = open_database(settings)
+        # DDL and alembic's version lock need no pooler in between.
+        if settings.direct_database_url:
+            url = normalize_database_url(settings.direct_database_url)
         run_migrations(url)
     console.print("database is at head")
 
@@ -553,6 +528,8 @@ def serve(
         log_config=None,
         proxy_headers=False,  # X-Forwarded-* only from DATAHUB_TRUSTED_PROXIES (client_address)
         access_log=False,  # written by ClientAddressMiddleware, with the resolved address
+        # SIGTERM drains (health/draining.py): the app's delay, then uvicorn's bounded wait.
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_seconds),
     )
     if embedded is not None:
         embedded.release()
@@ -588,8 +565,17 @@ def worker(
 async def _run_worker(url: str, settings: Settings, concurrency: int) -> None:
     from datahub_api.jobs import JobQueue
 
-    database = create_database(url, settings)
-    queue = JobQueue(url, database, settings.model_copy(update={"worker_concurrency": concurrency}))
+    database = create_database(
+        url,
+        settings,
+        read_urls=settings.read_database_urls,
+        direct_url=settings.direct_database_url,
+    )
+    queue = JobQueue(
+        database.direct_url,
+        database,
+        settings.model_copy(update={"worker_concurrency": concurrency}),
+    )
     try:
         await queue.open()
         console.print(f"worker started (concurrency {concurrency}); stop with Ctrl-C or SIGTERM")
@@ -600,13 +586,6 @@ async def _run_worker(url: str, settings: Settings, concurrency: int) -> None:
 
 
 def _add_operator_commands() -> None:
-    from datahub_api.operator_commands import (
-        clients_cli,
-        contracts_cli,
-        keys_cli,
-        organisations_cli,
-    )
-
     cli.add_typer(organisations_cli, name="organisations")
     cli.add_typer(contracts_cli, name="contracts")
     cli.add_typer(clients_cli, name="clients")
@@ -621,10 +600,6 @@ def main() -> None:
         cli()
     except KeyboardInterrupt:
         sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()
 
 
 sla_cli = typer.Typer(help="Service levels per channel (see README, SLA).", no_args_is_help=True)

@@ -19,6 +19,7 @@ from datahub_api.auth import keys
 from datahub_api.auth import repository as auth_repository
 from datahub_api.auth import service as auth_service
 from datahub_api.auth.principal import OPERATOR_SCOPES, Principal, Role
+from datahub_api.cli.support import clear_errors, fail, open_database
 from datahub_api.contracts import service as contracts_service
 from datahub_api.db import WriteSession, create_database
 from datahub_api.errors import NotFound
@@ -44,8 +45,6 @@ def cli_operator() -> Principal:
 
 def run_in_transaction(work: Callable[[WriteSession], Awaitable[T]]) -> T:
     """Run ``work`` in one transaction on the service's database; commit when it returns."""
-    from datahub_api.cli import clear_errors, open_database
-
     settings = get_settings()
     with clear_errors():
         url, _ = open_database(settings)
@@ -78,8 +77,6 @@ def create_organisation(
 ) -> None:
     """Register an ESP organisation."""
     from pydantic import ValidationError
-
-    from datahub_api.cli import fail
 
     try:
         body = OrganisationCreate(
@@ -127,8 +124,6 @@ def suspend_organisation(
 ) -> None:
     """Suspend an active organisation: its clients and staff read and change nothing, on
     every face, until it is resumed."""
-    from datahub_api.cli import fail
-
     if not reason.strip():
         fail("A reason is required to suspend an organisation.", 2)
     operator = cli_operator()
@@ -214,8 +209,6 @@ def create_client(
     ] = None,
 ) -> None:
     """Create an API client and print its secret (shown once)."""
-    from datahub_api.cli import fail
-
     operator = cli_operator()
     number = None
     if role is Role.esp:
@@ -300,8 +293,6 @@ def revoke_client(client_id: str) -> None:
 
 def _with_database_keys(work: Callable[[keys.DatabaseKeys], Awaitable[T]]) -> T:
     """Run ``work`` on the keys in the service's database."""
-    from datahub_api.cli import clear_errors, open_database
-
     settings = get_settings()
     with clear_errors():
         url, _ = open_database(settings)
@@ -323,8 +314,6 @@ def rotate_keys() -> None:
     """Make a new token-signing key; every node signs with it within a second. The older keys
     keep verifying until their tokens have expired (the token lifetime and two minutes), then
     a later rotation drops them."""
-    from datahub_api.cli import clear_errors
-
     settings = get_settings()
     retain = keys.retention_seconds(settings)
     if settings.signing_key_dir is not None:
@@ -343,8 +332,6 @@ def rotate_keys() -> None:
 @keys_cli.command("list")
 def list_keys() -> None:
     """The signing keys every node holds, newest (the one that signs) first."""
-    from datahub_api.cli import clear_errors
-
     settings = get_settings()
 
     async def work(store: keys.DatabaseKeys | keys.DirectoryKeys) -> dict[str, Any]:
