@@ -232,6 +232,23 @@ BASES: dict[str, Base] = {
         lambda w: {"from": "2026-02-01", "to": "2026-02-10"},
         _no_body,
     ),
+    "GET /api/v1/access-points/{ean}/monthly-peaks": (
+        "esp",
+        lambda w: {"from": "2026-01", "to": "2026-02"},
+        _no_body,
+    ),
+    # A customer's own routes: an ESP is refused before the parameters (the customer's odd
+    # dates are tested in tests/test_my_data.py and tests/test_my_capacity_peaks.py).
+    "GET /api/v1/me/access-points/{ean}/meter-data": (
+        "esp",
+        lambda w: {"from": "2026-02-01", "to": "2026-02-10"},
+        _no_body,
+    ),
+    "GET /api/v1/me/access-points/{ean}/monthly-peaks": (
+        "esp",
+        lambda w: {"from": "2026-01", "to": "2026-02"},
+        _no_body,
+    ),
     "POST /api/v1/meter-data/query": (
         "esp",
         _no_params,

@@ -88,14 +88,16 @@ PERSON_ONLY = {
     "POST /api/v1/mandates/{mandate_id}/revoke",
     "POST /api/v1/co-consents/{task_id}/decision",
     "GET /api/v1/access-points/{ean}/access-log",
+    # The customer's own data (tests/test_my_data.py, tests/test_my_capacity_peaks.py):
+    # another customer's EAN is the unknown-EAN 404; an ESP is refused (403).
+    "GET /api/v1/me/access-points",
+    "GET /api/v1/me/access-points/{ean}/meter-data",
+    "GET /api/v1/me/access-points/{ean}/monthly-peaks",
     # Paper mandates on the person's access points: another person's answer is the
     # unknown-mandate 404 (tests/test_paper_mandates.py).
     "GET /api/v1/paper-mandates",
     "GET /api/v1/paper-mandates/{mandate_id}",
     "POST /api/v1/paper-mandates/{mandate_id}/contest",
-    # A customer's own data: another person's EAN is the unknown-EAN 404 (tests/test_my_data.py).
-    "GET /api/v1/me/access-points",
-    "GET /api/v1/me/access-points/{ean}/meter-data",
 }
 
 # Routes with an ESP A object in the path: how to fill it, and a value that exists nowhere.
@@ -111,6 +113,10 @@ class Objects:
 
 OBJECT_ROUTES: dict[str, tuple[ObjectOf, dict[str, str]]] = {
     "GET /api/v1/access-points/{ean}/meter-data": (
+        lambda o: {"ean": o.world.owner_ean},
+        {"ean": "541448800000000000"},
+    ),
+    "GET /api/v1/access-points/{ean}/monthly-peaks": (
         lambda o: {"ean": o.world.owner_ean},
         {"ean": "541448800000000000"},
     ),

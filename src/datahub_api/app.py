@@ -26,6 +26,7 @@ from datahub_api.auth.rate_limit import ClientRateLimiter, RateLimitHeadersMiddl
 from datahub_api.auth.router import router as auth_router
 from datahub_api.auth.token_router import render_oauth_error
 from datahub_api.auth.token_router import router as token_router
+from datahub_api.capacity.router import router as capacity_router
 from datahub_api.client_address import ClientAddressMiddleware
 from datahub_api.contracts.router import router as contracts_router
 from datahub_api.db import create_database, normalize_database_url
@@ -282,6 +283,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(v3_router)
     app.include_router(meter_data_ingest_router)
     app.include_router(meter_data_read_router)
+    app.include_router(capacity_router)
     app.include_router(meter_data_changes_router)
     app.include_router(meter_data_query_router)
     app.include_router(webhooks_router)

@@ -19,6 +19,7 @@ from ..consent_world import PASSWORD, make_person
 from ..esp_portal_world import PLAIN, make_esp_world
 from ..parties import make_esp
 from ..portal_helpers import seed_sla_month
+from ..tenancy_world import make_tenancy
 from .conftest import NewPage, log_in, playwright_api, screenshot
 
 if TYPE_CHECKING:
@@ -148,8 +149,9 @@ async def test_the_meter_data_chart_tooltip_on_hover_keyboard_and_touch(
     refused = await under_policy(page)
     await log_in(page, world.staff_a.username, PASSWORD)
     await page.goto(url)
-    chart = page.locator("figure.chart svg.chart-svg")
-    tip = page.locator("figure.chart .chart-tip")
+    # The meter-data chart is the page's first; the monthly peaks follow it.
+    chart = page.locator("figure.chart svg.chart-svg").first
+    tip = page.locator("figure.chart .chart-tip").first
     await expect(chart.locator("g.point")).to_have_count(96)
     # A browser without script shows the <title>; here the script took it over.
     await expect(chart.locator("g.point title")).to_have_count(0)
@@ -177,12 +179,69 @@ async def test_the_meter_data_chart_tooltip_on_hover_keyboard_and_touch(
         phone = await touch_page(browser, portal, contexts)
         await log_in(phone, world.staff_a.username, PASSWORD)
         await phone.goto(url)
-        phone_chart = phone.locator("figure.chart svg.chart-svg")
+        phone_chart = phone.locator("figure.chart svg.chart-svg").first
         await phone_chart.locator("g.point").nth(48).tap()
-        phone_tip = phone.locator("figure.chart .chart-tip")
+        phone_tip = phone.locator("figure.chart .chart-tip").first
         await expect(phone_tip).to_be_visible()
         await expect(phone_tip).to_contain_text("12:00-12:15")
         await screenshot(phone, "esp-chart-tooltip-touch-nl")
     finally:
         for context in contexts:
             await context.close()
+
+
+async def test_the_monthly_peaks_chart_in_dutch_and_english(
+    app: FastAPI, client: httpx.AsyncClient, new_page: NewPage
+) -> None:
+    world = await make_esp_world(app, client)
+    page = await new_page()
+    refused = await under_policy(page)
+    await log_in(page, world.staff_a.username, PASSWORD)
+    await page.goto(f"/portal/esp/access-points/{world.ean}?span=month&date=2026-10-01")
+    peaks = page.locator("section.capacity-peaks")
+    chart = peaks.locator("svg.peaks-chart")
+    tip = peaks.locator(".chart-tip")
+    heading = peaks.get_by_role("heading", level=2)
+    await expect(heading).to_have_text("Maandpieken (capaciteitstarief)")
+    await expect(chart.locator("g.point")).to_have_count(12)
+    # The average is the minimum here: one line, both labels (one would hide the other).
+    await expect(chart.locator("text.rule-label")).to_have_text(
+        ["minimum 2,5 kW · gemiddelde 12 maanden 2,5 kW"]
+    )
+    await chart.locator('g.point[data-start="2026-03"]').hover()
+    await expect(tip).to_be_visible()
+    await expect(tip).to_contain_text("piek 2 kW op 10-03-2026 03:00 (CET)")
+    await expect(tip).to_contain_text("gefactureerd 2,5 kW")
+    await screenshot(page, "esp-monthly-peaks-nl")
+    await page.get_by_role("link", name="EN", exact=True).click()
+    await expect(heading).to_have_text("Monthly peaks (capacity tariff)")
+    await chart.locator('g.point[data-start="2026-03"]').hover()
+    await expect(tip).to_contain_text("peak 2 kW at 10-03-2026 03:00 (CET)")
+    await screenshot(page, "esp-monthly-peaks-en")
+    assert refused == []
+
+
+async def test_the_customers_own_monthly_peaks_in_dutch_and_english(
+    app: FastAPI, client: httpx.AsyncClient, new_page: NewPage
+) -> None:
+    world = await make_tenancy(app, client)
+    page = await new_page()
+    refused = await under_policy(page)
+    await log_in(page, world.tenant.username, PASSWORD)
+    await page.goto(f"/portal/my-data/{world.ean}?span=month&date=2026-03-29")
+    peaks = page.locator("section.capacity-peaks")
+    chart = peaks.locator("svg.peaks-chart")
+    await expect(peaks.get_by_role("heading", level=2)).to_have_text(
+        "Maandpieken (capaciteitstarief)"
+    )
+    await expect(chart.locator("g.point")).to_have_count(12)
+    await chart.locator('g.point[data-start="2026-03"]').hover()
+    # Their own first day only (the spring DST day, 92 quarter-hours): slot 91 is 92 Wh.
+    await expect(peaks.locator(".chart-tip")).to_contain_text("piek 0,368 kW op 29-03-2026")
+    await screenshot(page, "my-data-monthly-peaks-nl")
+    await page.get_by_role("link", name="EN", exact=True).click()
+    await expect(peaks.get_by_role("heading", level=2)).to_have_text(
+        "Monthly peaks (capacity tariff)"
+    )
+    await screenshot(page, "my-data-monthly-peaks-en")
+    assert refused == []

@@ -44,6 +44,11 @@ MANDATE_ENDS_AT_CHANGED = register_event_type(
 METER_DATA_AVAILABLE = register_event_type(
     "meter_data.available", "New or corrected metering data arrived for a mandated EAN."
 )
+CAPACITY_PEAK_CHANGED = register_event_type(
+    "capacity_peak.changed",
+    "A correction of quarter-hour offtake changed a month's capacity peak (its kW, quarter-hour "
+    "or validation state): `month`, `before` and `after`.",
+)
 HISTORY_EXPORT_READY = register_event_type(
     "history_export.ready", "A yearly history export is ready to download."
 )

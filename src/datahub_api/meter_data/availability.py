@@ -62,10 +62,13 @@ def _payload(ean: str, news: _News, inserted_at: datetime | None) -> dict[str, o
     }
 
 
-async def publish_available(session: WriteSession, stored: Sequence[StoredBlock]) -> int:
+async def publish_available(
+    session: WriteSession, stored: Sequence[StoredBlock], *, also: Sequence[EventToPublish] = ()
+) -> int:
     """Publish the ``meter_data.available`` events of a batch's stored blocks in the
     session's transaction (call it late: publishing holds each told ESP's feed head until
-    the commit); how many."""
+    the commit), with the batch's other events ``also`` (in one :func:`publish_many`, so the
+    feed heads are locked in one order); how many ``meter_data.available`` events."""
     touched: dict[str, _Touched] = {}
     for block in stored:
         entry = touched.setdefault(block.ean, _Touched())
@@ -79,6 +82,7 @@ async def publish_available(session: WriteSession, stored: Sequence[StoredBlock]
         session, API_CHANNELS, utcnow(), eans=list(touched)
     )
     if not mandates:
+        await publish_many(session, also)
         return 0
     news: dict[tuple[int, str], _News] = {}
     for window in readable_windows(mandates):
@@ -97,5 +101,5 @@ async def publish_available(session: WriteSession, stored: Sequence[StoredBlock]
         )
         for (organisation_id, ean), item in sorted(news.items())
     ]
-    await publish_many(session, events)
+    await publish_many(session, [*events, *also])
     return len(events)

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from datahub_api.access_points import repository as access_points_repository
 from datahub_api.access_points.models import EnergyType
 from datahub_api.access_points.repository import MeteringRegistration
+from datahub_api.capacity.corrections import peak_change_events
 from datahub_api.db import Database, WriteSession
 from datahub_api.errors import PayloadTooLarge, UnprocessableContent
 from datahub_api.meter_data import repository
@@ -432,8 +433,10 @@ async def store_batch(
     )
     if track_sla:
         await sla_tracking.record_batch(session, outcome.stored, now)
-    # Last: publishing holds each told ESP's feed head until the commit.
-    await publish_available(session, outcome.stored)
+    # Last: publishing holds each told ESP's feed head until the commit; with it, the
+    # corrections that changed a month's capacity peak.
+    peak_events = await peak_change_events(session, outcome.stored)
+    await publish_available(session, outcome.stored, also=peak_events)
     return outcome
 
 

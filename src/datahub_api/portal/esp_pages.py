@@ -60,6 +60,7 @@ from datahub_api.organisations import repository as organisations_repository
 from datahub_api.organisations import service as organisations_service
 from datahub_api.organisations.models import Organisation, OrganisationStatus
 from datahub_api.organisations.schemas import OrganisationCreate
+from datahub_api.portal.capacity_chart import peaks_section
 from datahub_api.portal.esp_chart import (
     STEP_OF_SPAN,
     BadPeriod,
@@ -574,12 +575,24 @@ async def esp_access_point(request: Request, ean: str) -> Response:
                 "esp_access_point.html", refused.status, error=_refusal(page, refused), **context
             )
         series = await series_of(session, ean, window, grant.released_days())
+        peaks = None
+        if point.energy_type is EnergyType.electricity:  # the capacity tariff's monthly peaks
+            peaks = await peaks_section(
+                session,
+                page.person,
+                ean,
+                period.last,
+                page.t,
+                page.language,
+                channels=PORTAL_CHANNELS,
+            )
         await commit_and_run_hooks(session, request.app)
     return page.show(
         "esp_access_point.html",
         csv_link=f"/portal/esp/access-points/{ean}/csv?span={period.span.value}"
         f"&date={period.anchor.isoformat()}",
         **chart_context(series, window, page.language, page.t),
+        peaks=peaks,
         **context,
     )
 

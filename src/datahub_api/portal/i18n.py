@@ -15,6 +15,7 @@ import string
 from starlette.requests import Request
 
 from datahub_api.portal.esp_texts import ESP_TEXTS
+from datahub_api.portal.i18n_capacity import CAPACITY_TEXTS
 from datahub_api.portal.i18n_charts import CHART_TEXTS
 from datahub_api.portal.i18n_mail import MAIL_TEXTS
 from datahub_api.portal.i18n_my_data import MY_DATA_TEXTS
@@ -158,6 +159,7 @@ def text_tables() -> dict[str, dict[str, dict[str, str]]]:
         "i18n_organisations": ORGANISATION_TEXTS,
         "i18n_mail": MAIL_TEXTS,
         "i18n_my_data": MY_DATA_TEXTS,
+        "i18n_capacity": CAPACITY_TEXTS,
     }
 
 

@@ -18,6 +18,7 @@ from datahub_api.access_points.models import EnergyType
 from datahub_api.access_points.repository import CustomerTenures
 from datahub_api.auth.principal import Principal
 from datahub_api.brussels_days import today_in_brussels
+from datahub_api.capacity.service import own_monthly_peaks
 from datahub_api.db import ReadSession
 from datahub_api.errors import NotFound
 from datahub_api.meter_data import own_reads
@@ -25,6 +26,8 @@ from datahub_api.meter_data.portal_export import TariffCalendar, exported_access
 from datahub_api.meter_data.read_router import FileExport
 from datahub_api.meter_data.reads import series_of
 from datahub_api.meter_data.series import ReadWindow
+from datahub_api.portal.capacity_chart import OWN_ROUTE, months_up_to
+from datahub_api.portal.capacity_chart import draw as draw_peaks
 from datahub_api.portal.esp_chart import (
     STEP_OF_SPAN,
     BadPeriod,
@@ -116,6 +119,11 @@ async def my_access_point(request: Request, ean: str) -> Response:
             return page(request, person, "my_access_point.html", 422, error=shown.error, **context)
         released = own_reads.released_days(point, window)
         series = await series_of(session, point.ean, window, released)
+        peaks = None
+        if point.energy_type is EnergyType.electricity:  # the capacity tariff's monthly peaks
+            months = months_up_to(period.last)
+            own = await own_monthly_peaks(session, point, months)
+            peaks = draw_peaks(own, months[-1], words, language, route=OWN_ROUTE)
     selection = {"span": period.span.value, "date": period.anchor.isoformat()}
     json_query = {
         "from": period.first.isoformat(),
@@ -130,6 +138,7 @@ async def my_access_point(request: Request, ean: str) -> Response:
         csv_link=f"{HOME}/{point.ean}/csv?{urlencode(selection)}",
         json_link=f"/api/v1/me/access-points/{point.ean}/meter-data?{urlencode(json_query)}",
         **chart_context(series, window, language, words),
+        peaks=peaks,
         **context,
     )
 

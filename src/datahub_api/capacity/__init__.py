@@ -1,0 +1,1 @@
+"""Monthly capacity peaks (capaciteitstarief) of electricity access points."""
