@@ -52,13 +52,9 @@ def upgrade() -> None:
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.add_column("outbox_messages", sa.Column("last_error", sa.Text(), nullable=True))
-    op.add_column(
-        "outbox_messages", sa.Column("message_id", sa.String(length=250), nullable=True)
-    )
+    op.add_column("outbox_messages", sa.Column("message_id", sa.String(length=250), nullable=True))
     op.add_column("outbox_messages", sa.Column("language", sa.String(length=2), nullable=True))
-    op.add_column(
-        "outbox_messages", sa.Column("recipient", sa.String(length=320), nullable=True)
-    )
+    op.add_column("outbox_messages", sa.Column("recipient", sa.String(length=320), nullable=True))
     op.add_column("outbox_messages", sa.Column("subject", sa.String(length=300), nullable=True))
     op.add_column("outbox_messages", sa.Column("eml_file", sa.String(length=200), nullable=True))
     op.execute(
@@ -125,9 +121,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mail_preferences")),
         sa.UniqueConstraint("account_id", name=op.f("uq_mail_preferences_account_id")),
-        sa.UniqueConstraint(
-            "organisation_id", name=op.f("uq_mail_preferences_organisation_id")
-        ),
+        sa.UniqueConstraint("organisation_id", name=op.f("uq_mail_preferences_organisation_id")),
         sa.UniqueConstraint(
             "unsubscribe_token", name=op.f("uq_mail_preferences_unsubscribe_token")
         ),
@@ -141,9 +135,7 @@ def downgrade() -> None:
         table_name="outbox_messages",
         postgresql_where=sa.text("status = 'pending'"),
     )
-    op.drop_constraint(
-        op.f("ck_outbox_messages_one_addressee"), "outbox_messages", type_="check"
-    )
+    op.drop_constraint(op.f("ck_outbox_messages_one_addressee"), "outbox_messages", type_="check")
     op.drop_constraint(op.f("uq_outbox_messages_message_id"), "outbox_messages", type_="unique")
     op.drop_index(op.f("ix_outbox_messages_organisation_id"), table_name="outbox_messages")
     op.drop_constraint(
