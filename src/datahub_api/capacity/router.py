@@ -3,7 +3,7 @@ for an ESP with a quarter-hour mandate, as JSON or CSV."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
@@ -51,24 +51,22 @@ parameter is looked at; a first or last month wholly outside the data period is 
 (403) naming that period."""
 
 
+# The answers of both routes (an ESP's under a mandate, a customer's own).
+PEAKS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The months as JSON, or as CSV with `format=csv`.",
+        "content": {CSV: {"schema": {"type": "string"}}},
+    },
+    **problem_responses(
+        401, 403, 404, 409, 422, 429, s409="The access point is not an electricity access point."
+    ),
+}
+
+
 @router.get(
     "/api/v1/access-points/{ean}/monthly-peaks",
     response_model=MonthlyPeaksOut,
-    responses={
-        200: {
-            "description": "The months as JSON, or as CSV with `format=csv`.",
-            "content": {CSV: {"schema": {"type": "string"}}},
-        },
-        **problem_responses(
-            401,
-            403,
-            404,
-            409,
-            422,
-            429,
-            s409="The access point is not an electricity access point.",
-        ),
-    },
+    responses=PEAKS_RESPONSES,
     summary="Monthly capacity peaks of one access point (quarter-hour mandate needed)",
     description=DESCRIPTION,
 )
@@ -117,21 +115,7 @@ def _answer(peaks: MonthlyPeaks, format_: str | None) -> Response:
 @router.get(
     "/api/v1/me/access-points/{ean}/monthly-peaks",
     response_model=MonthlyPeaksOut,
-    responses={
-        200: {
-            "description": "The months as JSON, or as CSV with `format=csv`.",
-            "content": {CSV: {"schema": {"type": "string"}}},
-        },
-        **problem_responses(
-            401,
-            403,
-            404,
-            409,
-            422,
-            429,
-            s409="The access point is not an electricity access point.",
-        ),
-    },
+    responses=PEAKS_RESPONSES,
     summary="Your own monthly capacity peaks of one access point (customer login)",
 )
 async def my_monthly_peaks(

@@ -55,6 +55,16 @@ FORMATS = {"json": JSON, "csv": CSV, "xlsx": XLSX}
 
 router = APIRouter(tags=["meter data"])
 
+# The answers of both reads (an ESP's under a mandate, a customer's own).
+READ_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Columnar JSON, Fluvius-layout CSV, or XLSX (by `Accept` or `format`).",
+        "content": {CSV: {"schema": {"type": "string"}}, XLSX: {"schema": {"type": "string"}}},
+    },
+    406: {"description": "None of the accepted media types can be served."},
+    **problem_responses(401, 403, 404, 422, 429),
+}
+
 
 class NotAcceptable(DatahubError):
     status = 406
@@ -119,14 +129,7 @@ def _enum_member(enum: type[Direction] | type[Register], text: str | None, name:
 @router.get(
     "/api/v1/access-points/{ean}/meter-data",
     response_model=MeterDataOut,
-    responses={
-        200: {
-            "description": "Columnar JSON, Fluvius-layout CSV, or XLSX (by `Accept` or `format`).",
-            "content": {CSV: {"schema": {"type": "string"}}, XLSX: {"schema": {"type": "string"}}},
-        },
-        406: {"description": "None of the accepted media types can be served."},
-        **problem_responses(401, 403, 404, 422, 429),
-    },
+    responses=READ_RESPONSES,
     summary="Metering data of one access point (mandate needed)",
 )
 async def meter_data(
@@ -313,14 +316,7 @@ async def my_access_points(
 @router.get(
     "/api/v1/me/access-points/{ean}/meter-data",
     response_model=MeterDataOut,
-    responses={
-        200: {
-            "description": "Columnar JSON, Fluvius-layout CSV, or XLSX (by `Accept` or `format`).",
-            "content": {CSV: {"schema": {"type": "string"}}, XLSX: {"schema": {"type": "string"}}},
-        },
-        406: {"description": "None of the accepted media types can be served."},
-        **problem_responses(401, 403, 404, 422, 429),
-    },
+    responses=READ_RESPONSES,
     summary="Your own metering data of one access point (customer login)",
 )
 async def my_meter_data(
