@@ -560,3 +560,24 @@ def test_the_smtp_url_says_how_to_connect() -> None:
     assert (implicit["port"], implicit["use_tls"], implicit["start_tls"]) == (465, True, None)
     with pytest.raises(ValueError, match="smtp://"):
         mail_service.SmtpTransport("http://mail.example", 30.0).options()
+
+
+async def test_a_mail_that_cannot_be_built_fails_once_and_is_not_retried(
+    app: FastAPI, smtp_inbox: Inbox
+) -> None:
+    esp = await make_esp(app, "Zonnig BV", approve=False)
+    assert esp.contract_number
+    async with app.state.database.write_sessions() as session:
+        await session.execute(
+            text("UPDATE organisations SET name = :name WHERE id = :id"),
+            {"name": "Zonnig\r\nBcc: someone@example.invalid", "id": esp.organisation_id},
+        )
+        await session.commit()
+    await decide_contract(app, esp.contract_number, "approve", None)
+    await app.state.jobs.run_until_idle()
+    (row,) = [row for row in await outbox(app) if row.kind == "contract_approved"]
+    assert row.status is OutboxStatus.failed
+    assert row.last_error is not None
+    assert row.last_error.startswith("the mail could not be built")
+    assert smtp_inbox.received == []
+    assert [j for j in await app.state.jobs.jobs("todo") if j["task_name"] == mail_tasks.SEND] == []

@@ -158,6 +158,7 @@ async def test_another_customers_access_point_is_an_unknown_one(
         {"from": "2026-06-10", "to": "2026-06-11", "granularity": "PT5M"},
         {"from": "2026-06-10", "to": "2026-06-11", "format": "pdf"},
         {"from": "2026-06-10\x00", "to": "2026-06-11"},
+        {"from": "2000-01-01", "to": "2099-12-31", "format": "xlsx"},  # over a sheet's rows
     ],
 )
 async def test_bad_questions_get_a_clear_422(

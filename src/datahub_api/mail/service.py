@@ -269,15 +269,22 @@ async def _prepare(
     language = texts.language_of(found.language if found else None)
     if message.message_id is None:
         message.message_id = make_msgid(f"outbox.{message.id}", _domain_of(settings.mail_from))
-    email = render(
-        message,
-        settings=settings,
-        name=addressee.name,
-        address=addressee.address,
-        language=language,
-        now=now,
-        unsubscribe_token=found.unsubscribe_token if found else None,
-    )
+    try:
+        email = render(
+            message,
+            settings=settings,
+            name=addressee.name,
+            address=addressee.address,
+            language=language,
+            now=now,
+            unsubscribe_token=found.unsubscribe_token if found else None,
+        )
+    except (ValueError, TypeError, LookupError) as unbuildable:
+        # A name or address the mail headers refuse (a line break, say) fails the same on
+        # every attempt: failed for good, for the operator's page, never retried.
+        message.status = OutboxStatus.failed
+        message.last_error = f"the mail could not be built ({unbuildable.__class__.__name__})"
+        return None
     message.language = language.value
     message.recipient = addressee.address
     message.subject = str(email["Subject"])[:300]

@@ -509,6 +509,10 @@ def csv_text(
 XLSX_LAST_ROW = 1_048_575  # zero-based: a sheet holds 1,048,576 rows
 
 
+class SheetFull(ValueError):
+    """More rows than one XLSX sheet holds."""
+
+
 class XlsxExport:
     """The same columns as an XLSX sheet, written row by row (XlsxWriter's constant-memory
     mode keeps one row in memory, the rest in temporary files); Volume is a number cell, the
@@ -529,7 +533,7 @@ class XlsxExport:
         line = self._line
         for row in rows:
             if line > XLSX_LAST_ROW:
-                raise ValueError(f"more rows than one XLSX sheet holds ({XLSX_LAST_ROW + 1})")
+                raise SheetFull(f"more rows than one XLSX sheet holds ({XLSX_LAST_ROW + 1})")
             for column, cell in enumerate(row):
                 if column == 8:
                     if cell:

@@ -26,7 +26,9 @@ from datahub_api.meter_data import own_reads
 from datahub_api.meter_data.channels import API_CHANNELS, PORTAL_CHANNELS
 from datahub_api.meter_data.models import Direction, Register
 from datahub_api.meter_data.portal_export import (
+    XLSX_LAST_ROW,
     ExportedAccessPoint,
+    SheetFull,
     TariffCalendar,
     XlsxExport,
     content_disposition,
@@ -222,10 +224,18 @@ async def _asked(
     return _Asked(ean, access_point, window, filters)
 
 
+XLSX_TOO_LONG = (
+    "An XLSX sheet holds at most 1,048,576 rows (one per value and series): ask for CSV "
+    "(streamed), a coarser granularity or a shorter window."
+)
+
+
 def _checked_media_type(
     request: Request, window: ReadWindow, format_: str | None, accept: str | None
 ) -> str:
     media_type = _media_type(format_, accept)
+    if media_type == XLSX and window.bucket_count() > XLSX_LAST_ROW:
+        raise UnprocessableContent(XLSX_TOO_LONG)  # before any row is read
     settings: Settings = request.app.state.settings
     if media_type == JSON and (window.end_day - window.first_day).days > (
         settings.meter_data_json_max_days
@@ -392,6 +402,9 @@ class FileExport:
                     export.add_rows(rows)
             await asyncio.to_thread(export.close)
             spool.seek(0)
+        except SheetFull:  # several series over a long window: found before answering
+            spool.close()
+            raise UnprocessableContent(XLSX_TOO_LONG) from None
         except BaseException:
             spool.close()
             raise
