@@ -87,6 +87,7 @@ def smtp_inbox(app: FastAPI) -> Iterator[Inbox]:
     """A real SMTP server on localhost, set as the service's ``DATAHUB_SMTP_URL``."""
     inbox = Inbox()
     port = _free_port()
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-session chatter
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     app.state.settings.smtp_url = SecretStr(f"smtp://127.0.0.1:{port}")
