@@ -220,6 +220,7 @@ async def test_the_portal_shows_my_data_in_both_languages_on_both_dst_days(
         assert listed.status_code == 200
         assert world.ean in listed.text
         assert "29-03-2026 tot 25-10-2026" in listed.text
+        assert "10-06-2026" in listed.text  # the last of the tenant's days with data
         english = await tenant.get("/portal/my-data?lang=en")
         assert "29-03-2026 to 25-10-2026" in english.text
         assert "My metering data" in english.text

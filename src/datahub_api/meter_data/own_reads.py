@@ -10,7 +10,7 @@ data.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.repository import CustomerTenures, Tenure
@@ -66,13 +66,28 @@ def released_days(point: CustomerTenures, window: ReadWindow) -> Days:
     return best
 
 
+async def last_days_with_data(
+    session: ReadSession, points: list[CustomerTenures]
+) -> list[date | None]:
+    """Per access point, in order: the last of the customer's own days there that holds
+    data, yesterday at most (None: none yet). One query for all of them."""
+    end = today_in_brussels()  # the day after yesterday
+    spans: list[tuple[str, date, date]] = []
+    owners: list[int] = []
+    for index, point in enumerate(points):
+        for start, stop in (tenure_days(t) for t in point.tenures):
+            if start < end:
+                spans.append((point.ean, start, min(stop, end)))
+                owners.append(index)
+    last: list[date | None] = [None] * len(points)
+    for index, found in zip(owners, await repository.last_received(session, spans), strict=True):
+        known = last[index]
+        if found is not None and (known is None or found[0] > known):
+            last[index] = found[0]
+    return last
+
+
 async def last_day_with_data(session: ReadSession, point: CustomerTenures) -> date | None:
-    """The last day of the customer's own days that holds data, yesterday at most."""
-    yesterday = today_in_brussels() - timedelta(days=1)
-    spans = [
-        (point.ean, start, min(stop, yesterday + timedelta(days=1)))
-        for start, stop in (tenure_days(t) for t in point.tenures)
-        if start <= yesterday
-    ]
-    days = [found[0] for found in await repository.last_received(session, spans) if found]
-    return max(days) if days else None
+    """:func:`last_days_with_data` of one access point."""
+    [last] = await last_days_with_data(session, [point])
+    return last

@@ -50,10 +50,8 @@ async def my_data(request: Request) -> Response:
     if isinstance(person, Response):
         return person
     async with request.app.state.database.read_sessions() as session:
-        points = [
-            (point, await own_reads.last_day_with_data(session, point))
-            for point in await own_reads.own_access_points(session, person)
-        ]
+        owned = await own_reads.own_access_points(session, person)
+        points = list(zip(owned, await own_reads.last_days_with_data(session, owned), strict=True))
     return page(request, person, "my_data.html", points=points)
 
 
