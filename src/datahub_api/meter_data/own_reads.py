@@ -18,14 +18,13 @@ from datahub_api.auth.principal import Principal, Role
 from datahub_api.brussels_days import today_in_brussels
 from datahub_api.db import ReadSession
 from datahub_api.errors import Forbidden
+from datahub_api.iso_dates import END_DAY
 from datahub_api.mandates.access import UnknownOrNotYours
 from datahub_api.meter_data import repository
 from datahub_api.meter_data.reads import Days
 from datahub_api.meter_data.series import ReadWindow
 
 PEOPLE = (Role.customer, Role.grid_user)
-# An open tenure releases up to the end of the calendar the service keeps.
-OPEN_END = date(2100, 1, 1)
 
 
 def _person(principal: Principal) -> int:
@@ -49,7 +48,8 @@ async def own_access_point(session: ReadSession, principal: Principal, ean: str)
 
 
 def tenure_days(tenure: Tenure) -> Days:
-    return tenure.start, tenure.end or OPEN_END
+    """The tenure's days; an open one runs to the end of the service calendar."""
+    return tenure.start, tenure.end or END_DAY
 
 
 def released_days(point: CustomerTenures, window: ReadWindow) -> Days:
