@@ -65,7 +65,7 @@ from datahub_api.mandates import signed_evidence
 from datahub_api.mandates.access import reads_at, released_window, why_not_reading
 from datahub_api.mandates.models import DataServiceType
 from datahub_api.meter_data import repository as meter_data_repository
-from datahub_api.meter_data.portal_export import (
+from datahub_api.meter_data.fluvius_csv import (
     QuarterHourCsv,
     TariffCalendar,
     exported_access_point,
