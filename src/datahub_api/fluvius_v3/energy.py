@@ -47,10 +47,10 @@ from datahub_api.fluvius_v3.errors import V3ValidationFailed
 from datahub_api.mandates.access import ReadGrant, readable_grants
 from datahub_api.mandates.models import DataServiceType
 from datahub_api.meter_data import repository
+from datahub_api.meter_data.blocks import DayBlock
 from datahub_api.meter_data.channels import API_CHANNELS
 from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
 from datahub_api.meter_data.reads import authorize_and_record, gas_factors
-from datahub_api.meter_data.repository import DayBlock
 from datahub_api.meter_data.series import (
     STATE_SEVERITY,
     UNIT_NAMES,

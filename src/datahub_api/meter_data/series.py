@@ -43,7 +43,7 @@ from datahub_api.brussels_days import (
 from datahub_api.errors import UnprocessableContent
 from datahub_api.iso_dates import OutOfRange, check_day, check_instant
 from datahub_api.mandates.access import Granularity as ReadGranularity
-from datahub_api.meter_data.blocks import SLOT_LENGTH, expected_slots, slot_start
+from datahub_api.meter_data.blocks import SLOT_LENGTH, DayBlock, expected_slots, slot_start
 from datahub_api.meter_data.models import (
     Direction,
     Granularity,
@@ -51,7 +51,6 @@ from datahub_api.meter_data.models import (
     StoredUnit,
     ValidationState,
 )
-from datahub_api.meter_data.repository import DayBlock
 
 __all__ = [
     "CONVERSION_SEVERITY",
