@@ -61,8 +61,8 @@ from datahub_api.db import Database, create_database, normalize_database_url
 from datahub_api.demo.service import DemoParameters, seed_demo_world
 from datahub_api.meter_data import repository
 from datahub_api.meter_data.blocks import expected_slots, slot_start
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.ingest_parser import FIELDS
-from datahub_api.meter_data.models import Granularity
 from datahub_api.schema_migrations import upgrade_to_head
 from datahub_api.settings import Settings
 

@@ -34,6 +34,7 @@ from datahub_api.auth import service as auth_service
 from datahub_api.auth.principal import Role
 from datahub_api.db import Database
 from datahub_api.meter_data.files import ingest_file
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.ingest_parser import InputFormat
 from datahub_api.settings import Settings
 from datahub_api.sla import repository
@@ -129,7 +130,6 @@ def _csv(path: Path, points: list[tuple[str, str]], first: date, days: int) -> N
     from datahub_api.brussels_days import BRUSSELS
     from datahub_api.meter_data.blocks import expected_slots, slot_start
     from datahub_api.meter_data.ingest_parser import FIELDS
-    from datahub_api.meter_data.models import Granularity
 
     rng = random.Random(7)
     with path.open("w") as out:

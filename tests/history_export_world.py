@@ -15,7 +15,7 @@ from datahub_api.brussels_days import BRUSSELS
 from datahub_api.jobs import JobQueue
 from datahub_api.meter_data import repository as meter_data_repository
 from datahub_api.meter_data.blocks import expected_slots, slot_start
-from datahub_api.meter_data.models import Granularity
+from datahub_api.meter_data.granularity import Granularity
 
 from .access_point_data import fresh_ean
 from .consent_world import put_access_point

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from datahub_api.brussels_days import days_between
 from datahub_api.events.event_types import CAPACITY_PEAK_CHANGED
-from datahub_api.meter_data.models import Granularity
+from datahub_api.meter_data.granularity import Granularity
 
 from .access_point_data import fresh_ean
 from .consent_world import ConsentWorld, make_consent_world, owner_mandate

@@ -22,7 +22,7 @@ from datahub_api.brussels_days import BRUSSELS, gas_day_start
 from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates.models import DataServiceType
 from datahub_api.meter_data import repository
-from datahub_api.meter_data.models import Granularity
+from datahub_api.meter_data.granularity import Granularity
 
 from .consent_world import ConsentWorld, make_consent_world
 from .meter_data_helpers import day_rows

@@ -31,8 +31,9 @@ from datahub_api.meter_data.fluvius_csv import (
     exported_access_point,
     with_both_directions,
 )
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.reads import series_by_month
-from datahub_api.meter_data.series import ReadGranularity, ReadWindow
+from datahub_api.meter_data.series import ReadWindow
 from datahub_api.settings import Settings
 
 from .conftest import make_settings
@@ -396,7 +397,7 @@ async def test_the_fast_quarter_hour_lines_are_the_generic_rows_byte_for_byte(
                 (date(2025, 1, 1), date(2025, 4, 1)),
                 (LONG_DAY, date(2025, 11, 1)),
             ):
-                window = ReadWindow(day_start(first), day_start(last), ReadGranularity.quarter_hour)
+                window = ReadWindow(day_start(first), day_start(last), Granularity.PT15M)
                 async for chunk, found in series_by_month(
                     session, ean, window, (window.first_day, window.end_day)
                 ):

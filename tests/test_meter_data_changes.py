@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from datahub_api.events.event_types import METER_DATA_AVAILABLE
 from datahub_api.jobs import JobQueue
-from datahub_api.meter_data.models import Granularity
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.settings import Settings
 
 from .access_point_data import fresh_ean

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from datahub_api.db import create_database
 from datahub_api.meter_data import repository
-from datahub_api.meter_data.models import Granularity
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.schema_migrations import upgrade_to_head_async
 
 from .conftest import create_scratch_database, make_settings

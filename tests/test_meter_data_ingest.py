@@ -17,7 +17,8 @@ from datahub_api.brussels_days import BRUSSELS, gas_day_start, today_in_brussels
 from datahub_api.db import Database, WriteSession
 from datahub_api.meter_data import repository, service
 from datahub_api.meter_data.blocks import BlockKey, DayBlock, slot_start
-from datahub_api.meter_data.models import Direction, Granularity, Register, ValidationState
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.models import Direction, Register, ValidationState
 from datahub_api.meter_data.stored_blocks import StoredBlock
 
 from .conftest import make_settings

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from datahub_api.access_points.ean import make_ean
-from datahub_api.meter_data.models import Granularity
+from datahub_api.meter_data.granularity import Granularity
 
 from .access_point_data import fresh_ean
 from .consent_world import ConsentWorld, make_consent_world

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from datahub_api.auth.principal import Role
 from datahub_api.brussels_days import day_start
-from datahub_api.meter_data.models import Granularity
+from datahub_api.meter_data.granularity import Granularity
 
 from .consent_world import ConsentWorld, log_in, make_consent_world, owner_mandate
 from .meter_data_helpers import METER, csv_body, day_rows

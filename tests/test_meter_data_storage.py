@@ -33,8 +33,9 @@ from datahub_api.meter_data.demo_data import (
     block_rows,
     pack,
 )
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.ingest_parser import BatchBuilder, CsvReader
-from datahub_api.meter_data.models import Direction, Granularity, Register, StoredUnit
+from datahub_api.meter_data.models import Direction, Register, StoredUnit
 from datahub_api.meter_data.repository import ChangeCursor
 
 from .conftest import make_settings

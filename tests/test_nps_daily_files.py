@@ -15,7 +15,8 @@ from fastapi import FastAPI
 from datahub_api.jobs import commit
 from datahub_api.meter_data import repository as meter_data_repository
 from datahub_api.meter_data.blocks import slot_start
-from datahub_api.meter_data.models import Granularity, ValidationState
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.models import ValidationState
 from datahub_api.nps import service
 
 from .meter_data_helpers import day_rows

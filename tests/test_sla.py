@@ -22,8 +22,9 @@ from datahub_api.contracts.models import Channel
 from datahub_api.db import Database
 from datahub_api.meter_data import service as meter_service
 from datahub_api.meter_data.blocks import unpack_slots, unpack_states
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.ingest_parser import BatchBuilder, CsvReader
-from datahub_api.meter_data.models import Granularity, ValidationState
+from datahub_api.meter_data.models import ValidationState
 from datahub_api.sla import repository
 from datahub_api.sla import service as sla_service
 from datahub_api.sla.figures import Figures

@@ -24,8 +24,9 @@ from datahub_api.meter_data.fluvius_csv import (
     csv_cell,
     exported_access_point,
 )
-from datahub_api.meter_data.models import Direction, Granularity, Register, StoredUnit
-from datahub_api.meter_data.series import ReadGranularity, ReadWindow
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.models import Direction, Register, StoredUnit
+from datahub_api.meter_data.series import ReadWindow
 from datahub_api.nps import service as nps_service
 from datahub_api.spreadsheet_cells import FORMULA_STARTS, formula_safe
 
@@ -139,9 +140,7 @@ async def test_every_export_face_neutralises_a_planted_formula(
     finally:
         await staff.aclose()
 
-    read_window = ReadWindow(
-        day_start(day), day_start(day + timedelta(days=1)), ReadGranularity.day
-    )
+    read_window = ReadWindow(day_start(day), day_start(day + timedelta(days=1)), Granularity.P1D)
     history: dict[ExportFormat, bytes] = {}
     async with app.state.database.read_sessions() as session:
         point = exported_access_point(await get_access_point(session, ean))

@@ -32,7 +32,8 @@ from typing import cast
 
 from datahub_api.brussels_days import day_start, days_between
 from datahub_api.meter_data.blocks import expected_slots
-from datahub_api.meter_data.models import Granularity, Register, ValidationState
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.models import Register, ValidationState
 from datahub_api.meter_data.sums import worst_state
 
 MINIMUM_KW = Decimal("2.5")

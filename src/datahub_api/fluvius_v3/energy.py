@@ -50,11 +50,11 @@ from datahub_api.mandates.models import DataServiceType
 from datahub_api.meter_data import repository
 from datahub_api.meter_data.blocks import DayBlock
 from datahub_api.meter_data.channels import API_CHANNELS
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
 from datahub_api.meter_data.reads import authorize_and_record, gas_factors
 from datahub_api.meter_data.series import (
     UNIT_NAMES,
-    ReadGranularity,
     ReadWindow,
     Series,
     assemble,
@@ -66,15 +66,15 @@ MAX_INSERTED_BLOCKS = 20_000
 """Most day blocks one ``insertTime`` answer may hold (a year of an access point's registers
 is ~1500); more asks for a shorter period."""
 
-ENERGY_FIELDS: dict[ReadGranularity, str] = {
-    ReadGranularity.day: "dailyEnergy",
-    ReadGranularity.hour: "hourlyEnergy",
-    ReadGranularity.quarter_hour: "quarterHourlyEnergy",
+ENERGY_FIELDS: dict[Granularity, str] = {
+    Granularity.P1D: "dailyEnergy",
+    Granularity.PT1H: "hourlyEnergy",
+    Granularity.PT15M: "quarterHourlyEnergy",
 }
 _FIELD_ORDER = tuple(ENERGY_FIELDS.values())
-_STEPS: dict[ReadGranularity, timedelta] = {
-    ReadGranularity.quarter_hour: timedelta(minutes=15),
-    ReadGranularity.hour: timedelta(hours=1),
+_STEPS: dict[Granularity, timedelta] = {
+    Granularity.PT15M: timedelta(minutes=15),
+    Granularity.PT1H: timedelta(hours=1),
 }
 _DIRECTION_NAMES = {direction: direction.name for direction in Direction}
 _REGISTER_NAMES = {register: register.name for register in Register}
@@ -87,13 +87,13 @@ _SUB_HEADPOINT_DIRECTIONS = {
 }
 
 
-def read_granularity(asked: v3.Granularity, energy_type: str) -> ReadGranularity:
+def read_granularity(asked: v3.RequestedGranularity, energy_type: str) -> Granularity:
     """``hourly_quarterhourly`` is quarter-hours for electricity and hours for gas."""
-    if asked is v3.Granularity.DAILY:
-        return ReadGranularity.day
+    if asked is v3.RequestedGranularity.DAILY:
+        return Granularity.P1D
     if energy_type == v3.EnergyType.GAS.value:
-        return ReadGranularity.hour
-    return ReadGranularity.quarter_hour
+        return Granularity.PT1H
+    return Granularity.PT15M
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class EnergyQuery:
     period_type: v3.PeriodType
     start: datetime  # UTC
     end: datetime  # UTC, exclusive
-    granularities: tuple[ReadGranularity, ...]  # in the body's field order
+    granularities: tuple[Granularity, ...]  # in the body's field order
     complex_energy_types: frozenset[v3.ComplexEnergyType]
     reference_number: str | None
     data_service_types: tuple[DataServiceType, ...] = ()
@@ -334,7 +334,7 @@ def bucket_edges(window: ReadWindow) -> list[datetime]:
     if step is not None:
         start = window.start.astimezone(UTC)
         return [start + index * step for index in range(window.bucket_count() + 1)]
-    if window.granularity is ReadGranularity.day:
+    if window.granularity is Granularity.P1D:
         bounds = list(window.bucket_bounds())
         return [start for start, _ in bounds] + [bounds[-1][1]] if bounds else [window.start]
     raise ValueError(f"Fluvius has no {window.granularity.value} energy")
@@ -483,7 +483,7 @@ class HeadpointBuilder:
         self,
         access_point: AccessPoint,
         meters: Sequence[MeterSpan],
-        granularities: Sequence[ReadGranularity],
+        granularities: Sequence[Granularity],
         units: frozenset[StoredUnit],
         *,
         fill_gaps: bool,

@@ -15,7 +15,8 @@ from datahub_api.fluvius_v3.windows import Bound, UnreadableBound, default_bound
 from datahub_api.iso_dates import OutOfRange
 from datahub_api.mandates.access import ALLOWED_GRANULARITIES
 from datahub_api.mandates.models import DataServiceType, Mandate
-from datahub_api.meter_data.series import ReadGranularity, ReadWindow
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.series import ReadWindow
 
 MAX_READ_DAYS = 366
 """Longest ``readTime`` period of one energy request."""
@@ -55,13 +56,11 @@ def _bound(raw: str | None, name: str, messages: list[str], *, end: bool) -> Bou
         return None
 
 
-def _default_granularity(mandates: Sequence[Mandate]) -> v3.Granularity:
+def _default_granularity(mandates: Sequence[Mandate]) -> v3.RequestedGranularity:
     """Without ``granularity``: the finest one the caller's mandates allow."""
-    if any(
-        ReadGranularity.quarter_hour in ALLOWED_GRANULARITIES[m.data_service_type] for m in mandates
-    ):
-        return v3.Granularity.HOURLY_QUARTER_HOURLY
-    return v3.Granularity.DAILY
+    if any(Granularity.PT15M in ALLOWED_GRANULARITIES[m.data_service_type] for m in mandates):
+        return v3.RequestedGranularity.HOURLY_QUARTER_HOURLY
+    return v3.RequestedGranularity.DAILY
 
 
 def energy_query(
@@ -86,7 +85,7 @@ def energy_query(
         messages.append("Parameter 'periodType' is mandatory.")
     elif len(kinds) > 1:
         messages.append("Parameter 'periodType' takes one value: 'readTime' or 'insertTime'.")
-    asked = _multi(granularity, "granularity", v3.Granularity, messages)
+    asked = _multi(granularity, "granularity", v3.RequestedGranularity, messages)
     complex_types = _multi(
         complex_energy_types, "complexEnergyTypes", v3.ComplexEnergyType, messages
     )

@@ -70,7 +70,8 @@ from datahub_api.meter_data.fluvius_csv import (
     TariffCalendar,
     exported_access_point,
 )
-from datahub_api.meter_data.series import ReadGranularity, ReadWindow
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.series import ReadWindow
 from datahub_api.nps import repository as nps_repository
 from datahub_api.nps import service as nps_service
 from datahub_api.organisations import repository as organisations_repository
@@ -794,7 +795,7 @@ async def build(
                     }
                 else:
                     point = exported_access_point(access_point)
-                    read_window = ReadWindow(window[0], window[1], ReadGranularity.day, gas=gas)
+                    read_window = ReadWindow(window[0], window[1], Granularity.P1D, gas=gas)
                     path = work / writer.ean_file_name(
                         point, read_window, SUFFIX[export_format], gvm=planned.gvm
                     )

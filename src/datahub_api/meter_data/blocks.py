@@ -33,7 +33,8 @@ from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
 from datahub_api.brussels_days import day_length, day_start
-from datahub_api.meter_data.models import Direction, Granularity, Register
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.models import GRANULARITY_OF_CODE, Direction, Register
 
 GAP = -1
 MAX_STORABLE = 0xFFFF_FFFE  # the largest value the packed layout can hold
@@ -87,7 +88,7 @@ class BlockRecord(NamedTuple):
             self.meter_id,
             Direction(self.direction),
             Register(self.register),
-            Granularity(self.granularity),
+            GRANULARITY_OF_CODE[self.granularity],
             self.day,
         )
 

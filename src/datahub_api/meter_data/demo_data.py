@@ -37,17 +37,18 @@ from datahub_api.errors import DatahubError
 from datahub_api.meter_data import repository
 from datahub_api.meter_data.blocks import BlockRecord, expected_slots
 from datahub_api.meter_data.channels import API_CHANNELS
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import (
     BLOCKS_TABLE,
+    GRANULARITY_CODE,
     HISTORY_TABLE,
     Direction,
-    Granularity,
     Register,
     StoredUnit,
     ValidationState,
 )
 from datahub_api.meter_data.reads import authorize_and_record
-from datahub_api.meter_data.series import ReadGranularity, ReadWindow
+from datahub_api.meter_data.series import ReadWindow
 from datahub_api.meter_data.service import prepare_partitions
 from datahub_api.organisations import repository as organisations_repository
 
@@ -298,9 +299,9 @@ def block_rows(
         written, packed_values, states = versions[-1]
         record = BlockRecord(
             series.ean, series.meter_id, int(series.direction), int(Register.total),
-            int(series.granularity), day, int(series.unit), expected, filled, len(versions),
-            inserted, written, completed, validated_at if validated else None, packed_values,
-            states,
+            GRANULARITY_CODE[series.granularity], day, int(series.unit), expected, filled,
+            len(versions), inserted, written, completed, validated_at if validated else None,
+            packed_values, states,
         )  # fmt: skip
         history = [
             (
@@ -549,7 +550,7 @@ async def seed_featured_reads(session: WriteSession, world: DemoWorldBuilder) ->
         )
         for back in range(7, 0, -1):
             day = yesterday - timedelta(days=back - 1)
-            for step in (ReadGranularity.quarter_hour, ReadGranularity.day):
+            for step in (Granularity.PT15M, Granularity.P1D):
                 window = ReadWindow(day_start(day), day_start(day + timedelta(days=1)), step)
                 try:
                     await authorize_and_record(

@@ -29,10 +29,10 @@ import xlsxwriter
 
 from datahub_api.access_points.models import AccessPoint, EnergyType, MeterType
 from datahub_api.brussels_days import BRUSSELS, brussels_date, gas_date
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
 from datahub_api.meter_data.series import (
     UNIT_NAMES,
-    ReadGranularity,
     ReadWindow,
     Series,
     SeriesKey,
@@ -87,7 +87,7 @@ REGISTER_LABELS = {
 }
 DAY, NIGHT = "Dag", "Nacht"
 _QUARTER = timedelta(minutes=15)
-_ORDER = list(ReadGranularity)  # finest first
+_ORDER = list(Granularity)  # finest first
 BOM = "\ufeff"
 EAN_COLUMN = COLUMNS.index("EAN-code")
 
@@ -135,10 +135,10 @@ class ExportedAccessPoint:
 
 ENERGY_NAMES = {True: "elektriciteit", False: "gas"}
 TOTALS_NAMES = {
-    ReadGranularity.quarter_hour: "kwartiertotalen",
-    ReadGranularity.hour: "uurtotalen",
-    ReadGranularity.day: "dagtotalen",
-    ReadGranularity.month: "maandtotalen",
+    Granularity.PT15M: "kwartiertotalen",
+    Granularity.PT1H: "uurtotalen",
+    Granularity.P1D: "dagtotalen",
+    Granularity.P1M: "maandtotalen",
 }
 
 
@@ -450,7 +450,7 @@ class QuarterHourCsv:
 
     @staticmethod
     def fits(series: Sequence[Series]) -> bool:
-        return all(s.granularity is ReadGranularity.quarter_hour for s in series)
+        return all(s.granularity is Granularity.PT15M for s in series)
 
     def lines(self, point: ExportedAccessPoint, series: Sequence[Series]) -> str:
         """Every line of ``series`` (all over the same quarter-hour window), slot by slot,

@@ -35,6 +35,7 @@ from datahub_api.meter_data.fluvius_csv import (
     export_file_name,
     exported_access_point,
 )
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import Direction, Register
 from datahub_api.meter_data.reads import (
     Days,
@@ -43,7 +44,6 @@ from datahub_api.meter_data.reads import (
     series_of,
 )
 from datahub_api.meter_data.series import (
-    ReadGranularity,
     ReadWindow,
     parse_bound,
 )
@@ -210,7 +210,7 @@ async def _asked(
     if from_ is None or to is None:
         raise UnprocessableContent("`from` and `to` are required.")
     try:
-        read_granularity = ReadGranularity(granularity)
+        read_granularity = Granularity(granularity)
     except ValueError:
         raise UnprocessableContent("`granularity` is PT15M, PT1H, P1D or P1M.") from None
     window = ReadWindow.checked(parse_bound(from_, "from"), parse_bound(to, "to"), read_granularity)

@@ -24,10 +24,10 @@ from datahub_api.meter_data.fluvius_csv import (
     export_rows,
     with_both_directions,
 )
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import Direction, Register, StoredUnit
 from datahub_api.meter_data.series import (
     GasFactor,
-    ReadGranularity,
     ReadWindow,
     Series,
     assemble,
@@ -166,11 +166,9 @@ async def export_row_chunks(
     """The rows of a CSV/XLSX export (Fluvius layout, without the header) of ``window``, a
     Brussels month at a time. Days and months are split by tariff, so they are summed from
     hours."""
-    summed = window.granularity in (ReadGranularity.day, ReadGranularity.month)
+    summed = window.granularity in (Granularity.P1D, Granularity.P1M)
     read_window = (
-        ReadWindow(window.start, window.end, ReadGranularity.hour, gas=window.gas)
-        if summed
-        else window
+        ReadWindow(window.start, window.end, Granularity.PT1H, gas=window.gas) if summed else window
     )
     async for chunk, series in series_by_month(
         session, point.ean, read_window, released, direction=direction, register=register

@@ -26,12 +26,14 @@ from datahub_api.meter_data.blocks import (
     unpack_slots,
     unpack_states,
 )
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import (
     BLOCKS_TABLE,
+    GRANULARITY_CODE,
+    GRANULARITY_OF_CODE,
     HISTORY_TABLE,
     ID_SEQUENCE,
     Direction,
-    Granularity,
     Register,
     StoredUnit,
     partition_name,
@@ -80,7 +82,7 @@ def _key(row: Any) -> BlockKey:
         row.meter_id,
         Direction(row.direction),
         Register(row.register),
-        Granularity(row.granularity),
+        GRANULARITY_OF_CODE[row.granularity],
         row.day,
     )
 
@@ -185,13 +187,13 @@ def _filters(
 ) -> tuple[str, dict[str, Any]]:
     clauses, params = [], {}
     for name, value in (
-        ("direction", direction),
-        ("register", register),
-        ("granularity", granularity),
+        ("direction", None if direction is None else int(direction)),
+        ("register", None if register is None else int(register)),
+        ("granularity", None if granularity is None else GRANULARITY_CODE[granularity]),
     ):
         if value is not None:
             clauses.append(f" AND {name} = :{name}")
-            params[name] = int(value)
+            params[name] = value
     return "".join(clauses), params
 
 
@@ -263,7 +265,7 @@ async def series_shapes(
             row.meter_id,
             Direction(row.direction),
             Register(row.register),
-            Granularity(row.granularity),
+            GRANULARITY_OF_CODE[row.granularity],
             row.unit,
         )
         for row in result
@@ -347,7 +349,7 @@ async def readable_blocks_changed_since(
         return []
     params: dict[str, Any] = {
         "r_ean": [r.ean for r in readable],
-        "r_granularity": [int(r.granularity) for r in readable],
+        "r_granularity": [GRANULARITY_CODE[r.granularity] for r in readable],
         "r_first": [r.first_day for r in readable],
         "r_end": [r.end_day for r in readable],
         "limit": limit,
@@ -409,7 +411,7 @@ def _key_arrays(keys: Sequence[BlockKey]) -> dict[str, list[Any]]:
         "meter_id": [key.meter_id for key in keys],
         "direction": [int(key.direction) for key in keys],
         "register": [int(key.register) for key in keys],
-        "granularity": [int(key.granularity) for key in keys],
+        "granularity": [GRANULARITY_CODE[key.granularity] for key in keys],
         "day": [key.day for key in keys],
     }
 
@@ -559,7 +561,7 @@ async def gas_block_keys(
         {
             "eans": list(eans),
             "litre": int(StoredUnit.litre),
-            "daily": int(Granularity.P1D),
+            "daily": GRANULARITY_CODE[Granularity.P1D],
             "hour_days": hour_days,
             "gas_days": sorted(set(gas_days)),
         },

@@ -43,6 +43,7 @@ from datahub_api.meter_data.blocks import (
 )
 from datahub_api.meter_data.ingest_parser import ParsedBatch, PendingBlock, Problem
 from datahub_api.meter_data.models import (
+    GRANULARITY_CODE,
     StoredUnit,
     ValidationState,
 )
@@ -318,7 +319,7 @@ def plan_writes(
                     meter_id=key.meter_id,
                     direction=int(key.direction),
                     register=int(key.register),
-                    granularity=int(key.granularity),
+                    granularity=GRANULARITY_CODE[key.granularity],
                     day=key.day,
                     unit=int(block.unit),
                     expected_slots=expected,

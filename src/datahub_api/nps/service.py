@@ -65,7 +65,8 @@ from datahub_api.mandates.access import released_window
 from datahub_api.mandates.models import DataServiceType, Mandate, MandateSource, MandateStatus
 from datahub_api.meter_data import repository as meter_data_repository
 from datahub_api.meter_data.blocks import SLOT_LENGTH, DayBlock, slot_start
-from datahub_api.meter_data.models import Granularity, StoredUnit, ValidationState
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.models import StoredUnit, ValidationState
 from datahub_api.meter_data.repository import ChangeCursor
 from datahub_api.nps import repository
 from datahub_api.nps.models import (
