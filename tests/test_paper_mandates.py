@@ -32,7 +32,7 @@ from sqlalchemy import event, text
 from datahub_api.accounts.models import AccountRole
 from datahub_api.brussels_days import day_start
 from datahub_api.jobs import commit
-from datahub_api.nps import service as nps_service
+from datahub_api.nps.service import daily_files as nps_daily_files
 
 from .conftest import make_settings
 from .consent_world import Person, field, log_in, make_person, put_access_point
@@ -135,7 +135,7 @@ async def mandate_of(client: httpx.AsyncClient, world: NpsWorld, mandate_id: int
 
 async def make_file(app: FastAPI, day: date) -> int:
     async with app.state.database.write_sessions() as session:
-        made = await nps_service.make_daily_files(session, day=day, until=datetime.now(UTC))
+        made = await nps_daily_files.make_daily_files(session, day=day, until=datetime.now(UTC))
         await commit(session, app.state.jobs)
     assert len(made) == 1
     return made[0].id

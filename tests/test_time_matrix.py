@@ -36,7 +36,7 @@ from datahub_api.auth.principal import Role
 from datahub_api.brussels_days import brussels_date
 from datahub_api.history_exports import tasks as history_tasks
 from datahub_api.jobs import JobQueue, commit
-from datahub_api.nps import service as nps_service
+from datahub_api.nps.service import daily_files as nps_daily_files
 from datahub_api.settings import Settings
 from datahub_api.sla import repository as sla_repository
 
@@ -146,7 +146,9 @@ class Movers:
     async def nps_file_days(self, day: date) -> dict[date, int]:
         """The next NPS daily file (made for ``day``): rows of the EAN per Brussels day."""
         async with self.app.state.database.write_sessions() as session:
-            [made] = await nps_service.make_daily_files(session, day=day, until=datetime.now(UTC))
+            [made] = await nps_daily_files.make_daily_files(
+                session, day=day, until=datetime.now(UTC)
+            )
             await commit(session, self.app.state.jobs)
         answer = await self.client.get(f"/api/v1/nps/daily-files/{made.id}", headers=self.headers)
         assert answer.status_code == 200, answer.text

@@ -72,7 +72,7 @@ from datahub_api.meter_data.portal_export import (
 )
 from datahub_api.meter_data.series import ReadGranularity, ReadWindow
 from datahub_api.nps import repository as nps_repository
-from datahub_api.nps import service as nps_service
+from datahub_api.nps.service import audits as nps_audits
 from datahub_api.organisations import repository as organisations_repository
 from datahub_api.paper_mandates import service as paper_service
 from datahub_api.paper_mandates.models import Hold
@@ -744,9 +744,9 @@ async def build(
     # first and may then queue this export again (the order every other path takes).
     async with database.write_sessions() as session:
         mandate_ids = [item.mandate_id for item in await repository.items_of(session, export_id)]
-        await nps_service.check_paper_mandates(
+        await nps_audits.check_paper_mandates(
             session,
-            nps_service.AuditRules(
+            nps_audits.AuditRules(
                 days=settings.nps_audit_days, evidence_max_bytes=settings.nps_evidence_max_bytes
             ),
             mandate_ids=mandate_ids,
