@@ -16,7 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from datahub_api.cli import openapi_document
+from datahub_api.cli.openapi_spec import openapi_document
 from datahub_api.settings import Settings
 
 from .conftest import make_settings

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from datahub_api.brussels_days import today_in_brussels
-from datahub_api.cli import describe_credentials
+from datahub_api.cli.welcome import describe_credentials
 from datahub_api.db import create_database
 from datahub_api.demo.service import DemoParameters, seed_demo_world
 from datahub_api.settings import Settings

@@ -26,7 +26,7 @@ from datahub_api.accounts.models import Account, AccountRole
 from datahub_api.accounts.passwords import hash_password
 from datahub_api.app import create_app
 from datahub_api.auth.principal import Role
-from datahub_api.cli import openapi_document
+from datahub_api.cli.openapi_spec import openapi_document
 
 from .conftest import make_settings
 from .consent_world import PASSWORD, ConsentWorld, decide, make_consent_world, make_person

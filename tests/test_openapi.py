@@ -9,7 +9,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from datahub_api.cli import DEFAULT_OPENAPI_FILE, openapi_document
+from datahub_api.cli.openapi_spec import DEFAULT_OPENAPI_FILE, openapi_document
 
 from .conftest import PROJECT_ROOT, LiveServer
 

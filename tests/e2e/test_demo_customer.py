@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 from fastapi import FastAPI
 
-from datahub_api.cli import describe_credentials
+from datahub_api.cli.welcome import describe_credentials
 from datahub_api.demo.service import DemoParameters, seed_demo_world
 
 from .conftest import NewPage, log_in, playwright_api, screenshot
