@@ -18,21 +18,23 @@ from datahub_api.jobs import commit
 from datahub_api.nps.models import NpsAudit
 from datahub_api.nps.service import audits, daily_files
 
-from .access_point_data import fresh_ean
-from .conftest import make_settings
-from .consent_world import log_in
-from .nps_world import (
+from .support.access_point_data import fresh_ean
+from .support.consent_world import log_in
+from .support.environment import make_settings
+from .support.nps_world import (
     COMPANY_NUMBER,
     REQUESTS,
     NpsWorld,
     make_nps_world,
+    open_audit,
     sha,
     signed,
     signed_mandate,
     signed_pdf,
     submit,
+    upload,
 )
-from .parties import auth_headers, make_esp
+from .support.parties import auth_headers, make_esp
 
 RULES = audits.AuditRules(days=14, evidence_max_bytes=5 * 1024 * 1024)
 
@@ -304,28 +306,6 @@ async def test_idempotency_key_replays_the_answer(
 
 
 # --- audits ------------------------------------------------------------------------------
-
-
-async def open_audit(client: httpx.AsyncClient, world: NpsWorld, mandate_id: int) -> dict[str, Any]:
-    response = await client.post(
-        f"/api/v1/operator/nps/mandates/{mandate_id}/audits", headers=world.operator
-    )
-    assert response.status_code == 201, response.text
-    return dict(response.json())
-
-
-def upload(
-    client: httpx.AsyncClient,
-    headers: dict[str, str],
-    mandate_id: int,
-    content: bytes,
-    content_type: str = "application/pdf",
-) -> Any:
-    return client.put(
-        f"/api/v1/nps/mandates/{mandate_id}/evidence",
-        content=content,
-        headers={**headers, "Content-Type": content_type},
-    )
 
 
 async def test_an_audit_passed(app: FastAPI, client: httpx.AsyncClient, world: NpsWorld) -> None:

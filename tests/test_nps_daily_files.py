@@ -18,8 +18,8 @@ from datahub_api.meter_data.blocks import slot_start
 from datahub_api.meter_data.models import Granularity, ValidationState
 from datahub_api.nps.service import daily_files
 
-from .meter_data_helpers import day_rows
-from .nps_world import NpsWorld, ingest, make_nps_world, signed_mandate, signed_pdf
+from .support.meter_data import day_rows
+from .support.nps_world import NpsWorld, ingest, make_nps_world, signed_mandate, signed_pdf
 
 DAY = date(2026, 10, 25)  # the autumn DST day: 100 quarter-hours
 BEFORE = date(2026, 10, 24)

