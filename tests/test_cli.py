@@ -15,24 +15,8 @@ from sqlalchemy.engine import make_url
 
 from datahub_api import embedded_postgres
 
-from .conftest import create_scratch_database
-
-
-def run_cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 180
-) -> subprocess.CompletedProcess[str]:
-    full_env = {
-        k: v for k, v in os.environ.items() if not k.startswith("DATAHUB_") and k != "DATABASE_URL"
-    }
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "datahub_api.cli", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-        check=False,
-    )
+from .support.cli import run_cli
+from .support.database import create_scratch_database
 
 
 def test_help_lists_every_command() -> None:
