@@ -44,7 +44,7 @@ def _settings() -> Settings:
     try:
         return get_settings()
     except Exception as exc:  # pydantic's validation error, made into one line
-        fail(f"invalid configuration: {exc}".splitlines()[0] + " (see docs/configuration.md)", 2)
+        fail(f"invalid configuration: {exc}".splitlines()[0] + " (see README, Configuration)", 2)
 
 
 def step_progress(description: str) -> Progress:
@@ -612,7 +612,7 @@ def main() -> None:
         sys.exit(130)
 
 
-sla_cli = typer.Typer(help="Service levels per channel (see docs/sla.md).", no_args_is_help=True)
+sla_cli = typer.Typer(help="Service levels per channel (see README, SLA).", no_args_is_help=True)
 cli.add_typer(sla_cli, name="sla")
 
 
