@@ -28,9 +28,9 @@ from datahub_api.meter_data.fluvius_csv import TariffCalendar, exported_access_p
 from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.series import ReadWindow
 
-from .consent_world import browser_login
-from .esp_portal_world import AUTUMN, SPRING, EspWorld, make_esp_world
-from .parties import auth_headers
+from .support.consent_world import browser_login
+from .support.esp_portal_world import AUTUMN, SPRING, EspWorld, make_esp_world
+from .support.parties import auth_headers
 
 QUARTER = timedelta(minutes=15)
 

@@ -36,8 +36,8 @@ from datahub_api.meter_data.reads import series_by_month
 from datahub_api.meter_data.series import ReadWindow
 from datahub_api.settings import Settings
 
-from .conftest import make_settings
-from .history_export_world import (
+from .support.environment import make_settings
+from .support.history_export_world import (
     DAYS,
     EXPORTS,
     LONG_DAY,

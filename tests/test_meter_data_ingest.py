@@ -21,8 +21,8 @@ from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import Direction, Register, ValidationState
 from datahub_api.meter_data.stored_blocks import StoredBlock
 
-from .conftest import make_settings
-from .meter_data_helpers import (
+from .support.environment import make_settings
+from .support.meter_data import (
     HEADER,
     METER,
     csv_body,
@@ -32,7 +32,7 @@ from .meter_data_helpers import (
     start_of,
     stored_block_count,
 )
-from .parties import auth_headers, make_esp, make_machine_client
+from .support.parties import auth_headers, make_esp, make_machine_client
 
 URL = "/api/v1/ingest/meter-readings"
 CSV = {"Content-Type": "text/csv"}

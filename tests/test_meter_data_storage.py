@@ -38,8 +38,8 @@ from datahub_api.meter_data.ingest_parser import BatchBuilder, CsvReader
 from datahub_api.meter_data.models import Direction, Register, StoredUnit
 from datahub_api.meter_data.repository import ChangeCursor
 
-from .conftest import make_settings
-from .meter_data_helpers import HEADER, METER, day_rows, register
+from .support.environment import make_settings
+from .support.meter_data import HEADER, METER, day_rows, register
 
 DAY = date(2026, 2, 10)
 

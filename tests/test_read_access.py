@@ -15,8 +15,8 @@ from datahub_api.errors import Forbidden, NotFound
 from datahub_api.mandates.access import authorize_read
 from datahub_api.meter_data.granularity import Granularity
 
-from .consent_world import ConsentWorld, decide, log_in, make_consent_world
-from .parties import Esp, auth_headers
+from .support.consent_world import ConsentWorld, decide, log_in, make_consent_world
+from .support.parties import Esp, auth_headers
 
 API = ("api", "nps")
 

@@ -41,7 +41,7 @@ CHUNK = 1 << 20
 
 def _released(window: ReadWindow) -> Days:
     """The whole window is released: the job reads the window its mandate's grant releases
-    (``service._item_window``); for gas, every calendar day its gas days span."""
+    (``service.build._item_window``); for gas, every calendar day its gas days span."""
     return window.read_days()
 
 
