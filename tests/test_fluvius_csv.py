@@ -24,7 +24,7 @@ from datahub_api.access_points.service import get_access_point
 from datahub_api.brussels_days import BRUSSELS, day_start
 from datahub_api.history_exports import writer
 from datahub_api.history_exports.models import ExportFormat
-from datahub_api.meter_data.portal_export import TariffCalendar, exported_access_point
+from datahub_api.meter_data.fluvius_csv import TariffCalendar, exported_access_point
 from datahub_api.meter_data.series import ReadGranularity, ReadWindow
 
 from .support.consent_world import browser_login

@@ -16,9 +16,8 @@ from datahub_api.auth.principal import Role
 from datahub_api.brussels_days import BRUSSELS, gas_day_start, today_in_brussels
 from datahub_api.db import Database, WriteSession
 from datahub_api.meter_data import repository, service
-from datahub_api.meter_data.blocks import slot_start
+from datahub_api.meter_data.blocks import BlockKey, DayBlock, slot_start
 from datahub_api.meter_data.models import Direction, Granularity, Register, ValidationState
-from datahub_api.meter_data.repository import BlockKey, DayBlock
 from datahub_api.meter_data.stored_blocks import StoredBlock
 
 from .support.environment import make_settings

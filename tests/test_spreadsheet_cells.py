@@ -18,13 +18,13 @@ from datahub_api.access_points.service import get_access_point
 from datahub_api.brussels_days import day_start
 from datahub_api.history_exports import writer
 from datahub_api.history_exports.models import ExportFormat
-from datahub_api.meter_data.models import Direction, Granularity, Register, StoredUnit
-from datahub_api.meter_data.portal_export import (
+from datahub_api.meter_data.blocks import BlockKey, DayBlock
+from datahub_api.meter_data.fluvius_csv import (
     TariffCalendar,
     csv_cell,
     exported_access_point,
 )
-from datahub_api.meter_data.repository import BlockKey, DayBlock
+from datahub_api.meter_data.models import Direction, Granularity, Register, StoredUnit
 from datahub_api.meter_data.series import ReadGranularity, ReadWindow
 from datahub_api.nps.service import daily_files as nps_daily_files
 from datahub_api.spreadsheet_cells import FORMULA_STARTS, formula_safe

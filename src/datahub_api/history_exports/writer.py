@@ -21,7 +21,7 @@ from pathlib import Path
 from datahub_api.brussels_days import brussels_date
 from datahub_api.db import ReadSession
 from datahub_api.history_exports.models import ExportFormat
-from datahub_api.meter_data.portal_export import (
+from datahub_api.meter_data.fluvius_csv import (
     ExportedAccessPoint,
     QuarterHourCsv,
     TariffCalendar,

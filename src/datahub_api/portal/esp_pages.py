@@ -51,7 +51,7 @@ from datahub_api.mandates.access import (
 )
 from datahub_api.meter_data import repository as meter_data_repository
 from datahub_api.meter_data.channels import PORTAL_CHANNELS
-from datahub_api.meter_data.portal_export import TariffCalendar, exported_access_point
+from datahub_api.meter_data.fluvius_csv import TariffCalendar, exported_access_point
 from datahub_api.meter_data.read_router import FileExport
 from datahub_api.meter_data.reads import authorize_and_record, series_of
 from datahub_api.meter_data.series import ReadWindow

@@ -1,7 +1,7 @@
 """The rules of the SLA tracker: what is on time, who may see which figures, the roll-up job
 and the ``sla.breached`` events.
 
-Definitions (also in the README and the OpenAPI descriptions):
+Definitions (also in docs/sla.md and the OpenAPI descriptions):
 
 * The unit is an **EAN-day**: an access point and a Europe/Brussels day D. Its **foreseen
   date** is the end of D (D+1 00:00 in Brussels). It is **delivered** at the insert time at

@@ -33,7 +33,7 @@ from datahub_api.history_exports.models import (
 )
 from datahub_api.history_exports.service.requests import expired, utcnow
 from datahub_api.mandates.access import reads_at, released_window, why_not_reading
-from datahub_api.meter_data.portal_export import (
+from datahub_api.meter_data.fluvius_csv import (
     QuarterHourCsv,
     TariffCalendar,
     exported_access_point,

@@ -17,9 +17,9 @@ from datahub_api.events.service import publish
 from datahub_api.mandates.access import released_window
 from datahub_api.mandates.models import DataServiceType
 from datahub_api.meter_data import repository as meter_data_repository
-from datahub_api.meter_data.blocks import SLOT_LENGTH, slot_start
+from datahub_api.meter_data.blocks import SLOT_LENGTH, DayBlock, slot_start
 from datahub_api.meter_data.models import Granularity, StoredUnit, ValidationState
-from datahub_api.meter_data.repository import ChangeCursor, DayBlock
+from datahub_api.meter_data.repository import ChangeCursor
 from datahub_api.nps import repository
 from datahub_api.nps.models import (
     NpsDailyFile,
