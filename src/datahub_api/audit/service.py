@@ -18,6 +18,7 @@ from datahub_api.audit.models import AuditRecord
 from datahub_api.auth.principal import Principal
 from datahub_api.client_address import client_address
 from datahub_api.db import Database, WriteSession
+from datahub_api.deps import app_state
 from datahub_api.errors import DatahubError, utf8_text
 from datahub_api.observability import request_id_var
 
@@ -104,7 +105,7 @@ async def record_refusal(
                 client_ip=_client_ip(request),
             )
             if isinstance(tally, str) and request is not None:
-                window = request.app.state.settings.refusal_tally_seconds
+                window = app_state(request).settings.refusal_tally_seconds
                 record.tally_key = f"{storable(tally, 350)}|{int(time.time() // window)}"
                 await repository.tally(session, record)
             else:

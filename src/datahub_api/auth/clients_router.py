@@ -23,6 +23,7 @@ from datahub_api.auth.schemas import (
     OperatorClientCreate,
 )
 from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import NotFound, UnprocessableContent, problem_responses
 from datahub_api.organisations import enterprise_number
 from datahub_api.organisations import repository as organisations_repository
@@ -147,7 +148,7 @@ async def rotate_client_secret(
     client = await _visible_client(session, principal, client_id)
     if client.revoked_at is not None:
         raise NotFound("No such client.")
-    overlap = timedelta(hours=request.app.state.settings.client_secret_overlap_hours)
+    overlap = timedelta(hours=app_state(request).settings.client_secret_overlap_hours)
     rotated = await service.rotate_secret(session, client, overlap)
     record_action(
         session, actor=principal, action="client.rotate_secret", target=client_id, request=request

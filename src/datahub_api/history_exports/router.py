@@ -16,6 +16,7 @@ from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.brussels_days import today_in_brussels
 from datahub_api.db import ReadSessionDep, WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import problem_responses
 from datahub_api.history_exports import repository
 from datahub_api.history_exports.models import HistoryExport, HistoryExportItem
@@ -167,7 +168,7 @@ async def create_export(
     esp_organisation(principal)
     if (replayed := await idempotency.replay(session)) is not None:
         return replayed
-    settings: Settings = request.app.state.settings
+    settings: Settings = app_state(request).settings
     period = requests.period_of(body.year, body.period_from, body.period_to, today_in_brussels())
     created = await requests.create(
         session,
@@ -177,7 +178,7 @@ async def create_export(
         period=period,
         export_format=body.format,
         rules=requests.Rules.from_settings(settings),
-        bound=AttemptBound(request.app.state.database, settings.paper_mandates_per_day),
+        bound=AttemptBound(app_state(request).database, settings.paper_mandates_per_day),
     )
     build_after_commit(session, created.export.id)
     payload = _export_out(settings, created.export, created.items, len(created.items)).model_dump(
@@ -204,7 +205,7 @@ async def list_exports(
         session, esp_organisation(principal), after_id=cursor_int(cursor), limit=limit + 1
     )
     more, rows = len(rows) > limit, rows[:limit]
-    settings = request.app.state.settings
+    settings = app_state(request).settings
     withdrawn = await requests.withdrawn_exports(session, [row.id for row in rows])
     return HistoryExportPage(
         items=[
@@ -235,7 +236,7 @@ async def get_export(
     return json_response_with_etag(
         request,
         _export_out(
-            request.app.state.settings, export, items, len(items), withdrawn=bool(withdrawn)
+            app_state(request).settings, export, items, len(items), withdrawn=bool(withdrawn)
         ),
     )
 
@@ -280,7 +281,7 @@ async def download_export(
     in it still reads (else 410 `history-export-withdrawn`). The `Digest`-like
     `X-Content-SHA256` header (and `sha256` in the status) lets you check it. Each download
     is recorded in the access log of every EAN in the file."""
-    settings: Settings = request.app.state.settings
+    settings: Settings = app_state(request).settings
     found = await requests.download(session, esp_organisation(principal), export_id, settings)
     for item in found.items:
         if item.row_count and item.read_from is not None and item.read_to is not None:
@@ -354,7 +355,7 @@ async def operator_get_export(
     request: Request, export_id: Id, principal: Operator, session: ReadSessionDep
 ) -> HistoryExportOut:
     export, items = await requests.get(session, None, export_id)
-    return _export_out(request.app.state.settings, export, items, len(items))
+    return _export_out(app_state(request).settings, export, items, len(items))
 
 
 @router.post(
@@ -384,7 +385,7 @@ async def agree_deadline(
         request=request,
     )
     items = await repository.items_of(session, export.id)
-    return _export_out(request.app.state.settings, export, items, len(items))
+    return _export_out(app_state(request).settings, export, items, len(items))
 
 
 @router.post(
@@ -404,7 +405,7 @@ async def add_eans(
 ) -> HistoryExportOut:
     """The same evidence rules as the ESP's own request; each added EAN records the
     operator and the note, and the export is made again (`queued`) with them."""
-    settings: Settings = request.app.state.settings
+    settings: Settings = app_state(request).settings
     changed = await requests.add_eans(
         session,
         principal,

@@ -17,6 +17,7 @@ from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_any_scope, require_scopes
 from datahub_api.auth.principal import Principal, Role, Scope
 from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import Forbidden, NotFound, problem_responses
 from datahub_api.http_caching import (
     ETAG_HEADER_DOC,
@@ -67,11 +68,11 @@ AnyCaller = Annotated[Principal, Depends(require_any_scope(Scope.consents, Scope
 
 
 def consent_rules(request: Request) -> service.ConsentRules:
-    return service.ConsentRules.of(request.app.state.settings)
+    return service.ConsentRules.of(app_state(request).settings)
 
 
 def consent_url(request: Request, identifier: str) -> str:
-    return f"{request.app.state.settings.base_url}/consent/{identifier}"
+    return f"{app_state(request).settings.base_url}/consent/{identifier}"
 
 
 def consent_session_out(request: Request, consent: ConsentSession) -> ConsentSessionOut:
@@ -267,7 +268,7 @@ async def list_caller(request: Request, principal: MandateReader) -> ListCaller:
     the token check and a dictionary lookup."""
     if principal.role is not Role.esp or principal.organisation_id is None:
         return ListCaller(principal, None)
-    versions: MandateVersions = request.app.state.mandate_versions
+    versions: MandateVersions = app_state(request).mandate_versions
     version = await versions.version(principal.organisation_id)
     etag = _list_etag(version, principal, request)
     if matches_if_none_match(request.headers.get("if-none-match"), etag):

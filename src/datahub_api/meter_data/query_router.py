@@ -11,6 +11,7 @@ from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.db import WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import problem_responses
 from datahub_api.meter_data import query
 from datahub_api.meter_data.granularity import Granularity
@@ -100,7 +101,7 @@ async def query_meter_data(
     # Streamed after this request's transaction (with the access records) has committed.
     return NdjsonResponse(
         query.ndjson_lines(
-            request.app.state.database,
+            app_state(request).database,
             answers,
             window,
             direction=Direction[body.direction] if body.direction else None,

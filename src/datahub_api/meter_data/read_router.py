@@ -20,6 +20,7 @@ from datahub_api.access_points.models import AccessPoint, EnergyType
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import DatahubError, UnprocessableContent, problem_responses
 from datahub_api.mandates.access import readable_mandates
 from datahub_api.meter_data import own_reads
@@ -236,7 +237,7 @@ def _checked_media_type(
     media_type = _media_type(format_, accept)
     if media_type == XLSX and window.bucket_count() > XLSX_LAST_ROW:
         raise UnprocessableContent(XLSX_TOO_LONG)  # before any row is read
-    settings: Settings = request.app.state.settings
+    settings: Settings = app_state(request).settings
     if media_type == JSON and (window.end_day - window.first_day).days > (
         settings.meter_data_json_max_days
     ):
@@ -263,7 +264,7 @@ async def _answer(
         }
         return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type=JSON)
     point = exported_access_point(asked.access_point)
-    calendar = TariffCalendar.from_settings(request.app.state.settings)
+    calendar = TariffCalendar.from_settings(app_state(request).settings)
     export = FileExport(request, point, window, released, asked.filters, calendar)
     if media_type == CSV:
         return export.csv_response()
@@ -389,7 +390,7 @@ class FileExport:
 
     async def csv(self) -> AsyncIterator[bytes]:
         yield csv_text([], header=True, columns=self.point.columns).encode()
-        async with self.request.app.state.database.read_sessions() as session:
+        async with app_state(self.request).database.read_sessions() as session:
             async for rows in self._row_chunks(session):
                 yield csv_text(rows, header=False).encode()
 
@@ -397,7 +398,7 @@ class FileExport:
         spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115  closed below
         try:
             export = XlsxExport(spool, self.point.columns)
-            async with self.request.app.state.database.read_sessions() as session:
+            async with app_state(self.request).database.read_sessions() as session:
                 async for rows in self._row_chunks(session):
                     export.add_rows(rows)
             await asyncio.to_thread(export.close)

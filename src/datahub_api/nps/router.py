@@ -15,6 +15,7 @@ from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import NotFound, PayloadTooLarge, problem_responses
 from datahub_api.http_caching import NOT_MODIFIED_RESPONSE, json_response_with_etag
 from datahub_api.idempotency.service import IdempotencyDep
@@ -148,7 +149,7 @@ async def submit_list(
     esp_organisation(principal)
     if (replayed := await idempotency.replay(session)) is not None:
         return replayed
-    settings = request.app.state.settings
+    settings = app_state(request).settings
     submitted = await lists.submit_list(
         session,
         principal,
@@ -166,7 +167,7 @@ async def submit_list(
             max_eans_per_request=settings.nps_max_eans_per_request,
             co_consent_days=settings.co_consent_days,
         ),
-        bound=AttemptBound(request.app.state.database, settings.paper_mandates_per_day),
+        bound=AttemptBound(app_state(request).database, settings.paper_mandates_per_day),
     )
     statuses = await _mandate_statuses(session, principal, submitted.items)
     payload = NpsRequestOut(
@@ -237,7 +238,7 @@ async def get_request(
 
 
 def audit_rules(request: Request) -> audits.AuditRules:
-    settings = request.app.state.settings
+    settings = app_state(request).settings
     return audits.AuditRules(
         days=settings.nps_audit_days, evidence_max_bytes=settings.nps_evidence_max_bytes
     )
@@ -524,7 +525,7 @@ def _file_out(request: Request, daily_file: NpsDailyFile) -> DailyFileOut:
         ean_count=daily_file.ean_count,
         size_bytes=daily_file.size_bytes,
         sha256=daily_file.sha256,
-        download_url=f"{request.app.state.settings.base_url}/api/v1/nps/daily-files/"
+        download_url=f"{app_state(request).settings.base_url}/api/v1/nps/daily-files/"
         f"{daily_file.id}",
     )
 

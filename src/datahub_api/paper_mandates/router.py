@@ -11,6 +11,7 @@ from datahub_api.audit.service import record_action
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.db import ReadSessionDep, WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import problem_responses
 from datahub_api.nps.service import audits as nps_audits
 from datahub_api.paper_mandates import service
@@ -51,7 +52,7 @@ def paper_mandate_out(row: PaperRow) -> PaperMandateOut:
 
 
 def audit_rules(request: Request) -> nps_audits.AuditRules:
-    settings = request.app.state.settings
+    settings = app_state(request).settings
     return nps_audits.AuditRules(
         days=settings.nps_audit_days, evidence_max_bytes=settings.nps_evidence_max_bytes
     )
