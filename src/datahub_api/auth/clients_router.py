@@ -102,7 +102,6 @@ async def create_client(
         actor=principal,
         action="client.create",
         target=created.client.client_id,
-        request=request,
     )
     return await _with_secret(session, created)
 
@@ -149,9 +148,7 @@ async def rotate_client_secret(
         raise NotFound("No such client.")
     overlap = timedelta(hours=request.app.state.settings.client_secret_overlap_hours)
     rotated = await service.rotate_secret(session, client, overlap)
-    record_action(
-        session, actor=principal, action="client.rotate_secret", target=client_id, request=request
-    )
+    record_action(session, actor=principal, action="client.rotate_secret", target=client_id)
     return await _with_secret(session, rotated)
 
 
@@ -167,9 +164,7 @@ async def revoke_client(
     esp_organisation(principal)
     client = await _visible_client(session, principal, client_id)
     await service.revoke_client(session, client)
-    record_action(
-        session, actor=principal, action="client.revoke", target=client_id, request=request
-    )
+    record_action(session, actor=principal, action="client.revoke", target=client_id)
     return await client_out(session, await _visible_client(session, principal, client_id))
 
 
@@ -190,9 +185,7 @@ async def add_certificate(
     esp_organisation(principal)
     client = await _visible_client(session, principal, client_id)
     row = await service.register_certificate(session, client, body.certificate_pem)
-    record_action(
-        session, actor=principal, action="client.add_certificate", target=client_id, request=request
-    )
+    record_action(session, actor=principal, action="client.add_certificate", target=client_id)
     return CertificateOut(
         thumbprint=row.thumbprint, not_after=row.not_after, created_at=row.created_at
     )
@@ -232,7 +225,6 @@ async def operator_create_client(
         actor=principal,
         action="client.create",
         target=created.client.client_id,
-        request=request,
     )
     return await _with_secret(session, created)
 
@@ -249,7 +241,5 @@ async def operator_revoke_client(
 ) -> ClientOut:
     client = await _visible_client(session, principal, client_id)
     await service.revoke_client(session, client)
-    record_action(
-        session, actor=principal, action="client.revoke", target=client_id, request=request
-    )
+    record_action(session, actor=principal, action="client.revoke", target=client_id)
     return await client_out(session, await _visible_client(session, principal, client_id))

@@ -151,13 +151,6 @@ def _decide(number: str, action: contracts_service.Transition, reason: str | Non
         contract, organisation = await contracts_service.transition(
             session, operator, contracts_service.validate_number(number), action, reason
         )
-        record_action(
-            session,
-            actor=operator,
-            action=f"contract.{action.value}",
-            target=number,
-            detail={"reason": reason} if reason else None,
-        )
         result: dict[str, Any] = {
             "number": contract.number,
             "organisation": organisation.name,

@@ -331,7 +331,6 @@ async def grant_exception(
         action="history_export.quota_exception",
         target=str(body.organisation_id),
         detail={"year": body.year, "reason": body.reason},
-        request=request,
     )
     return QuotaExceptionOut(
         id=exception.id,
@@ -380,7 +379,6 @@ async def agree_deadline(
         action="history_export.deadline_agreed",
         target=str(export_id),
         detail={"due_at": body.due_at.isoformat(), "reason": body.reason},
-        request=request,
     )
     items = await repository.items_of(session, export.id)
     return _export_out(request.app.state.settings, export, items, len(items))
@@ -418,7 +416,6 @@ async def add_eans(
         action="history_export.eans_added",
         target=str(export_id),
         detail={"eans": [entry.ean for entry in body.eans], "note": body.note},
-        request=request,
     )
     build_after_commit(session, export_id)
     return _export_out(settings, changed.export, changed.items, len(changed.items))

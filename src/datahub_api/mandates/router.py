@@ -239,7 +239,6 @@ async def decide_consent_session(
         actor=principal,
         action=f"consent.{body.decision}",
         target=identifier,
-        request=request,
     )
     return ConsentDecisionOut(
         status=decision.consent.status,
@@ -363,7 +362,6 @@ async def terminate_mandate(
         actor=principal,
         action="mandate.terminate",
         target=str(mandate_id),
-        request=request,
     )
     return mandate_out(mandate)
 
@@ -378,9 +376,7 @@ async def revoke_mandate(
     request: Request, mandate_id: MandateId, principal: Person, session: WriteSessionDep
 ) -> MandateOut:
     mandate = await service.revoke(session, principal, mandate_id)
-    record_action(
-        session, actor=principal, action="mandate.revoke", target=str(mandate_id), request=request
-    )
+    record_action(session, actor=principal, action="mandate.revoke", target=str(mandate_id))
     return mandate_out(mandate)
 
 
@@ -448,6 +444,5 @@ async def decide_co_consent(
         actor=principal,
         action=f"co_consent.{body.decision}",
         target=str(task_id),
-        request=request,
     )
     return await co_consent_out(session, task.id, task.status, task.due_at, mandate)

@@ -424,7 +424,6 @@ async def upload_evidence(
         actor=principal,
         action="nps.evidence_uploaded",
         target=str(upload.audit.id),
-        request=request,
     )
     return await _audit_out(session, organisation_id, upload.audit)
 
@@ -464,9 +463,7 @@ async def open_audit(
     audit = await service.open_audit(
         session, mandate_id, actor=principal.subject, rules=audit_rules(request)
     )
-    record_action(
-        session, actor=principal, action="nps.audit_opened", target=str(audit.id), request=request
-    )
+    record_action(session, actor=principal, action="nps.audit_opened", target=str(audit.id))
     return await _audit_out(session, None, audit)
 
 
@@ -493,7 +490,6 @@ async def decide_audit(
         actor=principal,
         action=f"nps.audit_{body.decision}",
         target=str(audit_id),
-        request=request,
     )
     return await _audit_out(session, None, audit)
 

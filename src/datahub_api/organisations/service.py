@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from starlette.requests import Request
-
 from datahub_api.accounts import repository as accounts_repository
 from datahub_api.accounts.models import Account, AccountRole
 from datahub_api.accounts.passwords import hash_password
@@ -116,7 +114,6 @@ async def _change_status(
     target: OrganisationStatus,
     reason: str | None,
     event_type: str,
-    request: Request | None,
 ) -> tuple[Organisation, OrganisationStatusChange]:
     canonical = _number(number)
     organisation = await repository.get_by_enterprise_number(session, canonical, for_update=True)
@@ -147,7 +144,6 @@ async def _change_status(
         else "organisation.resume",
         target=canonical,
         detail={"reason": reason} if reason else None,
-        request=request,
     )
     await events_service.publish(
         session,
@@ -166,8 +162,6 @@ async def suspend(
     actor: Principal | str,
     number: str,
     reason: str,
-    *,
-    request: Request | None = None,
 ) -> tuple[Organisation, OrganisationStatusChange]:
     """An operator suspends an active organisation: until it is resumed its API clients and
     staff read nothing and change nothing, on every face (``/v3``, ``/api/v1``, portal, NPS
@@ -182,7 +176,6 @@ async def suspend(
         target=OrganisationStatus.suspended,
         reason=reason.strip(),
         event_type=ORGANISATION_SUSPENDED,
-        request=request,
     )
 
 
@@ -191,8 +184,6 @@ async def resume(
     actor: Principal | str,
     number: str,
     reason: str | None = None,
-    *,
-    request: Request | None = None,
 ) -> tuple[Organisation, OrganisationStatusChange]:
     """An operator lifts a suspension: everything the organisation had works again."""
     return await _change_status(
@@ -203,7 +194,6 @@ async def resume(
         target=OrganisationStatus.active,
         reason=(reason or "").strip() or None,
         event_type=ORGANISATION_RESUMED,
-        request=request,
     )
 
 

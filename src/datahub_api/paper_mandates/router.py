@@ -118,6 +118,5 @@ async def contest_paper_mandate(
         actor=principal,
         action="paper_mandate.contest",
         target=str(mandate_id),
-        request=request,
     )
     return paper_mandate_out(row)

@@ -90,9 +90,7 @@ async def revoke_mandate(request: Request, mandate_id: str) -> Response:
             raise NotFound("No such mandate.")
         async with request.app.state.database.write_sessions() as session:
             await mandates_service.revoke(session, person, number)
-            record_action(
-                session, actor=person, action="mandate.revoke", target=str(number), request=request
-            )
+            record_action(session, actor=person, action="mandate.revoke", target=str(number))
             await commit_and_run_hooks(session, request.app)
     except NotFound:
         return message(request, person, "mandates_title", "no_such_mandate", 404, link=back)
@@ -154,7 +152,6 @@ async def contest_paper_mandate(request: Request, mandate_id: str) -> Response:
                 actor=person,
                 action="paper_mandate.contest",
                 target=str(number),
-                request=request,
             )
             await commit_and_run_hooks(session, request.app)
     except NotFound:
@@ -193,7 +190,6 @@ async def decide_co_consent(request: Request, task_id: str) -> Response:
                 actor=person,
                 action=f"co_consent.{decision}",
                 target=str(number),
-                request=request,
             )
             await commit_and_run_hooks(session, request.app)
     except NotFound:

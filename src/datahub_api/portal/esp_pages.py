@@ -309,14 +309,7 @@ async def esp_apply(request: Request) -> Response:
             organisation = await organisations_repository.get(session, page.organisation.id)
             assert organisation is not None
             contract = await contracts_service.apply(
-                session, organisation, application, page.person.subject
-            )
-            record_action(
-                session,
-                actor=page.person,
-                action="contract.apply",
-                target=contract.number,
-                request=request,
+                session, organisation, application, page.person
             )
             await commit_and_run_hooks(session, request.app)
     except DatahubError as error:
@@ -336,13 +329,6 @@ async def esp_withdraw(request: Request, number: str) -> Response:
             await contracts_service.transition(
                 session, page.person, number, contracts_service.Transition.withdraw, None
             )
-            record_action(
-                session,
-                actor=page.person,
-                action="contract.withdraw",
-                target=number,
-                request=request,
-            )
             await commit_and_run_hooks(session, request.app)
     except NotFound:
         return page.not_found()
@@ -361,13 +347,6 @@ async def esp_rotate_subscription_key(request: Request, number: str) -> Response
     try:
         async with request.app.state.database.write_sessions() as session:
             await contracts_service.rotate_subscription_key(session, page.person, number)
-            record_action(
-                session,
-                actor=page.person,
-                action="contract.rotate_subscription_key",
-                target=number,
-                request=request,
-            )
             await commit_and_run_hooks(session, request.app)
     except NotFound:
         return page.not_found()
@@ -416,7 +395,6 @@ async def esp_create_client(request: Request) -> Response:
             actor=page.person,
             action="client.create",
             target=created.client.client_id,
-            request=request,
         )
         await commit_and_run_hooks(session, request.app)
     secret = {"client_id": created.client.client_id, "secret": created.secret, "until": None}
@@ -447,7 +425,6 @@ async def _client_action(request: Request, client_id: str, action: str) -> Respo
             actor=page.person,
             action="client.rotate_secret" if action == "rotate" else "client.revoke",
             target=client_id,
-            request=request,
         )
         await commit_and_run_hooks(session, request.app)
     if secret is None:
@@ -843,7 +820,6 @@ async def register(
                 actor=f"self-registration:{staff.username}",
                 action="organisation.register" if registered else "organisation.register.taken",
                 target=body.enterprise_number,
-                request=request,
             )
             await commit_and_run_hooks(session, request.app)
     except IntegrityError:  # the same username registered at the same moment: taken too

@@ -92,14 +92,6 @@ async def decide_contract(request: Request, number: str, action: str) -> Respons
         contracts_service.validate_number(number)
         async with request.app.state.database.write_sessions() as session:
             await contracts_service.transition(session, person, number, transition, reason)
-            record_action(
-                session,
-                actor=person,
-                action=f"contract.{action}",
-                target=number,
-                detail={"reason": reason} if reason else None,
-                request=request,
-            )
             await commit_and_run_hooks(session, request.app)
     except NotFound:
         return message(request, person, "contracts_title", "no_such_contract", 404, link=back)
@@ -157,11 +149,11 @@ async def change_organisation(request: Request, number: str, action: str) -> Res
             if action == "suspend":
                 assert reason is not None
                 organisation, _ = await organisations_service.suspend(
-                    session, person, number[:20], reason, request=request
+                    session, person, number[:20], reason
                 )
             else:
                 organisation, _ = await organisations_service.resume(
-                    session, person, number[:20], reason, request=request
+                    session, person, number[:20], reason
                 )
             await commit_and_run_hooks(session, request.app)
     except NotFound:
@@ -448,7 +440,6 @@ async def decide_nps_audit(request: Request, audit_id: str) -> Response:
                 actor=person,
                 action=f"nps.audit_{decision}",
                 target=audit_id,
-                request=request,
             )
             await commit_and_run_hooks(session, request.app)
     except NotFound:
