@@ -70,6 +70,7 @@ from datahub_api.portal.esp_pages import router as portal_esp_router
 from datahub_api.portal.mail_pages import router as portal_mail_router
 from datahub_api.portal.my_data_pages import router as portal_my_data_router
 from datahub_api.portal.operator_pages import router as portal_operator_router
+from datahub_api.portal.pages import render_portal_error
 from datahub_api.portal.router import install_portal_static
 from datahub_api.portal.router import router as portal_router
 from datahub_api.security_headers import SecurityHeadersMiddleware
@@ -255,6 +256,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     install_throttles(app, settings)
     app.state.on_refusal = audit_refusal
     register_face_renderer("/oauth2", render_oauth_error)
+    register_face_renderer("/portal", render_portal_error)
     install_error_handlers(app)
     install_not_modified(app)
     install_v3_face(app)

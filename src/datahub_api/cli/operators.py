@@ -220,10 +220,7 @@ def create_client(
                 raise NotFound(f"no organisation with enterprise number {number}")
             organisation_id = found.id
         created = await auth_service.create_client(
-            session, name=name, role=role, organisation_id=organisation_id
-        )
-        record_action(
-            session, actor=operator, action="client.create", target=created.client.client_id
+            session, name=name, role=role, organisation_id=organisation_id, actor=operator
         )
         return {
             "client_id": created.client.client_id,
@@ -258,10 +255,7 @@ def rotate_client_secret(
 
     async def work(session: WriteSession) -> dict[str, Any]:
         rotated = await auth_service.rotate_secret(
-            session, await _client(session, client_id), overlap
-        )
-        record_action(
-            session, actor=cli_operator(), action="client.rotate_secret", target=client_id
+            session, await _client(session, client_id), overlap, actor=cli_operator()
         )
         return {
             "client_id": client_id,
@@ -277,8 +271,9 @@ def revoke_client(client_id: str) -> None:
     """Revoke a client: its tokens stop working at once, in every process."""
 
     async def work(session: WriteSession) -> dict[str, Any]:
-        await auth_service.revoke_client(session, await _client(session, client_id))
-        record_action(session, actor=cli_operator(), action="client.revoke", target=client_id)
+        await auth_service.revoke_client(
+            session, await _client(session, client_id), actor=cli_operator()
+        )
         return {"client_id": client_id, "revoked": True}
 
     echo_json(run_in_transaction(work))

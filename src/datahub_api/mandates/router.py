@@ -357,12 +357,6 @@ async def terminate_mandate(
 ) -> MandateOut:
     esp_organisation(principal)
     mandate = await service.terminate(session, principal, mandate_id)
-    record_action(
-        session,
-        actor=principal,
-        action="mandate.terminate",
-        target=str(mandate_id),
-    )
     return mandate_out(mandate)
 
 
@@ -376,7 +370,6 @@ async def revoke_mandate(
     request: Request, mandate_id: MandateId, principal: Person, session: WriteSessionDep
 ) -> MandateOut:
     mandate = await service.revoke(session, principal, mandate_id)
-    record_action(session, actor=principal, action="mandate.revoke", target=str(mandate_id))
     return mandate_out(mandate)
 
 

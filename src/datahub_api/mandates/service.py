@@ -13,6 +13,7 @@ from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.models import AccessPoint, MeterType
 from datahub_api.access_points.sandbox import make_sandbox_point
 from datahub_api.accounts.models import Account
+from datahub_api.audit.service import record_action
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.brussels_days import brussels_date, day_start, today_in_brussels
 from datahub_api.contracts import repository as contracts_repository
@@ -631,7 +632,7 @@ async def _expire_task(session: WriteSession, task: CoConsentTask, mandate: Mand
 
 
 async def revoke(session: WriteSession, principal: Principal, mandate_id: int) -> Mandate:
-    """The customer or the grid user takes consent back."""
+    """The customer or the grid user takes consent back (audited as ``mandate.revoke``)."""
     mandate = await repository.get(session, principal, mandate_id, for_update=True)
     if mandate is None:
         raise NotFound("No such mandate.")
@@ -645,11 +646,12 @@ async def revoke(session: WriteSession, principal: Principal, mandate_id: int) -
     )
     await _close_task_of(session, mandate)
     await _move(session, mandate, MandateStatus.finished, actor=principal.subject, reason=reason)
+    record_action(session, actor=principal, action="mandate.revoke", target=str(mandate_id))
     return mandate
 
 
 async def terminate(session: WriteSession, principal: Principal, mandate_id: int) -> Mandate:
-    """The ESP ends its own mandate."""
+    """The ESP ends its own mandate (audited as ``mandate.terminate``)."""
     mandate = await repository.get(session, principal, mandate_id, for_update=True)
     if mandate is None:
         raise NotFound("No such mandate.")
@@ -663,6 +665,7 @@ async def terminate(session: WriteSession, principal: Principal, mandate_id: int
         actor=principal.subject,
         reason="terminated_by_esp",
     )
+    record_action(session, actor=principal, action="mandate.terminate", target=str(mandate_id))
     return mandate
 
 

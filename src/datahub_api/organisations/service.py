@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from datahub_api.accounts import repository as accounts_repository
+from datahub_api.accounts import service as accounts_service
 from datahub_api.accounts.models import Account, AccountRole
 from datahub_api.accounts.passwords import hash_password
 from datahub_api.audit.service import record_action
@@ -13,7 +14,7 @@ from datahub_api.auth.principal import Principal, Role
 from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts.scopes import BASE_ESP_SCOPES
 from datahub_api.db import ReadSession, WriteSession, after_commit
-from datahub_api.errors import Conflict, NotFound
+from datahub_api.errors import Conflict, NotFound, UnprocessableContent
 from datahub_api.events import service as events_service
 from datahub_api.events.event_types import ORGANISATION_RESUMED, ORGANISATION_SUSPENDED
 from datahub_api.organisations import enterprise_number, repository
@@ -63,11 +64,22 @@ async def register(
 
     None when the username or the enterprise number is taken: the caller gives the same
     answer either way (no one learns from it which usernames exist), and the password is
-    hashed either way, so both take as long."""
+    hashed either way, so both take as long. Credentials that break the accounts rules are
+    a 422. Audited as ``organisation.register`` (or ``.taken``)."""
+    problems = accounts_service.credential_problems(staff.username, staff.password)
+    if problems:
+        raise UnprocessableContent(f"Invalid {', '.join(problems)}.")
     password_hash = hash_password(staff.password)
     taken = await accounts_repository.get_by_username(session, staff.username) is not None
     known = await repository.get_by_enterprise_number(session, body.enterprise_number)
-    if taken or known is not None:
+    free = not taken and known is None
+    record_action(
+        session,
+        actor=f"self-registration:{staff.username}",
+        action="organisation.register" if free else "organisation.register.taken",
+        target=body.enterprise_number,
+    )
+    if not free:
         return None
     organisation = await create(session, body, OrganisationStatus.pending)
     account = Account(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.ean import is_valid
 from datahub_api.access_points.models import EnergyType
-from datahub_api.audit.service import record_action
+from datahub_api.accounts import service as accounts_service
 from datahub_api.auth import repository as auth_repository
 from datahub_api.auth import service as auth_service
 from datahub_api.auth.clients_router import client_out
@@ -37,7 +37,7 @@ from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts import service as contracts_service
 from datahub_api.contracts.models import Channel, ContractStatus
 from datahub_api.contracts.schemas import ContractApplication
-from datahub_api.db import ReadSession, commit_and_run_hooks
+from datahub_api.db import ReadSession, ReadSessionDep, WriteSession, WriteSessionDep
 from datahub_api.errors import DatahubError, NotFound, TooManyRequests
 from datahub_api.history_exports import repository as history_exports_repository
 from datahub_api.history_exports import service as history_exports_service
@@ -72,13 +72,13 @@ from datahub_api.portal.esp_chart import (
 )
 from datahub_api.portal.i18n import language_of, texts
 from datahub_api.portal.navigation import NAV
+from datahub_api.portal.pages import LoginNeeded, PageError, set_frame
 from datahub_api.portal.router import (
     LOGIN_CSRF_COOKIE,
-    current_person,
+    logged_in_person,
     login_csrf_ok,
     render,
     render_with_login_csrf,
-    to_login,
 )
 from datahub_api.webhooks import repository as webhooks_repository
 
@@ -86,13 +86,12 @@ router = APIRouter(include_in_schema=False)
 
 ESP_HOME = "/portal/esp/"
 LIST_LIMIT = 500
-MIN_PASSWORD = 12
 
 
 # --- who may see the pages ------------------------------------------------------------
 
 
-class _Page:
+class EspPage:
     """A logged-in ESP person's page: their principal, organisation, words and token."""
 
     def __init__(self, request: Request, person: Principal, organisation: Organisation) -> None:
@@ -102,25 +101,25 @@ class _Page:
         self.language = language_of(request)
         self.t = texts(self.language)
 
+    def frame(self) -> dict[str, Any]:
+        """What every ESP page shows around its content (also its message pages)."""
+        return {
+            "logged_in": True,
+            "csrf_token": self.person.csrf_token,
+            "organisation": self.organisation,
+            "esp_nav": True,
+            "nav": NAV[Role.esp],
+            "here": self.request.url.path,
+        }
+
     def show(self, template: str, status_code: int = 200, **context: Any) -> Response:
-        return render(
-            self.request,
-            template,
-            status_code,
-            logged_in=True,
-            csrf_token=self.person.csrf_token,
-            organisation=self.organisation,
-            esp_nav=True,
-            nav=NAV[Role.esp],
-            here=self.request.url.path,
-            **context,
-        )
+        return render(self.request, template, status_code, **self.frame(), **context)
 
     def message(self, heading: str, message: str, status_code: int) -> Response:
         return self.show("message.html", status_code, heading=heading, message=message)
 
-    def not_found(self) -> Response:
-        return self.message(self.t["esp_not_found_title"], self.t["esp_not_found"], 404)
+    def not_found(self) -> PageError:
+        return PageError(404, self.t["esp_not_found_title"], self.t["esp_not_found"])
 
     def csrf_ok(self, token: str) -> bool:
         return bool(token) and secrets.compare_digest(token, self.person.csrf_token or "")
@@ -137,115 +136,112 @@ NPS_PAGES = frozenset({Scope.nps})
 EXPORT_PAGES = frozenset({Scope.exports})
 
 
-async def _esp_page(request: Request, needs: frozenset[str]) -> _Page | Response:
-    """The page context, or the way out: to the login (then back here) without a session,
-    a clear 403 page for a person who is not ESP staff, for staff of a suspended or closed
-    organisation (on every page and form: they read nothing and change nothing), and for a
-    page no contract of the organisation covers today (as the API's scopes decide)."""
-    person = await current_person(request)
-    if person is None:
-        return to_login(request)
-    t = texts(language_of(request))
-    if person.role is not Role.esp or person.organisation_id is None:
-        return render(
-            request,
-            "message.html",
-            403,
-            heading=t["esp_only_title"],
-            message=t["esp_only"],
-            logged_in=True,
-            csrf_token=person.csrf_token,
-        )
-    async with request.app.state.database.read_sessions() as session:
+def esp_page(
+    needs: frozenset[str], *, back_to: str | None = None
+) -> Callable[..., Awaitable[EspPage]]:
+    """A dependency: the page context, or the way out (raised): to the login (then back to
+    ``back_to``, default this page) without a session, a clear 403 page for a person who is
+    not ESP staff, for staff of a suspended or closed organisation (on every page and form:
+    they read nothing and change nothing), and for a page no contract of the organisation
+    covers today (as the API's scopes decide)."""
+
+    async def page(request: Request, session: ReadSessionDep) -> EspPage:
+        person = await logged_in_person(request, session)
+        if person is None:
+            raise LoginNeeded(back_to)
+        t = texts(language_of(request))
+        set_frame(request, logged_in=True, csrf_token=person.csrf_token)
+        if person.role is not Role.esp or person.organisation_id is None:
+            raise PageError(403, t["esp_only_title"], t["esp_only"])
         access = await organisations_service.staff_access(
             session, request.app.state.access_grants, person
         )
-    if access.principal is None:
-        closed = access.organisation.status is OrganisationStatus.closed
-        return render(
-            request,
-            "message.html",
-            403,
-            heading=t["esp_suspended_title"],
-            message=t["esp_org_closed" if closed else "esp_org_suspended"],
-            logged_in=True,
-            csrf_token=person.csrf_token,
-        )
-    page = _Page(request, access.principal, access.organisation)
-    if not needs & access.principal.scopes:
-        return page.show(
-            "message.html",
-            403,
-            heading=page.t["esp_no_contract_title"],
-            message=page.t["esp_no_contract"],
-            link="/portal/esp/contracts",
-            link_text=page.t["esp_nav_contracts"],
-        )
+        if access.principal is None:
+            closed = access.organisation.status is OrganisationStatus.closed
+            raise PageError(
+                403,
+                t["esp_suspended_title"],
+                t["esp_org_closed" if closed else "esp_org_suspended"],
+            )
+        found = EspPage(request, access.principal, access.organisation)
+        set_frame(request, **found.frame())
+        if not needs & access.principal.scopes:
+            raise PageError(
+                403,
+                t["esp_no_contract_title"],
+                t["esp_no_contract"],
+                link="/portal/esp/contracts",
+                link_text=t["esp_nav_contracts"],
+            )
+        return found
+
     return page
 
 
-PageHandler = Callable[[_Page], Awaitable[Response]]
+@dataclass(frozen=True)
+class EspForm:
+    """A form posted on an ESP page, its CSRF token checked, and its fields."""
+
+    page: EspPage
+    fields: dict[str, str]
 
 
-async def _with_page(request: Request, needs: frozenset[str], handler: PageHandler) -> Response:
-    page = await _esp_page(request, needs)
-    if isinstance(page, Response):
-        return page
-    return await handler(page)
+def esp_form(needs: frozenset[str]) -> Callable[..., Awaitable[EspForm]]:
+    """A dependency: the page of a form post and its fields; a post without a session goes
+    to the login (then the ESP home), one without the session's CSRF token is answered
+    with the clear 403 page (raised: nothing changes)."""
+    page_of = esp_page(needs, back_to=ESP_HOME)
+
+    async def posted(request: Request, session: ReadSessionDep) -> EspForm:
+        page = await page_of(request, session)
+        form = await request.form()
+        fields = {key: str(value) for key, value in form.multi_items() if isinstance(value, str)}
+        fields["channels"] = ",".join(str(v) for v in form.getlist("channels"))
+        if not page.csrf_ok(fields.get("csrf_token", "")):
+            raise PageError(403, page.t["esp_csrf_title"], page.t["csrf"])
+        return EspForm(page, fields)
+
+    return posted
 
 
-async def _posted(
-    request: Request, needs: frozenset[str]
-) -> tuple[_Page | Response, dict[str, str]]:
-    """The page of a form post and its fields; a post without the session's CSRF token is
-    answered with the clear 403 page (nothing changes)."""
-    page = await _esp_page(request, needs)
-    if isinstance(page, Response):
-        if isinstance(page, RedirectResponse):  # session over: back to the login
-            return to_login(request, ESP_HOME), {}
-        return page, {}
-    form = await request.form()
-    fields = {key: str(value) for key, value in form.multi_items() if isinstance(value, str)}
-    fields["channels"] = ",".join(str(v) for v in form.getlist("channels"))
-    if not page.csrf_ok(fields.get("csrf_token", "")):
-        return page.message(page.t["esp_csrf_title"], page.t["csrf"], 403), {}
-    return page, fields
+ContractPage = Annotated[EspPage, Depends(esp_page(CONTRACT_PAGES))]
+MandatePage = Annotated[EspPage, Depends(esp_page(MANDATE_PAGES))]
+WebhookPage = Annotated[EspPage, Depends(esp_page(WEBHOOK_PAGES))]
+NpsPage = Annotated[EspPage, Depends(esp_page(NPS_PAGES))]
+ExportPage = Annotated[EspPage, Depends(esp_page(EXPORT_PAGES))]
+ContractForm = Annotated[EspForm, Depends(esp_form(CONTRACT_PAGES))]
 
 
 # --- overview -------------------------------------------------------------------------
 
 
 @router.get("/portal/esp/")
-async def esp_home(request: Request) -> Response:
+async def esp_home(page: ContractPage, session: ReadSessionDep) -> Response:
     """The access points; the contracts page while no contract covers them."""
-    page = await _esp_page(request, CONTRACT_PAGES)
-    if isinstance(page, Response):
-        return page
     if not MANDATE_PAGES & page.person.scopes:
         return RedirectResponse("/portal/esp/contracts", status_code=303)
-    return await _access_points(page)
+    return await _access_points(page, session)
 
 
 @router.get("/portal/esp/access-points")
-async def esp_access_points(request: Request) -> Response:
-    return await _with_page(request, MANDATE_PAGES, _access_points)
+async def esp_access_points(page: MandatePage, session: ReadSessionDep) -> Response:
+    return await _access_points(page, session)
 
 
-async def _access_points(page: _Page) -> Response:
-    async with page.request.app.state.database.read_sessions() as session:
-        mandates = await mandates_repository.listed(session, page.person, limit=LIST_LIMIT)
-        # The mandates this page can show data of (a portal or API mandate under a contract
-        # covering it today), as the chart's gate decides; the data they received is told
-        # of the days they release only (not of an earlier or a later occupant's).
-        grants = {
-            window.mandate.id: window.grant()
-            for window in await readable_portfolio(session, page.person, channels=PORTAL_CHANNELS)
-        }
-        shown = [m for m in mandates if m.id in grants]
-        received = await meter_data_repository.last_received(
-            session, [(m.ean, *grants[m.id].released_days()) for m in shown]
-        )
-        last = {m.id: found for m, found in zip(shown, received, strict=True) if found}
+async def _access_points(page: EspPage, session: ReadSession) -> Response:
+    mandates = await mandates_repository.listed(session, page.person, limit=LIST_LIMIT)
+    # The mandates this page can show data of (a portal or API mandate under a contract
+    # covering it today), as the chart's gate decides; the data they received is told
+    # of the days they release only (not of an earlier or a later occupant's).
+    grants = {
+        window.mandate.id: window.grant()
+        for window in await readable_portfolio(session, page.person, channels=PORTAL_CHANNELS)
+    }
+    shown = [m for m in mandates if m.id in grants]
+    received = await meter_data_repository.last_received(
+        session, [(m.ean, *grants[m.id].released_days()) for m in shown]
+    )
+    last = {m.id: found for m, found in zip(shown, received, strict=True) if found}
     rows = [
         {
             "mandate": m,
@@ -264,18 +260,22 @@ async def _access_points(page: _Page) -> Response:
 
 
 async def _contracts_page(
-    page: _Page, *, error: str | None = None, notice: str | None = None, status_code: int = 200
+    page: EspPage,
+    session: ReadSession,
+    *,
+    error: str | None = None,
+    notice: str | None = None,
+    status_code: int = 200,
 ) -> Response:
-    async with page.request.app.state.database.read_sessions() as session:
-        rows = await contracts_repository.page(
-            session, page.person, after_id=None, limit=LIST_LIMIT, statuses=None
-        )
-        keys = {}
-        for contract, _ in rows:
-            if contract.status is ContractStatus.approved and Channel.api in contract.channels:
-                key = await auth_repository.active_subscription_key(session, contract.id)
-                if key is not None:
-                    keys[contract.number] = key.key
+    rows = await contracts_repository.page(
+        session, page.person, after_id=None, limit=LIST_LIMIT, statuses=None
+    )
+    keys = {}
+    for contract, _ in rows:
+        if contract.status is ContractStatus.approved and Channel.api in contract.channels:
+            key = await auth_repository.active_subscription_key(session, contract.id)
+            if key is not None:
+                keys[contract.number] = key.key
     return page.show(
         "esp_contracts.html",
         status_code,
@@ -288,166 +288,148 @@ async def _contracts_page(
 
 
 @router.get("/portal/esp/contracts")
-async def esp_contracts(request: Request) -> Response:
-    return await _with_page(request, CONTRACT_PAGES, _contracts_page)
+async def esp_contracts(page: ContractPage, session: ReadSessionDep) -> Response:
+    return await _contracts_page(page, session)
 
 
 @router.post("/portal/esp/contracts")
-async def esp_apply(request: Request) -> Response:
-    page, fields = await _posted(request, CONTRACT_PAGES)
-    if isinstance(page, Response):
-        return page
+async def esp_apply(posted: ContractForm, session: WriteSessionDep) -> Response:
+    page, fields = posted.page, posted.fields
     try:
         application = ContractApplication(
             channels=[c for c in fields.get("channels", "").split(",") if c],
             valid_from=fields.get("valid_from") or None,
         )
     except ValidationError:
-        return await _contracts_page(page, error=page.t["esp_apply_invalid"], status_code=422)
+        return await _contracts_page(
+            page, session, error=page.t["esp_apply_invalid"], status_code=422
+        )
+    organisation = await organisations_repository.get(session, page.organisation.id)
+    assert organisation is not None
     try:
-        async with request.app.state.database.write_sessions() as session:
-            organisation = await organisations_repository.get(session, page.organisation.id)
-            assert organisation is not None
+        async with session.begin_nested():
             contract = await contracts_service.apply(
                 session, organisation, application, page.person
             )
-            await commit_and_run_hooks(session, request.app)
-    except DatahubError as error:
-        return await _contracts_page(page, error=error.detail, status_code=error.status)
+    except DatahubError as error:  # the form again, with the reason
+        return await _contracts_page(page, session, error=error.detail, status_code=error.status)
     return RedirectResponse(f"/portal/esp/contracts?applied={contract.number}", status_code=303)
 
 
 @router.post("/portal/esp/contracts/{number}/withdraw")
-async def esp_withdraw(request: Request, number: str) -> Response:
-    page, _ = await _posted(request, CONTRACT_PAGES)
-    if isinstance(page, Response):
-        return page
+async def esp_withdraw(posted: ContractForm, session: WriteSessionDep, number: str) -> Response:
+    page = posted.page
     if not (len(number) == 10 and number.isdigit()):
-        return page.not_found()
+        raise page.not_found()
     try:
-        async with request.app.state.database.write_sessions() as session:
+        async with session.begin_nested():
             await contracts_service.transition(
                 session, page.person, number, contracts_service.Transition.withdraw, None
             )
-            await commit_and_run_hooks(session, request.app)
     except NotFound:
-        return page.not_found()
-    except DatahubError as error:
-        return await _contracts_page(page, error=error.detail, status_code=error.status)
+        raise page.not_found() from None
+    except DatahubError as error:  # the list again, with the reason
+        return await _contracts_page(page, session, error=error.detail, status_code=error.status)
     return RedirectResponse("/portal/esp/contracts", status_code=303)
 
 
 @router.post("/portal/esp/contracts/{number}/rotate-key")
-async def esp_rotate_subscription_key(request: Request, number: str) -> Response:
-    page, _ = await _posted(request, CONTRACT_PAGES)
-    if isinstance(page, Response):
-        return page
+async def esp_rotate_subscription_key(
+    posted: ContractForm, session: WriteSessionDep, number: str
+) -> Response:
+    page = posted.page
     if not (len(number) == 10 and number.isdigit()):
-        return page.not_found()
+        raise page.not_found()
     try:
-        async with request.app.state.database.write_sessions() as session:
+        async with session.begin_nested():
             await contracts_service.rotate_subscription_key(session, page.person, number)
-            await commit_and_run_hooks(session, request.app)
     except NotFound:
-        return page.not_found()
-    except DatahubError as error:
-        return await _contracts_page(page, error=error.detail, status_code=error.status)
-    return await _contracts_page(page, notice=page.t["esp_key_rotated"].format(number=number))
+        raise page.not_found() from None
+    except DatahubError as error:  # the list again, with the reason
+        return await _contracts_page(page, session, error=error.detail, status_code=error.status)
+    notice = page.t["esp_key_rotated"].format(number=number)
+    return await _contracts_page(page, session, notice=notice)
 
 
 # --- API clients ----------------------------------------------------------------------
 
 
 async def _clients_page(
-    page: _Page,
+    page: EspPage,
+    session: ReadSession,
     *,
     secret: dict[str, Any] | None = None,
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    async with page.request.app.state.database.read_sessions() as session:
-        clients = [
-            await client_out(session, client)
-            for client in await auth_repository.list_visible_clients(session, page.person)
-        ]
+    clients = [
+        await client_out(session, client)
+        for client in await auth_repository.list_visible_clients(session, page.person)
+    ]
     return page.show("esp_clients.html", status_code, clients=clients, secret=secret, error=error)
 
 
 @router.get("/portal/esp/clients")
-async def esp_clients(request: Request) -> Response:
-    return await _with_page(request, CONTRACT_PAGES, _clients_page)
+async def esp_clients(page: ContractPage, session: ReadSessionDep) -> Response:
+    return await _clients_page(page, session)
 
 
 @router.post("/portal/esp/clients")
-async def esp_create_client(request: Request) -> Response:
-    page, fields = await _posted(request, CONTRACT_PAGES)
-    if isinstance(page, Response):
-        return page
-    name = fields.get("name", "").strip()
+async def esp_create_client(posted: ContractForm, session: WriteSessionDep) -> Response:
+    page = posted.page
+    name = posted.fields.get("name", "").strip()
     if not 1 <= len(name) <= 200:
-        return await _clients_page(page, error=page.t["esp_client_name_needed"], status_code=422)
-    async with request.app.state.database.write_sessions() as session:
-        created = await auth_service.create_client(
-            session, name=name, role=Role.esp, organisation_id=page.organisation.id
-        )
-        record_action(
-            session,
-            actor=page.person,
-            action="client.create",
-            target=created.client.client_id,
-        )
-        await commit_and_run_hooks(session, request.app)
+        error = page.t["esp_client_name_needed"]
+        return await _clients_page(page, session, error=error, status_code=422)
+    created = await auth_service.create_client(
+        session,
+        name=name,
+        role=Role.esp,
+        organisation_id=page.organisation.id,
+        actor=page.person,
+    )
     secret = {"client_id": created.client.client_id, "secret": created.secret, "until": None}
-    return await _clients_page(page, secret=secret, status_code=201)
+    return await _clients_page(page, session, secret=secret, status_code=201)
 
 
-async def _client_action(request: Request, client_id: str, action: str) -> Response:
-    page, _ = await _posted(request, CONTRACT_PAGES)
-    if isinstance(page, Response):
-        return page
-    async with request.app.state.database.write_sessions() as session:
-        client = await auth_repository.get_visible_client(session, page.person, client_id[:64])
-        if client is None or client.revoked_at is not None:
-            return page.not_found()
-        secret = None
-        if action == "rotate":
-            overlap = timedelta(hours=request.app.state.settings.client_secret_overlap_hours)
-            rotated = await auth_service.rotate_secret(session, client, overlap)
-            secret = {
-                "client_id": client_id,
-                "secret": rotated.secret,
-                "until": rotated.secret_expires_at,
-            }
-        else:
-            await auth_service.revoke_client(session, client)
-        record_action(
-            session,
-            actor=page.person,
-            action="client.rotate_secret" if action == "rotate" else "client.revoke",
-            target=client_id,
-        )
-        await commit_and_run_hooks(session, request.app)
+async def _client_action(
+    page: EspPage, session: WriteSession, client_id: str, action: str
+) -> Response:
+    client = await auth_repository.get_visible_client(session, page.person, client_id[:64])
+    if client is None or client.revoked_at is not None:
+        raise page.not_found()
+    secret = None
+    if action == "rotate":
+        settings = page.request.app.state.settings
+        overlap = timedelta(hours=settings.client_secret_overlap_hours)
+        rotated = await auth_service.rotate_secret(session, client, overlap, actor=page.person)
+        secret = {
+            "client_id": client_id,
+            "secret": rotated.secret,
+            "until": rotated.secret_expires_at,
+        }
+    else:
+        await auth_service.revoke_client(session, client, actor=page.person)
     if secret is None:
         return RedirectResponse("/portal/esp/clients", status_code=303)
-    return await _clients_page(page, secret=secret)
+    return await _clients_page(page, session, secret=secret)
 
 
 @router.post("/portal/esp/clients/{client_id}/rotate")
-async def esp_rotate_client(request: Request, client_id: str) -> Response:
-    return await _client_action(request, client_id, "rotate")
+async def esp_rotate_client(
+    posted: ContractForm, session: WriteSessionDep, client_id: str
+) -> Response:
+    return await _client_action(posted.page, session, client_id, "rotate")
 
 
 @router.post("/portal/esp/clients/{client_id}/revoke")
-async def esp_revoke_client(request: Request, client_id: str) -> Response:
-    return await _client_action(request, client_id, "revoke")
+async def esp_revoke_client(
+    posted: ContractForm, session: WriteSessionDep, client_id: str
+) -> Response:
+    return await _client_action(posted.page, session, client_id, "revoke")
 
 
 # --- one access point: chart and CSV ---------------------------------------------------
-
-
-class _Refused(Exception):
-    def __init__(self, response: Response) -> None:
-        self.response = response
 
 
 @dataclass(frozen=True)
@@ -462,16 +444,16 @@ class _Selection:
     error: str | None
 
 
-async def _selection(page: _Page, session: ReadSession, ean: str) -> _Selection:
+async def _selection(page: EspPage, session: ReadSession, ean: str) -> _Selection:
     """The period asked for (default: the last day with data, yesterday at most, inside the
     mandate), or a refusal: the 404 page when the access point is not the organisation's
     (checked first, as on the API); a clear message for nonsense dates."""
     if not is_valid(ean, belgian=False):
-        raise _Refused(page.not_found())
+        raise page.not_found()
     try:
         await readable_mandates(session, page.person, ean, channels=PORTAL_CHANNELS)
     except NotFound:
-        raise _Refused(page.not_found()) from None
+        raise page.not_found() from None
     query = page.request.query_params
     # Without a date: the last day with data the mandates release (data arrives D+1..D+3),
     # at most yesterday.
@@ -514,56 +496,49 @@ async def _selection(page: _Page, session: ReadSession, ean: str) -> _Selection:
 
 
 @router.get("/portal/esp/access-points/{ean}")
-async def esp_access_point(request: Request, ean: str) -> Response:
-    page = await _esp_page(request, MANDATE_PAGES)
-    if isinstance(page, Response):
-        return page
+async def esp_access_point(page: MandatePage, session: WriteSessionDep, ean: str) -> Response:
     ean = ean[:40]
-    async with request.app.state.database.write_sessions() as session:
-        try:
-            selection = await _selection(page, session, ean)
-        except _Refused as refused:
-            return refused.response
-        period, window = selection.period, selection.window
-        point = await access_points_service.get_access_point(session, ean)
-        if point.energy_type is EnergyType.gas:
-            window = window.as_gas()  # gas days run 06:00 to 06:00
-        context: dict[str, Any] = {
-            "ean": ean,
-            "point": point,
-            "period": period,
-            "spans": list(Span),
-            "narrowed": selection.narrowed,
-            "shown_from": window.start,
-            "shown_to": window.end,
-            "picker_action": f"/portal/esp/access-points/{ean}",
-            "chart_title": page.t["esp_chart_title"],
-        }
-        if selection.error is not None:
-            return page.show("esp_access_point.html", 422, error=selection.error, **context)
-        try:
+    selection = await _selection(page, session, ean)
+    period, window = selection.period, selection.window
+    point = await access_points_service.get_access_point(session, ean)
+    if point.energy_type is EnergyType.gas:
+        window = window.as_gas()  # gas days run 06:00 to 06:00
+    context: dict[str, Any] = {
+        "ean": ean,
+        "point": point,
+        "period": period,
+        "spans": list(Span),
+        "narrowed": selection.narrowed,
+        "shown_from": window.start,
+        "shown_to": window.end,
+        "picker_action": f"/portal/esp/access-points/{ean}",
+        "chart_title": page.t["esp_chart_title"],
+    }
+    if selection.error is not None:
+        return page.show("esp_access_point.html", 422, error=selection.error, **context)
+    try:
+        async with session.begin_nested():  # a refusal leaves nothing behind
             grant = await authorize_and_record(
                 session, page.person, ean, window, channels=PORTAL_CHANNELS, face="portal"
             )
-        except NotFound:
-            return page.not_found()
-        except DatahubError as refused:
-            return page.show(
-                "esp_access_point.html", refused.status, error=_refusal(page, refused), **context
-            )
-        series = await series_of(session, ean, window, grant.released_days())
-        peaks = None
-        if point.energy_type is EnergyType.electricity:  # the capacity tariff's monthly peaks
-            peaks = await peaks_section(
-                session,
-                page.person,
-                ean,
-                period.last,
-                page.t,
-                page.language,
-                channels=PORTAL_CHANNELS,
-            )
-        await commit_and_run_hooks(session, request.app)
+    except NotFound:
+        raise page.not_found() from None
+    except DatahubError as refused:  # the page again, with the reason
+        return page.show(
+            "esp_access_point.html", refused.status, error=_refusal(page, refused), **context
+        )
+    series = await series_of(session, ean, window, grant.released_days())
+    peaks = None
+    if point.energy_type is EnergyType.electricity:  # the capacity tariff's monthly peaks
+        peaks = await peaks_section(
+            session,
+            page.person,
+            ean,
+            period.last,
+            page.t,
+            page.language,
+            channels=PORTAL_CHANNELS,
+        )
     return page.show(
         "esp_access_point.html",
         csv_link=f"/portal/esp/access-points/{ean}/csv?span={period.span.value}"
@@ -574,7 +549,7 @@ async def esp_access_point(request: Request, ean: str) -> Response:
     )
 
 
-def _refusal(page: _Page, error: DatahubError) -> str:
+def _refusal(page: EspPage, error: DatahubError) -> str:
     """The gate's 403 in the person's words: the window they may read, or the data service
     that does not allow this step."""
     extra = error.extra or {}
@@ -594,37 +569,30 @@ def _local(text: str) -> str:
 
 
 @router.get("/portal/esp/access-points/{ean}/csv")
-async def esp_access_point_csv(request: Request, ean: str) -> Response:
+async def esp_access_point_csv(page: MandatePage, session: WriteSessionDep, ean: str) -> Response:
     """The CSV report of exactly the chart's selection, in the Fluvius export layout (the
     same rows as ``GET /api/v1/access-points/{ean}/meter-data?format=csv``)."""
-    page = await _esp_page(request, MANDATE_PAGES)
-    if isinstance(page, Response):
-        return page
     ean = ean[:40]
-    async with request.app.state.database.write_sessions() as session:
-        try:
-            selection = await _selection(page, session, ean)
-        except _Refused as refused:
-            return refused.response
-        if selection.error is not None:
-            return page.message(page.t["esp_chart_title"], selection.error, 422)
-        window = selection.window
-        access_point = await access_points_service.get_access_point(session, ean)
-        if access_point.energy_type is EnergyType.gas:
-            window = window.as_gas()  # gas days run 06:00 to 06:00
-        try:
-            grant = await authorize_and_record(
-                session, page.person, ean, window, channels=PORTAL_CHANNELS, face="portal"
-            )
-        except NotFound:
-            return page.not_found()
-        except DatahubError as refused:
-            return page.message(page.t["esp_chart_title"], _refusal(page, refused), refused.status)
-        point = exported_access_point(access_point)
-        await commit_and_run_hooks(session, request.app)
-    calendar = TariffCalendar.from_settings(request.app.state.settings)
+    selection = await _selection(page, session, ean)
+    if selection.error is not None:
+        raise PageError(422, page.t["esp_chart_title"], selection.error)
+    window = selection.window
+    access_point = await access_points_service.get_access_point(session, ean)
+    if access_point.energy_type is EnergyType.gas:
+        window = window.as_gas()  # gas days run 06:00 to 06:00
+    try:
+        grant = await authorize_and_record(
+            session, page.person, ean, window, channels=PORTAL_CHANNELS, face="portal"
+        )
+    except NotFound:
+        raise page.not_found() from None
+    except DatahubError as refused:
+        heading = page.t["esp_chart_title"]
+        raise PageError(refused.status, heading, _refusal(page, refused)) from None
+    point = exported_access_point(access_point)
+    calendar = TariffCalendar.from_settings(page.request.app.state.settings)
     export = FileExport(
-        request,
+        page.request,
         point,
         window,
         grant.released_days(),
@@ -638,56 +606,44 @@ async def esp_access_point_csv(request: Request, ean: str) -> Response:
 
 
 @router.get("/portal/esp/webhooks")
-async def esp_webhooks(request: Request) -> Response:
-    async def show(page: _Page) -> Response:
-        async with request.app.state.database.read_sessions() as session:
-            endpoints = await webhooks_repository.page(
-                session, page.person, after_id=None, limit=LIST_LIMIT
-            )
-        return page.show("esp_webhooks.html", endpoints=endpoints)
-
-    return await _with_page(request, WEBHOOK_PAGES, show)
+async def esp_webhooks(page: WebhookPage, session: ReadSessionDep) -> Response:
+    endpoints = await webhooks_repository.page(
+        session, page.person, after_id=None, limit=LIST_LIMIT
+    )
+    return page.show("esp_webhooks.html", endpoints=endpoints)
 
 
 @router.get("/portal/esp/webhooks/{endpoint_id}")
-async def esp_webhook_log(request: Request, endpoint_id: str) -> Response:
-    async def show(page: _Page) -> Response:
-        if not endpoint_id.isdigit() or len(endpoint_id) > 18:
-            return page.not_found()
-        async with request.app.state.database.read_sessions() as session:
-            endpoint = await webhooks_repository.get(session, page.person, int(endpoint_id))
-            if endpoint is None:
-                return page.not_found()
-            deliveries = await webhooks_repository.deliveries_page(
-                session, page.person, endpoint.id, before_id=None, limit=200
-            )
-            attempts = await webhooks_repository.attempts_of(session, [d.id for d in deliveries])
-        return page.show(
-            "esp_webhook_log.html", endpoint=endpoint, deliveries=deliveries, attempts=attempts
-        )
-
-    return await _with_page(request, WEBHOOK_PAGES, show)
+async def esp_webhook_log(page: WebhookPage, session: ReadSessionDep, endpoint_id: str) -> Response:
+    if not endpoint_id.isdigit() or len(endpoint_id) > 18:
+        raise page.not_found()
+    endpoint = await webhooks_repository.get(session, page.person, int(endpoint_id))
+    if endpoint is None:
+        raise page.not_found()
+    deliveries = await webhooks_repository.deliveries_page(
+        session, page.person, endpoint.id, before_id=None, limit=200
+    )
+    attempts = await webhooks_repository.attempts_of(session, [d.id for d in deliveries])
+    return page.show(
+        "esp_webhook_log.html", endpoint=endpoint, deliveries=deliveries, attempts=attempts
+    )
 
 
 @router.get("/portal/esp/nps-audits")
-async def esp_nps_audits(request: Request) -> Response:
-    async def show(page: _Page) -> Response:
-        async with request.app.state.database.read_sessions() as session:
-            audits = await nps_repository.audits_page(
-                session,
-                page.organisation.id,
-                statuses=(),
-                mandate_id=None,
-                after_id=None,
-                limit=LIST_LIMIT,
-            )
-            mandates = {
-                a.mandate_id: await mandates_repository.get(session, page.person, a.mandate_id)
-                for a in audits
-            }
-        return page.show("esp_nps_audits.html", audits=audits, mandates=mandates)
-
-    return await _with_page(request, NPS_PAGES, show)
+async def esp_nps_audits(page: NpsPage, session: ReadSessionDep) -> Response:
+    audits = await nps_repository.audits_page(
+        session,
+        page.organisation.id,
+        statuses=(),
+        mandate_id=None,
+        after_id=None,
+        limit=LIST_LIMIT,
+    )
+    mandates = {
+        a.mandate_id: await mandates_repository.get(session, page.person, a.mandate_id)
+        for a in audits
+    }
+    return page.show("esp_nps_audits.html", audits=audits, mandates=mandates)
 
 
 def _export_period(export: HistoryExport) -> str:
@@ -720,25 +676,21 @@ def _export_row(
 
 
 @router.get("/portal/esp/history-exports")
-async def esp_history_exports(request: Request) -> Response:
-    async def show(page: _Page) -> Response:
-        async with request.app.state.database.read_sessions() as session:
-            exports = await history_exports_repository.latest(
-                session, page.organisation.id, limit=LIST_LIMIT
-            )
-            counts = await history_exports_repository.item_counts(session, [e.id for e in exports])
-            now = history_exports_service.utcnow()
-            withdrawn = await history_exports_service.withdrawn_exports(
-                session, [e.id for e in exports], now
-            )
-        target_days = request.app.state.settings.sla_targets["annual_history"].days
-        rows = [
-            _export_row(e, counts.get(e.id, 0), target_days, now, withdrawn=e.id in withdrawn)
-            for e in exports
-        ]
-        return page.show("esp_history_exports.html", rows=rows, limit=LIST_LIMIT)
-
-    return await _with_page(request, EXPORT_PAGES, show)
+async def esp_history_exports(page: ExportPage, session: ReadSessionDep) -> Response:
+    exports = await history_exports_repository.latest(
+        session, page.organisation.id, limit=LIST_LIMIT
+    )
+    counts = await history_exports_repository.item_counts(session, [e.id for e in exports])
+    now = history_exports_service.utcnow()
+    withdrawn = await history_exports_service.withdrawn_exports(
+        session, [e.id for e in exports], now
+    )
+    target_days = page.request.app.state.settings.sla_targets["annual_history"].days
+    rows = [
+        _export_row(e, counts.get(e.id, 0), target_days, now, withdrawn=e.id in withdrawn)
+        for e in exports
+    ]
+    return page.show("esp_history_exports.html", rows=rows, limit=LIST_LIMIT)
 
 
 # --- self-registration ------------------------------------------------------------------
@@ -767,6 +719,7 @@ async def register_page(request: Request) -> Response:
 @router.post("/portal/register")
 async def register(
     request: Request,
+    session: WriteSessionDep,
     name: Annotated[str, Form(max_length=200)] = "",
     enterprise_number: Annotated[str, Form(max_length=30)] = "",
     contact_email: Annotated[str, Form(max_length=320)] = "",
@@ -792,10 +745,7 @@ async def register(
         )
     except ValidationError as invalid:
         problems = [str(e["loc"][0]) for e in invalid.errors()]
-    if not (3 <= len(username.strip()) <= 150) or not username.strip().isprintable():
-        problems.append("username")
-    if len(password) < MIN_PASSWORD:
-        problems.append("password")
+    problems += accounts_service.credential_problems(username, password)
     if problems:
         message = t["esp_register_invalid"] + " " + ", ".join(t["esp_field_" + p] for p in problems)
         return _registration_form(request, error=message, values=values, status_code=422)
@@ -813,15 +763,8 @@ async def register(
     # The same answer whether the username (or enterprise number) was free or taken; the
     # applicant learns which at the next step, by logging in.
     try:
-        async with request.app.state.database.write_sessions() as session:
-            registered = await organisations_service.register(session, body, staff)
-            record_action(
-                session,
-                actor=f"self-registration:{staff.username}",
-                action="organisation.register" if registered else "organisation.register.taken",
-                target=body.enterprise_number,
-            )
-            await commit_and_run_hooks(session, request.app)
+        async with session.begin_nested():
+            await organisations_service.register(session, body, staff)
     except IntegrityError:  # the same username registered at the same moment: taken too
         pass
     response = render(
