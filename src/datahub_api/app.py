@@ -66,7 +66,7 @@ from datahub_api.observability import (
 from datahub_api.organisations.router import router as organisations_router
 from datahub_api.paper_mandates.router import router as paper_mandates_router
 from datahub_api.portal.customer_pages import router as portal_customer_router
-from datahub_api.portal.esp_pages import router as portal_esp_router
+from datahub_api.portal.esp import router as portal_esp_router
 from datahub_api.portal.mail_pages import router as portal_mail_router
 from datahub_api.portal.my_data_pages import router as portal_my_data_router
 from datahub_api.portal.operator_pages import router as portal_operator_router
