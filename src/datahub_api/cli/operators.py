@@ -14,7 +14,6 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from datahub_api.audit.service import record_action
 from datahub_api.auth import keys
 from datahub_api.auth import repository as auth_repository
 from datahub_api.auth import service as auth_service
@@ -90,13 +89,7 @@ def create_organisation(
     operator = cli_operator()
 
     async def work(session: WriteSession) -> dict[str, Any]:
-        organisation = await organisations_service.create(session, body)
-        record_action(
-            session,
-            actor=operator,
-            action="organisation.create",
-            target=organisation.enterprise_number,
-        )
+        organisation = await organisations_service.create(session, body, actor=operator)
         return {"name": organisation.name, "enterprise_number": organisation.enterprise_number}
 
     echo_json(run_in_transaction(work))

@@ -105,13 +105,7 @@ async def update_own_organisation(
 async def create_organisation(
     request: Request, body: OrganisationCreate, principal: OperatorCaller, session: WriteSessionDep
 ) -> OrganisationOut:
-    organisation = await service.create(session, body)
-    record_action(
-        session,
-        actor=principal,
-        action="organisation.create",
-        target=organisation.enterprise_number,
-    )
+    organisation = await service.create(session, body, actor=principal)
     return organisation_out(organisation)
 
 
@@ -148,8 +142,7 @@ async def approve_organisation(
         canonical = enterprise_number.canonical(number)
     except enterprise_number.InvalidEnterpriseNumber:
         raise NotFound(f"No organisation with enterprise number {number}.") from None
-    organisation = await service.approve(session, canonical)
-    record_action(session, actor=principal, action="organisation.approve", target=canonical)
+    organisation = await service.approve(session, principal, canonical)
     return organisation_out(organisation)
 
 

@@ -30,7 +30,11 @@ async def create(
     session: WriteSession,
     body: OrganisationCreate,
     status: OrganisationStatus = OrganisationStatus.active,
+    *,
+    actor: Principal | str | None = None,
 ) -> Organisation:
+    """A new organisation; audited as ``organisation.create`` when someone (``actor``)
+    registers it on their side (an operator, on the API or the command line)."""
     if await repository.get_by_enterprise_number(session, body.enterprise_number) is not None:
         raise Conflict(f"An organisation with enterprise number {body.enterprise_number} exists.")
     organisation = Organisation(
@@ -44,6 +48,10 @@ async def create(
     await session.flush()
     await contracts_repository.notify_access_changed(session, organisation.id)
     after_commit(session, reload_after_commit)
+    if actor is not None:
+        record_action(
+            session, actor=actor, action="organisation.create", target=body.enterprise_number
+        )
     return organisation
 
 
@@ -95,8 +103,9 @@ async def register(
     return organisation, account
 
 
-async def approve(session: WriteSession, number: str) -> Organisation:
-    """An operator admits a self-registered organisation (``pending`` to ``active``)."""
+async def approve(session: WriteSession, actor: Principal | str, number: str) -> Organisation:
+    """An operator admits a self-registered organisation (``pending`` to ``active``);
+    audited as ``organisation.approve``."""
     organisation = await repository.get_by_enterprise_number(session, number)
     if organisation is None:
         raise NotFound(f"No organisation with enterprise number {number}.")
@@ -106,6 +115,7 @@ async def approve(session: WriteSession, number: str) -> Organisation:
     await session.flush()
     await contracts_repository.notify_access_changed(session, organisation.id)
     after_commit(session, reload_after_commit)
+    record_action(session, actor=actor, action="organisation.approve", target=number)
     return organisation
 
 
