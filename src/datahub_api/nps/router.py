@@ -486,12 +486,6 @@ async def decide_audit(
     audit = await audits.decide_audit(
         session, principal, audit_id, accept=body.decision == "accept", note=body.note
     )
-    record_action(
-        session,
-        actor=principal,
-        action=f"nps.audit_{body.decision}",
-        target=str(audit_id),
-    )
     return await _audit_out(session, None, audit)
 
 

@@ -146,12 +146,6 @@ async def contest_paper_mandate(
             raise NotFound("No such paper mandate.")
         async with session.begin_nested():  # a refusal leaves nothing behind
             await nps_audits.contest_paper_mandate(session, person, number, reason, rules)
-            record_action(
-                session,
-                actor=person,
-                action="paper_mandate.contest",
-                target=str(number),
-            )
     except NotFound:
         return message(request, person, "paper_title", "paper_not_found", 404, link=back)
     except Conflict:

@@ -15,7 +15,6 @@ from datahub_api.access_points import repository as access_points_repository
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.models import AccessPoint, EnergyType, PartyRole
 from datahub_api.accounts import repository as accounts_repository
-from datahub_api.audit.service import record_action
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.brussels_days import today_in_brussels
 from datahub_api.contracts import repository as contracts_repository
@@ -444,12 +443,6 @@ async def decide_nps_audit(
         async with session.begin_nested():  # a refusal leaves nothing behind
             await audit_service.decide_audit(
                 session, person, int(audit_id), accept=decision == "accept", note=note
-            )
-            record_action(
-                session,
-                actor=person,
-                action=f"nps.audit_{decision}",
-                target=audit_id,
             )
     except NotFound:
         return message(request, person, "nps_title", "no_such_audit", 404, link=back)
