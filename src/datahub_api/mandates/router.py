@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse
 
 from datahub_api.accounts import repository as accounts_repository
 from datahub_api.accounts.models import Account
-from datahub_api.audit.service import record_action
 from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_any_scope, require_scopes
 from datahub_api.auth.principal import Principal, Role, Scope
@@ -233,12 +232,7 @@ async def decide_consent_session(
         approve=body.decision == "approve",
         eans=body.eans,
         rules=consent_rules(request),
-    )
-    record_action(
-        session,
         actor=principal,
-        action=f"consent.{body.decision}",
-        target=identifier,
     )
     return ConsentDecisionOut(
         status=decision.consent.status,
@@ -430,12 +424,6 @@ async def decide_co_consent(
 ) -> CoConsentOut:
     account = await person(session, principal)
     task, mandate = await service.decide_co_consent(
-        session, account, task_id, approve=body.decision == "approve"
-    )
-    record_action(
-        session,
-        actor=principal,
-        action=f"co_consent.{body.decision}",
-        target=str(task_id),
+        session, account, task_id, approve=body.decision == "approve", actor=principal
     )
     return await co_consent_out(session, task.id, task.status, task.due_at, mandate)

@@ -356,6 +356,7 @@ async def decide_consent_session(
     approve: bool,
     eans: Sequence[str],
     rules: ConsentRules,
+    actor: Principal | None = None,
 ) -> Decision:
     """The customer's answer. Exactly one decision wins when two race (row lock)."""
     consent = await _open_consent(session, identifier, for_update=True)
@@ -377,6 +378,9 @@ async def decide_consent_session(
     consent.decided_by_account_id = account.id
     await session.flush()
     url = consent.return_url_success if approve else consent.return_url_failed
+    if actor is not None:  # a person deciding (not the demo world's set-up)
+        choice = "approve" if approve else "reject"
+        record_action(session, actor=actor, action=f"consent.{choice}", target=identifier)
     return Decision(consent=consent, mandates=mandates, redirect_url=url)
 
 
@@ -588,7 +592,12 @@ async def co_consent_inbox(
 
 
 async def decide_co_consent(
-    session: WriteSession, account: Account, task_id: int, *, approve: bool
+    session: WriteSession,
+    account: Account,
+    task_id: int,
+    *,
+    approve: bool,
+    actor: Principal | None = None,
 ) -> tuple[CoConsentTask, Mandate]:
     found = await repository.task_of(session, account.id, task_id)
     if found is None:
@@ -612,6 +621,9 @@ async def decide_co_consent(
             reason=None if approve else "rejected_by_grid_user",
         )
     await session.flush()
+    if actor is not None:  # a person deciding (not the demo world's set-up)
+        choice = "approve" if approve else "reject"
+        record_action(session, actor=actor, action=f"co_consent.{choice}", target=str(task_id))
     return task, mandate
 
 

@@ -14,7 +14,6 @@ from datahub_api.access_log import service as access_log_service
 from datahub_api.access_log import sharing
 from datahub_api.access_points import service as access_points_service
 from datahub_api.accounts import repository as accounts_repository
-from datahub_api.audit.service import record_action
 from datahub_api.auth.principal import Principal
 from datahub_api.db import ReadSessionDep, WriteSessionDep
 from datahub_api.errors import Conflict, Gone, NotFound, UnprocessableContent
@@ -175,13 +174,7 @@ async def decide_co_consent(
             account = await accounts_repository.get(session, person.user_id)
             assert account is not None
             await mandates_service.decide_co_consent(
-                session, account, number, approve=decision == "approve"
-            )
-            record_action(
-                session,
-                actor=person,
-                action=f"co_consent.{decision}",
-                target=str(number),
+                session, account, number, approve=decision == "approve", actor=person
             )
     except NotFound:
         return message(request, person, "co_consents_title", "no_such_task", 404, link=back)

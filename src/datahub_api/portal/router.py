@@ -323,6 +323,7 @@ async def decide_consent(
                 approve=decision == "approve",
                 eans=eans,
                 rules=mandates_service.ConsentRules.of(request.app.state.settings),
+                actor=person,
             )
     except Gone:
         return _consent_message(request, person, "expired", 410)
