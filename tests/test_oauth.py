@@ -669,7 +669,7 @@ async def test_grants_cache_follows_changes_made_by_another_process(
         async with other_process.write_sessions() as session:
             found = await auth_repository.get_client_for_authentication(session, esp.client_id)
             assert found is not None
-            await auth_service.revoke_client(session, found)
+            await auth_service.revoke_client(session, found, actor="test")
             await session.commit()
     finally:
         await other_process.dispose()

@@ -69,10 +69,11 @@ from datahub_api.observability import (
 from datahub_api.organisations.router import router as organisations_router
 from datahub_api.paper_mandates.router import router as paper_mandates_router
 from datahub_api.portal.customer_pages import router as portal_customer_router
-from datahub_api.portal.esp_pages import router as portal_esp_router
+from datahub_api.portal.esp import router as portal_esp_router
 from datahub_api.portal.mail_pages import router as portal_mail_router
 from datahub_api.portal.my_data_pages import router as portal_my_data_router
 from datahub_api.portal.operator_pages import router as portal_operator_router
+from datahub_api.portal.pages import render_portal_error
 from datahub_api.portal.router import install_portal_static
 from datahub_api.portal.router import router as portal_router
 from datahub_api.security_headers import SecurityHeadersMiddleware
@@ -267,6 +268,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         registration_ceiling=throttles.registration_ceiling,
     )
     register_face_renderer("/oauth2", render_oauth_error)
+    register_face_renderer("/portal", render_portal_error)
     install_error_handlers(app)
     install_not_modified(app)
     install_v3_face(app)

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from datahub_api.access_log.service import record_file_read
-from datahub_api.audit.service import record_action
 from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
@@ -327,14 +326,6 @@ async def grant_exception(
     exception = await requests.grant_exception(
         session, principal, organisation_id=body.organisation_id, year=body.year, reason=body.reason
     )
-    record_action(
-        session,
-        actor=principal,
-        action="history_export.quota_exception",
-        target=str(body.organisation_id),
-        detail={"year": body.year, "reason": body.reason},
-        request=request,
-    )
     return QuotaExceptionOut(
         id=exception.id,
         organisation_id=exception.organisation_id,
@@ -376,14 +367,6 @@ async def agree_deadline(
     export = await requests.agree_deadline(
         session, principal, export_id, due=body.due_at, reason=body.reason
     )
-    record_action(
-        session,
-        actor=principal,
-        action="history_export.deadline_agreed",
-        target=str(export_id),
-        detail={"due_at": body.due_at.isoformat(), "reason": body.reason},
-        request=request,
-    )
     items = await repository.items_of(session, export.id)
     return _export_out(app_state(request).settings, export, items, len(items))
 
@@ -413,14 +396,6 @@ async def add_eans(
         _entries(body.eans),
         note=body.note,
         rules=requests.Rules.from_settings(settings),
-    )
-    record_action(
-        session,
-        actor=principal,
-        action="history_export.eans_added",
-        target=str(export_id),
-        detail={"eans": [entry.ean for entry in body.eans], "note": body.note},
-        request=request,
     )
     build_after_commit(session, export_id)
     return _export_out(settings, changed.export, changed.items, len(changed.items))

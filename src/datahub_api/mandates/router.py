@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse
 
 from datahub_api.accounts import repository as accounts_repository
 from datahub_api.accounts.models import Account
-from datahub_api.audit.service import record_action
 from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_any_scope, require_scopes
 from datahub_api.auth.principal import Principal, Role, Scope
@@ -234,13 +233,7 @@ async def decide_consent_session(
         approve=body.decision == "approve",
         eans=body.eans,
         rules=consent_rules(request),
-    )
-    record_action(
-        session,
         actor=principal,
-        action=f"consent.{body.decision}",
-        target=identifier,
-        request=request,
     )
     return ConsentDecisionOut(
         status=decision.consent.status,
@@ -359,13 +352,6 @@ async def terminate_mandate(
 ) -> MandateOut:
     esp_organisation(principal)
     mandate = await service.terminate(session, principal, mandate_id)
-    record_action(
-        session,
-        actor=principal,
-        action="mandate.terminate",
-        target=str(mandate_id),
-        request=request,
-    )
     return mandate_out(mandate)
 
 
@@ -379,9 +365,6 @@ async def revoke_mandate(
     request: Request, mandate_id: MandateId, principal: Person, session: WriteSessionDep
 ) -> MandateOut:
     mandate = await service.revoke(session, principal, mandate_id)
-    record_action(
-        session, actor=principal, action="mandate.revoke", target=str(mandate_id), request=request
-    )
     return mandate_out(mandate)
 
 
@@ -442,13 +425,6 @@ async def decide_co_consent(
 ) -> CoConsentOut:
     account = await person(session, principal)
     task, mandate = await service.decide_co_consent(
-        session, account, task_id, approve=body.decision == "approve"
-    )
-    record_action(
-        session,
-        actor=principal,
-        action=f"co_consent.{body.decision}",
-        target=str(task_id),
-        request=request,
+        session, account, task_id, approve=body.decision == "approve", actor=principal
     )
     return await co_consent_out(session, task.id, task.status, task.due_at, mandate)

@@ -426,7 +426,6 @@ async def upload_evidence(
         actor=principal,
         action="nps.evidence_uploaded",
         target=str(upload.audit.id),
-        request=request,
     )
     return await _audit_out(session, organisation_id, upload.audit)
 
@@ -466,9 +465,7 @@ async def open_audit(
     audit = await audits.open_audit(
         session, mandate_id, actor=principal.subject, rules=audit_rules(request)
     )
-    record_action(
-        session, actor=principal, action="nps.audit_opened", target=str(audit.id), request=request
-    )
+    record_action(session, actor=principal, action="nps.audit_opened", target=str(audit.id))
     return await _audit_out(session, None, audit)
 
 
@@ -489,13 +486,6 @@ async def decide_audit(
     `nps.audit_decided` and `mandate.finished`."""
     audit = await audits.decide_audit(
         session, principal, audit_id, accept=body.decision == "accept", note=body.note
-    )
-    record_action(
-        session,
-        actor=principal,
-        action=f"nps.audit_{body.decision}",
-        target=str(audit_id),
-        request=request,
     )
     return await _audit_out(session, None, audit)
 

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from datahub_api.audit.service import record_action
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.db import ReadSessionDep, WriteSessionDep
@@ -113,12 +112,5 @@ async def contest_paper_mandate(
     in time, the mandate ends (`audit_failed`)."""
     row = await nps_audits.contest_paper_mandate(
         session, principal, mandate_id, body.reason, audit_rules(request)
-    )
-    record_action(
-        session,
-        actor=principal,
-        action="paper_mandate.contest",
-        target=str(mandate_id),
-        request=request,
     )
     return paper_mandate_out(row)

@@ -29,6 +29,7 @@ from typing import Any
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.ean import InvalidEan, validated
 from datahub_api.access_points.models import AccessPoint
+from datahub_api.audit.service import record_action
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.brussels_days import brussels_date, day_start, today_in_brussels
 from datahub_api.contracts.models import Channel
@@ -424,6 +425,13 @@ async def grant_exception(
     )
     repository.add(session, exception)
     await session.flush()
+    record_action(
+        session,
+        actor=principal,
+        action="history_export.quota_exception",
+        target=str(organisation_id),
+        detail={"year": year, "reason": reason},
+    )
     return exception
 
 
@@ -441,6 +449,13 @@ async def agree_deadline(
     export.agreed_due_reason = reason
     export.agreed_by = principal.subject
     await session.flush()
+    record_action(
+        session,
+        actor=principal,
+        action="history_export.deadline_agreed",
+        target=str(export_id),
+        detail={"due_at": due.isoformat(), "reason": reason},
+    )
     return export
 
 
@@ -494,6 +509,13 @@ async def add_eans(
     export.progress_percent = 0
     export.error = None
     await session.flush()
+    record_action(
+        session,
+        actor=principal,
+        action="history_export.eans_added",
+        target=str(export_id),
+        detail={"eans": [entry.ean for entry in entries], "note": note},
+    )
     return Created(export, existing + items)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
+from datahub_api.audit.service import record_action
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.brussels_days import brussels_date
 from datahub_api.db import ReadSession, WriteSession
@@ -271,6 +272,8 @@ async def decide_audit(
         note=note,
         now=now or datetime.now(UTC),
     )
+    decision = "accept" if accept else "refuse"
+    record_action(session, actor=principal, action=f"nps.audit_{decision}", target=str(audit_id))
     return audit
 
 
@@ -368,6 +371,7 @@ async def contest_paper_mandate(
         raise UnprocessableContent("Say why you contest this mandate (reason).")
     row = await paper_service.contest(session, principal, mandate_id, reason, now=now)
     await _audit_unless_audited(session, row.mandate, actor=CONTEST, rules=rules, now=now)
+    record_action(session, actor=principal, action="paper_mandate.contest", target=str(mandate_id))
     return row
 
 
