@@ -18,7 +18,7 @@ from datahub_api.cli.support import (
 from datahub_api.db import create_database
 from datahub_api.errors import DatahubError
 
-sla_cli = typer.Typer(help="Service levels per channel (see README, SLA).", no_args_is_help=True)
+sla_cli = typer.Typer(help="Service levels per channel (see docs/sla.md).", no_args_is_help=True)
 
 
 @sla_cli.command("report")

@@ -58,7 +58,7 @@ def load_settings() -> Settings:
     try:
         return get_settings()
     except Exception as exc:  # pydantic's validation error, made into one line
-        fail(f"invalid configuration: {exc}".splitlines()[0] + " (see README, Configuration)", 2)
+        fail(f"invalid configuration: {exc}".splitlines()[0] + " (see docs/configuration.md)", 2)
 
 
 def step_progress(description: str) -> Progress:
