@@ -43,6 +43,7 @@ from datahub_api.events.router import router as events_router
 from datahub_api.fluvius_v3.errors import install_v3_face
 from datahub_api.fluvius_v3.router import router as v3_router
 from datahub_api.gas_calorific.router import router as gas_calorific_router
+from datahub_api.health.admission import Admission, AdmissionMiddleware
 from datahub_api.health.draining import Drain, DrainMiddleware, drain_on_signals
 from datahub_api.health.router import router as health_router
 from datahub_api.history_exports.router import router as history_exports_router
@@ -298,6 +299,16 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         per_path={INGEST_PATH: settings.ingest_max_body_bytes},
+    )
+    # Sheds before anything is done for a request; inside the metrics, the access log and the
+    # request id, so that a shed request is counted, logged and traceable.
+    app.state.admission = Admission(
+        settings.max_in_flight, settings.admission_queue, settings.admission_wait_seconds
+    )
+    app.add_middleware(
+        AdmissionMiddleware,
+        admission=app.state.admission,
+        retry_after_seconds=settings.admission_retry_after_seconds,
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxies)
