@@ -34,6 +34,15 @@ class Held:
         app.add_api_route(SLOW_PATH, slow)
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the other tasks run until ``condition`` holds (at most a few seconds)."""
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition never held")
+
+
 AppMaker = Callable[..., Awaitable[tuple[FastAPI, httpx.AsyncClient, Held]]]
 
 
@@ -99,8 +108,7 @@ async def test_a_queued_request_is_served_once_a_slot_frees_and_one_beyond_the_q
     slow = asyncio.create_task(client.get(SLOW_PATH))
     await held.entered.wait()
     queued = asyncio.create_task(client.get("/api/v1/mandates"))
-    while app.state.admission.waiting < 1:
-        await asyncio.sleep(0.01)
+    await until(lambda: app.state.admission.waiting == 1)
 
     beyond = await client.get("/api/v1/mandates")
     assert beyond.status_code == 503
@@ -135,8 +143,7 @@ async def test_a_waiter_that_goes_away_leaves_no_slot_taken() -> None:
     assert await admission.enter()
     gone = asyncio.create_task(admission.enter())
     stays = asyncio.create_task(admission.enter())
-    while admission.waiting < 2:
-        await asyncio.sleep(0)
+    await until(lambda: admission.waiting == 2)
     gone.cancel()
     with pytest.raises(asyncio.CancelledError):
         await gone
@@ -146,3 +153,20 @@ async def test_a_waiter_that_goes_away_leaves_no_slot_taken() -> None:
     admission.leave()
     assert admission.in_flight == 0
     assert await admission.enter()  # the slot is free for the next one
+
+
+async def test_a_standing_queue_serves_its_newest_waiter_first() -> None:
+    admission = Admission(max_in_flight=1, max_waiting=5, max_wait_seconds=30)
+    assert await admission.enter()
+    first = asyncio.create_task(admission.enter())
+    await until(lambda: admission.waiting == 1)
+    await asyncio.sleep(0.05)  # the queue has not drained: it stands
+    newest = asyncio.create_task(admission.enter())
+    await until(lambda: admission.waiting == 2)
+    admission.leave()
+    assert await newest
+    assert not first.done()
+    admission.leave()  # the queue's oldest waited longest of all: still the newest first
+    assert await first
+    admission.leave()
+    assert (admission.in_flight, admission.waiting) == (0, 0)

@@ -161,11 +161,12 @@ class Settings(BaseSettings):
         "with `Retry-After` at once.",
     )
     admission_wait_seconds: float = Field(
-        default=0.1,
+        default=1.0,
         ge=0,
         le=60,
         description="Longest a request waits for a slot before it is answered 503 with "
-        "`Retry-After`.",
+        "`Retry-After`. A burst waits first come first served; once the queue stands, the "
+        "newest waiter is served first and the oldest reach this limit.",
     )
     admission_retry_after_seconds: int = Field(
         default=1,

@@ -7,8 +7,9 @@ second with 16 clients served 40 with 256, at a p99 of 14 s, some clients giving
 their connection reset.
 
 So each process runs at most ``DATAHUB_MAX_IN_FLIGHT`` requests at a time. A request beyond
-them waits, first come first served, for a slot, at most ``DATAHUB_ADMISSION_WAIT_SECONDS``
-and behind at most ``DATAHUB_ADMISSION_QUEUE`` others; otherwise it is answered at once with
+them waits for a slot (see :class:`Admission` for the order), at most
+``DATAHUB_ADMISSION_WAIT_SECONDS`` and with at most ``DATAHUB_ADMISSION_QUEUE`` others;
+otherwise it is answered at once with
 503 and ``Retry-After`` (``DATAHUB_ADMISSION_RETRY_AFTER_SECONDS``), in its face's error
 format (problem+json on ``/api/v1``, the Fluvius body on ``/v3``), before anything else is
 done for it: no authentication, no database, no body read. What is admitted keeps about its
@@ -32,18 +33,30 @@ from datahub_api.errors import ServiceUnavailable, render
 NEVER_SHED = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
+# A queue whose oldest waiter has waited this long has stopped draining: it is no burst being
+# absorbed but load beyond what the process serves.
+STANDING_QUEUE_SECONDS = 0.02
+
+
 class Admission:
     """At most ``max_in_flight`` holders of a slot; up to ``max_waiting`` others wait for
-    one, in arrival order, at most ``max_wait_seconds`` each."""
+    one, at most ``max_wait_seconds`` each.
+
+    A slot freed goes to the oldest waiter while the queue drains (a burst), and to the
+    newest once it stands (the oldest has waited :data:`STANDING_QUEUE_SECONDS`): then the
+    requests served are those that have waited least, with about their unloaded latency,
+    while the older ones reach their wait limit and are shed (adaptive LIFO). Served first
+    come first served under overload, every admitted request would wait nearly the limit.
+    """
 
     def __init__(self, max_in_flight: int, max_waiting: int, max_wait_seconds: float) -> None:
         self.max_in_flight = max_in_flight
         self.max_waiting = max_waiting
         self.max_wait_seconds = max_wait_seconds
         self.in_flight = 0
-        # Each waiter's future is resolved True (a slot handed over) or False (waited too
-        # long); a cancelled one (the client went away) is skipped.
-        self._waiting: deque[asyncio.Future[bool]] = deque()
+        # Each waiter (since when, its turn): the turn is resolved True (a slot handed over)
+        # or False (waited too long); a cancelled one (the client went away) is skipped.
+        self._waiting: deque[tuple[float, asyncio.Future[bool]]] = deque()
 
     @property
     def waiting(self) -> int:
@@ -58,32 +71,35 @@ class Admission:
             return False
         loop = asyncio.get_running_loop()
         turn: asyncio.Future[bool] = loop.create_future()
-        self._waiting.append(turn)
-        expiry = loop.call_later(self.max_wait_seconds, self._expire, turn)
+        waiter = (loop.time(), turn)
+        self._waiting.append(waiter)
+        expiry = loop.call_later(self.max_wait_seconds, self._expire, waiter)
         try:
             return await turn
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled() and turn.result():
                 self.leave()  # handed a slot just as the client went away
-            elif turn in self._waiting:
-                self._waiting.remove(turn)
+            elif waiter in self._waiting:
+                self._waiting.remove(waiter)
             raise
         finally:
             expiry.cancel()
 
     def leave(self) -> None:
-        """Give a slot back: to the first one still waiting, else to the pool."""
+        """Give a slot back: to a waiter (see the class), else to the pool."""
         while self._waiting:
-            turn = self._waiting.popleft()
+            oldest_since = self._waiting[0][0]
+            standing = asyncio.get_running_loop().time() - oldest_since > STANDING_QUEUE_SECONDS
+            _, turn = self._waiting.pop() if standing else self._waiting.popleft()
             if not turn.done():
                 turn.set_result(True)
                 return
         self.in_flight -= 1
 
-    def _expire(self, turn: asyncio.Future[bool]) -> None:
-        if not turn.done():
-            self._waiting.remove(turn)
-            turn.set_result(False)
+    def _expire(self, waiter: tuple[float, asyncio.Future[bool]]) -> None:
+        if not waiter[1].done():
+            self._waiting.remove(waiter)
+            waiter[1].set_result(False)
 
 
 class AdmissionMiddleware:
