@@ -92,6 +92,9 @@ async def test_beyond_the_slots_and_the_queue_a_request_is_shed_in_its_face_form
     assert (await client.get("/healthz")).status_code == 200
     assert (await client.get("/readyz")).status_code == 200
 
+    shed = app.state.metrics.registry.get_sample_value("datahub_http_requests_shed_total")
+    assert shed == 2
+
     held.release.set()
     assert (await slow).status_code == 200
     assert app.state.admission.in_flight == 0

@@ -300,8 +300,13 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         max_bytes=settings.max_body_bytes,
         per_path={INGEST_PATH: settings.ingest_max_body_bytes},
     )
-    # Sheds before anything is done for a request; inside the metrics, the access log and the
-    # request id, so that a shed request is counted, logged and traceable.
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxies)
+    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(DrainMiddleware, drain=app.state.drain)
+    # Outermost: a request shed costs no more than its 503 (a saturated process answers
+    # hundreds a second); it is counted in datahub_http_requests_shed.
     app.state.admission = Admission(
         settings.max_in_flight, settings.admission_queue, settings.admission_wait_seconds
     )
@@ -309,12 +314,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         AdmissionMiddleware,
         admission=app.state.admission,
         retry_after_seconds=settings.admission_retry_after_seconds,
+        on_shed=metrics.requests_shed.inc,
     )
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxies)
-    app.add_middleware(RequestIdMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(DrainMiddleware, drain=app.state.drain)
     return app
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -106,16 +107,24 @@ class AdmissionMiddleware:
     """Runs each HTTP request only once :class:`Admission` gives it a slot (held until its
     answer is sent, a streamed body included); answers 503 otherwise."""
 
-    def __init__(self, app: ASGIApp, admission: Admission, retry_after_seconds: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        admission: Admission,
+        retry_after_seconds: int,
+        on_shed: Callable[[], object] = lambda: None,
+    ) -> None:
         self.app = app
         self.admission = admission
         self.retry_after = str(retry_after_seconds)
+        self.on_shed = on_shed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in NEVER_SHED:
             await self.app(scope, receive, send)
             return
         if not await self.admission.enter():
+            self.on_shed()
             response = render(
                 Request(scope, receive),
                 ServiceUnavailable(
