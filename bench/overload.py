@@ -15,8 +15,10 @@ its next request. Figures:
 * ``overload_throughput_256_vs_16``: 200 answers per second with 256 clients over those with
   16; target 0.9 or more (a saturated node keeps its throughput);
 * ``overload_admitted_p99_256_ms``: p99 of the 200 answers with 256 clients, against the
-  unloaded p99 measured in the same run; target ``ADMITTED_P99_TARGET`` times it or less
-  (what the node admits is served about as fast as when idle; the rest is shed early);
+  unloaded p99 measured in the same run; target ``ADMITTED_P99_TARGET`` times it or less.
+  A process runs at most ``DATAHUB_MAX_IN_FLIGHT`` (8) requests at once on its one CPU, so
+  what it admits takes up to about 8 times its unloaded time; more would be queueing that
+  grows with the load (without admission control: 100 to 900 times);
 * ``overload_resets``: transport errors (connections reset or refused, timeouts) and answers
   other than 200 and 503, over all phases; target 0.
 
@@ -52,7 +54,7 @@ SMALL_SECONDS = 4.0
 WARM_UP_SECONDS = 2.0
 SMALL_WARM_UP_SECONDS = 1.0
 UNLOADED_SECONDS = {"full": 10.0, "small": 2.0}
-ADMITTED_P99_TARGET = 5.0
+ADMITTED_P99_TARGET = 8.0  # the default DATAHUB_MAX_IN_FLIGHT
 THROUGHPUT_TARGET = 0.9
 
 
@@ -291,7 +293,8 @@ async def run(
     runs: int = 1,
     env: dict[str, str] | None = None,
 ) -> list[Figure]:
-    """The figures of ``runs`` runs on one server process: each figure's median."""
+    """The figures of ``runs`` runs on one server process: each figure's median (the resets:
+    the most of any run)."""
     esp, eans, first, end = await readable_eans(database, data_dir, 20 if small else 60)
     targets = [(ean, first + timedelta(days=n)) for ean in eans for n in range((end - first).days)]
     port = free_port()
@@ -310,12 +313,13 @@ async def run(
     finally:
         server.terminate()
         server.wait(timeout=30)
-    return [_median(list(same)) for same in zip(*found, strict=True)]
+    return [_summary(list(same)) for same in zip(*found, strict=True)]
 
 
-def _median(figures: list[Figure]) -> Figure:
-    middle = sorted(figures, key=lambda f: f.ratio)[len(figures) // 2]
-    return middle
+def _summary(figures: list[Figure]) -> Figure:
+    """The run with the median ratio; for the resets, the worst run (each must have none)."""
+    ordered = sorted(figures, key=lambda f: f.ratio)
+    return ordered[-1] if figures[0].name == "overload_resets" else ordered[len(ordered) // 2]
 
 
 def main() -> None:
