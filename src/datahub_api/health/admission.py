@@ -1,19 +1,24 @@
 """Admission control: a saturated process sheds what it cannot serve in time, early and cheaply.
 
-Without it, every request a process accepts runs at once: past a few dozen at a time they
-share the CPU, wait for the database pool (whose overflow connections are opened and closed
-again for each, prepared statements and all), and a node that served 115 one-day reads a
-second with 16 clients served 40 with 256, at a p99 of 14 s, some clients giving up with
-their connection reset.
+Without it, every request a process accepts runs at once. Measured with one-day reads on one
+process (``bench/overload.py``; py-spy, ``pg_stat_activity``, ``pg_stat_database``):
+PostgreSQL is not the bottleneck (its backends sit idle in transaction, waiting for the
+process), the process's CPU is. With 256 clients each request shares that CPU with 255
+others: a p99 of 10 to 13 s against 80 ms unloaded. Past the pool's ``DATAHUB_DB_POOL_SIZE``
+checkouts, SQLAlchemy's overflow connections are opened and closed again for each request
+(new sessions at several a second), their statements prepared afresh: asyncpg's execute and
+prepare took 7 times the samples per request. Load generators that keep 256 connections
+in Python (httpx) lost a third of the throughput besides, and saw connections reset.
 
 So each process runs at most ``DATAHUB_MAX_IN_FLIGHT`` requests at a time. A request beyond
 them waits for a slot (see :class:`Admission` for the order), at most
 ``DATAHUB_ADMISSION_WAIT_SECONDS`` and with at most ``DATAHUB_ADMISSION_QUEUE`` others;
-otherwise it is answered at once with
-503 and ``Retry-After`` (``DATAHUB_ADMISSION_RETRY_AFTER_SECONDS``), in its face's error
-format (problem+json on ``/api/v1``, the Fluvius body on ``/v3``), before anything else is
-done for it: no authentication, no database, no body read. What is admitted keeps about its
-unloaded latency, and the process its throughput.
+otherwise it is answered with 503 and ``Retry-After``
+(``DATAHUB_ADMISSION_RETRY_AFTER_SECONDS``) in its face's error format (problem+json on
+``/api/v1``, the Fluvius body on ``/v3``), before anything else is done for it: no other
+middleware, no authentication, no database, no body read. What is admitted takes at most
+about ``DATAHUB_MAX_IN_FLIGHT`` times its unloaded time, the pool never overflows (keep the
+limit at or below the pool's size), and the process keeps its throughput.
 
 Health checks and metrics scrapes (:data:`NEVER_SHED`) are never queued nor shed: a load
 balancer must tell a busy node from a dead one. The limits are per process (``serve
