@@ -21,6 +21,7 @@ from datahub_api.auth.keys import KeyStore
 from datahub_api.auth.rate_limit import ClientRateLimiter
 from datahub_api.db import Database
 from datahub_api.errors import RefusalListener
+from datahub_api.health.admission import Admission
 from datahub_api.health.draining import Drain
 from datahub_api.jobs import JobQueue
 from datahub_api.mandates.versions import MandateVersions
@@ -45,6 +46,7 @@ class AppState:
     login_throttle: LoginThrottle
     token_throttle: FailureThrottle
     registration_ceiling: AttemptCeiling
+    admission: Admission
     database: Database = field(init=False)
     keys: KeyStore = field(init=False)
     access_grants: AccessGrants = field(init=False)
