@@ -96,8 +96,10 @@ EAN_BASE = 10_000_000
 READ_SAMPLE = 1_000  # access points stored when the baseline read is measured
 READ_REQUESTS = 30
 READ_EANS = 5  # EANs the read figure cycles over
-YEAR = (date(2025, 1, 1), date(2026, 1, 1))
-NATIONAL_DAY = date(2026, 1, 15)
+# The sample's year ends on the national day, which lies in the same yearly partition: the
+# year read with the whole DSO stored searches a partition holding every EAN's day.
+YEAR = (date(2024, 12, 31), date(2025, 12, 31))
+NATIONAL_DAY = date(2025, 12, 31)
 SLA_MONTH = date(2025, 6, 1)
 VALUES_PER_DAY = 700_000_000  # Fluvius: ~3.5 M electricity and ~2.3 M gas access points
 GAS, DIGITAL, PV = 1, 2, 4  # bits of an access point's kind
