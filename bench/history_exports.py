@@ -40,12 +40,12 @@ from datahub_api.history_exports import writer
 from datahub_api.history_exports.models import ExportFormat
 from datahub_api.meter_data import repository as meter_data_repository
 from datahub_api.meter_data.blocks import slot_start
-from datahub_api.meter_data.models import Granularity
-from datahub_api.meter_data.portal_export import (
+from datahub_api.meter_data.fluvius_csv import (
     QuarterHourCsv,
     TariffCalendar,
     exported_access_point,
 )
+from datahub_api.meter_data.models import Granularity
 from datahub_api.meter_data.series import ReadGranularity, ReadWindow
 from datahub_api.settings import Settings
 

@@ -24,12 +24,12 @@ from datahub_api.access_points.service import get_access_point
 from datahub_api.brussels_days import BRUSSELS, day_start
 from datahub_api.history_exports import writer
 from datahub_api.history_exports.models import ExportFormat
-from datahub_api.meter_data.portal_export import TariffCalendar, exported_access_point
+from datahub_api.meter_data.fluvius_csv import TariffCalendar, exported_access_point
 from datahub_api.meter_data.series import ReadGranularity, ReadWindow
 
-from .consent_world import browser_login
-from .esp_portal_world import AUTUMN, SPRING, EspWorld, make_esp_world
-from .parties import auth_headers
+from .support.consent_world import browser_login
+from .support.esp_portal_world import AUTUMN, SPRING, EspWorld, make_esp_world
+from .support.parties import auth_headers
 
 QUARTER = timedelta(minutes=15)
 

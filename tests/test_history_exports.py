@@ -23,7 +23,7 @@ from datahub_api.access_points.service import get_access_point
 from datahub_api.brussels_days import day_start
 from datahub_api.history_exports import tasks, writer
 from datahub_api.mandates import service as mandates_service
-from datahub_api.meter_data.portal_export import (
+from datahub_api.meter_data.fluvius_csv import (
     QuarterHourCsv,
     TariffCalendar,
     csv_text,
@@ -35,8 +35,8 @@ from datahub_api.meter_data.reads import series_by_month
 from datahub_api.meter_data.series import ReadGranularity, ReadWindow
 from datahub_api.settings import Settings
 
-from .conftest import make_settings
-from .history_export_world import (
+from .support.environment import make_settings
+from .support.history_export_world import (
     DAYS,
     EXPORTS,
     LONG_DAY,

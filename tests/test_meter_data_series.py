@@ -10,9 +10,8 @@ import pytest
 
 from datahub_api.brussels_days import day_start
 from datahub_api.errors import UnprocessableContent
-from datahub_api.meter_data.blocks import expected_slots
+from datahub_api.meter_data.blocks import BlockKey, DayBlock, expected_slots
 from datahub_api.meter_data.models import Direction, Granularity, Register, ValidationState
-from datahub_api.meter_data.repository import BlockKey, DayBlock
 from datahub_api.meter_data.series import (
     ReadGranularity,
     ReadWindow,

@@ -27,7 +27,7 @@ from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Role, Scope
 from datahub_api.contracts.models import Channel
 
-from .parties import Esp, auth_headers, make_esp, make_machine_client, token
+from .support.parties import Esp, auth_headers, make_esp, make_machine_client, token
 
 TOKEN_URL = "/oauth2/v2.0/token"
 # The token URL of the test settings (no public base URL: http://<host>:<port>).

@@ -14,8 +14,8 @@ from datahub_api.auth.principal import ESP_SCOPES, Principal, Role
 from datahub_api.errors import Forbidden, NotFound
 from datahub_api.mandates.access import Granularity, authorize_read
 
-from .consent_world import ConsentWorld, decide, log_in, make_consent_world
-from .parties import Esp, auth_headers
+from .support.consent_world import ConsentWorld, decide, log_in, make_consent_world
+from .support.parties import Esp, auth_headers
 
 API = ("api", "nps")
 

@@ -24,20 +24,13 @@ from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates.access import Granularity, authorize_read, readable_portfolio
 from datahub_api.settings import Settings
 
-from .conftest import make_settings
-from .consent_world import ConsentWorld, log_in, make_consent_world
-from .meter_data_helpers import day_rows
-from .parties import Esp, auth_headers
-from .reading_world import deliver, head_end_headers, mandate
-from .tenancy_world import (
-    BEFORE,
-    DURING,
-    MOVE_IN,
-    SINCE,
-    Tenancy,
-    make_tenancy,
-)
-from .time_faces import z
+from .support.consent_world import ConsentWorld, log_in, make_consent_world
+from .support.environment import make_settings
+from .support.meter_data import day_rows
+from .support.parties import Esp, auth_headers
+from .support.reading_world import deliver, head_end_headers, mandate
+from .support.tenancy_world import BEFORE, DURING, MOVE_IN, SINCE, Tenancy, make_tenancy
+from .support.time_faces import z
 
 HOOK = "127.0.0.1:9"  # deliveries are queued, never sent (no worker runs in tests)
 API = ("api", "nps")

@@ -30,11 +30,11 @@ from datahub_api.meter_data.models import Granularity
 from datahub_api.meter_data.reads import series_of
 from datahub_api.meter_data.series import ReadGranularity, ReadWindow
 
-from .access_point_data import access_point_body, fresh_ean
-from .consent_world import ConsentWorld, log_in, make_consent_world, owner_mandate
-from .fluvius_spec import sdist_path
-from .meter_data_helpers import HEADER, METER, day_rows
-from .parties import Esp, auth_headers
+from .support.access_point_data import access_point_body, fresh_ean
+from .support.consent_world import ConsentWorld, log_in, make_consent_world, owner_mandate
+from .support.fluvius_spec import sdist_path
+from .support.meter_data import HEADER, METER, day_rows
+from .support.parties import Esp, auth_headers
 
 URL = "/v3/api/mandate/energy"
 DAY = date(2026, 2, 10)  # a Tuesday: 96 quarter-hours

@@ -20,9 +20,9 @@ from datahub_api.mandates.models import DataServiceType
 from datahub_api.meter_data.models import Granularity
 from datahub_api.meter_data.series import ReadGranularity
 
-from .consent_world import ConsentWorld, make_consent_world
-from .meter_data_helpers import day_rows
-from .parties import Esp, auth_headers
+from .support.consent_world import ConsentWorld, make_consent_world
+from .support.meter_data import day_rows
+from .support.parties import Esp, auth_headers
 from .test_v3_energy import ingest, register_point
 
 URL = "/v3/api/mandate/energy"

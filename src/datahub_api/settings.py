@@ -63,7 +63,7 @@ DEFAULT_SLA_TARGETS: dict[str, SlaTarget] = {
 
 
 class Settings(BaseSettings):
-    """Every knob of the service. Each field is documented in the README's configuration table."""
+    """Every knob of the service. Each field is documented in the table of docs/configuration.md."""
 
     model_config = SettingsConfigDict(env_prefix="DATAHUB_", extra="ignore")
 

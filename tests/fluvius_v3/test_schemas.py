@@ -50,7 +50,7 @@ from datahub_api.fluvius_v3.schemas import (
     split_multi_value,
 )
 
-from ..fluvius_spec import (
+from ..support.fluvius_spec import (
     FluviusSpec,
     discriminator_values,
     validate_v3_request_body,

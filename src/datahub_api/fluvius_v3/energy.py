@@ -30,6 +30,7 @@ meter, too many for a pydantic model per slot.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -47,18 +48,18 @@ from datahub_api.fluvius_v3.errors import V3ValidationFailed
 from datahub_api.mandates.access import ReadGrant, readable_grants
 from datahub_api.mandates.models import DataServiceType
 from datahub_api.meter_data import repository
+from datahub_api.meter_data.blocks import DayBlock
 from datahub_api.meter_data.channels import API_CHANNELS
 from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
 from datahub_api.meter_data.reads import authorize_and_record, gas_factors
-from datahub_api.meter_data.repository import DayBlock
 from datahub_api.meter_data.series import (
-    STATE_SEVERITY,
     UNIT_NAMES,
     ReadGranularity,
     ReadWindow,
     Series,
     assemble,
 )
+from datahub_api.meter_data.sums import add_readings
 
 FACE = "v3"
 MAX_INSERTED_BLOCKS = 20_000
@@ -371,16 +372,7 @@ def _columns(series: Sequence[Series]) -> list[Column]:
             )
             continue
         values, states = list(column.values), list(column.states)
-        for index, value in enumerate(one.values):
-            if value is None:
-                continue
-            stored = values[index]
-            values[index] = value if stored is None else stored + value
-            state, previous = one.states[index], states[index]
-            if previous is None or (
-                state is not None and STATE_SEVERITY[state] > STATE_SEVERITY[previous]
-            ):
-                states[index] = state
+        add_readings(values, states, zip(itertools.count(), one.values, one.states))
         column.values, column.states = values, states
     return [by_key[key] for key in sorted(by_key)]
 

@@ -17,7 +17,7 @@ from datahub_api.auth.principal import Principal, Scope
 from datahub_api.brussels_days import today_in_brussels
 from datahub_api.db import ReadSessionDep, WriteSessionDep
 from datahub_api.errors import problem_responses
-from datahub_api.history_exports import repository, service
+from datahub_api.history_exports import repository
 from datahub_api.history_exports.models import HistoryExport, HistoryExportItem
 from datahub_api.history_exports.schemas import (
     DeadlineIn,
@@ -30,6 +30,7 @@ from datahub_api.history_exports.schemas import (
     QuotaExceptionIn,
     QuotaExceptionOut,
 )
+from datahub_api.history_exports.service import requests
 from datahub_api.history_exports.tasks import build_after_commit
 from datahub_api.http_caching import NOT_MODIFIED_RESPONSE, json_response_with_etag
 from datahub_api.idempotency.service import IdempotencyDep
@@ -77,11 +78,11 @@ The export runs in the background: follow `GET /api/v1/history-exports/{id}`
 minutes). Accepts `Idempotency-Key`."""
 
 
-def _entries(entries: list[EntryIn]) -> list[service.Entry]:
+def _entries(entries: list[EntryIn]) -> list[requests.Entry]:
     return [
-        service.Entry(
+        requests.Entry(
             ean=entry.ean,
-            evidence=service.Evidence(**entry.evidence.model_dump())
+            evidence=requests.Evidence(**entry.evidence.model_dump())
             if entry.evidence is not None
             else None,
         )
@@ -121,10 +122,10 @@ def _export_out(
         created_at=export.created_at,
         started_at=export.started_at,
         finished_at=export.finished_at,
-        due_at=service.due_at(export, settings.sla_targets["annual_history"].days),
+        due_at=requests.due_at(export, settings.sla_targets["annual_history"].days),
         agreed_due_reason=export.agreed_due_reason,
         error=export.error,
-        file_name=service.download_name(export) if export.file_name else None,
+        file_name=requests.download_name(export) if export.file_name else None,
         size_bytes=export.size_bytes,
         sha256=export.sha256,
         expires_at=export.expires_at,
@@ -167,15 +168,15 @@ async def create_export(
     if (replayed := await idempotency.replay(session)) is not None:
         return replayed
     settings: Settings = request.app.state.settings
-    period = service.period_of(body.year, body.period_from, body.period_to, today_in_brussels())
-    created = await service.create(
+    period = requests.period_of(body.year, body.period_from, body.period_to, today_in_brussels())
+    created = await requests.create(
         session,
         principal,
         reference_number=body.reference_number,
         entries=_entries(body.eans),
         period=period,
         export_format=body.format,
-        rules=service.Rules.from_settings(settings),
+        rules=requests.Rules.from_settings(settings),
         bound=AttemptBound(request.app.state.database, settings.paper_mandates_per_day),
     )
     build_after_commit(session, created.export.id)
@@ -204,7 +205,7 @@ async def list_exports(
     )
     more, rows = len(rows) > limit, rows[:limit]
     settings = request.app.state.settings
-    withdrawn = await service.withdrawn_exports(session, [row.id for row in rows])
+    withdrawn = await requests.withdrawn_exports(session, [row.id for row in rows])
     return HistoryExportPage(
         items=[
             _export_out(
@@ -229,8 +230,8 @@ async def list_exports(
 async def get_export(
     request: Request, export_id: Id, principal: ExportsCaller, session: ReadSessionDep
 ) -> Response:
-    export, items = await service.get(session, esp_organisation(principal), export_id)
-    withdrawn = await service.withdrawn_exports(session, [export.id])
+    export, items = await requests.get(session, esp_organisation(principal), export_id)
+    withdrawn = await requests.withdrawn_exports(session, [export.id])
     return json_response_with_etag(
         request,
         _export_out(
@@ -280,7 +281,7 @@ async def download_export(
     `X-Content-SHA256` header (and `sha256` in the status) lets you check it. Each download
     is recorded in the access log of every EAN in the file."""
     settings: Settings = request.app.state.settings
-    found = await service.download(session, esp_organisation(principal), export_id, settings)
+    found = await requests.download(session, esp_organisation(principal), export_id, settings)
     for item in found.items:
         if item.row_count and item.read_from is not None and item.read_to is not None:
             record_file_read(
@@ -297,8 +298,8 @@ async def download_export(
     assert found.export.sha256 is not None
     return FileResponse(
         found.path,
-        media_type=service.media_type_of(found.export.file_name),
-        filename=service.download_name(found.export),
+        media_type=requests.media_type_of(found.export.file_name),
+        filename=requests.download_name(found.export),
         headers={
             "X-Content-SHA256": found.export.sha256,
             "ETag": f'"{found.export.sha256[:32]}"',
@@ -322,7 +323,7 @@ async def grant_exception(
     request: Request, body: QuotaExceptionIn, principal: Operator, session: WriteSessionDep
 ) -> QuotaExceptionOut:
     """Recorded with its reason; the ESP's next request in that year uses it."""
-    exception = await service.grant_exception(
+    exception = await requests.grant_exception(
         session, principal, organisation_id=body.organisation_id, year=body.year, reason=body.reason
     )
     record_action(
@@ -352,7 +353,7 @@ async def grant_exception(
 async def operator_get_export(
     request: Request, export_id: Id, principal: Operator, session: ReadSessionDep
 ) -> HistoryExportOut:
-    export, items = await service.get(session, None, export_id)
+    export, items = await requests.get(session, None, export_id)
     return _export_out(request.app.state.settings, export, items, len(items))
 
 
@@ -371,7 +372,7 @@ async def agree_deadline(
 ) -> HistoryExportOut:
     """Recorded with its reason; the SLA's `annual_history` line measures the request
     against it instead of the 10 days."""
-    export = await service.agree_deadline(
+    export = await requests.agree_deadline(
         session, principal, export_id, due=body.due_at, reason=body.reason
     )
     record_action(
@@ -404,13 +405,13 @@ async def add_eans(
     """The same evidence rules as the ESP's own request; each added EAN records the
     operator and the note, and the export is made again (`queued`) with them."""
     settings: Settings = request.app.state.settings
-    changed = await service.add_eans(
+    changed = await requests.add_eans(
         session,
         principal,
         export_id,
         _entries(body.eans),
         note=body.note,
-        rules=service.Rules.from_settings(settings),
+        rules=requests.Rules.from_settings(settings),
     )
     record_action(
         session,

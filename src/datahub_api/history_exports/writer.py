@@ -21,7 +21,7 @@ from pathlib import Path
 from datahub_api.brussels_days import brussels_date
 from datahub_api.db import ReadSession
 from datahub_api.history_exports.models import ExportFormat
-from datahub_api.meter_data.portal_export import (
+from datahub_api.meter_data.fluvius_csv import (
     ExportedAccessPoint,
     QuarterHourCsv,
     TariffCalendar,
@@ -40,7 +40,7 @@ CHUNK = 1 << 20
 
 def _released(window: ReadWindow) -> Days:
     """The whole window is released: the job reads the window its mandate's grant releases
-    (``service._item_window``); for gas, every calendar day its gas days span."""
+    (``service.build._item_window``); for gas, every calendar day its gas days span."""
     return window.read_days()
 
 

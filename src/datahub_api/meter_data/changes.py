@@ -30,9 +30,10 @@ from datahub_api.errors import UnprocessableContent
 from datahub_api.mandates.access import Granularity as ReadGranularity
 from datahub_api.mandates.access import ReadableWindow, readable_portfolio
 from datahub_api.meter_data import repository
+from datahub_api.meter_data.blocks import DayBlock
 from datahub_api.meter_data.channels import API_CHANNELS
 from datahub_api.meter_data.models import Granularity
-from datahub_api.meter_data.repository import ChangeCursor, DayBlock, ReadableDays
+from datahub_api.meter_data.repository import ChangeCursor, ReadableDays
 from datahub_api.paging import decode_cursor, encode_cursor
 
 FACE = "api-v1"

@@ -24,8 +24,7 @@ from datahub_api.errors import DatahubError, UnprocessableContent, problem_respo
 from datahub_api.mandates.access import readable_mandates
 from datahub_api.meter_data import own_reads
 from datahub_api.meter_data.channels import API_CHANNELS, PORTAL_CHANNELS
-from datahub_api.meter_data.models import Direction, Register
-from datahub_api.meter_data.portal_export import (
+from datahub_api.meter_data.fluvius_csv import (
     XLSX_LAST_ROW,
     ExportedAccessPoint,
     SheetFull,
@@ -36,6 +35,7 @@ from datahub_api.meter_data.portal_export import (
     export_file_name,
     exported_access_point,
 )
+from datahub_api.meter_data.models import Direction, Register
 from datahub_api.meter_data.reads import (
     Days,
     authorize_and_record,

@@ -18,13 +18,13 @@ from datahub_api.gas_calorific import service as gas_calorific
 from datahub_api.mandates.access import ReadGrant, authorize_read
 from datahub_api.mandates.models import DataServiceType
 from datahub_api.meter_data import repository
-from datahub_api.meter_data.models import Direction, Register, StoredUnit
-from datahub_api.meter_data.portal_export import (
+from datahub_api.meter_data.fluvius_csv import (
     ExportedAccessPoint,
     TariffCalendar,
     export_rows,
     with_both_directions,
 )
+from datahub_api.meter_data.models import Direction, Register, StoredUnit
 from datahub_api.meter_data.series import (
     GasFactor,
     ReadGranularity,

@@ -9,8 +9,8 @@ quarter-hours (23 or 25 hours), on every face.
 Which stored blocks feed a series: those of the asked granularity when the series has them;
 otherwise the coarsest stored granularity finer than asked, summed per bucket; a series only
 stored coarser than asked (gas is metered hourly) is served at its own step. A summed bucket
-holds the sum of the values present, the *worst* validation state of its parts
-(:data:`STATE_SEVERITY`), and is *complete* only when every part held a value.
+holds the sum of the values present, the *worst* validation state of its parts (see
+:mod:`~datahub_api.meter_data.sums`), and is *complete* only when every part held a value.
 
 Hours and quarter-hours are UTC-aligned (Brussels offsets are whole hours), so buckets are
 counted in fixed steps from the window's start; days and months follow the Brussels
@@ -28,10 +28,11 @@ of a gas day without a value has no energy (the bucket is incomplete).
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import repeat
 
 from datahub_api.brussels_days import (
     brussels_date,
@@ -43,19 +44,16 @@ from datahub_api.brussels_days import (
 from datahub_api.errors import UnprocessableContent
 from datahub_api.iso_dates import OutOfRange, check_day, check_instant
 from datahub_api.mandates.access import Granularity as ReadGranularity
-from datahub_api.meter_data.blocks import SLOT_LENGTH, expected_slots, slot_start
+from datahub_api.meter_data.blocks import SLOT_LENGTH, DayBlock, expected_slots, slot_start
 from datahub_api.meter_data.models import (
     Direction,
     Granularity,
     Register,
     StoredUnit,
-    ValidationState,
 )
-from datahub_api.meter_data.repository import DayBlock
+from datahub_api.meter_data.sums import add_reading, add_readings, worse_conversion
 
 __all__ = [
-    "CONVERSION_SEVERITY",
-    "STATE_SEVERITY",
     "UNIT_NAMES",
     "GasFactor",
     "ReadGranularity",
@@ -69,17 +67,6 @@ __all__ = [
     "served_window",
     "shapes_of",
 ]
-
-# Worst first when summing: failed validation, estimate, read (not validated), validated.
-STATE_SEVERITY: dict[int, int] = {
-    ValidationState.VAL: 0,
-    ValidationState.READ: 1,
-    ValidationState.EST: 2,
-    ValidationState.NVAL: 3,
-}
-
-# Worst first when summing converted gas: a predictive factor, a constant, a definitive one.
-CONVERSION_SEVERITY: dict[str, int] = {"D": 0, "C": 1, "P": 2}
 
 
 @dataclass(frozen=True)
@@ -435,12 +422,6 @@ def _block_start(block: DayBlock) -> datetime:
     return day_start(block.key.day)
 
 
-def _worse(state: int | None, previous: int | None) -> bool:
-    return previous is None or (
-        state is not None and STATE_SEVERITY[state] > STATE_SEVERITY[previous]
-    )
-
-
 def _add_gas_block(
     series: Series,
     energy: Series | None,
@@ -470,54 +451,33 @@ def _add_gas_block(
             continue
         bucket = bisect_right(starts, instant) - 1
         state = block.states[index]
-        stored = series.values[bucket]
-        series.values[bucket] = value if stored is None else stored + value
-        if _worse(state, series.states[bucket]):
-            series.states[bucket] = state
+        add_reading(series.values, series.states, bucket, value, state)
         series._parts_present[bucket] += 1
         factor = factors.get(gas_days[min(index, len(gas_days) - 1)])
         if energy is None or factor is None or energy.conversion is None:
             continue
         wh = int((Decimal(value) * factor.kwh_per_m3).to_integral_value(ROUND_HALF_UP))
-        stored = energy.values[bucket]
-        energy.values[bucket] = wh if stored is None else stored + wh
-        if _worse(state, energy.states[bucket]):
-            energy.states[bucket] = state
-        code = energy.conversion[bucket]
-        if code is None or CONVERSION_SEVERITY[factor.code] > CONVERSION_SEVERITY[code]:
-            energy.conversion[bucket] = factor.code
+        add_reading(energy.values, energy.states, bucket, wh, state)
+        energy.conversion[bucket] = worse_conversion(factor.code, energy.conversion[bucket])
         energy_present[bucket] += 1
 
 
 def _add_block(series: Series, block: DayBlock) -> None:
     window = series.window
-    values, states, present = series.values, series.states, series._parts_present
     step = _FIXED_STEP.get(window.granularity)
     source = block.key.granularity
+    readings: Iterable[tuple[int, int | None, int | None]]
     if step is not None:
         slot_length = SLOT_LENGTH[source]
         per_bucket = step // slot_length
         first = (slot_start(block.key.day, source, 0) - window.start) // slot_length
-        count = len(values) * per_bucket
-        indexes = range(max(0, -first), min(len(block.values), count - first))
+        low = max(0, -first)
+        high = max(low, min(len(block.values), len(series.values) * per_bucket - first))
+        buckets = [(first + index) // per_bucket for index in range(low, high)]
+        readings = zip(buckets, block.values[low:high], block.states[low:high], strict=True)
     else:
-        bucket = _bucket_of_day(window, block.key.day)
-        indexes = range(len(block.values))
-    for index in indexes:
-        value = block.values[index]
-        if value is None:
-            continue
-        if step is not None:
-            bucket = (first + index) // per_bucket
-        stored = values[bucket]
-        values[bucket] = value if stored is None else stored + value
-        state = block.states[index]
-        previous = states[bucket]
-        if previous is None or (
-            state is not None and STATE_SEVERITY[state] > STATE_SEVERITY[previous]
-        ):
-            states[bucket] = state
-        present[bucket] += 1
+        readings = zip(repeat(_bucket_of_day(window, block.key.day)), block.values, block.states)
+    add_readings(series.values, series.states, readings, series._parts_present)
 
 
 @dataclass(frozen=True)

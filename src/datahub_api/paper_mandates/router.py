@@ -12,7 +12,7 @@ from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.db import ReadSessionDep, WriteSessionDep
 from datahub_api.errors import problem_responses
-from datahub_api.nps import service as nps_service
+from datahub_api.nps.service import audits as nps_audits
 from datahub_api.paper_mandates import service
 from datahub_api.paper_mandates.repository import PaperRow
 from datahub_api.paper_mandates.schemas import ContestIn, PaperMandateOut, RegisteredBy
@@ -50,9 +50,9 @@ def paper_mandate_out(row: PaperRow) -> PaperMandateOut:
     )
 
 
-def audit_rules(request: Request) -> nps_service.AuditRules:
+def audit_rules(request: Request) -> nps_audits.AuditRules:
     settings = request.app.state.settings
-    return nps_service.AuditRules(
+    return nps_audits.AuditRules(
         days=settings.nps_audit_days, evidence_max_bytes=settings.nps_evidence_max_bytes
     )
 
@@ -110,7 +110,7 @@ async def contest_paper_mandate(
     and the provider must show the DSO the signed document it registered (an audit, due
     within `DATAHUB_NPS_AUDIT_DAYS`). Accepted, the data flows again; refused or not shown
     in time, the mandate ends (`audit_failed`)."""
-    row = await nps_service.contest_paper_mandate(
+    row = await nps_audits.contest_paper_mandate(
         session, principal, mandate_id, body.reason, audit_rules(request)
     )
     record_action(

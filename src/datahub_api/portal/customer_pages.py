@@ -20,7 +20,7 @@ from datahub_api.errors import Conflict, Gone, NotFound, UnprocessableContent
 from datahub_api.mandates import repository as mandates_repository
 from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates.router import co_consent_out
-from datahub_api.nps import service as nps_service
+from datahub_api.nps.service import audits as nps_audits
 from datahub_api.paper_mandates import service as paper_service
 from datahub_api.portal.pages import PEOPLE, checked_form, message, page, person_for
 
@@ -141,14 +141,14 @@ async def contest_paper_mandate(request: Request, mandate_id: str) -> Response:
     reason = str(form.get("reason", ""))[:2000]
     number = _id_of(mandate_id)
     settings = request.app.state.settings
-    rules = nps_service.AuditRules(
+    rules = nps_audits.AuditRules(
         days=settings.nps_audit_days, evidence_max_bytes=settings.nps_evidence_max_bytes
     )
     try:
         if number is None:
             raise NotFound("No such paper mandate.")
         async with request.app.state.database.write_sessions() as session:
-            await nps_service.contest_paper_mandate(session, person, number, reason, rules)
+            await nps_audits.contest_paper_mandate(session, person, number, reason, rules)
             record_action(
                 session,
                 actor=person,

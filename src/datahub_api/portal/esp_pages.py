@@ -40,8 +40,8 @@ from datahub_api.contracts.schemas import ContractApplication
 from datahub_api.db import ReadSession, commit_and_run_hooks
 from datahub_api.errors import DatahubError, NotFound, TooManyRequests
 from datahub_api.history_exports import repository as history_exports_repository
-from datahub_api.history_exports import service as history_exports_service
 from datahub_api.history_exports.models import ExportStatus, HistoryExport
+from datahub_api.history_exports.service import requests as history_exports_service
 from datahub_api.mandates import repository as mandates_repository
 from datahub_api.mandates.access import (
     ReadGrant,
@@ -51,7 +51,7 @@ from datahub_api.mandates.access import (
 )
 from datahub_api.meter_data import repository as meter_data_repository
 from datahub_api.meter_data.channels import PORTAL_CHANNELS
-from datahub_api.meter_data.portal_export import TariffCalendar, exported_access_point
+from datahub_api.meter_data.fluvius_csv import TariffCalendar, exported_access_point
 from datahub_api.meter_data.read_router import FileExport
 from datahub_api.meter_data.reads import authorize_and_record, series_of
 from datahub_api.meter_data.series import ReadWindow

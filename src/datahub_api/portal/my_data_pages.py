@@ -22,7 +22,7 @@ from datahub_api.capacity.service import own_monthly_peaks
 from datahub_api.db import ReadSession
 from datahub_api.errors import NotFound
 from datahub_api.meter_data import own_reads
-from datahub_api.meter_data.portal_export import TariffCalendar, exported_access_point
+from datahub_api.meter_data.fluvius_csv import TariffCalendar, exported_access_point
 from datahub_api.meter_data.read_router import FileExport
 from datahub_api.meter_data.reads import series_of
 from datahub_api.meter_data.series import ReadWindow

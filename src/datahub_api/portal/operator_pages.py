@@ -23,8 +23,8 @@ from datahub_api.contracts.models import ContractStatus
 from datahub_api.db import commit_and_run_hooks
 from datahub_api.errors import Conflict, DatahubError, NotFound, UnprocessableContent
 from datahub_api.nps import repository as nps_repository
-from datahub_api.nps import service as nps_service
 from datahub_api.nps.models import AuditStatus
+from datahub_api.nps.service import audits as audit_service
 from datahub_api.organisations import repository as organisations_repository
 from datahub_api.organisations import service as organisations_service
 from datahub_api.portal import sla_charts
@@ -388,8 +388,10 @@ async def nps_audits(request: Request) -> Response:
         )
         names: dict[int, str] = {}
         for audit in audits:
-            audit, mandate, document = await nps_service.audit_with_mandate(session, None, audit.id)
-            paper = await nps_service.paper_of(session, mandate.id)
+            audit, mandate, document = await audit_service.audit_with_mandate(
+                session, None, audit.id
+            )
+            paper = await audit_service.paper_of(session, mandate.id)
             if audit.organisation_id not in names:
                 organisation = await organisations_repository.get(session, audit.organisation_id)
                 names[audit.organisation_id] = organisation.name if organisation else "?"
@@ -440,7 +442,7 @@ async def decide_nps_audit(request: Request, audit_id: str) -> Response:
         if not (audit_id.isdigit() and 0 < int(audit_id) < 2**62):
             raise NotFound("No such audit.")
         async with request.app.state.database.write_sessions() as session:
-            await nps_service.decide_audit(
+            await audit_service.decide_audit(
                 session, person, int(audit_id), accept=decision == "accept", note=note
             )
             record_action(

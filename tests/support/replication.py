@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from datahub_api.schema_migrations import upgrade_to_head
 
-from ..conftest import free_port
+from .environment import free_port
 
 DATABASE = "datahub"
 SERVER_TOOLS = ("initdb", "pg_ctl", "pg_basebackup")

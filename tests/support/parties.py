@@ -9,12 +9,15 @@ from datetime import date
 import httpx
 from fastapi import FastAPI
 
+from datahub_api.accounts.models import Account, AccountRole
+from datahub_api.accounts.passwords import hash_password
 from datahub_api.auth import service as auth_service
 from datahub_api.auth.grants import AccessGrants
 from datahub_api.auth.principal import OPERATOR_SCOPES, Principal, Role
 from datahub_api.contracts import service as contracts_service
 from datahub_api.contracts.models import Channel
 from datahub_api.contracts.schemas import ContractApplication
+from datahub_api.db import commit_and_run_hooks
 from datahub_api.organisations import enterprise_number
 from datahub_api.organisations import service as organisations_service
 from datahub_api.organisations.schemas import OrganisationCreate
@@ -124,3 +127,25 @@ async def token(client: httpx.AsyncClient, client_id: str, secret: str, **form: 
 
 async def auth_headers(client: httpx.AsyncClient, party: Esp | MachineClient) -> dict[str, str]:
     return {"Authorization": f"Bearer {await token(client, party.client_id, party.client_secret)}"}
+
+
+async def make_account(app: FastAPI, username: str, password: str, role: AccountRole) -> int:
+    async with app.state.database.write_sessions() as session:
+        account = Account(
+            username=username,
+            password_hash=hash_password(password),
+            display_name=username.title(),
+            role=role,
+        )
+        session.add(account)
+        await session.commit()
+        return account.id
+
+
+async def decide_contract(app: FastAPI, number: str, action: str, reason: str | None) -> None:
+    """The operator's decision, committed as a request commits (its after-commit hooks)."""
+    async with app.state.database.write_sessions() as session:
+        await contracts_service.transition(
+            session, SEED_OPERATOR, number, contracts_service.Transition(action), reason
+        )
+        await commit_and_run_hooks(session, app)

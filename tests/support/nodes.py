@@ -1,8 +1,7 @@
 """Real `datahub-api worker` and `datahub-api serve` processes on a test's database, for the
 scale-out tests: the environment they share (as the machines of one deployment would), and
-starting, waiting for, killing and reading the logs of them.
-
-The API-node helpers of ``tests/test_keys_across_nodes.py`` (its ``Node``) are reused here.
+starting, waiting for, stopping, killing and reading the logs of them. Every test that runs
+real nodes or workers (tests/multinode, test_keys_across_nodes) starts them here.
 """
 
 from __future__ import annotations
@@ -14,25 +13,52 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from datahub_api.db import libpq_url
 
-from ..conftest import TEST_KEY_ENCRYPTION_KEY, free_port
-from ..test_keys_across_nodes import PUBLIC_URL, Node, wait_ready
+from .environment import TEST_KEY_ENCRYPTION_KEY, free_port
 
-T = TypeVar("T")
-
+PUBLIC_URL = "http://datahub.example"  # the load balancer's name: the tokens' issuer
 # Short enough for a test, as an operator could set them: a worker killed mid-job is taken
 # for dead after 2 s without a heartbeat, and its jobs are looked for every second.
 HEARTBEAT_SECONDS = 0.5
 STALLED_SECONDS = 2.0
+
+
+@dataclass
+class Node:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, timeout=30)
+
+
+def node_env(database_url: str, encryption_key: str, data_dir: Path) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("DATAHUB_") and k != "DATABASE_URL"
+    }
+    env.update(
+        {
+            "DATABASE_URL": libpq_url(database_url),
+            "DATAHUB_DATA_DIR": str(data_dir),
+            "DATAHUB_KEY_ENCRYPTION_KEY": encryption_key,
+            "DATAHUB_PUBLIC_BASE_URL": PUBLIC_URL,
+            "DATAHUB_RUN_WORKER_IN_PROCESS": "false",
+            "DATAHUB_RATE_LIMIT_REQUESTS": str(10**6),
+            "DATAHUB_LOG_LEVEL": "WARNING",
+            "DATAHUB_SHUTDOWN_DELAY_SECONDS": "0",  # no load balancer waits on the tests' nodes
+        }
+    )
+    return env
 
 
 def deployment_env(
@@ -62,6 +88,48 @@ def deployment_env(
     )
     env.update({f"DATAHUB_{name.upper()}": value for name, value in settings.items()})
     return env
+
+
+def start_api_node(env: dict[str, str], folder: Path, *options: str) -> Node:
+    """`datahub-api serve` on a free port, with ``options`` (e.g. ``--workers 2``)."""
+    port = free_port()
+    log = folder / f"node-{port}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "datahub_api.cli", "serve", "--port", str(port), *options],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return Node(process, f"http://127.0.0.1:{port}", log)
+
+
+def wait_ready(node: Node, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert node.process.poll() is None, node.log.read_text()
+        try:
+            if httpx.get(f"{node.url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"node {node.url} did not start:\n{node.log.read_text()}")
+
+
+async def wait_ready_nodes(*nodes: Node) -> None:
+    await asyncio.gather(*(asyncio.to_thread(wait_ready, node) for node in nodes))
+
+
+def stop_node(node: Node) -> None:
+    if node.process.poll() is None:
+        node.process.terminate()
+        try:
+            node.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            node.process.kill()
+            node.process.wait()
 
 
 @dataclass
@@ -108,41 +176,6 @@ def start_worker(env: dict[str, str], folder: Path, name: str, concurrency: int 
     return Worker(process, log)
 
 
-def start_api_node(env: dict[str, str], folder: Path, *options: str) -> Node:
-    """`datahub-api serve` on a free port, with ``options`` (e.g. ``--workers 2``)."""
-    port = free_port()
-    log = folder / f"node-{port}.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "datahub_api.cli", "serve", "--port", str(port), *options],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Node(process, f"http://127.0.0.1:{port}", log)
-
-
-async def until(
-    check: Callable[[], Awaitable[T | None]],
-    what: str,
-    seconds: float = 30,
-    every: float = 0.1,
-    alive: list[subprocess.Popen[bytes]] | None = None,
-) -> T:
-    """Poll ``check`` until it gives something (not None/False), with a deadline."""
-    deadline = time.monotonic() + seconds
-    while True:
-        found = await check()
-        if found is not None and found is not False:
-            return found
-        for process in alive or []:
-            assert process.poll() is None, f"a process ended while waiting for {what}"
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} within {seconds} s")
-        await asyncio.sleep(every)
-
-
 async def live_workers(engine: AsyncEngine) -> int:
     """Workers registered in the queue (each writes its heartbeat there)."""
     async with engine.connect() as connection:
@@ -150,10 +183,6 @@ async def live_workers(engine: AsyncEngine) -> int:
             (await connection.execute(text("SELECT count(*) FROM procrastinate_workers"))).scalar()
             or 0
         )
-
-
-async def wait_ready_nodes(*nodes: Node) -> None:
-    await asyncio.gather(*(asyncio.to_thread(wait_ready, node) for node in nodes))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from datahub_api.meter_data.models import Granularity
 
 from .access_point_data import fresh_ean
 from .consent_world import put_access_point
-from .meter_data_helpers import one, start_of
+from .meter_data import one, start_of
 from .nps_world import COMPANY_NUMBER, NpsWorld, ingest, make_nps_world, sha, signed_pdf
 
 EXPORTS = "/api/v1/history-exports"

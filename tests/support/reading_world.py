@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from datahub_api.auth.principal import Role
 
 from .consent_world import ConsentWorld, Person, decide, log_in, open_consent, put_access_point
-from .meter_data_helpers import csv_body
+from .meter_data import csv_body
 from .parties import Esp, auth_headers, make_machine_client
 
 INGEST = "/api/v1/ingest/meter-readings"

@@ -19,9 +19,9 @@ from datahub_api.auth.principal import Role
 from .access_point_data import fresh_ean
 from .consent_world import PASSWORD, Person, decide, log_in, make_person, open_consent
 from .consent_world import put_access_point as put_point
-from .meter_data_helpers import day_rows
+from .meter_data import day_rows
 from .parties import Esp, auth_headers, make_esp, make_machine_client
-from .portal_helpers import portal_browser
+from .portal import portal_browser
 from .reading_world import deliver
 from .time_faces import Faces
 

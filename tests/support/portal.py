@@ -11,7 +11,7 @@ from datahub_api.brussels_days import day_start
 from datahub_api.sla import repository as sla_repository
 
 from .consent_world import browser_login, field
-from .meter_data_helpers import day_rows
+from .meter_data import day_rows
 from .parties import Esp
 
 
@@ -43,7 +43,7 @@ async def seed_sla_month(app: FastAPI, esp: Esp, first: date) -> None:
     """A month of the SLA tracker's figures on channel API: one communicating EAN of
     ``esp``, its days delivered the next morning, every 7th day 5 days late, the 20th
     never; then the roll-up, as the tracker's job does it."""
-    from .test_sla import add_mandate, days, ingest, put_point, roll_up
+    from .sla_world import add_mandate, days, ingest, put_point, roll_up
 
     ean = await put_point(app)
     last = date(first.year + first.month // 12, first.month % 12 + 1, 1) - timedelta(days=1)

@@ -20,7 +20,7 @@ from datahub_api.organisations import enterprise_number
 
 from .access_point_data import fresh_ean
 from .consent_world import PASSWORD, Person, make_person, put_access_point
-from .meter_data_helpers import METER, csv_body
+from .meter_data import METER, csv_body
 from .parties import Esp, auth_headers, make_esp, make_machine_client
 
 REQUESTS = "/api/v1/nps/requests"
@@ -180,3 +180,25 @@ async def ingest(client: httpx.AsyncClient, world: NpsWorld, rows: list[list[str
         INGEST, content=csv_body(rows), headers={**world.head_end, "Content-Type": "text/csv"}
     )
     assert response.status_code == 200, response.text
+
+
+async def open_audit(client: httpx.AsyncClient, world: NpsWorld, mandate_id: int) -> dict[str, Any]:
+    response = await client.post(
+        f"/api/v1/operator/nps/mandates/{mandate_id}/audits", headers=world.operator
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def upload(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    mandate_id: int,
+    content: bytes,
+    content_type: str = "application/pdf",
+) -> Any:
+    return client.put(
+        f"/api/v1/nps/mandates/{mandate_id}/evidence",
+        content=content,
+        headers={**headers, "Content-Type": content_type},
+    )

@@ -14,7 +14,7 @@ from datahub_api.accounts.models import Account, AccountRole
 from datahub_api.accounts.passwords import hash_password
 
 from .consent_world import PASSWORD, ConsentWorld, Person, make_consent_world
-from .meter_data_helpers import day_rows
+from .meter_data import day_rows
 from .parties import Esp
 from .reading_world import deliver, head_end_headers, mandate
 

@@ -42,9 +42,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from .environment import PROJECT_ROOT
+
 SPEC_PACKAGE = "fluvius-energy-api"
 SPEC_VERSION = "0.2.2"
 CACHE_DIR = PROJECT_ROOT / ".datahub-test" / "fluvius-spec"
@@ -421,3 +423,17 @@ __all__ = [
     "validate_v3_request_body",
     "validate_v3_response",
 ]
+
+
+async def validate_v3_answers(response: httpx.Response) -> None:
+    """Every ``/v3`` response of the suite must be what Fluvius's published spec promises."""
+    path = response.request.url.path
+    if not path.lower().startswith("/v3/"):
+        return
+    from .fluvius_spec import validate_v3_response
+
+    await response.aread()
+    if response.status_code == 304 or not response.content:
+        return
+    canonical = path.split("?")[0]
+    validate_v3_response(response.request.method, canonical, response.status_code, response.json())

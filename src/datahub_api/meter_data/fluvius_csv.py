@@ -31,14 +31,13 @@ from datahub_api.access_points.models import AccessPoint, EnergyType, MeterType
 from datahub_api.brussels_days import BRUSSELS, brussels_date, gas_date
 from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
 from datahub_api.meter_data.series import (
-    CONVERSION_SEVERITY,
-    STATE_SEVERITY,
     UNIT_NAMES,
     ReadGranularity,
     ReadWindow,
     Series,
     SeriesKey,
 )
+from datahub_api.meter_data.sums import add_reading, worse_conversion
 from datahub_api.settings import Settings
 from datahub_api.spreadsheet_cells import formula_safe
 
@@ -280,7 +279,12 @@ def _summed_rows(
     labels = [f"{direction} {DAY}", f"{direction} {NIGHT}"] if tariffs else []
     labels = labels or [_register_label(point, series.key, series.unit)]
     bounds = list(target.bucket_bounds())
-    sums: dict[tuple[int, str], list[int | None]] = {}  # value, state, parts, complete parts
+    # Per (bucket, label): an index into the sums, their states, parts and complete parts.
+    index_of: dict[tuple[int, str], int] = {}
+    values: list[int | None] = []
+    states: list[int | None] = []
+    parts: list[int] = []
+    whole: list[int] = []
     factors: dict[int, str] = {}
     conversion = series.conversion or [None] * len(series.values)
     bucket = 0
@@ -294,27 +298,26 @@ def _summed_rows(
     ):
         while bucket < len(bounds) - 1 and start >= bounds[bucket][1]:
             bucket += 1
-        if factor is not None and (
-            bucket not in factors
-            or CONVERSION_SEVERITY[factor] > CONVERSION_SEVERITY[factors[bucket]]
-        ):
-            factors[bucket] = factor
+        if factor is not None:
+            factors[bucket] = worse_conversion(factor, factors.get(bucket))
         label = (
             f"{direction} {calendar.period(start.astimezone(BRUSSELS))}" if tariffs else labels[0]
         )
-        total = sums.setdefault((bucket, label), [None, None, 0, 0])
+        index = index_of.setdefault((bucket, label), len(values))
+        if index == len(values):
+            values.append(None)
+            states.append(None)
+            parts.append(0)
+            whole.append(0)
         if value is not None:
-            total[0] = value + (total[0] or 0)
-            if state is not None and (
-                total[1] is None or STATE_SEVERITY[state] > STATE_SEVERITY[total[1]]
-            ):
-                total[1] = state
-        total[2] = (total[2] or 0) + 1
-        total[3] = (total[3] or 0) + (1 if complete else 0)
+            add_reading(values, states, index, value, state)
+        parts[index] += 1
+        whole[index] += 1 if complete else 0
     rows = []
-    for index, (start, end) in enumerate(bounds):
+    for bucket, (start, end) in enumerate(bounds):
         for label in labels:
-            value, state, parts, whole = sums.get((index, label), [None, None, 0, 0])
+            index = index_of.get((bucket, label), -1)
+            found = index >= 0
             rows.append(
                 _Row(
                     start,
@@ -322,10 +325,10 @@ def _summed_rows(
                     series.key.meter_id,
                     label,
                     series.unit,
-                    value,
-                    state,
-                    parts == whole and parts != 0,
-                    factors.get(index),
+                    values[index] if found else None,
+                    states[index] if found else None,
+                    found and parts[index] == whole[index],
+                    factors.get(bucket),
                 )
             )
     return rows
