@@ -112,17 +112,15 @@ def _settings(data_dir: Path) -> Settings:
     return Settings.model_construct(data_dir=data_dir)
 
 
-async def _fresh_database(server_url: str) -> str:
+async def _fresh_database(server_url: str, name: str = BENCH_DATABASE) -> str:
     engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as connection:
-            await connection.execute(
-                text(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-            )
-            await connection.execute(text(f'CREATE DATABASE "{BENCH_DATABASE}"'))
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
     finally:
         await engine.dispose()
-    return make_url(server_url).set(database=BENCH_DATABASE).render_as_string(hide_password=False)
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 # --- storage -----------------------------------------------------------------------------
