@@ -83,8 +83,9 @@ from datahub_api.mandates.models import DataServiceType, MandateSource, MandateS
 from datahub_api.meter_data import repository
 from datahub_api.meter_data.blocks import expected_slots, slot_start
 from datahub_api.meter_data.files import ingest_file
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.ingest_parser import FIELDS, InputFormat
-from datahub_api.meter_data.models import Direction, Granularity
+from datahub_api.meter_data.models import Direction
 from datahub_api.schema_migrations import upgrade_to_head
 from datahub_api.settings import Settings
 
