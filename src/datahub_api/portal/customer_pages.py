@@ -16,6 +16,7 @@ from datahub_api.access_points import service as access_points_service
 from datahub_api.accounts import repository as accounts_repository
 from datahub_api.auth.principal import Principal
 from datahub_api.db import ReadSessionDep, WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import Conflict, Gone, NotFound, UnprocessableContent
 from datahub_api.mandates import repository as mandates_repository
 from datahub_api.mandates import service as mandates_service
@@ -136,7 +137,7 @@ async def contest_paper_mandate(
     back = sent_back if sent_back in PAPER_PAGES else PAPER_PAGES[0]
     reason = str(form.get("reason", ""))[:2000]
     number = _id_of(mandate_id)
-    settings = request.app.state.settings
+    settings = app_state(request).settings
     rules = nps_audits.AuditRules(
         days=settings.nps_audit_days, evidence_max_bytes=settings.nps_evidence_max_bytes
     )

@@ -15,6 +15,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.db import ReadSessionDep, WriteSession, WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.mail import service as mail_service
 from datahub_api.mail.models import Language
 from datahub_api.portal.i18n import language_of, texts
@@ -44,7 +45,7 @@ async def mail_list(
     session: ReadSessionDep,
     person: Annotated[Principal, Depends(person_of(OPERATORS))],
 ) -> Response:
-    settings = request.app.state.settings
+    settings = app_state(request).settings
     mails = await mail_service.recent(session, SHOWN)
     counts = await mail_service.counts(session)
     smtp_server = None
@@ -72,7 +73,7 @@ async def mail_file(
     """A written mail as its ``.eml`` text (shown in the browser, not downloaded)."""
     back = "/portal/operator/mail"
     found = await mail_service.get(session, message_id)
-    directory = request.app.state.settings.mail_path
+    directory = app_state(request).settings.mail_path
     if found is None or found.eml_file is None:
         return message(request, person, "mail_title", "mail_no_file", 404, link=back)
     path = directory / found.eml_file

@@ -20,6 +20,7 @@ from datahub_api.auth.principal import Principal
 from datahub_api.brussels_days import today_in_brussels
 from datahub_api.capacity.service import own_monthly_peaks
 from datahub_api.db import ReadSession, ReadSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import NotFound
 from datahub_api.meter_data import own_reads
 from datahub_api.meter_data.fluvius_csv import TariffCalendar, exported_access_point
@@ -173,6 +174,6 @@ async def my_access_point_csv(
         shown.window,
         own_reads.released_days(shown.point, shown.window),
         {"direction": None, "register": None},
-        TariffCalendar.from_settings(request.app.state.settings),
+        TariffCalendar.from_settings(app_state(request).settings),
     )
     return export.csv_response()

@@ -21,6 +21,7 @@ from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts import service as contracts_service
 from datahub_api.contracts.models import ContractStatus
 from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import Conflict, DatahubError, NotFound, UnprocessableContent
 from datahub_api.nps import repository as nps_repository
 from datahub_api.nps.models import AuditStatus
@@ -289,7 +290,7 @@ async def _channel_figures(
     month: str,
 ) -> ChannelFigures:
     start = sla_chart.parse_month(month)
-    settings = request.app.state.settings
+    settings = app_state(request).settings
     language = language_of(request)
     words = texts(language)
     now = datetime.now(UTC)

@@ -24,6 +24,7 @@ from datahub_api.auth.principal import Principal, Role
 from datahub_api.brussels_days import in_brussels
 from datahub_api.client_address import client_address
 from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import (
     Conflict,
     DatahubError,
@@ -174,12 +175,12 @@ async def login(
     t = texts(language_of(request))
     if not login_csrf_ok(request, csrf_token):
         return _login_page(request, error=t["csrf"], username=username, status_code=403)
-    settings = request.app.state.settings
+    settings = app_state(request).settings
     try:
         async with session.begin_nested():  # a refused login leaves nothing behind
             new_login = await accounts_service.log_in(
                 session,
-                request.app.state.login_throttle,
+                app_state(request).login_throttle,
                 username=username,
                 password=password,
                 address=client_address(request),
@@ -322,7 +323,7 @@ async def decide_consent(
                 identifier[:32],
                 approve=decision == "approve",
                 eans=eans,
-                rules=mandates_service.ConsentRules.of(request.app.state.settings),
+                rules=mandates_service.ConsentRules.of(app_state(request).settings),
                 actor=person,
             )
     except Gone:

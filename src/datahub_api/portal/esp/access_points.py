@@ -17,6 +17,7 @@ from datahub_api.access_points.ean import is_valid
 from datahub_api.access_points.models import EnergyType
 from datahub_api.brussels_days import brussels_date, in_brussels, today_in_brussels
 from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import DatahubError, NotFound
 from datahub_api.mandates import repository as mandates_repository
 from datahub_api.mandates.access import (
@@ -258,7 +259,7 @@ async def esp_access_point_csv(page: MandatePage, session: WriteSessionDep, ean:
         heading = page.t["esp_chart_title"]
         raise PageError(refused.status, heading, _refusal(page, refused)) from None
     point = exported_access_point(access_point)
-    calendar = TariffCalendar.from_settings(page.request.app.state.settings)
+    calendar = TariffCalendar.from_settings(app_state(page.request).settings)
     export = FileExport(
         page.request,
         point,

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 
 from datahub_api.auth.principal import Principal, Role, Scope
 from datahub_api.db import ReadSessionDep
+from datahub_api.deps import app_state
 from datahub_api.organisations import service as organisations_service
 from datahub_api.organisations.models import Organisation, OrganisationStatus
 from datahub_api.portal.i18n import language_of, texts
@@ -88,7 +89,7 @@ def esp_page(
         if person.role is not Role.esp or person.organisation_id is None:
             raise PageError(403, t["esp_only_title"], t["esp_only"])
         access = await organisations_service.staff_access(
-            session, request.app.state.access_grants, person
+            session, app_state(request).access_grants, person
         )
         if access.principal is None:
             closed = access.organisation.status is OrganisationStatus.closed

@@ -19,6 +19,7 @@ from datahub_api.contracts import service as contracts_service
 from datahub_api.contracts.models import Channel, ContractStatus
 from datahub_api.contracts.schemas import ContractApplication
 from datahub_api.db import ReadSession, ReadSessionDep, WriteSession, WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import DatahubError, NotFound
 from datahub_api.organisations import repository as organisations_repository
 from datahub_api.portal.esp.context import (
@@ -175,7 +176,7 @@ async def _client_action(
         raise page.not_found()
     secret = None
     if action == "rotate":
-        settings = page.request.app.state.settings
+        settings = app_state(page.request).settings
         overlap = timedelta(hours=settings.client_secret_overlap_hours)
         rotated = await auth_service.rotate_secret(session, client, overlap, actor=page.person)
         secret = {

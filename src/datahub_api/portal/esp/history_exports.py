@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from datahub_api.db import ReadSessionDep
+from datahub_api.deps import app_state
 from datahub_api.history_exports import repository as history_exports_repository
 from datahub_api.history_exports.models import ExportStatus, HistoryExport
 from datahub_api.history_exports.service import requests as history_exports_service
@@ -59,7 +60,7 @@ async def esp_history_exports(page: ExportPage, session: ReadSessionDep) -> Resp
     withdrawn = await history_exports_service.withdrawn_exports(
         session, [e.id for e in exports], now
     )
-    target_days = page.request.app.state.settings.sla_targets["annual_history"].days
+    target_days = app_state(page.request).settings.sla_targets["annual_history"].days
     rows = [
         _export_row(e, counts.get(e.id, 0), target_days, now, withdrawn=e.id in withdrawn)
         for e in exports

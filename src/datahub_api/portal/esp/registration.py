@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from datahub_api.accounts import service as accounts_service
 from datahub_api.client_address import client_address
 from datahub_api.db import WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import TooManyRequests
 from datahub_api.organisations import service as organisations_service
 from datahub_api.organisations.schemas import OrganisationCreate
@@ -89,7 +90,7 @@ async def register(
         display_name=display_name.strip() or username.strip(),
     )
     try:
-        await request.app.state.registration_ceiling.take(client_address(request))
+        await app_state(request).registration_ceiling.take(client_address(request))
     except TooManyRequests as error:
         return _registration_form(
             request, error=t["too_many"], values=values, status_code=429, headers=error.headers
