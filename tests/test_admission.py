@@ -69,21 +69,21 @@ async def test_beyond_the_slots_and_the_queue_a_request_is_shed_in_its_face_form
     admitted_app: AppMaker,
 ) -> None:
     app, client, held = await admitted_app(
-        max_in_flight=1, admission_queue=0, admission_retry_after_seconds=3
+        max_in_flight=1, admission_queue=0, admission_retry_after_seconds=7
     )
     slow = asyncio.create_task(client.get(SLOW_PATH))
     await held.entered.wait()
 
     native = await client.get("/api/v1/mandates")
     assert native.status_code == 503
-    assert native.headers["retry-after"] == "3"
+    assert native.headers["retry-after"] == "7"
     assert native.headers["content-type"] == "application/problem+json"
     assert native.json()["status"] == 503
     assert native.json()["type"].endswith("service-unavailable")
 
     v3 = await client.get("/v3/api/mandate", params={"ReferenceNumber": "x"})
     assert v3.status_code == 503
-    assert v3.headers["retry-after"] == "3"
+    assert v3.headers["retry-after"] == "7"
     assert v3.headers["content-type"].startswith("application/json")
     assert set(v3.json()) == {"type", "code", "message"}
     assert v3.json()["code"] == "DependentResource.Mandate.Unavailable"
@@ -115,7 +115,7 @@ async def test_a_queued_request_is_served_once_a_slot_frees_and_one_beyond_the_q
 
     beyond = await client.get("/api/v1/mandates")
     assert beyond.status_code == 503
-    assert beyond.headers["retry-after"] == "1"
+    assert beyond.headers["retry-after"] == "3"
     assert not queued.done()
 
     held.release.set()
@@ -133,7 +133,7 @@ async def test_a_request_that_waits_too_long_for_a_slot_is_shed(admitted_app: Ap
 
     waited = await client.get("/api/v1/mandates")
     assert waited.status_code == 503
-    assert waited.headers["retry-after"] == "1"
+    assert waited.headers["retry-after"] == "3"
     assert state_of(app).admission.waiting == 0
 
     held.release.set()

@@ -169,10 +169,12 @@ class Settings(BaseSettings):
         "newest waiter is served first and the oldest reach this limit.",
     )
     admission_retry_after_seconds: int = Field(
-        default=1,
+        default=3,
         ge=1,
         le=3600,
-        description="The `Retry-After` of a request shed by admission control.",
+        description="The `Retry-After` of a request shed by admission control. Every shed "
+        "request costs the process a little CPU: clients told to come back at once would "
+        "spend a saturated process's CPU on being refused.",
     )
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024,
