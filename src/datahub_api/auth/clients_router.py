@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from datahub_api.audit.service import record_action
 from datahub_api.auth import repository, service
 from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_scopes
@@ -181,8 +180,7 @@ async def add_certificate(
 ) -> CertificateOut:
     esp_organisation(principal)
     client = await _visible_client(session, principal, client_id)
-    row = await service.register_certificate(session, client, body.certificate_pem)
-    record_action(session, actor=principal, action="client.add_certificate", target=client_id)
+    row = await service.register_certificate(session, client, body.certificate_pem, actor=principal)
     return CertificateOut(
         thumbprint=row.thumbprint, not_after=row.not_after, created_at=row.created_at
     )

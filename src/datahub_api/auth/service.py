@@ -149,8 +149,9 @@ def certificate_thumbprint(certificate: x509.Certificate) -> str:
 
 
 async def register_certificate(
-    session: WriteSession, client: ApiClient, certificate_pem: str
+    session: WriteSession, client: ApiClient, certificate_pem: str, *, actor: Principal | str
 ) -> ClientCertificate:
+    """A certificate for ``private_key_jwt``; audited as ``client.add_certificate``."""
     try:
         certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
     except ValueError:
@@ -171,6 +172,7 @@ async def register_certificate(
     )
     repository.add_certificate(session, row)
     await session.flush()
+    record_action(session, actor=actor, action="client.add_certificate", target=client.client_id)
     return row
 
 

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from datahub_api.audit.service import record_action
 from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
@@ -77,20 +76,7 @@ async def get_own_organisation(principal: EspCaller, session: ReadSessionDep) ->
 async def update_own_organisation(
     request: Request, body: OrganisationUpdate, principal: EspCaller, session: WriteSessionDep
 ) -> OrganisationOut:
-    organisation = await repository.get(session, esp_organisation(principal))
-    if organisation is None:
-        raise NotFound("Unknown organisation.")
-    if body.contact_email is not None:
-        organisation.contact_email = body.contact_email
-    if body.return_url_prefixes is not None:
-        organisation.return_url_prefixes = body.return_url_prefixes
-    await session.flush()
-    record_action(
-        session,
-        actor=principal,
-        action="organisation.update",
-        target=organisation.enterprise_number,
-    )
+    organisation = await service.update_own(session, principal, esp_organisation(principal), body)
     return organisation_out(organisation)
 
 

@@ -23,7 +23,7 @@ from datahub_api.organisations.models import (
     OrganisationStatus,
     OrganisationStatusChange,
 )
-from datahub_api.organisations.schemas import OrganisationCreate
+from datahub_api.organisations.schemas import OrganisationCreate, OrganisationUpdate
 
 
 async def create(
@@ -101,6 +101,28 @@ async def register(
     accounts_repository.add(session, account)
     await session.flush()
     return organisation, account
+
+
+async def update_own(
+    session: WriteSession, principal: Principal, organisation_id: int, body: OrganisationUpdate
+) -> Organisation:
+    """ESP staff change their organisation's contact e-mail and consent return-URL
+    allow-list (what the body names); audited as ``organisation.update``."""
+    organisation = await repository.get(session, organisation_id)
+    if organisation is None:
+        raise NotFound("Unknown organisation.")
+    if body.contact_email is not None:
+        organisation.contact_email = body.contact_email
+    if body.return_url_prefixes is not None:
+        organisation.return_url_prefixes = body.return_url_prefixes
+    await session.flush()
+    record_action(
+        session,
+        actor=principal,
+        action="organisation.update",
+        target=organisation.enterprise_number,
+    )
+    return organisation
 
 
 async def approve(session: WriteSession, actor: Principal | str, number: str) -> Organisation:

@@ -38,7 +38,7 @@ from datahub_api.portal.esp_chart import (
     parse_period,
 )
 from datahub_api.portal.i18n import language_of, texts
-from datahub_api.portal.pages import PEOPLE, message, page, person_of
+from datahub_api.portal.pages import PEOPLE, page, person_of, refused
 
 router = APIRouter(include_in_schema=False)
 
@@ -67,15 +67,13 @@ class _Shown:
     error: str | None
 
 
-async def _shown(
-    request: Request, person: Principal, session: ReadSession, ean: str
-) -> _Shown | Response:
+async def _shown(request: Request, person: Principal, session: ReadSession, ean: str) -> _Shown:
     """The customer's access point and the period asked (default: the last day with data,
-    yesterday at most), or the not-found page for any EAN that is not theirs."""
+    yesterday at most); the not-found page (raised) for any EAN that is not theirs."""
     try:
         point = await own_reads.own_access_point(session, person, ean[:40])
     except NotFound:
-        return message(request, person, "my_data_title", "my_data_not_yours", 404, link=HOME)
+        raise refused(request, "my_data_title", "my_data_not_yours", 404, link=HOME) from None
     default = await own_reads.last_day_with_data(session, point) or (
         today_in_brussels() - timedelta(days=1)
     )
@@ -102,8 +100,6 @@ async def my_access_point(
     language = language_of(request)
     words = texts(language)
     shown = await _shown(request, person, session, ean)
-    if isinstance(shown, Response):
-        return shown
     point, period, window = shown.point, shown.period, shown.window
     context: dict[str, Any] = {
         "ean": point.ean,
@@ -153,8 +149,6 @@ async def my_access_point_csv(
     """Exactly the chart's selection in the Fluvius export layout (the rows of
     ``GET /api/v1/me/access-points/{ean}/meter-data?format=csv``)."""
     shown = await _shown(request, person, session, ean)
-    if isinstance(shown, Response):
-        return shown
     if shown.error is not None:
         return page(
             request,
