@@ -31,7 +31,7 @@ from datahub_api.auth import repository as auth_repository
 from datahub_api.auth import service as auth_service
 from datahub_api.auth.clients_router import client_out
 from datahub_api.auth.principal import Principal, Role, Scope
-from datahub_api.brussels_days import brussels_date, in_brussels, today_in_brussels
+from datahub_api.brussels_days import in_brussels, today_in_brussels
 from datahub_api.client_address import client_address
 from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts import service as contracts_service
@@ -43,17 +43,12 @@ from datahub_api.history_exports import repository as history_exports_repository
 from datahub_api.history_exports import service as history_exports_service
 from datahub_api.history_exports.models import ExportStatus, HistoryExport
 from datahub_api.mandates import repository as mandates_repository
-from datahub_api.mandates.access import (
-    ReadGrant,
-    readable_grants,
-    readable_mandates,
-    readable_portfolio,
-)
+from datahub_api.mandates.access import readable_portfolio
+from datahub_api.meter_data import reads
 from datahub_api.meter_data import repository as meter_data_repository
 from datahub_api.meter_data.channels import PORTAL_CHANNELS
 from datahub_api.meter_data.portal_export import TariffCalendar, exported_access_point
 from datahub_api.meter_data.read_router import FileExport
-from datahub_api.meter_data.reads import authorize_and_record, series_of
 from datahub_api.meter_data.series import ReadWindow
 from datahub_api.nps import repository as nps_repository
 from datahub_api.organisations import repository as organisations_repository
@@ -67,7 +62,6 @@ from datahub_api.portal.esp_chart import (
     Period,
     Span,
     chart_context,
-    clipped,
     parse_period,
 )
 from datahub_api.portal.i18n import language_of, texts
@@ -479,6 +473,7 @@ class _Selection:
     part of a mandate's data period it holds, when it holds only part (``narrowed``). (Days
     of the data period that are not the consenting customer's show as gaps, never named.)"""
 
+    gate: reads.ReadGate
     period: Period
     window: ReadWindow
     narrowed: bool
@@ -486,54 +481,30 @@ class _Selection:
 
 
 async def _selection(page: _Page, session: ReadSession, ean: str) -> _Selection:
-    """The period asked for (default: the last day with data, yesterday at most, inside the
-    mandate), or a refusal: the 404 page when the access point is not the organisation's
-    (checked first, as on the API); a clear message for nonsense dates."""
+    """The period asked for (default: the read service's day, inside the mandate), or a
+    refusal: the 404 page when the access point is not the organisation's (checked first,
+    as on the API); a clear message for nonsense dates."""
     if not is_valid(ean, belgian=False):
         raise _Refused(page.not_found())
     try:
-        await readable_mandates(session, page.person, ean, channels=PORTAL_CHANNELS)
+        gate = await reads.gate(session, page.person, ean, reads.PORTAL)
     except NotFound:
         raise _Refused(page.not_found()) from None
     query = page.request.query_params
-    # Without a date: the last day with data the mandates release (data arrives D+1..D+3),
-    # at most yesterday.
-    default = today_in_brussels() - timedelta(days=1)
-    grants: list[ReadGrant] = []
     try:
         span = Span(query.get("span") or "day")
-        grants = await readable_grants(
-            session,
-            page.person,
-            ean,
-            granularities=[STEP_OF_SPAN[span]],
-            channels=PORTAL_CHANNELS,
-        )
-        last = max(brussels_date(g.allowed_to - timedelta(microseconds=1)) for g in grants)
-        default = min(default, last)
-        received = await meter_data_repository.last_received(
-            session, [(ean, *grant.released_days()) for grant in grants]
-        )
-        days = [found[0] for found in received if found is not None]
-        if days:
-            default = min(default, max(days))
-    except (ValueError, DatahubError):
-        pass
+    except ValueError:  # parse_period says so below
+        defaults = reads.Defaults(reads.newest_day(None, []), ())
+    else:
+        defaults = await reads.defaults(session, gate, STEP_OF_SPAN[span])
     try:
-        period = parse_period(query.get("span"), query.get("date"), default)
+        period = parse_period(query.get("span"), query.get("date"), defaults.day)
     except BadPeriod as bad:
-        fallback = Period.holding(Span.day, default)
-        return _Selection(fallback, fallback.window(), False, page.t["esp_" + bad.key])
+        fallback = Period.holding(Span.day, defaults.day)
+        return _Selection(gate, fallback, fallback.window(), False, page.t["esp_" + bad.key])
     window = period.window()
-    # The grant that allows most of the period; the gate still decides on what is left.
-    best: ReadWindow | None = None
-    for grant in grants:
-        part = clipped(window, grant.allowed_from, grant.allowed_to)
-        if part is not None and (best is None or part.end - part.start > best.end - best.start):
-            best = part
-    if best is not None and best != window:
-        return _Selection(period, best, True, None)
-    return _Selection(period, window, False, None)
+    shown = reads.widest_allowed(window, defaults.grants)
+    return _Selection(gate, period, shown, shown != window, None)
 
 
 @router.get("/portal/esp/access-points/{ean}")
@@ -565,16 +536,14 @@ async def esp_access_point(request: Request, ean: str) -> Response:
         if selection.error is not None:
             return page.show("esp_access_point.html", 422, error=selection.error, **context)
         try:
-            grant = await authorize_and_record(
-                session, page.person, ean, window, channels=PORTAL_CHANNELS, face="portal"
-            )
+            release = await reads.grant_for(session, selection.gate, window)
         except NotFound:
             return page.not_found()
         except DatahubError as refused:
             return page.show(
                 "esp_access_point.html", refused.status, error=_refusal(page, refused), **context
             )
-        series = await series_of(session, ean, window, grant.released_days())
+        series = await reads.series_of(session, release, window)
         peaks = None
         if point.energy_type is EnergyType.electricity:  # the capacity tariff's monthly peaks
             peaks = await peaks_section(
@@ -636,9 +605,7 @@ async def esp_access_point_csv(request: Request, ean: str) -> Response:
         if access_point.energy_type is EnergyType.gas:
             window = window.as_gas()  # gas days run 06:00 to 06:00
         try:
-            grant = await authorize_and_record(
-                session, page.person, ean, window, channels=PORTAL_CHANNELS, face="portal"
-            )
+            release = await reads.grant_for(session, selection.gate, window)
         except NotFound:
             return page.not_found()
         except DatahubError as refused:
@@ -650,7 +617,7 @@ async def esp_access_point_csv(request: Request, ean: str) -> Response:
         request,
         point,
         window,
-        grant.released_days(),
+        release,
         {"direction": None, "register": None},
         calendar,
     )
