@@ -9,7 +9,7 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 PYTEST_WORKERS ?= 2
 
-.PHONY: install install-dev run test lint typecheck pytest openapi bench clean-data ci
+.PHONY: install install-dev run test lint typecheck pytest openapi bench bench-scale clean-data ci
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is needed (set PYTHON=...)"; exit 1; }
@@ -49,6 +49,11 @@ openapi: install
 
 bench: install-dev
 	$(BIN)/python -m bench
+
+# A synthetic DSO of 1,000,000 access points and the figures of issue 19 (see bench/scale.py;
+# sizes: python -m bench.scale --help). Not part of `make test`; CI runs it with --small.
+bench-scale: install-dev
+	$(BIN)/python -m bench.scale
 
 clean-data:
 	@if [ -d .datahub/pg ]; then $(BIN)/datahub-api db-stop || true; fi

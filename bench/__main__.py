@@ -17,13 +17,17 @@ machine, so the ratio means something wherever it runs:
   60 s on loopback (ESP polls with ETags, day and month pulls, the change feed, ingest
   batches); see ``bench/load.py``.
 * ``sla_report_1m_seconds``, ``sla_tracking_ingest_overhead``: see ``bench/sla.py``.
+* ``overload_throughput_256_vs_16`` (target 0.9 or more), ``overload_admitted_p99_256_ms``
+  (against the unloaded p99 of the same run; target 8 times it or less) and
+  ``overload_resets`` (target 0): one-day reads by 16, then 256 concurrent clients against
+  one server process; see ``bench/overload.py``.
 * ``export_csv_vs_copy`` (target 0.3 or more) and ``export_xlsx_rss_mb`` (limit 200 MB): the
   yearly history export's writers over 100 EAN-years; see ``bench/history_exports.py``.
 
 ``python -m bench --small`` (or ``BENCH_SIZE=small``) runs the same code on small sizes in
-seconds, for CI; ``--only GROUP`` (storage, ingest, reads, v3, sla, polling, export, load;
-repeatable) runs only some figures. Uses ``DATABASE_URL`` when set, else an embedded server in
-``.datahub-bench/``; the benchmark database is made afresh on each run.
+seconds, for CI; ``--only GROUP`` (storage, ingest, reads, v3, sla, polling, export, load,
+overload; repeatable) runs only some figures. Uses ``DATABASE_URL`` when set, else an embedded
+server in ``.datahub-bench/``; the benchmark database is made afresh on each run.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench import load, mandate_polling, v3_energy
+from bench import load, mandate_polling, overload, v3_energy
 from bench.server import free_port, serve
 from datahub_api import embedded_postgres
 from datahub_api.access_points import service as access_points_service
@@ -61,8 +65,8 @@ from datahub_api.db import Database, create_database, normalize_database_url
 from datahub_api.demo.service import DemoParameters, seed_demo_world
 from datahub_api.meter_data import repository
 from datahub_api.meter_data.blocks import expected_slots, slot_start
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.ingest_parser import FIELDS
-from datahub_api.meter_data.models import Granularity
 from datahub_api.schema_migrations import upgrade_to_head
 from datahub_api.settings import Settings
 
@@ -108,17 +112,15 @@ def _settings(data_dir: Path) -> Settings:
     return Settings.model_construct(data_dir=data_dir)
 
 
-async def _fresh_database(server_url: str) -> str:
+async def _fresh_database(server_url: str, name: str = BENCH_DATABASE) -> str:
     engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as connection:
-            await connection.execute(
-                text(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-            )
-            await connection.execute(text(f'CREATE DATABASE "{BENCH_DATABASE}"'))
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
     finally:
         await engine.dispose()
-    return make_url(server_url).set(database=BENCH_DATABASE).render_as_string(hide_password=False)
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 # --- storage -----------------------------------------------------------------------------
@@ -357,7 +359,7 @@ async def sla_figures(database: Database, url: str, data_dir: Path, sizes: Sizes
 # --- the run -----------------------------------------------------------------------------
 
 
-GROUPS = ("storage", "ingest", "reads", "v3", "sla", "polling", "export", "load")
+GROUPS = ("storage", "ingest", "reads", "v3", "sla", "polling", "export", "load", "overload")
 
 
 async def run(url: str, data_dir: Path, sizes: Sizes, only: Sequence[str] = GROUPS) -> list[Result]:
@@ -387,6 +389,9 @@ async def run(url: str, data_dir: Path, sizes: Sizes, only: Sequence[str] = GROU
         if "load" in only:
             figures = await load.run(database, url, data_dir, _register_points, small=small)
             results.extend(Result(**asdict(figure)) for figure in figures)
+        if "overload" in only:  # over the demo world that "storage" loads
+            found = await overload.run(database, url, data_dir, small=small, runs=1 if small else 3)
+            results.extend(Result(**asdict(figure)) for figure in found)
         return results
     finally:
         await database.dispose()

@@ -40,13 +40,13 @@ from datahub_api.history_exports import writer
 from datahub_api.history_exports.models import ExportFormat
 from datahub_api.meter_data import repository as meter_data_repository
 from datahub_api.meter_data.blocks import slot_start
-from datahub_api.meter_data.models import Granularity
-from datahub_api.meter_data.portal_export import (
+from datahub_api.meter_data.fluvius_csv import (
     QuarterHourCsv,
     TariffCalendar,
     exported_access_point,
 )
-from datahub_api.meter_data.series import ReadGranularity, ReadWindow
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.series import ReadWindow
 from datahub_api.settings import Settings
 
 EAN_YEARS = 100
@@ -91,7 +91,7 @@ async def _export(url: str, export_format: str, eans: list[str], start: str, end
     window = ReadWindow(
         day_start(date.fromisoformat(start)),
         day_start(date.fromisoformat(end)),
-        ReadGranularity.day,
+        Granularity.P1D,
     )
     calendar = TariffCalendar()
     lines = QuarterHourCsv(calendar)

@@ -45,8 +45,8 @@ from datahub_api.auth.principal import Role
 from datahub_api.brussels_days import BRUSSELS
 from datahub_api.db import Database
 from datahub_api.meter_data.blocks import expected_slots, slot_start
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.ingest_parser import FIELDS
-from datahub_api.meter_data.models import Granularity
 
 from .meter_data_reads import readable_eans
 

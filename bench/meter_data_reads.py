@@ -31,8 +31,9 @@ from datahub_api.brussels_days import day_start, today_in_brussels
 from datahub_api.db import Database
 from datahub_api.demo.service import credentials_path
 from datahub_api.errors import DatahubError
-from datahub_api.mandates.access import Granularity, authorize_read
+from datahub_api.mandates.access import authorize_read
 from datahub_api.meter_data import repository
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import Direction
 
 REQUESTS = 15
@@ -78,7 +79,7 @@ async def readable_eans(
                     ean,
                     start=day_start(start),
                     end=day_start(end),
-                    granularities=[Granularity.quarter_hour],
+                    granularities=[Granularity.PT15M],
                     channels=("api", "nps"),
                 )
             except DatahubError:

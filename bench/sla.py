@@ -34,6 +34,7 @@ from datahub_api.auth import service as auth_service
 from datahub_api.auth.principal import Role
 from datahub_api.db import Database
 from datahub_api.meter_data.files import ingest_file
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.ingest_parser import InputFormat
 from datahub_api.settings import Settings
 from datahub_api.sla import repository
@@ -87,6 +88,44 @@ async def report_seconds(database: Database, base_url: str, size: int) -> tuple[
     eans = max(1, size // REPORT_DAYS)
     first = date(2025, 6, 1)
     await _ean_days(database, eans, first)
+    return await report_after_roll_up(database, base_url, first)
+
+
+async def registry_ean_days(database: Database, first: date) -> None:
+    """:data:`REPORT_DAYS` EAN-days from ``first`` for every access point of the registry
+    with a communication period (but those the ingest tracked already), delivered with
+    random delays as :func:`_ean_days` does; made in SQL (``bench/scale.py``)."""
+    async with database.write_sessions() as session:
+        await session.execute(
+            text(
+                """
+                INSERT INTO sla_ean_days (ean, day, streams, complete_streams,
+                                          first_inserted_at, delivered_at)
+                SELECT a.ean, d::date, 1, 1, t, t
+                FROM access_points AS a,
+                     generate_series(CAST(:first AS date),
+                                     CAST(:first AS date) + CAST(:last AS integer),
+                                     interval '1 day') AS d,
+                     LATERAL (SELECT CASE WHEN random() < 0.005 THEN NULL
+                         ELSE ((d::date + 1)::timestamp AT TIME ZONE 'Europe/Brussels')
+                              + make_interval(hours => CASE WHEN random() < 0.02
+                                  THEN 80 + (random() * 200)::int
+                                  ELSE (random() * 12)::int END) END AS t) AS x
+                WHERE EXISTS (SELECT FROM communication_periods AS c
+                              WHERE c.access_point_id = a.id)
+                ON CONFLICT (ean, day) DO NOTHING
+                """
+            ),
+            {"first": first, "last": REPORT_DAYS - 1},
+        )
+        await session.commit()
+
+
+async def report_after_roll_up(
+    database: Database, base_url: str, first: date
+) -> tuple[float, float, int]:
+    """Roll up :data:`REPORT_DAYS` days from ``first``, then time the operator's report over
+    them: (median report seconds, roll-up seconds, EAN-days expected)."""
     days = [first + timedelta(days=n) for n in range(REPORT_DAYS)]
     started = time.perf_counter()
     async with database.write_sessions() as session:
@@ -129,7 +168,6 @@ def _csv(path: Path, points: list[tuple[str, str]], first: date, days: int) -> N
     from datahub_api.brussels_days import BRUSSELS
     from datahub_api.meter_data.blocks import expected_slots, slot_start
     from datahub_api.meter_data.ingest_parser import FIELDS
-    from datahub_api.meter_data.models import Granularity
 
     rng = random.Random(7)
     with path.open("w") as out:

@@ -36,10 +36,10 @@ from datahub_api.mandates.models import DataServiceType
 from datahub_api.meter_data import repository
 from datahub_api.meter_data import service as meter_data_service
 from datahub_api.meter_data.blocks import expected_slots, slot_start
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.ingest_parser import FIELDS, BatchBuilder, CsvReader
-from datahub_api.meter_data.models import Granularity
 from datahub_api.meter_data.reads import Piece
-from datahub_api.meter_data.series import ReadGranularity, ReadWindow, assemble
+from datahub_api.meter_data.series import ReadWindow, assemble
 
 NAME = "v3_month_vs_limit"
 TARGET = 3.0
@@ -164,7 +164,7 @@ async def v3_month_vs_limit(
     small: bool,
 ) -> Figure:
     reader = await _prepare(database)
-    window = ReadWindow(day_start(MONTH[0]), day_start(MONTH[1]), ReadGranularity.quarter_hour)
+    window = ReadWindow(day_start(MONTH[0]), day_start(MONTH[1]), Granularity.PT15M)
     params = {
         "ean": EAN,
         "periodType": "readTime",

@@ -21,11 +21,11 @@ from datahub_api.accounts.models import AccountRole
 from datahub_api.webhooks import delivery
 from datahub_api.webhooks.targets import IPAddress
 
-from .conftest import make_settings
-from .consent_world import ConsentWorld, browser_login, make_consent_world, make_person
-from .parties import auth_headers
-from .reading_world import mandate
-from .webhook_receiver import running_receiver
+from .support.consent_world import ConsentWorld, browser_login, make_consent_world, make_person
+from .support.environment import make_settings
+from .support.parties import auth_headers
+from .support.reading_world import mandate
+from .support.webhook_receiver import running_receiver
 
 # --- body size -----------------------------------------------------------------------------
 
@@ -282,7 +282,7 @@ PLANTED = "attacker-chosen-session-id"
 
 
 async def test_login_never_keeps_a_session_id_it_was_handed(app: FastAPI) -> None:
-    from .consent_world import PASSWORD
+    from .support.consent_world import PASSWORD
 
     victim = await make_person(app, "victim.user", AccountRole.customer)
     attacker = await make_person(app, "attacker.user", AccountRole.customer)

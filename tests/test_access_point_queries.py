@@ -16,7 +16,7 @@ from datahub_api.access_points.schemas import AccessPointBody, AccessPointPut
 from datahub_api.brussels_days import brussels_date, day_length, day_start
 from datahub_api.db import Database, WriteSession
 
-from .access_point_data import access_point_body, add_accounts, fresh_ean
+from .support.access_point_data import access_point_body, add_accounts, fresh_ean
 
 SPRING = date(2026, 3, 29)  # 23 hours in Brussels
 AUTUMN = date(2026, 10, 25)  # 25 hours in Brussels

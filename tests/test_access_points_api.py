@@ -14,8 +14,8 @@ from datahub_api.access_points import service
 from datahub_api.access_points.ean import make_ean
 from datahub_api.auth.principal import Role, Scope
 
-from .access_point_data import access_point_body, add_accounts, fresh_ean
-from .parties import auth_headers, make_esp
+from .support.access_point_data import access_point_body, add_accounts, fresh_ean
+from .support.parties import auth_headers, make_esp
 
 BASE = "/api/v1/access-points"
 Bearer = Callable[..., dict[str, str]]

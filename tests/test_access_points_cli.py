@@ -10,9 +10,10 @@ from sqlalchemy import text
 from datahub_api.accounts import repository as accounts_repository
 from datahub_api.db import create_database
 
-from .access_point_data import access_point_body, fresh_ean
-from .conftest import create_scratch_database, make_settings
-from .test_cli import run_cli
+from .support.access_point_data import access_point_body, fresh_ean
+from .support.cli import run_cli
+from .support.database import create_scratch_database
+from .support.environment import make_settings
 
 
 async def _accounts(url: str, count: int) -> list[int]:

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from datahub_api.access_points import service
 from datahub_api.accounts.passwords import verify_password
 from datahub_api.brussels_days import today_in_brussels
-from datahub_api.cli import describe_credentials
+from datahub_api.cli.welcome import describe_credentials
 from datahub_api.db import Database
 from datahub_api.demo.service import CUSTOMER_PASSWORD, DemoParameters, seed_demo_world
 from datahub_api.settings import Settings

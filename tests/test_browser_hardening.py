@@ -10,8 +10,8 @@ from fastapi import FastAPI
 
 from datahub_api.accounts.models import AccountRole
 
-from .consent_world import make_person
-from .portal_helpers import portal_browser
+from .support.consent_world import make_person
+from .support.portal import portal_browser
 
 FIXED = {
     "x-content-type-options": "nosniff",

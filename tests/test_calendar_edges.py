@@ -16,12 +16,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from datahub_api.cli import openapi_document
+from datahub_api.cli.openapi_spec import openapi_document
 from datahub_api.settings import Settings
 
-from .conftest import make_settings
-from .consent_world import ConsentWorld, make_consent_world, owner_mandate
-from .parties import auth_headers
+from .support.consent_world import ConsentWorld, make_consent_world, owner_mandate
+from .support.environment import make_settings
+from .support.parties import auth_headers
 
 DAYS = ["0001-01-01", "9999-12-31", "1999-12-31", "2100-01-02", "2100-01-01", "10000-01-01"]
 INSTANTS = [
@@ -437,8 +437,8 @@ async def test_stored_values_at_the_edges_render(app: FastAPI, client: httpx.Asy
     Python holds: every page and answer that shows it still renders."""
     from sqlalchemy import text
 
-    from .esp_portal_world import make_esp_world
-    from .portal_helpers import portal_browser
+    from .support.esp_portal_world import make_esp_world
+    from .support.portal import portal_browser
 
     esp_world = await make_esp_world(app, client)
     world = esp_world.world
@@ -491,8 +491,8 @@ def test_cli_month_out_of_range_is_refused() -> None:
 async def test_portal_query_strings_at_the_edges_give_readable_pages(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    from .esp_portal_world import make_esp_world
-    from .portal_helpers import portal_browser
+    from .support.esp_portal_world import make_esp_world
+    from .support.portal import portal_browser
 
     esp_world = await make_esp_world(app, client)
     staff = await portal_browser(app, esp_world.staff_a.username)
@@ -524,7 +524,7 @@ async def test_deeply_nested_json_is_a_422(
     a recursion error."""
     from datahub_api.auth.principal import Role, Scope
 
-    from .reading_world import head_end_headers
+    from .support.reading_world import head_end_headers
 
     world = await make_consent_world(app, client)
     deep = "[" * depth + "]" * depth

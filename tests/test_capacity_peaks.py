@@ -18,7 +18,8 @@ from datahub_api.capacity.peaks import (
     rolling_average,
 )
 from datahub_api.meter_data.blocks import expected_slots
-from datahub_api.meter_data.models import Granularity, Register, ValidationState
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.models import Register, ValidationState
 
 MARCH, OCTOBER, JUNE = date(2026, 3, 1), date(2026, 10, 1), date(2026, 6, 1)
 READ = ValidationState.READ

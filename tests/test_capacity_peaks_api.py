@@ -15,13 +15,13 @@ from fastapi import FastAPI
 
 from datahub_api.brussels_days import days_between
 from datahub_api.events.event_types import CAPACITY_PEAK_CHANGED
-from datahub_api.meter_data.models import Granularity
+from datahub_api.meter_data.granularity import Granularity
 
-from .access_point_data import fresh_ean
-from .consent_world import ConsentWorld, make_consent_world, owner_mandate
-from .meter_data_helpers import day_rows, one, start_of
-from .parties import auth_headers
-from .reading_world import access_log, deliver, head_end_headers, mandate, moved_in_ean
+from .support.access_point_data import fresh_ean
+from .support.consent_world import ConsentWorld, make_consent_world, owner_mandate
+from .support.meter_data import day_rows, one, start_of
+from .support.parties import auth_headers
+from .support.reading_world import access_log, deliver, head_end_headers, mandate, moved_in_ean
 
 SPRING, AUTUMN = date(2026, 3, 29), date(2026, 10, 25)
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import PROJECT_ROOT
+from .support.environment import PROJECT_ROOT
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
 NODES = ("api-1", "api-2", "worker-1", "worker-2")

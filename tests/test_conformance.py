@@ -2,11 +2,11 @@
 
 * our own ``openapi/openapi.json``, every operation called with the token of the party it
   is meant for (an ESP with every channel, the operator, the head-end);
-* Fluvius's published v3 spec (``swagger_sandbox.json``, fetched as ``tests/fluvius_spec.py``
-  does) against our ``/v3`` face, with an ESP's token.
+* Fluvius's published v3 spec (``swagger_sandbox.json``, fetched as
+  ``tests/support/fluvius_spec.py`` does) against our ``/v3`` face, with an ESP's token.
 
 Zero 5xx, zero schema violations, only documented status codes and content types. The
-literal Fluvius schemas cannot validate any body (see ``tests/fluvius_spec.py``), so /v3
+literal Fluvius schemas cannot validate any body (see ``tests/support/fluvius_spec.py``), so /v3
 bodies are validated against its normalised copy, as every /v3 answer of the suite is.
 """
 
@@ -37,9 +37,10 @@ from datahub_api.auth import service as auth_service
 from datahub_api.auth.principal import Role
 from datahub_api.db import create_database
 
-from .conftest import PROJECT_ROOT, LiveServer, make_settings
-from .fluvius_spec import fetch_spec, validate_v3_response
-from .parties import make_esp
+from .support.environment import PROJECT_ROOT, make_settings
+from .support.fluvius_spec import fetch_spec, validate_v3_response
+from .support.live_server import LiveServer
+from .support.parties import make_esp
 
 OUR_SPEC = PROJECT_ROOT / "openapi" / "openapi.json"
 EXAMPLES = 12

@@ -14,7 +14,7 @@ from datahub_api.auth.principal import Role
 from datahub_api.contracts.models import Channel
 from datahub_api.organisations import enterprise_number
 
-from .parties import Esp, auth_headers, make_esp, make_machine_client
+from .support.parties import Esp, auth_headers, make_esp, make_machine_client
 
 
 @pytest.fixture

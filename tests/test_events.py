@@ -16,7 +16,7 @@ from datahub_api.events.models import Event
 from datahub_api.events.service import UnknownEventType, publish
 from datahub_api.jobs import commit
 
-from .parties import Esp, auth_headers, make_esp
+from .support.parties import Esp, auth_headers, make_esp
 
 
 async def publish_events(

@@ -31,11 +31,12 @@ from datahub_api import embedded_postgres
 from datahub_api.app import create_app
 from datahub_api.schema_migrations import upgrade_to_head
 
-from .conftest import TEST_DATA_DIR, _worker_id, make_settings, truncate_all_tables
-from .consent_world import make_consent_world
-from .meter_data_helpers import csv_body, day_rows, register
-from .reading_world import INGEST, head_end_headers, mandate
-from .webhook_receiver import running_receiver
+from .support.consent_world import make_consent_world
+from .support.database import truncate_all_tables
+from .support.environment import TEST_DATA_DIR, make_settings, worker_id
+from .support.meter_data import csv_body, day_rows, register
+from .support.reading_world import INGEST, head_end_headers, mandate
+from .support.webhook_receiver import running_receiver
 
 # The server here is private whatever the suite runs against, so the second pass of CI
 # (the suite against the machine's server, DATABASE_URL set) would only repeat this module.
@@ -81,7 +82,7 @@ class PrivatePostgres:
 
 @pytest.fixture(scope="module")
 def private_postgres() -> Iterator[PrivatePostgres]:
-    folder = TEST_DATA_DIR / f"faults-{_worker_id()}"
+    folder = TEST_DATA_DIR / f"faults-{worker_id()}"
     folder.mkdir(parents=True, exist_ok=True)
     handle = embedded_postgres.start(folder / "pg", database="postgres")
     handle.psql('DROP DATABASE IF EXISTS "datahub_faults" WITH (FORCE);')
@@ -284,7 +285,7 @@ async def test_reads_during_an_outage_are_503_and_recover_without_a_restart(
         headers={**head_end, "Content-Type": "text/csv"},
     )
     assert stored.status_code == 200, stored.text
-    from .parties import auth_headers
+    from .support.parties import auth_headers
 
     esp = await auth_headers(fault_client, world.esp_a)
     reads: list[tuple[str, dict[str, Any]]] = [
@@ -346,7 +347,7 @@ async def test_reads_during_an_outage_are_503_and_recover_without_a_restart(
     from datahub_api.contracts import service as contracts_service
     from datahub_api.db import create_database
 
-    from .parties import SEED_OPERATOR
+    from .support.parties import SEED_OPERATOR
 
     other_process = create_database(private_postgres.url, make_settings())
     try:
@@ -397,7 +398,7 @@ async def test_deliveries_of_a_killed_worker_are_made_after_a_restart(
     from datahub_api.events import service as events_service
     from datahub_api.webhooks.models import DeliveryStatus
 
-    from .parties import auth_headers, make_esp
+    from .support.parties import auth_headers, make_esp
 
     # The receiver leaves the first delivery hanging: the worker is killed while making it.
     with running_receiver(hold_first=True) as receiver:
@@ -416,7 +417,7 @@ async def test_deliveries_of_a_killed_worker_are_made_after_a_restart(
                 )
             await jobs.commit(session, fault_app.state.jobs)
 
-        data_dir = TEST_DATA_DIR / f"faults-{_worker_id()}" / "data"
+        data_dir = TEST_DATA_DIR / f"faults-{worker_id()}" / "data"
         worker = start_worker(private_postgres, data_dir, f"127.0.0.1:{receiver.port}")
         try:
             assert await asyncio.to_thread(receiver.held.wait, 60)
@@ -462,7 +463,7 @@ async def test_a_worker_process_outlives_a_database_outage(
     from datahub_api import jobs
     from datahub_api.events import service as events_service
 
-    from .parties import auth_headers, make_esp
+    from .support.parties import auth_headers, make_esp
 
     async def publish(n: int) -> None:
         async with fault_app.state.database.write_sessions() as session:
@@ -478,7 +479,7 @@ async def test_a_worker_process_outlives_a_database_outage(
             "/api/v1/webhooks", json={"url": receiver.url}, headers=headers
         )
         assert made.status_code == 201, made.text
-        data_dir = TEST_DATA_DIR / f"faults-{_worker_id()}" / "data"
+        data_dir = TEST_DATA_DIR / f"faults-{worker_id()}" / "data"
         worker = start_worker(private_postgres, data_dir, receiver.host)
         try:
             await publish(1)

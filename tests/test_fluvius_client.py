@@ -34,10 +34,11 @@ from datahub_api.auth.principal import ESP_SCOPES, Principal, Role
 from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates.models import DataServiceType
 
-from .access_point_data import access_point_body
-from .conftest import LiveServer
-from .fluvius_spec import PROJECT_ROOT, _locked, sdist_path
-from .parties import Esp, make_esp
+from .support.access_point_data import access_point_body
+from .support.environment import PROJECT_ROOT
+from .support.fluvius_spec import _locked, sdist_path
+from .support.live_server import LiveServer
+from .support.parties import Esp, make_esp
 
 PACKAGE = "fluvius-energy-api==0.2.2"
 VENV = PROJECT_ROOT / ".datahub-test" / "fluvius-client-0.2.2"

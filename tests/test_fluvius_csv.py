@@ -24,12 +24,13 @@ from datahub_api.access_points.service import get_access_point
 from datahub_api.brussels_days import BRUSSELS, day_start
 from datahub_api.history_exports import writer
 from datahub_api.history_exports.models import ExportFormat
-from datahub_api.meter_data.portal_export import TariffCalendar, exported_access_point
-from datahub_api.meter_data.series import ReadGranularity, ReadWindow
+from datahub_api.meter_data.fluvius_csv import TariffCalendar, exported_access_point
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.series import ReadWindow
 
-from .consent_world import browser_login
-from .esp_portal_world import AUTUMN, SPRING, EspWorld, make_esp_world
-from .parties import auth_headers
+from .support.consent_world import browser_login
+from .support.esp_portal_world import AUTUMN, SPRING, EspWorld, make_esp_world
+from .support.parties import auth_headers
 
 QUARTER = timedelta(minutes=15)
 
@@ -90,7 +91,7 @@ async def portal_csv(app: FastAPI, esp_world: EspWorld, day: date) -> httpx.Resp
 async def history_file(app: FastAPI, ean: str, day: date, tmp_path: Path) -> tuple[str, bytes]:
     """The yearly history export's file of a GVM EAN for ``day`` (its quarter-hours), as
     its job writes it."""
-    window = ReadWindow(day_start(day), day_start(day + timedelta(days=1)), ReadGranularity.day)
+    window = ReadWindow(day_start(day), day_start(day + timedelta(days=1)), Granularity.P1D)
     async with app.state.database.read_sessions() as session:
         point = exported_access_point(await get_access_point(session, ean))
         name = writer.ean_file_name(point, window, ".csv", gvm=True)

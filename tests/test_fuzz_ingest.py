@@ -23,8 +23,8 @@ from datahub_api.meter_data.ingest_parser import (
     TooLarge,
 )
 
-from .meter_data_helpers import HEADER, day_rows, register, stored_block_count
-from .reading_world import INGEST, head_end_headers
+from .support.meter_data import HEADER, day_rows, register, stored_block_count
+from .support.reading_world import INGEST, head_end_headers
 
 FUZZ = settings(
     max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True

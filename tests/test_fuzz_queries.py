@@ -17,10 +17,10 @@ from sqlalchemy import text
 
 from datahub_api.db import Database
 
-from .consent_world import make_consent_world
-from .meter_data_helpers import day_rows
-from .parties import auth_headers
-from .reading_world import deliver, head_end_headers, mandate
+from .support.consent_world import make_consent_world
+from .support.meter_data import day_rows
+from .support.parties import auth_headers
+from .support.reading_world import deliver, head_end_headers, mandate
 
 FUZZ = settings(
     max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True

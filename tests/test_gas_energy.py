@@ -22,11 +22,11 @@ from datahub_api.brussels_days import BRUSSELS, gas_day_start
 from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates.models import DataServiceType
 from datahub_api.meter_data import repository
-from datahub_api.meter_data.models import Granularity
+from datahub_api.meter_data.granularity import Granularity
 
-from .consent_world import ConsentWorld, make_consent_world
-from .meter_data_helpers import day_rows
-from .parties import Esp, auth_headers, make_machine_client
+from .support.consent_world import ConsentWorld, make_consent_world
+from .support.meter_data import day_rows
+from .support.parties import Esp, auth_headers, make_machine_client
 from .test_v3_energy import db_clock, ingest, register_point
 
 VALUES = "/api/v1/operator/gas-calorific-values"

@@ -17,7 +17,8 @@ from datahub_api.errors import install_error_handlers
 from datahub_api.schema_migrations import head_revision, known_revisions
 from datahub_api.settings import Settings
 
-from .conftest import create_scratch_database, make_settings, scrape_metrics
+from .support.database import create_scratch_database
+from .support.environment import make_settings, scrape_metrics
 
 
 async def test_healthz_answers_without_touching_the_database() -> None:

@@ -23,7 +23,7 @@ from datahub_api.access_points.service import get_access_point
 from datahub_api.brussels_days import day_start
 from datahub_api.history_exports import tasks, writer
 from datahub_api.mandates import service as mandates_service
-from datahub_api.meter_data.portal_export import (
+from datahub_api.meter_data.fluvius_csv import (
     QuarterHourCsv,
     TariffCalendar,
     csv_text,
@@ -31,12 +31,13 @@ from datahub_api.meter_data.portal_export import (
     exported_access_point,
     with_both_directions,
 )
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.reads import Release, series_by_month
-from datahub_api.meter_data.series import ReadGranularity, ReadWindow
+from datahub_api.meter_data.series import ReadWindow
 from datahub_api.settings import Settings
 
-from .conftest import make_settings
-from .history_export_world import (
+from .support.environment import make_settings
+from .support.history_export_world import (
     DAYS,
     EXPORTS,
     LONG_DAY,
@@ -396,7 +397,7 @@ async def test_the_fast_quarter_hour_lines_are_the_generic_rows_byte_for_byte(
                 (date(2025, 1, 1), date(2025, 4, 1)),
                 (LONG_DAY, date(2025, 11, 1)),
             ):
-                window = ReadWindow(day_start(first), day_start(last), ReadGranularity.quarter_hour)
+                window = ReadWindow(day_start(first), day_start(last), Granularity.PT15M)
                 async for chunk, found in series_by_month(
                     session, Release(ean, (window.first_day, window.end_day)), window
                 ):

@@ -19,8 +19,8 @@ from datahub_api.history_exports import tasks
 from datahub_api.nps.tasks import run_paper_checks
 from datahub_api.settings import Settings
 
-from .conftest import make_settings
-from .history_export_world import (
+from .support.environment import make_settings
+from .support.history_export_world import (
     EXPORTS,
     YEAR,
     ExportWorld,
@@ -31,8 +31,8 @@ from .history_export_world import (
     request_export,
     run_jobs,
 )
-from .nps_world import signed_pdf
-from .parties import auth_headers, make_esp
+from .support.nps_world import signed_pdf
+from .support.parties import auth_headers, make_esp
 
 OPERATOR = "/api/v1/operator/history-exports"
 QUOTA_EXCEPTIONS = "/api/v1/operator/history-export-quota-exceptions"

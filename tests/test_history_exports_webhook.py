@@ -13,9 +13,15 @@ from standardwebhooks import Webhook
 
 from datahub_api.settings import Settings
 
-from .conftest import make_settings
-from .history_export_world import EXPORTS, entry, make_export_world, request_export, run_jobs
-from .webhook_receiver import Receiver, running_receiver
+from .support.environment import make_settings
+from .support.history_export_world import (
+    EXPORTS,
+    entry,
+    make_export_world,
+    request_export,
+    run_jobs,
+)
+from .support.webhook_receiver import Receiver, running_receiver
 
 
 @pytest.fixture

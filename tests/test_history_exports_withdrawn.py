@@ -20,9 +20,9 @@ from datahub_api.history_exports import tasks
 from datahub_api.jobs import JobQueue
 from datahub_api.settings import Settings
 
-from .conftest import make_settings
-from .consent_world import PASSWORD, log_in
-from .history_export_world import (
+from .support.consent_world import PASSWORD, log_in
+from .support.environment import make_settings
+from .support.history_export_world import (
     EXPORTS,
     ExportWorld,
     entry,
@@ -30,7 +30,7 @@ from .history_export_world import (
     request_export,
     run_jobs,
 )
-from .portal_helpers import portal_browser
+from .support.portal import portal_browser
 
 
 @pytest.fixture

@@ -15,14 +15,14 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from datahub_api.brussels_days import today_in_brussels
-from datahub_api.cli import describe_credentials
+from datahub_api.cli.welcome import describe_credentials
 from datahub_api.db import create_database
 from datahub_api.demo.service import DemoParameters, seed_demo_world
 from datahub_api.settings import Settings
 
-from .access_point_data import access_point_body, fresh_ean
-from .conftest import create_scratch_database, make_settings
-from .consent_world import (
+from .support.access_point_data import access_point_body, fresh_ean
+from .support.cli import run_cli
+from .support.consent_world import (
     ConsentWorld,
     decide,
     log_in,
@@ -30,10 +30,11 @@ from .consent_world import (
     open_consent,
     put_access_point,
 )
-from .fluvius_spec import validate_v3_component
-from .parties import auth_headers
-from .reading_world import access_log, mandate, revoke
-from .test_cli import run_cli
+from .support.database import create_scratch_database
+from .support.environment import make_settings
+from .support.fluvius_spec import validate_v3_component
+from .support.parties import auth_headers
+from .support.reading_world import access_log, mandate, revoke
 
 V3 = "/v3/api/mandate/installation"
 FACTS: dict[str, Any] = {

@@ -12,28 +12,28 @@ Its twin for time, every face read across the tenure boundaries of a mover, is
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 
 from datahub_api.access_points.ean import make_ean
 from datahub_api.accounts.models import Account, AccountRole
 from datahub_api.accounts.passwords import hash_password
 from datahub_api.app import create_app
 from datahub_api.auth.principal import Role
-from datahub_api.cli import openapi_document
+from datahub_api.cli.openapi_spec import openapi_document
 
-from .conftest import make_settings
-from .consent_world import PASSWORD, ConsentWorld, decide, make_consent_world, make_person
-from .meter_data_helpers import csv_body, day_rows
-from .parties import auth_headers, make_machine_client
-from .portal_helpers import portal_browser
-from .reading_world import mandate
+from .support.consent_world import PASSWORD, ConsentWorld, decide, make_consent_world, make_person
+from .support.environment import make_settings
+from .support.meter_data import csv_body, day_rows
+from .support.parties import auth_headers, make_machine_client
+from .support.portal import portal_browser
+from .support.reading_world import mandate
+from .support.route_table import PORTAL_PAGES, portal_operations
 
 # Operations that take no ESP-owned object and need no isolation check beyond the ones of
 # their own domain tests (public, the caller's own session or organisation, or lists that
@@ -390,62 +390,6 @@ async def test_meter_data_reads_of_esp_b_hold_nothing_of_esp_a(
     assert json.loads(mine.content.splitlines()[0])["values"] == [4.656]
 
 
-# --- the portal's pages (server-rendered, not in the spec) -------------------------------
-# Who may open each: "public" (anyone), "session" (any logged-in person), "person"
-# (customers and grid users, for their own mandates, tasks and access points: the other
-# person's answer is the not-found page, see tests/test_portal_people.py), "operator", "esp"
-# (ESP staff, for their own organisation: ESP B's staff get the not-found page for ESP A's
-# objects, see PORTAL_ESP_OBJECTS below).
-PORTAL_PAGES = {
-    "GET /portal/login": "public",
-    "POST /portal/login": "public",
-    "POST /portal/logout": "session",
-    "GET /portal/": "session",
-    "GET /consent/{identifier}": "person",
-    "POST /consent/{identifier}": "person",
-    "GET /portal/mandates": "person",
-    "POST /portal/mandates/{mandate_id}/revoke": "person",
-    "GET /portal/co-consents": "person",
-    "POST /portal/co-consents/{task_id}": "person",
-    "POST /portal/paper-mandates/{mandate_id}/contest": "person",
-    "GET /portal/access-log": "person",
-    "GET /portal/my-data": "person",
-    "GET /portal/my-data/{ean}": "person",
-    "GET /portal/my-data/{ean}/csv": "person",
-    "GET /portal/sharing": "person",
-    "GET /portal/operator/contracts": "operator",
-    "POST /portal/operator/contracts/{number}/{action}": "operator",
-    "GET /portal/operator/organisations": "operator",
-    "POST /portal/operator/organisations/{number}/{action}": "operator",
-    "GET /portal/operator/access-points": "operator",
-    "GET /portal/operator/sla": "operator",
-    "GET /portal/operator/nps-audits": "operator",
-    "POST /portal/operator/nps-audits/{audit_id}": "operator",
-    "GET /portal/operator/mail": "operator",
-    "GET /portal/operator/mail/{message_id}": "operator",
-    "GET /portal/mail-settings": "session",
-    "POST /portal/mail-settings": "session",
-    "GET /portal/mail/unsubscribe/{token}": "public",
-    "POST /portal/mail/unsubscribe/{token}": "public",
-    "GET /portal/register": "public",
-    "POST /portal/register": "public",
-    "GET /portal/esp/": "esp",
-    "GET /portal/esp/access-points": "esp",
-    "GET /portal/esp/access-points/{ean}": "esp",
-    "GET /portal/esp/access-points/{ean}/csv": "esp",
-    "GET /portal/esp/contracts": "esp",
-    "POST /portal/esp/contracts": "esp",
-    "POST /portal/esp/contracts/{number}/withdraw": "esp",
-    "POST /portal/esp/contracts/{number}/rotate-key": "esp",
-    "GET /portal/esp/clients": "esp",
-    "POST /portal/esp/clients": "esp",
-    "POST /portal/esp/clients/{client_id}/rotate": "esp",
-    "POST /portal/esp/clients/{client_id}/revoke": "esp",
-    "GET /portal/esp/webhooks": "esp",
-    "GET /portal/esp/webhooks/{endpoint_id}": "esp",
-    "GET /portal/esp/nps-audits": "esp",
-    "GET /portal/esp/history-exports": "esp",
-}
 PORTAL_FILL = {
     "identifier": "abc",
     "mandate_id": "1",
@@ -459,26 +403,6 @@ PORTAL_FILL = {
     "message_id": "1",
     "token": "x",
 }
-
-
-def _api_routes(routes: Iterable[object]) -> Iterator[APIRoute]:
-    """Every route, also those of included routers (kept as routers by newer FastAPIs)."""
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        elif hasattr(route, "original_router"):
-            yield from _api_routes(route.original_router.routes)
-
-
-def portal_operations(app: FastAPI) -> list[str]:
-    """The operations left out of the spec: the portal's pages."""
-    return [
-        f"{method} {route.path}"
-        for route in _api_routes(app.routes)
-        if not route.include_in_schema
-        for method in sorted(route.methods or ())
-        if method != "HEAD"
-    ]
 
 
 def test_every_portal_page_is_classified() -> None:
@@ -587,7 +511,7 @@ async def test_esp_b_staff_get_nothing_of_esp_a_in_the_portal(
 ) -> None:
     from datahub_api.webhooks.models import WebhookEndpoint
 
-    from .consent_world import browser_login, field
+    from .support.consent_world import browser_login, field
 
     world = objects.world
     async with app.state.database.write_sessions() as session:

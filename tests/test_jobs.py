@@ -22,9 +22,9 @@ from datahub_api.jobs import PROCRASTINATE_SCHEMA_RELEASE, JobQueue, commit
 from datahub_api.webhooks import service as webhooks_service
 from datahub_api.webhooks.schemas import WebhookEndpointCreate
 
-from .conftest import make_settings
-from .parties import make_esp
-from .webhook_receiver import Receiver, running_receiver
+from .support.environment import make_settings
+from .support.parties import make_esp
+from .support.webhook_receiver import Receiver, running_receiver
 
 
 async def register_and_publish(app: FastAPI, receiver: Receiver) -> int:

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,24 +27,13 @@ from jose import jwt
 from pydantic import SecretStr
 
 from datahub_api.app import create_app
-from datahub_api.db import libpq_url
 from datahub_api.schema_migrations import upgrade_to_head
 
-from .conftest import create_scratch_database, free_port, make_settings
-from .consent_world import PASSWORD, ConsentWorld, field, make_consent_world, open_consent
-from .parties import token
-
-PUBLIC_URL = "http://datahub.example"  # the load balancer's name: the tokens' issuer
-
-
-@dataclass
-class Node:
-    process: subprocess.Popen[bytes]
-    url: str
-    log: Path
-
-    def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, timeout=30)
+from .support.consent_world import PASSWORD, ConsentWorld, field, make_consent_world, open_consent
+from .support.database import create_scratch_database
+from .support.environment import make_settings
+from .support.nodes import PUBLIC_URL, Node, node_env, start_api_node, stop_node, wait_ready
+from .support.parties import token
 
 
 @dataclass
@@ -57,65 +44,9 @@ class Cluster:
     jwks_at_start: list[dict[str, Any]]
 
 
-def node_env(database_url: str, encryption_key: str, data_dir: Path) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("DATAHUB_") and k != "DATABASE_URL"
-    }
-    env.update(
-        {
-            "DATABASE_URL": libpq_url(database_url),
-            "DATAHUB_DATA_DIR": str(data_dir),
-            "DATAHUB_KEY_ENCRYPTION_KEY": encryption_key,
-            "DATAHUB_PUBLIC_BASE_URL": PUBLIC_URL,
-            "DATAHUB_RUN_WORKER_IN_PROCESS": "false",
-            "DATAHUB_RATE_LIMIT_REQUESTS": str(10**6),
-            "DATAHUB_LOG_LEVEL": "WARNING",
-            "DATAHUB_SHUTDOWN_DELAY_SECONDS": "0",  # no load balancer waits on the tests' nodes
-        }
-    )
-    return env
-
-
-def start_node(env: dict[str, str], folder: Path) -> Node:
-    port = free_port()
-    log = folder / f"node-{port}.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "datahub_api.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Node(process, f"http://127.0.0.1:{port}", log)
-
-
-def wait_ready(node: Node, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert node.process.poll() is None, node.log.read_text()
-        try:
-            if httpx.get(f"{node.url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"node {node.url} did not start:\n{node.log.read_text()}")
-
-
 def published_keys(node: Node) -> dict[str, Any]:
     answer: dict[str, Any] = httpx.get(f"{node.url}/.well-known/jwks.json").json()
     return answer
-
-
-def stop(node: Node) -> None:
-    if node.process.poll() is None:
-        node.process.terminate()
-        try:
-            node.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            node.process.kill()
-            node.process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +59,7 @@ async def cluster(
     folder = tmp_path_factory.mktemp("nodes")
     encryption_key = Fernet.generate_key().decode()
     envs = [node_env(url, encryption_key, folder / f"data-{n}") for n in (1, 2)]
-    nodes = [start_node(env, folder) for env in envs]
+    nodes = [start_api_node(env, folder) for env in envs]
     try:
         for node in nodes:
             await asyncio.to_thread(wait_ready, node)
@@ -136,7 +67,7 @@ async def cluster(
         yield Cluster(url, envs[0], nodes, jwks)
     finally:
         for node in nodes:
-            stop(node)
+            stop_node(node)
 
 
 @pytest.fixture(scope="module")

@@ -7,22 +7,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from datahub_api.accounts.models import Account, AccountRole
-from datahub_api.accounts.passwords import hash_password
+from datahub_api.accounts.models import AccountRole
 from datahub_api.accounts.service import LoginThrottle
 
-
-async def make_account(app: FastAPI, username: str, password: str, role: AccountRole) -> int:
-    async with app.state.database.write_sessions() as session:
-        account = Account(
-            username=username,
-            password_hash=hash_password(password),
-            display_name=username.title(),
-            role=role,
-        )
-        session.add(account)
-        await session.commit()
-        return account.id
+from .support.parties import make_account
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from sqlalchemy import select, text
 
 from datahub_api.accounts.models import Account, AccountRole
 from datahub_api.accounts.passwords import hash_password
-from datahub_api.contracts import service as contracts_service
 from datahub_api.db import commit_and_run_hooks
 from datahub_api.jobs import JobQueue
 from datahub_api.mail import service as mail_service
@@ -33,7 +32,7 @@ from datahub_api.mail.models import Language, MailPreference, OutboxMessage, Out
 from datahub_api.mandates.tasks import enqueue_daily
 from datahub_api.portal.i18n import placeholders
 
-from .consent_world import (
+from .support.consent_world import (
     PASSWORD,
     decide,
     make_consent_world,
@@ -41,11 +40,10 @@ from .consent_world import (
     open_consent,
     owner_mandate,
 )
-from .history_export_world import entry, make_export_world, request_export, run_jobs
-from .nps_world import signed_mandate, signed_pdf
-from .parties import SEED_OPERATOR, make_esp
-from .portal_helpers import no_trace, portal_browser, post_form
-from .test_nps import open_audit
+from .support.history_export_world import entry, make_export_world, request_export, run_jobs
+from .support.nps_world import open_audit, signed_mandate, signed_pdf
+from .support.parties import decide_contract, make_esp
+from .support.portal import no_trace, portal_browser, post_form
 
 
 @dataclass
@@ -96,15 +94,6 @@ def smtp_inbox(app: FastAPI) -> Iterator[Inbox]:
     finally:
         app.state.settings.smtp_url = None
         controller.stop()
-
-
-async def decide_contract(app: FastAPI, number: str, action: str, reason: str | None) -> None:
-    """The operator's decision, committed as a request commits (its after-commit hooks)."""
-    async with app.state.database.write_sessions() as session:
-        await contracts_service.transition(
-            session, SEED_OPERATOR, number, contracts_service.Transition(action), reason
-        )
-        await commit_and_run_hooks(session, app)
 
 
 async def outbox(app: FastAPI) -> list[OutboxMessage]:

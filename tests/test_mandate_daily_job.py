@@ -20,10 +20,16 @@ from datahub_api.jobs import TASK_MODULES, JobQueue
 from datahub_api.mandates.tasks import DAILY, DAILY_CRON, enqueue_daily
 from datahub_api.settings import Settings
 
-from .conftest import make_settings
-from .consent_world import ConsentWorld, decide, make_consent_world, open_consent, owner_mandate
-from .parties import auth_headers
-from .webhook_receiver import Receiver, running_receiver
+from .support.consent_world import (
+    ConsentWorld,
+    decide,
+    make_consent_world,
+    open_consent,
+    owner_mandate,
+)
+from .support.environment import make_settings
+from .support.parties import auth_headers
+from .support.webhook_receiver import Receiver, running_receiver
 
 
 @pytest.fixture

@@ -21,8 +21,7 @@ from standardwebhooks import Webhook
 from datahub_api.jobs import JobQueue
 from datahub_api.settings import Settings
 
-from .conftest import make_settings
-from .consent_world import (
+from .support.consent_world import (
     ConsentWorld,
     browser_login,
     consent_request,
@@ -30,8 +29,9 @@ from .consent_world import (
     log_in,
     make_consent_world,
 )
-from .parties import Esp, auth_headers
-from .webhook_receiver import Receiver, running_receiver
+from .support.environment import make_settings
+from .support.parties import Esp, auth_headers
+from .support.webhook_receiver import Receiver, running_receiver
 
 REFERENCE = "story-42"
 

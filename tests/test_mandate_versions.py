@@ -4,9 +4,6 @@ process arrive by NOTIFY, and without its listener the cache is not trusted."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -18,8 +15,9 @@ from datahub_api.mandates import repository
 from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates.versions import LISTENER_NAME, MandateVersions
 
-from .consent_world import ConsentWorld, make_consent_world, owner_mandate
-from .parties import auth_headers
+from .support.consent_world import ConsentWorld, make_consent_world, owner_mandate
+from .support.parties import auth_headers
+from .support.waiting import until
 
 
 @pytest.fixture
@@ -39,14 +37,6 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(repository, "organisation_version", counting)
     return read
-
-
-async def until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
-    for _ in range(200):
-        if await condition():
-            return
-        await asyncio.sleep(0.05)
-    pytest.fail(f"never: {what}")
 
 
 async def listening(app: FastAPI) -> None:

@@ -17,8 +17,8 @@ from datahub_api.fluvius_v3 import schemas as v3
 from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates.models import MandateStatus, RenewalStatus
 
-from .access_point_data import access_point_body
-from .consent_world import (
+from .support.access_point_data import access_point_body
+from .support.consent_world import (
     ConsentWorld,
     consent_request,
     decide,
@@ -27,7 +27,7 @@ from .consent_world import (
     open_consent,
     owner_mandate,
 )
-from .parties import Esp, auth_headers
+from .support.parties import Esp, auth_headers
 
 SHORT_URL = "/v3/api/shortUrlIdentifier"
 

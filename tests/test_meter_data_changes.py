@@ -14,16 +14,23 @@ from fastapi import FastAPI
 
 from datahub_api.events.event_types import METER_DATA_AVAILABLE
 from datahub_api.jobs import JobQueue
-from datahub_api.meter_data.models import Granularity
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.settings import Settings
 
-from .access_point_data import fresh_ean
-from .conftest import make_settings
-from .consent_world import ConsentWorld, make_consent_world
-from .meter_data_helpers import day_rows, one, start_of
-from .parties import auth_headers
-from .reading_world import access_log, deliver, head_end_headers, mandate, moved_in_ean, revoke
-from .webhook_receiver import Receiver, running_receiver
+from .support.access_point_data import fresh_ean
+from .support.consent_world import ConsentWorld, make_consent_world
+from .support.environment import make_settings
+from .support.meter_data import day_rows, one, start_of
+from .support.parties import auth_headers
+from .support.reading_world import (
+    access_log,
+    deliver,
+    head_end_headers,
+    mandate,
+    moved_in_ean,
+    revoke,
+)
+from .support.webhook_receiver import Receiver, running_receiver
 
 URL = "/api/v1/meter-data/changes"
 SPRING = date(2026, 3, 29)  # 92 quarter-hours

@@ -9,12 +9,13 @@ from pathlib import Path
 
 from datahub_api.db import create_database
 from datahub_api.meter_data import repository
-from datahub_api.meter_data.models import Granularity
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.schema_migrations import upgrade_to_head_async
 
-from .conftest import create_scratch_database, make_settings
-from .meter_data_helpers import HEADER, csv_body, day_rows, one, register
-from .test_cli import run_cli
+from .support.cli import run_cli
+from .support.database import create_scratch_database
+from .support.environment import make_settings
+from .support.meter_data import HEADER, csv_body, day_rows, one, register
 
 FIRST = date(2026, 10, 24)  # then the 25-hour day
 

@@ -16,13 +16,13 @@ from datahub_api.auth.principal import Role
 from datahub_api.brussels_days import BRUSSELS, gas_day_start, today_in_brussels
 from datahub_api.db import Database, WriteSession
 from datahub_api.meter_data import repository, service
-from datahub_api.meter_data.blocks import slot_start
-from datahub_api.meter_data.models import Direction, Granularity, Register, ValidationState
-from datahub_api.meter_data.repository import BlockKey, DayBlock
+from datahub_api.meter_data.blocks import BlockKey, DayBlock, slot_start
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.models import Direction, Register, ValidationState
 from datahub_api.meter_data.stored_blocks import StoredBlock
 
-from .conftest import make_settings
-from .meter_data_helpers import (
+from .support.environment import make_settings
+from .support.meter_data import (
     HEADER,
     METER,
     csv_body,
@@ -32,7 +32,7 @@ from .meter_data_helpers import (
     start_of,
     stored_block_count,
 )
-from .parties import auth_headers, make_esp, make_machine_client
+from .support.parties import auth_headers, make_esp, make_machine_client
 
 URL = "/api/v1/ingest/meter-readings"
 CSV = {"Content-Type": "text/csv"}

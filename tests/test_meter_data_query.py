@@ -12,13 +12,20 @@ import pytest
 from fastapi import FastAPI
 
 from datahub_api.access_points.ean import make_ean
-from datahub_api.meter_data.models import Granularity
+from datahub_api.meter_data.granularity import Granularity
 
-from .access_point_data import fresh_ean
-from .consent_world import ConsentWorld, make_consent_world
-from .meter_data_helpers import day_rows, one, start_of
-from .parties import auth_headers
-from .reading_world import access_log, deliver, head_end_headers, mandate, moved_in_ean, revoke
+from .support.access_point_data import fresh_ean
+from .support.consent_world import ConsentWorld, make_consent_world
+from .support.meter_data import day_rows, one, start_of
+from .support.parties import auth_headers
+from .support.reading_world import (
+    access_log,
+    deliver,
+    head_end_headers,
+    mandate,
+    moved_in_ean,
+    revoke,
+)
 
 URL = "/api/v1/meter-data/query"
 SPRING = date(2026, 3, 29)  # 92 quarter-hours

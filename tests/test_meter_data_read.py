@@ -16,11 +16,11 @@ from sqlalchemy import text
 
 from datahub_api.auth.principal import Role
 from datahub_api.brussels_days import day_start
-from datahub_api.meter_data.models import Granularity
+from datahub_api.meter_data.granularity import Granularity
 
-from .consent_world import ConsentWorld, log_in, make_consent_world, owner_mandate
-from .meter_data_helpers import METER, csv_body, day_rows
-from .parties import auth_headers, make_machine_client
+from .support.consent_world import ConsentWorld, log_in, make_consent_world, owner_mandate
+from .support.meter_data import METER, csv_body, day_rows
+from .support.parties import auth_headers, make_machine_client
 
 INGEST = "/api/v1/ingest/meter-readings"
 SPRING, AUTUMN = date(2026, 3, 29), date(2026, 10, 25)

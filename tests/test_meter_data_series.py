@@ -10,11 +10,10 @@ import pytest
 
 from datahub_api.brussels_days import day_start
 from datahub_api.errors import UnprocessableContent
-from datahub_api.meter_data.blocks import expected_slots
-from datahub_api.meter_data.models import Direction, Granularity, Register, ValidationState
-from datahub_api.meter_data.repository import BlockKey, DayBlock
+from datahub_api.meter_data.blocks import BlockKey, DayBlock, expected_slots
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.models import Direction, Register, ValidationState
 from datahub_api.meter_data.series import (
-    ReadGranularity,
     ReadWindow,
     assemble,
     month_chunks,
@@ -53,7 +52,7 @@ def full_day(day: date, value: int = 10, granularity: Granularity = Granularity.
     return block(day, [value] * expected_slots(day, granularity), granularity=granularity)
 
 
-def window(first: date, end: date, granularity: ReadGranularity) -> ReadWindow:
+def window(first: date, end: date, granularity: Granularity) -> ReadWindow:
     return ReadWindow.checked(day_start(first), day_start(end), granularity)
 
 
@@ -63,9 +62,9 @@ def test_dst_days_have_92_or_100_quarter_hours_and_23_or_25_hours(
 ) -> None:
     blocks = [full_day(day)]
     next_day = day + timedelta(days=1)
-    (quarter,) = assemble(blocks, window(day, next_day, ReadGranularity.quarter_hour))
-    (hour,) = assemble(blocks, window(day, next_day, ReadGranularity.hour))
-    (daily,) = assemble(blocks, window(day, next_day, ReadGranularity.day))
+    (quarter,) = assemble(blocks, window(day, next_day, Granularity.PT15M))
+    (hour,) = assemble(blocks, window(day, next_day, Granularity.PT1H))
+    (daily,) = assemble(blocks, window(day, next_day, Granularity.P1D))
     assert len(quarter.values) == quarters
     assert len(hour.values) == hours
     assert hour.values == [40] * hours
@@ -80,13 +79,11 @@ def test_gaps_stay_null_and_make_the_bucket_incomplete() -> None:
     day = date(2026, 6, 1)
     values: list[int | None] = [5] * 96
     values[1] = None
-    (hour,) = assemble([block(day, values)], window(day, date(2026, 6, 2), ReadGranularity.hour))
+    (hour,) = assemble([block(day, values)], window(day, date(2026, 6, 2), Granularity.PT1H))
     assert hour.values[0] == 15
     assert hour.complete[0] is False
     assert hour.incomplete_buckets() == [0]
-    (quarter,) = assemble(
-        [block(day, values)], window(day, date(2026, 6, 2), ReadGranularity.quarter_hour)
-    )
+    (quarter,) = assemble([block(day, values)], window(day, date(2026, 6, 2), Granularity.PT15M))
     assert quarter.values[1] is None
     assert quarter.states[1] is None
 
@@ -95,7 +92,7 @@ def test_a_day_without_blocks_is_a_null_bucket_not_a_missing_one() -> None:
     first = date(2026, 6, 1)
     (daily,) = assemble(
         [full_day(first), full_day(date(2026, 6, 3))],
-        window(first, date(2026, 6, 4), ReadGranularity.day),
+        window(first, date(2026, 6, 4), Granularity.P1D),
     )
     assert daily.values == [960, None, 960]
     assert daily.complete == [True, False, True]
@@ -106,12 +103,12 @@ def test_sums_carry_the_worst_validation_state() -> None:
     states: list[int | None] = [ValidationState.VAL] * 96
     states[10] = ValidationState.EST
     (daily,) = assemble(
-        [block(day, [1] * 96, states=states)], window(day, date(2026, 6, 2), ReadGranularity.day)
+        [block(day, [1] * 96, states=states)], window(day, date(2026, 6, 2), Granularity.P1D)
     )
     assert daily.states == [ValidationState.EST]
     states[20] = ValidationState.NVAL
     (daily,) = assemble(
-        [block(day, [1] * 96, states=states)], window(day, date(2026, 6, 2), ReadGranularity.day)
+        [block(day, [1] * 96, states=states)], window(day, date(2026, 6, 2), Granularity.P1D)
     )
     assert daily.states == [ValidationState.NVAL]
 
@@ -120,7 +117,7 @@ def test_months_follow_the_brussels_calendar() -> None:
     days = [date(2026, 3, 1) + timedelta(days=n) for n in range(61)]  # March and April
     (monthly,) = assemble(
         [full_day(day, 1) for day in days],
-        window(date(2026, 3, 1), date(2026, 5, 1), ReadGranularity.month),
+        window(date(2026, 3, 1), date(2026, 5, 1), Granularity.P1M),
     )
     assert monthly.values == [31 * 96 - 4, 30 * 96]
     assert monthly.complete == [True, True]
@@ -135,7 +132,7 @@ def test_a_window_inside_a_day_is_clipped() -> None:
     start = day_start(day) + timedelta(hours=2)
     (quarter,) = assemble(
         [block(day, list(range(96)))],
-        ReadWindow.checked(start, start + timedelta(hours=1), ReadGranularity.quarter_hour),
+        ReadWindow.checked(start, start + timedelta(hours=1), Granularity.PT15M),
     )
     assert quarter.values == [8, 9, 10, 11]
 
@@ -143,35 +140,35 @@ def test_a_window_inside_a_day_is_clipped() -> None:
 def test_the_asked_granularity_is_preferred_when_stored() -> None:
     day = date(2026, 6, 1)
     blocks = [full_day(day, 1), block(day, [500], granularity=Granularity.P1D)]
-    (daily,) = assemble(blocks, window(day, date(2026, 6, 2), ReadGranularity.day))
+    (daily,) = assemble(blocks, window(day, date(2026, 6, 2), Granularity.P1D))
     assert daily.values == [500]
 
 
 def test_series_stored_coarser_is_served_at_its_own_step() -> None:
     day = date(2026, 6, 1)
     hourly = block(day, [100] * 24, granularity=Granularity.PT1H)
-    (gas,) = assemble([hourly], window(day, date(2026, 6, 2), ReadGranularity.quarter_hour))
-    assert gas.granularity is ReadGranularity.hour
+    (gas,) = assemble([hourly], window(day, date(2026, 6, 2), Granularity.PT15M))
+    assert gas.granularity is Granularity.PT1H
     assert len(gas.values) == 24
 
 
 def test_series_are_per_direction() -> None:
     day = date(2026, 6, 1)
     blocks = [full_day(day), block(day, [1] * 96, direction=Direction.injection)]
-    series = assemble(blocks, window(day, date(2026, 6, 2), ReadGranularity.quarter_hour))
+    series = assemble(blocks, window(day, date(2026, 6, 2), Granularity.PT15M))
     assert [s.key.direction for s in series] == [Direction.offtake, Direction.injection]
 
 
 @pytest.mark.parametrize(
     ("start", "granularity"),
     [
-        (datetime(2026, 6, 1, 0, 7, tzinfo=UTC), ReadGranularity.quarter_hour),
-        (datetime(2026, 6, 1, 0, 15, tzinfo=UTC), ReadGranularity.hour),
-        (datetime(2026, 6, 1, 0, 0, tzinfo=UTC), ReadGranularity.day),  # 02:00 in Brussels
-        (day_start(date(2026, 6, 2)), ReadGranularity.month),
+        (datetime(2026, 6, 1, 0, 7, tzinfo=UTC), Granularity.PT15M),
+        (datetime(2026, 6, 1, 0, 15, tzinfo=UTC), Granularity.PT1H),
+        (datetime(2026, 6, 1, 0, 0, tzinfo=UTC), Granularity.P1D),  # 02:00 in Brussels
+        (day_start(date(2026, 6, 2)), Granularity.P1M),
     ],
 )
-def test_windows_off_the_grid_are_refused(start: datetime, granularity: ReadGranularity) -> None:
+def test_windows_off_the_grid_are_refused(start: datetime, granularity: Granularity) -> None:
     with pytest.raises(UnprocessableContent):
         ReadWindow.checked(start, start + timedelta(days=40), granularity)
 
@@ -179,12 +176,12 @@ def test_windows_off_the_grid_are_refused(start: datetime, granularity: ReadGran
 def test_empty_window_is_refused() -> None:
     start = day_start(date(2026, 6, 1))
     with pytest.raises(UnprocessableContent):
-        ReadWindow.checked(start, start, ReadGranularity.day)
+        ReadWindow.checked(start, start, Granularity.P1D)
 
 
 def test_month_chunks_cover_the_window_exactly() -> None:
     whole = ReadWindow.checked(
-        day_start(date(2026, 1, 15)), day_start(date(2026, 4, 3)), ReadGranularity.quarter_hour
+        day_start(date(2026, 1, 15)), day_start(date(2026, 4, 3)), Granularity.PT15M
     )
     chunks = list(month_chunks(whole))
     assert chunks[0].start == whole.start

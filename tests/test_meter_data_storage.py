@@ -19,6 +19,7 @@ from datahub_api.demo.service import DemoParameters, seed_demo_world
 from datahub_api.meter_data import repository, service
 from datahub_api.meter_data.blocks import (
     GAP,
+    BlockKey,
     pack_states,
     pack_values,
     unpack_states,
@@ -32,12 +33,13 @@ from datahub_api.meter_data.demo_data import (
     block_rows,
     pack,
 )
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.ingest_parser import BatchBuilder, CsvReader
-from datahub_api.meter_data.models import Direction, Granularity, Register, StoredUnit
-from datahub_api.meter_data.repository import BlockKey, ChangeCursor
+from datahub_api.meter_data.models import Direction, Register, StoredUnit
+from datahub_api.meter_data.repository import ChangeCursor
 
-from .conftest import make_settings
-from .meter_data_helpers import HEADER, METER, day_rows, register
+from .support.environment import make_settings
+from .support.meter_data import HEADER, METER, day_rows, register
 
 DAY = date(2026, 2, 10)
 

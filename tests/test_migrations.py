@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from datahub_api.schema_migrations import alembic_config, migrations_dir, upgrade_to_head
 
-from .conftest import create_scratch_database
+from .support.database import create_scratch_database
 
 
 async def test_models_and_migrations_do_not_drift(database_url: str) -> None:

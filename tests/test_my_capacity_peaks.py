@@ -3,7 +3,7 @@
 over their own days only (the previous tenant's 8 kW is not the tenant's peak), another
 customer's EAN an unknown one, own reads not in the access log.
 
-The flat of :mod:`tests.tenancy_world`: the previous tenant until the spring DST day, the
+The flat of :mod:`tests.support.tenancy_world`: the previous tenant until the spring DST day, the
 tenant from it (92 quarter-hours on their first day)."""
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from fastapi import FastAPI
 
 from datahub_api.brussels_days import day_start
 
-from .consent_world import Person, log_in
-from .parties import auth_headers
-from .portal_helpers import portal_browser
-from .tenancy_world import BEFORE, MOVE_IN, Tenancy, make_tenancy
+from .support.consent_world import Person, log_in
+from .support.parties import auth_headers
+from .support.portal import portal_browser
+from .support.tenancy_world import BEFORE, MOVE_IN, Tenancy, make_tenancy
 
 ME = "/api/v1/me/access-points"
 

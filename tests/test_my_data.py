@@ -2,7 +2,7 @@
 customer, their own days only (a previous or next tenant's days are gaps), on the API and in
 the portal; another customer's EAN is an unknown one; their own reads are not ESP reads.
 
-The flat of :mod:`tests.tenancy_world`: the previous tenant until the spring DST day (92
+The flat of :mod:`tests.support.tenancy_world`: the previous tenant until the spring DST day (92
 quarter-hours, the tenant's first), the tenant until the autumn DST day (100 quarter-hours,
 the next tenant's first), the landlord its grid user throughout.
 """
@@ -20,10 +20,10 @@ import pytest
 from fastapi import FastAPI
 from openpyxl import load_workbook
 
-from .consent_world import Person, log_in
-from .parties import auth_headers
-from .portal_helpers import portal_browser
-from .tenancy_world import (
+from .support.consent_world import Person, log_in
+from .support.parties import auth_headers
+from .support.portal import portal_browser
+from .support.tenancy_world import (
     AFTER,
     BEFORE,
     DURING,

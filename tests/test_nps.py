@@ -15,26 +15,28 @@ from sqlalchemy import text
 
 from datahub_api.contracts.models import Channel
 from datahub_api.jobs import commit
-from datahub_api.nps import service
 from datahub_api.nps.models import NpsAudit
+from datahub_api.nps.service import audits, daily_files
 
-from .access_point_data import fresh_ean
-from .conftest import make_settings
-from .consent_world import log_in
-from .nps_world import (
+from .support.access_point_data import fresh_ean
+from .support.consent_world import log_in
+from .support.environment import make_settings
+from .support.nps_world import (
     COMPANY_NUMBER,
     REQUESTS,
     NpsWorld,
     make_nps_world,
+    open_audit,
     sha,
     signed,
     signed_mandate,
     signed_pdf,
     submit,
+    upload,
 )
-from .parties import auth_headers, make_esp
+from .support.parties import auth_headers, make_esp
 
-RULES = service.AuditRules(days=14, evidence_max_bytes=5 * 1024 * 1024)
+RULES = audits.AuditRules(days=14, evidence_max_bytes=5 * 1024 * 1024)
 
 
 @pytest.fixture
@@ -306,28 +308,6 @@ async def test_idempotency_key_replays_the_answer(
 # --- audits ------------------------------------------------------------------------------
 
 
-async def open_audit(client: httpx.AsyncClient, world: NpsWorld, mandate_id: int) -> dict[str, Any]:
-    response = await client.post(
-        f"/api/v1/operator/nps/mandates/{mandate_id}/audits", headers=world.operator
-    )
-    assert response.status_code == 201, response.text
-    return dict(response.json())
-
-
-def upload(
-    client: httpx.AsyncClient,
-    headers: dict[str, str],
-    mandate_id: int,
-    content: bytes,
-    content_type: str = "application/pdf",
-) -> Any:
-    return client.put(
-        f"/api/v1/nps/mandates/{mandate_id}/evidence",
-        content=content,
-        headers={**headers, "Content-Type": content_type},
-    )
-
-
 async def test_an_audit_passed(app: FastAPI, client: httpx.AsyncClient, world: NpsWorld) -> None:
     document = signed_pdf("the real one")
     mandate_id = await signed_mandate(client, world, document)
@@ -441,14 +421,14 @@ async def test_an_overdue_audit_finishes_the_mandate_and_late_uploads_are_gone(
     assert late.status_code == 410
     assert await count(app, "nps_evidence_documents") == 0
     async with app.state.database.write_sessions() as session:
-        assert await service.end_overdue_audits(session) == 1
+        assert await audits.end_overdue_audits(session) == 1
         await commit(session, app.state.jobs)
     mandate = (await client.get(f"/api/v1/mandates/{mandate_id}", headers=world.a)).json()
     assert (mandate["status"], mandate["finished_reason"]) == ("finished", "audit_failed")
     history = (await client.get("/api/v1/nps/audits", headers=world.a)).json()["items"]
     assert [a["status"] for a in history] == ["overdue"]
     async with app.state.database.write_sessions() as session:
-        assert await service.end_overdue_audits(session) == 0
+        assert await audits.end_overdue_audits(session) == 0
 
 
 async def test_the_quarterly_sample_audits_a_share_of_each_esps_signed_mandates(
@@ -468,14 +448,14 @@ async def test_the_quarterly_sample_audits_a_share_of_each_esps_signed_mandates(
     await submit(client, world.b, {"ean": world.owner_ean, "evidence": signed()})
     now = datetime(2026, 11, 20, 12, tzinfo=UTC)
     async with app.state.database.write_sessions() as session:
-        opened = await service.sample_audits(
+        opened = await audits.sample_audits(
             session, share=0.34, rules=RULES, now=now, rng=random.Random(7)
         )
         await commit(session, app.state.jobs)
     assert opened == 2 + 1  # ceil(0.34 * 3) for ESP A, at least one for ESP B
     async with app.state.database.write_sessions() as session:
-        again = await service.sample_audits(session, share=0.34, rules=RULES, now=now)
-        next_quarter = await service.sample_audits(
+        again = await audits.sample_audits(session, share=0.34, rules=RULES, now=now)
+        next_quarter = await audits.sample_audits(
             session, share=0.34, rules=RULES, now=now + timedelta(days=45)
         )
         await session.rollback()
@@ -500,7 +480,7 @@ async def test_esp_b_gets_nothing_of_esp_a_on_any_nps_route(
     audit = await open_audit(client, world, mandate_id)
     assert (await upload(client, world.a, mandate_id, document)).status_code == 200
     async with app.state.database.write_sessions() as session:
-        made = await service.make_daily_files(
+        made = await daily_files.make_daily_files(
             session, day=datetime.now(UTC).date(), until=datetime.now(UTC)
         )
         await session.commit()

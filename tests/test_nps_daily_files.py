@@ -15,11 +15,12 @@ from fastapi import FastAPI
 from datahub_api.jobs import commit
 from datahub_api.meter_data import repository as meter_data_repository
 from datahub_api.meter_data.blocks import slot_start
-from datahub_api.meter_data.models import Granularity, ValidationState
-from datahub_api.nps import service
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.models import ValidationState
+from datahub_api.nps.service import daily_files
 
-from .meter_data_helpers import day_rows
-from .nps_world import NpsWorld, ingest, make_nps_world, signed_mandate, signed_pdf
+from .support.meter_data import day_rows
+from .support.nps_world import NpsWorld, ingest, make_nps_world, signed_mandate, signed_pdf
 
 DAY = date(2026, 10, 25)  # the autumn DST day: 100 quarter-hours
 BEFORE = date(2026, 10, 24)
@@ -32,7 +33,7 @@ async def world(app: FastAPI, client: httpx.AsyncClient) -> NpsWorld:
 
 async def make_files(app: FastAPI, day: date) -> list[int]:
     async with app.state.database.write_sessions() as session:
-        made = await service.make_daily_files(session, day=day, until=datetime.now(UTC))
+        made = await daily_files.make_daily_files(session, day=day, until=datetime.now(UTC))
         await commit(session, app.state.jobs)
     return [daily_file.id for daily_file in made]
 

@@ -27,7 +27,7 @@ from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Role, Scope
 from datahub_api.contracts.models import Channel
 
-from .parties import Esp, auth_headers, make_esp, make_machine_client, token
+from .support.parties import Esp, auth_headers, make_esp, make_machine_client, token
 
 TOKEN_URL = "/oauth2/v2.0/token"
 # The token URL of the test settings (no public base URL: http://<host>:<port>).
@@ -669,7 +669,7 @@ async def test_grants_cache_follows_changes_made_by_another_process(
         async with other_process.write_sessions() as session:
             found = await auth_repository.get_client_for_authentication(session, esp.client_id)
             assert found is not None
-            await auth_service.revoke_client(session, found)
+            await auth_service.revoke_client(session, found, actor="test")
             await session.commit()
     finally:
         await other_process.dispose()

@@ -9,9 +9,10 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from datahub_api.cli import DEFAULT_OPENAPI_FILE, openapi_document
+from datahub_api.cli.openapi_spec import DEFAULT_OPENAPI_FILE, openapi_document
 
-from .conftest import PROJECT_ROOT, LiveServer
+from .support.environment import PROJECT_ROOT
+from .support.live_server import LiveServer
 
 SPEC = PROJECT_ROOT / DEFAULT_OPENAPI_FILE
 

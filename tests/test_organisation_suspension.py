@@ -18,15 +18,16 @@ from datahub_api.app import create_app
 from datahub_api.audit.models import AuditRecord
 from datahub_api.settings import Settings
 
-from .conftest import create_scratch_database, make_settings
-from .consent_world import ConsentWorld, field, make_consent_world, make_person
-from .esp_portal_world import make_staff
-from .history_export_world import entry, make_export_world, request_export, run_jobs
-from .parties import auth_headers, reload_grants
-from .portal_helpers import portal_browser, post_form
-from .reading_world import mandate
-from .test_cli import run_cli
-from .test_isolation_matrix import PORTAL_PAGES, portal_operations
+from .support.cli import run_cli
+from .support.consent_world import ConsentWorld, field, make_consent_world, make_person
+from .support.database import create_scratch_database
+from .support.environment import make_settings
+from .support.esp_portal_world import make_staff
+from .support.history_export_world import entry, make_export_world, request_export, run_jobs
+from .support.parties import auth_headers, reload_grants
+from .support.portal import portal_browser, post_form
+from .support.reading_world import mandate
+from .support.route_table import PORTAL_PAGES, portal_operations
 
 ESP_ROUTES = [operation for operation, kind in PORTAL_PAGES.items() if kind == "esp"]
 SUSPEND = "/api/v1/operator/organisations/{}/suspend"

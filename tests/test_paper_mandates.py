@@ -32,11 +32,11 @@ from sqlalchemy import event, text
 from datahub_api.accounts.models import AccountRole
 from datahub_api.brussels_days import day_start
 from datahub_api.jobs import commit
-from datahub_api.nps import service as nps_service
+from datahub_api.nps.service import daily_files as nps_daily_files
 
-from .conftest import make_settings
-from .consent_world import Person, field, log_in, make_person, put_access_point
-from .history_export_world import (
+from .support.consent_world import Person, field, log_in, make_person, put_access_point
+from .support.environment import make_settings
+from .support.history_export_world import (
     EXPORTS,
     ExportWorld,
     company_entry,
@@ -45,8 +45,8 @@ from .history_export_world import (
     request_export,
     run_jobs,
 )
-from .meter_data_helpers import day_rows
-from .nps_world import (
+from .support.meter_data import day_rows
+from .support.nps_world import (
     NpsWorld,
     gvm_body,
     ingest,
@@ -55,7 +55,7 @@ from .nps_world import (
     signed_pdf,
     submit,
 )
-from .portal_helpers import portal_browser, post_form
+from .support.portal import portal_browser, post_form
 
 DAY = date(2026, 10, 25)  # the autumn DST day (100 quarter-hours), inside the data period
 NEXT = date(2026, 10, 26)
@@ -114,7 +114,7 @@ def without_ids(value: Any) -> Any:
 
 async def gvm_point(client: httpx.AsyncClient, world: NpsWorld, person: Person) -> str:
     """A fresh large-consumption access point whose grid user and customer is ``person``."""
-    from .access_point_data import fresh_ean
+    from .support.access_point_data import fresh_ean
 
     ean = fresh_ean()
     await put_access_point(
@@ -135,7 +135,7 @@ async def mandate_of(client: httpx.AsyncClient, world: NpsWorld, mandate_id: int
 
 async def make_file(app: FastAPI, day: date) -> int:
     async with app.state.database.write_sessions() as session:
-        made = await nps_service.make_daily_files(session, day=day, until=datetime.now(UTC))
+        made = await nps_daily_files.make_daily_files(session, day=day, until=datetime.now(UTC))
         await commit(session, app.state.jobs)
     assert len(made) == 1
     return made[0].id
@@ -760,7 +760,7 @@ async def test_the_migration_records_the_paper_mandates_registered_before_it(
 
     from datahub_api.schema_migrations import alembic_config, upgrade_to_head
 
-    from .conftest import create_scratch_database
+    from .support.database import create_scratch_database
 
     url = await create_scratch_database(server_url, "paper_backfill")
     await asyncio.to_thread(command.upgrade, alembic_config(url), "0015")

@@ -18,10 +18,10 @@ from datahub_api.capacity.service import MonthFigures, MonthlyPeaks
 from datahub_api.portal.capacity_chart import draw
 from datahub_api.portal.i18n import texts
 
-from .access_point_data import fresh_ean
-from .esp_portal_world import EspWorld, make_esp_world
-from .portal_helpers import no_trace, portal_browser
-from .reading_world import access_log, mandate, moved_in_ean
+from .support.access_point_data import fresh_ean
+from .support.esp_portal_world import EspWorld, make_esp_world
+from .support.portal import no_trace, portal_browser
+from .support.reading_world import access_log, mandate, moved_in_ean
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from .consent_world import PASSWORD, ConsentWorld, browser_login, field, make_consent_world
-from .parties import auth_headers
+from .support.consent_world import PASSWORD, ConsentWorld, browser_login, field, make_consent_world
+from .support.parties import auth_headers
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ from datahub_api.demo.service import DemoParameters, seed_demo_world
 from datahub_api.portal.demo_data import esp_portal_url
 from datahub_api.settings import Settings
 
-from .consent_world import Person, browser_login, field
-from .esp_portal_world import AUTUMN, SPRING, EspWorld, make_esp_world, make_staff
-from .parties import auth_headers, make_esp
+from .support.consent_world import Person, browser_login, field
+from .support.esp_portal_world import AUTUMN, SPRING, EspWorld, make_esp_world, make_staff
+from .support.parties import auth_headers, make_esp
 
 
 @pytest.fixture
@@ -457,7 +457,7 @@ async def test_people_who_are_not_esp_staff_are_refused(app: FastAPI, esp_world:
 async def test_the_chart_read_is_in_the_customers_access_log(
     app: FastAPI, esp_world: EspWorld
 ) -> None:
-    from .reading_world import access_log
+    from .support.reading_world import access_log
 
     staff = await browser(app, esp_world.staff_a)
     try:

@@ -7,8 +7,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
-from datahub_api.meter_data.series import ReadGranularity, ReadWindow, Series, SeriesKey
+from datahub_api.meter_data.series import ReadWindow, Series, SeriesKey
 from datahub_api.portal.esp_chart import (
     BadPeriod,
     Period,
@@ -107,7 +108,7 @@ def test_gaps_estimates_and_sums_over_meters() -> None:
     window = ReadWindow(
         datetime(2026, 3, 10, tzinfo=UTC),
         datetime(2026, 3, 10, 1, tzinfo=UTC),
-        ReadGranularity.quarter_hour,
+        Granularity.PT15M,
     )
     offtake = _series(window, Direction.offtake, [100, None, 300, 400])
     second_meter = _series(window, Direction.offtake, [1, None, 1, 1], meter="M2")
@@ -151,10 +152,10 @@ def test_day_and_night_registers_are_summed_when_there_is_no_total() -> None:
 
 def test_gas_is_drawn_at_its_hourly_step() -> None:
     window = Period.holding(Span.day, date(2026, 10, 25)).window()
-    hourly = ReadWindow(window.start, window.end, ReadGranularity.hour)
+    hourly = ReadWindow(window.start, window.end, Granularity.PT1H)
     gas = _series(hourly, Direction.offtake, [1000] * 25, unit=StoredUnit.litre)
     data = chart_data([gas], window)
-    assert data.granularity is ReadGranularity.hour
+    assert data.granularity is Granularity.PT1H
     assert len(data.buckets) == 25
     assert data.unit is StoredUnit.litre
 

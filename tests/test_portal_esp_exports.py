@@ -20,10 +20,10 @@ from datahub_api.accounts.models import AccountRole
 from datahub_api.brussels_days import BRUSSELS
 from datahub_api.settings import Settings
 
-from .conftest import make_settings
-from .consent_world import Person, browser_login, make_person
-from .esp_portal_world import make_staff
-from .history_export_world import (
+from .support.consent_world import Person, browser_login, make_person
+from .support.environment import make_settings
+from .support.esp_portal_world import make_staff
+from .support.history_export_world import (
     EXPORTS,
     ExportWorld,
     company_entry,

@@ -16,11 +16,17 @@ from sqlalchemy import select
 from datahub_api.accounts.models import AccountRole
 from datahub_api.contracts.models import Channel, DataAccessContract
 
-from .consent_world import make_consent_world, make_person
-from .nps_world import NpsWorld, make_nps_world, signed_mandate, signed_pdf
-from .parties import make_esp
-from .portal_helpers import no_trace, portal_browser, post_form, seed_sla_month
-from .test_nps import open_audit, upload
+from .support.consent_world import make_consent_world, make_person
+from .support.nps_world import (
+    NpsWorld,
+    make_nps_world,
+    open_audit,
+    signed_mandate,
+    signed_pdf,
+    upload,
+)
+from .support.parties import make_esp
+from .support.portal import no_trace, portal_browser, post_form, seed_sla_month
 
 CONTRACTS = "/portal/operator/contracts"
 

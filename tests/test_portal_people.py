@@ -13,7 +13,7 @@ from sqlalchemy import update
 from datahub_api.accounts.models import AccountRole
 from datahub_api.mandates.models import ConsentSession
 
-from .consent_world import (
+from .support.consent_world import (
     ConsentWorld,
     browser_login,
     decide,
@@ -23,8 +23,8 @@ from .consent_world import (
     open_consent,
     owner_mandate,
 )
-from .parties import auth_headers
-from .portal_helpers import no_trace, portal_browser, post_form
+from .support.parties import auth_headers
+from .support.portal import no_trace, portal_browser, post_form
 
 
 @pytest.fixture

@@ -12,10 +12,11 @@ from fastapi import FastAPI
 from datahub_api.access_log import service as access_log_service
 from datahub_api.auth.principal import ESP_SCOPES, Principal, Role
 from datahub_api.errors import Forbidden, NotFound
-from datahub_api.mandates.access import Granularity, authorize_read
+from datahub_api.mandates.access import authorize_read
+from datahub_api.meter_data.granularity import Granularity
 
-from .consent_world import ConsentWorld, decide, log_in, make_consent_world
-from .parties import Esp, auth_headers
+from .support.consent_world import ConsentWorld, decide, log_in, make_consent_world
+from .support.parties import Esp, auth_headers
 
 API = ("api", "nps")
 
@@ -62,7 +63,7 @@ async def test_no_mandate_reads_like_an_unknown_ean(app: FastAPI, world: Consent
                 world.owner_ean,
                 start=at("2025-01-01"),
                 end=at("2025-01-02"),
-                granularities=[Granularity.day],
+                granularities=[Granularity.P1D],
                 channels=API,
             )
         with pytest.raises(NotFound) as unknown:
@@ -72,7 +73,7 @@ async def test_no_mandate_reads_like_an_unknown_ean(app: FastAPI, world: Consent
                 "541448800000000000",
                 start=at("2025-01-01"),
                 end=at("2025-01-02"),
-                granularities=[Granularity.day],
+                granularities=[Granularity.P1D],
                 channels=API,
             )
     assert str(without.value).replace(world.owner_ean, "X") == str(unknown.value).replace(
@@ -99,7 +100,7 @@ async def test_period_granularity_tenure_and_channel(
             world.owner_ean,
             start=at("2025-03-01"),
             end=at("2025-04-01"),
-            granularities=[Granularity.day],
+            granularities=[Granularity.P1D],
             channels=API,
         )
         # The ESP may ask for its data period; the owner's tenure began 2024-01-01 (Brussels
@@ -113,7 +114,7 @@ async def test_period_granularity_tenure_and_channel(
                 world.owner_ean,
                 start=at("2025-03-01"),
                 end=at("2025-03-02"),
-                granularities=[Granularity.quarter_hour],
+                granularities=[Granularity.PT15M],
                 channels=API,
             )
         assert "granularity" in str(granularity.value)
@@ -123,7 +124,7 @@ async def test_period_granularity_tenure_and_channel(
             world.owner_ean,
             start=at("2023-06-01"),
             end=at("2023-07-01"),
-            granularities=[Granularity.day],
+            granularities=[Granularity.P1D],
             channels=API,
         )
         assert before_tenure.released_part(at("2023-06-01"), at("2023-07-01")) is None
@@ -134,7 +135,7 @@ async def test_period_granularity_tenure_and_channel(
                 world.owner_ean,
                 start=at("2022-12-01"),
                 end=at("2023-07-01"),
-                granularities=[Granularity.day],
+                granularities=[Granularity.P1D],
                 channels=API,
             )
         # Only the mandate's own bounds, never the customer's move-in date.
@@ -150,7 +151,7 @@ async def test_period_granularity_tenure_and_channel(
                 world.owner_ean,
                 start=at("2025-03-01"),
                 end=at("2025-04-01"),
-                granularities=[Granularity.day],
+                granularities=[Granularity.P1D],
                 channels=("portal",),
             )
         with pytest.raises(NotFound):
@@ -160,7 +161,7 @@ async def test_period_granularity_tenure_and_channel(
                 world.owner_ean,
                 start=at("2025-03-01"),
                 end=at("2025-04-01"),
-                granularities=[Granularity.day],
+                granularities=[Granularity.P1D],
                 channels=API,
             )
 
@@ -176,7 +177,7 @@ async def test_a_revoked_mandate_stops_the_next_read(
             session,
             principal,
             world.owner_ean,
-            granularities=[Granularity.quarter_hour],
+            granularities=[Granularity.PT15M],
             channels=API,
             start=start,
             end=end,
@@ -192,7 +193,7 @@ async def test_a_revoked_mandate_stops_the_next_read(
                 session,
                 principal,
                 world.owner_ean,
-                granularities=[Granularity.quarter_hour],
+                granularities=[Granularity.PT15M],
                 channels=API,
                 start=start,
                 end=end,
@@ -211,7 +212,7 @@ async def test_the_customer_sees_who_read_their_data(
             world.owner_ean,
             start=at("2025-02-01"),
             end=at("2025-02-02"),
-            granularities=[Granularity.quarter_hour],
+            granularities=[Granularity.PT15M],
             channels=API,
         )
         access_log_service.record_read(

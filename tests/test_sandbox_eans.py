@@ -17,8 +17,8 @@ from datahub_api.access_points.sandbox import SandboxKind, sandbox_kind
 from datahub_api.auth.principal import Role
 from datahub_api.brussels_days import today_in_brussels
 
-from .consent_world import ConsentWorld, make_consent_world
-from .parties import auth_headers, make_machine_client
+from .support.consent_world import ConsentWorld, make_consent_world
+from .support.parties import auth_headers, make_machine_client
 
 MOCK = "/v3/api/mandate/mock"
 ENERGY = "/v3/api/mandate/energy"

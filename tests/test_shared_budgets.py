@@ -28,12 +28,12 @@ from datahub_api.db import create_database
 from datahub_api.throttles.service import LEASE_SHARE, RateBudget
 from datahub_api.throttles.storage import PostgresStorage
 
-from .conftest import (
+from .support.environment import (
     TEST_DATA_DIR,
     TEST_KEY_ENCRYPTION_KEY,
-    _worker_id,
     free_port,
     make_settings,
+    worker_id,
 )
 
 BUDGET = 20
@@ -279,7 +279,7 @@ async def test_two_nodes_share_one_budget_per_caller(
     if storage == "redis":
         env["DATAHUB_REDIS_URL"] = request.getfixturevalue("redis_url")
         env["DATAHUB_REDIS_KEY_PREFIX"] = f"datahub-test-{uuid.uuid4().hex}"
-    data_dir = TEST_DATA_DIR / f"budgets-{_worker_id()}"
+    data_dir = TEST_DATA_DIR / f"budgets-{worker_id()}"
     nodes = [Node(clean_database, data_dir, env, workers=2)]
     try:
         async with httpx.AsyncClient(timeout=30) as client:

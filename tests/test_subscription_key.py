@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from .parties import auth_headers, make_esp
+from .support.parties import auth_headers, make_esp
 
 V3_ROUTE = "/v3/api/mandate"
 

@@ -21,23 +21,17 @@ from datahub_api.auth.principal import ESP_SCOPES, Principal, Role
 from datahub_api.brussels_days import day_start, today_in_brussels
 from datahub_api.errors import NotFound
 from datahub_api.mandates import service as mandates_service
-from datahub_api.mandates.access import Granularity, authorize_read, readable_portfolio
+from datahub_api.mandates.access import authorize_read, readable_portfolio
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.settings import Settings
 
-from .conftest import make_settings
-from .consent_world import ConsentWorld, log_in, make_consent_world
-from .meter_data_helpers import day_rows
-from .parties import Esp, auth_headers
-from .reading_world import deliver, head_end_headers, mandate
-from .tenancy_world import (
-    BEFORE,
-    DURING,
-    MOVE_IN,
-    SINCE,
-    Tenancy,
-    make_tenancy,
-)
-from .time_faces import z
+from .support.consent_world import ConsentWorld, log_in, make_consent_world
+from .support.environment import make_settings
+from .support.meter_data import day_rows
+from .support.parties import Esp, auth_headers
+from .support.reading_world import deliver, head_end_headers, mandate
+from .support.tenancy_world import BEFORE, DURING, MOVE_IN, SINCE, Tenancy, make_tenancy
+from .support.time_faces import z
 
 HOOK = "127.0.0.1:9"  # deliveries are queued, never sent (no worker runs in tests)
 API = ("api", "nps")
@@ -161,7 +155,7 @@ async def test_a_tenants_whole_story(
                     world.ean,
                     start=day_start(DURING),
                     end=day_start(DURING + timedelta(days=1)),
-                    granularities=[Granularity.quarter_hour],
+                    granularities=[Granularity.PT15M],
                     channels=API,
                     now=day_start(tomorrow),
                 )
@@ -465,7 +459,7 @@ async def test_past_its_expiration_instant_a_mandate_reads_nothing_on_dst_days(
                 owners.owner_ean,
                 start=day_start(dst_day),
                 end=end_of_day,
-                granularities=[Granularity.quarter_hour],
+                granularities=[Granularity.PT15M],
                 channels=API,
                 now=now,
             )

@@ -24,10 +24,9 @@ from datahub_api.auth.rate_limit import ClientRateLimiter
 from datahub_api.client_address import TrustedProxies, resolve
 from datahub_api.throttles.service import AttemptCeiling, FailureThrottle
 
-from .conftest import make_settings
-from .consent_world import field
-from .parties import Esp, make_esp
-from .test_login import make_account
+from .support.consent_world import field
+from .support.environment import make_settings
+from .support.parties import Esp, make_account, make_esp
 
 LOGIN = "/api/v1/auth/login"
 TOKEN = "/oauth2/v2.0/token"
@@ -344,7 +343,7 @@ async def test_registration_is_throttled_per_address(
 
 
 async def test_an_unreachable_redis_is_a_503_never_a_skipped_budget(clean_database: str) -> None:
-    from .conftest import free_port
+    from .support.environment import free_port
 
     settings = make_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     application = create_app(settings, database_url=clean_database)

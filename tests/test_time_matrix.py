@@ -36,20 +36,20 @@ from datahub_api.auth.principal import Role
 from datahub_api.brussels_days import brussels_date
 from datahub_api.history_exports import tasks as history_tasks
 from datahub_api.jobs import JobQueue, commit
-from datahub_api.nps import service as nps_service
+from datahub_api.nps.service import daily_files as nps_daily_files
 from datahub_api.settings import Settings
 from datahub_api.sla import repository as sla_repository
 
-from .access_point_data import fresh_ean
-from .conftest import make_settings
-from .consent_world import PASSWORD, Person, decide, log_in, make_person, open_consent
-from .consent_world import put_access_point as put_point
-from .meter_data_helpers import day_rows
-from .nps_world import sha, signed_pdf
-from .parties import Esp, auth_headers, make_esp, make_machine_client
-from .portal_helpers import portal_browser
-from .reading_world import deliver
-from .time_faces import Faces, csv_values_by_day, files_of, only
+from .support.access_point_data import fresh_ean
+from .support.consent_world import PASSWORD, Person, decide, log_in, make_person, open_consent
+from .support.consent_world import put_access_point as put_point
+from .support.environment import make_settings
+from .support.meter_data import day_rows
+from .support.nps_world import sha, signed_pdf
+from .support.parties import Esp, auth_headers, make_esp, make_machine_client
+from .support.portal import portal_browser
+from .support.reading_world import deliver
+from .support.time_faces import Faces, csv_values_by_day, files_of, only
 
 SINCE = "2026-01-01"
 BEFORE = date(2026, 3, 28)  # the previous household's last day
@@ -146,7 +146,9 @@ class Movers:
     async def nps_file_days(self, day: date) -> dict[date, int]:
         """The next NPS daily file (made for ``day``): rows of the EAN per Brussels day."""
         async with self.app.state.database.write_sessions() as session:
-            [made] = await nps_service.make_daily_files(session, day=day, until=datetime.now(UTC))
+            [made] = await nps_daily_files.make_daily_files(
+                session, day=day, until=datetime.now(UTC)
+            )
             await commit(session, self.app.state.jobs)
         answer = await self.client.get(f"/api/v1/nps/daily-files/{made.id}", headers=self.headers)
         assert answer.status_code == 200, answer.text

@@ -25,16 +25,16 @@ from datahub_api.db import Database
 from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates.models import DataServiceType
 from datahub_api.meter_data import repository, service
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.ingest_parser import BatchBuilder, CsvReader
-from datahub_api.meter_data.models import Granularity
 from datahub_api.meter_data.reads import Release, series_of
-from datahub_api.meter_data.series import ReadGranularity, ReadWindow
+from datahub_api.meter_data.series import ReadWindow
 
-from .access_point_data import access_point_body, fresh_ean
-from .consent_world import ConsentWorld, log_in, make_consent_world, owner_mandate
-from .fluvius_spec import sdist_path
-from .meter_data_helpers import HEADER, METER, day_rows
-from .parties import Esp, auth_headers
+from .support.access_point_data import access_point_body, fresh_ean
+from .support.consent_world import ConsentWorld, log_in, make_consent_world, owner_mandate
+from .support.fluvius_spec import sdist_path
+from .support.meter_data import HEADER, METER, day_rows
+from .support.parties import Esp, auth_headers
 
 URL = "/v3/api/mandate/energy"
 DAY = date(2026, 2, 10)  # a Tuesday: 96 quarter-hours
@@ -302,8 +302,8 @@ async def test_the_numbers_are_those_of_the_series_module(
     ean = world.owner_ean
     await ingest(app, day_rows(ean, AUTUMN, slots=range(0, 100, 3)) + day_rows(ean, SPRING))
     for granularity, read in (
-        ("hourly_quarterhourly", ReadGranularity.quarter_hour),
-        ("daily", ReadGranularity.day),
+        ("hourly_quarterhourly", Granularity.PT15M),
+        ("daily", Granularity.P1D),
     ):
         params = {
             "ean": ean,
@@ -313,7 +313,7 @@ async def test_the_numbers_are_those_of_the_series_module(
             "to": z(day_start(AUTUMN + timedelta(days=1))),
         }
         [meter] = meters_of(await client.get(URL, params=params, headers=headers_a))
-        field = "quarterHourlyEnergy" if read is ReadGranularity.quarter_hour else "dailyEnergy"
+        field = "quarterHourlyEnergy" if read is Granularity.PT15M else "dailyEnergy"
         window = ReadWindow(day_start(SPRING), day_start(AUTUMN + timedelta(days=1)), read)
         async with app.state.database.read_sessions() as session:
             [series] = await series_of(

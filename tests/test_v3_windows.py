@@ -17,12 +17,11 @@ from datahub_api.brussels_days import BRUSSELS, day_start, gas_day_start
 from datahub_api.fluvius_v3.windows import UnreadableBound, WindowRequest, parse_bound
 from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates.models import DataServiceType
-from datahub_api.meter_data.models import Granularity
-from datahub_api.meter_data.series import ReadGranularity
+from datahub_api.meter_data.granularity import Granularity
 
-from .consent_world import ConsentWorld, make_consent_world
-from .meter_data_helpers import day_rows
-from .parties import Esp, auth_headers
+from .support.consent_world import ConsentWorld, make_consent_world
+from .support.meter_data import day_rows
+from .support.parties import Esp, auth_headers
 from .test_v3_energy import ingest, register_point
 
 URL = "/v3/api/mandate/energy"
@@ -59,8 +58,8 @@ def shapes(day: date) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("day", [SPRING, AUTUMN, date(2024, 1, 15)])
-@pytest.mark.parametrize("granularity", [ReadGranularity.quarter_hour, ReadGranularity.day])
-def test_every_shape_of_a_calendar_day_is_that_day(day: date, granularity: ReadGranularity) -> None:
+@pytest.mark.parametrize("granularity", [Granularity.PT15M, Granularity.P1D])
+def test_every_shape_of_a_calendar_day_is_that_day(day: date, granularity: Granularity) -> None:
     for first, last in shapes(day):
         window = WindowRequest(parse_bound(first), parse_bound(last, inclusive_end=True)).window(
             granularity, gas=False
@@ -69,7 +68,7 @@ def test_every_shape_of_a_calendar_day_is_that_day(day: date, granularity: ReadG
             first,
             last,
         )
-        expected = QUARTERS.get(day, 96) if granularity is ReadGranularity.quarter_hour else 1
+        expected = QUARTERS.get(day, 96) if granularity is Granularity.PT15M else 1
         assert window.bucket_count() == expected
 
 
@@ -77,25 +76,25 @@ def test_every_shape_of_a_calendar_day_is_that_day(day: date, granularity: ReadG
     ("first", "last", "granularity", "start", "end"),
     [
         # Inside a quarter-hour: every quarter-hour the window touches.
-        ("2024-05-02T08:07:00Z", "2024-05-02T08:52:30Z", ReadGranularity.quarter_hour,
+        ("2024-05-02T08:07:00Z", "2024-05-02T08:52:30Z", Granularity.PT15M,
          "2024-05-02T08:00:00Z", "2024-05-02T09:00:00Z"),
-        ("2024-05-02T08:14:59Z", "2024-05-02T08:29:59Z", ReadGranularity.quarter_hour,
+        ("2024-05-02T08:14:59Z", "2024-05-02T08:29:59Z", Granularity.PT15M,
          "2024-05-02T08:00:00Z", "2024-05-02T08:30:00Z"),
-        ("2024-05-02T08:30:00.5+02:00", "2024-05-02T09:00:00+02:00", ReadGranularity.hour,
+        ("2024-05-02T08:30:00.5+02:00", "2024-05-02T09:00:00+02:00", Granularity.PT1H,
          "2024-05-02T06:00:00Z", "2024-05-02T07:00:00Z"),
         # Inside a day, for days: the days it touches.
-        ("2024-05-02T10:00:00Z", "2024-05-03T10:00:00Z", ReadGranularity.day,
+        ("2024-05-02T10:00:00Z", "2024-05-03T10:00:00Z", Granularity.P1D,
          "2024-05-01T22:00:00Z", "2024-05-03T22:00:00Z"),
         # The README example of fluvius-energy-api: January to May.
-        ("2024-01-01T00:00:00Z", "2024-06-01T00:00:00Z", ReadGranularity.day,
+        ("2024-01-01T00:00:00Z", "2024-06-01T00:00:00Z", Granularity.P1D,
          "2023-12-31T23:00:00Z", "2024-05-31T22:00:00Z"),
         # A UTC midnight start with a time inside the day: the day from its start.
-        ("2024-05-02T00:00:00Z", "2024-05-02T12:00:00Z", ReadGranularity.quarter_hour,
+        ("2024-05-02T00:00:00Z", "2024-05-02T12:00:00Z", Granularity.PT15M,
          "2024-05-01T22:00:00Z", "2024-05-02T12:00:00Z"),
     ],
 )  # fmt: skip
 def test_other_windows_widen_to_the_grid(
-    first: str, last: str, granularity: ReadGranularity, start: str, end: str
+    first: str, last: str, granularity: Granularity, start: str, end: str
 ) -> None:
     window = WindowRequest(parse_bound(first), parse_bound(last, inclusive_end=True)).window(
         granularity, gas=False
@@ -106,7 +105,7 @@ def test_other_windows_widen_to_the_grid(
 def test_the_readme_window_has_152_days() -> None:
     window = WindowRequest(
         parse_bound("2024-01-01T00:00:00Z"), parse_bound("2024-06-01T00:00:00Z", inclusive_end=True)
-    ).window(ReadGranularity.day, gas=False)
+    ).window(Granularity.P1D, gas=False)
     assert window.bucket_count() == 152  # 1 January up to and including 31 May
 
 
@@ -124,7 +123,7 @@ def test_the_readme_window_has_152_days() -> None:
 def test_gas_windows_are_the_gas_days_they_name(first: str, last: str, days: list[date]) -> None:
     window = (
         WindowRequest(parse_bound(first), parse_bound(last, inclusive_end=True))
-        .window(ReadGranularity.day, gas=True)
+        .window(Granularity.P1D, gas=True)
         .as_gas()
     )
     assert (window.start, window.end) == (

@@ -29,9 +29,9 @@ from datahub_api.webhooks.models import DeliveryStatus, WebhookDelivery
 from datahub_api.webhooks.targets import TargetRefused, refusal_reason, resolve_target
 from datahub_api.webhooks.tasks import sweep_overdue_deliveries
 
-from .conftest import make_settings
-from .parties import Esp, auth_headers, make_esp
-from .webhook_receiver import Receiver, running_receiver
+from .support.environment import make_settings
+from .support.parties import Esp, auth_headers, make_esp
+from .support.webhook_receiver import Receiver, running_receiver
 
 # Long enough that a slow first queue run (a loaded CI machine) does not reach the retry.
 RETRY_WAIT_SECONDS = 3.0

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
+from limits.aio.storage import Storage
 from limits.errors import StorageError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,6 +32,7 @@ from datahub_api.capacity.router import router as capacity_router
 from datahub_api.client_address import ClientAddressMiddleware
 from datahub_api.contracts.router import router as contracts_router
 from datahub_api.db import create_database, normalize_database_url
+from datahub_api.deps import AppState, state_of
 from datahub_api.errors import (
     PROBLEM_SCHEMA,
     PayloadTooLarge,
@@ -43,6 +46,7 @@ from datahub_api.events.router import router as events_router
 from datahub_api.fluvius_v3.errors import install_v3_face
 from datahub_api.fluvius_v3.router import router as v3_router
 from datahub_api.gas_calorific.router import router as gas_calorific_router
+from datahub_api.health.admission import Admission, AdmissionMiddleware
 from datahub_api.health.draining import Drain, DrainMiddleware, drain_on_signals
 from datahub_api.health.router import router as health_router
 from datahub_api.history_exports.router import router as history_exports_router
@@ -66,10 +70,11 @@ from datahub_api.observability import (
 from datahub_api.organisations.router import router as organisations_router
 from datahub_api.paper_mandates.router import router as paper_mandates_router
 from datahub_api.portal.customer_pages import router as portal_customer_router
-from datahub_api.portal.esp_pages import router as portal_esp_router
+from datahub_api.portal.esp import router as portal_esp_router
 from datahub_api.portal.mail_pages import router as portal_mail_router
 from datahub_api.portal.my_data_pages import router as portal_my_data_router
 from datahub_api.portal.operator_pages import router as portal_operator_router
+from datahub_api.portal.pages import render_portal_error
 from datahub_api.portal.router import install_portal_static
 from datahub_api.portal.router import router as portal_router
 from datahub_api.security_headers import SecurityHeadersMiddleware
@@ -196,6 +201,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = state_of(app)
         embedded = None
         url = database_url or settings.database_url
         if url is None:
@@ -208,29 +214,29 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
             direct_url=settings.direct_database_url,
             observer=metrics,
         )
-        app.state.database = database
+        state.database = database
         if embedded is None:
             warn_if_the_key_encryption_key_is_local(settings)
         try:
-            app.state.keys = await KeyStore(key_source(settings, database)).open()
+            state.keys = await KeyStore(key_source(settings, database)).open()
         except BaseException:
             await database.dispose()
             if embedded is not None:
                 embedded.release()
             raise
         grants = AccessGrants(database, settings.grants_refresh_seconds)
-        app.state.access_grants = grants
+        state.access_grants = grants
         grants.start()
         mandate_versions = MandateVersions(database)
-        app.state.mandate_versions = mandate_versions
+        state.mandate_versions = mandate_versions
         mandate_versions.start()
         jobs = JobQueue(database.direct_url, database, settings)
-        app.state.jobs = jobs
+        state.jobs = jobs
         try:
             await jobs.open()
             if settings.run_worker_in_process:
                 jobs.start_worker()
-            with drain_on_signals(app.state.drain, settings.shutdown_delay_seconds):
+            with drain_on_signals(state.drain, settings.shutdown_delay_seconds):
                 yield
         finally:
             await jobs.close()
@@ -248,13 +254,25 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         docs_url=None,  # served from this process by install_api_docs
         redoc_url=None,
     )
-    app.state.settings = settings
-    app.state.metrics = metrics
-    app.state.drain = Drain()
-    app.state.principal_checks = [check_principal]
-    install_throttles(app, settings)
-    app.state.on_refusal = audit_refusal
+    throttles = install_throttles(app, settings)
+    # The app's state is the typed AppState (deps.py), not Starlette's untyped State.
+    app.state = AppState(  # type: ignore[assignment]
+        settings=settings,
+        metrics=metrics,
+        drain=Drain(),
+        principal_checks=[check_principal],
+        on_refusal=audit_refusal,
+        throttle_storage=throttles.storage,
+        rate_limiter=throttles.rate_limiter,
+        login_throttle=throttles.login_throttle,
+        token_throttle=throttles.token_throttle,
+        registration_ceiling=throttles.registration_ceiling,
+        admission=Admission(
+            settings.max_in_flight, settings.admission_queue, settings.admission_wait_seconds
+        ),
+    )
     register_face_renderer("/oauth2", render_oauth_error)
+    register_face_renderer("/portal", render_portal_error)
     install_error_handlers(app)
     install_not_modified(app)
     install_v3_face(app)
@@ -303,14 +321,30 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.add_middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(DrainMiddleware, drain=app.state.drain)
+    app.add_middleware(DrainMiddleware, drain=state_of(app).drain)
+    # Outermost: a request shed costs no more than its 503 (a saturated process answers
+    # hundreds a second); it is counted in datahub_http_requests_shed.
+    app.add_middleware(
+        AdmissionMiddleware,
+        admission=state_of(app).admission,
+        retry_after_seconds=settings.admission_retry_after_seconds,
+        on_shed=metrics.requests_shed.inc,
+    )
     return app
 
 
-def install_throttles(app: FastAPI, settings: Settings) -> None:
+@dataclass(frozen=True)
+class Throttles:
+    storage: Storage
+    rate_limiter: ClientRateLimiter
+    login_throttle: LoginThrottle
+    token_throttle: FailureThrottle
+    registration_ceiling: AttemptCeiling
+
+
+def install_throttles(app: FastAPI, settings: Settings) -> Throttles:
     """Every budget of the app on one shared storage (Redis, else PostgreSQL)."""
-    storage = open_storage(settings, lambda: app.state.database)
-    app.state.throttle_storage = storage
+    storage = open_storage(settings, lambda: state_of(app).database)
 
     async def on_storage_unavailable(request: Request, exc: Exception) -> Response:
         # Budgets are never skipped: without their store, the request waits for it.
@@ -324,27 +358,30 @@ def install_throttles(app: FastAPI, settings: Settings) -> None:
         )
 
     app.add_exception_handler(StorageError, on_storage_unavailable)
-    app.state.rate_limiter = ClientRateLimiter(
-        settings.rate_limit_requests, settings.rate_limit_window_seconds, storage
-    )
-    app.state.login_throttle = LoginThrottle(
-        storage,
-        free_failures=settings.login_free_failures,
-        max_wait_seconds=settings.throttle_backoff_max_seconds,
-        failures_per_address_per_hour=settings.login_failures_per_address_per_hour,
-    )
-    app.state.token_throttle = FailureThrottle(
-        storage,
-        "token",
-        free_failures=settings.token_free_failures,
-        max_wait_seconds=settings.throttle_backoff_max_seconds,
-        ceiling_per_hour=settings.token_failures_per_address_per_hour,
-        message="Too many failed client authentications; try again later.",
-    )
-    app.state.registration_ceiling = AttemptCeiling(
-        storage,
-        "registration",
-        settings.registrations_per_address_per_hour,
-        3600,
-        "Too many registrations from this address; try again later.",
+    return Throttles(
+        storage=storage,
+        rate_limiter=ClientRateLimiter(
+            settings.rate_limit_requests, settings.rate_limit_window_seconds, storage
+        ),
+        login_throttle=LoginThrottle(
+            storage,
+            free_failures=settings.login_free_failures,
+            max_wait_seconds=settings.throttle_backoff_max_seconds,
+            failures_per_address_per_hour=settings.login_failures_per_address_per_hour,
+        ),
+        token_throttle=FailureThrottle(
+            storage,
+            "token",
+            free_failures=settings.token_free_failures,
+            max_wait_seconds=settings.throttle_backoff_max_seconds,
+            ceiling_per_hour=settings.token_failures_per_address_per_hour,
+            message="Too many failed client authentications; try again later.",
+        ),
+        registration_ceiling=AttemptCeiling(
+            storage,
+            "registration",
+            settings.registrations_per_address_per_hour,
+            3600,
+            "Too many registrations from this address; try again later.",
+        ),
     )

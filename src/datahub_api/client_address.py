@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import Iterable
+from contextvars import ContextVar
 
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,6 +21,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 UNKNOWN = "-"
 access_logger = logging.getLogger("datahub_api.access")
+# The caller's address for the request being served (None outside a request: the CLI, jobs),
+# so that a service writing the audit trail need not be handed the request.
+client_address_var: ContextVar[str | None] = ContextVar("client_address", default=None)
 
 
 class TrustedProxies:
@@ -97,6 +101,13 @@ class ClientAddressMiddleware:
         scope["client"] = (address, int(client[1]) if client else 0)
         if scheme is not None:
             scope["scheme"] = scheme if scope["type"] == "http" else scheme.replace("http", "ws")
+        token = client_address_var.set(address)
+        try:
+            await self._serve(scope, receive, send, address)
+        finally:
+            client_address_var.reset(token)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, address: str) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -31,6 +31,8 @@ class DatahubError(Exception):
     status: int = 500
     code: str = "internal-error"
     title: str = "Internal error"
+    # A 401/403 of this class leaves a refusal in the audit trail (see RefusalListener).
+    audited: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -233,7 +235,7 @@ def allowed_methods(request: Request) -> list[str]:
 def install_error_handlers(app: FastAPI) -> None:
     async def on_datahub_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DatahubError)
-        if exc.status in (401, 403):
+        if exc.status in (401, 403) and exc.audited:
             listener: RefusalListener | None = getattr(request.app.state, "on_refusal", None)
             if listener is not None:
                 await listener(request, exc)

@@ -124,6 +124,12 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=self.registry,
         )
+        self.requests_shed = Counter(
+            "datahub_http_requests_shed",
+            "Requests answered 503 by admission control (this process at capacity), not "
+            "counted in datahub_http_requests.",
+            registry=self.registry,
+        )
         self.read_sessions = Counter(
             "datahub_db_read_sessions",
             "Read-only sessions by the server that served them (replica, primary) and why "

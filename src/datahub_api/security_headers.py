@@ -17,6 +17,7 @@ from fastapi import Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from datahub_api.deps import app_state
 from datahub_api.errors import Forbidden
 from datahub_api.settings import Settings
 
@@ -57,7 +58,7 @@ def check_metrics_scraper(request: Request) -> None:
     """``/metrics`` answers only a caller named in the settings: the bearer token of
     ``metrics_token`` or a peer address inside ``metrics_allowed_networks`` (the direct peer,
     never a forwarded-for header). With neither set nobody may scrape."""
-    settings: Settings = request.app.state.settings
+    settings: Settings = app_state(request).settings
     token = settings.metrics_token
     if token is not None:
         scheme, _, given = request.headers.get("authorization", "").partition(" ")

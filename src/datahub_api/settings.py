@@ -63,7 +63,7 @@ DEFAULT_SLA_TARGETS: dict[str, SlaTarget] = {
 
 
 class Settings(BaseSettings):
-    """Every knob of the service. Each field is documented in the README's configuration table."""
+    """Every knob of the service. Each field is documented in the table of docs/configuration.md."""
 
     model_config = SettingsConfigDict(env_prefix="DATAHUB_", extra="ignore")
 
@@ -144,6 +144,35 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections per process.")
     db_connect_timeout_seconds: float = Field(
         default=5.0, gt=0, description="How long to wait for the database before giving up."
+    )
+    max_in_flight: int = Field(
+        default=8,
+        ge=1,
+        le=1000,
+        description="Requests one process runs at a time (health checks and metrics aside); "
+        "the others wait for a slot (see `admission_queue`). Keep it at or below "
+        "`db_pool_size`.",
+    )
+    admission_queue: int = Field(
+        default=64,
+        ge=0,
+        le=100_000,
+        description="Requests one process lets wait for a slot; beyond them it answers 503 "
+        "with `Retry-After` at once.",
+    )
+    admission_wait_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="Longest a request waits for a slot before it is answered 503 with "
+        "`Retry-After`. A burst waits first come first served; once the queue stands, the "
+        "newest waiter is served first and the oldest reach this limit.",
+    )
+    admission_retry_after_seconds: int = Field(
+        default=1,
+        ge=1,
+        le=3600,
+        description="The `Retry-After` of a request shed by admission control.",
     )
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024,

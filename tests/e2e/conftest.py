@@ -8,10 +8,7 @@ the browser when it is missing. Screenshots go to ``.test-artifacts/screenshots/
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,31 +18,12 @@ from fastapi import FastAPI
 from datahub_api.app import create_app
 from datahub_api.settings import Settings
 
-from ..conftest import PROJECT_ROOT, LiveServer, make_settings
+from ..support.browser import CHROMIUM, NewPage, missing_browser
+from ..support.environment import make_settings
+from ..support.live_server import LiveServer
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
-
-CHROMIUM = Path(os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium"))
-SCREENSHOTS = PROJECT_ROOT / ".test-artifacts" / "screenshots"
-
-
-def missing_browser() -> str | None:
-    """Why the browser tests cannot run here, or None when they can."""
-    if importlib.util.find_spec("playwright") is None:
-        return "e2e: the playwright package is not installed (make install-dev)"
-    if not CHROMIUM.exists():
-        return f"e2e: no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does it)"
-    return None
-
-
-def playwright_api() -> Any:
-    """``playwright.async_api`` for a test module, or a visible skip of that module."""
-    return pytest.importorskip(
-        "playwright.async_api",
-        reason="e2e: the playwright package is not installed (make install-dev)",
-        exc_type=ImportError,
-    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -89,9 +67,6 @@ async def browser() -> AsyncIterator[Browser]:
             await launched.close()
 
 
-NewPage = Callable[..., Awaitable["Page"]]
-
-
 @pytest.fixture
 async def new_page(browser: Browser, portal: LiveServer) -> AsyncIterator[NewPage]:
     """``await new_page()``: a page in a fresh context (its own cookies: one person each),
@@ -109,20 +84,3 @@ async def new_page(browser: Browser, portal: LiveServer) -> AsyncIterator[NewPag
     yield make
     for context in contexts:
         await context.close()
-
-
-async def screenshot(page: Page, name: str) -> Path:
-    """A full-page screenshot under ``.test-artifacts/screenshots/<name>.png``."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{re.sub(r'[^a-z0-9_-]+', '-', name.lower())}.png"
-    await page.screenshot(path=str(path), full_page=True)
-    return path
-
-
-async def log_in(page: Page, username: str, password: str, path: str = "/portal/login") -> None:
-    """Fill in and send the login form as a person does."""
-    await page.goto(path)
-    await page.get_by_label(re.compile("Gebruikersnaam|Username")).fill(username)
-    await page.get_by_label(re.compile("Wachtwoord|Password")).fill(password)
-    await page.get_by_role("button", name=re.compile("^(Aanmelden|Log in)$")).click()
-    await page.wait_for_load_state()

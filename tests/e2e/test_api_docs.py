@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..conftest import LiveServer
-from .conftest import NewPage, playwright_api, screenshot
+from ..support.browser import NewPage, playwright_api, screenshot
+from ..support.live_server import LiveServer
 
 expect = playwright_api().expect
 

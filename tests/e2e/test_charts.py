@@ -14,13 +14,13 @@ from fastapi import FastAPI
 
 from datahub_api.accounts.models import AccountRole
 
-from ..conftest import LiveServer
-from ..consent_world import PASSWORD, make_person
-from ..esp_portal_world import PLAIN, make_esp_world
-from ..parties import make_esp
-from ..portal_helpers import seed_sla_month
-from ..tenancy_world import make_tenancy
-from .conftest import NewPage, log_in, playwright_api, screenshot
+from ..support.browser import NewPage, log_in, playwright_api, screenshot
+from ..support.consent_world import PASSWORD, make_person
+from ..support.esp_portal_world import PLAIN, make_esp_world
+from ..support.live_server import LiveServer
+from ..support.parties import make_esp
+from ..support.portal import seed_sla_month
+from ..support.tenancy_world import make_tenancy
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page, Route

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import httpx
 from fastapi import FastAPI
 
-from ..consent_world import PASSWORD, make_consent_world, open_consent
-from ..parties import auth_headers
-from .conftest import NewPage, log_in, playwright_api, screenshot
+from ..support.browser import NewPage, log_in, playwright_api, screenshot
+from ..support.consent_world import PASSWORD, make_consent_world, open_consent
+from ..support.parties import auth_headers
 
 if TYPE_CHECKING:
     from playwright.async_api import Route

@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 import httpx
 from fastapi import FastAPI
 
-from datahub_api.cli import describe_credentials
+from datahub_api.cli.welcome import describe_credentials
 from datahub_api.demo.service import DemoParameters, seed_demo_world
 
-from .conftest import NewPage, log_in, playwright_api, screenshot
+from ..support.browser import NewPage, log_in, playwright_api, screenshot
 
 expect = playwright_api().expect
 

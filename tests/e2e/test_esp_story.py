@@ -10,10 +10,10 @@ import httpx
 from fastapi import FastAPI
 from playwright.async_api import Page, expect
 
-from ..consent_world import PASSWORD
-from ..esp_portal_world import AUTUMN, PLAIN, SPRING, make_esp_world
-from ..parties import auth_headers
-from .conftest import NewPage, log_in, screenshot
+from ..support.browser import NewPage, log_in, screenshot
+from ..support.consent_world import PASSWORD
+from ..support.esp_portal_world import AUTUMN, PLAIN, SPRING, make_esp_world
+from ..support.parties import auth_headers
 
 
 async def show_day(page: Page, day: str) -> None:

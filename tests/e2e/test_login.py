@@ -9,9 +9,9 @@ from fastapi import FastAPI
 
 from datahub_api.accounts.models import AccountRole
 
-from ..conftest import LiveServer
-from ..consent_world import PASSWORD, make_person
-from .conftest import NewPage, log_in, playwright_api, screenshot
+from ..support.browser import NewPage, log_in, playwright_api, screenshot
+from ..support.consent_world import PASSWORD, make_person
+from ..support.live_server import LiveServer
 
 expect = playwright_api().expect
 

@@ -13,10 +13,9 @@ from datahub_api.db import commit_and_run_hooks
 from datahub_api.mail import service as mail_service
 from datahub_api.mail.models import Language, MailPreference, OutboxMessage
 
-from ..consent_world import PASSWORD, make_person
-from ..parties import make_esp
-from ..test_mail import decide_contract
-from .conftest import NewPage, log_in, playwright_api, screenshot
+from ..support.browser import NewPage, log_in, playwright_api, screenshot
+from ..support.consent_world import PASSWORD, make_person
+from ..support.parties import decide_contract, make_esp
 
 expect = playwright_api().expect
 

@@ -7,10 +7,9 @@ from fastapi import FastAPI
 
 from datahub_api.accounts.models import AccountRole
 
-from ..consent_world import PASSWORD, make_person
-from ..nps_world import make_nps_world, signed_mandate, signed_pdf
-from ..test_nps import open_audit, upload
-from .conftest import NewPage, log_in, playwright_api, screenshot
+from ..support.browser import NewPage, log_in, playwright_api, screenshot
+from ..support.consent_world import PASSWORD, make_person
+from ..support.nps_world import make_nps_world, open_audit, signed_mandate, signed_pdf, upload
 
 expect = playwright_api().expect
 

@@ -12,10 +12,10 @@ from fastapi import FastAPI
 from datahub_api.accounts.models import AccountRole
 from datahub_api.contracts.models import Channel
 
-from ..consent_world import PASSWORD, make_consent_world, make_person
-from ..parties import make_esp
-from ..portal_helpers import seed_sla_month
-from .conftest import NewPage, log_in, playwright_api, screenshot
+from ..support.browser import NewPage, log_in, playwright_api, screenshot
+from ..support.consent_world import PASSWORD, make_consent_world, make_person
+from ..support.parties import make_esp
+from ..support.portal import seed_sla_month
 
 expect = playwright_api().expect
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from ..consent_world import PASSWORD, make_consent_world, owner_mandate
-from ..parties import auth_headers
-from .conftest import NewPage, log_in, playwright_api, screenshot
+from ..support.browser import NewPage, log_in, playwright_api, screenshot
+from ..support.consent_world import PASSWORD, make_consent_world, owner_mandate
+from ..support.parties import auth_headers
 
 expect = playwright_api().expect
 

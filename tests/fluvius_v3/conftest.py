@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from ..fluvius_spec import FluviusSpec, load_spec
+from ..support.fluvius_spec import FluviusSpec, load_spec
 from .v3_test_app import build_app, client_for
 
 

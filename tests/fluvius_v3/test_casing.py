@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from datahub_api.fluvius_v3.casing import CanonicalRoute, V3RouteTable
 
-from ..conftest import scrape_metrics
+from ..support.environment import scrape_metrics
 from .v3_test_app import build_app, client_for, router
 
 EAN = "541448800000004312"

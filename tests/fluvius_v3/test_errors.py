@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ..fluvius_spec import FluviusSpec, validate_v3_component, validate_v3_response
+from ..support.fluvius_spec import FluviusSpec, validate_v3_component, validate_v3_response
 from .v3_test_app import EAN_OF_UNREACHABLE_HEAD_END, EAN_WITHOUT_MANDATES
 
 EAN = "541448800000004312"

@@ -30,7 +30,6 @@ from datahub_api.fluvius_v3.schemas import (
     GetEnergyResponseApiDataResponse,
     GetMandatesResponse,
     GetMandatesResponseApiDataResponse,
-    Granularity,
     Mandate,
     MandateRenewalStatus,
     MandateStatus,
@@ -45,12 +44,13 @@ from datahub_api.fluvius_v3.schemas import (
     OfftakeSubHeadpoint,
     PhysicalMeter,
     ProductionSubHeadpoint,
+    RequestedGranularity,
     Unit,
     parse_multi_value,
     split_multi_value,
 )
 
-from ..fluvius_spec import (
+from ..support.fluvius_spec import (
     FluviusSpec,
     discriminator_values,
     validate_v3_request_body,
@@ -99,7 +99,10 @@ def test_query_only_enums_follow_the_parameter_descriptions(fluvius_spec: Fluviu
     parameters = {
         p["name"]: p for p in fluvius_spec.raw["paths"]["/api/mandate/energy"]["get"]["parameters"]
     }
-    for name, enum in (("granularity", Granularity), ("complexEnergyTypes", ComplexEnergyType)):
+    for name, enum in (
+        ("granularity", RequestedGranularity),
+        ("complexEnergyTypes", ComplexEnergyType),
+    ):
         description = parameters[name]["description"]
         assert all(f"<i>{member.value}</i>" in description for member in enum)
 
@@ -427,12 +430,12 @@ def test_request_models_refuse_what_the_spec_refuses(body: dict[str, Any], field
 
 def test_multi_valued_parameters() -> None:
     assert split_multi_value("VH_dag, VH_kwartier_uur;IG|") == ["VH_dag", "VH_kwartier_uur", "IG"]
-    assert parse_multi_value("daily|hourly_quarterhourly,daily", Granularity) == [
-        Granularity.DAILY,
-        Granularity.HOURLY_QUARTER_HOURLY,
+    assert parse_multi_value("daily|hourly_quarterhourly,daily", RequestedGranularity) == [
+        RequestedGranularity.DAILY,
+        RequestedGranularity.HOURLY_QUARTER_HOURLY,
     ]
     with pytest.raises(ValueError, match="'Daily' is not one of 'hourly_quarterhourly', 'daily'"):
-        parse_multi_value("Daily", Granularity)  # case-sensitive, like Fluvius
+        parse_multi_value("Daily", RequestedGranularity)  # case-sensitive, like Fluvius
     assert parse_multi_value("", DataServiceType) == []
 
 

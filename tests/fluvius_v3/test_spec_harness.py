@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from .. import fluvius_spec as fluvius_spec_module
-from ..fluvius_spec import (
+from ..support import fluvius_spec as fluvius_spec_module
+from ..support.fluvius_spec import (
     SPEC_FILES,
     FluviusSpec,
     SpecViolation,

@@ -34,7 +34,7 @@ from datahub_api.fluvius_v3.schemas import (
     PeriodType,
 )
 
-from ..conftest import make_settings
+from ..support.environment import make_settings
 
 UNUSED_DATABASE_URL = "postgresql://unused@localhost/unused"
 EAN_WITHOUT_MANDATES = "541448800000000011"

@@ -28,13 +28,14 @@ from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates.versions import MandateVersions
 from datahub_api.settings import Settings
 
-from ..conftest import TEST_KEY_ENCRYPTION_KEY, free_port, make_settings, truncate_all_tables
-from ..consent_world import make_consent_world, owner_mandate
-from ..meter_data_helpers import csv_body, day_rows
-from ..parties import auth_headers, make_esp, make_machine_client, reload_grants
-from ..test_keys_across_nodes import node_env, start_node, stop, wait_ready
-from ..test_mandate_versions import until
-from .replication import ReplicatedCluster
+from ..support.consent_world import make_consent_world, owner_mandate
+from ..support.database import truncate_all_tables
+from ..support.environment import TEST_KEY_ENCRYPTION_KEY, free_port, make_settings
+from ..support.meter_data import csv_body, day_rows
+from ..support.nodes import node_env, start_api_node, stop_node, wait_ready
+from ..support.parties import auth_headers, make_esp, make_machine_client, reload_grants
+from ..support.replication import ReplicatedCluster
+from ..support.waiting import until
 
 pytestmark = pytest.mark.skipif(
     shutil.which("pgbouncer") is None,
@@ -206,7 +207,7 @@ async def test_a_serve_process_takes_the_topology_from_its_environment(
         "DATAHUB_READ_DATABASE_URL": f"{nobody}, {libpq_url(cluster.replica.url)}",
         "DATAHUB_METRICS_TOKEN": "scraper",
     }
-    node = start_node(env, tmp_path)
+    node = start_api_node(env, tmp_path)
     try:
         await asyncio.to_thread(wait_ready, node)
         async with node.client() as client:
@@ -223,4 +224,4 @@ async def test_a_serve_process_takes_the_topology_from_its_environment(
         assert served, metrics.text
         assert "did not answer" in node.log.read_text()
     finally:
-        stop(node)
+        stop_node(node)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -29,13 +29,19 @@ from datahub_api.db import PrimaryPosition
 from datahub_api.jobs import JobQueue
 from datahub_api.mandates.versions import MandateVersions
 
-from ..access_point_data import fresh_ean
-from ..conftest import make_settings, truncate_all_tables
-from ..consent_world import ConsentWorld, make_consent_world, owner_mandate, put_access_point
-from ..parties import auth_headers, make_machine_client, reload_grants
-from ..test_mandate_versions import until
-from ..webhook_receiver import Receiver, running_receiver
-from .replication import ReplicatedCluster
+from ..support.access_point_data import fresh_ean
+from ..support.consent_world import (
+    ConsentWorld,
+    make_consent_world,
+    owner_mandate,
+    put_access_point,
+)
+from ..support.database import truncate_all_tables
+from ..support.environment import make_settings
+from ..support.parties import auth_headers, make_machine_client, reload_grants
+from ..support.replication import ReplicatedCluster
+from ..support.waiting import until
+from ..support.webhook_receiver import Receiver
 
 MAX_WAIT_SECONDS = 0.2
 
@@ -61,12 +67,6 @@ class Node:
 
 def replica_name(cluster: ReplicatedCluster) -> str:
     return f"127.0.0.1:{cluster.replica.port}/datahub"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with running_receiver() as running:
-        yield running
 
 
 @pytest.fixture

@@ -11,22 +11,21 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from datahub_api.settings import Settings
 
-from ..conftest import make_settings
-from ..parties import auth_headers, make_esp
-from ..test_keys_across_nodes import PUBLIC_URL, Node, wait_ready
-from ..test_keys_across_nodes import stop as stop_node
-from .scale_out import deployment_env, start_api_node, until
+from ..support.environment import make_settings
+from ..support.nodes import PUBLIC_URL, Node, deployment_env, start_api_node, wait_ready
+from ..support.parties import auth_headers, make_esp
+from ..support.waiting import until
 
 WEBHOOKS = "/api/v1/webhooks"  # reads webhook_endpoints, the table the test holds
 
@@ -34,21 +33,6 @@ WEBHOOKS = "/api/v1/webhooks"  # reads webhook_endpoints, the table the test hol
 @pytest.fixture
 def settings() -> Settings:
     return make_settings(public_base_url=PUBLIC_URL)
-
-
-@pytest.fixture
-async def engine(clean_database: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(clean_database)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-def nodes() -> Iterator[list[Node]]:
-    started: list[Node] = []
-    yield started
-    for node in started:
-        stop_node(node)
 
 
 async def test_a_draining_app_answers_readyz_503_and_closes_connections(

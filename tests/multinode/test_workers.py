@@ -4,7 +4,7 @@ middle of a history export leaves nothing half-done: another worker makes the ex
 and the file it writes in the shared directory is served by every API node.
 
 Real processes on the test's embedded database, with the heartbeat and dead-worker settings
-shortened (``scale_out.STALLED_SECONDS``) as an operator could set them.
+shortened (``support.nodes.STALLED_SECONDS``) as an operator could set them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from datahub_api.brussels_days import brussels_date
 from datahub_api.contracts.models import Channel
@@ -34,25 +33,25 @@ from datahub_api.settings import Settings
 from datahub_api.sla.tasks import ROLL_UP
 from datahub_api.webhooks.tasks import DELIVER
 
-from ..conftest import make_settings
-from ..history_export_world import EXPORTS, entry, make_export_world, request_export
-from ..meter_data_helpers import day_rows
-from ..parties import auth_headers, make_esp
-from ..test_keys_across_nodes import PUBLIC_URL, Node
-from ..test_keys_across_nodes import stop as stop_node
-from ..test_sla import add_mandate, days, ingest, put_point
-from ..webhook_receiver import Receiver, running_receiver
-from .scale_out import (
+from ..support.environment import make_settings
+from ..support.history_export_world import EXPORTS, entry, make_export_world, request_export
+from ..support.meter_data import day_rows
+from ..support.nodes import (
+    PUBLIC_URL,
     STALLED_SECONDS,
+    Node,
     Worker,
     deployment_env,
     finished_jobs,
     live_workers,
     start_api_node,
     start_worker,
-    until,
     wait_ready_nodes,
 )
+from ..support.parties import auth_headers, make_esp
+from ..support.sla_world import add_mandate, days, ingest, put_point
+from ..support.waiting import until
+from ..support.webhook_receiver import Receiver, running_receiver
 
 EVENTS = 60
 
@@ -64,12 +63,6 @@ def export_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with running_receiver() as running:
-        yield running
-
-
-@pytest.fixture
 def settings(export_dir: Path, receiver: Receiver) -> Settings:
     return make_settings(
         history_export_dir=export_dir,
@@ -77,30 +70,6 @@ def settings(export_dir: Path, receiver: Receiver) -> Settings:
         webhook_allowed_hosts=[receiver.host],
         webhook_allowed_ports=[receiver.port],
     )
-
-
-@pytest.fixture
-async def engine(clean_database: str) -> AsyncIterator[AsyncEngine]:
-    """The test's own look at the database the processes share."""
-    engine = create_async_engine(clean_database)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-def workers() -> Iterator[list[Worker]]:
-    started: list[Worker] = []
-    yield started
-    for worker in started:
-        worker.stop()
-
-
-@pytest.fixture
-def nodes() -> Iterator[list[Node]]:
-    started: list[Node] = []
-    yield started
-    for node in started:
-        stop_node(node)
 
 
 async def test_three_workers_run_each_job_once_and_each_periodic_tick_once(

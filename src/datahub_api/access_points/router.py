@@ -24,6 +24,7 @@ from datahub_api.access_points.schemas import (
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Scope
 from datahub_api.db import ReadSessionDep, WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import PROBLEM_JSON, UnprocessableContent, UnsupportedMediaType
 from datahub_api.http_caching import ETAG_HEADER_DOC, NOT_MODIFIED_RESPONSE, json_response_with_etag
 from datahub_api.iso_dates import IsoDate
@@ -103,7 +104,7 @@ async def list_access_points(
 ) -> Response:
     """Access points in EAN order, with their meters, periods and parties; page with
     `cursor`. Answers `If-None-Match` with 304."""
-    settings: Settings = request.app.state.settings
+    settings: Settings = app_state(request).settings
     if limit > settings.max_page_size:
         raise UnprocessableContent(f"limit: at most {settings.max_page_size}")
     items, last = await service.list_access_points(

@@ -14,6 +14,7 @@ from datahub_api.auth.dependencies import authenticate
 from datahub_api.auth.principal import Principal
 from datahub_api.client_address import client_address
 from datahub_api.db import ReadSessionDep, WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import Unauthorized, problem_responses
 
 router = APIRouter(tags=["auth"])
@@ -44,12 +45,12 @@ async def log_in(
 ) -> Me:
     """For customers, grid users, ESP staff and operators. The same message for an unknown
     user and a wrong password; failed attempts are throttled per username and address."""
-    settings = request.app.state.settings
+    settings = app_state(request).settings
     address = client_address(request)
     try:
         login = await service.log_in(
             session,
-            request.app.state.login_throttle,
+            app_state(request).login_throttle,
             username=body.username,
             password=body.password,
             address=address,

@@ -85,6 +85,25 @@ class NewLogin:
 
 WRONG_CREDENTIALS = "Wrong username or password."
 
+# --- the rules of a new account's credentials ------------------------------------------------
+
+MIN_PASSWORD_LENGTH = 12
+USERNAME_LENGTHS = (3, 150)
+
+
+def credential_problems(username: str, password: str) -> list[str]:
+    """The fields of a new account that break the rules, in form order: ``username`` (3 to
+    150 printable characters, outer spaces not counted) and ``password`` (at least
+    :data:`MIN_PASSWORD_LENGTH` characters). Every face that creates an account asks here."""
+    problems = []
+    name = username.strip()
+    shortest, longest = USERNAME_LENGTHS
+    if not (shortest <= len(name) <= longest) or not name.isprintable():
+        problems.append("username")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        problems.append("password")
+    return problems
+
 
 async def log_in(
     session: WriteSession,

@@ -16,8 +16,9 @@ from starlette.requests import Request
 from datahub_api.audit import repository
 from datahub_api.audit.models import AuditRecord
 from datahub_api.auth.principal import Principal
-from datahub_api.client_address import client_address
+from datahub_api.client_address import client_address, client_address_var
 from datahub_api.db import Database, WriteSession
+from datahub_api.deps import app_state
 from datahub_api.errors import DatahubError, utf8_text
 from datahub_api.observability import request_id_var
 
@@ -57,8 +58,11 @@ def record_action(
     action: str,
     target: str | None = None,
     detail: dict[str, Any] | None = None,
-    request: Request | None = None,
 ) -> None:
+    """An action done, in the session's transaction: written by the service that acts, so
+    every face (API, portal, CLI) leaves the same record. The caller's address comes from
+    the request being served (none from the CLI)."""
+    address = client_address_var.get()
     subject, role = (
         (actor.subject, actor.role.value) if isinstance(actor, Principal) else (actor, None)
     )
@@ -72,7 +76,7 @@ def record_action(
             target=storable(target, _TARGET) if target is not None else None,
             detail=_storable_json(detail or {}),
             request_id=request_id_var.get(),
-            client_ip=_client_ip(request),
+            client_ip=storable(address, _CLIENT_IP) if address is not None else None,
         ),
     )
 
@@ -104,7 +108,7 @@ async def record_refusal(
                 client_ip=_client_ip(request),
             )
             if isinstance(tally, str) and request is not None:
-                window = request.app.state.settings.refusal_tally_seconds
+                window = app_state(request).settings.refusal_tally_seconds
                 record.tally_key = f"{storable(tally, 350)}|{int(time.time() // window)}"
                 await repository.tally(session, record)
             else:

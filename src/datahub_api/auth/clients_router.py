@@ -23,6 +23,7 @@ from datahub_api.auth.schemas import (
     OperatorClientCreate,
 )
 from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import NotFound, UnprocessableContent, problem_responses
 from datahub_api.organisations import enterprise_number
 from datahub_api.organisations import repository as organisations_repository
@@ -95,14 +96,11 @@ async def create_client(
     contracts."""
     organisation_id = esp_organisation(principal)
     created = await service.create_client(
-        session, name=body.name, role=Role.esp, organisation_id=organisation_id
-    )
-    record_action(
         session,
+        name=body.name,
+        role=Role.esp,
+        organisation_id=organisation_id,
         actor=principal,
-        action="client.create",
-        target=created.client.client_id,
-        request=request,
     )
     return await _with_secret(session, created)
 
@@ -147,11 +145,8 @@ async def rotate_client_secret(
     client = await _visible_client(session, principal, client_id)
     if client.revoked_at is not None:
         raise NotFound("No such client.")
-    overlap = timedelta(hours=request.app.state.settings.client_secret_overlap_hours)
-    rotated = await service.rotate_secret(session, client, overlap)
-    record_action(
-        session, actor=principal, action="client.rotate_secret", target=client_id, request=request
-    )
+    overlap = timedelta(hours=app_state(request).settings.client_secret_overlap_hours)
+    rotated = await service.rotate_secret(session, client, overlap, actor=principal)
     return await _with_secret(session, rotated)
 
 
@@ -166,10 +161,7 @@ async def revoke_client(
 ) -> ClientOut:
     esp_organisation(principal)
     client = await _visible_client(session, principal, client_id)
-    await service.revoke_client(session, client)
-    record_action(
-        session, actor=principal, action="client.revoke", target=client_id, request=request
-    )
+    await service.revoke_client(session, client, actor=principal)
     return await client_out(session, await _visible_client(session, principal, client_id))
 
 
@@ -190,9 +182,7 @@ async def add_certificate(
     esp_organisation(principal)
     client = await _visible_client(session, principal, client_id)
     row = await service.register_certificate(session, client, body.certificate_pem)
-    record_action(
-        session, actor=principal, action="client.add_certificate", target=client_id, request=request
-    )
+    record_action(session, actor=principal, action="client.add_certificate", target=client_id)
     return CertificateOut(
         thumbprint=row.thumbprint, not_after=row.not_after, created_at=row.created_at
     )
@@ -225,14 +215,11 @@ async def operator_create_client(
             raise NotFound("No organisation with that enterprise number.")
         organisation_id = organisation.id
     created = await service.create_client(
-        session, name=body.name, role=body.role, organisation_id=organisation_id
-    )
-    record_action(
         session,
+        name=body.name,
+        role=body.role,
+        organisation_id=organisation_id,
         actor=principal,
-        action="client.create",
-        target=created.client.client_id,
-        request=request,
     )
     return await _with_secret(session, created)
 
@@ -248,8 +235,5 @@ async def operator_revoke_client(
     request: Request, client_id: ClientId, principal: OperatorCaller, session: WriteSessionDep
 ) -> ClientOut:
     client = await _visible_client(session, principal, client_id)
-    await service.revoke_client(session, client)
-    record_action(
-        session, actor=principal, action="client.revoke", target=client_id, request=request
-    )
+    await service.revoke_client(session, client, actor=principal)
     return await client_out(session, await _visible_client(session, principal, client_id))

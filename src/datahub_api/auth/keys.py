@@ -395,7 +395,7 @@ def warn_if_the_key_encryption_key_is_local(settings: Settings) -> None:
         logger.warning(
             "DATAHUB_KEY_ENCRYPTION_KEY is not set: the signing keys in the database are "
             "encrypted with %s, which other machines do not have; set the same key on every "
-            "node (see README, Keys and secrets across nodes)",
+            "node (see docs/operations.md, Keys and secrets across nodes)",
             settings.data_dir / KEY_ENCRYPTION_KEY_FILE,
         )
 

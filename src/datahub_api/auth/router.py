@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from datahub_api.auth.dependencies import authenticate
 from datahub_api.auth.principal import Principal, Role
+from datahub_api.deps import app_state
 from datahub_api.errors import problem_responses
 
 router = APIRouter(tags=["auth"])
@@ -35,7 +36,7 @@ class JsonWebKeySet(BaseModel):
 async def jwks(request: Request) -> JsonWebKeySet:
     """Every key still trusted: the current signing key first, then keys kept until their
     tokens have expired."""
-    keyring = await request.app.state.keys.current()
+    keyring = await app_state(request).keys.current()
     return JsonWebKeySet.model_validate(keyring.jwks())
 
 

@@ -20,11 +20,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import JWTError, jwt
 
+from datahub_api.audit.service import record_action
 from datahub_api.auth import repository
 from datahub_api.auth.grants import reload_after_commit
 from datahub_api.auth.keys import Keyring
 from datahub_api.auth.models import ApiClient, ClientCertificate, ClientSecret
-from datahub_api.auth.principal import HEAD_END_SCOPES, OPERATOR_SCOPES, Role
+from datahub_api.auth.principal import HEAD_END_SCOPES, OPERATOR_SCOPES, Principal, Role
 from datahub_api.auth.tokens import IssuedToken, mint
 from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts.scopes import scopes_for_channels
@@ -86,9 +87,11 @@ async def create_client(
     fixed_scopes: list[str] | None = None,
     client_id: str | None = None,
     secret: str | None = None,
+    actor: Principal | None = None,
 ) -> NewSecret:
     """``client_id`` and ``secret`` are generated unless given (the demo world gives them,
-    so that it is the same for the same seed)."""
+    so that it is the same for the same seed). Audited as ``client.create`` when done by
+    someone (``actor``), on whichever face."""
     if role is Role.esp and organisation_id is None:
         raise UnprocessableContent("An ESP client belongs to an organisation.")
     if role is Role.operator:
@@ -109,11 +112,17 @@ async def create_client(
     secret = secret or new_secret()
     repository.add_secret(session, _secret_row(client, secret))
     await session.flush()
+    if actor is not None:
+        record_action(session, actor=actor, action="client.create", target=client.client_id)
     return NewSecret(client=client, secret=secret)
 
 
-async def rotate_secret(session: WriteSession, client: ApiClient, overlap: timedelta) -> NewSecret:
-    """A new secret; the old ones keep working for ``overlap`` so deployments can switch."""
+async def rotate_secret(
+    session: WriteSession, client: ApiClient, overlap: timedelta, *, actor: Principal | str
+) -> NewSecret:
+    """A new secret; the old ones keep working for ``overlap`` so deployments can switch.
+    Audited as ``client.rotate_secret``."""
+    record_action(session, actor=actor, action="client.rotate_secret", target=client.client_id)
     old_until = datetime.now(UTC) + overlap
     await repository.expire_secrets(session, client.id, old_until)
     secret = new_secret()
@@ -122,7 +131,11 @@ async def rotate_secret(session: WriteSession, client: ApiClient, overlap: timed
     return NewSecret(client=client, secret=secret, secret_expires_at=old_until)
 
 
-async def revoke_client(session: WriteSession, client: ApiClient) -> None:
+async def revoke_client(
+    session: WriteSession, client: ApiClient, *, actor: Principal | str
+) -> None:
+    """Audited as ``client.revoke``."""
+    record_action(session, actor=actor, action="client.revoke", target=client.client_id)
     await repository.revoke_client(session, client.id)
     await contracts_repository.notify_access_changed(session, client.organisation_id)
     after_commit(session, reload_after_commit)

@@ -17,6 +17,7 @@ from datahub_api.auth.models import ApiClient
 from datahub_api.auth.service import CLIENT_ASSERTION_TYPE, OAuthError, invalid_client
 from datahub_api.client_address import client_address
 from datahub_api.db import WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import DatahubError
 from datahub_api.throttles.service import FailureThrottle
 
@@ -86,7 +87,7 @@ async def issue_token(
     claimed = basic[0] if basic is not None else client_id or "-"
     request.state.audit_actor = claimed
     address = client_address(request)
-    throttle: FailureThrottle = request.app.state.token_throttle
+    throttle: FailureThrottle = app_state(request).token_throttle
     # No client id named (an assertion may leave it out): only the address is slowed, so
     # that anonymous garbage closes no one else's door.
     keys = [f"addr:{address}"] + ([f"client:{claimed}"] if claimed != "-" else [])
@@ -103,9 +104,9 @@ async def issue_token(
     await throttle.succeeded(keys)
     granted = await service.granted_scopes(session, client)
     scopes = service.requested_scopes(scope, granted)
-    settings = request.app.state.settings
+    settings = app_state(request).settings
     issued = service.issue_token(
-        await request.app.state.keys.current(),
+        await app_state(request).keys.current(),
         client,
         scopes,
         issuer=settings.token_issuer,
@@ -145,7 +146,7 @@ async def _authenticated_client(
         if client_secret is not None:
             raise OAuthError("invalid_request", "Use one client authentication method.")
         # From configuration, never from the request's Host or X-Forwarded-* headers.
-        audiences = set(request.app.state.settings.assertion_audiences)
+        audiences = set(app_state(request).settings.assertion_audiences)
         return await service.authenticate_with_assertion(
             session, client_assertion, client_id, audiences
         )

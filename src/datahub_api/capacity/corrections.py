@@ -36,10 +36,10 @@ from datahub_api.db import WriteSession
 from datahub_api.events.event_types import CAPACITY_PEAK_CHANGED
 from datahub_api.events.service import EventToPublish
 from datahub_api.mandates import repository as mandates_repository
-from datahub_api.mandates.access import Granularity as ReadGranularity
 from datahub_api.mandates.access import ReadableWindow, readable_windows, utcnow
 from datahub_api.meter_data.channels import API_CHANNELS
-from datahub_api.meter_data.models import Direction, Granularity, Register
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.models import Direction, Register
 
 
 class ChangedBlock(Protocol):
@@ -114,9 +114,7 @@ async def peak_change_events(
         session, API_CHANNELS, utcnow(), eans=eans
     )
     windows = [
-        window
-        for window in readable_windows(mandates)
-        if ReadGranularity.quarter_hour in window.granularities
+        window for window in readable_windows(mandates) if Granularity.PT15M in window.granularities
     ]
     months = sorted({(block.ean, month_start(block.day)) for block in corrected})
     # Per EAN and month, the told organisations' parts of it (the widest one per organisation).

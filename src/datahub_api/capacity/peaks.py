@@ -32,7 +32,9 @@ from typing import cast
 
 from datahub_api.brussels_days import day_start, days_between
 from datahub_api.meter_data.blocks import expected_slots
-from datahub_api.meter_data.models import Granularity, Register, ValidationState
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.models import Register, ValidationState
+from datahub_api.meter_data.sums import worst_state
 
 MINIMUM_KW = Decimal("2.5")
 """The billed monthly peak is at least this (the Flemish capacity tariff's minimum)."""
@@ -42,14 +44,6 @@ KW_PER_WH = Decimal(4) / Decimal(1000)  # Wh in a quarter-hour -> average kW
 THOUSANDTH = Decimal("0.001")
 
 ENERGY_REGISTERS = (Register.total, Register.day, Register.night)
-
-# The least validated state of a summed quarter-hour is its state.
-_WEAKNESS = {
-    ValidationState.VAL: 0,
-    ValidationState.READ: 1,
-    ValidationState.EST: 2,
-    ValidationState.NVAL: 3,
-}
 
 
 def month_start(day: date) -> date:
@@ -164,7 +158,7 @@ def _state(blocks: Sequence[OfftakeDay], index: int) -> ValidationState:
         for b in blocks
         if index < len(b.values) and b.values[index] is not None
     ]
-    return max(states, key=_WEAKNESS.__getitem__)
+    return worst_state(states)
 
 
 def _day_peak(day: date, blocks: Sequence[OfftakeDay], start: datetime, end: datetime) -> _DayPeak:

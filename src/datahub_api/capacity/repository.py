@@ -15,11 +15,12 @@ from sqlalchemy import text
 from datahub_api.capacity.peaks import ENERGY_REGISTERS, OfftakeDay
 from datahub_api.db import ReadSession
 from datahub_api.meter_data.blocks import unpack_slots, unpack_states
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import (
     BLOCKS_TABLE,
+    GRANULARITY_CODE,
     HISTORY_TABLE,
     Direction,
-    Granularity,
     Register,
     StoredUnit,
 )
@@ -30,7 +31,7 @@ def _offtake(alias: str = "") -> str:
     registers = ", ".join(str(int(register)) for register in ENERGY_REGISTERS)
     return (
         f"{alias}direction = {int(Direction.offtake)} "
-        f"AND {alias}granularity = {int(Granularity.PT15M)} "
+        f"AND {alias}granularity = {GRANULARITY_CODE[Granularity.PT15M]} "
         f"AND {alias}unit = {int(StoredUnit.Wh)} AND {alias}register IN ({registers})"
     )
 
@@ -112,7 +113,7 @@ async def superseded_days(
             "CAST(:versions AS integer[])) AS k(ean, meter_id, register, day, version) "
             f"JOIN {HISTORY_TABLE} h ON h.ean = k.ean AND h.meter_id = k.meter_id "
             f"AND h.direction = {int(Direction.offtake)} AND h.register = k.register "
-            f"AND h.granularity = {int(Granularity.PT15M)} AND h.day = k.day "
+            f"AND h.granularity = {GRANULARITY_CODE[Granularity.PT15M]} AND h.day = k.day "
             "AND h.version = k.version"
         ),
         {

@@ -25,7 +25,7 @@ from datahub_api.db import ReadSessionDep, WriteSessionDep
 from datahub_api.errors import UnprocessableContent, problem_responses
 from datahub_api.meter_data import own_reads
 from datahub_api.meter_data.channels import API_CHANNELS, PORTAL_CHANNELS
-from datahub_api.meter_data.portal_export import content_disposition
+from datahub_api.meter_data.fluvius_csv import content_disposition
 
 router = APIRouter(tags=["meter data"])
 

@@ -46,15 +46,15 @@ from datahub_api.db import ReadSession, WriteSession
 from datahub_api.errors import Conflict, UnprocessableContent
 from datahub_api.iso_dates import OutOfRange, parse_month
 from datahub_api.mandates.access import (
-    Granularity,
     ReadGrant,
     authorize_read,
     readable_grants,
     readable_mandates,
 )
 from datahub_api.meter_data import own_reads
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.reads import authorize_and_record
-from datahub_api.meter_data.series import ReadGranularity, ReadWindow
+from datahub_api.meter_data.series import ReadWindow
 
 MAX_MONTHS = 36
 """Months one call may ask for (the rolling average reads 11 more before them)."""
@@ -135,7 +135,7 @@ async def read_monthly_peaks(
     the peak of its quarter-hours that are, and says the others are missing. ``lenient`` (the
     portal's 12-month chart): months wholly outside the data period are left out instead."""
     grants = await readable_grants(
-        session, principal, ean, granularities=[Granularity.quarter_hour], channels=channels
+        session, principal, ean, granularities=[Granularity.PT15M], channels=channels
     )
     point = await access_points_service.get_access_point(session, ean)
     if point.energy_type is not EnergyType.electricity:
@@ -157,13 +157,13 @@ async def read_monthly_peaks(
             ean,
             start=start,
             end=end,
-            granularities=[Granularity.quarter_hour],
+            granularities=[Granularity.PT15M],
             channels=channels,
         )
         low, high = start, end
     shown = [m for m in months if day_start(m) < high and day_start(next_month(m)) > low]
     context = max(day_start(add_months(shown[0], -(ROLLING_MONTHS - 1))), best.allowed_from)
-    window = ReadWindow(context, high, ReadGranularity.quarter_hour)
+    window = ReadWindow(context, high, Granularity.PT15M)
     grant = await authorize_and_record(
         session, principal, ean, window, channels=channels, face=face
     )
@@ -210,7 +210,7 @@ async def own_monthly_peaks(
     if point.energy_type is not EnergyType.electricity:
         raise NotElectricity("Capacity peaks are measured on electricity access points.")
     context = day_start(add_months(months[0], -(ROLLING_MONTHS - 1)))
-    window = ReadWindow(context, day_start(next_month(months[-1])), ReadGranularity.quarter_hour)
+    window = ReadWindow(context, day_start(next_month(months[-1])), Granularity.PT15M)
     first, end = own_reads.released(point, window).days
     released = (day_start(first), day_start(end)) if first < end else None
     return await _computed(session, point.ean, months, context, released)

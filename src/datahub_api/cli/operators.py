@@ -14,7 +14,6 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from datahub_api.audit.service import record_action
 from datahub_api.auth import keys
 from datahub_api.auth import repository as auth_repository
 from datahub_api.auth import service as auth_service
@@ -90,13 +89,7 @@ def create_organisation(
     operator = cli_operator()
 
     async def work(session: WriteSession) -> dict[str, Any]:
-        organisation = await organisations_service.create(session, body)
-        record_action(
-            session,
-            actor=operator,
-            action="organisation.create",
-            target=organisation.enterprise_number,
-        )
+        organisation = await organisations_service.create(session, body, actor=operator)
         return {"name": organisation.name, "enterprise_number": organisation.enterprise_number}
 
     echo_json(run_in_transaction(work))
@@ -150,13 +143,6 @@ def _decide(number: str, action: contracts_service.Transition, reason: str | Non
     async def work(session: WriteSession) -> dict[str, Any]:
         contract, organisation = await contracts_service.transition(
             session, operator, contracts_service.validate_number(number), action, reason
-        )
-        record_action(
-            session,
-            actor=operator,
-            action=f"contract.{action.value}",
-            target=number,
-            detail={"reason": reason} if reason else None,
         )
         result: dict[str, Any] = {
             "number": contract.number,
@@ -227,10 +213,7 @@ def create_client(
                 raise NotFound(f"no organisation with enterprise number {number}")
             organisation_id = found.id
         created = await auth_service.create_client(
-            session, name=name, role=role, organisation_id=organisation_id
-        )
-        record_action(
-            session, actor=operator, action="client.create", target=created.client.client_id
+            session, name=name, role=role, organisation_id=organisation_id, actor=operator
         )
         return {
             "client_id": created.client.client_id,
@@ -265,10 +248,7 @@ def rotate_client_secret(
 
     async def work(session: WriteSession) -> dict[str, Any]:
         rotated = await auth_service.rotate_secret(
-            session, await _client(session, client_id), overlap
-        )
-        record_action(
-            session, actor=cli_operator(), action="client.rotate_secret", target=client_id
+            session, await _client(session, client_id), overlap, actor=cli_operator()
         )
         return {
             "client_id": client_id,
@@ -284,8 +264,9 @@ def revoke_client(client_id: str) -> None:
     """Revoke a client: its tokens stop working at once, in every process."""
 
     async def work(session: WriteSession) -> dict[str, Any]:
-        await auth_service.revoke_client(session, await _client(session, client_id))
-        record_action(session, actor=cli_operator(), action="client.revoke", target=client_id)
+        await auth_service.revoke_client(
+            session, await _client(session, client_id), actor=cli_operator()
+        )
         return {"client_id": client_id, "revoked": True}
 
     echo_json(run_in_transaction(work))

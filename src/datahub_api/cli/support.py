@@ -11,15 +11,18 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from datahub_api import embedded_postgres
 from datahub_api.auth.keys import KeyringError
 from datahub_api.database_location import DatabaseUnreachable, check_reachable, locate_database
-from datahub_api.db import DatabaseUrlError
+from datahub_api.db import DatabaseUrlError, create_database
 from datahub_api.errors import DatahubError
-from datahub_api.settings import Settings
+from datahub_api.settings import Settings, get_settings
 
 console = Console(stderr=True, soft_wrap=True)
+# How many problems of a refused file are printed.
+MAX_LISTED_PROBLEMS = 20
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -49,3 +52,46 @@ def open_database(
     url, embedded = locate_database(settings)
     asyncio.run(check_reachable(url, settings.db_connect_timeout_seconds))
     return url, embedded
+
+
+def load_settings() -> Settings:
+    try:
+        return get_settings()
+    except Exception as exc:  # pydantic's validation error, made into one line
+        fail(f"invalid configuration: {exc}".splitlines()[0] + " (see docs/configuration.md)", 2)
+
+
+def step_progress(description: str) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def run_migrations(url: str) -> None:
+    from datahub_api.schema_migrations import upgrade_to_head
+
+    with step_progress("migrate") as progress:
+        task = progress.add_task("migrating the database to head", total=1)
+        upgrade_to_head(url)
+        progress.advance(task)
+
+
+def ensure_migrated(url: str, settings: Settings) -> None:
+    from datahub_api.schema_migrations import current_revision, head_revision
+
+    async def revision() -> str | None:
+        database = create_database(url, settings)
+        try:
+            async with database.write_engine.connect() as connection:
+                return await current_revision(connection)
+        finally:
+            await database.dispose()
+
+    if asyncio.run(revision()) != head_revision():
+        fail("the database is not migrated to the newest schema; run `datahub-api migrate`")

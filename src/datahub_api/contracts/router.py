@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from datahub_api.audit.service import record_action
 from datahub_api.auth import repository as auth_repository
 from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_scopes
@@ -122,10 +121,7 @@ async def apply_for_contract(
     organisation = await organisations_repository.get(session, organisation_id)
     if organisation is None:
         raise NotFound("Unknown organisation.")
-    contract = await service.apply(session, organisation, body, principal.subject)
-    record_action(
-        session, actor=principal, action="contract.apply", target=contract.number, request=request
-    )
+    contract = await service.apply(session, organisation, body, principal)
     found = await repository.get(session, principal, contract.number)
     assert found is not None
     payload = contract_out(*found).model_dump(mode="json")
@@ -183,9 +179,6 @@ async def withdraw_contract(
     found = await service.transition(
         session, principal, number, Transition.withdraw, body.reason if body else None
     )
-    record_action(
-        session, actor=principal, action="contract.withdraw", target=number, request=request
-    )
     return contract_out(*found)
 
 
@@ -237,14 +230,6 @@ async def _decide(
     reason: str | None,
 ) -> ContractOut:
     found = await service.transition(session, principal, number, action, reason)
-    record_action(
-        session,
-        actor=principal,
-        action=f"contract.{action.value}",
-        target=number,
-        detail={"reason": reason} if reason else None,
-        request=request,
-    )
     return contract_out(*found)
 
 

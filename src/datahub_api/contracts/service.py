@@ -8,6 +8,7 @@ from datetime import date
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from datahub_api.audit.service import record_action
 from datahub_api.auth import repository as auth_repository
 from datahub_api.auth.grants import reload_after_commit
 from datahub_api.auth.models import SubscriptionKey
@@ -114,10 +115,11 @@ async def apply(
     session: WriteSession,
     organisation: Organisation,
     application: ContractApplication,
-    actor: str,
+    actor: Principal | str,
     *,
     number: str | None = None,
 ) -> DataAccessContract:
+    """Apply for a contract on behalf of ``organisation`` (audited as ``contract.apply``)."""
     if organisation.status is not OrganisationStatus.active:
         raise Forbidden("The organisation is not active.")
     channels = [channel.value for channel in application.channels]
@@ -139,7 +141,9 @@ async def apply(
     )
     repository.add(session, contract)
     await session.flush()
-    _record(session, contract, None, ContractStatus.requested, actor, None)
+    subject = actor.subject if isinstance(actor, Principal) else actor
+    _record(session, contract, None, ContractStatus.requested, subject, None)
+    record_action(session, actor=actor, action="contract.apply", target=contract.number)
     await session.flush()
     return contract
 
@@ -155,7 +159,8 @@ async def transition(
     subscription_key: str | None = None,
 ) -> tuple[DataAccessContract, Organisation]:
     """Move a contract; refuse what its lifecycle does not allow (409) or the caller may
-    not do (403). ``actor`` overrides the principal's subject in the history (CLI use)."""
+    not do (403). ``actor`` overrides the principal's subject in the history (CLI use).
+    Audited as ``contract.<action>`` with the reason."""
     sources, target, needs_reason, allowed_role = TRANSITIONS[action]
     if principal.role is not allowed_role:
         raise Forbidden(f"Only an {allowed_role.value} may {action.value} a contract.")
@@ -173,6 +178,13 @@ async def transition(
     previous = contract.status
     await repository.set_status(session, contract, target)
     _record(session, contract, previous, target, actor or principal.subject, reason)
+    record_action(
+        session,
+        actor=principal,
+        action=f"contract.{action.value}",
+        target=number,
+        detail={"reason": reason} if reason else None,
+    )
     if action is Transition.approve and Channel.api in contract.channels:
         await auth_repository.issue_subscription_key(session, contract, subscription_key)
     if target is ContractStatus.terminated:
@@ -213,4 +225,7 @@ async def rotate_subscription_key(
     key = await auth_repository.issue_subscription_key(session, contract)
     await repository.notify_access_changed(session, contract.organisation_id)
     after_commit(session, reload_after_commit)
+    record_action(
+        session, actor=principal, action="contract.rotate_subscription_key", target=number
+    )
     return key

@@ -8,7 +8,7 @@ requests answer 400, never 422 (``errors``); bodies are the ``schemas`` models.
 
 The spec is ``swagger.json`` / ``swagger_sandbox.json`` in the sdist of the PyPI package
 ``fluvius-energy-api`` 0.2.2. It is not in this repository: the tests download it
-(``tests/fluvius_spec.py``) and validate against a normalised copy, because taken literally
+(``tests/support/fluvius_spec.py``) and validate against a normalised copy, because taken literally
 its ``allOf`` + ``additionalProperties: false`` components and untagged ``oneOf`` headpoints
 reject every real body: parents are merged into children, and ``oneOf`` options are told
 apart by their ``$type`` (``metering-on-meter``, ``submetering-offtake``, ...).

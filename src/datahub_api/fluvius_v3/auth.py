@@ -14,6 +14,7 @@ from fastapi import Depends, Header, Request
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.grants import AccessGrants
 from datahub_api.auth.principal import Principal
+from datahub_api.deps import app_state
 from datahub_api.errors import Unauthorized
 
 SUBSCRIPTION_KEY_HEADER = "Ocp-Apim-Subscription-Key"
@@ -34,8 +35,8 @@ def v3_caller(*scopes: str) -> Callable[..., Awaitable[Principal]]:
             ),
         ] = None,
     ) -> Principal:
-        if request.app.state.settings.require_subscription_key:
-            grants: AccessGrants = request.app.state.access_grants
+        if app_state(request).settings.require_subscription_key:
+            grants: AccessGrants = app_state(request).access_grants
             owner = grants.subscription_keys.get(subscription_key) if subscription_key else None
             if owner is None or owner != principal.organisation_id:
                 raise Unauthorized(

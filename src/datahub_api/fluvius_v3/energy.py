@@ -30,6 +30,7 @@ meter, too many for a pydantic model per slot.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -42,25 +43,25 @@ from datahub_api.brussels_days import day_start
 from datahub_api.db import WriteSession
 from datahub_api.fluvius_v3 import schemas as v3
 from datahub_api.meter_data import reads
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
 from datahub_api.meter_data.reads import Piece, ReadGate
 from datahub_api.meter_data.series import (
-    STATE_SEVERITY,
     UNIT_NAMES,
-    ReadGranularity,
     ReadWindow,
     Series,
 )
+from datahub_api.meter_data.sums import add_readings
 
-ENERGY_FIELDS: dict[ReadGranularity, str] = {
-    ReadGranularity.day: "dailyEnergy",
-    ReadGranularity.hour: "hourlyEnergy",
-    ReadGranularity.quarter_hour: "quarterHourlyEnergy",
+ENERGY_FIELDS: dict[Granularity, str] = {
+    Granularity.P1D: "dailyEnergy",
+    Granularity.PT1H: "hourlyEnergy",
+    Granularity.PT15M: "quarterHourlyEnergy",
 }
 _FIELD_ORDER = tuple(ENERGY_FIELDS.values())
-_STEPS: dict[ReadGranularity, timedelta] = {
-    ReadGranularity.quarter_hour: timedelta(minutes=15),
-    ReadGranularity.hour: timedelta(hours=1),
+_STEPS: dict[Granularity, timedelta] = {
+    Granularity.PT15M: timedelta(minutes=15),
+    Granularity.PT1H: timedelta(hours=1),
 }
 _DIRECTION_NAMES = {direction: direction.name for direction in Direction}
 _REGISTER_NAMES = {register: register.name for register in Register}
@@ -73,13 +74,13 @@ _SUB_HEADPOINT_DIRECTIONS = {
 }
 
 
-def read_granularity(asked: v3.Granularity, energy_type: str) -> ReadGranularity:
+def read_granularity(asked: v3.RequestedGranularity, energy_type: str) -> Granularity:
     """``hourly_quarterhourly`` is quarter-hours for electricity and hours for gas."""
-    if asked is v3.Granularity.DAILY:
-        return ReadGranularity.day
+    if asked is v3.RequestedGranularity.DAILY:
+        return Granularity.P1D
     if energy_type == v3.EnergyType.GAS.value:
-        return ReadGranularity.hour
-    return ReadGranularity.quarter_hour
+        return Granularity.PT1H
+    return Granularity.PT15M
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class EnergyQuery:
     period_type: v3.PeriodType
     start: datetime  # UTC
     end: datetime  # UTC, exclusive
-    granularities: tuple[ReadGranularity, ...]  # in the body's field order
+    granularities: tuple[Granularity, ...]  # in the body's field order
     complex_energy_types: frozenset[v3.ComplexEnergyType]
     # ``readTime``: the window of each granularity, each on its own grid (Brussels days).
     read_windows: tuple[ReadWindow, ...] = ()
@@ -190,7 +191,7 @@ def bucket_edges(window: ReadWindow) -> list[datetime]:
     if step is not None:
         start = window.start.astimezone(UTC)
         return [start + index * step for index in range(window.bucket_count() + 1)]
-    if window.granularity is ReadGranularity.day:
+    if window.granularity is Granularity.P1D:
         bounds = list(window.bucket_bounds())
         return [start for start, _ in bounds] + [bounds[-1][1]] if bounds else [window.start]
     raise ValueError(f"Fluvius has no {window.granularity.value} energy")
@@ -228,16 +229,7 @@ def _columns(series: Sequence[Series]) -> list[Column]:
             )
             continue
         values, states = list(column.values), list(column.states)
-        for index, value in enumerate(one.values):
-            if value is None:
-                continue
-            stored = values[index]
-            values[index] = value if stored is None else stored + value
-            state, previous = one.states[index], states[index]
-            if previous is None or (
-                state is not None and STATE_SEVERITY[state] > STATE_SEVERITY[previous]
-            ):
-                states[index] = state
+        add_readings(values, states, zip(itertools.count(), one.values, one.states))
         column.values, column.states = values, states
     return [by_key[key] for key in sorted(by_key)]
 
@@ -348,7 +340,7 @@ class HeadpointBuilder:
         self,
         access_point: AccessPoint,
         meters: Sequence[MeterSpan],
-        granularities: Sequence[ReadGranularity],
+        granularities: Sequence[Granularity],
         units: frozenset[StoredUnit],
         *,
         fill_gaps: bool,

@@ -13,8 +13,9 @@ from datahub_api.fluvius_v3.errors import V3ValidationFailed
 from datahub_api.fluvius_v3.windows import Bound, UnreadableBound, default_bounds, parse_bound
 from datahub_api.iso_dates import OutOfRange
 from datahub_api.mandates.models import DataServiceType
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.reads import ReadGate, finest_granularity
-from datahub_api.meter_data.series import ReadGranularity, ReadWindow
+from datahub_api.meter_data.series import ReadWindow
 
 MAX_READ_DAYS = 366
 """Longest ``readTime`` period of one energy request."""
@@ -54,11 +55,11 @@ def _bound(raw: str | None, name: str, messages: list[str], *, end: bool) -> Bou
         return None
 
 
-def _default_granularity(gate: ReadGate) -> v3.Granularity:
+def _default_granularity(gate: ReadGate) -> v3.RequestedGranularity:
     """Without ``granularity``: the finest one the caller's mandates allow."""
-    if finest_granularity(gate) is ReadGranularity.quarter_hour:
-        return v3.Granularity.HOURLY_QUARTER_HOURLY
-    return v3.Granularity.DAILY
+    if finest_granularity(gate) is Granularity.PT15M:
+        return v3.RequestedGranularity.HOURLY_QUARTER_HOURLY
+    return v3.RequestedGranularity.DAILY
 
 
 def energy_query(
@@ -80,7 +81,7 @@ def energy_query(
         messages.append("Parameter 'periodType' is mandatory.")
     elif len(kinds) > 1:
         messages.append("Parameter 'periodType' takes one value: 'readTime' or 'insertTime'.")
-    asked = _multi(granularity, "granularity", v3.Granularity, messages)
+    asked = _multi(granularity, "granularity", v3.RequestedGranularity, messages)
     complex_types = _multi(
         complex_energy_types, "complexEnergyTypes", v3.ComplexEnergyType, messages
     )

@@ -15,6 +15,7 @@ from datahub_api.access_points import service as access_points_service
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.contracts.models import Channel
 from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import DatahubError
 from datahub_api.fluvius_v3 import energy
 from datahub_api.fluvius_v3 import repository as v3_repository
@@ -190,7 +191,7 @@ async def create_short_url_identifier(
                 enterprise_number=body.enterprise_number,
                 channel=Channel.api.value,
             ),
-            service.ConsentRules.of(request.app.state.settings),
+            service.ConsentRules.of(app_state(request).settings),
         )
         return v3.CreateClientSessionResponse(
             status=v3.CreateClientSessionStatus.SUCCESS,
@@ -228,7 +229,7 @@ async def create_mock_mandate(
     principal: ConsentsCaller,
     session: WriteSessionDep,
 ) -> JSONResponse:
-    service.ensure_sandbox(request.app.state.settings.sandbox)
+    service.ensure_sandbox(app_state(request).settings.sandbox)
 
     async def work() -> Mandate:
         return await service.make_sandbox_mandate(

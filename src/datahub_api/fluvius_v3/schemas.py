@@ -76,8 +76,10 @@ class PeriodType(StrEnum):
     INSERT_TIME = "insertTime"
 
 
-class Granularity(StrEnum):
-    """Values of the energy query's ``granularity`` parameter (from its description)."""
+class RequestedGranularity(StrEnum):
+    """Values of the energy query's ``granularity`` parameter (from its description): /v3's own
+    spelling, mapped to :class:`~datahub_api.meter_data.granularity.Granularity` by
+    :func:`datahub_api.fluvius_v3.energy.read_granularity`."""
 
     HOURLY_QUARTER_HOURLY = "hourly_quarterhourly"
     DAILY = "daily"

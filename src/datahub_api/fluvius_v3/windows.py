@@ -45,7 +45,8 @@ from datahub_api.brussels_days import (
     gas_day_start,
 )
 from datahub_api.iso_dates import check_instant
-from datahub_api.meter_data.series import ReadGranularity, ReadWindow
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.series import ReadWindow
 
 _BOUND = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})"
@@ -54,8 +55,8 @@ _BOUND = re.compile(
     r"(?:\[[A-Za-z0-9_/+\-]+\])?)?"
 )
 _STEPS = {
-    ReadGranularity.quarter_hour: timedelta(minutes=15),
-    ReadGranularity.hour: timedelta(hours=1),
+    Granularity.PT15M: timedelta(minutes=15),
+    Granularity.PT1H: timedelta(hours=1),
 }
 _MIDNIGHT = time(0)
 
@@ -86,18 +87,18 @@ class Bound:
         gas_day = gas_date(instant) if gas_day_start(gas_date(instant)) == instant else None
         return cls(instant, day, gas_day)
 
-    def start(self, granularity: ReadGranularity, *, gas: bool) -> datetime:
+    def start(self, granularity: Granularity, *, gas: bool) -> datetime:
         """Where a window starting at this bound starts on the granularity's grid."""
         if self.day is not None:
             return day_start(self.day)
         return _floor(self.instant, granularity, self.gas_day, gas=gas)
 
-    def end(self, granularity: ReadGranularity, *, gas: bool) -> datetime:
+    def end(self, granularity: Granularity, *, gas: bool) -> datetime:
         """Where a window ending at this bound ends on the granularity's grid (exclusive)."""
         if self.day is not None:
             return day_start(self.day)
         floor = _floor(self.instant, granularity, self.gas_day, gas=gas)
-        if floor == self.instant or (gas and self.gas_day and granularity is ReadGranularity.day):
+        if floor == self.instant or (gas and self.gas_day and granularity is Granularity.P1D):
             return floor
         step = _STEPS.get(granularity)
         if step is not None:
@@ -106,7 +107,7 @@ class Bound:
 
 
 def _floor(
-    instant: datetime, granularity: ReadGranularity, gas_day: date | None, *, gas: bool
+    instant: datetime, granularity: Granularity, gas_day: date | None, *, gas: bool
 ) -> datetime:
     step = _STEPS.get(granularity)
     if step is not None:
@@ -172,7 +173,7 @@ class WindowRequest:
     first: Bound
     last: Bound
 
-    def window(self, granularity: ReadGranularity, *, gas: bool) -> ReadWindow:
+    def window(self, granularity: Granularity, *, gas: bool) -> ReadWindow:
         """The window read at ``granularity`` (Brussels days; the caller moves them to gas
         days), possibly empty (``end <= start``)."""
         return ReadWindow(

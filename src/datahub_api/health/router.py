@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from datahub_api.db import Database
+from datahub_api.deps import app_state
 from datahub_api.errors import DATABASE_RETRY_AFTER_SECONDS, PROBLEM_JSON, problem_responses
 from datahub_api.health.draining import Drain
 from datahub_api.schema_migrations import current_revision, head_revision, known_revisions
@@ -54,10 +55,10 @@ async def healthz() -> Health:
     responses={503: {"model": NotReady, "content": {PROBLEM_JSON: {}}}},
 )
 async def readyz(request: Request) -> Response:
-    drain: Drain = request.app.state.drain
+    drain: Drain = app_state(request).drain
     if drain.draining:  # SIGTERM: out of the load balancer's rotation (see draining.py)
         return _not_ready("draining: this node is shutting down")
-    database: Database = request.app.state.database
+    database: Database = app_state(request).database
     head = head_revision()
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
@@ -92,7 +93,7 @@ def _not_ready(reason: str) -> Response:
     dependencies=[Depends(check_metrics_scraper)],
 )
 async def metrics(request: Request) -> Response:
-    for refresh in request.app.state.metrics.before_scrape:
+    for refresh in app_state(request).metrics.before_scrape:
         await refresh(request.app)
-    registry = request.app.state.metrics.registry
+    registry = app_state(request).metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -10,14 +10,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from datahub_api.access_log.service import record_file_read
-from datahub_api.audit.service import record_action
 from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.brussels_days import today_in_brussels
 from datahub_api.db import ReadSessionDep, WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import problem_responses
-from datahub_api.history_exports import repository, service
+from datahub_api.history_exports import repository
 from datahub_api.history_exports.models import HistoryExport, HistoryExportItem
 from datahub_api.history_exports.schemas import (
     DeadlineIn,
@@ -30,6 +30,7 @@ from datahub_api.history_exports.schemas import (
     QuotaExceptionIn,
     QuotaExceptionOut,
 )
+from datahub_api.history_exports.service import requests
 from datahub_api.history_exports.tasks import build_after_commit
 from datahub_api.http_caching import NOT_MODIFIED_RESPONSE, json_response_with_etag
 from datahub_api.idempotency.service import IdempotencyDep
@@ -77,11 +78,11 @@ The export runs in the background: follow `GET /api/v1/history-exports/{id}`
 minutes). Accepts `Idempotency-Key`."""
 
 
-def _entries(entries: list[EntryIn]) -> list[service.Entry]:
+def _entries(entries: list[EntryIn]) -> list[requests.Entry]:
     return [
-        service.Entry(
+        requests.Entry(
             ean=entry.ean,
-            evidence=service.Evidence(**entry.evidence.model_dump())
+            evidence=requests.Evidence(**entry.evidence.model_dump())
             if entry.evidence is not None
             else None,
         )
@@ -121,10 +122,10 @@ def _export_out(
         created_at=export.created_at,
         started_at=export.started_at,
         finished_at=export.finished_at,
-        due_at=service.due_at(export, settings.sla_targets["annual_history"].days),
+        due_at=requests.due_at(export, settings.sla_targets["annual_history"].days),
         agreed_due_reason=export.agreed_due_reason,
         error=export.error,
-        file_name=service.download_name(export) if export.file_name else None,
+        file_name=requests.download_name(export) if export.file_name else None,
         size_bytes=export.size_bytes,
         sha256=export.sha256,
         expires_at=export.expires_at,
@@ -166,17 +167,17 @@ async def create_export(
     esp_organisation(principal)
     if (replayed := await idempotency.replay(session)) is not None:
         return replayed
-    settings: Settings = request.app.state.settings
-    period = service.period_of(body.year, body.period_from, body.period_to, today_in_brussels())
-    created = await service.create(
+    settings: Settings = app_state(request).settings
+    period = requests.period_of(body.year, body.period_from, body.period_to, today_in_brussels())
+    created = await requests.create(
         session,
         principal,
         reference_number=body.reference_number,
         entries=_entries(body.eans),
         period=period,
         export_format=body.format,
-        rules=service.Rules.from_settings(settings),
-        bound=AttemptBound(request.app.state.database, settings.paper_mandates_per_day),
+        rules=requests.Rules.from_settings(settings),
+        bound=AttemptBound(app_state(request).database, settings.paper_mandates_per_day),
     )
     build_after_commit(session, created.export.id)
     payload = _export_out(settings, created.export, created.items, len(created.items)).model_dump(
@@ -203,8 +204,8 @@ async def list_exports(
         session, esp_organisation(principal), after_id=cursor_int(cursor), limit=limit + 1
     )
     more, rows = len(rows) > limit, rows[:limit]
-    settings = request.app.state.settings
-    withdrawn = await service.withdrawn_exports(session, [row.id for row in rows])
+    settings = app_state(request).settings
+    withdrawn = await requests.withdrawn_exports(session, [row.id for row in rows])
     return HistoryExportPage(
         items=[
             _export_out(
@@ -229,12 +230,12 @@ async def list_exports(
 async def get_export(
     request: Request, export_id: Id, principal: ExportsCaller, session: ReadSessionDep
 ) -> Response:
-    export, items = await service.get(session, esp_organisation(principal), export_id)
-    withdrawn = await service.withdrawn_exports(session, [export.id])
+    export, items = await requests.get(session, esp_organisation(principal), export_id)
+    withdrawn = await requests.withdrawn_exports(session, [export.id])
     return json_response_with_etag(
         request,
         _export_out(
-            request.app.state.settings, export, items, len(items), withdrawn=bool(withdrawn)
+            app_state(request).settings, export, items, len(items), withdrawn=bool(withdrawn)
         ),
     )
 
@@ -279,8 +280,8 @@ async def download_export(
     in it still reads (else 410 `history-export-withdrawn`). The `Digest`-like
     `X-Content-SHA256` header (and `sha256` in the status) lets you check it. Each download
     is recorded in the access log of every EAN in the file."""
-    settings: Settings = request.app.state.settings
-    found = await service.download(session, esp_organisation(principal), export_id, settings)
+    settings: Settings = app_state(request).settings
+    found = await requests.download(session, esp_organisation(principal), export_id, settings)
     for item in found.items:
         if item.row_count and item.read_from is not None and item.read_to is not None:
             record_file_read(
@@ -297,8 +298,8 @@ async def download_export(
     assert found.export.sha256 is not None
     return FileResponse(
         found.path,
-        media_type=service.media_type_of(found.export.file_name),
-        filename=service.download_name(found.export),
+        media_type=requests.media_type_of(found.export.file_name),
+        filename=requests.download_name(found.export),
         headers={
             "X-Content-SHA256": found.export.sha256,
             "ETag": f'"{found.export.sha256[:32]}"',
@@ -322,16 +323,8 @@ async def grant_exception(
     request: Request, body: QuotaExceptionIn, principal: Operator, session: WriteSessionDep
 ) -> QuotaExceptionOut:
     """Recorded with its reason; the ESP's next request in that year uses it."""
-    exception = await service.grant_exception(
+    exception = await requests.grant_exception(
         session, principal, organisation_id=body.organisation_id, year=body.year, reason=body.reason
-    )
-    record_action(
-        session,
-        actor=principal,
-        action="history_export.quota_exception",
-        target=str(body.organisation_id),
-        detail={"year": body.year, "reason": body.reason},
-        request=request,
     )
     return QuotaExceptionOut(
         id=exception.id,
@@ -352,8 +345,8 @@ async def grant_exception(
 async def operator_get_export(
     request: Request, export_id: Id, principal: Operator, session: ReadSessionDep
 ) -> HistoryExportOut:
-    export, items = await service.get(session, None, export_id)
-    return _export_out(request.app.state.settings, export, items, len(items))
+    export, items = await requests.get(session, None, export_id)
+    return _export_out(app_state(request).settings, export, items, len(items))
 
 
 @router.post(
@@ -371,19 +364,11 @@ async def agree_deadline(
 ) -> HistoryExportOut:
     """Recorded with its reason; the SLA's `annual_history` line measures the request
     against it instead of the 10 days."""
-    export = await service.agree_deadline(
+    export = await requests.agree_deadline(
         session, principal, export_id, due=body.due_at, reason=body.reason
     )
-    record_action(
-        session,
-        actor=principal,
-        action="history_export.deadline_agreed",
-        target=str(export_id),
-        detail={"due_at": body.due_at.isoformat(), "reason": body.reason},
-        request=request,
-    )
     items = await repository.items_of(session, export.id)
-    return _export_out(request.app.state.settings, export, items, len(items))
+    return _export_out(app_state(request).settings, export, items, len(items))
 
 
 @router.post(
@@ -403,22 +388,14 @@ async def add_eans(
 ) -> HistoryExportOut:
     """The same evidence rules as the ESP's own request; each added EAN records the
     operator and the note, and the export is made again (`queued`) with them."""
-    settings: Settings = request.app.state.settings
-    changed = await service.add_eans(
+    settings: Settings = app_state(request).settings
+    changed = await requests.add_eans(
         session,
         principal,
         export_id,
         _entries(body.eans),
         note=body.note,
-        rules=service.Rules.from_settings(settings),
-    )
-    record_action(
-        session,
-        actor=principal,
-        action="history_export.eans_added",
-        target=str(export_id),
-        detail={"eans": [entry.ean for entry in body.eans], "note": body.note},
-        request=request,
+        rules=requests.Rules.from_settings(settings),
     )
     build_after_commit(session, export_id)
     return _export_out(settings, changed.export, changed.items, len(changed.items))

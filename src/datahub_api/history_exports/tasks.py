@@ -25,7 +25,8 @@ from datetime import timedelta
 from typing import Any
 
 from datahub_api.db import WriteSession, after_commit
-from datahub_api.history_exports import repository, service
+from datahub_api.history_exports import repository
+from datahub_api.history_exports.service import build, requests
 from datahub_api.jobs import JobQueue, commit
 from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates.models import Mandate
@@ -64,7 +65,7 @@ async def run_build(queue: JobQueue, export_id: int) -> None:
         await commit(session, queue)
 
     try:
-        await service.build(
+        await build.build(
             queue.database, queue.settings, export_id, on_commit=on_commit, clock=queue.clock
         )
     except asyncio.CancelledError:
@@ -80,12 +81,12 @@ async def run_sweep(queue: JobQueue) -> tuple[int, int]:
     async with queue.database.read_sessions() as session:
         waiting = await repository.waiting(session, now - WAIT_BEFORE_SWEEP, now - SILENT_RUN)
     async with queue.database.write_sessions() as session:
-        withdrawn = await service.remake_withdrawn(session, now)
+        withdrawn = await requests.remake_withdrawn(session, now)
         await session.commit()
     for export_id in [*waiting, *withdrawn]:
         await enqueue_build(queue, export_id)
     async with queue.database.write_sessions() as session:
-        deleted = await service.delete_expired_files(session, queue.settings, now)
+        deleted = await build.delete_expired_files(session, queue.settings, now)
         await session.commit()
     return len(waiting) + len(withdrawn), deleted
 
@@ -97,9 +98,9 @@ async def build_again_on_hold_change(session: WriteSession, mandate: Mandate, ev
     """A yearly-history paper mandate approved after its export left its EAN out (held), or
     held back (``requested`` again: contested) after its rows went into the file: make the
     export again, with or without the EAN, once this transaction commits."""
-    if event not in REMAKE_ON or mandate.channel != service.CHANNEL:
+    if event not in REMAKE_ON or mandate.channel != requests.CHANNEL:
         return
-    export_id = await service.queue_again_for(session, mandate.id)
+    export_id = await build.queue_again_for(session, mandate.id)
     if export_id is not None:
         build_after_commit(session, export_id)
 

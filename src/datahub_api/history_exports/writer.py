@@ -21,7 +21,7 @@ from pathlib import Path
 from datahub_api.brussels_days import brussels_date
 from datahub_api.db import ReadSession
 from datahub_api.history_exports.models import ExportFormat
-from datahub_api.meter_data.portal_export import (
+from datahub_api.meter_data.fluvius_csv import (
     ExportedAccessPoint,
     QuarterHourCsv,
     TariffCalendar,
@@ -32,15 +32,16 @@ from datahub_api.meter_data.portal_export import (
     export_rows,
     with_both_directions,
 )
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.reads import Release, export_row_chunks, series_by_month, series_of
-from datahub_api.meter_data.series import ReadGranularity, ReadWindow
+from datahub_api.meter_data.series import ReadWindow
 
 CHUNK = 1 << 20
 
 
 def _released(ean: str, window: ReadWindow) -> Release:
     """The whole window is released: the job reads the window its mandate's grant releases
-    (``service._item_window``); for gas, every calendar day its gas days span."""
+    (``service.build._item_window``); for gas, every calendar day its gas days span."""
     return Release(ean, window.read_days())
 
 
@@ -62,13 +63,13 @@ async def kvm_rows(
     """Per year piece: the year's totals, then its months."""
     gas = window.gas
     for piece in _year_pieces(window):
-        hourly = ReadWindow(piece.start, piece.end, ReadGranularity.hour, gas=gas)
+        hourly = ReadWindow(piece.start, piece.end, Granularity.PT1H, gas=gas)
         series = with_both_directions(
             point, await series_of(session, _released(point.ean, window), hourly)
         )
-        whole = WholeWindow(piece.start, piece.end, ReadGranularity.month, gas=gas)
+        whole = WholeWindow(piece.start, piece.end, Granularity.P1M, gas=gas)
         yield list(export_rows(point, series, calendar, whole))
-        months = ReadWindow(piece.start, piece.end, ReadGranularity.month, gas=gas)
+        months = ReadWindow(piece.start, piece.end, Granularity.P1M, gas=gas)
         yield list(export_rows(point, series, calendar, months))
 
 
@@ -81,9 +82,7 @@ def rows_of(
     gvm: bool,
 ) -> AsyncIterator[list[tuple[str, ...]]]:
     if gvm:
-        quarter_hours = ReadWindow(
-            window.start, window.end, ReadGranularity.quarter_hour, gas=window.gas
-        )
+        quarter_hours = ReadWindow(window.start, window.end, Granularity.PT15M, gas=window.gas)
         return export_row_chunks(
             session, point, quarter_hours, _released(point.ean, window), calendar
         )
@@ -127,7 +126,7 @@ async def write_gvm_csv(
 ) -> int:
     """A GVM EAN's quarter-hours as CSV, a month at a time, through the fast line builder
     (the generic rows when a series is not in quarter-hours)."""
-    quarter_hours = ReadWindow(window.start, window.end, ReadGranularity.quarter_hour)
+    quarter_hours = ReadWindow(window.start, window.end, Granularity.PT15M)
     count = 0
     with path.open("w", encoding="utf-8", newline="") as out:
         out.write(csv_text([], header=True, columns=point.columns))
@@ -199,9 +198,9 @@ def ean_file_name(point: ExportedAccessPoint, window: ReadWindow, suffix: str, *
     """The name of one EAN's file, as Fluvius names its exports: GVM files hold
     quarter-hours (hours for gas), KVM files yearly and monthly totals."""
     if gvm:
-        step = ReadGranularity.quarter_hour if point.electricity else ReadGranularity.hour
+        step = Granularity.PT15M if point.electricity else Granularity.PT1H
     else:
-        step = ReadGranularity.month
+        step = Granularity.P1M
     return export_file_name(point, ReadWindow(window.start, window.end, step), suffix)
 
 

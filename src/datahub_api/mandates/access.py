@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from enum import StrEnum
 
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.brussels_days import brussels_date, day_start
@@ -30,20 +29,13 @@ from datahub_api.db import ReadSession
 from datahub_api.errors import Forbidden, NotFound
 from datahub_api.mandates import repository
 from datahub_api.mandates.models import DataServiceType, Mandate, MandateStatus
-
-
-class Granularity(StrEnum):
-    quarter_hour = "PT15M"
-    hour = "PT1H"
-    day = "P1D"
-    month = "P1M"
-
+from datahub_api.meter_data.granularity import Granularity
 
 # Which granularities each data service lets an ESP read.
 ALLOWED_GRANULARITIES: dict[DataServiceType, frozenset[Granularity]] = {
     DataServiceType.quarter_hourly: frozenset(Granularity),
     DataServiceType.undetermined: frozenset(Granularity),
-    DataServiceType.daily: frozenset({Granularity.day, Granularity.month}),
+    DataServiceType.daily: frozenset({Granularity.P1D, Granularity.P1M}),
     DataServiceType.installation: frozenset(),
 }
 

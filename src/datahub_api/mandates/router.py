@@ -12,11 +12,11 @@ from fastapi.responses import JSONResponse
 
 from datahub_api.accounts import repository as accounts_repository
 from datahub_api.accounts.models import Account
-from datahub_api.audit.service import record_action
 from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_any_scope, require_scopes
 from datahub_api.auth.principal import Principal, Role, Scope
 from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import Forbidden, NotFound, problem_responses
 from datahub_api.http_caching import (
     ETAG_HEADER_DOC,
@@ -67,11 +67,11 @@ AnyCaller = Annotated[Principal, Depends(require_any_scope(Scope.consents, Scope
 
 
 def consent_rules(request: Request) -> service.ConsentRules:
-    return service.ConsentRules.of(request.app.state.settings)
+    return service.ConsentRules.of(app_state(request).settings)
 
 
 def consent_url(request: Request, identifier: str) -> str:
-    return f"{request.app.state.settings.base_url}/consent/{identifier}"
+    return f"{app_state(request).settings.base_url}/consent/{identifier}"
 
 
 def consent_session_out(request: Request, consent: ConsentSession) -> ConsentSessionOut:
@@ -233,13 +233,7 @@ async def decide_consent_session(
         approve=body.decision == "approve",
         eans=body.eans,
         rules=consent_rules(request),
-    )
-    record_action(
-        session,
         actor=principal,
-        action=f"consent.{body.decision}",
-        target=identifier,
-        request=request,
     )
     return ConsentDecisionOut(
         status=decision.consent.status,
@@ -267,7 +261,7 @@ async def list_caller(request: Request, principal: MandateReader) -> ListCaller:
     the token check and a dictionary lookup."""
     if principal.role is not Role.esp or principal.organisation_id is None:
         return ListCaller(principal, None)
-    versions: MandateVersions = request.app.state.mandate_versions
+    versions: MandateVersions = app_state(request).mandate_versions
     version = await versions.version(principal.organisation_id)
     etag = _list_etag(version, principal, request)
     if matches_if_none_match(request.headers.get("if-none-match"), etag):
@@ -358,13 +352,6 @@ async def terminate_mandate(
 ) -> MandateOut:
     esp_organisation(principal)
     mandate = await service.terminate(session, principal, mandate_id)
-    record_action(
-        session,
-        actor=principal,
-        action="mandate.terminate",
-        target=str(mandate_id),
-        request=request,
-    )
     return mandate_out(mandate)
 
 
@@ -378,9 +365,6 @@ async def revoke_mandate(
     request: Request, mandate_id: MandateId, principal: Person, session: WriteSessionDep
 ) -> MandateOut:
     mandate = await service.revoke(session, principal, mandate_id)
-    record_action(
-        session, actor=principal, action="mandate.revoke", target=str(mandate_id), request=request
-    )
     return mandate_out(mandate)
 
 
@@ -441,13 +425,6 @@ async def decide_co_consent(
 ) -> CoConsentOut:
     account = await person(session, principal)
     task, mandate = await service.decide_co_consent(
-        session, account, task_id, approve=body.decision == "approve"
-    )
-    record_action(
-        session,
-        actor=principal,
-        action=f"co_consent.{body.decision}",
-        target=str(task_id),
-        request=request,
+        session, account, task_id, approve=body.decision == "approve", actor=principal
     )
     return await co_consent_out(session, task.id, task.status, task.due_at, mandate)

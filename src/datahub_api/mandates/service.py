@@ -13,6 +13,7 @@ from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.models import AccessPoint, MeterType
 from datahub_api.access_points.sandbox import make_sandbox_point
 from datahub_api.accounts.models import Account
+from datahub_api.audit.service import record_action
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.brussels_days import brussels_date, day_start, today_in_brussels
 from datahub_api.contracts import repository as contracts_repository
@@ -355,6 +356,7 @@ async def decide_consent_session(
     approve: bool,
     eans: Sequence[str],
     rules: ConsentRules,
+    actor: Principal | None = None,
 ) -> Decision:
     """The customer's answer. Exactly one decision wins when two race (row lock)."""
     consent = await _open_consent(session, identifier, for_update=True)
@@ -376,6 +378,9 @@ async def decide_consent_session(
     consent.decided_by_account_id = account.id
     await session.flush()
     url = consent.return_url_success if approve else consent.return_url_failed
+    if actor is not None:  # a person deciding (not the demo world's set-up)
+        choice = "approve" if approve else "reject"
+        record_action(session, actor=actor, action=f"consent.{choice}", target=identifier)
     return Decision(consent=consent, mandates=mandates, redirect_url=url)
 
 
@@ -587,7 +592,12 @@ async def co_consent_inbox(
 
 
 async def decide_co_consent(
-    session: WriteSession, account: Account, task_id: int, *, approve: bool
+    session: WriteSession,
+    account: Account,
+    task_id: int,
+    *,
+    approve: bool,
+    actor: Principal | None = None,
 ) -> tuple[CoConsentTask, Mandate]:
     found = await repository.task_of(session, account.id, task_id)
     if found is None:
@@ -611,6 +621,9 @@ async def decide_co_consent(
             reason=None if approve else "rejected_by_grid_user",
         )
     await session.flush()
+    if actor is not None:  # a person deciding (not the demo world's set-up)
+        choice = "approve" if approve else "reject"
+        record_action(session, actor=actor, action=f"co_consent.{choice}", target=str(task_id))
     return task, mandate
 
 
@@ -631,7 +644,7 @@ async def _expire_task(session: WriteSession, task: CoConsentTask, mandate: Mand
 
 
 async def revoke(session: WriteSession, principal: Principal, mandate_id: int) -> Mandate:
-    """The customer or the grid user takes consent back."""
+    """The customer or the grid user takes consent back (audited as ``mandate.revoke``)."""
     mandate = await repository.get(session, principal, mandate_id, for_update=True)
     if mandate is None:
         raise NotFound("No such mandate.")
@@ -645,11 +658,12 @@ async def revoke(session: WriteSession, principal: Principal, mandate_id: int) -
     )
     await _close_task_of(session, mandate)
     await _move(session, mandate, MandateStatus.finished, actor=principal.subject, reason=reason)
+    record_action(session, actor=principal, action="mandate.revoke", target=str(mandate_id))
     return mandate
 
 
 async def terminate(session: WriteSession, principal: Principal, mandate_id: int) -> Mandate:
-    """The ESP ends its own mandate."""
+    """The ESP ends its own mandate (audited as ``mandate.terminate``)."""
     mandate = await repository.get(session, principal, mandate_id, for_update=True)
     if mandate is None:
         raise NotFound("No such mandate.")
@@ -663,6 +677,7 @@ async def terminate(session: WriteSession, principal: Principal, mandate_id: int
         actor=principal.subject,
         reason="terminated_by_esp",
     )
+    record_action(session, actor=principal, action="mandate.terminate", target=str(mandate_id))
     return mandate
 
 

@@ -13,7 +13,7 @@ import unicodedata
 from datahub_api.organisations import enterprise_number
 
 SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
-# The channels whose signed mandates the DSO audits (see nps/service.py).
+# The channels whose signed mandates the DSO audits (see nps/service/audits.py).
 AUDITED_CHANNELS = ("nps", "annual_history")
 
 

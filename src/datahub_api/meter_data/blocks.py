@@ -16,6 +16,11 @@ household quarter-hours (0-3000 Wh) take 2 bytes and quiet days 1 byte.
 Packed states (``packed_states``): one byte, the :class:`ValidationState` code of every
 slot holding a value, when they all share it (the usual case); otherwise one code per slot,
 0 for a gap.
+
+The records of a block: :class:`BlockKey` (what identifies it), :class:`BlockRecord` (one row
+of ``meter_day_blocks`` as stored, values packed; its field names are the table's columns,
+so ingest, the repository and the demo loader share one column list, :data:`BLOCK_COLUMNS`)
+and :class:`DayBlock` (a block read back, values unpacked).
 """
 
 from __future__ import annotations
@@ -23,10 +28,13 @@ from __future__ import annotations
 import struct
 from array import array
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from datahub_api.brussels_days import day_length, day_start
-from datahub_api.meter_data.models import Granularity
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.models import GRANULARITY_OF_CODE, Direction, Register
 
 GAP = -1
 MAX_STORABLE = 0xFFFF_FFFE  # the largest value the packed layout can hold
@@ -36,6 +44,86 @@ SLOT_LENGTH = {
     Granularity.PT1H: timedelta(hours=1),
     Granularity.P1D: timedelta(days=1),
 }
+
+
+@dataclass(frozen=True)
+class BlockKey:
+    """What identifies a day block; always starts with the EAN."""
+
+    ean: str
+    meter_id: str
+    direction: Direction
+    register: Register
+    granularity: Granularity
+    day: date
+
+
+class BlockRecord(NamedTuple):
+    """One row of ``meter_day_blocks`` without its id: what ingest writes (``COPY`` takes it
+    as it is), what it merges into, and what the demo loader generates. Codes are the stored
+    integers (see :attr:`key` for the enums)."""
+
+    ean: str
+    meter_id: str
+    direction: int
+    register: int
+    granularity: int
+    day: date
+    unit: int
+    expected_slots: int
+    filled_slots: int
+    version: int
+    first_inserted_at: datetime
+    last_inserted_at: datetime
+    completed_at: datetime | None
+    # When every slot first held a validated (VAL) value.
+    validated_at: datetime | None
+    packed_values: bytes
+    packed_states: bytes
+
+    @property
+    def key(self) -> BlockKey:
+        return BlockKey(
+            self.ean,
+            self.meter_id,
+            Direction(self.direction),
+            Register(self.register),
+            GRANULARITY_OF_CODE[self.granularity],
+            self.day,
+        )
+
+
+BLOCK_COLUMNS: tuple[str, ...] = BlockRecord._fields
+"""The columns of ``meter_day_blocks`` besides ``id``, in :class:`BlockRecord` order."""
+KEY_COLUMNS = BLOCK_COLUMNS[:6]
+"""The columns of a :class:`BlockKey`, in its order."""
+
+
+@dataclass(frozen=True)
+class DayBlock:
+    """A day block (or a superseded version of one) with its values unpacked.
+
+    ``values`` are integers in the unit's milli-unit (``unit``: Wh, varh or litres), None
+    for a gap; ``states`` the :class:`~datahub_api.meter_data.models.ValidationState` code
+    of each slot (None for a gap). Slot ``i`` starts at :func:`slot_start`
+    ``(day, granularity, i)``.
+    """
+
+    key: BlockKey
+    id: int
+    unit: int
+    expected_slots: int
+    filled_slots: int
+    version: int
+    first_inserted_at: datetime
+    last_inserted_at: datetime
+    completed_at: datetime | None
+    values: list[int | None]
+    states: list[int | None]
+    superseded_at: datetime | None = None  # set on versions read from the history
+    validated_at: datetime | None = None  # when every slot first held a validated value
+
+
 _WIDTH_FORMAT = {1: "B", 2: "H", 4: "I"}
 _ALL_ONES = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF}
 _HEADER = struct.Struct("<BI")

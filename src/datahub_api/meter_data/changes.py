@@ -27,20 +27,16 @@ from datahub_api.auth.principal import Principal
 from datahub_api.brussels_days import brussels_date, day_start
 from datahub_api.db import WriteSession
 from datahub_api.errors import UnprocessableContent
-from datahub_api.mandates.access import Granularity as ReadGranularity
 from datahub_api.mandates.access import ReadableWindow, readable_portfolio
 from datahub_api.meter_data import repository
+from datahub_api.meter_data.blocks import DayBlock
 from datahub_api.meter_data.channels import API_CHANNELS
-from datahub_api.meter_data.models import Granularity
-from datahub_api.meter_data.repository import ChangeCursor, DayBlock, ReadableDays
+from datahub_api.meter_data.granularity import STORED_GRANULARITIES, Granularity
+from datahub_api.meter_data.models import GRANULARITY_CODE
+from datahub_api.meter_data.repository import ChangeCursor, ReadableDays
 from datahub_api.paging import decode_cursor, encode_cursor
 
 FACE = "api-v1"
-
-
-def read_granularity(stored: Granularity) -> ReadGranularity:
-    """The read granularity a stored block's slots have (``PT15M`` -> quarter-hours)."""
-    return ReadGranularity(stored.name)
 
 
 def whole_days(window: ReadableWindow) -> tuple[date, date]:
@@ -59,11 +55,13 @@ def readable_days(windows: Sequence[ReadableWindow]) -> list[ReadableDays]:
         first, end = whole_days(window)
         if first >= end:
             continue
-        for stored in Granularity:
-            if read_granularity(stored) in window.granularities:
+        for stored in STORED_GRANULARITIES:
+            if stored in window.granularities:
                 spans.setdefault((window.mandate.ean, stored), []).append((first, end))
     readable: list[ReadableDays] = []
-    for (ean, stored), ranges in sorted(spans.items()):
+    for (ean, stored), ranges in sorted(
+        spans.items(), key=lambda span: (span[0][0], GRANULARITY_CODE[span[0][1]])
+    ):
         merged: list[tuple[date, date]] = []
         for first, end in sorted(ranges):
             if merged and first <= merged[-1][1]:
@@ -116,7 +114,7 @@ class ChangesPage:
 
 
 def _window_of(block: DayBlock, windows: Sequence[ReadableWindow]) -> ReadableWindow:
-    granularity = read_granularity(block.key.granularity)
+    granularity = block.key.granularity
     for window in windows:
         if granularity in window.granularities and window.holds_day(block.key.day):
             return window
@@ -141,7 +139,9 @@ def _record_reads(
         day = block.key.day
         _, first, last = read.get(key, (window, day, day))
         read[key] = (window, min(first, day), max(last, day))
-    for (_, _, granularity), (window, first, last) in sorted(read.items()):
+    for (_, _, granularity), (window, first, last) in sorted(
+        read.items(), key=lambda item: (*item[0][:2], GRANULARITY_CODE[item[0][2]])
+    ):
         record_read(
             session,
             principal,

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.db import WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import problem_responses
 from datahub_api.http_caching import ETAG_HEADER_DOC, NOT_MODIFIED_RESPONSE, conditional_response
 from datahub_api.meter_data import changes
@@ -74,7 +75,7 @@ async def meter_data_changes(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Most day blocks to return.")] = 100,
 ) -> Response:
-    settings: Settings = request.app.state.settings
+    settings: Settings = app_state(request).settings
     cursor = changes.decode_change_cursor(after)
     page = await changes.changes_since(
         session,

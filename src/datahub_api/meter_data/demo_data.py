@@ -35,19 +35,20 @@ from datahub_api.db import WriteSession
 from datahub_api.demo.world import DemoWorldBuilder
 from datahub_api.errors import DatahubError
 from datahub_api.meter_data import repository
-from datahub_api.meter_data.blocks import expected_slots
+from datahub_api.meter_data.blocks import BlockRecord, expected_slots
 from datahub_api.meter_data.channels import API_CHANNELS
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import (
     BLOCKS_TABLE,
+    GRANULARITY_CODE,
     HISTORY_TABLE,
     Direction,
-    Granularity,
     Register,
     StoredUnit,
     ValidationState,
 )
 from datahub_api.meter_data.reads import authorize_and_record
-from datahub_api.meter_data.series import ReadGranularity, ReadWindow
+from datahub_api.meter_data.series import ReadWindow
 from datahub_api.meter_data.service import prepare_partitions
 from datahub_api.organisations import repository as organisations_repository
 
@@ -255,8 +256,8 @@ def block_rows(
     rng: np.random.Generator,
     now: datetime,
     bad_month: tuple[int, int] | None = None,
-) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
-    """(block row without id, its superseded versions without block id, oldest first) per
+) -> Iterator[tuple[BlockRecord, list[tuple[BlockRecord, datetime]]]]:
+    """(block, its superseded versions with when each was superseded, oldest first) per
     delivered day; days of ``bad_month`` (year, month) arrive and are validated late more
     often."""
     all_draws = rng.random((len(timeline.days), DRAWS_PER_DAY))
@@ -278,10 +279,6 @@ def block_rows(
             continue
         expected, filled = len(values), int(present.sum())
         completed = inserted if filled == expected else None
-        key: tuple[Any, ...] = (
-            series.ean, series.meter_id, int(series.direction), int(Register.total),
-            int(series.granularity), day, int(series.unit), expected, filled,
-        )  # fmt: skip
         # Versions as (written at, packed values, packed states), oldest first.
         versions: list[tuple[datetime, bytes, bytes]] = []
         corrected_at = inserted + timedelta(days=2 + int(u[8] * 4))
@@ -299,18 +296,27 @@ def block_rows(
         validated = completed is not None and validated_at <= now
         if validated:
             versions.append((validated_at, versions[-1][1], VAL))
-        history = []
-        for number, (written, packed_values, states) in enumerate(versions[:-1], start=1):
-            history.append(
-                (*key[:6], number, *key[6:], inserted, written, completed, None, packed_values,
-                 states, versions[number][0])
-            )  # fmt: skip
         written, packed_values, states = versions[-1]
-        yield (
-            (*key, len(versions), inserted, written, completed,
-             validated_at if validated else None, packed_values, states),
-            history,
+        record = BlockRecord(
+            series.ean, series.meter_id, int(series.direction), int(Register.total),
+            GRANULARITY_CODE[series.granularity], day, int(series.unit), expected, filled,
+            len(versions), inserted, written, completed, validated_at if validated else None,
+            packed_values, states,
         )  # fmt: skip
+        history = [
+            (
+                record._replace(
+                    version=number,
+                    last_inserted_at=written,
+                    validated_at=None,
+                    packed_values=packed_values,
+                    packed_states=states,
+                ),
+                versions[number][0],
+            )
+            for number, (written, packed_values, states) in enumerate(versions[:-1], start=1)
+        ]
+        yield record, history
 
 
 # --- the seeder --------------------------------------------------------------------------
@@ -381,10 +387,13 @@ def plan_series(
 
 
 async def _copy_blocks(
-    session: WriteSession, blocks: list[tuple[Any, ...]], history: list[tuple[Any, ...]]
+    session: WriteSession,
+    blocks: list[BlockRecord],
+    history: list[tuple[int, tuple[BlockRecord, datetime]]],
 ) -> None:
     """Write generated day blocks and their superseded versions (``history``: the index of
-    the block in ``blocks``, then the old version's row) with COPY, under fresh block ids."""
+    the block in ``blocks``, then the old version and when it was superseded) with COPY,
+    under fresh block ids."""
     ids = await repository.reserve_block_ids(session, len(blocks))
     await repository.copy_rows(
         session,
@@ -396,7 +405,7 @@ async def _copy_blocks(
         session,
         HISTORY_TABLE,
         repository.HISTORY_COLUMNS,
-        ((*row[:7], ids[index], *row[7:]) for index, row in history),
+        ((ids[index], *old, superseded) for index, (old, superseded) in history),
     )
 
 
@@ -421,8 +430,8 @@ async def seed_meter_data(session: WriteSession, world: DemoWorldBuilder) -> Non
         if len(page) < 1000:
             break
     bad = last - timedelta(days=BAD_MONTH_DAYS_BACK)
-    blocks: list[tuple[Any, ...]] = []
-    history: list[tuple[Any, ...]] = []
+    blocks: list[BlockRecord] = []
+    history: list[tuple[int, tuple[BlockRecord, datetime]]] = []
     for series in plan_series(points, profiles, rng):
         timeline = profiles.hour if series.granularity is Granularity.PT1H else profiles.quarter
         for row, superseded in block_rows(series, timeline, rng, now, (bad.year, bad.month)):
@@ -434,8 +443,8 @@ async def seed_meter_data(session: WriteSession, world: DemoWorldBuilder) -> Non
     world.credentials["meter_data"] = {
         "days": f"{first}..{last}",
         "day_blocks": len(blocks),
-        "corrected_blocks": sum(1 for _, version in history if version[-2] == EST),
-        "validated_blocks": sum(1 for row in blocks if row[-3] is not None),
+        "corrected_blocks": sum(1 for _, (old, _) in history if old.packed_states == EST),
+        "validated_blocks": sum(1 for block in blocks if block.validated_at is not None),
     }
 
 
@@ -506,8 +515,8 @@ async def seed_sandbox_point(
                            every_day),
                 timeline,
             ))  # fmt: skip
-    blocks: list[tuple[Any, ...]] = []
-    history: list[tuple[Any, ...]] = []
+    blocks: list[BlockRecord] = []
+    history: list[tuple[int, tuple[BlockRecord, datetime]]] = []
     for series, timeline in planned:
         for row, superseded in block_rows(series, timeline, rng, now):
             blocks.append(row)
@@ -541,7 +550,7 @@ async def seed_featured_reads(session: WriteSession, world: DemoWorldBuilder) ->
         )
         for back in range(7, 0, -1):
             day = yesterday - timedelta(days=back - 1)
-            for step in (ReadGranularity.quarter_hour, ReadGranularity.day):
+            for step in (Granularity.PT15M, Granularity.P1D):
                 window = ReadWindow(day_start(day), day_start(day + timedelta(days=1)), step)
                 try:
                     await authorize_and_record(

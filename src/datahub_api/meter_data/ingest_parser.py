@@ -32,9 +32,9 @@ from typing import Any, cast
 from datahub_api.access_points.ean import InvalidEan, validated
 from datahub_api.brussels_days import BRUSSELS, GAS_DAY_HOUR, day_start, gas_day_start
 from datahub_api.meter_data.blocks import GAP, SLOT_LENGTH, empty_slots, expected_slots
+from datahub_api.meter_data.granularity import STORED_GRANULARITIES, Granularity
 from datahub_api.meter_data.models import (
     Direction,
-    Granularity,
     Register,
     StoredUnit,
     ValidationState,
@@ -156,6 +156,9 @@ class ParsedBatch:
             self.problems.append(Problem(line, detail))
 
 
+_STORED_BY_NAME = {granularity.name: granularity for granularity in STORED_GRANULARITIES}
+
+
 def max_milli_values(max_per_hour: float) -> dict[Granularity, int]:
     """The largest plausible value of one slot per granularity, in milli-units, from the
     per-hour bound (a day counts 25 hours, the longest)."""
@@ -182,7 +185,9 @@ class BatchBuilder:
         self.max_blocks = max_blocks
         self.batch = ParsedBatch()
         self._series: dict[tuple[str, ...], Series | str] = {}
-        self._times: dict[Granularity, dict[str, SlotTime | str]] = {g: {} for g in Granularity}
+        self._times: dict[Granularity, dict[str, SlotTime | str]] = {
+            g: {} for g in STORED_GRANULARITIES
+        }
         self._gas_day_times: dict[str, SlotTime | str] = {}  # P1D gas: gas days from 06:00
         self._values: dict[str, int | str] = {}
 
@@ -206,9 +211,8 @@ class BatchBuilder:
             register_code = Register[register]
         except KeyError:
             return f"register: {register!r} is not one of {', '.join(r.name for r in Register)}"
-        try:
-            granularity_code = Granularity[granularity]
-        except KeyError:
+        granularity_code = _STORED_BY_NAME.get(granularity)
+        if granularity_code is None:
             return f"granularity: {granularity!r} is not one of PT15M, PT1H, P1D"
         stored_unit = UNITS.get(unit)
         if stored_unit is None:

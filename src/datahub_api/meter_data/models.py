@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from datahub_api.db import Base
+from datahub_api.meter_data.granularity import Granularity
 
 
 class Direction(IntEnum):
@@ -55,14 +56,6 @@ class Register(IntEnum):
     reactive = 4
     inductive = 5
     capacitive = 6
-
-
-class Granularity(IntEnum):
-    """How long one slot of a block lasts; the names are ISO 8601 durations."""
-
-    PT15M = 1
-    PT1H = 2
-    P1D = 3
 
 
 class ValidationState(IntEnum):
@@ -85,6 +78,13 @@ BLOCKS_TABLE = "meter_day_blocks"
 HISTORY_TABLE = "meter_day_block_history"
 ID_SEQUENCE = "meter_day_blocks_id_seq"
 PARTITION_NAME = re.compile(r"^meter_day_blocks_y\d{4}$")
+# How long one slot of a block lasts, as stored.
+GRANULARITY_CODE: dict[Granularity, int] = {
+    Granularity.PT15M: 1,
+    Granularity.PT1H: 2,
+    Granularity.P1D: 3,
+}
+GRANULARITY_OF_CODE = {code: granularity for granularity, code in GRANULARITY_CODE.items()}
 BLOCK_KEY = ("ean", "meter_id", "direction", "register", "granularity", "day")
 
 
@@ -111,7 +111,10 @@ class MeterDayBlock(Base):
         Index("ix_meter_day_blocks_ean_last_inserted_at_id", "ean", "last_inserted_at", "id"),
         _code_check("direction", Direction),
         _code_check("register", Register),
-        _code_check("granularity", Granularity),
+        CheckConstraint(
+            f"granularity BETWEEN {min(GRANULARITY_OF_CODE)} AND {max(GRANULARITY_OF_CODE)}",
+            name="granularity_code",
+        ),
         _code_check("unit", StoredUnit),
         CheckConstraint("filled_slots BETWEEN 1 AND expected_slots", name="filled_slots"),
         {"postgresql_partition_by": "RANGE (day)"},

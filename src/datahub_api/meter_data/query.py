@@ -29,7 +29,7 @@ from datahub_api.access_points.models import EnergyType
 from datahub_api.auth.principal import Principal
 from datahub_api.db import Database, ReadSession, WriteSession
 from datahub_api.errors import DatahubError, Forbidden, NotFound, UnprocessableContent
-from datahub_api.mandates.access import Granularity as ReadGranularity
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import Direction, Register
 from datahub_api.meter_data.reads import BULK, Release, authorize_and_record, series_by_month
 from datahub_api.meter_data.series import (
@@ -48,7 +48,7 @@ MAX_EANS = 200
 MAX_DAYS = 366  # Brussels days in one query (a leap year)
 
 
-def query_window(start: str, end: str, granularity: ReadGranularity) -> ReadWindow:
+def query_window(start: str, end: str, granularity: Granularity) -> ReadWindow:
     """The asked window, or a 422: bad bounds, empty, off the granularity's grid, or longer
     than :data:`MAX_DAYS` Brussels days."""
     window = ReadWindow.checked(parse_bound(start, "from"), parse_bound(end, "to"), granularity)
@@ -113,7 +113,7 @@ class _Line:
     """A series being assembled month by month, as encoded JSON pieces."""
 
     head: dict[str, Any]
-    granularity: ReadGranularity
+    granularity: Granularity
     values: list[bytes] = field(default_factory=list)
     states: list[bytes] = field(default_factory=list)
     incomplete: list[bytes] = field(default_factory=list)

@@ -11,9 +11,10 @@ from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.db import WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import problem_responses
-from datahub_api.mandates.access import Granularity as ReadGranularity
 from datahub_api.meter_data import query
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import Direction, Register
 from datahub_api.meter_data.schemas import (
     MeterDataErrorLine,
@@ -95,12 +96,12 @@ async def query_meter_data(
     body: MeterDataQueryIn,
 ) -> NdjsonResponse:
     esp_organisation(principal)
-    window = query.query_window(body.from_, body.to, ReadGranularity(body.granularity))
+    window = query.query_window(body.from_, body.to, Granularity(body.granularity))
     answers = await query.authorize_eans(session, principal, body.eans, window)
     # Streamed after this request's transaction (with the access records) has committed.
     return NdjsonResponse(
         query.ndjson_lines(
-            request.app.state.database,
+            app_state(request).database,
             answers,
             window,
             direction=Direction[body.direction] if body.direction else None,

@@ -20,10 +20,10 @@ from datahub_api.access_points.models import AccessPoint, EnergyType
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import DatahubError, UnprocessableContent, problem_responses
 from datahub_api.meter_data import own_reads, reads
-from datahub_api.meter_data.models import Direction, Register
-from datahub_api.meter_data.portal_export import (
+from datahub_api.meter_data.fluvius_csv import (
     XLSX_LAST_ROW,
     ExportedAccessPoint,
     SheetFull,
@@ -34,9 +34,10 @@ from datahub_api.meter_data.portal_export import (
     export_file_name,
     exported_access_point,
 )
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.models import Direction, Register
 from datahub_api.meter_data.reads import ReadGate, Release, export_row_chunks, series_of
 from datahub_api.meter_data.series import (
-    ReadGranularity,
     ReadWindow,
     parse_bound,
 )
@@ -208,7 +209,7 @@ async def _asked(
     if from_ is None or to is None:
         raise UnprocessableContent("`from` and `to` are required.")
     try:
-        read_granularity = ReadGranularity(granularity)
+        read_granularity = Granularity(granularity)
     except ValueError:
         raise UnprocessableContent("`granularity` is PT15M, PT1H, P1D or P1M.") from None
     window = ReadWindow.checked(parse_bound(from_, "from"), parse_bound(to, "to"), read_granularity)
@@ -234,7 +235,7 @@ def _checked_media_type(
     media_type = _media_type(format_, accept)
     if media_type == XLSX and window.bucket_count() > XLSX_LAST_ROW:
         raise UnprocessableContent(XLSX_TOO_LONG)  # before any row is read
-    settings: Settings = request.app.state.settings
+    settings: Settings = app_state(request).settings
     if media_type == JSON and (window.end_day - window.first_day).days > (
         settings.meter_data_json_max_days
     ):
@@ -261,7 +262,7 @@ async def _answer(
         }
         return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type=JSON)
     point = exported_access_point(asked.access_point)
-    calendar = TariffCalendar.from_settings(request.app.state.settings)
+    calendar = TariffCalendar.from_settings(app_state(request).settings)
     export = FileExport(request, point, window, release, asked.filters, calendar)
     if media_type == CSV:
         return export.csv_response()
@@ -388,7 +389,7 @@ class FileExport:
 
     async def csv(self) -> AsyncIterator[bytes]:
         yield csv_text([], header=True, columns=self.point.columns).encode()
-        async with self.request.app.state.database.read_sessions() as session:
+        async with app_state(self.request).database.read_sessions() as session:
             async for rows in self._row_chunks(session):
                 yield csv_text(rows, header=False).encode()
 
@@ -396,7 +397,7 @@ class FileExport:
         spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115  closed below
         try:
             export = XlsxExport(spool, self.point.columns)
-            async with self.request.app.state.database.read_sessions() as session:
+            async with app_state(self.request).database.read_sessions() as session:
                 async for rows in self._row_chunks(session):
                     export.add_rows(rows)
             await asyncio.to_thread(export.close)

@@ -45,18 +45,18 @@ from datahub_api.mandates.access import (
 )
 from datahub_api.mandates.models import DataServiceType, Mandate
 from datahub_api.meter_data import repository
+from datahub_api.meter_data.blocks import DayBlock
 from datahub_api.meter_data.channels import API_CHANNELS, PORTAL_CHANNELS
-from datahub_api.meter_data.models import Direction, Register, StoredUnit
-from datahub_api.meter_data.portal_export import (
+from datahub_api.meter_data.fluvius_csv import (
     ExportedAccessPoint,
     TariffCalendar,
     export_rows,
     with_both_directions,
 )
-from datahub_api.meter_data.repository import DayBlock
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.models import Direction, Register, StoredUnit
 from datahub_api.meter_data.series import (
     GasFactor,
-    ReadGranularity,
     ReadWindow,
     Series,
     assemble,
@@ -132,15 +132,12 @@ async def gate(
     )
 
 
-def finest_granularity(gate: ReadGate) -> ReadGranularity:
+def finest_granularity(gate: ReadGate) -> Granularity:
     """The granularity a read without one gets: quarter-hours when a mandate allows them,
     days otherwise."""
-    if any(
-        ReadGranularity.quarter_hour in ALLOWED_GRANULARITIES[m.data_service_type]
-        for m in gate.mandates
-    ):
-        return ReadGranularity.quarter_hour
-    return ReadGranularity.day
+    if any(Granularity.PT15M in ALLOWED_GRANULARITIES[m.data_service_type] for m in gate.mandates):
+        return Granularity.PT15M
+    return Granularity.P1D
 
 
 def newest_day(last_allowed: date | None, received: Sequence[date | None]) -> date:
@@ -163,7 +160,7 @@ class Defaults:
     grants: tuple[ReadGrant, ...]
 
 
-async def defaults(session: ReadSession, gate: ReadGate, granularity: ReadGranularity) -> Defaults:
+async def defaults(session: ReadSession, gate: ReadGate, granularity: Granularity) -> Defaults:
     """The day shown without a date (:func:`newest_day` inside the mandates' data periods,
     of the days they release) and the grants at ``granularity``."""
     try:
@@ -177,27 +174,27 @@ async def defaults(session: ReadSession, gate: ReadGate, granularity: ReadGranul
     return Defaults(newest_day(last, [f[0] if f else None for f in received]), tuple(grants))
 
 
-def _up_to_grid(instant: datetime, granularity: ReadGranularity) -> datetime:
+def _up_to_grid(instant: datetime, granularity: Granularity) -> datetime:
     """The first instant on the granularity's grid at or after ``instant``."""
-    if granularity in (ReadGranularity.quarter_hour, ReadGranularity.hour):
-        step = 900 if granularity is ReadGranularity.quarter_hour else 3600
+    if granularity in (Granularity.PT15M, Granularity.PT1H):
+        step = 900 if granularity is Granularity.PT15M else 3600
         seconds = instant.timestamp()
         return instant + timedelta(seconds=(-seconds) % step)
     day = brussels_date(instant)
     if day_start(day) < instant:
         day += timedelta(days=1)
-    if granularity is ReadGranularity.month and day.day != 1:
+    if granularity is Granularity.P1M and day.day != 1:
         day = date(day.year + day.month // 12, day.month % 12 + 1, 1)
     return day_start(day)
 
 
-def _down_to_grid(instant: datetime, granularity: ReadGranularity) -> datetime:
+def _down_to_grid(instant: datetime, granularity: Granularity) -> datetime:
     """The last instant on the granularity's grid at or before ``instant``."""
-    if granularity in (ReadGranularity.quarter_hour, ReadGranularity.hour):
-        step = 900 if granularity is ReadGranularity.quarter_hour else 3600
+    if granularity in (Granularity.PT15M, Granularity.PT1H):
+        step = 900 if granularity is Granularity.PT15M else 3600
         return instant - timedelta(seconds=instant.timestamp() % step)
     day = brussels_date(instant)
-    if granularity is ReadGranularity.month:
+    if granularity is Granularity.P1M:
         day = day.replace(day=1)
     return day_start(day)
 
@@ -225,7 +222,7 @@ def widest_allowed(window: ReadWindow, grants: Sequence[ReadGrant]) -> ReadWindo
 
 
 async def _grants(
-    session: ReadSession, gate: ReadGate, granularity: ReadGranularity
+    session: ReadSession, gate: ReadGate, granularity: Granularity
 ) -> list[ReadGrant]:
     return await readable_grants(
         session,
@@ -405,11 +402,9 @@ async def export_row_chunks(
     """The rows of a CSV/XLSX export (Fluvius layout, without the header) of ``window``, a
     Brussels month at a time. Days and months are split by tariff, so they are summed from
     hours."""
-    summed = window.granularity in (ReadGranularity.day, ReadGranularity.month)
+    summed = window.granularity in (Granularity.P1D, Granularity.P1M)
     read_window = (
-        ReadWindow(window.start, window.end, ReadGranularity.hour, gas=window.gas)
-        if summed
-        else window
+        ReadWindow(window.start, window.end, Granularity.PT1H, gas=window.gas) if summed else window
     )
     async for chunk, series in series_by_month(
         session, release, read_window, direction=direction, register=register
@@ -498,7 +493,7 @@ async def inserted_pieces(
     gate: ReadGate,
     start: datetime,
     end: datetime,
-    granularities: Sequence[ReadGranularity],
+    granularities: Sequence[Granularity],
     *,
     gas: bool,
 ) -> Pieces:

@@ -17,78 +17,63 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from datahub_api.db import ReadSession, WriteSession
-from datahub_api.meter_data.blocks import unpack_slots, unpack_states
+from datahub_api.meter_data.blocks import (
+    BLOCK_COLUMNS,
+    KEY_COLUMNS,
+    BlockKey,
+    BlockRecord,
+    DayBlock,
+    unpack_slots,
+    unpack_states,
+)
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import (
     BLOCKS_TABLE,
+    GRANULARITY_CODE,
+    GRANULARITY_OF_CODE,
+    HISTORY_TABLE,
     ID_SEQUENCE,
     Direction,
-    Granularity,
     Register,
     StoredUnit,
     partition_name,
 )
 
-
-@dataclass(frozen=True)
-class BlockKey:
-    """What identifies a day block; always starts with the EAN."""
-
-    ean: str
-    meter_id: str
-    direction: Direction
-    register: Register
-    granularity: Granularity
-    day: date
-
-
-@dataclass(frozen=True)
-class DayBlock:
-    """A day block (or a superseded version of one) with its values unpacked.
-
-    ``values`` are integers in the unit's milli-unit (``unit``: Wh, varh or litres), None
-    for a gap; ``states`` the :class:`~datahub_api.meter_data.models.ValidationState` code
-    of each slot (None for a gap). Slot ``i`` starts at
-    :func:`~datahub_api.meter_data.blocks.slot_start` ``(day, granularity, i)``.
-    """
-
-    key: BlockKey
-    id: int
-    unit: int
-    expected_slots: int
-    filled_slots: int
-    version: int
-    first_inserted_at: datetime
-    last_inserted_at: datetime
-    completed_at: datetime | None
-    values: list[int | None]
-    states: list[int | None]
-    superseded_at: datetime | None = None  # set on versions read from the history
-    validated_at: datetime | None = None  # when every slot first held a validated value
+# Every column of a stored block, as the reads select it.
+_COLUMNS = ", ".join(("id", *BLOCK_COLUMNS))
+_SQL_TYPES = {
+    "ean": "varchar",
+    "meter_id": "varchar",
+    "direction": "smallint",
+    "register": "smallint",
+    "granularity": "smallint",
+    "day": "date",
+    "unit": "smallint",
+    "expected_slots": "smallint",
+    "filled_slots": "smallint",
+    "version": "integer",
+    "first_inserted_at": "timestamptz",
+    "last_inserted_at": "timestamptz",
+    "completed_at": "timestamptz",
+    "validated_at": "timestamptz",
+    "packed_values": "bytea",
+    "packed_states": "bytea",
+}
 
 
-@dataclass(frozen=True)
-class PackedBlock:
-    """A day block as stored (values still packed); what ingest merges into."""
-
-    key: BlockKey
-    id: int
-    unit: int
-    expected_slots: int
-    filled_slots: int
-    version: int
-    first_inserted_at: datetime
-    last_inserted_at: datetime
-    completed_at: datetime | None
-    packed_values: bytes
-    packed_states: bytes
-    validated_at: datetime | None = None
+def _prefixed(table: str, columns: Sequence[str]) -> str:
+    return ", ".join(f"{table}.{column}" for column in columns)
 
 
-_COLUMNS = (
-    "ean, meter_id, direction, register, granularity, day, id, unit, expected_slots, "
-    "filled_slots, version, first_inserted_at, last_inserted_at, completed_at, "
-    "validated_at, packed_values, packed_states"
-)
+def _unnest(columns: Sequence[str], alias: str) -> str:
+    """``unnest(...) AS alias(columns)`` over one array parameter per column (named as it)."""
+    arrays = ", ".join(f"CAST(:{column} AS {_SQL_TYPES[column]}[])" for column in columns)
+    return f"unnest({arrays}) AS {alias}({', '.join(columns)})"
+
+
+def _arrays(records: Sequence[BlockRecord], columns: Sequence[str]) -> dict[str, list[Any]]:
+    """The records' ``columns`` as one array parameter each."""
+    return {column: [getattr(record, column) for record in records] for column in columns}
 
 
 def _key(row: Any) -> BlockKey:
@@ -97,7 +82,7 @@ def _key(row: Any) -> BlockKey:
         row.meter_id,
         Direction(row.direction),
         Register(row.register),
-        Granularity(row.granularity),
+        GRANULARITY_OF_CODE[row.granularity],
         row.day,
     )
 
@@ -202,13 +187,13 @@ def _filters(
 ) -> tuple[str, dict[str, Any]]:
     clauses, params = [], {}
     for name, value in (
-        ("direction", direction),
-        ("register", register),
-        ("granularity", granularity),
+        ("direction", None if direction is None else int(direction)),
+        ("register", None if register is None else int(register)),
+        ("granularity", None if granularity is None else GRANULARITY_CODE[granularity]),
     ):
         if value is not None:
             clauses.append(f" AND {name} = :{name}")
-            params[name] = int(value)
+            params[name] = value
     return "".join(clauses), params
 
 
@@ -280,7 +265,7 @@ async def series_shapes(
             row.meter_id,
             Direction(row.direction),
             Register(row.register),
-            Granularity(row.granularity),
+            GRANULARITY_OF_CODE[row.granularity],
             row.unit,
         )
         for row in result
@@ -364,13 +349,13 @@ async def readable_blocks_changed_since(
         return []
     params: dict[str, Any] = {
         "r_ean": [r.ean for r in readable],
-        "r_granularity": [int(r.granularity) for r in readable],
+        "r_granularity": [GRANULARITY_CODE[r.granularity] for r in readable],
         "r_first": [r.first_day for r in readable],
         "r_end": [r.end_day for r in readable],
         "limit": limit,
     }
     where = _changed_after(after, until, params, "b.")
-    columns = ", ".join("b." + column for column in _COLUMNS.split(", "))
+    columns = _prefixed("b", ("id", *BLOCK_COLUMNS))
     result = await session.execute(
         text(
             f"SELECT {columns} FROM unnest(CAST(:r_ean AS varchar[]), "  # noqa: S608  fixed names
@@ -406,92 +391,43 @@ async def block_history(session: ReadSession, key: BlockKey) -> list[DayBlock]:
     them)."""
     result = await session.execute(
         text(
-            "SELECT ean, meter_id, direction, register, granularity, day, block_id AS id, unit, "
-            "expected_slots, filled_slots, version, first_inserted_at, last_inserted_at, "
-            "completed_at, validated_at, packed_values, packed_states, superseded_at "
-            "FROM meter_day_block_history WHERE ean = :ean AND meter_id = :meter_id "
+            f"SELECT {', '.join(BLOCK_COLUMNS)}, block_id AS id, superseded_at "  # noqa: S608
+            f"FROM {HISTORY_TABLE} WHERE ean = :ean AND meter_id = :meter_id "
             "AND direction = :direction AND register = :register "
             "AND granularity = :granularity AND day = :day ORDER BY version"
         ),
-        _key_params(key),
+        {column: value[0] for column, value in _key_arrays([key]).items()},
     )
     return [_unpacked(row, row.superseded_at) for row in result]
 
 
-def _key_params(key: BlockKey) -> dict[str, Any]:
+_KEYS_UNNEST = _unnest(KEY_COLUMNS, "k")
+_KEYS_MATCH = " AND ".join(f"b.{column} = k.{column}" for column in KEY_COLUMNS)
+
+
+def _key_arrays(keys: Sequence[BlockKey]) -> dict[str, list[Any]]:
     return {
-        "ean": key.ean,
-        "meter_id": key.meter_id,
-        "direction": int(key.direction),
-        "register": int(key.register),
-        "granularity": int(key.granularity),
-        "day": key.day,
+        "ean": [key.ean for key in keys],
+        "meter_id": [key.meter_id for key in keys],
+        "direction": [int(key.direction) for key in keys],
+        "register": [int(key.register) for key in keys],
+        "granularity": [GRANULARITY_CODE[key.granularity] for key in keys],
+        "day": [key.day for key in keys],
     }
 
 
-@dataclass
-class KeyColumns:
-    """Block keys as column arrays (the i-th entry of each is one key)."""
-
-    ean: list[str]
-    meter_id: list[str]
-    direction: list[int]
-    register: list[int]
-    granularity: list[int]
-    day: list[date]
-
-    @classmethod
-    def of(cls, keys: Sequence[BlockKey]) -> KeyColumns:
-        return cls(
-            ean=[key.ean for key in keys],
-            meter_id=[key.meter_id for key in keys],
-            direction=[int(key.direction) for key in keys],
-            register=[int(key.register) for key in keys],
-            granularity=[int(key.granularity) for key in keys],
-            day=[key.day for key in keys],
-        )
-
-
-_KEYS_UNNEST = (
-    "unnest(CAST(:ean AS varchar[]), CAST(:meter_id AS varchar[]), "
-    "CAST(:direction AS smallint[]), CAST(:register AS smallint[]), "
-    "CAST(:granularity AS smallint[]), CAST(:day AS date[])) "
-    "AS k(ean, meter_id, direction, register, granularity, day)"
-)
-_KEYS_MATCH = (
-    "b.ean = k.ean AND b.meter_id = k.meter_id AND b.direction = k.direction "
-    "AND b.register = k.register AND b.granularity = k.granularity AND b.day = k.day"
-)
-
-
-async def stored_blocks(session: WriteSession, keys: Sequence[BlockKey]) -> list[PackedBlock]:
+async def stored_blocks(session: WriteSession, keys: Sequence[BlockKey]) -> list[BlockRecord]:
     """The stored blocks among ``keys`` (packed), for merging."""
     if not keys:
         return []
     result = await session.execute(
         text(
-            f"SELECT {', '.join('b.' + c for c in _COLUMNS.split(', '))} "  # noqa: S608
+            f"SELECT {_prefixed('b', BLOCK_COLUMNS)} "  # noqa: S608  fixed column names
             f"FROM {_KEYS_UNNEST} JOIN {BLOCKS_TABLE} b ON {_KEYS_MATCH}"
         ),
-        vars(KeyColumns.of(keys)),
+        _key_arrays(keys),
     )
-    return [
-        PackedBlock(
-            key=_key(row),
-            id=row.id,
-            unit=row.unit,
-            expected_slots=row.expected_slots,
-            filled_slots=row.filled_slots,
-            version=row.version,
-            first_inserted_at=row.first_inserted_at,
-            last_inserted_at=row.last_inserted_at,
-            completed_at=row.completed_at,
-            packed_values=row.packed_values,
-            packed_states=row.packed_states,
-            validated_at=row.validated_at,
-        )
-        for row in result
-    ]
+    return [BlockRecord(*row) for row in result]
 
 
 async def clock(session: ReadSession) -> datetime:
@@ -503,32 +439,8 @@ async def clock(session: ReadSession) -> datetime:
 
 # --- writes ------------------------------------------------------------------------------
 
-NEW_BLOCK_COLUMNS = (
-    "ean",
-    "meter_id",
-    "direction",
-    "register",
-    "granularity",
-    "day",
-    "unit",
-    "expected_slots",
-    "filled_slots",
-    "version",
-    "first_inserted_at",
-    "last_inserted_at",
-    "completed_at",
-    "validated_at",
-    "packed_values",
-    "packed_states",
-)
-NewBlockRecord = tuple[
-    str, str, int, int, int, date, int, int, int, int, datetime, datetime, datetime | None,
-    datetime | None, bytes, bytes,
-]  # fmt: skip
-"""A row for :func:`copy_new_blocks`, in :data:`NEW_BLOCK_COLUMNS` order."""
 
-
-async def copy_new_blocks(session: WriteSession, records: Sequence[NewBlockRecord]) -> None:
+async def copy_new_blocks(session: WriteSession, records: Sequence[BlockRecord]) -> None:
     """``COPY`` new blocks into ``meter_day_blocks`` in the session's transaction (their
     partitions must exist; see :func:`ensure_partitions`)."""
     if not records:
@@ -536,93 +448,52 @@ async def copy_new_blocks(session: WriteSession, records: Sequence[NewBlockRecor
     connection = await (await session.connection()).get_raw_connection()
     driver = connection.driver_connection
     assert driver is not None
-    await driver.copy_records_to_table(BLOCKS_TABLE, records=records, columns=NEW_BLOCK_COLUMNS)
+    await driver.copy_records_to_table(BLOCKS_TABLE, records=records, columns=BLOCK_COLUMNS)
 
 
-@dataclass
-class BlockChanges:
-    """New contents of stored blocks, as column arrays (the i-th entry of each is one)."""
-
-    keys: KeyColumns
-    filled_slots: list[int]
-    version: list[int]
-    last_inserted_at: list[datetime]
-    completed_at: list[datetime | None]
-    validated_at: list[datetime | None]
-    packed_values: list[bytes]
-    packed_states: list[bytes]
-
-
-_ARCHIVE = text(
-    f"""
-    INSERT INTO meter_day_block_history (
-        ean, meter_id, direction, register, granularity, day, version, block_id, unit,
-        expected_slots, filled_slots, first_inserted_at, last_inserted_at, completed_at,
-        validated_at, packed_values, packed_states, superseded_at)
-    SELECT b.ean, b.meter_id, b.direction, b.register, b.granularity, b.day, b.version, b.id,
-        b.unit, b.expected_slots, b.filled_slots, b.first_inserted_at, b.last_inserted_at,
-        b.completed_at, b.validated_at, b.packed_values, b.packed_states, :superseded_at
-    FROM {_KEYS_UNNEST} JOIN {BLOCKS_TABLE} b ON {_KEYS_MATCH}
-    """  # noqa: S608  fixed names
-)
-
-_UPDATE = text(
-    f"""
-    UPDATE {BLOCKS_TABLE} b SET
-        filled_slots = n.filled_slots, version = n.version,
-        last_inserted_at = n.last_inserted_at, completed_at = n.completed_at,
-        validated_at = n.validated_at,
-        packed_values = n.packed_values, packed_states = n.packed_states
-    FROM unnest(
-        CAST(:ean AS varchar[]), CAST(:meter_id AS varchar[]), CAST(:direction AS smallint[]),
-        CAST(:register AS smallint[]), CAST(:granularity AS smallint[]), CAST(:day AS date[]),
-        CAST(:filled_slots AS smallint[]), CAST(:version AS integer[]),
-        CAST(:last_inserted_at AS timestamptz[]), CAST(:completed_at AS timestamptz[]),
-        CAST(:validated_at AS timestamptz[]),
-        CAST(:packed_values AS bytea[]), CAST(:packed_states AS bytea[])
-    ) AS n(ean, meter_id, direction, register, granularity, day, filled_slots, version,
-           last_inserted_at, completed_at, validated_at, packed_values, packed_states)
-    WHERE b.ean = n.ean AND b.meter_id = n.meter_id AND b.direction = n.direction
-      AND b.register = n.register AND b.granularity = n.granularity AND b.day = n.day
-    """  # noqa: S608  fixed names
-)
-
-
-async def archive_and_update(
-    session: WriteSession, changes: BlockChanges, superseded_at: datetime
-) -> None:
-    """Copy the stored versions of the changed blocks to the history, then store the new
-    contents over them."""
-    if not changes.keys.ean:
-        return
-    await session.execute(_ARCHIVE, {**vars(changes.keys), "superseded_at": superseded_at})
-    params = {**vars(changes.keys), **{k: v for k, v in vars(changes).items() if k != "keys"}}
-    await session.execute(_UPDATE, params)
-
-
-# --- bulk loading (demo data) ------------------------------------------------------------
-
-BULK_BLOCK_COLUMNS = ("id", *NEW_BLOCK_COLUMNS)
-HISTORY_COLUMNS = (
-    "ean",
-    "meter_id",
-    "direction",
-    "register",
-    "granularity",
-    "day",
-    "version",
-    "block_id",
-    "unit",
-    "expected_slots",
+# What a change rewrites; the key, unit, expected slots and first insert time stay.
+_CHANGED = (
     "filled_slots",
-    "first_inserted_at",
+    "version",
     "last_inserted_at",
     "completed_at",
     "validated_at",
     "packed_values",
     "packed_states",
-    "superseded_at",
 )
+HISTORY_COLUMNS = ("block_id", *BLOCK_COLUMNS, "superseded_at")
+"""The columns of ``meter_day_block_history``: a block's row, its id and when it was
+superseded."""
+
+_ARCHIVE = text(
+    f"INSERT INTO {HISTORY_TABLE} ({', '.join(HISTORY_COLUMNS)}) "  # noqa: S608  fixed names
+    f"SELECT b.id, {_prefixed('b', BLOCK_COLUMNS)}, :superseded_at "
+    f"FROM {_KEYS_UNNEST} JOIN {BLOCKS_TABLE} b ON {_KEYS_MATCH}"
+)
+
+_UPDATE = text(
+    f"UPDATE {BLOCKS_TABLE} b SET "  # noqa: S608  fixed names
+    + ", ".join(f"{column} = n.{column}" for column in _CHANGED)
+    + f" FROM {_unnest((*KEY_COLUMNS, *_CHANGED), 'n')} WHERE "
+    + " AND ".join(f"b.{column} = n.{column}" for column in KEY_COLUMNS)
+)
+
+
+async def archive_and_update(
+    session: WriteSession, records: Sequence[BlockRecord], superseded_at: datetime
+) -> None:
+    """Copy the stored versions of the changed blocks to the history, then store the new
+    contents of ``records`` (keyed by their key columns) over them."""
+    if not records:
+        return
+    keys = _arrays(records, KEY_COLUMNS)
+    await session.execute(_ARCHIVE, {**keys, "superseded_at": superseded_at})
+    await session.execute(_UPDATE, {**keys, **_arrays(records, _CHANGED)})
+
+
+# --- bulk loading (demo data) ------------------------------------------------------------
+
+BULK_BLOCK_COLUMNS = ("id", *BLOCK_COLUMNS)
 
 
 async def reserve_block_ids(session: WriteSession, count: int) -> list[int]:
@@ -682,7 +553,7 @@ async def gas_block_keys(
     hour_days = sorted({d for day in gas_days for d in (day, day + timedelta(days=1))})
     result = await session.execute(
         text(
-            f"SELECT ean, meter_id, direction, register, granularity, day FROM {BLOCKS_TABLE} "  # noqa: S608
+            f"SELECT {', '.join(KEY_COLUMNS)} FROM {BLOCKS_TABLE} "  # noqa: S608
             "WHERE ean = ANY(:eans) AND unit = :litre AND ("
             "(granularity <> :daily AND day = ANY(:hour_days)) "
             "OR (granularity = :daily AND day = ANY(:gas_days)))"
@@ -690,7 +561,7 @@ async def gas_block_keys(
         {
             "eans": list(eans),
             "litre": int(StoredUnit.litre),
-            "daily": int(Granularity.P1D),
+            "daily": GRANULARITY_CODE[Granularity.P1D],
             "hour_days": hour_days,
             "gas_days": sorted(set(gas_days)),
         },

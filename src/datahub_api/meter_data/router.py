@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.db import WriteSessionDep, after_commit
+from datahub_api.deps import app_state, state_of
 from datahub_api.errors import PROBLEM_JSON, UnsupportedMediaType
 from datahub_api.idempotency.service import MAX_KEY_LENGTH, Idempotency
 from datahub_api.meter_data import service
@@ -133,7 +134,7 @@ async def ingest_meter_readings(
     ] = None,
 ) -> JSONResponse:
     reader_type = _input_format(request)
-    settings: Settings = request.app.state.settings
+    settings: Settings = app_state(request).settings
     builder = BatchBuilder(
         now=datetime.now(UTC),
         max_value_per_hour=settings.ingest_max_value_per_hour,
@@ -189,7 +190,7 @@ async def ingest_meter_readings(
     stored = outcome.stored
 
     async def tell_listeners(app: Any) -> None:
-        await service.notify_blocks_stored(app.state.database, stored)
+        await service.notify_blocks_stored(state_of(app).database, stored)
 
     after_commit(session, tell_listeners)
     return JSONResponse(body)

@@ -9,8 +9,8 @@ quarter-hours (23 or 25 hours), on every face.
 Which stored blocks feed a series: those of the asked granularity when the series has them;
 otherwise the coarsest stored granularity finer than asked, summed per bucket; a series only
 stored coarser than asked (gas is metered hourly) is served at its own step. A summed bucket
-holds the sum of the values present, the *worst* validation state of its parts
-(:data:`STATE_SEVERITY`), and is *complete* only when every part held a value.
+holds the sum of the values present, the *worst* validation state of its parts (see
+:mod:`~datahub_api.meter_data.sums`), and is *complete* only when every part held a value.
 
 Hours and quarter-hours are UTC-aligned (Brussels offsets are whole hours), so buckets are
 counted in fixed steps from the window's start; days and months follow the Brussels
@@ -28,10 +28,11 @@ of a gas day without a value has no energy (the bucket is incomplete).
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import repeat
 
 from datahub_api.brussels_days import (
     brussels_date,
@@ -42,23 +43,18 @@ from datahub_api.brussels_days import (
 )
 from datahub_api.errors import UnprocessableContent
 from datahub_api.iso_dates import OutOfRange, check_day, check_instant
-from datahub_api.mandates.access import Granularity as ReadGranularity
-from datahub_api.meter_data.blocks import SLOT_LENGTH, expected_slots, slot_start
+from datahub_api.meter_data.blocks import SLOT_LENGTH, DayBlock, expected_slots, slot_start
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import (
     Direction,
-    Granularity,
     Register,
     StoredUnit,
-    ValidationState,
 )
-from datahub_api.meter_data.repository import DayBlock
+from datahub_api.meter_data.sums import add_reading, add_readings, worse_conversion
 
 __all__ = [
-    "CONVERSION_SEVERITY",
-    "STATE_SEVERITY",
     "UNIT_NAMES",
     "GasFactor",
-    "ReadGranularity",
     "ReadWindow",
     "Series",
     "SeriesKey",
@@ -69,17 +65,6 @@ __all__ = [
     "served_window",
     "shapes_of",
 ]
-
-# Worst first when summing: failed validation, estimate, read (not validated), validated.
-STATE_SEVERITY: dict[int, int] = {
-    ValidationState.VAL: 0,
-    ValidationState.READ: 1,
-    ValidationState.EST: 2,
-    ValidationState.NVAL: 3,
-}
-
-# Worst first when summing converted gas: a predictive factor, a constant, a definitive one.
-CONVERSION_SEVERITY: dict[str, int] = {"D": 0, "C": 1, "P": 2}
 
 
 @dataclass(frozen=True)
@@ -98,17 +83,11 @@ UNIT_NAMES: dict[int, str] = {
 }
 
 # The stored granularity a read granularity is served from without summing.
-_STORED: dict[ReadGranularity, Granularity] = {
-    ReadGranularity.quarter_hour: Granularity.PT15M,
-    ReadGranularity.hour: Granularity.PT1H,
-    ReadGranularity.day: Granularity.P1D,
+_FIXED_STEP: dict[Granularity, timedelta] = {
+    Granularity.PT15M: timedelta(minutes=15),
+    Granularity.PT1H: timedelta(hours=1),
 }
-_AS_READ: dict[Granularity, ReadGranularity] = {stored: read for read, stored in _STORED.items()}
-_FIXED_STEP: dict[ReadGranularity, timedelta] = {
-    ReadGranularity.quarter_hour: timedelta(minutes=15),
-    ReadGranularity.hour: timedelta(hours=1),
-}
-_FINENESS = [ReadGranularity.quarter_hour, ReadGranularity.hour, ReadGranularity.day]
+_FINENESS = [Granularity.PT15M, Granularity.PT1H, Granularity.P1D]
 
 
 def _month_start(day: date) -> date:
@@ -125,7 +104,7 @@ class ReadWindow:
 
     start: datetime
     end: datetime
-    granularity: ReadGranularity
+    granularity: Granularity
     gas: bool = False
 
     def day_start(self, day: date) -> datetime:
@@ -155,7 +134,7 @@ class ReadWindow:
         return ReadWindow(shifted(self.start), shifted(self.end), self.granularity, gas=True)
 
     @classmethod
-    def checked(cls, start: datetime, end: datetime, granularity: ReadGranularity) -> ReadWindow:
+    def checked(cls, start: datetime, end: datetime, granularity: Granularity) -> ReadWindow:
         """The window, or a 422 when it is empty or off the granularity's grid (a
         quarter-hour window starting at 00:07; a daily one starting at noon)."""
         if end <= start:
@@ -182,7 +161,7 @@ class ReadWindow:
         step = _FIXED_STEP.get(self.granularity)
         if step is not None:
             return (self.end - self.start) // step
-        if self.granularity is ReadGranularity.day:
+        if self.granularity is Granularity.P1D:
             return (self.end_day - self.first_day).days
         return len(self._month_starts())
 
@@ -193,7 +172,7 @@ class ReadWindow:
             return self.start + index * step
         if index == 0:
             return self.start
-        if self.granularity is ReadGranularity.day:
+        if self.granularity is Granularity.P1D:
             return self.day_start(self.first_day + timedelta(days=index))
         month = _month_start(self.first_day)
         for _ in range(index):
@@ -210,7 +189,7 @@ class ReadWindow:
                 yield start, start + step
                 start += step
             return
-        if self.granularity is ReadGranularity.day:
+        if self.granularity is Granularity.P1D:
             for day in days_between(self.first_day, self.end_day):
                 start = max(self.start, self.day_start(day))
                 yield start, min(self.end, self.day_start(day + timedelta(days=1)))
@@ -231,10 +210,10 @@ class ReadWindow:
 
 
 _GRID_HINT = {
-    ReadGranularity.quarter_hour: "minutes 00, 15, 30 or 45, no seconds.",
-    ReadGranularity.hour: "a whole hour.",
-    ReadGranularity.day: "midnight in Brussels (give a date).",
-    ReadGranularity.month: "midnight in Brussels on the first of a month.",
+    Granularity.PT15M: "minutes 00, 15, 30 or 45, no seconds.",
+    Granularity.PT1H: "a whole hour.",
+    Granularity.P1D: "midnight in Brussels (give a date).",
+    Granularity.P1M: "midnight in Brussels on the first of a month.",
 }
 
 
@@ -261,14 +240,14 @@ def parse_bound(text: str, name: str) -> datetime:
     return instant.astimezone(UTC)
 
 
-def _on_grid(instant: datetime, granularity: ReadGranularity) -> bool:
+def _on_grid(instant: datetime, granularity: Granularity) -> bool:
     step = _FIXED_STEP.get(granularity)
     if step is not None:
         return instant.timestamp() % step.total_seconds() == 0
     day = brussels_date(instant)
     if day_start(day) != instant:
         return False
-    return granularity is ReadGranularity.day or day.day == 1
+    return granularity is Granularity.P1D or day.day == 1
 
 
 def month_chunks(window: ReadWindow) -> Iterator[ReadWindow]:
@@ -300,7 +279,7 @@ class Series:
     """
 
     key: SeriesKey
-    granularity: ReadGranularity
+    granularity: Granularity
     unit: StoredUnit
     window: ReadWindow
     values: list[int | None]
@@ -328,23 +307,18 @@ class Series:
         return [index for index, whole in enumerate(self.complete) if not whole]
 
 
-def _source_granularity(asked: ReadGranularity, stored: set[Granularity]) -> Granularity:
+def _source_granularity(asked: Granularity, stored: set[Granularity]) -> Granularity:
     """The stored granularity a series is read from (see the module docstring)."""
-    exact = _STORED.get(asked)
-    if exact in stored:
-        return exact
-    finer = [
-        granularity
-        for granularity in stored
-        if _FINENESS.index(_AS_READ[granularity]) < _fineness(asked)
-    ]
+    if asked in stored:
+        return asked
+    finer = [granularity for granularity in stored if _fineness(granularity) < _fineness(asked)]
     if finer:
-        return max(finer, key=lambda g: _FINENESS.index(_AS_READ[g]))
-    return min(stored, key=lambda g: _FINENESS.index(_AS_READ[g]))
+        return max(finer, key=_fineness)
+    return min(stored, key=_fineness)
 
 
-def _fineness(granularity: ReadGranularity) -> int:
-    return len(_FINENESS) if granularity is ReadGranularity.month else _FINENESS.index(granularity)
+def _fineness(granularity: Granularity) -> int:
+    return len(_FINENESS) if granularity is Granularity.P1M else _FINENESS.index(granularity)
 
 
 def _expected_parts(window: ReadWindow, source: Granularity) -> list[int]:
@@ -363,7 +337,7 @@ def _expected_parts(window: ReadWindow, source: Granularity) -> list[int]:
         return [(b - a) // SLOT_LENGTH[source] for a, b in window.bucket_bounds()]
     days = list(days_between(window.first_day, window.end_day))
     per_day = [expected_slots(day, source) for day in days]
-    if window.granularity is ReadGranularity.day:
+    if window.granularity is Granularity.P1D:
         return per_day
     parts: dict[date, int] = {}
     for day, slots in zip(days, per_day, strict=True):
@@ -372,7 +346,7 @@ def _expected_parts(window: ReadWindow, source: Granularity) -> list[int]:
     return list(parts.values())
 
 
-def _widened(window: ReadWindow, granularity: ReadGranularity) -> ReadWindow:
+def _widened(window: ReadWindow, granularity: Granularity) -> ReadWindow:
     """The smallest window on ``granularity``'s grid that holds ``window``."""
     step = _FIXED_STEP.get(granularity)
     if step is not None:
@@ -384,7 +358,7 @@ def _widened(window: ReadWindow, granularity: ReadGranularity) -> ReadWindow:
     return ReadWindow(day_start(window.first_day), day_start(window.end_day), granularity)
 
 
-def served_window(window: ReadWindow, granularity: ReadGranularity) -> ReadWindow:
+def served_window(window: ReadWindow, granularity: Granularity) -> ReadWindow:
     """The window a series served at ``granularity`` spans when ``window`` was asked:
     ``window`` itself, or widened to the grid of a coarser step (a series stored only
     coarser than asked, see :func:`assemble`)."""
@@ -393,7 +367,7 @@ def served_window(window: ReadWindow, granularity: ReadGranularity) -> ReadWindo
     return _widened(window, granularity)
 
 
-def _widened_gas(window: ReadWindow, granularity: ReadGranularity) -> ReadWindow:
+def _widened_gas(window: ReadWindow, granularity: Granularity) -> ReadWindow:
     if granularity in _FIXED_STEP:
         widened = _widened(window, granularity)
         return ReadWindow(widened.start, widened.end, granularity, gas=window.gas)
@@ -403,7 +377,7 @@ def _widened_gas(window: ReadWindow, granularity: ReadGranularity) -> ReadWindow
 
 
 def _bucket_of_day(window: ReadWindow, day: date) -> int:
-    if window.granularity is ReadGranularity.day:
+    if window.granularity is Granularity.P1D:
         return (day - window.first_day).days
     first = window.first_day
     return (day.year - first.year) * 12 + day.month - first.month
@@ -411,9 +385,8 @@ def _bucket_of_day(window: ReadWindow, day: date) -> int:
 
 def _new_series(key: SeriesKey, window: ReadWindow, source: Granularity, unit: int) -> Series:
     asked = window.granularity
-    own = _AS_READ[source]
-    if _fineness(own) > _fineness(asked):  # only stored coarser: served at its own step
-        window = _widened_gas(window, own) if window.gas else _widened(window, own)
+    if _fineness(source) > _fineness(asked):  # only stored coarser: served at its own step
+        window = _widened_gas(window, source) if window.gas else _widened(window, source)
     count = window.bucket_count()
     return Series(
         key=key,
@@ -433,12 +406,6 @@ def _block_start(block: DayBlock) -> datetime:
     if block.key.granularity is Granularity.P1D and block.unit == StoredUnit.litre:
         return gas_day_start(block.key.day)
     return day_start(block.key.day)
-
-
-def _worse(state: int | None, previous: int | None) -> bool:
-    return previous is None or (
-        state is not None and STATE_SEVERITY[state] > STATE_SEVERITY[previous]
-    )
 
 
 def _add_gas_block(
@@ -470,54 +437,33 @@ def _add_gas_block(
             continue
         bucket = bisect_right(starts, instant) - 1
         state = block.states[index]
-        stored = series.values[bucket]
-        series.values[bucket] = value if stored is None else stored + value
-        if _worse(state, series.states[bucket]):
-            series.states[bucket] = state
+        add_reading(series.values, series.states, bucket, value, state)
         series._parts_present[bucket] += 1
         factor = factors.get(gas_days[min(index, len(gas_days) - 1)])
         if energy is None or factor is None or energy.conversion is None:
             continue
         wh = int((Decimal(value) * factor.kwh_per_m3).to_integral_value(ROUND_HALF_UP))
-        stored = energy.values[bucket]
-        energy.values[bucket] = wh if stored is None else stored + wh
-        if _worse(state, energy.states[bucket]):
-            energy.states[bucket] = state
-        code = energy.conversion[bucket]
-        if code is None or CONVERSION_SEVERITY[factor.code] > CONVERSION_SEVERITY[code]:
-            energy.conversion[bucket] = factor.code
+        add_reading(energy.values, energy.states, bucket, wh, state)
+        energy.conversion[bucket] = worse_conversion(factor.code, energy.conversion[bucket])
         energy_present[bucket] += 1
 
 
 def _add_block(series: Series, block: DayBlock) -> None:
     window = series.window
-    values, states, present = series.values, series.states, series._parts_present
     step = _FIXED_STEP.get(window.granularity)
     source = block.key.granularity
+    readings: Iterable[tuple[int, int | None, int | None]]
     if step is not None:
         slot_length = SLOT_LENGTH[source]
         per_bucket = step // slot_length
         first = (slot_start(block.key.day, source, 0) - window.start) // slot_length
-        count = len(values) * per_bucket
-        indexes = range(max(0, -first), min(len(block.values), count - first))
+        low = max(0, -first)
+        high = max(low, min(len(block.values), len(series.values) * per_bucket - first))
+        buckets = [(first + index) // per_bucket for index in range(low, high)]
+        readings = zip(buckets, block.values[low:high], block.states[low:high], strict=True)
     else:
-        bucket = _bucket_of_day(window, block.key.day)
-        indexes = range(len(block.values))
-    for index in indexes:
-        value = block.values[index]
-        if value is None:
-            continue
-        if step is not None:
-            bucket = (first + index) // per_bucket
-        stored = values[bucket]
-        values[bucket] = value if stored is None else stored + value
-        state = block.states[index]
-        previous = states[bucket]
-        if previous is None or (
-            state is not None and STATE_SEVERITY[state] > STATE_SEVERITY[previous]
-        ):
-            states[bucket] = state
-        present[bucket] += 1
+        readings = zip(repeat(_bucket_of_day(window, block.key.day)), block.values, block.states)
+    add_readings(series.values, series.states, readings, series._parts_present)
 
 
 @dataclass(frozen=True)

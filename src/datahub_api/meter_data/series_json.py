@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from datahub_api.meter_data.blocks import slot_start
+from datahub_api.meter_data.blocks import DayBlock, slot_start
 from datahub_api.meter_data.models import ValidationState
-from datahub_api.meter_data.repository import DayBlock
 from datahub_api.meter_data.series import UNIT_NAMES, Series
 
 MILLI = 1000  # stored integers count milli-units (Wh, varh, litres)

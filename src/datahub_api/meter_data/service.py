@@ -33,6 +33,8 @@ from datahub_api.meter_data import repository
 from datahub_api.meter_data.availability import publish_available
 from datahub_api.meter_data.blocks import (
     GAP,
+    BlockKey,
+    BlockRecord,
     filled,
     pack_states,
     pack_values,
@@ -41,15 +43,9 @@ from datahub_api.meter_data.blocks import (
 )
 from datahub_api.meter_data.ingest_parser import ParsedBatch, PendingBlock, Problem
 from datahub_api.meter_data.models import (
+    GRANULARITY_CODE,
     StoredUnit,
     ValidationState,
-)
-from datahub_api.meter_data.repository import (
-    BlockChanges,
-    BlockKey,
-    KeyColumns,
-    NewBlockRecord,
-    PackedBlock,
 )
 from datahub_api.meter_data.stored_blocks import BlockChange, StoredBlock
 from datahub_api.sla import tracking as sla_tracking
@@ -234,18 +230,12 @@ def resolve_blocks(
 
 @dataclass
 class _Writes:
-    new: list[NewBlockRecord] = field(default_factory=list)
-    changed_keys: list[BlockKey] = field(default_factory=list)
-    filled_slots: list[int] = field(default_factory=list)
-    version: list[int] = field(default_factory=list)
-    completed_at: list[datetime | None] = field(default_factory=list)
-    validated_at: list[datetime | None] = field(default_factory=list)
-    packed_values: list[bytes] = field(default_factory=list)
-    packed_states: list[bytes] = field(default_factory=list)
+    new: list[BlockRecord] = field(default_factory=list)
+    changed: list[BlockRecord] = field(default_factory=list)
 
 
 def _merge(
-    block: _Block, stored: PackedBlock
+    block: _Block, stored: BlockRecord
 ) -> tuple[BlockChange | None, Sequence[int], bytearray]:
     """Slot-wise merge of a batch's block into the stored one: readings win."""
     slots = unpack_slots(stored.packed_values)
@@ -309,7 +299,7 @@ def all_validated(count: int, expected: int, packed_states: bytes) -> bool:
 
 def plan_writes(
     blocks: Sequence[_Block],
-    stored: dict[BlockKey, PackedBlock],
+    stored: dict[BlockKey, BlockRecord],
     now: datetime,
     outcome: IngestOutcome,
 ) -> _Writes:
@@ -324,23 +314,23 @@ def plan_writes(
             new_states = pack_states(block.states, block.slots)
             validated = now if all_validated(count, expected, new_states) else None
             writes.new.append(
-                (
-                    key.ean,
-                    key.meter_id,
-                    int(key.direction),
-                    int(key.register),
-                    int(key.granularity),
-                    key.day,
-                    int(block.unit),
-                    expected,
-                    count,
-                    1,
-                    now,
-                    now,
-                    completed,
-                    validated,
-                    pack_values(block.slots),
-                    new_states,
+                BlockRecord(
+                    ean=key.ean,
+                    meter_id=key.meter_id,
+                    direction=int(key.direction),
+                    register=int(key.register),
+                    granularity=GRANULARITY_CODE[key.granularity],
+                    day=key.day,
+                    unit=int(block.unit),
+                    expected_slots=expected,
+                    filled_slots=count,
+                    version=1,
+                    first_inserted_at=now,
+                    last_inserted_at=now,
+                    completed_at=completed,
+                    validated_at=validated,
+                    packed_values=pack_values(block.slots),
+                    packed_states=new_states,
                 )
             )
             outcome.blocks_created += 1
@@ -361,13 +351,17 @@ def plan_writes(
             count, expected, packed_states
         )
         version = old.version + 1
-        writes.changed_keys.append(key)
-        writes.filled_slots.append(count)
-        writes.version.append(version)
-        writes.completed_at.append(completed)
-        writes.validated_at.append(now if became_validated else old.validated_at)
-        writes.packed_values.append(pack_values(slots))
-        writes.packed_states.append(packed_states)
+        writes.changed.append(
+            old._replace(
+                filled_slots=count,
+                version=version,
+                last_inserted_at=now,
+                completed_at=completed,
+                validated_at=now if became_validated else old.validated_at,
+                packed_values=pack_values(slots),
+                packed_states=packed_states,
+            )
+        )
         if change is BlockChange.corrected:
             outcome.blocks_corrected += 1
         else:
@@ -417,20 +411,7 @@ async def store_batch(
     outcome.inserted_at = now
     writes = plan_writes(blocks, stored, now, outcome)
     await repository.copy_new_blocks(session, writes.new)
-    await repository.archive_and_update(
-        session,
-        BlockChanges(
-            keys=KeyColumns.of(writes.changed_keys),
-            filled_slots=writes.filled_slots,
-            version=writes.version,
-            last_inserted_at=[now] * len(writes.changed_keys),
-            completed_at=writes.completed_at,
-            validated_at=writes.validated_at,
-            packed_values=writes.packed_values,
-            packed_states=writes.packed_states,
-        ),
-        superseded_at=now,
-    )
+    await repository.archive_and_update(session, writes.changed, superseded_at=now)
     if track_sla:
         await sla_tracking.record_batch(session, outcome.stored, now)
     # Last: publishing holds each told ESP's feed head until the commit; with it, the
@@ -462,16 +443,7 @@ async def resend_gas_blocks(
     now = await repository.clock(session)
     await repository.archive_and_update(
         session,
-        BlockChanges(
-            keys=KeyColumns.of([block.key for block in stored]),
-            filled_slots=[block.filled_slots for block in stored],
-            version=[block.version + 1 for block in stored],
-            last_inserted_at=[now] * len(stored),
-            completed_at=[block.completed_at for block in stored],
-            validated_at=[block.validated_at for block in stored],
-            packed_values=[block.packed_values for block in stored],
-            packed_states=[block.packed_states for block in stored],
-        ),
+        [block._replace(version=block.version + 1, last_inserted_at=now) for block in stored],
         superseded_at=now,
     )
     await publish_available(

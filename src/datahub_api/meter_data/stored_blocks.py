@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from datahub_api.meter_data.models import Direction, Granularity, Register
+from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.models import Direction, Register
 
 
 class BlockChange(StrEnum):

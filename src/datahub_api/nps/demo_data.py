@@ -19,8 +19,8 @@ from datahub_api.auth.principal import ESP_SCOPES, OPERATOR_SCOPES, Principal, R
 from datahub_api.brussels_days import today_in_brussels
 from datahub_api.db import WriteSession
 from datahub_api.demo.world import DemoWorldBuilder
-from datahub_api.nps import service
 from datahub_api.nps.models import EvidenceSource, ItemOutcome, SignatoryCapacity
+from datahub_api.nps.service import audits, lists
 from datahub_api.organisations import repository as organisations_repository
 
 MAX_DEMO_EANS = 8
@@ -63,9 +63,9 @@ async def seed_nps(session: WriteSession, world: DemoWorldBuilder) -> None:
         signatory = grid_user.display_name if by_grid_user else customer.display_name
         documents[point["ean"]] = demo_pdf(point["ean"], signatory)
         entries.append(
-            service.ListEntry(
+            lists.ListEntry(
                 ean=point["ean"],
-                evidence=service.Evidence(
+                evidence=lists.Evidence(
                     source=EvidenceSource.signed,
                     signatory_name=signatory,
                     signatory_capacity=SignatoryCapacity.grid_user
@@ -79,17 +79,17 @@ async def seed_nps(session: WriteSession, world: DemoWorldBuilder) -> None:
                 ),
             )
         )
-    submitted = await service.submit_list(
+    submitted = await lists.submit_list(
         session,
         esp,
         "NPS-A-0001",
         entries,
-        service.NpsRules(max_eans_per_request=1000, co_consent_days=world.settings.co_consent_days),
+        lists.NpsRules(max_eans_per_request=1000, co_consent_days=world.settings.co_consent_days),
     )
     accepted = [i for i in submitted.items if i.outcome is ItemOutcome.accepted and i.mandate_id]
-    rules = service.AuditRules(days=world.settings.nps_audit_days, evidence_max_bytes=10**7)
+    rules = audits.AuditRules(days=world.settings.nps_audit_days, evidence_max_bytes=10**7)
     # The registry check a job runs after registration, run here (no queue while seeding).
-    await service.check_paper_mandates(
+    await audits.check_paper_mandates(
         session, rules, mandate_ids=[i.mandate_id for i in accepted if i.mandate_id]
     )
     summary: dict[str, Any] = {
@@ -101,7 +101,7 @@ async def seed_nps(session: WriteSession, world: DemoWorldBuilder) -> None:
     if accepted:  # one audit waiting for ESP A's upload
         audited = accepted[0]
         assert audited.mandate_id is not None
-        audit = await service.open_audit(
+        audit = await audits.open_audit(
             session, audited.mandate_id, actor=DEMO_OPERATOR.subject, rules=rules, now=now
         )
         summary["open_audit"] = {
@@ -113,14 +113,14 @@ async def seed_nps(session: WriteSession, world: DemoWorldBuilder) -> None:
     if len(accepted) > 1:  # one mandate ended by a refused audit
         refused = accepted[1]
         assert refused.mandate_id is not None
-        audit = await service.open_audit(
+        audit = await audits.open_audit(
             session,
             refused.mandate_id,
             actor=DEMO_OPERATOR.subject,
             rules=rules,
             now=now - timedelta(days=10),
         )
-        await service.upload_evidence(
+        await audits.upload_evidence(
             session,
             esp,
             refused.mandate_id,
@@ -129,7 +129,7 @@ async def seed_nps(session: WriteSession, world: DemoWorldBuilder) -> None:
             rules,
             now=now - timedelta(days=5),
         )
-        await service.decide_audit(
+        await audits.decide_audit(
             session,
             DEMO_OPERATOR,
             audit.id,

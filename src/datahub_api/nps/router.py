@@ -3,7 +3,7 @@ operator's side of audits under `/api/v1/operator/nps` (scope `operator:audits`)
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -15,11 +15,12 @@ from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import NotFound, PayloadTooLarge, problem_responses
 from datahub_api.http_caching import NOT_MODIFIED_RESPONSE, json_response_with_etag
 from datahub_api.idempotency.service import IdempotencyDep
 from datahub_api.mandates import repository as mandates_repository
-from datahub_api.nps import repository, service
+from datahub_api.nps import repository
 from datahub_api.nps.models import (
     CURRENT_AUDIT_STATUSES,
     AuditStatus,
@@ -40,6 +41,7 @@ from datahub_api.nps.schemas import (
     NpsRequestOut,
     NpsRequestPage,
 )
+from datahub_api.nps.service import audits, lists
 from datahub_api.paging import ObjectId as Id
 from datahub_api.paging import PageCursor as Cursor
 from datahub_api.paging import PageLimit as Limit
@@ -147,31 +149,31 @@ async def submit_list(
     esp_organisation(principal)
     if (replayed := await idempotency.replay(session)) is not None:
         return replayed
-    settings = request.app.state.settings
-    submitted = await service.submit_list(
+    settings = app_state(request).settings
+    submitted = await lists.submit_list(
         session,
         principal,
         body.reference_number,
         [
-            service.ListEntry(
+            lists.ListEntry(
                 ean=entry.ean,
-                evidence=service.Evidence(**entry.evidence.model_dump())
+                evidence=lists.Evidence(**entry.evidence.model_dump())
                 if entry.evidence is not None
                 else None,
             )
             for entry in body.eans
         ],
-        service.NpsRules(
+        lists.NpsRules(
             max_eans_per_request=settings.nps_max_eans_per_request,
             co_consent_days=settings.co_consent_days,
         ),
-        bound=AttemptBound(request.app.state.database, settings.paper_mandates_per_day),
+        bound=AttemptBound(app_state(request).database, settings.paper_mandates_per_day),
     )
     statuses = await _mandate_statuses(session, principal, submitted.items)
     payload = NpsRequestOut(
         id=submitted.request.id,
         reference_number=submitted.request.reference_number,
-        created_at=submitted.request.created_at or service.utcnow(),
+        created_at=submitted.request.created_at or datetime.now(UTC),
         item_count=submitted.request.item_count,
         accepted_count=submitted.request.accepted_count,
         items=[_item_out(item, statuses) for item in submitted.items],
@@ -217,7 +219,7 @@ async def list_requests(
 async def get_request(
     request: Request, request_id: Id, principal: NpsCaller, session: ReadSessionDep
 ) -> Response:
-    found, items = await service.get_request(session, esp_organisation(principal), request_id)
+    found, items = await lists.get_request(session, esp_organisation(principal), request_id)
     statuses = await _mandate_statuses(session, principal, items)
     return json_response_with_etag(
         request,
@@ -235,9 +237,9 @@ async def get_request(
 # --- audits ------------------------------------------------------------------------------
 
 
-def audit_rules(request: Request) -> service.AuditRules:
-    settings = request.app.state.settings
-    return service.AuditRules(
+def audit_rules(request: Request) -> audits.AuditRules:
+    settings = app_state(request).settings
+    return audits.AuditRules(
         days=settings.nps_audit_days, evidence_max_bytes=settings.nps_evidence_max_bytes
     )
 
@@ -256,8 +258,8 @@ def _document_out(document: NpsEvidenceDocument | None) -> DocumentOut | None:
 async def _audit_out(
     session: ReadSession, organisation_id: int | None, audit: NpsAudit
 ) -> AuditOut:
-    audit, mandate, document = await service.audit_with_mandate(session, organisation_id, audit.id)
-    paper = await service.paper_of(session, mandate.id)
+    audit, mandate, document = await audits.audit_with_mandate(session, organisation_id, audit.id)
+    paper = await audits.paper_of(session, mandate.id)
     held = paper is not None and paper.hold in (Hold.name_mismatch, Hold.contested)
     return AuditOut(
         id=audit.id,
@@ -267,7 +269,7 @@ async def _audit_out(
         status=audit.status,
         # An ESP learns that an operator (not which client), the sample, the registry check
         # or a contest opened it.
-        opened_by=audit.opened_by if organisation_id is None else service.opened_by_for_esp(audit),
+        opened_by=audit.opened_by if organisation_id is None else audits.opened_by_for_esp(audit),
         sample_quarter=audit.sample_quarter,
         opened_at=audit.opened_at,
         due_at=audit.due_at,
@@ -334,7 +336,7 @@ async def list_audits(
 )
 async def get_audit(audit_id: Id, principal: NpsCaller, session: ReadSessionDep) -> AuditOut:
     organisation_id = esp_organisation(principal)
-    audit, _, _ = await service.audit_with_mandate(session, organisation_id, audit_id)
+    audit, _, _ = await audits.audit_with_mandate(session, organisation_id, audit_id)
     return await _audit_out(session, organisation_id, audit)
 
 
@@ -362,7 +364,7 @@ PDF_RESPONSE: dict[int | str, dict[str, Any]] = {
     summary="The document you uploaded for one of your audits (scope `nps`)",
 )
 async def get_own_evidence(audit_id: Id, principal: NpsCaller, session: ReadSessionDep) -> Response:
-    document = await service.evidence_document(session, esp_organisation(principal), audit_id)
+    document = await audits.evidence_document(session, esp_organisation(principal), audit_id)
     return _pdf_response(document, audit_id)
 
 
@@ -416,7 +418,7 @@ async def upload_evidence(
     organisation_id = esp_organisation(principal)
     rules = audit_rules(request)
     content = await _read_capped(request, rules.evidence_max_bytes)
-    upload = await service.upload_evidence(
+    upload = await audits.upload_evidence(
         session, principal, mandate_id, content, request.headers.get("content-type"), rules
     )
     record_action(
@@ -424,7 +426,6 @@ async def upload_evidence(
         actor=principal,
         action="nps.evidence_uploaded",
         target=str(upload.audit.id),
-        request=request,
     )
     return await _audit_out(session, organisation_id, upload.audit)
 
@@ -461,12 +462,10 @@ async def open_audit(
 ) -> AuditOut:
     """The ESP gets `nps.audit_requested` (change feed and webhooks) and has
     `DATAHUB_NPS_AUDIT_DAYS` (14) days to upload the document."""
-    audit = await service.open_audit(
+    audit = await audits.open_audit(
         session, mandate_id, actor=principal.subject, rules=audit_rules(request)
     )
-    record_action(
-        session, actor=principal, action="nps.audit_opened", target=str(audit.id), request=request
-    )
+    record_action(session, actor=principal, action="nps.audit_opened", target=str(audit.id))
     return await _audit_out(session, None, audit)
 
 
@@ -485,15 +484,8 @@ async def decide_audit(
 ) -> AuditOut:
     """Refusing ends the mandate (`finished`, reason `audit_failed`); the ESP gets
     `nps.audit_decided` and `mandate.finished`."""
-    audit = await service.decide_audit(
+    audit = await audits.decide_audit(
         session, principal, audit_id, accept=body.decision == "accept", note=body.note
-    )
-    record_action(
-        session,
-        actor=principal,
-        action=f"nps.audit_{body.decision}",
-        target=str(audit_id),
-        request=request,
     )
     return await _audit_out(session, None, audit)
 
@@ -507,7 +499,7 @@ async def decide_audit(
 async def operator_get_evidence(
     audit_id: Id, principal: Operator, session: ReadSessionDep
 ) -> Response:
-    document = await service.evidence_document(session, None, audit_id)
+    document = await audits.evidence_document(session, None, audit_id)
     return _pdf_response(document, audit_id)
 
 
@@ -523,7 +515,7 @@ def _file_out(request: Request, daily_file: NpsDailyFile) -> DailyFileOut:
         ean_count=daily_file.ean_count,
         size_bytes=daily_file.size_bytes,
         sha256=daily_file.sha256,
-        download_url=f"{request.app.state.settings.base_url}/api/v1/nps/daily-files/"
+        download_url=f"{app_state(request).settings.base_url}/api/v1/nps/daily-files/"
         f"{daily_file.id}",
     )
 

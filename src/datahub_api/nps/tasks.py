@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from datahub_api.brussels_days import today_in_brussels
 from datahub_api.jobs import JobQueue, commit
-from datahub_api.nps import service
+from datahub_api.nps.service import audits, daily_files
 from datahub_api.paper_mandates import service as paper_service
 
 AUDITS = "nps.audits"
@@ -31,8 +31,8 @@ DAILY_FILES = "nps.daily_files"
 SETTLE = timedelta(minutes=15)  # longer than the longest ingest transaction
 
 
-def audit_rules(queue: JobQueue) -> service.AuditRules:
-    return service.AuditRules(
+def audit_rules(queue: JobQueue) -> audits.AuditRules:
+    return audits.AuditRules(
         days=queue.settings.nps_audit_days,
         evidence_max_bytes=queue.settings.nps_evidence_max_bytes,
     )
@@ -43,7 +43,7 @@ async def run_paper_checks(queue: JobQueue) -> int:
     checked = 0
     while True:
         async with queue.database.write_sessions() as session:
-            done = await service.check_paper_mandates(
+            done = await audits.check_paper_mandates(
                 session, audit_rules(queue), now=queue.clock(), limit=CHECK_BATCH
             )
             await commit(session, queue)
@@ -57,10 +57,10 @@ async def run_audits(queue: JobQueue) -> tuple[int, int]:
     rules = audit_rules(queue)
     now = queue.clock()
     async with queue.database.write_sessions() as session:
-        ended = await service.end_overdue_audits(session, now)
+        ended = await audits.end_overdue_audits(session, now)
         await commit(session, queue)
     async with queue.database.write_sessions() as session:
-        opened = await service.sample_audits(
+        opened = await audits.sample_audits(
             session, share=settings.nps_audit_sample_share, rules=rules, now=now
         )
         await commit(session, queue)
@@ -70,7 +70,7 @@ async def run_audits(queue: JobQueue) -> tuple[int, int]:
 async def run_daily_files(queue: JobQueue) -> int:
     now = queue.clock()
     async with queue.database.write_sessions() as session:
-        made = await service.make_daily_files(
+        made = await daily_files.make_daily_files(
             session, day=today_in_brussels(now) - timedelta(days=1), until=now - SETTLE, now=now
         )
         await commit(session, queue)

@@ -90,7 +90,6 @@ async def update_own_organisation(
         actor=principal,
         action="organisation.update",
         target=organisation.enterprise_number,
-        request=request,
     )
     return organisation_out(organisation)
 
@@ -106,14 +105,7 @@ async def update_own_organisation(
 async def create_organisation(
     request: Request, body: OrganisationCreate, principal: OperatorCaller, session: WriteSessionDep
 ) -> OrganisationOut:
-    organisation = await service.create(session, body)
-    record_action(
-        session,
-        actor=principal,
-        action="organisation.create",
-        target=organisation.enterprise_number,
-        request=request,
-    )
+    organisation = await service.create(session, body, actor=principal)
     return organisation_out(organisation)
 
 
@@ -150,10 +142,7 @@ async def approve_organisation(
         canonical = enterprise_number.canonical(number)
     except enterprise_number.InvalidEnterpriseNumber:
         raise NotFound(f"No organisation with enterprise number {number}.") from None
-    organisation = await service.approve(session, canonical)
-    record_action(
-        session, actor=principal, action="organisation.approve", target=canonical, request=request
-    )
+    organisation = await service.approve(session, principal, canonical)
     return organisation_out(organisation)
 
 
@@ -178,9 +167,7 @@ async def suspend_organisation(
     nothing on any face (`/v3`, `/api/v1`, portal, NPS and history export downloads); its
     mandates, contracts and clients are kept. Recorded with who, when and the reason,
     audited, and told to the organisation (`organisation.suspended`). 409 unless active."""
-    organisation, change = await service.suspend(
-        session, principal, number, body.reason, request=request
-    )
+    organisation, change = await service.suspend(session, principal, number, body.reason)
     return organisation_out(organisation, change)
 
 
@@ -201,6 +188,6 @@ async def resume_organisation(
     """Everything the organisation had works again (`organisation.resumed`). 409 unless
     suspended."""
     organisation, change = await service.resume(
-        session, principal, number, body.reason if body else None, request=request
+        session, principal, number, body.reason if body else None
     )
     return organisation_out(organisation, change)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from starlette.requests import Request
-
 from datahub_api.accounts import repository as accounts_repository
+from datahub_api.accounts import service as accounts_service
 from datahub_api.accounts.models import Account, AccountRole
 from datahub_api.accounts.passwords import hash_password
 from datahub_api.audit.service import record_action
@@ -15,7 +14,7 @@ from datahub_api.auth.principal import Principal, Role
 from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts.scopes import BASE_ESP_SCOPES
 from datahub_api.db import ReadSession, WriteSession, after_commit
-from datahub_api.errors import Conflict, NotFound
+from datahub_api.errors import Conflict, NotFound, UnprocessableContent
 from datahub_api.events import service as events_service
 from datahub_api.events.event_types import ORGANISATION_RESUMED, ORGANISATION_SUSPENDED
 from datahub_api.organisations import enterprise_number, repository
@@ -31,7 +30,11 @@ async def create(
     session: WriteSession,
     body: OrganisationCreate,
     status: OrganisationStatus = OrganisationStatus.active,
+    *,
+    actor: Principal | str | None = None,
 ) -> Organisation:
+    """A new organisation; audited as ``organisation.create`` when someone (``actor``)
+    registers it on their side (an operator, on the API or the command line)."""
     if await repository.get_by_enterprise_number(session, body.enterprise_number) is not None:
         raise Conflict(f"An organisation with enterprise number {body.enterprise_number} exists.")
     organisation = Organisation(
@@ -45,6 +48,10 @@ async def create(
     await session.flush()
     await contracts_repository.notify_access_changed(session, organisation.id)
     after_commit(session, reload_after_commit)
+    if actor is not None:
+        record_action(
+            session, actor=actor, action="organisation.create", target=body.enterprise_number
+        )
     return organisation
 
 
@@ -65,11 +72,22 @@ async def register(
 
     None when the username or the enterprise number is taken: the caller gives the same
     answer either way (no one learns from it which usernames exist), and the password is
-    hashed either way, so both take as long."""
+    hashed either way, so both take as long. Credentials that break the accounts rules are
+    a 422. Audited as ``organisation.register`` (or ``.taken``)."""
+    problems = accounts_service.credential_problems(staff.username, staff.password)
+    if problems:
+        raise UnprocessableContent(f"Invalid {', '.join(problems)}.")
     password_hash = hash_password(staff.password)
     taken = await accounts_repository.get_by_username(session, staff.username) is not None
     known = await repository.get_by_enterprise_number(session, body.enterprise_number)
-    if taken or known is not None:
+    free = not taken and known is None
+    record_action(
+        session,
+        actor=f"self-registration:{staff.username}",
+        action="organisation.register" if free else "organisation.register.taken",
+        target=body.enterprise_number,
+    )
+    if not free:
         return None
     organisation = await create(session, body, OrganisationStatus.pending)
     account = Account(
@@ -85,8 +103,9 @@ async def register(
     return organisation, account
 
 
-async def approve(session: WriteSession, number: str) -> Organisation:
-    """An operator admits a self-registered organisation (``pending`` to ``active``)."""
+async def approve(session: WriteSession, actor: Principal | str, number: str) -> Organisation:
+    """An operator admits a self-registered organisation (``pending`` to ``active``);
+    audited as ``organisation.approve``."""
     organisation = await repository.get_by_enterprise_number(session, number)
     if organisation is None:
         raise NotFound(f"No organisation with enterprise number {number}.")
@@ -96,6 +115,7 @@ async def approve(session: WriteSession, number: str) -> Organisation:
     await session.flush()
     await contracts_repository.notify_access_changed(session, organisation.id)
     after_commit(session, reload_after_commit)
+    record_action(session, actor=actor, action="organisation.approve", target=number)
     return organisation
 
 
@@ -116,7 +136,6 @@ async def _change_status(
     target: OrganisationStatus,
     reason: str | None,
     event_type: str,
-    request: Request | None,
 ) -> tuple[Organisation, OrganisationStatusChange]:
     canonical = _number(number)
     organisation = await repository.get_by_enterprise_number(session, canonical, for_update=True)
@@ -147,7 +166,6 @@ async def _change_status(
         else "organisation.resume",
         target=canonical,
         detail={"reason": reason} if reason else None,
-        request=request,
     )
     await events_service.publish(
         session,
@@ -166,8 +184,6 @@ async def suspend(
     actor: Principal | str,
     number: str,
     reason: str,
-    *,
-    request: Request | None = None,
 ) -> tuple[Organisation, OrganisationStatusChange]:
     """An operator suspends an active organisation: until it is resumed its API clients and
     staff read nothing and change nothing, on every face (``/v3``, ``/api/v1``, portal, NPS
@@ -182,7 +198,6 @@ async def suspend(
         target=OrganisationStatus.suspended,
         reason=reason.strip(),
         event_type=ORGANISATION_SUSPENDED,
-        request=request,
     )
 
 
@@ -191,8 +206,6 @@ async def resume(
     actor: Principal | str,
     number: str,
     reason: str | None = None,
-    *,
-    request: Request | None = None,
 ) -> tuple[Organisation, OrganisationStatusChange]:
     """An operator lifts a suspension: everything the organisation had works again."""
     return await _change_status(
@@ -203,7 +216,6 @@ async def resume(
         target=OrganisationStatus.active,
         reason=(reason or "").strip() or None,
         event_type=ORGANISATION_RESUMED,
-        request=request,
     )
 
 

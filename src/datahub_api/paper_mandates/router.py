@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from datahub_api.audit.service import record_action
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.db import ReadSessionDep, WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import problem_responses
-from datahub_api.nps import service as nps_service
+from datahub_api.nps.service import audits as nps_audits
 from datahub_api.paper_mandates import service
 from datahub_api.paper_mandates.repository import PaperRow
 from datahub_api.paper_mandates.schemas import ContestIn, PaperMandateOut, RegisteredBy
@@ -50,9 +50,9 @@ def paper_mandate_out(row: PaperRow) -> PaperMandateOut:
     )
 
 
-def audit_rules(request: Request) -> nps_service.AuditRules:
-    settings = request.app.state.settings
-    return nps_service.AuditRules(
+def audit_rules(request: Request) -> nps_audits.AuditRules:
+    settings = app_state(request).settings
+    return nps_audits.AuditRules(
         days=settings.nps_audit_days, evidence_max_bytes=settings.nps_evidence_max_bytes
     )
 
@@ -110,14 +110,7 @@ async def contest_paper_mandate(
     and the provider must show the DSO the signed document it registered (an audit, due
     within `DATAHUB_NPS_AUDIT_DAYS`). Accepted, the data flows again; refused or not shown
     in time, the mandate ends (`audit_failed`)."""
-    row = await nps_service.contest_paper_mandate(
+    row = await nps_audits.contest_paper_mandate(
         session, principal, mandate_id, body.reason, audit_rules(request)
-    )
-    record_action(
-        session,
-        actor=principal,
-        action="paper_mandate.contest",
-        target=str(mandate_id),
-        request=request,
     )
     return paper_mandate_out(row)

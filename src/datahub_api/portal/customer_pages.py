@@ -5,24 +5,24 @@ signed paper mandates registered on their access points, with the contest form."
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from datahub_api.access_log import service as access_log_service
 from datahub_api.access_log import sharing
 from datahub_api.access_points import service as access_points_service
 from datahub_api.accounts import repository as accounts_repository
-from datahub_api.audit.service import record_action
-from datahub_api.db import commit_and_run_hooks
+from datahub_api.auth.principal import Principal
+from datahub_api.db import ReadSessionDep, WriteSessionDep
 from datahub_api.errors import Conflict, Gone, NotFound, UnprocessableContent
 from datahub_api.mandates import repository as mandates_repository
 from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates.router import co_consent_out
-from datahub_api.nps import service as nps_service
+from datahub_api.nps.service import audits as nps_audits
 from datahub_api.paper_mandates import service as paper_service
-from datahub_api.portal.pages import PEOPLE, checked_form, message, page, person_for
+from datahub_api.portal.pages import PEOPLE, checked_form, message, page, person_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -41,15 +41,15 @@ def _id_of(text: str) -> int | None:
 
 
 @router.get("/portal/mandates")
-async def my_mandates(request: Request) -> Response:
-    person = await person_for(request, PEOPLE)
-    if isinstance(person, Response):
-        return person
-    async with request.app.state.database.read_sessions() as session:
-        rows = await mandates_repository.newest_visible_with_organisation(
-            session, person, limit=MANDATES_SHOWN
-        )
-        paper = await paper_service.of_person(session, person)
+async def my_mandates(
+    request: Request,
+    session: ReadSessionDep,
+    person: Annotated[Principal, Depends(person_of(PEOPLE))],
+) -> Response:
+    rows = await mandates_repository.newest_visible_with_organisation(
+        session, person, limit=MANDATES_SHOWN
+    )
+    paper = await paper_service.of_person(session, person)
     return page(
         request,
         person,
@@ -74,26 +74,22 @@ def _paper_context(
 
 
 @router.post("/portal/mandates/{mandate_id}/revoke")
-async def revoke_mandate(request: Request, mandate_id: str) -> Response:
+async def revoke_mandate(
+    request: Request,
+    session: WriteSessionDep,
+    person: Annotated[Principal, Depends(person_of(PEOPLE, back_to=REVOKE_PAGES[0]))],
+    mandate_id: str,
+) -> Response:
     back = REVOKE_PAGES[0]
-    person = await person_for(request, PEOPLE, back_to=back)
-    if isinstance(person, Response):
-        return person
     form = await checked_form(request, person, back_to=back)
-    if isinstance(form, Response):
-        return form
     sent_back = str(form.get("back", ""))
     back = sent_back if sent_back in REVOKE_PAGES else back
     number = _id_of(mandate_id)
     try:
         if number is None:
             raise NotFound("No such mandate.")
-        async with request.app.state.database.write_sessions() as session:
+        async with session.begin_nested():  # a refusal leaves nothing behind
             await mandates_service.revoke(session, person, number)
-            record_action(
-                session, actor=person, action="mandate.revoke", target=str(number), request=request
-            )
-            await commit_and_run_hooks(session, request.app)
     except NotFound:
         return message(request, person, "mandates_title", "no_such_mandate", 404, link=back)
     except Conflict:
@@ -102,21 +98,21 @@ async def revoke_mandate(request: Request, mandate_id: str) -> Response:
 
 
 @router.get("/portal/co-consents")
-async def co_consent_inbox(request: Request) -> Response:
-    person = await person_for(request, PEOPLE)
-    if isinstance(person, Response):
-        return person
+async def co_consent_inbox(
+    request: Request,
+    session: ReadSessionDep,
+    person: Annotated[Principal, Depends(person_of(PEOPLE))],
+) -> Response:
     assert person.user_id is not None
-    async with request.app.state.database.read_sessions() as session:
-        tasks = [
-            await co_consent_out(session, task.id, task.status, task.due_at, mandate)
-            for task, mandate in await mandates_service.co_consent_inbox(session, person.user_id)
-        ]
-        live_paper = [
-            row
-            for row in await paper_service.of_person(session, person)
-            if row.mandate.status.value in LIVE
-        ]
+    tasks = [
+        await co_consent_out(session, task.id, task.status, task.due_at, mandate)
+        for task, mandate in await mandates_service.co_consent_inbox(session, person.user_id)
+    ]
+    live_paper = [
+        row
+        for row in await paper_service.of_person(session, person)
+        if row.mandate.status.value in LIVE
+    ]
     return page(
         request,
         person,
@@ -128,35 +124,27 @@ async def co_consent_inbox(request: Request) -> Response:
 
 
 @router.post("/portal/paper-mandates/{mandate_id}/contest")
-async def contest_paper_mandate(request: Request, mandate_id: str) -> Response:
+async def contest_paper_mandate(
+    request: Request,
+    session: WriteSessionDep,
+    person: Annotated[Principal, Depends(person_of(PEOPLE, back_to=PAPER_PAGES[0]))],
+    mandate_id: str,
+) -> Response:
     """The contest form of a paper mandate (on the inbox and the mandates page)."""
-    person = await person_for(request, PEOPLE, back_to=PAPER_PAGES[0])
-    if isinstance(person, Response):
-        return person
     form = await checked_form(request, person, back_to=PAPER_PAGES[0])
-    if isinstance(form, Response):
-        return form
     sent_back = str(form.get("back", ""))
     back = sent_back if sent_back in PAPER_PAGES else PAPER_PAGES[0]
     reason = str(form.get("reason", ""))[:2000]
     number = _id_of(mandate_id)
     settings = request.app.state.settings
-    rules = nps_service.AuditRules(
+    rules = nps_audits.AuditRules(
         days=settings.nps_audit_days, evidence_max_bytes=settings.nps_evidence_max_bytes
     )
     try:
         if number is None:
             raise NotFound("No such paper mandate.")
-        async with request.app.state.database.write_sessions() as session:
-            await nps_service.contest_paper_mandate(session, person, number, reason, rules)
-            record_action(
-                session,
-                actor=person,
-                action="paper_mandate.contest",
-                target=str(number),
-                request=request,
-            )
-            await commit_and_run_hooks(session, request.app)
+        async with session.begin_nested():  # a refusal leaves nothing behind
+            await nps_audits.contest_paper_mandate(session, person, number, reason, rules)
     except NotFound:
         return message(request, person, "paper_title", "paper_not_found", 404, link=back)
     except Conflict:
@@ -167,14 +155,14 @@ async def contest_paper_mandate(request: Request, mandate_id: str) -> Response:
 
 
 @router.post("/portal/co-consents/{task_id}")
-async def decide_co_consent(request: Request, task_id: str) -> Response:
+async def decide_co_consent(
+    request: Request,
+    session: WriteSessionDep,
+    person: Annotated[Principal, Depends(person_of(PEOPLE, back_to="/portal/co-consents"))],
+    task_id: str,
+) -> Response:
     back = "/portal/co-consents"
-    person = await person_for(request, PEOPLE, back_to=back)
-    if isinstance(person, Response):
-        return person
     form = await checked_form(request, person, back_to=back)
-    if isinstance(form, Response):
-        return form
     decision = str(form.get("decision", ""))
     if decision not in ("approve", "reject"):
         return message(request, person, "co_consents_title", "bad_decision", 422, link=back)
@@ -182,20 +170,12 @@ async def decide_co_consent(request: Request, task_id: str) -> Response:
     try:
         if number is None or person.user_id is None:
             raise NotFound("No such co-consent request.")
-        async with request.app.state.database.write_sessions() as session:
+        async with session.begin_nested():  # a refusal leaves nothing behind
             account = await accounts_repository.get(session, person.user_id)
             assert account is not None
             await mandates_service.decide_co_consent(
-                session, account, number, approve=decision == "approve"
+                session, account, number, approve=decision == "approve", actor=person
             )
-            record_action(
-                session,
-                actor=person,
-                action=f"co_consent.{decision}",
-                target=str(number),
-                request=request,
-            )
-            await commit_and_run_hooks(session, request.app)
     except NotFound:
         return message(request, person, "co_consents_title", "no_such_task", 404, link=back)
     except Gone:
@@ -207,27 +187,27 @@ async def decide_co_consent(request: Request, task_id: str) -> Response:
 
 
 @router.get("/portal/access-log")
-async def access_log(request: Request) -> Response:
+async def access_log(
+    request: Request,
+    session: ReadSessionDep,
+    person: Annotated[Principal, Depends(person_of(PEOPLE))],
+) -> Response:
     """Who read the data of my access points (my own days there, also of those I left),
     newest first; ``?ean=`` for one of them."""
-    person = await person_for(request, PEOPLE)
-    if isinstance(person, Response):
-        return person
     assert person.user_id is not None
     wanted = request.query_params.get("ean") or None
-    async with request.app.state.database.read_sessions() as session:
-        # Also the access points they left: who read their days there is theirs to know.
-        eans = await access_points_service.eans_of_account(session, person.user_id)
-        if wanted is not None and wanted not in eans:
-            return message(
-                request, person, "access_log_title", "not_your_ean", 404, link="/portal/access-log"
-            )
-        reads = []
-        for ean in [wanted] if wanted else eans:
-            for record, reader in await access_log_service.reads_of_my_access_point(
-                session, person, ean, before_id=None, limit=READS_SHOWN
-            ):
-                reads.append((record, reader))
+    # Also the access points they left: who read their days there is theirs to know.
+    eans = await access_points_service.eans_of_account(session, person.user_id)
+    if wanted is not None and wanted not in eans:
+        return message(
+            request, person, "access_log_title", "not_your_ean", 404, link="/portal/access-log"
+        )
+    reads = []
+    for ean in [wanted] if wanted else eans:
+        for record, reader in await access_log_service.reads_of_my_access_point(
+            session, person, ean, before_id=None, limit=READS_SHOWN
+        ):
+            reads.append((record, reader))
     reads.sort(key=lambda row: row[0].at, reverse=True)
     return page(
         request,
@@ -241,14 +221,14 @@ async def access_log(request: Request) -> Response:
 
 
 @router.get("/portal/sharing")
-async def sharing_overview(request: Request) -> Response:
+async def sharing_overview(
+    request: Request,
+    session: ReadSessionDep,
+    person: Annotated[Principal, Depends(person_of(PEOPLE))],
+) -> Response:
     """Every ESP holding a mandate on my access points, what it may read, when it last
     read and how often lately; revoke and contest from here."""
-    person = await person_for(request, PEOPLE)
-    if isinstance(person, Response):
-        return person
-    async with request.app.state.database.read_sessions() as session:
-        shared = await sharing.overview(session, person)
+    shared = await sharing.overview(session, person)
     return page(
         request,
         person,

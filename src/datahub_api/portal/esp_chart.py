@@ -18,13 +18,22 @@ from typing import Any
 
 from datahub_api.brussels_days import BRUSSELS, day_start
 from datahub_api.iso_dates import FIRST_YEAR, LAST_YEAR  # the years a picker accepts
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
-from datahub_api.meter_data.series import UNIT_NAMES, ReadGranularity, ReadWindow, Series
+from datahub_api.meter_data.series import UNIT_NAMES, ReadWindow, Series
 from datahub_api.portal import svg_chart
 from datahub_api.portal.svg_chart import MONTHS as MONTHS
 from datahub_api.portal.svg_chart import WEEKDAYS as WEEKDAYS
 from datahub_api.portal.svg_chart import nice_step as nice_step
 from datahub_api.portal.svg_chart import number as number
+
+# The portal's words for a step (``esp_step_day``, ``esp_per_day``).
+STEP_NAMES = {
+    Granularity.PT15M: "quarter_hour",
+    Granularity.PT1H: "hour",
+    Granularity.P1D: "day",
+    Granularity.P1M: "month",
+}
 
 
 class Span(StrEnum):
@@ -35,10 +44,10 @@ class Span(StrEnum):
 
 
 STEP_OF_SPAN = {
-    Span.day: ReadGranularity.quarter_hour,
-    Span.week: ReadGranularity.hour,
-    Span.month: ReadGranularity.day,
-    Span.year: ReadGranularity.month,
+    Span.day: Granularity.PT15M,
+    Span.week: Granularity.PT1H,
+    Span.month: Granularity.P1D,
+    Span.year: Granularity.P1M,
 }
 
 
@@ -82,7 +91,7 @@ class Period:
         return self.end - timedelta(days=1)
 
     @property
-    def granularity(self) -> ReadGranularity:
+    def granularity(self) -> Granularity:
         return STEP_OF_SPAN[self.span]
 
     def window(self) -> ReadWindow:
@@ -149,7 +158,7 @@ def _chosen(series: Sequence[Series], direction: Direction) -> list[Series]:
 class ChartData:
     buckets: list[Bucket]
     unit: StoredUnit | None  # None when the access point has no series in the period
-    granularity: ReadGranularity
+    granularity: Granularity
     has_injection: bool
 
 
@@ -212,25 +221,25 @@ class Chart(svg_chart.Chart):
     gap_count: int = 0
 
 
-def _x_label(start: datetime, granularity: ReadGranularity, language: str) -> str | None:
+def _x_label(start: datetime, granularity: Granularity, language: str) -> str | None:
     local = start.astimezone(BRUSSELS)
-    if granularity is ReadGranularity.quarter_hour:
+    if granularity is Granularity.PT15M:
         return local.strftime("%H:%M") if local.minute == 0 and local.hour % 3 == 0 else None
-    if granularity is ReadGranularity.hour:
+    if granularity is Granularity.PT1H:
         if local.hour != 0:
             return None
         return f"{WEEKDAYS[language][local.weekday()]} {local.day:02d}-{local.month:02d}"
-    if granularity is ReadGranularity.day:
+    if granularity is Granularity.P1D:
         return str(local.day)
     return MONTHS[language][local.month - 1]
 
 
-def bucket_label(bucket: Bucket, granularity: ReadGranularity, language: str) -> str:
+def bucket_label(bucket: Bucket, granularity: Granularity, language: str) -> str:
     """The bucket's Brussels time span as a person reads it."""
     start, end = bucket.start.astimezone(BRUSSELS), bucket.end.astimezone(BRUSSELS)
-    if granularity in (ReadGranularity.quarter_hour, ReadGranularity.hour):
+    if granularity in (Granularity.PT15M, Granularity.PT1H):
         return f"{start:%d-%m-%Y %H:%M}-{end:%H:%M} ({start:%Z})"
-    if granularity is ReadGranularity.day:
+    if granularity is Granularity.P1D:
         return f"{WEEKDAYS[language][start.weekday()]} {start:%d-%m-%Y}"
     return f"{MONTHS[language][start.month - 1]} {start.year}"
 
@@ -272,7 +281,7 @@ def draw(data: ChartData, language: str, words: dict[str, str], unit_name: str) 
             )
         )
     # Hours and quarter-hours are ticked where they start, days and months in the middle.
-    centred = data.granularity in (ReadGranularity.day, ReadGranularity.month)
+    centred = data.granularity in (Granularity.P1D, Granularity.P1M)
     shape = svg_chart.bars(
         slots, svg_chart.Axis.around(top, bottom), language, labels_centred=centred
     )
@@ -314,8 +323,8 @@ def chart_context(
     return {
         "chart": draw(data, language, words, unit),
         "chart_step": data.granularity.value,
-        "chart_step_name": data.granularity.name,
+        "chart_step_name": STEP_NAMES[data.granularity],
         "totals": totals,
         "rows": rows,
-        "step": words["esp_step_" + data.granularity.name],
+        "step": words["esp_step_" + STEP_NAMES[data.granularity]],
     }

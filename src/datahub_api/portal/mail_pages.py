@@ -7,17 +7,18 @@ from __future__ import annotations
 
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from datahub_api.auth.principal import Principal, Role
-from datahub_api.db import commit_and_run_hooks
+from datahub_api.db import ReadSessionDep, WriteSession, WriteSessionDep
 from datahub_api.mail import service as mail_service
 from datahub_api.mail.models import Language
 from datahub_api.portal.i18n import language_of, texts
-from datahub_api.portal.pages import checked_form, message, page, person_for
+from datahub_api.portal.pages import checked_form, message, page, person_of
 from datahub_api.portal.router import render
 
 router = APIRouter(include_in_schema=False)
@@ -38,14 +39,14 @@ MAIL_LANGUAGES = (
 
 
 @router.get("/portal/operator/mail")
-async def mail_list(request: Request) -> Response:
-    person = await person_for(request, OPERATORS)
-    if isinstance(person, Response):
-        return person
+async def mail_list(
+    request: Request,
+    session: ReadSessionDep,
+    person: Annotated[Principal, Depends(person_of(OPERATORS))],
+) -> Response:
     settings = request.app.state.settings
-    async with request.app.state.database.read_sessions() as session:
-        mails = await mail_service.recent(session, SHOWN)
-        counts = await mail_service.counts(session)
+    mails = await mail_service.recent(session, SHOWN)
+    counts = await mail_service.counts(session)
     smtp_server = None
     if settings.smtp_url is not None:  # host and port only, never the credentials
         parts = urlsplit(settings.smtp_url.get_secret_value())
@@ -62,14 +63,15 @@ async def mail_list(request: Request) -> Response:
 
 
 @router.get("/portal/operator/mail/{message_id}")
-async def mail_file(request: Request, message_id: int) -> Response:
+async def mail_file(
+    request: Request,
+    session: ReadSessionDep,
+    person: Annotated[Principal, Depends(person_of(OPERATORS, back_to="/portal/operator/mail"))],
+    message_id: int,
+) -> Response:
     """A written mail as its ``.eml`` text (shown in the browser, not downloaded)."""
     back = "/portal/operator/mail"
-    person = await person_for(request, OPERATORS, back_to=back)
-    if isinstance(person, Response):
-        return person
-    async with request.app.state.database.read_sessions() as session:
-        found = await mail_service.get(session, message_id)
+    found = await mail_service.get(session, message_id)
     directory = request.app.state.settings.mail_path
     if found is None or found.eml_file is None:
         return message(request, person, "mail_title", "mail_no_file", 404, link=back)
@@ -93,11 +95,13 @@ def readable(eml: bytes) -> str:
 
 
 @router.get("/portal/mail-settings")
-async def mail_settings(request: Request) -> Response:
-    person = await person_for(request, SETTINGS_FOR)
-    if isinstance(person, Response):
-        return person
-    return await _settings_page(request, person, saved=bool(request.query_params.get("saved")))
+async def mail_settings(
+    request: Request,
+    session: WriteSessionDep,
+    person: Annotated[Principal, Depends(person_of(SETTINGS_FOR))],
+) -> Response:
+    saved = bool(request.query_params.get("saved"))
+    return await _settings_page(request, session, person, saved=saved)
 
 
 def _owner(person: Principal) -> dict[str, int | None]:
@@ -110,13 +114,16 @@ def _owner(person: Principal) -> dict[str, int | None]:
 
 
 async def _settings_page(
-    request: Request, person: Principal, *, saved: bool = False, error: str | None = None
+    request: Request,
+    session: WriteSession,
+    person: Principal,
+    *,
+    saved: bool = False,
+    error: str | None = None,
 ) -> Response:
     owner = _owner(person)
-    async with request.app.state.database.write_sessions() as session:
-        preference = await mail_service.preferences_of(session, **owner)
-        address = await mail_service.address_of(session, **owner)
-        await session.commit()
+    preference = await mail_service.preferences_of(session, **owner)
+    address = await mail_service.address_of(session, **owner)
     return page(
         request,
         person,
@@ -133,28 +140,25 @@ async def _settings_page(
 
 
 @router.post("/portal/mail-settings")
-async def save_mail_settings(request: Request) -> Response:
+async def save_mail_settings(
+    request: Request,
+    session: WriteSessionDep,
+    person: Annotated[Principal, Depends(person_of(SETTINGS_FOR, back_to="/portal/mail-settings"))],
+) -> Response:
     back = "/portal/mail-settings"
-    person = await person_for(request, SETTINGS_FOR, back_to=back)
-    if isinstance(person, Response):
-        return person
     form = await checked_form(request, person, back_to=back)
-    if isinstance(form, Response):
-        return form
     try:
         language = Language(str(form.get("language", "")))
     except ValueError:
-        return await _settings_page(request, person, error="mail_bad_language")
+        return await _settings_page(request, session, person, error="mail_bad_language")
     owner = _owner(person)
-    async with request.app.state.database.write_sessions() as session:
-        await mail_service.set_preferences(
-            session,
-            **owner,
-            language=language,
-            # The ESP's mails are all ones it must read: no reminders to switch off.
-            informational=None if "organisation_id" in owner else form.get("reminders") == "yes",
-        )
-        await commit_and_run_hooks(session, request.app)
+    await mail_service.set_preferences(
+        session,
+        **owner,
+        language=language,
+        # The ESP's mails are all ones it must read: no reminders to switch off.
+        informational=None if "organisation_id" in owner else form.get("reminders") == "yes",
+    )
     return RedirectResponse(f"{back}?saved=1", status_code=303)
 
 
@@ -162,19 +166,16 @@ async def save_mail_settings(request: Request) -> Response:
 
 
 @router.get(mail_service.UNSUBSCRIBE_PATH + "{token}")
-async def unsubscribe_page(request: Request, token: str) -> Response:
-    async with request.app.state.database.read_sessions() as session:
-        known = await mail_service.token_is_known(session, token)
+async def unsubscribe_page(request: Request, session: ReadSessionDep, token: str) -> Response:
+    known = await mail_service.token_is_known(session, token)
     if not known:
         return _unknown(request)
     return render(request, "mail_unsubscribe.html", action=request.url.path, done=False)
 
 
 @router.post(mail_service.UNSUBSCRIBE_PATH + "{token}")
-async def unsubscribe(request: Request, token: str) -> Response:
-    async with request.app.state.database.write_sessions() as session:
-        found = await mail_service.unsubscribe(session, token)
-        await commit_and_run_hooks(session, request.app)
+async def unsubscribe(request: Request, session: WriteSessionDep, token: str) -> Response:
+    found = await mail_service.unsubscribe(session, token)
     if found is None:
         return _unknown(request)
     return render(request, "mail_unsubscribe.html", action=request.url.path, done=True)

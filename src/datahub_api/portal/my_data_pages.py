@@ -6,10 +6,10 @@ days there, never another occupant's."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from datahub_api.access_points import service as access_points_service
@@ -17,10 +17,10 @@ from datahub_api.access_points.models import EnergyType
 from datahub_api.access_points.repository import CustomerTenures
 from datahub_api.auth.principal import Principal
 from datahub_api.capacity.service import own_monthly_peaks
-from datahub_api.db import ReadSession
+from datahub_api.db import ReadSession, ReadSessionDep
 from datahub_api.errors import NotFound
 from datahub_api.meter_data import own_reads
-from datahub_api.meter_data.portal_export import TariffCalendar, exported_access_point
+from datahub_api.meter_data.fluvius_csv import TariffCalendar, exported_access_point
 from datahub_api.meter_data.read_router import FileExport
 from datahub_api.meter_data.reads import series_of
 from datahub_api.meter_data.series import ReadWindow
@@ -35,7 +35,7 @@ from datahub_api.portal.esp_chart import (
     parse_period,
 )
 from datahub_api.portal.i18n import language_of, texts
-from datahub_api.portal.pages import PEOPLE, message, page, person_for
+from datahub_api.portal.pages import PEOPLE, message, page, person_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -43,13 +43,13 @@ HOME = "/portal/my-data"
 
 
 @router.get(HOME)
-async def my_data(request: Request) -> Response:
-    person = await person_for(request, PEOPLE)
-    if isinstance(person, Response):
-        return person
-    async with request.app.state.database.read_sessions() as session:
-        owned = await own_reads.own_access_points(session, person)
-        points = list(zip(owned, await own_reads.last_days_with_data(session, owned), strict=True))
+async def my_data(
+    request: Request,
+    session: ReadSessionDep,
+    person: Annotated[Principal, Depends(person_of(PEOPLE))],
+) -> Response:
+    owned = await own_reads.own_access_points(session, person)
+    points = list(zip(owned, await own_reads.last_days_with_data(session, owned), strict=True))
     return page(request, person, "my_data.html", points=points)
 
 
@@ -88,35 +88,36 @@ async def _shown(
 
 
 @router.get(HOME + "/{ean}")
-async def my_access_point(request: Request, ean: str) -> Response:
-    person = await person_for(request, PEOPLE, back_to=HOME)
-    if isinstance(person, Response):
-        return person
+async def my_access_point(
+    request: Request,
+    session: ReadSessionDep,
+    person: Annotated[Principal, Depends(person_of(PEOPLE, back_to=HOME))],
+    ean: str,
+) -> Response:
     language = language_of(request)
     words = texts(language)
-    async with request.app.state.database.read_sessions() as session:
-        shown = await _shown(request, person, session, ean)
-        if isinstance(shown, Response):
-            return shown
-        point, period, window = shown.point, shown.period, shown.window
-        context: dict[str, Any] = {
-            "ean": point.ean,
-            "point": point,
-            "period": period,
-            "spans": list(Span),
-            "narrowed": False,
-            "picker_action": f"{HOME}/{point.ean}",
-            "chart_title": words["my_data_chart_title"],
-            "chart_styles": True,
-        }
-        if shown.error is not None:
-            return page(request, person, "my_access_point.html", 422, error=shown.error, **context)
-        series = await series_of(session, own_reads.released(point, window), window)
-        peaks = None
-        if point.energy_type is EnergyType.electricity:  # the capacity tariff's monthly peaks
-            months = months_up_to(period.last)
-            own = await own_monthly_peaks(session, point, months)
-            peaks = draw_peaks(own, months[-1], words, language, route=OWN_ROUTE)
+    shown = await _shown(request, person, session, ean)
+    if isinstance(shown, Response):
+        return shown
+    point, period, window = shown.point, shown.period, shown.window
+    context: dict[str, Any] = {
+        "ean": point.ean,
+        "point": point,
+        "period": period,
+        "spans": list(Span),
+        "narrowed": False,
+        "picker_action": f"{HOME}/{point.ean}",
+        "chart_title": words["my_data_chart_title"],
+        "chart_styles": True,
+    }
+    if shown.error is not None:
+        return page(request, person, "my_access_point.html", 422, error=shown.error, **context)
+    series = await series_of(session, own_reads.released(point, window), window)
+    peaks = None
+    if point.energy_type is EnergyType.electricity:  # the capacity tariff's monthly peaks
+        months = months_up_to(period.last)
+        own = await own_monthly_peaks(session, point, months)
+        peaks = draw_peaks(own, months[-1], words, language, route=OWN_ROUTE)
     selection = {"span": period.span.value, "date": period.anchor.isoformat()}
     json_query = {
         "from": period.first.isoformat(),
@@ -137,29 +138,30 @@ async def my_access_point(request: Request, ean: str) -> Response:
 
 
 @router.get(HOME + "/{ean}/csv")
-async def my_access_point_csv(request: Request, ean: str) -> Response:
+async def my_access_point_csv(
+    request: Request,
+    session: ReadSessionDep,
+    person: Annotated[Principal, Depends(person_of(PEOPLE, back_to=HOME))],
+    ean: str,
+) -> Response:
     """Exactly the chart's selection in the Fluvius export layout (the rows of
     ``GET /api/v1/me/access-points/{ean}/meter-data?format=csv``)."""
-    person = await person_for(request, PEOPLE, back_to=HOME)
-    if isinstance(person, Response):
-        return person
-    async with request.app.state.database.read_sessions() as session:
-        shown = await _shown(request, person, session, ean)
-        if isinstance(shown, Response):
-            return shown
-        if shown.error is not None:
-            return page(
-                request,
-                person,
-                "message.html",
-                422,
-                heading=texts(language_of(request))["my_data_title"],
-                message=shown.error,
-                link=f"{HOME}/{shown.point.ean}",
-                link_text=texts(language_of(request))["back"],
-                chart_styles=True,
-            )
-        access_point = await access_points_service.get_access_point(session, shown.point.ean)
+    shown = await _shown(request, person, session, ean)
+    if isinstance(shown, Response):
+        return shown
+    if shown.error is not None:
+        return page(
+            request,
+            person,
+            "message.html",
+            422,
+            heading=texts(language_of(request))["my_data_title"],
+            message=shown.error,
+            link=f"{HOME}/{shown.point.ean}",
+            link_text=texts(language_of(request))["back"],
+            chart_styles=True,
+        )
+    access_point = await access_points_service.get_access_point(session, shown.point.ean)
     export = FileExport(
         request,
         exported_access_point(access_point),

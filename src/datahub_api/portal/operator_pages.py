@@ -6,30 +6,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from datahub_api.access_points import repository as access_points_repository
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.models import AccessPoint, EnergyType, PartyRole
 from datahub_api.accounts import repository as accounts_repository
-from datahub_api.audit.service import record_action
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.brussels_days import today_in_brussels
 from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts import service as contracts_service
 from datahub_api.contracts.models import ContractStatus
-from datahub_api.db import commit_and_run_hooks
+from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
 from datahub_api.errors import Conflict, DatahubError, NotFound, UnprocessableContent
 from datahub_api.nps import repository as nps_repository
-from datahub_api.nps import service as nps_service
 from datahub_api.nps.models import AuditStatus
+from datahub_api.nps.service import audits as audit_service
 from datahub_api.organisations import repository as organisations_repository
 from datahub_api.organisations import service as organisations_service
 from datahub_api.portal import sla_charts
 from datahub_api.portal.i18n import language_of, texts
-from datahub_api.portal.pages import checked_form, message, page, person_for
+from datahub_api.portal.pages import checked_form, message, page, person_of
 from datahub_api.sla import chart as sla_chart
 from datahub_api.sla import service as sla_service
 
@@ -46,22 +46,22 @@ REASON_MAX = 1000
 
 
 @router.get("/portal/operator/contracts")
-async def contract_applications(request: Request) -> Response:
-    person = await person_for(request, OPERATORS)
-    if isinstance(person, Response):
-        return person
-    async with request.app.state.database.read_sessions() as session:
-        pending = await contracts_repository.page(
-            session, person, after_id=None, limit=SHOWN, statuses=[ContractStatus.requested]
-        )
-        decided = await contracts_repository.page(
-            session,
-            person,
-            after_id=None,
-            limit=RECENT,
-            statuses=[ContractStatus.approved, ContractStatus.rejected],
-            newest_first=True,
-        )
+async def contract_applications(
+    request: Request,
+    session: ReadSessionDep,
+    person: Annotated[Principal, Depends(person_of(OPERATORS))],
+) -> Response:
+    pending = await contracts_repository.page(
+        session, person, after_id=None, limit=SHOWN, statuses=[ContractStatus.requested]
+    )
+    decided = await contracts_repository.page(
+        session,
+        person,
+        after_id=None,
+        limit=RECENT,
+        statuses=[ContractStatus.approved, ContractStatus.rejected],
+        newest_first=True,
+    )
     return page(
         request,
         person,
@@ -74,14 +74,17 @@ async def contract_applications(request: Request) -> Response:
 
 
 @router.post("/portal/operator/contracts/{number}/{action}")
-async def decide_contract(request: Request, number: str, action: str) -> Response:
+async def decide_contract(
+    request: Request,
+    session: WriteSessionDep,
+    person: Annotated[
+        Principal, Depends(person_of(OPERATORS, back_to="/portal/operator/contracts"))
+    ],
+    number: str,
+    action: str,
+) -> Response:
     back = "/portal/operator/contracts"
-    person = await person_for(request, OPERATORS, back_to=back)
-    if isinstance(person, Response):
-        return person
     form = await checked_form(request, person, back_to=back)
-    if isinstance(form, Response):
-        return form
     if action not in ("approve", "reject"):
         return message(request, person, "contracts_title", "bad_decision", 404, link=back)
     reason = str(form.get("reason", "")).strip()[:REASON_MAX] or None
@@ -90,17 +93,8 @@ async def decide_contract(request: Request, number: str, action: str) -> Respons
     transition = contracts_service.Transition(action)
     try:
         contracts_service.validate_number(number)
-        async with request.app.state.database.write_sessions() as session:
+        async with session.begin_nested():  # a refusal leaves nothing behind
             await contracts_service.transition(session, person, number, transition, reason)
-            record_action(
-                session,
-                actor=person,
-                action=f"contract.{action}",
-                target=number,
-                detail={"reason": reason} if reason else None,
-                request=request,
-            )
-            await commit_and_run_hooks(session, request.app)
     except NotFound:
         return message(request, person, "contracts_title", "no_such_contract", 404, link=back)
     except Conflict:
@@ -115,15 +109,15 @@ async def decide_contract(request: Request, number: str, action: str) -> Respons
 
 
 @router.get("/portal/operator/organisations")
-async def organisations_page(request: Request) -> Response:
-    person = await person_for(request, OPERATORS)
-    if isinstance(person, Response):
-        return person
-    async with request.app.state.database.read_sessions() as session:
-        organisations = await organisations_repository.list_all(session)
-        changes = await organisations_repository.latest_status_changes(
-            session, [o.id for o in organisations]
-        )
+async def organisations_page(
+    request: Request,
+    session: ReadSessionDep,
+    person: Annotated[Principal, Depends(person_of(OPERATORS))],
+) -> Response:
+    organisations = await organisations_repository.list_all(session)
+    changes = await organisations_repository.latest_status_changes(
+        session, [o.id for o in organisations]
+    )
     done = request.query_params.get("done")
     return page(
         request,
@@ -137,33 +131,35 @@ async def organisations_page(request: Request) -> Response:
 
 
 @router.post("/portal/operator/organisations/{number}/{action}")
-async def change_organisation(request: Request, number: str, action: str) -> Response:
+async def change_organisation(
+    request: Request,
+    session: WriteSessionDep,
+    person: Annotated[
+        Principal, Depends(person_of(OPERATORS, back_to="/portal/operator/organisations"))
+    ],
+    number: str,
+    action: str,
+) -> Response:
     """Suspend (a reason is required) or resume an organisation: the same service as
     ``POST /api/v1/operator/organisations/{number}/suspend|resume``."""
     back = "/portal/operator/organisations"
-    person = await person_for(request, OPERATORS, back_to=back)
-    if isinstance(person, Response):
-        return person
     form = await checked_form(request, person, back_to=back)
-    if isinstance(form, Response):
-        return form
     if action not in ("suspend", "resume"):
         return message(request, person, "organisations_title", "org_bad_action", 404, link=back)
     reason = str(form.get("reason", "")).strip()[:REASON_MAX] or None
     if action == "suspend" and reason is None:
         return message(request, person, "organisations_title", "org_reason_needed", 422, link=back)
     try:
-        async with request.app.state.database.write_sessions() as session:
+        async with session.begin_nested():  # a refusal leaves nothing behind
             if action == "suspend":
                 assert reason is not None
                 organisation, _ = await organisations_service.suspend(
-                    session, person, number[:20], reason, request=request
+                    session, person, number[:20], reason
                 )
             else:
                 organisation, _ = await organisations_service.resume(
-                    session, person, number[:20], reason, request=request
+                    session, person, number[:20], reason
                 )
-            await commit_and_run_hooks(session, request.app)
     except NotFound:
         return message(request, person, "organisations_title", "org_not_found", 404, link=back)
     except Conflict:
@@ -185,39 +181,39 @@ class FoundPoint:
     communicating: bool
 
 
-async def _describe(request: Request, points: list[AccessPoint]) -> list[FoundPoint]:
+async def _describe(session: ReadSession, points: list[AccessPoint]) -> list[FoundPoint]:
     today = today_in_brussels()
     found = []
-    async with request.app.state.database.read_sessions() as session:
-        for point in points:
-            live = [
-                party
-                for party in point.parties
-                if party.valid_from <= today and (party.valid_to is None or party.valid_to > today)
-            ]
-            names: dict[int, str] = {}
-            for party in live:
-                account = await accounts_repository.get(session, party.account_id)
-                names[party.account_id] = account.display_name if account else "?"
-            grid_users = [names[p.account_id] for p in live if p.role is PartyRole.grid_user]
-            found.append(
-                FoundPoint(
-                    point=point,
-                    grid_user=grid_users[0] if grid_users else None,
-                    customers=[names[p.account_id] for p in live if p.role is PartyRole.customer],
-                    communicating=await access_points_service.is_communicating_on(
-                        session, point.ean, today
-                    ),
-                )
+    for point in points:
+        live = [
+            party
+            for party in point.parties
+            if party.valid_from <= today and (party.valid_to is None or party.valid_to > today)
+        ]
+        names: dict[int, str] = {}
+        for party in live:
+            account = await accounts_repository.get(session, party.account_id)
+            names[party.account_id] = account.display_name if account else "?"
+        grid_users = [names[p.account_id] for p in live if p.role is PartyRole.grid_user]
+        found.append(
+            FoundPoint(
+                point=point,
+                grid_user=grid_users[0] if grid_users else None,
+                customers=[names[p.account_id] for p in live if p.role is PartyRole.customer],
+                communicating=await access_points_service.is_communicating_on(
+                    session, point.ean, today
+                ),
             )
+        )
     return found
 
 
 @router.get("/portal/operator/access-points")
-async def access_point_search(request: Request) -> Response:
-    person = await person_for(request, OPERATORS)
-    if isinstance(person, Response):
-        return person
+async def access_point_search(
+    request: Request,
+    session: ReadSessionDep,
+    person: Annotated[Principal, Depends(person_of(OPERATORS))],
+) -> Response:
     query = (request.query_params.get("q") or "").strip().replace(" ", "")[:18]
     energy = request.query_params.get("energy_type") or ""
     error = None
@@ -229,17 +225,16 @@ async def access_point_search(request: Request) -> Response:
         elif energy not in ("", "E", "G"):
             error = "search_energy"
         else:
-            async with request.app.state.database.read_sessions() as session:
-                points, _ = await access_points_service.list_access_points(
-                    session,
-                    after_ean=None,
-                    limit=SEARCH_SHOWN,
-                    where=access_points_repository.AccessPointFilter(
-                        ean_prefix=query or None,
-                        energy_type=EnergyType(energy) if energy else None,
-                    ),
-                )
-            results = await _describe(request, points)
+            points, _ = await access_points_service.list_access_points(
+                session,
+                after_ean=None,
+                limit=SEARCH_SHOWN,
+                where=access_points_repository.AccessPointFilter(
+                    ean_prefix=query or None,
+                    energy_type=EnergyType(energy) if energy else None,
+                ),
+            )
+            results = await _describe(session, points)
     return page(
         request,
         person,
@@ -287,36 +282,39 @@ def _trend_start(start: date, longest_days: int) -> date:
 
 
 async def _channel_figures(
-    request: Request, person: Principal, channel: sla_service.SlaChannel, month: str
+    request: Request,
+    session: ReadSession,
+    person: Principal,
+    channel: sla_service.SlaChannel,
+    month: str,
 ) -> ChannelFigures:
     start = sla_chart.parse_month(month)
     settings = request.app.state.settings
     language = language_of(request)
     words = texts(language)
     now = datetime.now(UTC)
-    async with request.app.state.database.read_sessions() as session:
-        report = await sla_service.report(
-            session,
-            person,
-            settings,
-            channel=channel,
-            start=start,
-            end=sla_service.next_month(start),
-            group_by=sla_service.GroupBy.day,
-            organisation_id=None,
-            now=now,
-        )
-        trend = await sla_service.report(
-            session,
-            person,
-            settings,
-            channel=channel,
-            start=_trend_start(start, settings.sla_max_report_days),
-            end=sla_service.next_month(start),
-            group_by=sla_service.GroupBy.month,
-            organisation_id=None,
-            now=now,
-        )
+    report = await sla_service.report(
+        session,
+        person,
+        settings,
+        channel=channel,
+        start=start,
+        end=sla_service.next_month(start),
+        group_by=sla_service.GroupBy.day,
+        organisation_id=None,
+        now=now,
+    )
+    trend = await sla_service.report(
+        session,
+        person,
+        settings,
+        channel=channel,
+        start=_trend_start(start, settings.sla_max_report_days),
+        end=sla_service.next_month(start),
+        group_by=sla_service.GroupBy.month,
+        organisation_id=None,
+        now=now,
+    )
     return ChannelFigures(
         channel=channel.value,
         report=report,
@@ -330,10 +328,11 @@ async def _channel_figures(
 
 
 @router.get("/portal/operator/sla")
-async def sla_dashboard(request: Request) -> Response:
-    person = await person_for(request, OPERATORS)
-    if isinstance(person, Response):
-        return person
+async def sla_dashboard(
+    request: Request,
+    session: ReadSessionDep,
+    person: Annotated[Principal, Depends(person_of(OPERATORS))],
+) -> Response:
     month = (request.query_params.get("month") or _this_month()).strip()[:20]
     channels = [
         sla_service.SlaChannel.api,
@@ -341,7 +340,7 @@ async def sla_dashboard(request: Request) -> Response:
         sla_service.SlaChannel.nps,
     ]
     try:
-        figures = [await _channel_figures(request, person, ch, month) for ch in channels]
+        figures = [await _channel_figures(request, session, person, ch, month) for ch in channels]
     except DatahubError:
         return page(
             request,
@@ -375,42 +374,42 @@ class AuditRow:
 
 
 @router.get("/portal/operator/nps-audits")
-async def nps_audits(request: Request) -> Response:
-    person = await person_for(request, OPERATORS)
-    if isinstance(person, Response):
-        return person
+async def nps_audits(
+    request: Request,
+    session: ReadSessionDep,
+    person: Annotated[Principal, Depends(person_of(OPERATORS))],
+) -> Response:
     wanted = request.query_params.get("status") or ""
     statuses = [AuditStatus(wanted)] if wanted in {s.value for s in AuditStatus} else []
     rows: list[AuditRow] = []
-    async with request.app.state.database.read_sessions() as session:
-        audits = await nps_repository.audits_page(
-            session, None, statuses=statuses, mandate_id=None, after_id=None, limit=SHOWN
-        )
-        names: dict[int, str] = {}
-        for audit in audits:
-            audit, mandate, document = await nps_service.audit_with_mandate(session, None, audit.id)
-            paper = await nps_service.paper_of(session, mandate.id)
-            if audit.organisation_id not in names:
-                organisation = await organisations_repository.get(session, audit.organisation_id)
-                names[audit.organisation_id] = organisation.name if organisation else "?"
-            rows.append(
-                AuditRow(
-                    id=audit.id,
-                    status=audit.status.value,
-                    esp=names[audit.organisation_id],
-                    ean=mandate.ean,
-                    reference_number=mandate.reference_number,
-                    opened_by=audit.opened_by,
-                    opened_at=audit.opened_at,
-                    due_at=audit.due_at,
-                    has_document=document is not None,
-                    decision_note=audit.decision_note,
-                    data_held=paper is not None
-                    and paper.hold is not None
-                    and audit.status.value in ("open", "submitted"),
-                    contest_reason=paper.contest_reason if paper is not None else None,
-                )
+    audits = await nps_repository.audits_page(
+        session, None, statuses=statuses, mandate_id=None, after_id=None, limit=SHOWN
+    )
+    names: dict[int, str] = {}
+    for audit in audits:
+        audit, mandate, document = await audit_service.audit_with_mandate(session, None, audit.id)
+        paper = await audit_service.paper_of(session, mandate.id)
+        if audit.organisation_id not in names:
+            organisation = await organisations_repository.get(session, audit.organisation_id)
+            names[audit.organisation_id] = organisation.name if organisation else "?"
+        rows.append(
+            AuditRow(
+                id=audit.id,
+                status=audit.status.value,
+                esp=names[audit.organisation_id],
+                ean=mandate.ean,
+                reference_number=mandate.reference_number,
+                opened_by=audit.opened_by,
+                opened_at=audit.opened_at,
+                due_at=audit.due_at,
+                has_document=document is not None,
+                decision_note=audit.decision_note,
+                data_held=paper is not None
+                and paper.hold is not None
+                and audit.status.value in ("open", "submitted"),
+                contest_reason=paper.contest_reason if paper is not None else None,
             )
+        )
     rows.sort(key=lambda row: row.id, reverse=True)
     return page(
         request,
@@ -424,14 +423,16 @@ async def nps_audits(request: Request) -> Response:
 
 
 @router.post("/portal/operator/nps-audits/{audit_id}")
-async def decide_nps_audit(request: Request, audit_id: str) -> Response:
+async def decide_nps_audit(
+    request: Request,
+    session: WriteSessionDep,
+    person: Annotated[
+        Principal, Depends(person_of(OPERATORS, back_to="/portal/operator/nps-audits"))
+    ],
+    audit_id: str,
+) -> Response:
     back = "/portal/operator/nps-audits"
-    person = await person_for(request, OPERATORS, back_to=back)
-    if isinstance(person, Response):
-        return person
     form = await checked_form(request, person, back_to=back)
-    if isinstance(form, Response):
-        return form
     decision = str(form.get("decision", ""))
     note = str(form.get("note", "")).strip()[:REASON_MAX] or None
     if decision not in ("accept", "refuse"):
@@ -439,18 +440,10 @@ async def decide_nps_audit(request: Request, audit_id: str) -> Response:
     try:
         if not (audit_id.isdigit() and 0 < int(audit_id) < 2**62):
             raise NotFound("No such audit.")
-        async with request.app.state.database.write_sessions() as session:
-            await nps_service.decide_audit(
+        async with session.begin_nested():  # a refusal leaves nothing behind
+            await audit_service.decide_audit(
                 session, person, int(audit_id), accept=decision == "accept", note=note
             )
-            record_action(
-                session,
-                actor=person,
-                action=f"nps.audit_{decision}",
-                target=audit_id,
-                request=request,
-            )
-            await commit_and_run_hooks(session, request.app)
     except NotFound:
         return message(request, person, "nps_title", "no_such_audit", 404, link=back)
     except Conflict:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -23,7 +23,7 @@ from datahub_api.accounts.router import set_session_cookie
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.brussels_days import in_brussels
 from datahub_api.client_address import client_address
-from datahub_api.db import commit_and_run_hooks
+from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
 from datahub_api.errors import (
     Conflict,
     DatahubError,
@@ -98,12 +98,15 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     return response
 
 
-async def current_person(request: Request) -> Principal | None:
+async def logged_in_person(request: Request, session: ReadSessionDep) -> Principal | None:
+    """The person of the session cookie, if any (a dependency)."""
     token = request.cookies.get(accounts_service.SESSION_COOKIE)
     if not token:
         return None
-    async with request.app.state.database.read_sessions() as session:
-        return await accounts_service.principal_from_cookie(session, token)
+    return await accounts_service.principal_from_cookie(session, token)
+
+
+MaybePerson = Annotated[Principal | None, Depends(logged_in_person)]
 
 
 def to_login(request: Request, back_to: str | None = None) -> Response:
@@ -162,6 +165,7 @@ async def login_page(request: Request) -> Response:
 @router.post("/portal/login")
 async def login(
     request: Request,
+    session: WriteSessionDep,
     username: Annotated[str, Form(max_length=150)] = "",
     password: Annotated[str, Form(max_length=1000)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
@@ -172,7 +176,7 @@ async def login(
         return _login_page(request, error=t["csrf"], username=username, status_code=403)
     settings = request.app.state.settings
     try:
-        async with request.app.state.database.write_sessions() as session:
+        async with session.begin_nested():  # a refused login leaves nothing behind
             new_login = await accounts_service.log_in(
                 session,
                 request.app.state.login_throttle,
@@ -181,7 +185,6 @@ async def login(
                 address=client_address(request),
                 lifetime=timedelta(hours=settings.session_lifetime_hours),
             )
-            await session.commit()
     except Unauthorized:
         return _login_page(
             request, error=t["wrong_credentials"], username=username, status_code=401
@@ -198,23 +201,22 @@ async def login(
 
 @router.post("/portal/logout")
 async def logout(
-    request: Request, csrf_token: Annotated[str, Form(max_length=200)] = ""
+    request: Request,
+    person: MaybePerson,
+    session: WriteSessionDep,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    person = await current_person(request)
     token = request.cookies.get(accounts_service.SESSION_COOKIE)
     if person is not None and token and secrets.compare_digest(csrf_token, person.csrf_token or ""):
-        async with request.app.state.database.write_sessions() as session:
-            await accounts_service.log_out(session, token)
-            await session.commit()
+        await accounts_service.log_out(session, token)
     response = RedirectResponse("/portal/login", status_code=303)
     response.delete_cookie(accounts_service.SESSION_COOKIE, path="/")
     return response
 
 
 @router.get("/portal/")
-async def portal_home(request: Request) -> Response:
+async def portal_home(request: Request, person: MaybePerson) -> Response:
     """The role's menu."""
-    person = await current_person(request)
     if person is None:
         return to_login(request)
     return render(
@@ -245,16 +247,18 @@ def _consent_message(request: Request, person: Principal, key: str, status_code:
 
 
 @router.get("/consent/{identifier}")
-async def consent_page(request: Request, identifier: str) -> Response:
+async def consent_page(
+    request: Request, person: MaybePerson, session: ReadSessionDep, identifier: str
+) -> Response:
     """The page a consent session's URL opens."""
-    person = await current_person(request)
     if person is None:
         return to_login(request)
-    return await _show_consent(request, person, identifier)
+    return await _show_consent(request, session, person, identifier)
 
 
 async def _show_consent(
     request: Request,
+    session: ReadSession,
     person: Principal,
     identifier: str,
     *,
@@ -263,13 +267,12 @@ async def _show_consent(
 ) -> Response:
     if person.role not in (Role.customer, Role.grid_user) or person.user_id is None:
         return _consent_message(request, person, "not_customer", 403)
-    async with request.app.state.database.read_sessions() as session:
-        account = await accounts_repository.get(session, person.user_id)
-        assert account is not None
-        try:
-            view = await mandates_service.view_consent_session(session, account, identifier[:32])
-        except NotFound:
-            return _consent_message(request, person, "unknown", 404)
+    account = await accounts_repository.get(session, person.user_id)
+    assert account is not None
+    try:
+        view = await mandates_service.view_consent_session(session, account, identifier[:32])
+    except NotFound:
+        return _consent_message(request, person, "unknown", 404)
     consent = view.consent
     if consent.status is ConsentSessionStatus.expired or (
         consent.status is ConsentSessionStatus.open
@@ -293,21 +296,24 @@ async def _show_consent(
 
 
 @router.post("/consent/{identifier}")
-async def decide_consent(request: Request, identifier: str) -> Response:
-    person = await current_person(request)
+async def decide_consent(
+    request: Request, person: MaybePerson, session: WriteSessionDep, identifier: str
+) -> Response:
     if person is None:
         return to_login(request)
     form = await request.form()
     t = texts(language_of(request))
     token = str(form.get("csrf_token", ""))
     if not token or not secrets.compare_digest(token, person.csrf_token or ""):
-        return await _show_consent(request, person, identifier, error=t["csrf"], status_code=403)
+        return await _show_consent(
+            request, session, person, identifier, error=t["csrf"], status_code=403
+        )
     decision = str(form.get("decision", ""))
     eans = [str(ean) for ean in form.getlist("eans")][:1000]
     if person.user_id is None or decision not in ("approve", "reject"):
-        return await _show_consent(request, person, identifier, status_code=422)
+        return await _show_consent(request, session, person, identifier, status_code=422)
     try:
-        async with request.app.state.database.write_sessions() as session:
+        async with session.begin_nested():  # a refusal leaves nothing behind
             account = await accounts_repository.get(session, person.user_id)
             assert account is not None
             outcome = await mandates_service.decide_consent_session(
@@ -317,9 +323,8 @@ async def decide_consent(request: Request, identifier: str) -> Response:
                 approve=decision == "approve",
                 eans=eans,
                 rules=mandates_service.ConsentRules.of(request.app.state.settings),
+                actor=person,
             )
-            # The hooks queue the webhook deliveries of the mandates' events.
-            await commit_and_run_hooks(session, request.app)
     except Gone:
         return _consent_message(request, person, "expired", 410)
     except Conflict:
@@ -328,7 +333,7 @@ async def decide_consent(request: Request, identifier: str) -> Response:
         return _consent_message(request, person, "unknown", 404)
     except (Forbidden, DatahubError) as error:
         return await _show_consent(
-            request, person, identifier, error=error.detail, status_code=error.status
+            request, session, person, identifier, error=error.detail, status_code=error.status
         )
     if outcome.redirect_url:
         return RedirectResponse(outcome.redirect_url, status_code=303)

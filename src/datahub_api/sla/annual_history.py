@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from datahub_api.brussels_days import brussels_date
-from datahub_api.history_exports.service import Delivery
+from datahub_api.history_exports.service.requests import Delivery
 from datahub_api.sla.figures import Figures
 from datahub_api.sla.repository import LateItem
 

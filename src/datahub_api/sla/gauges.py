@@ -12,6 +12,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge
 
+from datahub_api.deps import state_of
 from datahub_api.settings import Settings
 from datahub_api.sla import service
 
@@ -41,7 +42,7 @@ class SlaGauges:
         if time.monotonic() - self._refreshed < REFRESH_SECONDS:
             return
         try:
-            async with app.state.database.read_sessions() as session:
+            async with state_of(app).database.read_sessions() as session:
                 shares = await service.current_month_shares(
                     session, self.settings, datetime.now(UTC)
                 )

@@ -12,6 +12,7 @@ from datahub_api.auth.dependencies import require_any_scope
 from datahub_api.auth.principal import Principal
 from datahub_api.brussels_days import day_start
 from datahub_api.db import ReadSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import UnprocessableContent, problem_responses
 from datahub_api.iso_dates import IsoDate
 from datahub_api.portal import sla_charts
@@ -53,7 +54,7 @@ OrganisationQuery = Annotated[
 
 
 def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
+    settings: Settings = app_state(request).settings
     return settings
 
 

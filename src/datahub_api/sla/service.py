@@ -1,7 +1,7 @@
 """The rules of the SLA tracker: what is on time, who may see which figures, the roll-up job
 and the ``sla.breached`` events.
 
-Definitions (also in the README and the OpenAPI descriptions):
+Definitions (also in docs/sla.md and the OpenAPI descriptions):
 
 * The unit is an **EAN-day**: an access point and a Europe/Brussels day D. Its **foreseen
   date** is the end of D (D+1 00:00 in Brussels). It is **delivered** at the insert time at
@@ -39,7 +39,7 @@ from datahub_api.db import ReadSession, WriteSession
 from datahub_api.errors import Forbidden, UnprocessableContent
 from datahub_api.events import service as events_service
 from datahub_api.events.event_types import SLA_BREACHED
-from datahub_api.history_exports import service as history_exports_service
+from datahub_api.history_exports.service import requests as export_requests
 from datahub_api.paging import decode_cursor, encode_cursor
 from datahub_api.settings import Settings, SlaTarget
 from datahub_api.sla import annual_history, repository
@@ -220,7 +220,7 @@ async def _annual_history_report(
     now: datetime,
 ) -> Report:
     target = target_of(settings, SlaChannel.annual_history)
-    found = await history_exports_service.deliveries(session, start, end, organisation, target.days)
+    found = await export_requests.deliveries(session, start, end, organisation, target.days)
     total, per_organisation = Figures(), dict[int, Figures]()
     for delivery in found:
         annual_history.add_to(total, delivery, now)
@@ -343,7 +343,7 @@ async def late_items(
     target_hours = target_of(settings, channel).days * 24
     after = _late_cursor(cursor)
     if channel is SlaChannel.annual_history:
-        found = await history_exports_service.deliveries(
+        found = await export_requests.deliveries(
             session, start, end, organisation, target_hours // 24
         )
         late = sorted(annual_history.late_items(found, now), key=lambda i: (i.day, i.ean))

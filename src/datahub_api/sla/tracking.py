@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from datahub_api.db import WriteSession
-from datahub_api.meter_data.models import Granularity
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.stored_blocks import StoredBlock
 from datahub_api.sla import repository
 

@@ -14,6 +14,7 @@ from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
+from datahub_api.deps import app_state
 from datahub_api.errors import NotFound, problem_responses
 from datahub_api.http_caching import ETAG_HEADER_DOC, NOT_MODIFIED_RESPONSE, json_response_with_etag
 from datahub_api.idempotency.service import IdempotencyDep
@@ -49,7 +50,7 @@ CACHED = {200: {"headers": ETAG_HEADER_DOC}, **NOT_MODIFIED_RESPONSE}
 
 
 def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
+    settings: Settings = app_state(request).settings
     return settings
 
 
@@ -92,7 +93,6 @@ async def register_endpoint(
         actor=principal,
         action="webhook.register",
         target=str(endpoint.id),
-        request=request,
     )
     created = WebhookEndpointCreated(
         **WebhookEndpointOut.model_validate(endpoint).model_dump(), secret=endpoint.secret
@@ -156,9 +156,7 @@ async def change_endpoint(
     delivers the events published from then on."""
     endpoint = await _endpoint(session, principal, endpoint_id, for_update=True)
     endpoint = await service.change(session, endpoint, body, _settings(request))
-    record_action(
-        session, actor=principal, action="webhook.change", target=str(endpoint.id), request=request
-    )
+    record_action(session, actor=principal, action="webhook.change", target=str(endpoint.id))
     return WebhookEndpointOut.model_validate(endpoint)
 
 
@@ -173,9 +171,7 @@ async def delete_endpoint(
 ) -> Response:
     endpoint = await _endpoint(session, principal, endpoint_id, for_update=True)
     await repository.remove(session, endpoint)
-    record_action(
-        session, actor=principal, action="webhook.delete", target=str(endpoint_id), request=request
-    )
+    record_action(session, actor=principal, action="webhook.delete", target=str(endpoint_id))
     return Response(status_code=204)
 
 
@@ -197,7 +193,6 @@ async def rotate_secret(
         actor=principal,
         action="webhook.rotate_secret",
         target=str(endpoint.id),
-        request=request,
     )
     return WebhookSecretOut(
         secret=endpoint.secret, previous_secret_valid_until=endpoint.previous_secret_expires_at

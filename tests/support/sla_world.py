@@ -1,0 +1,79 @@
+"""Service-level test data: an access point, its mandate, ingested days and the roll-up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from datahub_api.brussels_days import day_start
+from datahub_api.meter_data import service as meter_service
+from datahub_api.meter_data.ingest_parser import BatchBuilder, CsvReader
+from datahub_api.sla import repository
+
+from .access_point_data import access_point_body, fresh_ean
+from .meter_data import HEADER
+from .parties import Esp
+
+
+async def put_point(app: FastAPI, ean: str | None = None, **over: object) -> str:
+    from datahub_api.access_points import service as access_points_service
+    from datahub_api.access_points.schemas import AccessPointFields
+
+    ean = ean or fresh_ean()
+    body = access_point_body(since="2024-01-01")
+    body.update(over)
+    async with app.state.database.write_sessions() as session:
+        await access_points_service.put_access_point(
+            session, ean, AccessPointFields.model_validate(body)
+        )
+        await session.commit()
+    return ean
+
+
+async def ingest(app: FastAPI, rows: Iterable[list[str]], *, track: bool = True) -> None:
+    """Store readings through the real ingest (parser, merge, tracking), one transaction."""
+    builder = BatchBuilder(now=datetime.now(UTC), max_value_per_hour=1e5, max_blocks=10**6)
+    CsvReader(builder).feed([HEADER, *(",".join(row) for row in rows)])
+    async with app.state.database.write_sessions() as session:
+        await meter_service.store_batch(session, builder.batch, track_sla=track)
+        await session.commit()
+
+
+def days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+async def roll_up(app: FastAPI, rolled: list[date], now: datetime) -> None:
+    async with app.state.database.write_sessions() as session:
+        await repository.roll_up(session, rolled, now)
+        await session.commit()
+
+
+async def add_mandate(
+    app: FastAPI, esp: Esp, ean: str, start: date, end: date, channel: str = "api"
+) -> None:
+    async with app.state.database.write_sessions() as session:
+        point_id = await session.scalar(
+            text("SELECT id FROM access_points WHERE ean = :ean"), {"ean": ean}
+        )
+        await session.execute(
+            text(
+                "INSERT INTO mandates (organisation_id, ean, access_point_id, reference_number, "
+                "channel, energy_type, data_service_type, data_period_from, data_period_to, "
+                "expiration_date, status, source, version) VALUES (:org, :ean, :point, :ref, "
+                ":channel, 'E', 'VH_kwartier_uur', :start, :end, :end, 'approved', 'sandbox', 1)"
+            ),
+            {
+                "org": esp.organisation_id,
+                "ean": ean,
+                "point": point_id,
+                "ref": f"sla-{ean}-{channel}",
+                "channel": channel,
+                "start": day_start(start),
+                "end": day_start(end),
+            },
+        )
+        await session.commit()

@@ -1,0 +1,31 @@
+"""Waiting for something that happens in another task, process or node."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+async def until(
+    check: Callable[[], Awaitable[T | None]],
+    what: str,
+    seconds: float = 30,
+    every: float = 0.1,
+    alive: list[subprocess.Popen[bytes]] | None = None,
+) -> T:
+    """Poll ``check`` until it gives something (not None/False), with a deadline."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = await check()
+        if found is not None and found is not False:
+            return found
+        for process in alive or []:
+            assert process.poll() is None, f"a process ended while waiting for {what}"
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {seconds} s")
+        await asyncio.sleep(every)
