@@ -38,6 +38,7 @@ from datahub_api.meter_data import service as meter_data_service
 from datahub_api.meter_data.blocks import expected_slots, slot_start
 from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.ingest_parser import FIELDS, BatchBuilder, CsvReader
+from datahub_api.meter_data.reads import Piece
 from datahub_api.meter_data.series import ReadWindow, assemble
 
 NAME = "v3_month_vs_limit"
@@ -141,7 +142,7 @@ async def _in_process_body(
         energy.wanted_units(frozenset(v3.ComplexEnergyType), "E"),
         fill_gaps=True,
     )
-    headpoint.add(energy.Piece(window, assemble(blocks, window)))
+    headpoint.add(Piece(window, assemble(blocks, window)))
     return energy.energy_json(headpoint.body())
 
 

@@ -32,7 +32,7 @@ from datahub_api.meter_data.fluvius_csv import (
     with_both_directions,
 )
 from datahub_api.meter_data.granularity import Granularity
-from datahub_api.meter_data.reads import series_by_month
+from datahub_api.meter_data.reads import Release, series_by_month
 from datahub_api.meter_data.series import ReadWindow
 from datahub_api.settings import Settings
 
@@ -399,7 +399,7 @@ async def test_the_fast_quarter_hour_lines_are_the_generic_rows_byte_for_byte(
             ):
                 window = ReadWindow(day_start(first), day_start(last), Granularity.PT15M)
                 async for chunk, found in series_by_month(
-                    session, ean, window, (window.first_day, window.end_day)
+                    session, Release(ean, (window.first_day, window.end_day)), window
                 ):
                     series = with_both_directions(point, found)
                     assert QuarterHourCsv.fits(series)

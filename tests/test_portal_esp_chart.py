@@ -171,7 +171,7 @@ def test_axis_steps_and_numbers() -> None:
 
 def test_clipping_keeps_the_grid() -> None:
     from datahub_api.brussels_days import day_start
-    from datahub_api.portal.esp_chart import clipped
+    from datahub_api.meter_data.reads import clipped
 
     year = Period.holding(Span.year, date(2025, 6, 1)).window()
     mandate_from = datetime(2025, 1, 1, tzinfo=UTC)  # 01:00 in Brussels

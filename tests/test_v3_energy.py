@@ -27,7 +27,7 @@ from datahub_api.mandates.models import DataServiceType
 from datahub_api.meter_data import repository, service
 from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.ingest_parser import BatchBuilder, CsvReader
-from datahub_api.meter_data.reads import series_of
+from datahub_api.meter_data.reads import Release, series_of
 from datahub_api.meter_data.series import ReadWindow
 
 from .support.access_point_data import access_point_body, fresh_ean
@@ -316,7 +316,9 @@ async def test_the_numbers_are_those_of_the_series_module(
         field = "quarterHourlyEnergy" if read is Granularity.PT15M else "dailyEnergy"
         window = ReadWindow(day_start(SPRING), day_start(AUTUMN + timedelta(days=1)), read)
         async with app.state.database.read_sessions() as session:
-            [series] = await series_of(session, ean, window, (window.first_day, window.end_day))
+            [series] = await series_of(
+                session, Release(ean, (window.first_day, window.end_day)), window
+            )
         assert values(meter[field]) == [None if v is None else v / 1000 for v in series.values]
         assert [s["start"] for s in meter[field]] == [
             z(start) for start, _ in series.bucket_bounds()

@@ -211,6 +211,6 @@ async def own_monthly_peaks(
         raise NotElectricity("Capacity peaks are measured on electricity access points.")
     context = day_start(add_months(months[0], -(ROLLING_MONTHS - 1)))
     window = ReadWindow(context, day_start(next_month(months[-1])), Granularity.PT15M)
-    first, end = own_reads.released_days(point, window)
+    first, end = own_reads.released(point, window).days
     released = (day_start(first), day_start(end)) if first < end else None
     return await _computed(session, point.ean, months, context, released)

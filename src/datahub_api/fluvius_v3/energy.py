@@ -31,40 +31,27 @@ meter, too many for a pydantic model per slot.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from datahub_api.access_log.service import record_read
 from datahub_api.access_points.models import AccessPoint, Metering, SubHeadpointType
-from datahub_api.auth.principal import Principal
-from datahub_api.brussels_days import brussels_date, day_start, gas_day_start
+from datahub_api.brussels_days import day_start
 from datahub_api.db import WriteSession
 from datahub_api.fluvius_v3 import schemas as v3
-from datahub_api.fluvius_v3.errors import V3ValidationFailed
-from datahub_api.mandates.access import ReadGrant, readable_grants
-from datahub_api.mandates.models import DataServiceType
-from datahub_api.meter_data import repository
-from datahub_api.meter_data.blocks import DayBlock
-from datahub_api.meter_data.channels import API_CHANNELS
+from datahub_api.meter_data import reads
 from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
-from datahub_api.meter_data.reads import authorize_and_record, gas_factors
+from datahub_api.meter_data.reads import Piece, ReadGate
 from datahub_api.meter_data.series import (
     UNIT_NAMES,
     ReadWindow,
     Series,
-    assemble,
 )
 from datahub_api.meter_data.sums import add_readings
-
-FACE = "v3"
-MAX_INSERTED_BLOCKS = 20_000
-"""Most day blocks one ``insertTime`` answer may hold (a year of an access point's registers
-is ~1500); more asks for a shorter period."""
 
 ENERGY_FIELDS: dict[Granularity, str] = {
     Granularity.P1D: "dailyEnergy",
@@ -98,16 +85,14 @@ def read_granularity(asked: v3.RequestedGranularity, energy_type: str) -> Granul
 
 @dataclass(frozen=True)
 class EnergyQuery:
-    """A parsed and checked energy request."""
+    """A parsed and checked energy request (the mandates it may be read under are the
+    gate's: :class:`~datahub_api.meter_data.reads.ReadGate`)."""
 
-    ean: str
     period_type: v3.PeriodType
     start: datetime  # UTC
     end: datetime  # UTC, exclusive
     granularities: tuple[Granularity, ...]  # in the body's field order
     complex_energy_types: frozenset[v3.ComplexEnergyType]
-    reference_number: str | None
-    data_service_types: tuple[DataServiceType, ...] = ()
     # ``readTime``: the window of each granularity, each on its own grid (Brussels days).
     read_windows: tuple[ReadWindow, ...] = ()
 
@@ -121,43 +106,26 @@ class EnergyQuery:
 # --- reading ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Piece:
-    """Series read over one window: the asked window (``readTime``), or one day of changed
-    blocks (``insertTime``)."""
-
-    window: ReadWindow
-    series: list[Series]
-
-
-def _blocks_of_days(
-    blocks: Iterable[DayBlock], window: ReadWindow, released: tuple[date, date]
-) -> list[DayBlock]:
-    """The blocks of the window's days (for gas, the calendar days its gas days span) that
-    the grant releases (the others are gaps)."""
-    first, end = window.read_days()
-    first, end = max(first, released[0]), min(end, released[1])
-    return [block for block in blocks if first <= block.key.day < end]
-
-
 async def read_energy(
     session: WriteSession,
-    principal: Principal,
+    gate: ReadGate,
     access_point: AccessPoint,
     query: EnergyQuery,
     *,
     fetch_time: datetime | None = None,
 ) -> bytes:
-    """The JSON body for ``query`` (after the gate; each granularity read is recorded).
-    ``access_point`` comes with its meters and sub-headpoints loaded."""
+    """The JSON body for ``query`` (read through the service, each granularity's read
+    recorded). ``access_point`` comes with its meters and sub-headpoints loaded."""
     gas = access_point.energy_type.value == v3.EnergyType.GAS.value
     if query.period_type is v3.PeriodType.INSERT_TIME:
-        pieces, span = await _inserted_pieces(session, principal, query, gas=gas)
+        read = await reads.inserted_pieces(
+            session, gate, query.start, query.end, query.granularities, gas=gas
+        )
         fill_gaps = False
     else:
-        pieces, span = await _read_time_pieces(session, principal, query, gas=gas)
+        read = await reads.read_time_pieces(session, gate, query.windows(), gas=gas)
         fill_gaps = True
-    meters = meters_in(access_point, span)
+    meters = meters_in(access_point, read.days)
     headpoint = HeadpointBuilder(
         access_point,
         meters,
@@ -165,120 +133,9 @@ async def read_energy(
         wanted_units(query.complex_energy_types, access_point.energy_type.value),
         fill_gaps=fill_gaps,
     )
-    for piece in pieces:
+    for piece in read.pieces:
         headpoint.add(piece)
     return energy_json(headpoint.body(), fetch_time=fetch_time)
-
-
-async def _read_time_pieces(
-    session: WriteSession, principal: Principal, query: EnergyQuery, *, gas: bool
-) -> tuple[list[Piece], tuple[date, date]]:
-    windows = query.windows()
-    if gas:  # gas days run 06:00 to 06:00
-        windows = [window.as_gas() for window in windows]
-    released: list[tuple[date, date]] = []
-    for window in windows:
-        grant = await authorize_and_record(
-            session,
-            principal,
-            query.ean,
-            window,
-            channels=API_CHANNELS,
-            face=FACE,
-            reference_number=query.reference_number,
-            data_service_types=query.data_service_types,
-        )
-        released.append(grant.released_days())
-    first = min(window.read_days()[0] for window in windows)
-    end = max(window.read_days()[1] for window in windows)
-    low = max(first, min(days[0] for days in released))
-    high = min(end, max(days[1] for days in released))
-    blocks = await repository.read_blocks(session, query.ean, low, high) if low < high else []
-    pieces = []
-    for window, days in zip(windows, released, strict=True):
-        factors = await gas_factors(session, query.ean, window) if gas else None
-        pieces.append(
-            Piece(window, assemble(_blocks_of_days(blocks, window, days), window, (), factors))
-        )
-    return pieces, (first, end)
-
-
-async def _inserted_pieces(
-    session: WriteSession, principal: Principal, query: EnergyQuery, *, gas: bool
-) -> tuple[list[Piece], tuple[date, date]]:
-    blocks = await repository.blocks_inserted_between(
-        session, query.ean, query.start, query.end, limit=MAX_INSERTED_BLOCKS + 1
-    )
-    if len(blocks) > MAX_INSERTED_BLOCKS:
-        raise V3ValidationFailed(
-            f"More than {MAX_INSERTED_BLOCKS} day blocks were inserted between 'from' and "
-            "'to'; ask for a shorter period."
-        )
-    by_day: dict[date, list[DayBlock]] = {}
-    for block in blocks:
-        by_day.setdefault(block.key.day, []).append(block)
-    pieces: list[Piece] = []
-    read_days: set[date] = set()
-    for granularity in query.granularities:
-        grants = await readable_grants(
-            session,
-            principal,
-            query.ean,
-            granularities=[granularity],
-            channels=API_CHANNELS,
-            reference_number=query.reference_number,
-            data_service_types=query.data_service_types,
-        )
-        starts = gas_day_start if gas else day_start
-        if gas:  # a changed calendar day holds hours of two gas days
-            touched = sorted({d for day in by_day for d in (day - timedelta(days=1), day)})
-        else:
-            touched = sorted(by_day)
-        # Each (gas) day a grant releases whole, through the first grant that releases it.
-        days_of: dict[int, list[date]] = {}
-        for day in touched:
-            for index, grant in enumerate(grants):
-                if _releases(grant, starts, day):
-                    days_of.setdefault(index, []).append(day)
-                    break
-        for index, days in sorted(days_of.items()):
-            for day in days:
-                window = ReadWindow(
-                    starts(day), starts(day + timedelta(days=1)), granularity, gas=gas
-                )
-                if not gas:
-                    pieces.append(Piece(window, assemble(by_day[day], window)))
-                    continue
-                # A gas day spans two calendar days' blocks: read them whole, convert to kWh.
-                first, end = window.read_days()
-                whole = await repository.read_blocks(session, query.ean, first, end)
-                factors = await gas_factors(session, query.ean, window)
-                pieces.append(Piece(window, assemble(whole, window, (), factors)))
-            record_read(
-                session,
-                principal,
-                grants[index],
-                start=starts(days[0]),
-                end=starts(days[-1] + timedelta(days=1)),
-                granularity=granularity.value,
-                face=FACE,
-            )
-            read_days.update(days)
-    if read_days:
-        pieces.sort(key=lambda piece: piece.window.start)  # each granularity in day order
-        return pieces, (min(read_days), max(read_days) + timedelta(days=1))
-    # Nothing inserted: the meters of the insert period's days, each without slices.
-    return pieces, (
-        brussels_date(query.start),
-        brussels_date(query.end - timedelta(microseconds=1)) + timedelta(days=1),
-    )
-
-
-def _releases(grant: ReadGrant, starts: Callable[[date], datetime], day: date) -> bool:
-    """Whether the grant releases the whole (gas) day."""
-    return grant.released_from <= starts(day) and starts(day + timedelta(days=1)) <= (
-        grant.released_to
-    )
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ everything wrong with them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from datahub_api.brussels_days import today_in_brussels
@@ -13,9 +12,9 @@ from datahub_api.fluvius_v3.energy import ENERGY_FIELDS, EnergyQuery, read_granu
 from datahub_api.fluvius_v3.errors import V3ValidationFailed
 from datahub_api.fluvius_v3.windows import Bound, UnreadableBound, default_bounds, parse_bound
 from datahub_api.iso_dates import OutOfRange
-from datahub_api.mandates.access import ALLOWED_GRANULARITIES
-from datahub_api.mandates.models import DataServiceType, Mandate
+from datahub_api.mandates.models import DataServiceType
 from datahub_api.meter_data.granularity import Granularity
+from datahub_api.meter_data.reads import ReadGate, finest_granularity
 from datahub_api.meter_data.series import ReadWindow
 
 MAX_READ_DAYS = 366
@@ -56,28 +55,25 @@ def _bound(raw: str | None, name: str, messages: list[str], *, end: bool) -> Bou
         return None
 
 
-def _default_granularity(mandates: Sequence[Mandate]) -> v3.RequestedGranularity:
+def _default_granularity(gate: ReadGate) -> v3.RequestedGranularity:
     """Without ``granularity``: the finest one the caller's mandates allow."""
-    if any(Granularity.PT15M in ALLOWED_GRANULARITIES[m.data_service_type] for m in mandates):
+    if finest_granularity(gate) is Granularity.PT15M:
         return v3.RequestedGranularity.HOURLY_QUARTER_HOURLY
     return v3.RequestedGranularity.DAILY
 
 
 def energy_query(
     *,
-    ean: str,
+    gate: ReadGate,
     energy_type: str,
-    mandates: Sequence[Mandate],
     period_type: str | None,
     granularity: str | None,
     complex_energy_types: str | None,
     start: str | None,
     end: str | None,
-    reference_number: str | None,
-    services: tuple[DataServiceType, ...] = (),
 ) -> EnergyQuery:
-    """The checked query, or a 400 listing everything wrong with it. ``mandates``: the
-    caller's readable mandates on the EAN (already narrowed to ``services``)."""
+    """The checked query, or a 400 listing everything wrong with it. ``gate``: the caller's
+    pass (its mandates give the default granularity)."""
     messages: list[str] = []
     kinds = _multi(period_type, "periodType", v3.PeriodType, messages)
     kind = kinds[0] if len(kinds) == 1 else None
@@ -94,7 +90,7 @@ def energy_query(
     if messages or kind is None:
         raise V3ValidationFailed(*messages)
     granularities = sorted(
-        {read_granularity(g, energy_type) for g in asked or [_default_granularity(mandates)]},
+        {read_granularity(g, energy_type) for g in asked or [_default_granularity(gate)]},
         key=_GRANULARITY_ORDER.__getitem__,
     )
     windows: tuple[ReadWindow, ...] = ()
@@ -119,13 +115,10 @@ def energy_query(
                 f"The period from 'from' to 'to' may last at most {MAX_READ_DAYS} days."
             )
     return EnergyQuery(
-        ean=ean,
         period_type=kind,
         start=start_at,
         end=end_at,
         granularities=tuple(granularities),
         complex_energy_types=frozenset(complex_types or v3.ComplexEnergyType),
-        reference_number=reference_number,
-        data_service_types=services,
         read_windows=windows,
     )

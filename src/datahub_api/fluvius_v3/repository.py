@@ -10,8 +10,6 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Text, case, func, literal_column
 
-from datahub_api.auth.principal import Principal
-from datahub_api.db import ReadSession
 from datahub_api.fluvius_v3 import schemas as v3
 from datahub_api.mandates import repository as mandates_repository
 from datahub_api.mandates.models import Mandate, MandateStatus, RenewalStatus
@@ -59,23 +57,3 @@ MANDATE_FIELDS: mandates_repository.JsonFields = (
     ("mandateExpirationDate", _instant(mandates_repository.ends(Mandate))),
     ("renewalStatus", _mapped(Mandate.renewal_status, RENEWAL_TO_V3)),
 )
-
-
-async def mandates_json(
-    session: ReadSession,
-    principal: Principal,
-    mandate_filter: mandates_repository.MandateFilter,
-    *,
-    limit: int,
-) -> str | None:
-    """The ``mandates`` array of ``GetMandatesResponse``; None when none match."""
-    page = await mandates_repository.page_as_json(
-        session,
-        principal,
-        mandate_filter,
-        MANDATE_FIELDS,
-        after_id=None,
-        limit=limit,
-        omit_nulls=True,  # Fluvius leaves out what is not set
-    )
-    return None if page.last_id is None else page.items

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from datahub_api.access_points import service as access_points_service
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.contracts.models import Channel
-from datahub_api.db import ReadSessionDep, WriteSessionDep
+from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
 from datahub_api.deps import app_state
 from datahub_api.errors import DatahubError
 from datahub_api.fluvius_v3 import energy
@@ -30,23 +30,20 @@ from datahub_api.fluvius_v3.errors import MandatesNotFound, V3ValidationFailed
 from datahub_api.fluvius_v3.installation import installation_body
 from datahub_api.fluvius_v3.windows import period_bound
 from datahub_api.installations import service as installations_service
-from datahub_api.mandates import repository, service
-from datahub_api.mandates.access import (
-    UnknownOrNotYours,
-    readable_mandates,
-)
+from datahub_api.mandates import listing, service
+from datahub_api.mandates.access import UnknownOrNotYours
 from datahub_api.mandates.models import (
     DataServiceType,
     Flow,
     Mandate,
 )
 from datahub_api.mandates.query import parse_instant
+from datahub_api.meter_data import reads
 
 router = APIRouter(prefix="/v3/api", tags=["Fluvius v3"])
 
-# The channels the API faces serve (portal mandates are for the portal only).
-API_CHANNELS = (Channel.api.value, Channel.nps.value)
 MAX_MANDATES_PER_POLL = 50_000
+V3_LISTING = listing.fluvius(v3_repository.MANDATE_FIELDS)
 
 STATUS_FROM_V3 = {value: key for key, value in v3_repository.STATUS_TO_V3.items()}
 RENEWAL_FROM_V3 = {value: key for key, value in v3_repository.RENEWAL_TO_V3.items()}
@@ -131,7 +128,7 @@ async def get_mandates(
     v3_status = _enum(status, "status", v3.MandateStatus)
     v3_renewal = _enum(renewal_status, "renewalStatus", v3.MandateRenewalStatus)
     energy = _enum(energy_type, "energyType", v3.EnergyType)
-    mandate_filter = repository.MandateFilter(
+    mandate_filter = listing.MandateFilter(
         reference_number=reference_number or None,
         ean=ean,
         data_service_types=services,
@@ -141,13 +138,13 @@ async def get_mandates(
         renewal_status=RENEWAL_FROM_V3[v3_renewal] if v3_renewal else None,
         updated_from=_instant(last_updated_from, "lastUpdatedFrom"),
         updated_to=_instant(last_updated_to, "lastUpdatedTo"),
-        channels=API_CHANNELS,
     )
-    mandates = await v3_repository.mandates_json(
-        session, principal, mandate_filter, limit=MAX_MANDATES_PER_POLL
+    page = await listing.mandate_page(
+        session, principal, V3_LISTING, mandate_filter, after_id=None, limit=MAX_MANDATES_PER_POLL
     )
-    if mandates is None:
+    if page.last_id is None:
         raise MandatesNotFound()
+    mandates = page.items
     # The `GetMandatesResponseApiDataResponse` body; PostgreSQL wrote the mandates.
     meta = v3.ResponseMetadata(fetch_time=datetime.now(UTC)).model_dump_json(by_alias=True)
     return Response(
@@ -382,43 +379,55 @@ async def get_energy(
     mandate for answers exactly like one that does not exist (404
     `MandatesNotFoundException`). Every successful read is recorded in the customer's access
     log."""
-    if not ean:
-        raise V3ValidationFailed("Parameter 'ean' is mandatory.")
-    if not _is_ean(ean):
-        raise V3ValidationFailed("Parameter 'ean' must contain 18 digits.")
-    reference = reference_number or None
-    services = parse_data_service_types(data_service_type, "dataServiceType")
-    try:
-        mandates = await readable_mandates(
-            session,
-            principal,
-            ean,
-            channels=API_CHANNELS,
-            reference_number=reference,
-            data_service_types=services,
-        )
-    except UnknownOrNotYours:
-        raise MandatesNotFound() from None
-    access_point = await access_points_service.find_with_meters(session, ean)
+    gate = await _read_gate(session, principal, ean, reference_number, data_service_type)
+    access_point = await access_points_service.find_with_meters(session, gate.ean)
     if access_point is None:
         raise MandatesNotFound()
     query = energy_query(
-        ean=ean,
+        gate=gate,
         energy_type=access_point.energy_type.value,
-        mandates=mandates,
         period_type=period_type,
         granularity=granularity,
         complex_energy_types=complex_energy_types,
         start=start,
         end=end,
-        reference_number=reference,
-        services=services,
     )
     try:
-        body = await energy.read_energy(session, principal, access_point, query)
+        body = await energy.read_energy(session, gate, access_point, query)
     except UnknownOrNotYours:  # a mandate ended while we read
         raise MandatesNotFound() from None
+    except reads.TooManyChanges as error:
+        raise V3ValidationFailed(error.detail) from None
     return Response(body, media_type="application/json")
+
+
+async def _read_gate(
+    session: ReadSession,
+    principal: Principal,
+    ean: str | None,
+    reference_number: str | None,
+    data_service_type: str | None,
+) -> reads.ReadGate:
+    """The read service's gate on this face: the EAN's form (400), then the caller's
+    mandates (only those with ``referenceNumber`` and of ``dataServiceType`` when given;
+    none: 404 ``MandatesNotFoundException``, as for an unknown EAN), before any other
+    parameter is looked at."""
+    if not ean:
+        raise V3ValidationFailed("Parameter 'ean' is mandatory.")
+    if not _is_ean(ean):
+        raise V3ValidationFailed("Parameter 'ean' must contain 18 digits.")
+    services = parse_data_service_types(data_service_type, "dataServiceType")
+    try:
+        return await reads.gate(
+            session,
+            principal,
+            ean,
+            reads.V3,
+            reference_number=reference_number or None,
+            data_service_types=services,
+        )
+    except UnknownOrNotYours:
+        raise MandatesNotFound() from None
 
 
 # --- installation data ---------------------------------------------------------------------
@@ -477,8 +486,8 @@ async def get_installation(
             session,
             principal,
             ean,
-            channels=API_CHANNELS,
-            face="v3",
+            channels=reads.V3.channels,
+            face=reads.V3.name,
             reference_number=reference_number or None,
         )
     except UnknownOrNotYours:

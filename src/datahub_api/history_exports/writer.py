@@ -33,16 +33,16 @@ from datahub_api.meter_data.fluvius_csv import (
     with_both_directions,
 )
 from datahub_api.meter_data.granularity import Granularity
-from datahub_api.meter_data.reads import Days, export_row_chunks, series_by_month, series_of
+from datahub_api.meter_data.reads import Release, export_row_chunks, series_by_month, series_of
 from datahub_api.meter_data.series import ReadWindow
 
 CHUNK = 1 << 20
 
 
-def _released(window: ReadWindow) -> Days:
+def _released(ean: str, window: ReadWindow) -> Release:
     """The whole window is released: the job reads the window its mandate's grant releases
     (``service.build._item_window``); for gas, every calendar day its gas days span."""
-    return window.read_days()
+    return Release(ean, window.read_days())
 
 
 def _year_pieces(window: ReadWindow) -> list[ReadWindow]:
@@ -65,7 +65,7 @@ async def kvm_rows(
     for piece in _year_pieces(window):
         hourly = ReadWindow(piece.start, piece.end, Granularity.PT1H, gas=gas)
         series = with_both_directions(
-            point, await series_of(session, point.ean, hourly, _released(window))
+            point, await series_of(session, _released(point.ean, window), hourly)
         )
         whole = WholeWindow(piece.start, piece.end, Granularity.P1M, gas=gas)
         yield list(export_rows(point, series, calendar, whole))
@@ -83,7 +83,9 @@ def rows_of(
 ) -> AsyncIterator[list[tuple[str, ...]]]:
     if gvm:
         quarter_hours = ReadWindow(window.start, window.end, Granularity.PT15M, gas=window.gas)
-        return export_row_chunks(session, point, quarter_hours, _released(window), calendar)
+        return export_row_chunks(
+            session, point, quarter_hours, _released(point.ean, window), calendar
+        )
     return kvm_rows(session, point, window, calendar)
 
 
@@ -129,7 +131,7 @@ async def write_gvm_csv(
     with path.open("w", encoding="utf-8", newline="") as out:
         out.write(csv_text([], header=True, columns=point.columns))
         async for chunk, found in series_by_month(
-            session, point.ean, quarter_hours, _released(window)
+            session, _released(point.ean, window), quarter_hours
         ):
             series = with_both_directions(point, found)
             if QuarterHourCsv.fits(series):

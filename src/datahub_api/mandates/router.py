@@ -27,7 +27,7 @@ from datahub_api.http_caching import (
     matches_if_none_match,
 )
 from datahub_api.idempotency.service import IdempotencyDep
-from datahub_api.mandates import repository, service
+from datahub_api.mandates import listing, repository, service
 from datahub_api.mandates.models import (
     ConsentSession,
     DataServiceType,
@@ -299,7 +299,7 @@ async def list_mandates(
     """For an ESP the list's ETag comes from a per-organisation change counter, so an
     `If-None-Match` poll when nothing changed costs one key lookup and answers 304."""
     principal, etag = caller.principal, caller.etag
-    mandate_filter = repository.MandateFilter(
+    mandate_filter = listing.MandateFilter(
         reference_number=reference_number,
         ean=ean,
         data_service_types=data_service_type or (),
@@ -310,11 +310,11 @@ async def list_mandates(
         updated_from=parse_instant(updated_since, "updated_since"),
         channels=channel or (),
     )
-    page = await repository.page_as_json(
+    page = await listing.mandate_page(
         session,
         principal,
+        listing.NATIVE,
         mandate_filter,
-        repository.MANDATE_OUT_FIELDS,
         after_id=cursor_int(cursor),
         limit=limit,
     )

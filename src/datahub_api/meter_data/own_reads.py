@@ -10,7 +10,7 @@ data.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.repository import CustomerTenures, Tenure
@@ -21,7 +21,7 @@ from datahub_api.errors import Forbidden
 from datahub_api.iso_dates import END_DAY
 from datahub_api.mandates.access import UnknownOrNotYours
 from datahub_api.meter_data import repository
-from datahub_api.meter_data.reads import Days
+from datahub_api.meter_data.reads import Days, Release, newest_day
 from datahub_api.meter_data.series import ReadWindow
 
 PEOPLE = (Role.customer, Role.grid_user)
@@ -52,7 +52,7 @@ def tenure_days(tenure: Tenure) -> Days:
     return tenure.start, tenure.end or END_DAY
 
 
-def released_days(point: CustomerTenures, window: ReadWindow) -> Days:
+def released(point: CustomerTenures, window: ReadWindow) -> Release:
     """The Brussels days of ``window`` the customer may read: those of the tenure that holds
     most of it (a customer who left and came back reads one stay at a time; days of the
     other stay in the same window show as gaps, never as another occupant's data)."""
@@ -63,7 +63,7 @@ def released_days(point: CustomerTenures, window: ReadWindow) -> Days:
         low, high = max(first, start), min(end, stop)
         if low < high and (high - low) > (best[1] - best[0]):
             best = (low, high)
-    return best
+    return Release(point.ean, best)
 
 
 async def last_days_with_data(
@@ -87,7 +87,10 @@ async def last_days_with_data(
     return last
 
 
-async def last_day_with_data(session: ReadSession, point: CustomerTenures) -> date | None:
-    """:func:`last_days_with_data` of one access point."""
+async def default_day(session: ReadSession, point: CustomerTenures) -> date:
+    """The day the customer's chart shows without a date, by the rule of an ESP's
+    (:func:`~datahub_api.meter_data.reads.newest_day`): the last of their own days with
+    data, at most yesterday and at most the last day of their last tenure."""
     [last] = await last_days_with_data(session, [point])
-    return last
+    ends = [tenure_days(t)[1] - timedelta(days=1) for t in point.tenures]
+    return newest_day(max(ends, default=None), [last])

@@ -29,10 +29,9 @@ from datahub_api.access_points.models import EnergyType
 from datahub_api.auth.principal import Principal
 from datahub_api.db import Database, ReadSession, WriteSession
 from datahub_api.errors import DatahubError, Forbidden, NotFound, UnprocessableContent
-from datahub_api.meter_data.channels import API_CHANNELS
 from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import Direction, Register
-from datahub_api.meter_data.reads import Days, authorize_and_record, series_by_month
+from datahub_api.meter_data.reads import BULK, Release, authorize_and_record, series_by_month
 from datahub_api.meter_data.series import (
     ReadWindow,
     Series,
@@ -45,7 +44,6 @@ from datahub_api.meter_data.series_json import in_units, series_head, state_name
 
 logger = logging.getLogger(__name__)
 
-FACE = "api-v1"
 MAX_EANS = 200
 MAX_DAYS = 366  # Brussels days in one query (a leap year)
 
@@ -66,7 +64,7 @@ class EanAnswer:
     ean: str
     error: DatahubError | None = None
     window: ReadWindow | None = None  # the EAN's own window (gas days for gas)
-    released: Days | None = None  # the days whose data the grant releases
+    released: Release | None = None  # the days whose data the grant releases
 
 
 async def authorize_eans(
@@ -82,12 +80,12 @@ async def authorize_eans(
         own = window.as_gas() if kinds.get(ean) is EnergyType.gas else window
         try:
             grant = await authorize_and_record(
-                session, principal, ean, own, channels=API_CHANNELS, face=FACE
+                session, principal, ean, own, channels=BULK.channels, face=BULK.name
             )
         except (NotFound, Forbidden) as refused:
             answers.append(EanAnswer(ean, refused))
         else:
-            answers.append(EanAnswer(ean, window=own, released=grant.released_days()))
+            answers.append(EanAnswer(ean, window=own, released=Release.of(grant)))
     return answers
 
 
@@ -161,7 +159,7 @@ async def _ean_lines(
     session: ReadSession,
     ean: str,
     window: ReadWindow,
-    released: Days,
+    released: Release,
     direction: Direction | None,
     register: Register | None,
 ) -> list[bytes]:
@@ -171,7 +169,7 @@ async def _ean_lines(
     done: list[_Line] = []
     index = 0
     async for _, month in series_by_month(
-        session, ean, window, released, direction=direction, register=register
+        session, released, window, direction=direction, register=register
     ):
         chunk = chunks[index]
         present = set()

@@ -22,9 +22,7 @@ from datahub_api.auth.principal import Principal, Scope
 from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
 from datahub_api.deps import app_state
 from datahub_api.errors import DatahubError, UnprocessableContent, problem_responses
-from datahub_api.mandates.access import readable_mandates
-from datahub_api.meter_data import own_reads
-from datahub_api.meter_data.channels import API_CHANNELS, PORTAL_CHANNELS
+from datahub_api.meter_data import own_reads, reads
 from datahub_api.meter_data.fluvius_csv import (
     XLSX_LAST_ROW,
     ExportedAccessPoint,
@@ -38,12 +36,7 @@ from datahub_api.meter_data.fluvius_csv import (
 )
 from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import Direction, Register
-from datahub_api.meter_data.reads import (
-    Days,
-    authorize_and_record,
-    export_row_chunks,
-    series_of,
-)
+from datahub_api.meter_data.reads import ReadGate, Release, export_row_chunks, series_of
 from datahub_api.meter_data.series import (
     ReadWindow,
     parse_bound,
@@ -129,6 +122,16 @@ def _enum_member(enum: type[Direction] | type[Register], text: str | None, name:
         raise UnprocessableContent(f"`{name}` is one of {choices}.") from None
 
 
+async def native_gate(
+    ean: Annotated[str, Path(max_length=40)],
+    principal: Annotated[Principal, Depends(require_scopes(Scope.meter_data_read))],
+    session: WriteSessionDep,
+) -> ReadGate:
+    """The read service's gate on this face, run before the route's own parameters are
+    validated: an EAN without a readable mandate answers like an unknown one (404)."""
+    return await reads.gate(session, principal, ean, reads.NATIVE)
+
+
 @router.get(
     "/api/v1/access-points/{ean}/meter-data",
     response_model=MeterDataOut,
@@ -137,8 +140,7 @@ def _enum_member(enum: type[Direction] | type[Register], text: str | None, name:
 )
 async def meter_data(
     request: Request,
-    ean: Annotated[str, Path(max_length=40)],
-    principal: Annotated[Principal, Depends(require_scopes(Scope.meter_data_read))],
+    gate: Annotated[ReadGate, Depends(native_gate)],
     session: WriteSessionDep,
     from_: Annotated[
         str | None,
@@ -178,14 +180,10 @@ async def meter_data(
     CSV follows Mijn Fluvius's export (`;`, decimal comma, UTF-8 with BOM, Brussels local
     times, `Dag`/`Nacht` by tariff period) and, like XLSX, is streamed a month at a time;
     JSON windows are limited to `DATAHUB_METER_DATA_JSON_MAX_DAYS`."""
-    channels = PORTAL_CHANNELS if principal.user_id is not None else API_CHANNELS
-    await readable_mandates(session, principal, ean, channels=channels)
-    asked = await _asked(request, session, ean, from_, to, granularity, direction, register)
+    asked = await _asked(request, session, gate.ean, from_, to, granularity, direction, register)
     media_type = _checked_media_type(request, asked.window, format_, accept)
-    grant = await authorize_and_record(
-        session, principal, ean, asked.window, channels=channels, face="native"
-    )
-    return await _answer(request, session, asked, grant.released_days(), media_type)
+    release = await reads.grant_for(session, gate, asked.window)
+    return await _answer(request, session, asked, release, media_type)
 
 
 @dataclass(frozen=True)
@@ -249,12 +247,12 @@ def _checked_media_type(
 
 
 async def _answer(
-    request: Request, session: ReadSession, asked: _Asked, released: Days, media_type: str
+    request: Request, session: ReadSession, asked: _Asked, release: Release, media_type: str
 ) -> Response:
-    """The columnar JSON, or the streamed CSV or XLSX, of the ``released`` days."""
+    """The columnar JSON, or the streamed CSV or XLSX, of the released days."""
     window = asked.window
     if media_type == JSON:
-        series = await series_of(session, asked.ean, window, released, **asked.filters)
+        series = await series_of(session, release, window, **asked.filters)
         body = {
             "ean": asked.ean,
             "from": window.start,
@@ -265,7 +263,7 @@ async def _answer(
         return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type=JSON)
     point = exported_access_point(asked.access_point)
     calendar = TariffCalendar.from_settings(app_state(request).settings)
-    export = FileExport(request, point, window, released, asked.filters, calendar)
+    export = FileExport(request, point, window, release, asked.filters, calendar)
     if media_type == CSV:
         return export.csv_response()
     return StreamingResponse(
@@ -350,8 +348,9 @@ async def my_meter_data(
     point = await own_reads.own_access_point(session, principal, ean)
     asked = await _asked(request, session, ean, from_, to, granularity, direction, register)
     media_type = _checked_media_type(request, asked.window, format_, accept)
-    released = own_reads.released_days(point, asked.window)
-    return await _answer(request, session, asked, released, media_type)
+    return await _answer(
+        request, session, asked, own_reads.released(point, asked.window), media_type
+    )
 
 
 class FileExport:
@@ -363,16 +362,16 @@ class FileExport:
         request: Request,
         point: ExportedAccessPoint,
         window: ReadWindow,
-        released: Days,
+        release: Release,
         filters: dict[str, Any],
         calendar: TariffCalendar,
     ) -> None:
         self.request, self.point, self.window = request, point, window
-        self.released, self.filters, self.calendar = released, filters, calendar
+        self.release, self.filters, self.calendar = release, filters, calendar
 
     def _row_chunks(self, session: ReadSession) -> AsyncIterator[list[tuple[str, ...]]]:
         return export_row_chunks(
-            session, self.point, self.window, self.released, self.calendar, **self.filters
+            session, self.point, self.window, self.release, self.calendar, **self.filters
         )
 
     def csv_response(self) -> StreamingResponse:

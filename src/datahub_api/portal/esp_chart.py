@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from datahub_api.brussels_days import BRUSSELS, brussels_date, day_start
+from datahub_api.brussels_days import BRUSSELS, day_start
 from datahub_api.iso_dates import FIRST_YEAR, LAST_YEAR  # the years a picker accepts
 from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import Direction, Register, StoredUnit, ValidationState
@@ -102,41 +102,6 @@ class Period:
 
     def following(self) -> date:
         return self.end
-
-
-def _up_to_grid(instant: datetime, granularity: Granularity) -> datetime:
-    """The first instant on the granularity's grid at or after ``instant``."""
-    if granularity in (Granularity.PT15M, Granularity.PT1H):
-        step = 900 if granularity is Granularity.PT15M else 3600
-        seconds = instant.timestamp()
-        return instant + timedelta(seconds=(-seconds) % step)
-    day = brussels_date(instant)
-    if day_start(day) < instant:
-        day += timedelta(days=1)
-    if granularity is Granularity.P1M and day.day != 1:
-        day = _next_month(day)
-    return day_start(day)
-
-
-def _down_to_grid(instant: datetime, granularity: Granularity) -> datetime:
-    """The last instant on the granularity's grid at or before ``instant``."""
-    if granularity in (Granularity.PT15M, Granularity.PT1H):
-        step = 900 if granularity is Granularity.PT15M else 3600
-        return instant - timedelta(seconds=instant.timestamp() % step)
-    day = brussels_date(instant)
-    if granularity is Granularity.P1M:
-        day = day.replace(day=1)
-    return day_start(day)
-
-
-def clipped(window: ReadWindow, start: datetime, end: datetime) -> ReadWindow | None:
-    """``window`` narrowed to ``[start, end)`` on its own grid (a mandate starting mid-month
-    shows the month's days from then on), or None when nothing of it is left."""
-    first = max(window.start, _up_to_grid(start, window.granularity))
-    last = min(window.end, _down_to_grid(end, window.granularity))
-    if last <= first:
-        return None
-    return ReadWindow(first, last, window.granularity)
 
 
 def parse_period(span_text: str | None, date_text: str | None, default_day: date) -> Period:

@@ -6,7 +6,6 @@ days there, never another occupant's."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -17,7 +16,6 @@ from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.models import EnergyType
 from datahub_api.access_points.repository import CustomerTenures
 from datahub_api.auth.principal import Principal
-from datahub_api.brussels_days import today_in_brussels
 from datahub_api.capacity.service import own_monthly_peaks
 from datahub_api.db import ReadSession, ReadSessionDep
 from datahub_api.deps import app_state
@@ -74,9 +72,7 @@ async def _shown(request: Request, person: Principal, session: ReadSession, ean:
         point = await own_reads.own_access_point(session, person, ean[:40])
     except NotFound:
         raise refused(request, "my_data_title", "my_data_not_yours", 404, link=HOME) from None
-    default = await own_reads.last_day_with_data(session, point) or (
-        today_in_brussels() - timedelta(days=1)
-    )
+    default = await own_reads.default_day(session, point)
     query = request.query_params
     error = None
     try:
@@ -113,8 +109,7 @@ async def my_access_point(
     }
     if shown.error is not None:
         return page(request, person, "my_access_point.html", 422, error=shown.error, **context)
-    released = own_reads.released_days(point, window)
-    series = await series_of(session, point.ean, window, released)
+    series = await series_of(session, own_reads.released(point, window), window)
     peaks = None
     if point.energy_type is EnergyType.electricity:  # the capacity tariff's monthly peaks
         months = months_up_to(period.last)
@@ -166,7 +161,7 @@ async def my_access_point_csv(
         request,
         exported_access_point(access_point),
         shown.window,
-        own_reads.released_days(shown.point, shown.window),
+        own_reads.released(shown.point, shown.window),
         {"direction": None, "register": None},
         TariffCalendar.from_settings(app_state(request).settings),
     )

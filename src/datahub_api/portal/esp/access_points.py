@@ -6,7 +6,7 @@ the organisation's is the unknown-page 404."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -15,22 +15,17 @@ from fastapi.responses import RedirectResponse, Response
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.ean import is_valid
 from datahub_api.access_points.models import EnergyType
-from datahub_api.brussels_days import brussels_date, in_brussels, today_in_brussels
+from datahub_api.brussels_days import in_brussels, today_in_brussels
 from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
 from datahub_api.deps import app_state
 from datahub_api.errors import DatahubError, NotFound
 from datahub_api.mandates import repository as mandates_repository
-from datahub_api.mandates.access import (
-    ReadGrant,
-    readable_grants,
-    readable_mandates,
-    readable_portfolio,
-)
+from datahub_api.mandates.access import readable_portfolio
+from datahub_api.meter_data import reads
 from datahub_api.meter_data import repository as meter_data_repository
 from datahub_api.meter_data.channels import PORTAL_CHANNELS
 from datahub_api.meter_data.fluvius_csv import TariffCalendar, exported_access_point
 from datahub_api.meter_data.read_router import FileExport
-from datahub_api.meter_data.reads import authorize_and_record, series_of
 from datahub_api.meter_data.series import ReadWindow
 from datahub_api.portal.capacity_chart import peaks_section
 from datahub_api.portal.esp.context import (
@@ -46,7 +41,6 @@ from datahub_api.portal.esp_chart import (
     Period,
     Span,
     chart_context,
-    clipped,
     parse_period,
 )
 from datahub_api.portal.pages import PageError
@@ -107,6 +101,7 @@ class _Selection:
     part of a mandate's data period it holds, when it holds only part (``narrowed``). (Days
     of the data period that are not the consenting customer's show as gaps, never named.)"""
 
+    gate: reads.ReadGate
     period: Period
     window: ReadWindow
     narrowed: bool
@@ -114,54 +109,30 @@ class _Selection:
 
 
 async def _selection(page: EspPage, session: ReadSession, ean: str) -> _Selection:
-    """The period asked for (default: the last day with data, yesterday at most, inside the
-    mandate), or a refusal: the 404 page when the access point is not the organisation's
-    (checked first, as on the API); a clear message for nonsense dates."""
+    """The period asked for (default: the read service's day, inside the mandate), or a
+    refusal: the 404 page when the access point is not the organisation's (checked first,
+    as on the API); a clear message for nonsense dates."""
     if not is_valid(ean, belgian=False):
         raise page.not_found()
     try:
-        await readable_mandates(session, page.person, ean, channels=PORTAL_CHANNELS)
+        gate = await reads.gate(session, page.person, ean, reads.PORTAL)
     except NotFound:
         raise page.not_found() from None
     query = page.request.query_params
-    # Without a date: the last day with data the mandates release (data arrives D+1..D+3),
-    # at most yesterday.
-    default = today_in_brussels() - timedelta(days=1)
-    grants: list[ReadGrant] = []
     try:
         span = Span(query.get("span") or "day")
-        grants = await readable_grants(
-            session,
-            page.person,
-            ean,
-            granularities=[STEP_OF_SPAN[span]],
-            channels=PORTAL_CHANNELS,
-        )
-        last = max(brussels_date(g.allowed_to - timedelta(microseconds=1)) for g in grants)
-        default = min(default, last)
-        received = await meter_data_repository.last_received(
-            session, [(ean, *grant.released_days()) for grant in grants]
-        )
-        days = [found[0] for found in received if found is not None]
-        if days:
-            default = min(default, max(days))
-    except (ValueError, DatahubError):
-        pass
+    except ValueError:  # parse_period says so below
+        defaults = reads.Defaults(reads.newest_day(None, []), ())
+    else:
+        defaults = await reads.defaults(session, gate, STEP_OF_SPAN[span])
     try:
-        period = parse_period(query.get("span"), query.get("date"), default)
+        period = parse_period(query.get("span"), query.get("date"), defaults.day)
     except BadPeriod as bad:
-        fallback = Period.holding(Span.day, default)
-        return _Selection(fallback, fallback.window(), False, page.t["esp_" + bad.key])
+        fallback = Period.holding(Span.day, defaults.day)
+        return _Selection(gate, fallback, fallback.window(), False, page.t["esp_" + bad.key])
     window = period.window()
-    # The grant that allows most of the period; the gate still decides on what is left.
-    best: ReadWindow | None = None
-    for grant in grants:
-        part = clipped(window, grant.allowed_from, grant.allowed_to)
-        if part is not None and (best is None or part.end - part.start > best.end - best.start):
-            best = part
-    if best is not None and best != window:
-        return _Selection(period, best, True, None)
-    return _Selection(period, window, False, None)
+    shown = reads.widest_allowed(window, defaults.grants)
+    return _Selection(gate, period, shown, shown != window, None)
 
 
 @router.get("/portal/esp/access-points/{ean}")
@@ -187,16 +158,14 @@ async def esp_access_point(page: MandatePage, session: WriteSessionDep, ean: str
         return page.show("esp_access_point.html", 422, error=selection.error, **context)
     try:
         async with session.begin_nested():  # a refusal leaves nothing behind
-            grant = await authorize_and_record(
-                session, page.person, ean, window, channels=PORTAL_CHANNELS, face="portal"
-            )
+            release = await reads.grant_for(session, selection.gate, window)
     except NotFound:
         raise page.not_found() from None
     except DatahubError as refused:  # the page again, with the reason
         return page.show(
             "esp_access_point.html", refused.status, error=_refusal(page, refused), **context
         )
-    series = await series_of(session, ean, window, grant.released_days())
+    series = await reads.series_of(session, release, window)
     peaks = None
     if point.energy_type is EnergyType.electricity:  # the capacity tariff's monthly peaks
         peaks = await peaks_section(
@@ -250,9 +219,7 @@ async def esp_access_point_csv(page: MandatePage, session: WriteSessionDep, ean:
     if access_point.energy_type is EnergyType.gas:
         window = window.as_gas()  # gas days run 06:00 to 06:00
     try:
-        grant = await authorize_and_record(
-            session, page.person, ean, window, channels=PORTAL_CHANNELS, face="portal"
-        )
+        release = await reads.grant_for(session, selection.gate, window)
     except NotFound:
         raise page.not_found() from None
     except DatahubError as refused:
@@ -264,7 +231,7 @@ async def esp_access_point_csv(page: MandatePage, session: WriteSessionDep, ean:
         page.request,
         point,
         window,
-        grant.released_days(),
+        release,
         {"direction": None, "register": None},
         calendar,
     )
