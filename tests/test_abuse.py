@@ -2,8 +2,8 @@
 bounds of every list and period, injection in filters, SSRF through names that resolve to
 loopback and DNS rebinding at delivery, and session fixation at login.
 
-(Rate limits, JWT attacks and CSRF are in tests/test_oauth.py and tests/test_login.py; the
-isolation matrix in tests/test_isolation_matrix.py.)
+(Rate limits, JWT attacks and CSRF are in tests/auth/test_oauth.py and
+tests/accounts/test_login.py; the isolation matrix in tests/test_isolation_matrix.py.)
 """
 
 from __future__ import annotations

@@ -238,7 +238,8 @@ BASES: dict[str, Base] = {
         _no_body,
     ),
     # A customer's own routes: an ESP is refused before the parameters (the customer's odd
-    # dates are tested in tests/test_my_data.py and tests/test_my_capacity_peaks.py).
+    # dates are tested in tests/meter_data/test_my_data.py and
+    # tests/capacity/test_my_capacity_peaks.py).
     "GET /api/v1/me/access-points/{ean}/meter-data": (
         "esp",
         lambda w: {"from": "2026-02-01", "to": "2026-02-10"},

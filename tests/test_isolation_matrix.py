@@ -67,34 +67,38 @@ LIST_ROUTES = {
 }
 # Operator-only and person-only routes: ESP B gets 403 whatever the object.
 FORBIDDEN_TO_ESPS_PREFIXES = ("/api/v1/operator/", "/api/v1/access-points", "/api/v1/ingest/")
-# Webhooks and the change feed are isolated per route in tests/test_webhooks.py and test_events.py.
+# Webhooks and the change feed are isolated per route in tests/webhooks/test_webhooks.py and
+# tests/events/test_events.py.
 WEBHOOK_AND_EVENT_PREFIXES = ("/api/v1/webhooks", "/api/v1/events")
 # Reads of metering data: ESP B's answers hold nothing of ESP A's EANs (checked below; the
-# details per route in tests/test_meter_data_changes.py and tests/test_meter_data_query.py).
+# details per route in tests/meter_data/test_meter_data_changes.py and
+# tests/meter_data/test_meter_data_query.py).
 METER_DATA_READ_ROUTES = {
     "GET /api/v1/meter-data/changes",
     "POST /api/v1/meter-data/query",
 }
-# SLA figures are scoped to the caller's mandates; isolated per route in tests/test_sla.py.
+# SLA figures are scoped to the caller's mandates; isolated per route in tests/sla/test_sla.py.
 SLA_PREFIXES = ("/api/v1/sla/",)
-# The NPS routes are isolated per route in tests/test_nps.py (ESP B's answer for ESP A's list,
+# The NPS routes are isolated per route in tests/nps/test_nps.py (ESP B's answer for ESP A's list,
 # audit, document and daily file is the unknown-object 404; its lists hold none of them).
 NPS_PREFIXES = ("/api/v1/nps/",)
-# History exports are isolated per route in tests/test_history_exports_rules.py (ESP B's answer
-# for ESP A's export and its file is the unknown-object 404; its list and feed hold none).
+# History exports are isolated per route in tests/history_exports/test_history_exports_rules.py
+# (ESP B's answer for ESP A's export and its file is the unknown-object 404; its list and feed
+# hold none).
 HISTORY_EXPORT_PREFIXES = ("/api/v1/history-exports",)
 PERSON_ONLY = {
     "POST /api/v1/consent-sessions/{identifier}/decision",
     "POST /api/v1/mandates/{mandate_id}/revoke",
     "POST /api/v1/co-consents/{task_id}/decision",
     "GET /api/v1/access-points/{ean}/access-log",
-    # The customer's own data (tests/test_my_data.py, tests/test_my_capacity_peaks.py):
+    # The customer's own data (tests/meter_data/test_my_data.py,
+    # tests/capacity/test_my_capacity_peaks.py):
     # another customer's EAN is the unknown-EAN 404; an ESP is refused (403).
     "GET /api/v1/me/access-points",
     "GET /api/v1/me/access-points/{ean}/meter-data",
     "GET /api/v1/me/access-points/{ean}/monthly-peaks",
     # Paper mandates on the person's access points: another person's answer is the
-    # unknown-mandate 404 (tests/test_paper_mandates.py).
+    # unknown-mandate 404 (tests/paper_mandates/test_paper_mandates.py).
     "GET /api/v1/paper-mandates",
     "GET /api/v1/paper-mandates/{mandate_id}",
     "POST /api/v1/paper-mandates/{mandate_id}/contest",

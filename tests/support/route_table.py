@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute
 # --- the portal's pages (server-rendered, not in the spec) -------------------------------
 # Who may open each: "public" (anyone), "session" (any logged-in person), "person"
 # (customers and grid users, for their own mandates, tasks and access points: the other
-# person's answer is the not-found page, see tests/test_portal_people.py), "operator", "esp"
+# person's answer is the not-found page, see tests/portal/test_portal_people.py), "operator", "esp"
 # (ESP staff, for their own organisation: ESP B's staff get the not-found page for ESP A's
 # objects, see PORTAL_ESP_OBJECTS below).
 PORTAL_PAGES = {
