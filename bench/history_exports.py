@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from bench.figures import Figure
 from bench.meter_data_reads import _PeakRss
 from datahub_api.access_points import service as access_points_service
 from datahub_api.brussels_days import day_start, today_in_brussels
@@ -52,19 +52,6 @@ from datahub_api.settings import Settings
 EAN_YEARS = 100
 RSS_LIMIT_MB = 200.0
 SPEED_TARGET = 0.3
-
-
-@dataclass(frozen=True)
-class Figure:
-    """The fields of ``bench.__main__.Result``."""
-
-    name: str
-    value: float
-    unit: str
-    limit: float
-    ratio: float
-    target: float
-    passed: bool
 
 
 async def _eans(database: Database, days: int) -> tuple[list[str], date, date]:

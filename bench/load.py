@@ -38,6 +38,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from bench.figures import Figure
 from bench.server import free_port, serve
 from datahub_api.access_points.ean import make_ean
 from datahub_api.auth import service as auth_service
@@ -60,17 +61,6 @@ BASELINE_CALLS = 7
 # The p99 of a queue's waiting time is ln(100) = 4.6 times its mean (exponential tail).
 P99_OVER_MEAN = math.log(100)
 RSS_GROWTH_LIMIT = 0.10
-
-
-@dataclass(frozen=True)
-class Figure:
-    name: str
-    value: float
-    unit: str
-    limit: float
-    ratio: float
-    target: float
-    passed: bool
 
 
 @dataclass

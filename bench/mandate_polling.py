@@ -29,6 +29,7 @@ from pathlib import Path
 import httpx
 
 from bench.esp import BenchEsp, add_api_esp
+from bench.figures import Figure
 from bench.server import free_port, serve
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.ean import make_ean
@@ -37,19 +38,6 @@ from datahub_api.contracts.models import Channel
 from datahub_api.db import Database
 from datahub_api.mandates import repository as mandates_repository
 from datahub_api.mandates.models import DataServiceType, MandateSource, MandateStatus
-
-
-@dataclass
-class Figure:
-    """The fields of ``bench.__main__.Result``."""
-
-    name: str
-    value: float
-    unit: str
-    limit: float
-    ratio: float
-    target: float
-    passed: bool
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from bench.figures import Figure
 from bench.server import free_port, serve
 from datahub_api.db import Database
 
@@ -56,17 +57,6 @@ SMALL_WARM_UP_SECONDS = 1.0
 UNLOADED_SECONDS = {"full": 10.0, "small": 2.0}
 ADMITTED_P99_TARGET = 8.0  # the default DATAHUB_MAX_IN_FLIGHT
 THROUGHPUT_TARGET = 0.9
-
-
-@dataclass(frozen=True)
-class Figure:
-    name: str
-    value: float
-    unit: str
-    limit: float
-    ratio: float
-    target: float
-    passed: bool
 
 
 @dataclass

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from bench.esp import add_api_esp
+from bench.figures import Figure
 from bench.server import free_port, serve
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.ean import make_ean
@@ -46,19 +47,6 @@ TARGET = 3.0
 MONTH = (date(2026, 3, 1), date(2026, 4, 1))
 EAN = make_ean(7_000_001)
 METER = "1SAG7000000001"
-
-
-@dataclass(frozen=True)
-class Figure:
-    """The fields of ``bench.__main__.Result``."""
-
-    name: str
-    value: float
-    unit: str
-    limit: float
-    ratio: float
-    target: float
-    passed: bool
 
 
 @dataclass(frozen=True)
