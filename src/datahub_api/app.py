@@ -46,7 +46,7 @@ from datahub_api.events.router import router as events_router
 from datahub_api.fluvius_v3.errors import install_v3_face
 from datahub_api.fluvius_v3.router import router as v3_router
 from datahub_api.gas_calorific.router import router as gas_calorific_router
-from datahub_api.health.admission import Admission, AdmissionMiddleware
+from datahub_api.health.admission import PROBES_IN_FLIGHT, Admission, AdmissionMiddleware
 from datahub_api.health.draining import Drain, DrainMiddleware, drain_on_signals
 from datahub_api.health.router import router as health_router
 from datahub_api.history_exports.router import router as history_exports_router
@@ -270,6 +270,9 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         admission=Admission(
             settings.max_in_flight, settings.admission_queue, settings.admission_wait_seconds
         ),
+        probe_admission=Admission(
+            PROBES_IN_FLIGHT, settings.admission_queue, settings.admission_wait_seconds
+        ),
     )
     register_face_renderer("/oauth2", render_oauth_error)
     register_face_renderer("/portal", render_portal_error)
@@ -319,17 +322,20 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxies)
-    app.add_middleware(RequestIdMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(DrainMiddleware, drain=state_of(app).drain)
-    # Outermost: a request shed costs no more than its 503 (a saturated process answers
-    # hundreds a second); it is counted in datahub_http_requests_shed.
+    # Before all the rest: a request shed costs no more than its 503 (a saturated process
+    # answers hundreds a second); it is counted in datahub_http_requests_shed. Only the
+    # request id and the hardening headers, both cheap, come outside it: a shed answer
+    # carries them too.
     app.add_middleware(
         AdmissionMiddleware,
         admission=state_of(app).admission,
+        probes=state_of(app).probe_admission,
         retry_after_seconds=settings.admission_retry_after_seconds,
         on_shed=metrics.requests_shed.inc,
     )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestIdMiddleware)
     return app
 
 

@@ -47,6 +47,7 @@ class AppState:
     token_throttle: FailureThrottle
     registration_ceiling: AttemptCeiling
     admission: Admission
+    probe_admission: Admission
     database: Database = field(init=False)
     keys: KeyStore = field(init=False)
     access_grants: AccessGrants = field(init=False)

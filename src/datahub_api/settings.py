@@ -146,7 +146,7 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="How long to wait for the database before giving up."
     )
     max_in_flight: int = Field(
-        default=8,
+        default=4,
         ge=1,
         le=1000,
         description="Requests one process runs at a time (health checks and metrics aside); "

@@ -10,10 +10,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from starlette.types import Message, Receive, Scope, Send
 
 from datahub_api.app import create_app
 from datahub_api.deps import state_of
-from datahub_api.health.admission import Admission
+from datahub_api.health.admission import Admission, AdmissionMiddleware
 from tests.support.environment import make_settings
 
 SLOW_PATH = "/api/v1/slow-for-the-test"
@@ -94,6 +95,14 @@ async def test_beyond_the_slots_and_the_queue_a_request_is_shed_in_its_face_form
 
     shed = app.state.metrics.registry.get_sample_value("datahub_http_requests_shed_total")
     assert shed == 2
+    # A shed answer is hardened and traceable like any other.
+    assert native.headers["x-content-type-options"] == "nosniff"
+    assert native.headers["x-frame-options"] == "DENY"
+    assert "content-security-policy" in native.headers
+    assert native.headers["x-request-id"]
+    portal = await client.get("/portal/login")
+    assert portal.status_code == 503
+    assert "frame-ancestors 'none'" in portal.headers["content-security-policy"]
 
     held.release.set()
     assert (await slow).status_code == 200
@@ -173,3 +182,62 @@ async def test_a_standing_queue_serves_its_newest_waiter_first() -> None:
     assert await first
     admission.leave()
     assert (admission.in_flight, admission.waiting) == (0, 0)
+
+
+async def test_a_download_gives_its_slot_back_once_its_answer_starts() -> None:
+    """Sending a long answer to a slow client is waiting on the network, not work: it must
+    not close the process to everyone else. (Driven at the ASGI level: httpx's test
+    transport reads a whole answer before it returns any of it.)"""
+    admission = Admission(max_in_flight=1, max_waiting=0, max_wait_seconds=1)
+    body_may_end = asyncio.Event()
+
+    async def download(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await body_may_end.wait()  # as a slow client's network would
+        await send({"type": "http.response.body", "body": b"last"})
+
+    middleware = AdmissionMiddleware(download, admission, Admission(1, 0, 1), retry_after_seconds=3)
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope: Scope = {"type": "http", "path": "/api/v1/x", "method": "GET", "headers": []}
+    answer = asyncio.create_task(middleware(scope, receive, send))
+    await until(lambda: len(sent) == 1)
+    assert admission.in_flight == 0
+    assert await admission.enter()  # the next request is served meanwhile
+    admission.leave()
+    body_may_end.set()
+    await answer
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert admission.in_flight == 0
+
+
+async def test_readiness_checks_and_scrapes_have_slots_of_their_own(
+    admitted_app: AppMaker,
+) -> None:
+    """With the API's slots taken, /readyz still answers; a flood of /readyz or /metrics
+    beyond the probes' own slots and queue is shed and never reaches the API's slots."""
+    app, client, held = await admitted_app(max_in_flight=1, admission_queue=0)
+    slow = asyncio.create_task(client.get(SLOW_PATH))
+    await held.entered.wait()
+    assert (await client.get("/readyz")).status_code == 200
+    assert (await client.get("/metrics")).status_code == 403  # served: refused on its merits
+
+    probes = state_of(app).probe_admission
+    taken = [await probes.enter() for _ in range(probes.max_in_flight)]
+    assert all(taken)
+    assert (await client.get("/readyz")).status_code == 503
+    assert (await client.get("/metrics")).status_code == 503
+    assert (await client.get("/healthz")).status_code == 200  # never shed
+    for _ in taken:
+        probes.leave()
+    assert (await client.get("/readyz")).status_code == 200
+    assert state_of(app).admission.in_flight == 1  # the API's one slot: the slow request's
+
+    held.release.set()
+    assert (await slow).status_code == 200

@@ -20,8 +20,14 @@ middleware, no authentication, no database, no body read. What is admitted takes
 about ``DATAHUB_MAX_IN_FLIGHT`` times its unloaded time, the pool never overflows (keep the
 limit at or below the pool's size), and the process keeps its throughput.
 
-Health checks and metrics scrapes (:data:`NEVER_SHED`) are never queued nor shed: a load
-balancer must tell a busy node from a dead one. The limits are per process (``serve
+A request holds its slot until its answer starts: the work of a request is done by then,
+while sending a long download (a history-export file, a year of CSV) to a slow client is
+waiting on the network, and eight slow clients must not close a process to everyone else.
+
+``/healthz`` (no database) is never queued nor shed: a load balancer must tell a busy node
+from a dead one. ``/readyz`` (a database round trip) and ``/metrics`` (a refused scrape is
+audited) have slots of their own (:data:`PROBES_IN_FLIGHT`), so a flood of them neither
+waits behind the API nor takes the API's connections. The limits are per process (``serve
 --workers N`` has N of them), as each process has its own CPU share and database pool.
 """
 
@@ -32,11 +38,14 @@ from collections import deque
 from collections.abc import Callable
 
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datahub_api.errors import ServiceUnavailable, render
 
-NEVER_SHED = frozenset({"/healthz", "/readyz", "/metrics"})
+NEVER_SHED = frozenset({"/healthz"})
+PROBES = frozenset({"/readyz", "/metrics"})
+# Readiness checks and scrapes at once: a balancer or two and a scraper need no more.
+PROBES_IN_FLIGHT = 2
 
 
 # A queue whose oldest waiter has waited this long has stopped draining: it is no burst being
@@ -109,18 +118,21 @@ class Admission:
 
 
 class AdmissionMiddleware:
-    """Runs each HTTP request only once :class:`Admission` gives it a slot (held until its
-    answer is sent, a streamed body included); answers 503 otherwise."""
+    """Runs each HTTP request only once an :class:`Admission` gives it a slot (the probes'
+    for :data:`PROBES`, else the API's), held until its answer starts; answers 503
+    otherwise."""
 
     def __init__(
         self,
         app: ASGIApp,
         admission: Admission,
+        probes: Admission,
         retry_after_seconds: int,
         on_shed: Callable[[], object] = lambda: None,
     ) -> None:
         self.app = app
         self.admission = admission
+        self.probes = probes
         self.retry_after = str(retry_after_seconds)
         self.on_shed = on_shed
 
@@ -128,7 +140,8 @@ class AdmissionMiddleware:
         if scope["type"] != "http" or scope["path"] in NEVER_SHED:
             await self.app(scope, receive, send)
             return
-        if not await self.admission.enter():
+        admission = self.probes if scope["path"] in PROBES else self.admission
+        if not await admission.enter():
             self.on_shed()
             response = render(
                 Request(scope, receive),
@@ -139,7 +152,17 @@ class AdmissionMiddleware:
             )
             await response(scope, receive, send)
             return
+        held = True
+
+        async def send_and_leave(message: Message) -> None:
+            nonlocal held
+            if held and message["type"] == "http.response.start":
+                held = False
+                admission.leave()
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_and_leave)
         finally:
-            self.admission.leave()
+            if held:
+                admission.leave()
