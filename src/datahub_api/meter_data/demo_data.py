@@ -19,7 +19,7 @@ Vectorised with numpy per series and loaded with ``COPY``; deterministic for the
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -344,7 +344,7 @@ def _current_meter(point: AccessPoint) -> str | None:
 
 
 def plan_series(
-    points: list[AccessPoint], profiles: Profiles, rng: np.random.Generator
+    points: Sequence[AccessPoint], profiles: Profiles, rng: np.random.Generator
 ) -> Iterator[DemoSeries]:
     """The demo series: digital meters that communicate (some time in the period) and GVM
     headpoints; analogue household meters have no interval data."""
@@ -409,42 +409,90 @@ async def _copy_blocks(
     )
 
 
-async def seed_meter_data(session: WriteSession, world: DemoWorldBuilder) -> None:
-    """Day blocks (and a few superseded versions) for the demo access points."""
-    last = today_in_brussels() - timedelta(days=1)
-    first = last - timedelta(days=world.parameters.days - 1)
-    now = datetime.now(UTC)
-    rng = np.random.default_rng(world.rng.getrandbits(64))
-    profiles = Profiles(
-        rng, Timeline.build(first, last, QUARTER), Timeline.build(first, last, HOUR)
-    )
-    points: list[AccessPoint] = []
-    while True:
-        page = await list_page(
-            session,
-            after_ean=points[-1].ean if points else None,
-            limit=1000,
-            where=AccessPointFilter(),
-        )
-        points.extend(page)
-        if len(page) < 1000:
-            break
-    bad = last - timedelta(days=BAD_MONTH_DAYS_BACK)
+POINTS_PER_COPY = 2_000
+"""Access points whose day blocks are generated and copied at a time: the builder's memory
+stays flat however many access points the demo world has."""
+
+
+@dataclass
+class DemoDaysTally:
+    """What :func:`write_demo_days` stored."""
+
+    day_blocks: int = 0
+    corrected_blocks: int = 0
+    validated_blocks: int = 0
+
+
+def page_blocks(
+    points: Sequence[AccessPoint],
+    profiles: Profiles,
+    rng: np.random.Generator,
+    now: datetime,
+    bad_month: tuple[int, int],
+) -> tuple[list[BlockRecord], list[tuple[int, tuple[BlockRecord, datetime]]]]:
+    """The day blocks of ``points`` and their superseded versions (as :func:`_copy_blocks`
+    takes them). The random draws follow the points in order, so consecutive pages draw
+    what one page of them all would."""
     blocks: list[BlockRecord] = []
     history: list[tuple[int, tuple[BlockRecord, datetime]]] = []
     for series in plan_series(points, profiles, rng):
         timeline = profiles.hour if series.granularity is Granularity.PT1H else profiles.quarter
-        for row, superseded in block_rows(series, timeline, rng, now, (bad.year, bad.month)):
+        for row, superseded in block_rows(series, timeline, rng, now, bad_month):
             blocks.append(row)
             history.extend((len(blocks) - 1, version) for version in superseded)
+    return blocks, history
+
+
+async def write_demo_days(
+    session: WriteSession,
+    rng: np.random.Generator,
+    first: date,
+    last: date,
+    now: datetime,
+    *,
+    points_per_copy: int = POINTS_PER_COPY,
+) -> DemoDaysTally:
+    """Day blocks for every access point, days ``first`` to ``last`` as delivered by
+    ``now``: generated and copied one page of ``points_per_copy`` access points (by EAN) at
+    a time. The same ``rng`` state gives the same blocks, in the same order and under
+    consecutive ids, whatever the page size."""
+    profiles = Profiles(
+        rng, Timeline.build(first, last, QUARTER), Timeline.build(first, last, HOUR)
+    )
+    bad = last - timedelta(days=BAD_MONTH_DAYS_BACK)
     connection = await session.connection()
     await repository.create_partitions(connection, range(first.year, last.year + 1))
-    await _copy_blocks(session, blocks, history)
+    tally = DemoDaysTally()
+    after: str | None = None
+    while True:
+        points = await list_page(
+            session, after_ean=after, limit=points_per_copy, where=AccessPointFilter()
+        )
+        if not points:
+            break
+        after = points[-1].ean
+        blocks, history = page_blocks(points, profiles, rng, now, (bad.year, bad.month))
+        if blocks:
+            await _copy_blocks(session, blocks, history)
+        tally.day_blocks += len(blocks)
+        tally.corrected_blocks += sum(1 for _, (old, _) in history if old.packed_states == EST)
+        tally.validated_blocks += sum(1 for block in blocks if block.validated_at is not None)
+        if len(points) < points_per_copy:
+            break
+    return tally
+
+
+async def seed_meter_data(session: WriteSession, world: DemoWorldBuilder) -> None:
+    """Day blocks (and a few superseded versions) for the demo access points."""
+    last = today_in_brussels() - timedelta(days=1)
+    first = last - timedelta(days=world.parameters.days - 1)
+    rng = np.random.default_rng(world.rng.getrandbits(64))
+    tally = await write_demo_days(session, rng, first, last, datetime.now(UTC))
     world.credentials["meter_data"] = {
         "days": f"{first}..{last}",
-        "day_blocks": len(blocks),
-        "corrected_blocks": sum(1 for _, (old, _) in history if old.packed_states == EST),
-        "validated_blocks": sum(1 for block in blocks if block.validated_at is not None),
+        "day_blocks": tally.day_blocks,
+        "corrected_blocks": tally.corrected_blocks,
+        "validated_blocks": tally.validated_blocks,
     }
 
 
