@@ -5,7 +5,9 @@ The DSO, deterministic per ``--seed`` and generated streamed (one chunk of acces
 of readings in memory or on disk at a time):
 
 * the registry: ``--access-points`` access points (60% electricity, 40% gas; 80% digital
-  meters with a communication period, the rest classic; 15% of the electricity ones with PV),
+  meters with a communication period, the rest classic; 15% of the electricity ones with PV;
+  30% rented: a tenant's customer account and a landlord's grid-user account as parties,
+  about three rented access points per landlord, the accounts made set-based first),
   imported as CSV files of ``--chunk`` rows through the bulk import's reader and service
   (``read_upload`` + ``store_access_points``, what ``datahub-api access-points import`` runs),
   one transaction per file;
@@ -54,6 +56,7 @@ import statistics
 import tempfile
 import threading
 import time
+from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -75,6 +78,9 @@ from datahub_api import embedded_postgres
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.ean import make_ean
 from datahub_api.access_points.files import UploadFormat, read_upload
+from datahub_api.accounts import repository as accounts_repository
+from datahub_api.accounts.models import AccountRole
+from datahub_api.accounts.passwords import hash_password
 from datahub_api.brussels_days import BRUSSELS
 from datahub_api.contracts.models import Channel
 from datahub_api.db import Database, create_database
@@ -104,6 +110,9 @@ NATIONAL_DAY = date(2025, 12, 31)
 SLA_MONTH = date(2025, 6, 1)
 VALUES_PER_DAY = 700_000_000  # Fluvius: ~3.5 M electricity and ~2.3 M gas access points
 GAS, DIGITAL, PV = 1, 2, 4  # bits of an access point's kind
+RENTED_SHARE = 0.3  # access points whose customer (tenant) is not the grid user (landlord)
+FLATS_PER_LANDLORD = 3  # rented access points per landlord, on average
+ACCOUNT_BATCH = 20_000
 
 
 @dataclass(frozen=True)
@@ -215,27 +224,106 @@ def meter(n: int, kind: int) -> str:
     return f"{'2FLG' if kind & GAS else '1SAG'}{EAN_BASE + n:010d}"
 
 
+def landlords(scale: Scale) -> array[int]:
+    """Per access point, the index of its landlord when it is rented, else -1: about
+    :data:`RENTED_SHARE` of them, each landlord drawn uniformly (so a landlord rents out
+    one to a dozen), from a source of its own (the kinds stay what they were for a seed)."""
+    rng = random.Random(f"landlords-{scale.seed}")
+    count = max(1, round(scale.access_points * RENTED_SHARE / FLATS_PER_LANDLORD))
+    found = array("i", [-1]) * scale.access_points
+    for n in range(scale.access_points):
+        if rng.random() < RENTED_SHARE:
+            found[n] = rng.randrange(count)
+    return found
+
+
+@dataclass
+class Parties:
+    """Per access point, the account ids of its grid user and its customer (0: none)."""
+
+    grid_user: array[int]
+    customer: array[int]
+    landlords: int
+    tenants: int
+
+
+async def _add_accounts(
+    database: Database, role: AccountRole, names: list[str], password_hash: str
+) -> list[int]:
+    async with database.write_sessions() as session:
+        ids = await accounts_repository.add_accounts(
+            session,
+            accounts_repository.NewAccounts(
+                username=names,
+                password_hash=[password_hash] * len(names),
+                display_name=names,
+                email=[None] * len(names),
+                role=[role.value] * len(names),
+            ),
+        )
+        await session.commit()
+    return ids
+
+
+async def make_parties(database: Database, scale: Scale, landlord_of: array[int]) -> Parties:
+    """The landlords' grid-user accounts and one tenant's customer account per rented
+    access point, created set-based in batches of :data:`ACCOUNT_BATCH`."""
+    password_hash = hash_password("scale-bench-not-for-login")
+    count = max(landlord_of, default=-1) + 1
+    landlord_ids: list[int] = []
+    for first in range(0, count, ACCOUNT_BATCH):
+        names = [f"scale-landlord-{k:07d}" for k in range(first, min(count, first + ACCOUNT_BATCH))]
+        landlord_ids.extend(
+            await _add_accounts(database, AccountRole.grid_user, names, password_hash)
+        )
+    parties = Parties(
+        array("q", [0]) * scale.access_points, array("q", [0]) * scale.access_points, count, 0
+    )
+    rented = [n for n in range(scale.access_points) if landlord_of[n] >= 0]
+    with _progress() as progress:
+        task = progress.add_task("tenants", total=len(rented))
+        for first in range(0, len(rented), ACCOUNT_BATCH):
+            batch = rented[first : first + ACCOUNT_BATCH]
+            names = [f"scale-tenant-{n:07d}" for n in batch]
+            ids = await _add_accounts(database, AccountRole.customer, names, password_hash)
+            for n, account_id in zip(batch, ids, strict=True):
+                parties.customer[n] = account_id
+                parties.grid_user[n] = landlord_ids[landlord_of[n]]
+            progress.advance(task, len(batch))
+    parties.tenants = len(rented)
+    return parties
+
+
 # --- the registry ------------------------------------------------------------------------
 
 
-def _registry_csv(path: Path, first: int, last: int, found: bytearray) -> None:
+def _registry_csv(path: Path, first: int, last: int, found: bytearray, parties: Parties) -> None:
     with path.open("w") as out:
         out.write(
             "ean,energy_type,meter_type,meter_ids,meters_installed_from,"
-            "communication_periods,smr3,local_production,estimated_annual_volumes\n"
+            "communication_periods,grid_user_account_id,customer_account_ids,"
+            "parties_valid_from,smr3,local_production,estimated_annual_volumes\n"
         )
         for n in range(first, last):
             kind = found[n]
             digital = kind & DIGITAL
+            tenant = parties.customer[n]
+            held = f"{parties.grid_user[n]},{tenant},2020-01-01" if tenant else ",,"
             out.write(
                 f"{ean(n)},{'G' if kind & GAS else 'E'},{'DM' if digital else 'KM'},"
-                f"{meter(n, kind)},2020-01-01,{'2020-01-01/' if digital else ''},"
+                f"{meter(n, kind)},2020-01-01,{'2020-01-01/' if digital else ''},{held},"
                 f"false,{'PV:5.6' if kind & PV else ''},\n"
             )
 
 
 async def import_registry(
-    database: Database, scratch: Path, first: int, last: int, scale: Scale, found: bytearray
+    database: Database,
+    scratch: Path,
+    first: int,
+    last: int,
+    scale: Scale,
+    found: bytearray,
+    parties: Parties,
 ) -> None:
     """Access points ``first`` to ``last`` as CSV files of ``scale.chunk`` rows, each read
     and stored as ``datahub-api access-points import`` does, one transaction per file."""
@@ -244,7 +332,7 @@ async def import_registry(
         task = progress.add_task("access points", total=last - first)
         for start in range(first, last, scale.chunk):
             end = min(last, start + scale.chunk)
-            _registry_csv(path, start, end, found)
+            _registry_csv(path, start, end, found, parties)
             with path.open(encoding="utf-8", newline="") as handle:
                 upload = read_upload(handle, UploadFormat.csv)
             if upload.problem_count:
@@ -512,6 +600,19 @@ async def database_sizes(database: Database) -> dict[str, Any]:
     }
 
 
+async def _tenancies(database: Database) -> int:
+    """Access points whose customer is another account than their grid user."""
+    async with database.read_sessions() as session:
+        found = await session.scalar(
+            text(
+                "SELECT count(*) FROM access_point_parties c JOIN access_point_parties g "
+                "ON g.access_point_id = c.access_point_id AND g.role = 'grid_user' "
+                "WHERE c.role = 'customer' AND c.account_id <> g.account_id"
+            )
+        )
+    return int(found or 0)
+
+
 async def _counts(database: Database) -> tuple[int, int, int]:
     """(access points, stored values, SLA EAN-days)."""
     async with database.read_sessions() as session:
@@ -519,6 +620,65 @@ async def _counts(database: Database) -> tuple[int, int, int]:
         values = await session.scalar(text("SELECT sum(filled_slots) FROM meter_day_blocks"))
         ean_days = await session.scalar(text("SELECT count(*) FROM sla_ean_days"))
     return int(points or 0), int(values or 0), int(ean_days or 0)
+
+
+# --- the slowest query -------------------------------------------------------------------
+
+STATEMENTS = "pg_stat_statements"
+
+
+def preload_statements(
+    embedded: embedded_postgres.EmbeddedPostgres,
+) -> embedded_postgres.EmbeddedPostgres:
+    """The embedded server with :data:`STATEMENTS` loaded at start when this PostgreSQL
+    ships it (set with ``ALTER SYSTEM`` in the bench's own server, then restarted); as it
+    was when it does not."""
+    shipped = embedded.psql(
+        f"SELECT 'shipped' FROM pg_available_extensions WHERE name = '{STATEMENTS}';"
+    )
+    loaded = embedded.psql("SHOW shared_preload_libraries;")
+    if "shipped" not in shipped or STATEMENTS in loaded:
+        return embedded
+    embedded.psql(f"ALTER SYSTEM SET shared_preload_libraries = '{STATEMENTS}';")
+    embedded.release()
+    return embedded_postgres.start(embedded.pg_dir, database="postgres")
+
+
+async def track_statements(database: Database) -> bool:
+    """Create :data:`STATEMENTS` in the bench database and reset it; False when the
+    server has not loaded it (the slowest query is then not available)."""
+    async with database.write_engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        loaded = await autocommit.scalar(text("SHOW shared_preload_libraries"))
+        if STATEMENTS not in str(loaded):
+            return False
+        await autocommit.execute(text(f"CREATE EXTENSION IF NOT EXISTS {STATEMENTS}"))
+        await autocommit.execute(text("SELECT pg_stat_statements_reset()"))
+    return True
+
+
+async def slowest_query(database: Database) -> dict[str, Any]:
+    """The statement of the bench database with the longest single execution."""
+    async with database.read_sessions() as session:
+        row = (
+            await session.execute(
+                text(
+                    "SELECT query, calls, max_exec_time, mean_exec_time, total_exec_time "
+                    f"FROM {STATEMENTS} WHERE dbid = (SELECT oid FROM pg_database "
+                    "WHERE datname = current_database()) ORDER BY max_exec_time DESC LIMIT 1"
+                )
+            )
+        ).first()
+    if row is None:
+        return {"available": True, "query": None}
+    return {
+        "available": True,
+        "query": " ".join(row.query.split())[:500],
+        "calls": row.calls,
+        "max_ms": round(row.max_exec_time, 1),
+        "mean_ms": round(row.mean_exec_time, 1),
+        "total_s": round(row.total_exec_time / 1000, 1),
+    }
 
 
 # --- the run -----------------------------------------------------------------------------
@@ -539,20 +699,27 @@ async def build_and_measure(
     with run.stage("migrate"):
         await asyncio.to_thread(upgrade_to_head, url)
     database = create_database(url, settings)
+    statements = await track_statements(database)
     found = kinds(scale)
     sample = min(READ_SAMPLE, scale.access_points)
     try:
         with tempfile.TemporaryDirectory(dir=BENCH_DIR) as scratch_dir:
             scratch = Path(scratch_dir)
+            with run.stage("landlords and tenants (accounts)"):
+                parties = await make_parties(database, scale, landlords(scale))
             with run.stage(f"registry: first {sample:,} access points"):
-                await import_registry(database, scratch, 0, sample, scale, found)
+                await import_registry(database, scratch, 0, sample, scale, found, parties)
             with run.stage(f"a year of quarter-hours for {scale.year_eans:,} EANs"):
                 await ingest_year(database, scratch, scale, found, settings)
             with run.stage("read baseline (1k access points stored)"):
                 await vacuum_analyze(database)
                 read_1k = await read_year_p50(database, scale)
             with run.stage(f"registry: the other {scale.access_points - sample:,}"):
-                await import_registry(database, scratch, sample, scale.access_points, scale, found)
+                await import_registry(
+                    database, scratch, sample, scale.access_points, scale, found, parties
+                )
+                if (stored := await _tenancies(database)) != parties.tenants:
+                    raise RuntimeError(f"{stored} of {parties.tenants} tenancies stored")
             with run.stage(f"{scale.esps} ESPs and {scale.mandates:,} mandates"):
                 esps = await make_esps(database, scale.esps)
                 await load_mandates(database, scale, esps, found)
@@ -584,6 +751,11 @@ async def build_and_measure(
         async with database.read_sessions() as session:
             block_bytes = await repository.storage_bytes(session)
         run.notes.update(await database_sizes(database))
+        run.notes["slowest_query"] = (
+            await slowest_query(database)
+            if statements
+            else {"available": False, "why": f"{STATEMENTS} is not installed or not loaded"}
+        )
     finally:
         await database.dispose()
     per_value = block_bytes / values
@@ -600,6 +772,8 @@ async def build_and_measure(
             "sla_report_expected": ean_days,
             "sla_roll_up_seconds": round(roll_up, 1),
             "read_year_p50_ms_1k": round(read_1k * 1000, 1),
+            "rented_access_points": parties.tenants,
+            "landlords": parties.landlords,
         }
     )
     return [
@@ -657,7 +831,7 @@ def main() -> None:
     size = "small" if arguments.small else "full" if scale == FULL else "custom"
     print(f"machine: {machine()}  size: {size}  {scale}", flush=True)
     BENCH_DIR.mkdir(exist_ok=True)
-    embedded = embedded_postgres.start(BENCH_DIR / "pg", database="postgres")
+    embedded = preload_statements(embedded_postgres.start(BENCH_DIR / "pg", database="postgres"))
     run = Run()
     try:
         pid_file = BENCH_DIR / "pg" / "postmaster.pid"
