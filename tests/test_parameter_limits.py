@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 from fastapi import FastAPI
@@ -38,6 +39,9 @@ PATHS: dict[str, Path] = {
     "access_log.read_summary": lambda s: access_log.read_summary(s, EANS, IDS, NOW),
     "gas_calorific.stored_values": lambda s: gas_calorific.stored_values(
         s, [(f"zone-{n}", date(2026, 1, 1)) for n in range(MANY)]
+    ),
+    "gas_calorific.upsert_values": lambda s: gas_calorific.upsert_values(
+        s, [(f"zone-{n}", date(2026, 1, 1), Decimal("11.45"), "P") for n in range(MANY)], NOW
     ),
     "gas_calorific.upsert_members": lambda s: gas_calorific.upsert_members(
         s, [(ean, "zone-a") for ean in EANS]

@@ -7,7 +7,6 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
 
 from datahub_api.array_parameters import in_array
 from datahub_api.db import ReadSession, WriteSession
@@ -50,34 +49,35 @@ async def stored_values(
     return {(v.zone, v.gas_day): v for v in result if (v.zone, v.gas_day) in wanted}
 
 
+_UPSERT_VALUES = text(
+    "INSERT INTO gas_calorific_values (zone, gas_day, kwh_per_m3, factor, received_at) "
+    "SELECT zone, gas_day, kwh_per_m3, factor, CAST(:received_at AS timestamptz) "
+    "FROM unnest("
+    "CAST(:zones AS varchar[]), CAST(:days AS date[]), CAST(:values AS numeric[]), "
+    "CAST(:factors AS varchar[])) AS v(zone, gas_day, kwh_per_m3, factor) "
+    "ON CONFLICT (zone, gas_day) DO UPDATE SET kwh_per_m3 = EXCLUDED.kwh_per_m3, "
+    "factor = EXCLUDED.factor, received_at = EXCLUDED.received_at"
+)
+
+
 async def upsert_values(
     session: WriteSession,
     rows: Sequence[tuple[str, date, Decimal, str]],
     received_at: datetime,
 ) -> None:
+    """Store (zone, gas day, kWh per m3, factor) rows, replacing what those keys held: four
+    arrays, whatever the number of rows (a multi-row VALUES took five parameters a row)."""
     if not rows:
         return
-    statement = insert(GasCalorificValue).values(
-        [
-            {
-                "zone": zone,
-                "gas_day": day,
-                "kwh_per_m3": value,
-                "factor": factor,
-                "received_at": received_at,
-            }
-            for zone, day, value, factor in rows
-        ]
-    )
     await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["zone", "gas_day"],
-            set_={
-                "kwh_per_m3": statement.excluded.kwh_per_m3,
-                "factor": statement.excluded.factor,
-                "received_at": statement.excluded.received_at,
-            },
-        )
+        _UPSERT_VALUES,
+        {
+            "zones": [zone for zone, _, _, _ in rows],
+            "days": [day for _, day, _, _ in rows],
+            "values": [value for _, _, value, _ in rows],
+            "factors": [factor for _, _, _, factor in rows],
+            "received_at": received_at,
+        },
     )
 
 
