@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
 import re
 from datetime import timedelta
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -13,9 +15,13 @@ from datahub_api.access_points import service
 from datahub_api.accounts.passwords import verify_password
 from datahub_api.brussels_days import today_in_brussels
 from datahub_api.cli.welcome import describe_credentials
-from datahub_api.db import Database
+from datahub_api.db import Base, Database, WriteSession
+from datahub_api.demo import service as demo_service
 from datahub_api.demo.service import CUSTOMER_PASSWORD, DemoParameters, seed_demo_world
+from datahub_api.demo.world import DemoWorldBuilder
 from datahub_api.settings import Settings
+
+from ..support.database import truncate_all_tables
 
 
 async def test_demo_access_points(
@@ -100,3 +106,46 @@ async def test_demo_access_points(
         )
         assert verify_password(password_hash, CUSTOMER_PASSWORD)
         assert not verify_password(password_hash, "wrong")
+
+
+async def _tables_digest(session: WriteSession) -> dict[str, str]:
+    """Per table, an MD5 of its rows without their timestamps and password hashes (salted)."""
+    digests = {}
+    for table in Base.metadata.sorted_tables:
+        digests[table.name] = await session.scalar(
+            text(
+                "SELECT md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), '')) FROM "
+                "(SELECT (SELECT jsonb_object_agg(k, v) FROM jsonb_each(to_jsonb(t)) AS e(k, v) "
+                "WHERE k NOT LIKE '%\\_at' AND k <> 'password_hash') AS r "
+                f'FROM "{table.name}" t) AS rows'
+            )
+        )
+    return digests
+
+
+async def test_access_points_stored_in_batches_are_the_world_of_one_plan(
+    app: FastAPI, clean_database: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The access-point step plans and stores a batch at a time; any batch size gives the
+    world (rows, credentials, the random source's state after it) of one batch."""
+    database: Database = app.state.database
+    found = []
+    for batch in (10_000, 7):
+        monkeypatch.setattr(demo_service, "STORE_BATCH", batch)
+        world = DemoWorldBuilder(
+            parameters=DemoParameters(eans=80, days=1, seed=11),
+            settings=settings,
+            rng=random.Random(11),
+            credentials={},
+        )
+        await truncate_all_tables(clean_database)  # ids from 1 again
+        async with database.write_sessions() as session:
+            await demo_service.seed_access_points(session, world)
+            found.append((world.credentials, world.rng.getstate(), await _tables_digest(session)))
+            await session.rollback()
+    assert found[0] == found[1]
+    credentials = found[0][0]
+    assert len(credentials["access_points"]) == 80
+    assert credentials["featured_customer"]["ean"] in {
+        p["ean"] for p in credentials["access_points"]
+    }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -149,7 +149,7 @@ class _AccessPointWorld:
         self.today = today
         self.accounts: list[_DemoAccount] = []
         self.landlords: list[_DemoAccount] = []
-        self.access_points: list[_DemoAccessPoint] = []
+        self.planned = 0  # access points planned so far
         self.serial = 1_000_000
 
     def next_ean(self) -> str:
@@ -185,20 +185,30 @@ class _AccessPointWorld:
     def days_ago(self, low: int, high: int) -> date:
         return self.today - timedelta(days=self.rng.randint(low, high))
 
-    def plan(self, count: int) -> None:
-        while len(self.access_points) < count:
+    def plan(self, count: int, batch: int) -> Iterator[list[_DemoAccessPoint]]:
+        """The ``count`` access points, ``batch`` (or one more) at a time, in EAN order. The
+        draws are those of planning them all at once, provided nothing else draws from the
+        world's random source between batches."""
+        points: list[_DemoAccessPoint] = []
+        while self.planned < count:
             customer = self.person()
             tenant = self.rng.random() < 0.12
             grid_user = self.landlord() if tenant else customer
             customer.grid_user_of_own = not tenant
             kinds = [EnergyType.electricity]
-            if self.rng.random() < 0.176 and len(self.access_points) + 1 < count:
+            if self.rng.random() < 0.176 and self.planned + 1 < count:
                 kinds.append(EnergyType.gas)
             for energy_type in kinds:
-                self.access_points.append(self.access_point(energy_type, customer, grid_user))
-                customer.eans.append(self.access_points[-1].ean)
+                points.append(self.access_point(energy_type, customer, grid_user))
+                self.planned += 1
+                customer.eans.append(points[-1].ean)
                 if grid_user is not customer:
-                    grid_user.eans.append(self.access_points[-1].ean)
+                    grid_user.eans.append(points[-1].ean)
+            if len(points) >= batch:
+                yield points
+                points = []
+        if points:
+            yield points
 
     def access_point(
         self, energy_type: EnergyType, customer: _DemoAccount, grid_user: _DemoAccount
@@ -263,12 +273,12 @@ class _AccessPointWorld:
             point.communication = [(installed, self.days_ago(20, 200))]
         # else: never communicated
 
-    def feature(self) -> _DemoAccessPoint | None:
-        """The customer the welcome names: the first one who is also the grid user of their
-        home, whose electricity access point is made a communicating digital meter (with
-        data, consents and reads to show) whatever the draw gave it. No random draw here:
-        the rest of the world stays as the seed made it."""
-        for point in self.access_points:
+    def feature(self, points: list[_DemoAccessPoint]) -> _DemoAccessPoint | None:
+        """The customer the welcome names: the first one among ``points`` who is also the
+        grid user of their home, whose electricity access point is made a communicating
+        digital meter (with data, consents and reads to show) whatever the draw gave it. No
+        random draw here: the rest of the world stays as the seed made it."""
+        for point in points:
             owner = point.customer
             if point.energy_type is EnergyType.electricity and owner.grid_user_of_own:
                 point.meter_type, point.metering, point.gvm = (
@@ -362,41 +372,50 @@ STORE_BATCH = 5_000  # access points validated and stored at a time
 
 async def seed_access_points(session: WriteSession, world: DemoWorldBuilder) -> None:
     """Demo access points (EANs) with meters, communication and parties, and the customer,
-    landlord and former-occupant accounts they need."""
+    landlord and former-occupant accounts they need: planned, given their accounts and
+    stored :data:`STORE_BATCH` at a time, so the builder's memory does not grow with the
+    world beyond the credentials (issue 19); the world is the one planning them all at once
+    gave."""
     today = today_in_brussels()
     plan = _AccessPointWorld(world, today)
-    plan.plan(world.parameters.eans)
-    featured = plan.feature()
     # A random source of their own, so the rest of the world stays as it was for a seed.
     facts_rng = random.Random(f"installation-{world.parameters.seed}")  # noqa: S311  demo data
-    for point in plan.access_points:
-        point.installation = _demo_installation(facts_rng, point, today)
     hashes = {
         CUSTOMER_PASSWORD: hash_password(CUSTOMER_PASSWORD),
         LANDLORD_PASSWORD: hash_password(LANDLORD_PASSWORD),
     }
-    ids = await accounts_repository.add_accounts(
-        session,
-        accounts_repository.NewAccounts(
-            username=[a.username for a in plan.accounts],
-            password_hash=[hashes[a.password] for a in plan.accounts],
-            display_name=[a.name for a in plan.accounts],
-            email=[f"{a.username}@example.invalid" for a in plan.accounts],
-            role=[a.role.value for a in plan.accounts],
-        ),
-    )
-    id_of = {
-        account.username: account_id for account, account_id in zip(plan.accounts, ids, strict=True)
-    }
-    # In batches, in EAN order (the plan's): a validated body weighs ~9 KB, so holding every
-    # one at once made the builder's memory grow with the world (issue 19).
-    for first in range(0, len(plan.access_points), STORE_BATCH):
-        batch = plan.access_points[first : first + STORE_BATCH]
+    id_of: dict[str, int] = {}
+    stored_accounts = 0
+    featured: _DemoAccessPoint | None = None
+    listed: list[dict[str, Any]] = []
+    line = 0
+    for batch in plan.plan(world.parameters.eans, STORE_BATCH):
+        if featured is None:
+            featured = plan.feature(batch)
+        for point in batch:
+            point.installation = _demo_installation(facts_rng, point, today)
+        new = plan.accounts[stored_accounts:]
+        stored_accounts = len(plan.accounts)
+        ids = await accounts_repository.add_accounts(
+            session,
+            accounts_repository.NewAccounts(
+                username=[a.username for a in new],
+                password_hash=[hashes[a.password] for a in new],
+                display_name=[a.name for a in new],
+                email=[f"{a.username}@example.invalid" for a in new],
+                role=[a.role.value for a in new],
+            ),
+        )
+        id_of.update(
+            (account.username, account_id) for account, account_id in zip(new, ids, strict=True)
+        )
         rows = [
-            AccessPointRow(line, AccessPointBody.model_validate(point.body(id_of)))
-            for line, point in enumerate(batch, start=first + 1)
+            AccessPointRow(number, AccessPointBody.model_validate(point.body(id_of)))
+            for number, point in enumerate(batch, start=line + 1)
         ]
+        line += len(batch)
         await access_points_service.store_access_points(session, rows)
+        listed.extend(_listed(point, today) for point in batch)
     current = [a for a in plan.accounts if a.role is AccountRole.customer and a.eans]
     world.credentials["customers"] = [
         {
@@ -419,24 +438,26 @@ async def seed_access_points(session: WriteSession, world: DemoWorldBuilder) -> 
         {"name": a.name, "username": a.username, "password": a.password, "eans": a.eans}
         for a in plan.landlords
     ]
-    world.credentials["access_points"] = [
-        {
-            "ean": p.ean,
-            "energy_type": p.energy_type.value,
-            "meter_type": p.meter_type.value,
-            "communicating": p.communicating_on(today),
-            "gvm": p.gvm,
-            "meter_ids": p.meter_ids_on(today),
-            "customer": p.customer.username,
-            "grid_user": p.grid_user.username,
-            "local_production": [
-                production["type"]
-                for production in (p.installation or {}).get("local_production_installations", [])
-            ],
-            "smr3": bool((p.installation or {}).get("smr3")),
-        }
-        for p in plan.access_points
-    ]
+    world.credentials["access_points"] = listed
+
+
+def _listed(p: _DemoAccessPoint, today: date) -> dict[str, Any]:
+    """An access point's entry in the demo credentials."""
+    return {
+        "ean": p.ean,
+        "energy_type": p.energy_type.value,
+        "meter_type": p.meter_type.value,
+        "communicating": p.communicating_on(today),
+        "gvm": p.gvm,
+        "meter_ids": p.meter_ids_on(today),
+        "customer": p.customer.username,
+        "grid_user": p.grid_user.username,
+        "local_production": [
+            production["type"]
+            for production in (p.installation or {}).get("local_production_installations", [])
+        ],
+        "smr3": bool((p.installation or {}).get("smr3")),
+    }
 
 
 # Each domain adds its seeder here, in dependency order.
