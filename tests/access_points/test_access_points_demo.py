@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -149,3 +151,11 @@ async def test_access_points_stored_in_batches_are_the_world_of_one_plan(
     assert credentials["featured_customer"]["ean"] in {
         p["ean"] for p in credentials["access_points"]
     }
+
+
+def test_the_credentials_file_is_written_as_encoded_in_the_same_text(tmp_path: Path) -> None:
+    credentials = {"access_points": [{"ean": "541448800000004312", "smr3": False}] * 3}
+    path = demo_service.write_credentials(tmp_path, credentials)
+    assert path.read_text() == json.dumps(credentials, indent=2) + "\n"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert demo_service.read_credentials(tmp_path) == credentials
