@@ -21,7 +21,7 @@ from datahub_api.capacity.service import (
     parse_months,
     read_monthly_peaks,
 )
-from datahub_api.db import ReadSessionDep, WriteSessionDep
+from datahub_api.deps import ReadSessionDep, WriteSessionDep
 from datahub_api.errors import UnprocessableContent, problem_responses
 from datahub_api.meter_data import own_reads
 from datahub_api.meter_data.channels import API_CHANNELS, PORTAL_CHANNELS

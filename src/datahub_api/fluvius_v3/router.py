@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse
 from datahub_api.access_points import service as access_points_service
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.contracts.models import Channel
-from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.db import ReadSession
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import DatahubError
 from datahub_api.fluvius_v3 import energy
 from datahub_api.fluvius_v3 import repository as v3_repository

@@ -12,7 +12,7 @@ from datahub_api.access_points.ean import Ean
 from datahub_api.access_points.schemas import InstallationBody
 from datahub_api.auth.dependencies import require_any_scope, require_scopes
 from datahub_api.auth.principal import Principal, Role, Scope
-from datahub_api.db import WriteSessionDep
+from datahub_api.deps import WriteSessionDep
 from datahub_api.errors import problem_responses
 from datahub_api.http_caching import ETAG_HEADER_DOC, NOT_MODIFIED_RESPONSE, json_response_with_etag
 from datahub_api.installations import service

@@ -19,8 +19,8 @@ from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.models import AccessPoint, EnergyType
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
-from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.db import ReadSession
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import DatahubError, UnprocessableContent, problem_responses
 from datahub_api.meter_data import own_reads, reads
 from datahub_api.meter_data.fluvius_csv import (

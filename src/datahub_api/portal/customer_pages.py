@@ -15,8 +15,7 @@ from datahub_api.access_log import sharing
 from datahub_api.access_points import service as access_points_service
 from datahub_api.accounts import repository as accounts_repository
 from datahub_api.auth.principal import Principal
-from datahub_api.db import ReadSessionDep, WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import Conflict, Gone, NotFound, UnprocessableContent
 from datahub_api.mandates import repository as mandates_repository
 from datahub_api.mandates import service as mandates_service

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from datahub_api.auth.principal import Principal, Role
-from datahub_api.db import ReadSessionDep, WriteSession, WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.db import WriteSession
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.mail import service as mail_service
 from datahub_api.mail.models import Language
 from datahub_api.portal.i18n import language_of, texts

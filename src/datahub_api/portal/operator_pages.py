@@ -20,8 +20,8 @@ from datahub_api.brussels_days import today_in_brussels
 from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts import service as contracts_service
 from datahub_api.contracts.models import ContractStatus
-from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.db import ReadSession
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import Conflict, DatahubError, NotFound, UnprocessableContent
 from datahub_api.nps import repository as nps_repository
 from datahub_api.nps.models import AuditStatus

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from datahub_api.auth.principal import Principal, Role
-from datahub_api.db import ReadSessionDep
+from datahub_api.deps import ReadSessionDep
 from datahub_api.errors import DatahubError
 from datahub_api.portal.i18n import language_of, texts
 from datahub_api.portal.navigation import NAV

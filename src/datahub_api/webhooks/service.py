@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from datahub_api.db import WriteSession, after_commit
+from datahub_api.deps import started_jobs
 from datahub_api.errors import Conflict, UnprocessableContent
 from datahub_api.events.models import Event
 from datahub_api.settings import Settings
@@ -169,7 +170,7 @@ def enqueue_after_commit(session: WriteSession, delivery_ids: Sequence[int]) -> 
 
         async def enqueue(app: Any) -> None:
             session.info.pop(_TO_ENQUEUE, None)
-            queue = getattr(app.state, "jobs", None)
+            queue = started_jobs(app)
             if queue is not None:
                 await enqueue_deliveries(queue, list(pending))
 

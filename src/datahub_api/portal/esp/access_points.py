@@ -16,8 +16,8 @@ from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.ean import is_valid
 from datahub_api.access_points.models import EnergyType
 from datahub_api.brussels_days import in_brussels, today_in_brussels
-from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.db import ReadSession
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import DatahubError, NotFound
 from datahub_api.mandates import repository as mandates_repository
 from datahub_api.mandates.access import readable_portfolio

@@ -13,8 +13,7 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from datahub_api.auth.principal import Principal, Role, Scope
-from datahub_api.db import ReadSessionDep
-from datahub_api.deps import app_state
+from datahub_api.deps import ReadSessionDep, app_state
 from datahub_api.organisations import service as organisations_service
 from datahub_api.organisations.models import Organisation, OrganisationStatus
 from datahub_api.portal.i18n import language_of, texts
