@@ -39,6 +39,7 @@ from datahub_api.mandates.models import (
 )
 from datahub_api.mandates.query import parse_instant
 from datahub_api.meter_data import reads
+from datahub_api.meter_data.channels import V3
 
 router = APIRouter(prefix="/v3/api", tags=["Fluvius v3"])
 
@@ -422,7 +423,7 @@ async def _read_gate(
             session,
             principal,
             ean,
-            reads.V3,
+            V3,
             reference_number=reference_number or None,
             data_service_types=services,
         )
@@ -486,8 +487,7 @@ async def get_installation(
             session,
             principal,
             ean,
-            channels=reads.V3.channels,
-            face=reads.V3.name,
+            V3,
             reference_number=reference_number or None,
         )
     except UnknownOrNotYours:

@@ -17,7 +17,7 @@ from datahub_api.errors import problem_responses
 from datahub_api.http_caching import ETAG_HEADER_DOC, NOT_MODIFIED_RESPONSE, json_response_with_etag
 from datahub_api.installations import service
 from datahub_api.installations.schemas import InstallationOut
-from datahub_api.meter_data.channels import API_CHANNELS, PORTAL_CHANNELS
+from datahub_api.meter_data.channels import NATIVE
 
 router = APIRouter(tags=["installation data"])
 
@@ -70,10 +70,7 @@ async def installation(
     if principal.role is Role.operator and Scope.operator_access_points in principal.scopes:
         facts = await service.registry_installation(session, ean)
     else:
-        channels = PORTAL_CHANNELS if principal.user_id is not None else API_CHANNELS
-        facts = await service.read_installation(
-            session, principal, ean, channels=channels, face="native"
-        )
+        facts = await service.read_installation(session, principal, ean, NATIVE)
     return json_response_with_etag(request, InstallationOut.of(facts))
 
 

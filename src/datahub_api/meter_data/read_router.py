@@ -23,6 +23,7 @@ from datahub_api.db import ReadSession
 from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import DatahubError, UnprocessableContent, problem_responses
 from datahub_api.meter_data import own_reads, reads
+from datahub_api.meter_data.channels import NATIVE
 from datahub_api.meter_data.fluvius_csv import (
     XLSX_LAST_ROW,
     ExportedAccessPoint,
@@ -129,7 +130,7 @@ async def native_gate(
 ) -> ReadGate:
     """The read service's gate on this face, run before the route's own parameters are
     validated: an EAN without a readable mandate answers like an unknown one (404)."""
-    return await reads.gate(session, principal, ean, reads.NATIVE)
+    return await reads.gate(session, principal, ean, NATIVE)
 
 
 @router.get(
