@@ -71,25 +71,29 @@ def app_state(request: Request) -> AppState:
     return state_of(request.app)
 
 
-def _started(app: Any) -> AppState | None:
-    state = getattr(app, "state", None)
-    return state if isinstance(state, AppState) else None
+def _started(app: Any, name: str) -> object:
+    # After-commit hooks are handed the app, or outside a request the stand-in of
+    # jobs.commit (a state holding only the job queue): what either holds, or None.
+    return getattr(getattr(app, "state", None), name, None)
 
 
 def started_jobs(app: Any) -> JobQueue | None:
     """The job queue of ``app`` once its lifespan has started it, else None (an after-commit
     hook of an app without one queues nothing)."""
-    return getattr(_started(app), "jobs", None)
+    queue = _started(app, "jobs")
+    return queue if isinstance(queue, JobQueue) else None
 
 
 def started_database(app: Any) -> Database | None:
     """The database of ``app`` once its lifespan has opened it, else None."""
-    return getattr(_started(app), "database", None)
+    database = _started(app, "database")
+    return database if isinstance(database, Database) else None
 
 
 def started_mandate_versions(app: Any) -> MandateVersions | None:
     """The mandate-version cache of ``app`` once its lifespan has started it, else None."""
-    return getattr(_started(app), "mandate_versions", None)
+    versions = _started(app, "mandate_versions")
+    return versions if isinstance(versions, MandateVersions) else None
 
 
 # --- the access grants, read at request time ------------------------------------------------
