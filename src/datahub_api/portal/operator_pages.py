@@ -30,7 +30,7 @@ from datahub_api.organisations import repository as organisations_repository
 from datahub_api.organisations import service as organisations_service
 from datahub_api.portal import sla_charts
 from datahub_api.portal.i18n import language_of, texts
-from datahub_api.portal.pages import checked_form, message, page, person_of
+from datahub_api.portal.pages import checked_form, form_person_of, message, page, person_of
 from datahub_api.sla import chart as sla_chart
 from datahub_api.sla import service as sla_service
 
@@ -79,7 +79,7 @@ async def decide_contract(
     request: Request,
     session: WriteSessionDep,
     person: Annotated[
-        Principal, Depends(person_of(OPERATORS, back_to="/portal/operator/contracts"))
+        Principal, Depends(form_person_of(OPERATORS, back_to="/portal/operator/contracts"))
     ],
     number: str,
     action: str,
@@ -136,7 +136,7 @@ async def change_organisation(
     request: Request,
     session: WriteSessionDep,
     person: Annotated[
-        Principal, Depends(person_of(OPERATORS, back_to="/portal/operator/organisations"))
+        Principal, Depends(form_person_of(OPERATORS, back_to="/portal/operator/organisations"))
     ],
     number: str,
     action: str,
@@ -428,7 +428,7 @@ async def decide_nps_audit(
     request: Request,
     session: WriteSessionDep,
     person: Annotated[
-        Principal, Depends(person_of(OPERATORS, back_to="/portal/operator/nps-audits"))
+        Principal, Depends(form_person_of(OPERATORS, back_to="/portal/operator/nps-audits"))
     ],
     audit_id: str,
 ) -> Response:

@@ -110,6 +110,15 @@ async def logged_in_person(request: Request, session: ReadSessionDep) -> Princip
 MaybePerson = Annotated[Principal | None, Depends(logged_in_person)]
 
 
+async def posting_person(request: Request, session: WriteSessionDep) -> Principal | None:
+    """:func:`logged_in_person` for a form post, read in the request's write session (the
+    one the post's route asks for too: one session per post)."""
+    return await logged_in_person(request, session)
+
+
+MaybePostingPerson = Annotated[Principal | None, Depends(posting_person)]
+
+
 def to_login(request: Request, back_to: str | None = None) -> Response:
     """To the login page, which sends the person back to ``back_to`` (default: this page)
     afterwards; it says "your session ended" when a session cookie came along."""
@@ -203,7 +212,7 @@ async def login(
 @router.post("/portal/logout")
 async def logout(
     request: Request,
-    person: MaybePerson,
+    person: MaybePostingPerson,
     session: WriteSessionDep,
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
@@ -298,7 +307,7 @@ async def _show_consent(
 
 @router.post("/consent/{identifier}")
 async def decide_consent(
-    request: Request, person: MaybePerson, session: WriteSessionDep, identifier: str
+    request: Request, person: MaybePostingPerson, session: WriteSessionDep, identifier: str
 ) -> Response:
     if person is None:
         return to_login(request)
