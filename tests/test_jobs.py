@@ -35,6 +35,7 @@ async def register_and_publish(app: FastAPI, receiver: Receiver) -> int:
             esp.organisation_id,
             WebhookEndpointCreate(url=receiver.url),
             app.state.settings,
+            actor="test",
         )
         await session.commit()
     async with app.state.database.write_sessions() as session:

@@ -22,7 +22,7 @@ from datahub_api.accounts.service import LoginThrottle
 from datahub_api.api_docs import install_api_docs
 from datahub_api.audit.service import audit_refusal
 from datahub_api.auth.clients_router import router as clients_router
-from datahub_api.auth.grants import AccessGrants, check_principal
+from datahub_api.auth.grants import AccessGrants
 from datahub_api.auth.keys import KeyStore, key_source, warn_if_the_key_encryption_key_is_local
 from datahub_api.auth.rate_limit import ClientRateLimiter, RateLimitHeadersMiddleware
 from datahub_api.auth.router import router as auth_router
@@ -32,7 +32,7 @@ from datahub_api.capacity.router import router as capacity_router
 from datahub_api.client_address import ClientAddressMiddleware
 from datahub_api.contracts.router import router as contracts_router
 from datahub_api.db import create_database, normalize_database_url
-from datahub_api.deps import AppState, state_of
+from datahub_api.deps import AppState, check_grants, state_of
 from datahub_api.errors import (
     PROBLEM_SCHEMA,
     PayloadTooLarge,
@@ -260,8 +260,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         settings=settings,
         metrics=metrics,
         drain=Drain(),
-        principal_checks=[check_principal],
-        on_refusal=audit_refusal,
+        principal_checks=[check_grants],
         throttle_storage=throttles.storage,
         rate_limiter=throttles.rate_limiter,
         login_throttle=throttles.login_throttle,
@@ -276,7 +275,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     )
     register_face_renderer("/oauth2", render_oauth_error)
     register_face_renderer("/portal", render_portal_error)
-    install_error_handlers(app)
+    install_error_handlers(app, on_refusal=audit_refusal)
     install_not_modified(app)
     install_v3_face(app)
     install_api_docs(app)

@@ -1,12 +1,12 @@
-"""Engines, the two session types and the per-request session dependencies.
+"""Engines and the two session types (a request's sessions come from
+:data:`datahub_api.deps.WriteSessionDep` and :data:`~datahub_api.deps.ReadSessionDep`).
 
 ``ReadSession`` runs read-only transactions, on a streaming replica when one has replayed
 every change committed before the read began (:class:`ReadSessions`), else on the primary;
 ``WriteSession`` is the only type that may write, always on the primary. A repository
 function that writes takes a ``WriteSession``, so the type checker tells which endpoint may
-write. The request's write
-session is committed once, by its dependency, after the route returns and before the
-response is sent; services only ``flush()``.
+write. The request's write session is committed once, by its dependency, after the route
+returns and before the response is sent; services only ``flush()``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, Protocol
+from typing import Any, Protocol
 
-from fastapi import Depends, Request
 from sqlalchemy import Enum, MetaData, TextClause, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
@@ -471,12 +470,6 @@ def create_database(
     )
 
 
-async def get_database(request: Request) -> Database:
-    """The process's database (``async``: FastAPI would run a plain function in a thread)."""
-    database: Database = request.app.state.database
-    return database
-
-
 AfterCommit = Callable[[Any], Awaitable[None]]
 
 
@@ -493,30 +486,3 @@ async def commit_and_run_hooks(session: WriteSession, app: Any) -> None:
     await session.commit()
     for hook in session.info.pop("after_commit", []):
         await hook(app)
-
-
-async def _write_session(
-    request: Request,
-    database: Annotated[Database, Depends(get_database)],
-) -> AsyncIterator[WriteSession]:
-    async with database.write_sessions() as session:
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        else:
-            await commit_and_run_hooks(session, request.app)
-
-
-async def _read_session(
-    database: Annotated[Database, Depends(get_database)],
-) -> AsyncIterator[ReadSession]:
-    async with database.read_sessions() as session:
-        yield session
-
-
-# scope="function": the commit happens when the route returns, before the response is sent,
-# so a failed commit is an error answer and never a success answer for lost data.
-WriteSessionDep = Annotated[WriteSession, Depends(_write_session, scope="function")]
-ReadSessionDep = Annotated[ReadSession, Depends(_read_session, scope="function")]

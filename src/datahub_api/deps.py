@@ -2,12 +2,18 @@
 
 ``create_app`` builds one :class:`AppState` and makes it the app's ``state``; the lifespan
 fills in what exists only while the app runs (the database, the signing keys, the grants
-cache, the mandate-version listener, the job queue). A face reads the state through
-:func:`app_state` or one of the ``*Dep`` aliases below, never through untyped attributes.
+cache, the mandate-version listener, the job queue). Everything reads the state through
+:func:`app_state` or :func:`state_of`, never through untyped attributes.
+
+The layering: this module sits above what the state holds (the engines, the keys, the
+grants cache, ...) and below what reads it per request (the caller's principal in
+:mod:`datahub_api.auth.dependencies`, the request's sessions here): so a module the state
+holds never reads the state itself; whoever needs it at request time asks up here.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -15,12 +21,11 @@ from fastapi import Depends, Request
 from limits.aio.storage import Storage
 
 from datahub_api.accounts.service import LoginThrottle
-from datahub_api.auth.dependencies import PrincipalCheck
 from datahub_api.auth.grants import AccessGrants
 from datahub_api.auth.keys import KeyStore
+from datahub_api.auth.principal import Principal, PrincipalCheck
 from datahub_api.auth.rate_limit import ClientRateLimiter
-from datahub_api.db import Database
-from datahub_api.errors import RefusalListener
+from datahub_api.db import Database, ReadSession, WriteSession, commit_and_run_hooks
 from datahub_api.health.admission import Admission
 from datahub_api.health.draining import Drain
 from datahub_api.jobs import JobQueue
@@ -40,7 +45,6 @@ class AppState:
     metrics: Metrics
     drain: Drain
     principal_checks: list[PrincipalCheck]
-    on_refusal: RefusalListener
     throttle_storage: Storage
     rate_limiter: ClientRateLimiter
     login_throttle: LoginThrottle
@@ -67,24 +71,73 @@ def app_state(request: Request) -> AppState:
     return state_of(request.app)
 
 
-async def request_settings(request: Request) -> Settings:
-    return app_state(request).settings
+def _started(app: Any, name: str) -> object:
+    # After-commit hooks are handed the app, or outside a request the stand-in of
+    # jobs.commit (a state holding only the job queue): what either holds, or None.
+    return getattr(getattr(app, "state", None), name, None)
+
+
+def started_jobs(app: Any) -> JobQueue | None:
+    """The job queue of ``app`` once its lifespan has started it, else None (an after-commit
+    hook of an app without one queues nothing)."""
+    queue = _started(app, "jobs")
+    return queue if isinstance(queue, JobQueue) else None
+
+
+def started_database(app: Any) -> Database | None:
+    """The database of ``app`` once its lifespan has opened it, else None."""
+    database = _started(app, "database")
+    return database if isinstance(database, Database) else None
+
+
+def started_mandate_versions(app: Any) -> MandateVersions | None:
+    """The mandate-version cache of ``app`` once its lifespan has started it, else None."""
+    versions = _started(app, "mandate_versions")
+    return versions if isinstance(versions, MandateVersions) else None
+
+
+# --- the access grants, read at request time ------------------------------------------------
+
+
+async def check_grants(request: Request, principal: Principal) -> Principal:
+    """The principal check of the grants cache (:meth:`AccessGrants.admit`)."""
+    return await app_state(request).access_grants.admit(principal)
+
+
+async def reload_grants_after_commit(app: Any) -> None:
+    """After-commit hook of a change to organisations, contracts or clients: this process
+    sees its own change before it answers."""
+    await state_of(app).access_grants.reload()
+
+
+# --- the request's sessions -------------------------------------------------------------------
 
 
 async def request_database(request: Request) -> Database:
+    """The process's database (``async``: FastAPI would run a plain function in a thread)."""
     return app_state(request).database
 
 
-async def request_keys(request: Request) -> KeyStore:
-    return app_state(request).keys
-
-
-async def request_jobs(request: Request) -> JobQueue:
-    return app_state(request).jobs
-
-
-StateDep = Annotated[AppState, Depends(app_state)]
-SettingsDep = Annotated[Settings, Depends(request_settings)]
 DatabaseDep = Annotated[Database, Depends(request_database)]
-KeysDep = Annotated[KeyStore, Depends(request_keys)]
-JobsDep = Annotated[JobQueue, Depends(request_jobs)]
+
+
+async def _write_session(request: Request, database: DatabaseDep) -> AsyncIterator[WriteSession]:
+    async with database.write_sessions() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await commit_and_run_hooks(session, request.app)
+
+
+async def _read_session(database: DatabaseDep) -> AsyncIterator[ReadSession]:
+    async with database.read_sessions() as session:
+        yield session
+
+
+# scope="function": the commit happens when the route returns, before the response is sent,
+# so a failed commit is an error answer and never a success answer for lost data.
+WriteSessionDep = Annotated[WriteSession, Depends(_write_session, scope="function")]
+ReadSessionDep = Annotated[ReadSession, Depends(_read_session, scope="function")]

@@ -232,13 +232,13 @@ def allowed_methods(request: Request) -> list[str]:
     ]
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, *, on_refusal: RefusalListener | None = None) -> None:
+    """The problem+json answers; ``on_refusal`` hears every audited 401 and 403."""
+
     async def on_datahub_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DatahubError)
-        if exc.status in (401, 403) and exc.audited:
-            listener: RefusalListener | None = getattr(request.app.state, "on_refusal", None)
-            if listener is not None:
-                await listener(request, exc)
+        if exc.status in (401, 403) and exc.audited and on_refusal is not None:
+            await on_refusal(request, exc)
         return render(request, exc)
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:

@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from datahub_api.audit.models import AuditRecord
 from datahub_api.contracts.models import Channel
 from datahub_api.jobs import commit
 from datahub_api.nps.models import NpsAudit
@@ -369,6 +370,24 @@ async def test_an_audit_passed(app: FastAPI, client: httpx.AsyncClient, world: N
     assert [e["data"]["status"] for e in await events(client, world.a, "nps.audit_decided")] == [
         "accepted"
     ]
+    # The operator's and the ESP's actions are in the audit trail (the upload twice).
+    trail = await audit_trail(app, str(audit["id"]))
+    assert trail == [
+        "nps.audit_opened",
+        "nps.evidence_uploaded",
+        "nps.evidence_uploaded",
+        "nps.audit_accept",
+    ]
+
+
+async def audit_trail(app: FastAPI, target: str) -> list[str]:
+    async with app.state.database.read_sessions() as session:
+        rows = await session.scalars(
+            select(AuditRecord.action)
+            .where(AuditRecord.target == target, AuditRecord.action.like("nps.%"))
+            .order_by(AuditRecord.id)
+        )
+        return list(rows)
 
 
 async def test_an_audit_refused_finishes_the_mandate(

@@ -20,6 +20,7 @@ from datahub_api.settings import Settings
 from ..support.consent_world import Person, browser_login, field
 from ..support.esp_portal_world import AUTUMN, SPRING, EspWorld, make_esp_world, make_staff
 from ..support.parties import auth_headers, make_esp
+from ..support.portal import held_connections
 
 
 @pytest.fixture
@@ -325,6 +326,23 @@ async def test_api_clients_secret_shown_once_rotate_and_revoke(
         )
         assert empty_name.status_code == 422
         assert "Geef de client een naam." in empty_name.text
+    finally:
+        await staff.aclose()
+
+
+async def test_a_form_post_holds_one_session(app: FastAPI, esp_world: EspWorld) -> None:
+    """The page context of a form post is read in the post's write session: one connection
+    at a time, not a read session held beside the write session."""
+    staff = await browser(app, esp_world.staff_a)
+    try:
+        page = await staff.get("/portal/esp/clients")
+        async with held_connections(app) as held:
+            made = await staff.post(
+                "/portal/esp/clients",
+                data={"name": "One session", "csrf_token": field(page.text, "csrf_token")},
+            )
+        assert made.status_code == 201, made.text
+        assert held.most == 1
     finally:
         await staff.aclose()
 

@@ -24,7 +24,7 @@ from ..support.consent_world import (
     owner_mandate,
 )
 from ..support.parties import auth_headers
-from ..support.portal import no_trace, portal_browser, post_form
+from ..support.portal import held_connections, no_trace, portal_browser, post_form
 
 
 @pytest.fixture
@@ -235,6 +235,27 @@ async def test_logout_ends_the_session(app: FastAPI, world: ConsentWorld) -> Non
         left = await post_form(owner, "/portal/mandates", "/portal/logout")
         assert left.headers["location"] == "/portal/login"
         assert (await owner.get("/portal/mandates")).status_code == 303
+    finally:
+        await owner.aclose()
+
+
+async def test_form_posts_hold_one_session(app: FastAPI, world: ConsentWorld) -> None:
+    """A person's form post reads the person in the post's write session: one connection at
+    a time (the mail settings, then the logout)."""
+    owner = await portal_browser(app, "olga.owner")
+    try:
+        settings = await owner.get("/portal/mail-settings")
+        token = field(settings.text, "csrf_token")
+        async with held_connections(app) as held:
+            saved = await owner.post(
+                "/portal/mail-settings", data={"csrf_token": token, "language": "fr"}
+            )
+        assert saved.status_code in (200, 303), saved.text
+        assert held.most == 1
+        async with held_connections(app) as held:
+            left = await owner.post("/portal/logout", data={"csrf_token": token})
+        assert left.status_code == 303
+        assert held.most == 1
     finally:
         await owner.aclose()
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import event
 
 from datahub_api.brussels_days import day_start
 from datahub_api.sla import repository as sla_repository
@@ -13,6 +17,36 @@ from datahub_api.sla import repository as sla_repository
 from .consent_world import browser_login, field
 from .meter_data import day_rows
 from .parties import Esp
+
+
+class Held:
+    """The most connections of the primary's pool held at once (reads and writes share it
+    when there is no replica)."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.most = 0
+
+    def checkout(self, *_: Any) -> None:
+        self.now += 1
+        self.most = max(self.most, self.now)
+
+    def checkin(self, *_: Any) -> None:
+        self.now -= 1
+
+
+@asynccontextmanager
+async def held_connections(app: FastAPI) -> AsyncIterator[Held]:
+    """Counts what the primary's pool hands out while the block runs."""
+    pool = app.state.database.write_engine.sync_engine.pool
+    held = Held()
+    event.listen(pool, "checkout", held.checkout)
+    event.listen(pool, "checkin", held.checkin)
+    try:
+        yield held
+    finally:
+        event.remove(pool, "checkout", held.checkout)
+        event.remove(pool, "checkin", held.checkin)
 
 
 async def portal_browser(app: FastAPI, username: str) -> httpx.AsyncClient:

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from standardwebhooks import Webhook
 
+from datahub_api.audit.models import AuditRecord
 from datahub_api.events.event_types import MANDATE_APPROVED, MANDATE_REQUESTED
 from datahub_api.events.service import publish
 from datahub_api.jobs import JobQueue, commit, retry_stalled_jobs
@@ -494,6 +495,34 @@ async def test_disabling_cancels_pending_deliveries_and_delete_removes_the_log(
         await client.get(f"/api/v1/webhooks/{endpoint['id']}", headers=headers)
     ).status_code == 404
     assert await deliveries(app) == []
+
+
+async def test_each_change_of_an_endpoint_is_in_the_audit_trail(
+    app: FastAPI, client: httpx.AsyncClient, esp_a: Esp, receiver: Receiver
+) -> None:
+    headers = await auth_headers(client, esp_a)
+    endpoint = await register(client, headers, receiver.url)
+    path = f"/api/v1/webhooks/{endpoint['id']}"
+    assert (await client.patch(path, json={"description": "x"}, headers=headers)).status_code == 200
+    assert (await client.post(f"{path}/rotate-secret", headers=headers)).status_code == 200
+    assert (await client.post(f"{path}/test", headers=headers)).status_code == 202
+    assert (await client.delete(path, headers=headers)).status_code == 204
+    async with app.state.database.read_sessions() as session:
+        rows = await session.scalars(
+            select(AuditRecord)
+            .where(AuditRecord.action.like("webhook.%"), AuditRecord.target == str(endpoint["id"]))
+            .order_by(AuditRecord.id)
+        )
+        records = [(r.action, r.actor, r.outcome) for r in rows]
+    assert records == [
+        (action, esp_a.client_id, "ok")
+        for action in (
+            "webhook.register",
+            "webhook.change",
+            "webhook.rotate_secret",
+            "webhook.delete",
+        )
+    ]
 
 
 async def test_delivery_time_check_refuses_a_target_no_longer_allowed(

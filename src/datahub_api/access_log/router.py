@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from datahub_api.access_log import service
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
-from datahub_api.db import ReadSessionDep
+from datahub_api.deps import ReadSessionDep
 from datahub_api.errors import problem_responses
 from datahub_api.paging import cursor_int, encode_cursor
 

@@ -23,8 +23,7 @@ from datahub_api.access_points.schemas import (
 )
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Scope
-from datahub_api.db import ReadSessionDep, WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import PROBLEM_JSON, UnprocessableContent, UnsupportedMediaType
 from datahub_api.http_caching import ETAG_HEADER_DOC, NOT_MODIFIED_RESPONSE, json_response_with_etag
 from datahub_api.iso_dates import IsoDate

@@ -13,8 +13,7 @@ from datahub_api.accounts.schemas import LoginRequest, Me
 from datahub_api.auth.dependencies import authenticate
 from datahub_api.auth.principal import Principal
 from datahub_api.client_address import client_address
-from datahub_api.db import ReadSessionDep, WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import Unauthorized, problem_responses
 
 router = APIRouter(tags=["auth"])

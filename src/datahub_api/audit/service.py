@@ -18,7 +18,7 @@ from datahub_api.audit.models import AuditRecord
 from datahub_api.auth.principal import Principal
 from datahub_api.client_address import client_address, client_address_var
 from datahub_api.db import Database, WriteSession
-from datahub_api.deps import app_state
+from datahub_api.deps import app_state, started_database
 from datahub_api.errors import DatahubError, utf8_text
 from datahub_api.observability import request_id_var
 
@@ -125,7 +125,7 @@ async def audit_refusal(request: Request, error: Exception) -> None:
     actor = actor or getattr(request.state, "audit_actor", None) or "-"
     status = error.status if isinstance(error, DatahubError) else 0
     route = getattr(request.scope.get("route"), "path", request.url.path)
-    database = getattr(request.app.state, "database", None)
+    database = started_database(request.app)
     if database is None:  # an app without its lifespan (a test harness): nothing to write to
         return
     await record_refusal(

@@ -21,8 +21,8 @@ from datahub_api.auth.schemas import (
     ClientWithSecret,
     OperatorClientCreate,
 )
-from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.db import ReadSession
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import NotFound, UnprocessableContent, problem_responses
 from datahub_api.organisations import enterprise_number
 from datahub_api.organisations import repository as organisations_repository

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
@@ -19,11 +19,9 @@ from fastapi.security import OAuth2
 from datahub_api.accounts.service import SESSION_COOKIE, principal_from_cookie
 from datahub_api.auth import tokens
 from datahub_api.auth.principal import Principal
-from datahub_api.auth.rate_limit import ClientRateLimiter
+from datahub_api.auth.tokens import invalid_token
+from datahub_api.deps import app_state
 from datahub_api.errors import Forbidden, Unauthorized
-
-if TYPE_CHECKING:
-    from datahub_api.auth.keys import KeyStore
 
 logger = logging.getLogger(__name__)
 
@@ -55,18 +53,6 @@ bearer_scheme = OAuth2(
     auto_error=False,
 )
 
-# Extra checks on a verified token (revoked clients, terminated contracts, ...). Each may
-# raise Unauthorized or return a principal with fewer scopes.
-PrincipalCheck = Callable[[Request, Principal], Awaitable[Principal]]
-
-
-def invalid_token() -> Unauthorized:
-    """The one answer for every bad token: nothing in it helps an attacker."""
-    return Unauthorized(
-        "A valid access token is required.",
-        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-    )
-
 
 async def authenticate(
     request: Request,
@@ -78,8 +64,8 @@ async def authenticate(
         request.state.principal = principal
         await _spend_budget(request, principal)
         return principal
-    store: KeyStore = request.app.state.keys
-    issuer = request.app.state.settings.token_issuer
+    state = app_state(request)
+    store, issuer = state.keys, state.settings.token_issuer
     try:
         try:
             principal = tokens.verify(await store.current(), token.strip(), issuer=issuer)
@@ -91,7 +77,7 @@ async def authenticate(
     except tokens.InvalidToken as exc:
         logger.info("refused token: %s", exc)
         raise invalid_token() from None
-    for check in request.app.state.principal_checks:
+    for check in state.principal_checks:
         principal = await check(request, principal)
     request.state.principal = principal
     await _spend_budget(request, principal)
@@ -100,10 +86,9 @@ async def authenticate(
 
 async def _spend_budget(request: Request, principal: Principal) -> None:
     """One rate limit per caller, whether it came with a token or a session cookie."""
-    limiter: ClientRateLimiter = request.app.state.rate_limiter
-    state = await limiter.hit(principal.subject)
+    budget = await app_state(request).rate_limiter.hit(principal.subject)
     # Added to whatever response the route sends, by RateLimitHeadersMiddleware.
-    request.state.rate_limit_headers = state.headers()
+    request.state.rate_limit_headers = budget.headers()
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -118,7 +103,8 @@ async def _person_from_cookie(request: Request) -> Principal:
         raise Unauthorized(
             "A valid access token is required.", headers={"WWW-Authenticate": "Bearer"}
         )
-    async with request.app.state.database.read_sessions() as session:
+    state = app_state(request)
+    async with state.database.read_sessions() as session:
         principal = await principal_from_cookie(session, token)
     if principal is None:
         raise Unauthorized("Your session has ended; log in again.")
@@ -126,7 +112,7 @@ async def _person_from_cookie(request: Request) -> Principal:
         sent = request.headers.get(CSRF_HEADER)
         if not sent or not secrets.compare_digest(sent, principal.csrf_token or ""):
             raise Forbidden("Missing or wrong CSRF token.")
-    for check in request.app.state.principal_checks:
+    for check in state.principal_checks:
         principal = await check(request, principal)
     return principal
 

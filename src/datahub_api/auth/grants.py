@@ -19,11 +19,10 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
-from starlette.requests import Request
 
 from datahub_api.auth import repository as auth_repository
-from datahub_api.auth.dependencies import invalid_token
 from datahub_api.auth.principal import Principal, Role
+from datahub_api.auth.tokens import invalid_token
 from datahub_api.brussels_days import today_in_brussels
 from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts.repository import ACCESS_CHANGED_CHANNEL
@@ -96,6 +95,20 @@ class AccessGrants:
             narrowed = self._narrow(principal)
         return narrowed
 
+    async def admit(self, principal: Principal) -> Principal:
+        """The principal narrowed to its grants (:meth:`narrow`), or the refusal: a revoked
+        client's token is an invalid token; a person whose organisation may not act now is
+        refused outright (the same refusal as the portal's)."""
+        narrowed = await self.narrow(principal)
+        if narrowed is None:
+            if principal.user_id is not None:
+                raise Forbidden(
+                    "Your organisation may not use the service now (suspended, closed or not "
+                    "yet admitted by the grid operator)."
+                )
+            raise invalid_token()
+        return narrowed
+
     def _narrow(self, principal: Principal) -> Principal | None:
         if principal.subject in self.revoked_clients:
             return None
@@ -150,24 +163,3 @@ class AccessGrants:
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
-
-
-async def reload_after_commit(app: Any) -> None:
-    """After-commit hook: this process sees its own changes before it answers."""
-    grants: AccessGrants = app.state.access_grants
-    await grants.reload()
-
-
-async def check_principal(request: Request, principal: Principal) -> Principal:
-    grants: AccessGrants = request.app.state.access_grants
-    narrowed = await grants.narrow(principal)
-    if narrowed is None:
-        if principal.user_id is not None:
-            # A person's session is valid; their organisation may not act (suspended,
-            # closed or not yet admitted): the same refusal as the portal's.
-            raise Forbidden(
-                "Your organisation may not use the service now (suspended, closed or not yet "
-                "admitted by the grid operator)."
-            )
-        raise invalid_token()
-    return narrowed

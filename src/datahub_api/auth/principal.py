@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
+
+from starlette.requests import Request
 
 
 class Role(StrEnum):
@@ -67,3 +70,8 @@ class Principal:
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+# Extra checks on a verified token or session (revoked clients, terminated contracts, ...).
+# Each may raise Unauthorized or return a principal with fewer scopes.
+PrincipalCheck = Callable[[Request, Principal], Awaitable[Principal]]

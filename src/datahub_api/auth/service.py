@@ -22,7 +22,6 @@ from jose import JWTError, jwt
 
 from datahub_api.audit.service import record_action
 from datahub_api.auth import repository
-from datahub_api.auth.grants import reload_after_commit
 from datahub_api.auth.keys import Keyring
 from datahub_api.auth.models import ApiClient, ClientCertificate, ClientSecret
 from datahub_api.auth.principal import HEAD_END_SCOPES, OPERATOR_SCOPES, Principal, Role
@@ -31,6 +30,7 @@ from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts.scopes import scopes_for_channels
 from datahub_api.contracts.service import today_in_brussels
 from datahub_api.db import ReadSession, WriteSession, after_commit
+from datahub_api.deps import reload_grants_after_commit
 from datahub_api.errors import Conflict, DatahubError, UnprocessableContent
 from datahub_api.organisations import repository as organisations_repository
 from datahub_api.organisations.models import OrganisationStatus
@@ -138,7 +138,7 @@ async def revoke_client(
     record_action(session, actor=actor, action="client.revoke", target=client.client_id)
     await repository.revoke_client(session, client.id)
     await contracts_repository.notify_access_changed(session, client.organisation_id)
-    after_commit(session, reload_after_commit)
+    after_commit(session, reload_grants_after_commit)
 
 
 def certificate_thumbprint(certificate: x509.Certificate) -> str:

@@ -16,8 +16,7 @@ from datahub_api.auth import service
 from datahub_api.auth.models import ApiClient
 from datahub_api.auth.service import CLIENT_ASSERTION_TYPE, OAuthError, invalid_client
 from datahub_api.client_address import client_address
-from datahub_api.db import WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.deps import WriteSessionDep, app_state
 from datahub_api.errors import DatahubError
 from datahub_api.throttles.service import FailureThrottle
 

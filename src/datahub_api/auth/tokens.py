@@ -13,6 +13,7 @@ from jose import JWTError, jwt
 
 from datahub_api.auth.keys import ALGORITHM, Keyring
 from datahub_api.auth.principal import Principal, Role
+from datahub_api.errors import Unauthorized
 
 AUDIENCE = "datahub-api"
 CLOCK_SKEW_SECONDS = 30
@@ -28,6 +29,14 @@ class UnknownKey(InvalidToken):
     def __init__(self, kid: str) -> None:
         super().__init__("unknown key id")
         self.kid = kid
+
+
+def invalid_token() -> Unauthorized:
+    """The one answer for every bad token: nothing in it helps an attacker."""
+    return Unauthorized(
+        "A valid access token is required.",
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,14 @@ from datahub_api.capacity.schemas import MonthlyPeaksOut, csv_file, csv_file_nam
 from datahub_api.capacity.service import (
     MAX_MONTHS,
     MonthlyPeaks,
-    check_readable,
     own_monthly_peaks,
     parse_months,
     read_monthly_peaks,
 )
-from datahub_api.db import ReadSessionDep, WriteSessionDep
+from datahub_api.deps import ReadSessionDep, WriteSessionDep
 from datahub_api.errors import UnprocessableContent, problem_responses
-from datahub_api.meter_data import own_reads
-from datahub_api.meter_data.channels import API_CHANNELS, PORTAL_CHANNELS
+from datahub_api.meter_data import own_reads, reads
+from datahub_api.meter_data.channels import NATIVE
 from datahub_api.meter_data.fluvius_csv import content_disposition
 
 router = APIRouter(tags=["meter data"])
@@ -91,14 +90,11 @@ async def monthly_peaks(
         str | None, Query(alias="format", max_length=10, description="json (default) or csv")
     ] = None,
 ) -> Response:
-    channels = PORTAL_CHANNELS if principal.user_id is not None else API_CHANNELS
-    await check_readable(session, principal, ean, channels=channels)
+    gate = await reads.gate(session, principal, ean, NATIVE)
     if format_ not in (None, "json", "csv"):
         raise UnprocessableContent("`format` is json or csv.")
     months = parse_months(from_, to, month_start(today_in_brussels()))
-    peaks = await read_monthly_peaks(
-        session, principal, ean, months, channels=channels, face="native"
-    )
+    peaks = await read_monthly_peaks(session, gate, months)
     return _answer(peaks, format_)
 
 

@@ -10,10 +10,11 @@ stored peak is the whole month's. The cost is small: a year of one EAN's quarter
 is a few thousand day blocks read by primary key. What a correction changes is told on the
 change feed (:mod:`.corrections`, an event in the correction's own transaction).
 
-The gate is :mod:`datahub_api.mandates.access` (via :func:`authorize_and_record`, as every
-meter-data read): an approved mandate whose data service allows quarter-hours
-(``VH_kwartier_uur``, ``VH_onbepaald``) on the face's channels; the months are read inside its
-data period and released to the customer's tenure, and the read is written to the access log.
+The gate is the one of every meter-data read (:func:`datahub_api.meter_data.reads.gate`, on the
+face's channels): an approved mandate whose data service allows quarter-hours
+(``VH_kwartier_uur``, ``VH_onbepaald``); the months are read inside its data period and
+released to the customer's tenure (:func:`~datahub_api.meter_data.reads.granted`), and the
+read is written to the access log.
 A customer reading their own access point goes through
 :mod:`datahub_api.meter_data.own_reads` instead (their own days; not in the access log):
 :func:`own_monthly_peaks`.
@@ -29,7 +30,6 @@ from decimal import Decimal
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.models import EnergyType
 from datahub_api.access_points.repository import CustomerTenures
-from datahub_api.auth.principal import Principal
 from datahub_api.brussels_days import brussels_date, day_start
 from datahub_api.capacity import repository
 from datahub_api.capacity.peaks import (
@@ -45,15 +45,10 @@ from datahub_api.capacity.peaks import (
 from datahub_api.db import ReadSession, WriteSession
 from datahub_api.errors import Conflict, UnprocessableContent
 from datahub_api.iso_dates import OutOfRange, parse_month
-from datahub_api.mandates.access import (
-    ReadGrant,
-    authorize_read,
-    readable_grants,
-    readable_mandates,
-)
-from datahub_api.meter_data import own_reads
+from datahub_api.mandates.access import ReadGrant
+from datahub_api.meter_data import own_reads, reads
 from datahub_api.meter_data.granularity import Granularity
-from datahub_api.meter_data.reads import authorize_and_record
+from datahub_api.meter_data.reads import ReadGate
 from datahub_api.meter_data.series import ReadWindow
 
 MAX_MONTHS = 36
@@ -109,34 +104,22 @@ def parse_months(first_text: str | None, last_text: str | None, this_month: date
     return asked
 
 
-async def check_readable(
-    session: ReadSession, principal: Principal, ean: str, *, channels: tuple[str, ...]
-) -> None:
-    """The gate's early answer, before any parameter is looked at: the unknown-EAN 404
-    without a readable mandate of the caller on ``ean`` (so an ESP without one learns
-    nothing about the EAN from a 422)."""
-    await readable_mandates(session, principal, ean, channels=channels)
-
-
 async def read_monthly_peaks(
     session: WriteSession,
-    principal: Principal,
-    ean: str,
+    gate: ReadGate,
     months: Sequence[date],
     *,
-    channels: tuple[str, ...],
-    face: str,
     lenient: bool = False,
 ) -> MonthlyPeaks:
-    """The peaks of ``months`` (consecutive first days) of ``ean`` for an ESP, with the access
-    record of the read. Refusals are the gate's: 404 without a readable mandate, 403 when none
-    allows quarter-hours, or when the first or last month asked lies wholly outside the
-    mandate's data period (naming it). A month partly inside it, or partly the customer's, has
-    the peak of its quarter-hours that are, and says the others are missing. ``lenient`` (the
-    portal's 12-month chart): months wholly outside the data period are left out instead."""
-    grants = await readable_grants(
-        session, principal, ean, granularities=[Granularity.PT15M], channels=channels
-    )
+    """The peaks of ``months`` (consecutive first days) of the gate's EAN for an ESP, with the
+    access record of the read. Refusals are the gate's (:func:`reads.gate` answers the 404
+    before any parameter is looked at): 403 when no mandate allows quarter-hours, or when the
+    first or last month asked lies wholly outside the mandate's data period (naming it). A
+    month partly inside it, or partly the customer's, has the peak of its quarter-hours that
+    are, and says the others are missing. ``lenient`` (the portal's 12-month chart): months
+    wholly outside the data period are left out instead."""
+    ean = gate.ean
+    grants = await reads.grants_at(session, gate, Granularity.PT15M)
     point = await access_points_service.get_access_point(session, ean)
     if point.energy_type is not EnergyType.electricity:
         raise NotElectricity("Capacity peaks are measured on electricity access points.")
@@ -151,22 +134,12 @@ async def read_monthly_peaks(
     holds_ends = low < day_start(next_month(first)) and high > day_start(last)
     if high <= low or (not lenient and not holds_ends):
         # The gate's own 403, naming the data period (no grant holds the months asked).
-        await authorize_read(
-            session,
-            principal,
-            ean,
-            start=start,
-            end=end,
-            granularities=[Granularity.PT15M],
-            channels=channels,
-        )
+        await reads.refuse_unless_granted(session, gate, ReadWindow(start, end, Granularity.PT15M))
         low, high = start, end
     shown = [m for m in months if day_start(m) < high and day_start(next_month(m)) > low]
     context = max(day_start(add_months(shown[0], -(ROLLING_MONTHS - 1))), best.allowed_from)
     window = ReadWindow(context, high, Granularity.PT15M)
-    grant = await authorize_and_record(
-        session, principal, ean, window, channels=channels, face=face
-    )
+    grant = await reads.granted(session, gate, window)
     released = grant.released_part(window.start, window.end)
     return await _computed(session, ean, shown, context, released)
 

@@ -24,7 +24,7 @@ from datahub_api.contracts.schemas import (
     SubscriptionKeyOut,
 )
 from datahub_api.contracts.service import Transition
-from datahub_api.db import ReadSessionDep, WriteSessionDep
+from datahub_api.deps import ReadSessionDep, WriteSessionDep
 from datahub_api.errors import NotFound, problem_responses
 from datahub_api.idempotency.service import IdempotencyDep
 from datahub_api.organisations import repository as organisations_repository

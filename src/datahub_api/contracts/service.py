@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 from datahub_api.audit.service import record_action
 from datahub_api.auth import repository as auth_repository
-from datahub_api.auth.grants import reload_after_commit
 from datahub_api.auth.models import SubscriptionKey
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.contracts import repository
@@ -22,6 +21,7 @@ from datahub_api.contracts.models import (
 )
 from datahub_api.contracts.schemas import ContractApplication
 from datahub_api.db import WriteSession, after_commit
+from datahub_api.deps import reload_grants_after_commit
 from datahub_api.errors import Conflict, Forbidden, NotFound, UnprocessableContent
 from datahub_api.mail import service as mail_service
 from datahub_api.organisations.models import Organisation, OrganisationStatus
@@ -197,7 +197,7 @@ async def transition(
             payload={"number": contract.number, "reason": reason},
         )
     await repository.notify_access_changed(session, contract.organisation_id)
-    after_commit(session, reload_after_commit)
+    after_commit(session, reload_grants_after_commit)
     await session.flush()
     refreshed = await repository.get(session, principal, number)
     assert refreshed is not None
@@ -224,7 +224,7 @@ async def rotate_subscription_key(
     await auth_repository.revoke_subscription_keys(session, contract.id)
     key = await auth_repository.issue_subscription_key(session, contract)
     await repository.notify_access_changed(session, contract.organisation_id)
-    after_commit(session, reload_after_commit)
+    after_commit(session, reload_grants_after_commit)
     record_action(
         session, actor=principal, action="contract.rotate_subscription_key", target=number
     )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_any_scope
 from datahub_api.auth.principal import Principal, Scope
-from datahub_api.db import ReadSessionDep
+from datahub_api.deps import ReadSessionDep
 from datahub_api.errors import UnprocessableContent, problem_responses
 from datahub_api.events import repository
 from datahub_api.events.event_types import KNOWN_EVENT_TYPES

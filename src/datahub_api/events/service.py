@@ -14,7 +14,7 @@ from datahub_api.db import WriteSession
 from datahub_api.events import repository
 from datahub_api.events.event_types import KNOWN_EVENT_TYPES
 from datahub_api.events.models import Event
-from datahub_api.webhooks import service as webhooks_service
+from datahub_api.webhooks import deliveries as webhook_deliveries
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 
@@ -54,7 +54,7 @@ async def publish(
         event_type=type,
         payload=payload,
     )
-    await webhooks_service.plan_deliveries(session, event)
+    await webhook_deliveries.plan_deliveries(session, event)
     for listener in EVENT_LISTENERS:
         await listener(session, event)
     return event
@@ -96,5 +96,5 @@ async def publish_many(session: WriteSession, events: Sequence[EventToPublish]) 
     event_ids = await repository.add_many(
         session, repository.NewEvents(organisation_ids, positions, types, payloads)
     )
-    await webhooks_service.plan_event_deliveries(session, event_ids, organisation_ids, types)
+    await webhook_deliveries.plan_event_deliveries(session, event_ids, organisation_ids, types)
     return event_ids

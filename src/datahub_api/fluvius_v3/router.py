@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse
 from datahub_api.access_points import service as access_points_service
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.contracts.models import Channel
-from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.db import ReadSession
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import DatahubError
 from datahub_api.fluvius_v3 import energy
 from datahub_api.fluvius_v3 import repository as v3_repository
@@ -39,6 +39,7 @@ from datahub_api.mandates.models import (
 )
 from datahub_api.mandates.query import parse_instant
 from datahub_api.meter_data import reads
+from datahub_api.meter_data.channels import V3
 
 router = APIRouter(prefix="/v3/api", tags=["Fluvius v3"])
 
@@ -422,7 +423,7 @@ async def _read_gate(
             session,
             principal,
             ean,
-            reads.V3,
+            V3,
             reference_number=reference_number or None,
             data_service_types=services,
         )
@@ -486,8 +487,7 @@ async def get_installation(
             session,
             principal,
             ean,
-            channels=reads.V3.channels,
-            face=reads.V3.name,
+            V3,
             reference_number=reference_number or None,
         )
     except UnknownOrNotYours:

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Scope
-from datahub_api.db import WriteSessionDep
+from datahub_api.deps import WriteSessionDep
 from datahub_api.errors import UnprocessableContent, problem_responses
 from datahub_api.gas_calorific import service
 

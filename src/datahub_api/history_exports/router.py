@@ -14,8 +14,7 @@ from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.brussels_days import today_in_brussels
-from datahub_api.db import ReadSessionDep, WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import problem_responses
 from datahub_api.history_exports import repository
 from datahub_api.history_exports.models import HistoryExport, HistoryExportItem

@@ -25,6 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 from datahub_api.db import WriteSession, after_commit
+from datahub_api.deps import started_jobs
 from datahub_api.history_exports import repository
 from datahub_api.history_exports.service import build, requests
 from datahub_api.jobs import JobQueue, commit
@@ -53,7 +54,7 @@ def build_after_commit(session: WriteSession, export_id: int) -> None:
     """Queue the build once the request's transaction has committed."""
 
     async def enqueue(app: Any) -> None:
-        queue = getattr(app.state, "jobs", None)
+        queue = started_jobs(app)
         if queue is not None:
             await enqueue_build(queue, export_id)
 

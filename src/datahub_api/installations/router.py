@@ -12,12 +12,12 @@ from datahub_api.access_points.ean import Ean
 from datahub_api.access_points.schemas import InstallationBody
 from datahub_api.auth.dependencies import require_any_scope, require_scopes
 from datahub_api.auth.principal import Principal, Role, Scope
-from datahub_api.db import WriteSessionDep
+from datahub_api.deps import WriteSessionDep
 from datahub_api.errors import problem_responses
 from datahub_api.http_caching import ETAG_HEADER_DOC, NOT_MODIFIED_RESPONSE, json_response_with_etag
 from datahub_api.installations import service
 from datahub_api.installations.schemas import InstallationOut
-from datahub_api.meter_data.channels import API_CHANNELS, PORTAL_CHANNELS
+from datahub_api.meter_data.channels import NATIVE
 
 router = APIRouter(tags=["installation data"])
 
@@ -70,10 +70,7 @@ async def installation(
     if principal.role is Role.operator and Scope.operator_access_points in principal.scopes:
         facts = await service.registry_installation(session, ean)
     else:
-        channels = PORTAL_CHANNELS if principal.user_id is not None else API_CHANNELS
-        facts = await service.read_installation(
-            session, principal, ean, channels=channels, face="native"
-        )
+        facts = await service.read_installation(session, principal, ean, NATIVE)
     return json_response_with_etag(request, InstallationOut.of(facts))
 
 

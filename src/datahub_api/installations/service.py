@@ -1,6 +1,9 @@
 """Reading installation facts: an ESP under an ``IG`` mandate (the gate of
-:func:`~datahub_api.mandates.access.authorize_installation_read`, with an access record the
-customer sees), or an operator (the registry as it is).
+:func:`~datahub_api.mandates.access.authorize_installation_read` on the face's channels, its
+:class:`~datahub_api.meter_data.channels.ReadFace` as every read's, with an access record the
+customer sees), or an operator (the registry as it is). Not through
+:mod:`datahub_api.meter_data.reads`: that reads series (and gas calorific values, a domain
+independent of this one); here the gate is the whole read.
 
 Installation facts describe the installation *now*, so there is no period to ask: an ESP
 gets them while its mandate runs and the customer who gave it still holds the access point,
@@ -28,6 +31,7 @@ from datahub_api.brussels_days import day_start
 from datahub_api.db import ReadSession, WriteSession
 from datahub_api.mandates.access import UnknownOrNotYours, authorize_installation_read
 from datahub_api.mandates.models import DataServiceType
+from datahub_api.meter_data.channels import ReadFace
 
 ACCESS_LOG_GRANULARITY = DataServiceType.installation.value
 """What the access log says was read (``IG``)."""
@@ -77,17 +81,21 @@ async def read_installation(
     session: WriteSession,
     principal: Principal,
     ean: str,
+    face: ReadFace,
     *,
-    channels: Sequence[str],
-    face: str,
     reference_number: str | None = None,
     now: datetime | None = None,
 ) -> InstallationFacts:
-    """The installation facts an ESP may read now, with the read's access record added to
-    the request's transaction; the refusals of :func:`authorize_installation_read`."""
+    """The installation facts an ESP may read now on ``face``, with the read's access record
+    added to the request's transaction; the refusals of :func:`authorize_installation_read`."""
     now = now or datetime.now(UTC)
     grant = await authorize_installation_read(
-        session, principal, ean, now=now, channels=channels, reference_number=reference_number
+        session,
+        principal,
+        ean,
+        now=now,
+        channels=face.channels_for(principal),
+        reference_number=reference_number,
     )
     access_point = await access_points_service.find_installation(session, ean)
     if access_point is None:  # a mandate always names a registered access point
@@ -99,7 +107,7 @@ async def read_installation(
         start=now,
         end=now,
         granularity=ACCESS_LOG_GRANULARITY,
-        face=face,
+        face=face.name,
     )
     return facts_of(access_point, window=(grant.released_from, grant.released_to))
 

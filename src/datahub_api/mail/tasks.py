@@ -34,6 +34,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from datahub_api.db import WriteSession
+from datahub_api.deps import started_jobs
 from datahub_api.events import service as events_service
 from datahub_api.events.event_types import HISTORY_EXPORT_READY, NPS_AUDIT_REQUESTED
 from datahub_api.events.models import Event
@@ -101,7 +102,7 @@ def _notice_new_mail(session: Session, flush_context: Any) -> None:
 
         async def queue_sends(app: Any) -> None:
             ids, pending[:] = list(pending), []
-            queue = getattr(app.state, "jobs", None)
+            queue = started_jobs(app)
             if queue is not None:
                 await enqueue_sends(queue, ids)
 

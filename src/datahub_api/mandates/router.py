@@ -15,8 +15,8 @@ from datahub_api.accounts.models import Account
 from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_any_scope, require_scopes
 from datahub_api.auth.principal import Principal, Role, Scope
-from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.db import ReadSession
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import Forbidden, NotFound, problem_responses
 from datahub_api.http_caching import (
     ETAG_HEADER_DOC,

@@ -18,7 +18,8 @@ from datahub_api.auth.principal import Principal, Role
 from datahub_api.brussels_days import brussels_date, day_start, today_in_brussels
 from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts.models import Channel, ContractStatus
-from datahub_api.db import ReadSession, WriteSession
+from datahub_api.db import ReadSession, WriteSession, after_commit
+from datahub_api.deps import started_mandate_versions
 from datahub_api.errors import (
     Conflict,
     Forbidden,
@@ -27,7 +28,7 @@ from datahub_api.errors import (
     UnprocessableContent,
 )
 from datahub_api.events.service import publish
-from datahub_api.mandates import repository, tenure, versions
+from datahub_api.mandates import repository, tenure
 from datahub_api.mandates.models import (
     CoConsentStatus,
     CoConsentTask,
@@ -130,9 +131,17 @@ def default_expiration(period_to: datetime, given_at: datetime) -> datetime:
     return max(period_to, given_at + MIN_ACCESS_AFTER_CONSENT)
 
 
+async def _forget_versions(app: Any) -> None:
+    """After-commit hook: this process forgets its cached mandate versions at once (its own
+    change is then seen before the notification arrives)."""
+    versions = started_mandate_versions(app)
+    if versions is not None:
+        versions.forget()
+
+
 async def _announce(session: WriteSession, mandate: Mandate, event: str) -> None:
     await repository.bump_organisation_version(session, mandate.organisation_id)
-    versions.forget_after_commit(session)
+    after_commit(session, _forget_versions)
     for listener in MANDATE_EVENT_LISTENERS:
         await listener(session, mandate, event)
 

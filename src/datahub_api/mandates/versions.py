@@ -23,11 +23,10 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import asyncpg
 
-from datahub_api.db import Database, WriteSession, after_commit, libpq_url
+from datahub_api.db import Database, libpq_url
 from datahub_api.mandates import repository
 
 logger = logging.getLogger(__name__)
@@ -128,15 +127,3 @@ class MandateVersions:
             self.forget(int(payload))
         except ValueError:
             self.forget()
-
-
-async def _forget_after_commit(app: Any) -> None:
-    versions: MandateVersions | None = getattr(app.state, "mandate_versions", None)
-    if versions is not None:
-        versions.forget()
-
-
-def forget_after_commit(session: WriteSession) -> None:
-    """This process forgets cached versions once ``session`` commits (its own changes are
-    then seen at once, before the notification arrives)."""
-    after_commit(session, _forget_after_commit)

@@ -10,8 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
-from datahub_api.db import WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.deps import WriteSessionDep, app_state
 from datahub_api.errors import problem_responses
 from datahub_api.http_caching import ETAG_HEADER_DOC, NOT_MODIFIED_RESPONSE, conditional_response
 from datahub_api.meter_data import changes

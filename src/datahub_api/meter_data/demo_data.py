@@ -36,7 +36,7 @@ from datahub_api.demo.world import DemoWorldBuilder
 from datahub_api.errors import DatahubError
 from datahub_api.meter_data import repository
 from datahub_api.meter_data.blocks import BlockRecord, expected_slots
-from datahub_api.meter_data.channels import API_CHANNELS
+from datahub_api.meter_data.channels import NATIVE
 from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import (
     BLOCKS_TABLE,
@@ -601,10 +601,7 @@ async def seed_featured_reads(session: WriteSession, world: DemoWorldBuilder) ->
             for step in (Granularity.PT15M, Granularity.P1D):
                 window = ReadWindow(day_start(day), day_start(day + timedelta(days=1)), step)
                 try:
-                    await authorize_and_record(
-                        session, reader, featured["ean"], window, channels=API_CHANNELS,
-                        face="native",
-                    )  # fmt: skip
+                    await authorize_and_record(session, reader, featured["ean"], window, NATIVE)
                     break
                 except DatahubError:
                     continue

@@ -29,9 +29,10 @@ from datahub_api.access_points.models import EnergyType
 from datahub_api.auth.principal import Principal
 from datahub_api.db import Database, ReadSession, WriteSession
 from datahub_api.errors import DatahubError, Forbidden, NotFound, UnprocessableContent
+from datahub_api.meter_data.channels import BULK
 from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import Direction, Register
-from datahub_api.meter_data.reads import BULK, Release, authorize_and_record, series_by_month
+from datahub_api.meter_data.reads import Release, authorize_and_record, series_by_month
 from datahub_api.meter_data.series import (
     ReadWindow,
     Series,
@@ -79,9 +80,7 @@ async def authorize_eans(
     for ean in unique:
         own = window.as_gas() if kinds.get(ean) is EnergyType.gas else window
         try:
-            grant = await authorize_and_record(
-                session, principal, ean, own, channels=BULK.channels, face=BULK.name
-            )
+            grant = await authorize_and_record(session, principal, ean, own, BULK)
         except (NotFound, Forbidden) as refused:
             answers.append(EanAnswer(ean, refused))
         else:

@@ -10,8 +10,7 @@ from fastapi.responses import StreamingResponse
 from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
-from datahub_api.db import WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.deps import WriteSessionDep, app_state
 from datahub_api.errors import problem_responses
 from datahub_api.meter_data import query
 from datahub_api.meter_data.granularity import Granularity

@@ -19,10 +19,11 @@ from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.models import AccessPoint, EnergyType
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
-from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.db import ReadSession
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import DatahubError, UnprocessableContent, problem_responses
 from datahub_api.meter_data import own_reads, reads
+from datahub_api.meter_data.channels import NATIVE
 from datahub_api.meter_data.fluvius_csv import (
     XLSX_LAST_ROW,
     ExportedAccessPoint,
@@ -129,7 +130,7 @@ async def native_gate(
 ) -> ReadGate:
     """The read service's gate on this face, run before the route's own parameters are
     validated: an EAN without a readable mandate answers like an unknown one (404)."""
-    return await reads.gate(session, principal, ean, reads.NATIVE)
+    return await reads.gate(session, principal, ean, NATIVE)
 
 
 @router.get(

@@ -46,7 +46,7 @@ from datahub_api.mandates.access import (
 from datahub_api.mandates.models import DataServiceType, Mandate
 from datahub_api.meter_data import repository
 from datahub_api.meter_data.blocks import DayBlock
-from datahub_api.meter_data.channels import API_CHANNELS, PORTAL_CHANNELS
+from datahub_api.meter_data.channels import ReadFace
 from datahub_api.meter_data.fluvius_csv import (
     ExportedAccessPoint,
     TariffCalendar,
@@ -65,28 +65,6 @@ from datahub_api.meter_data.series import (
 )
 
 # --- faces and the gate ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReadFace:
-    """A face that serves metering data: its name in the access log and the mandate channels
-    it serves. ``person_channels``: what a signed-in person reads on it (the native API
-    serves a portal session what the portal serves)."""
-
-    name: str
-    channels: tuple[str, ...]
-    person_channels: tuple[str, ...] | None = None
-
-    def channels_for(self, principal: Principal) -> tuple[str, ...]:
-        if self.person_channels is not None and principal.user_id is not None:
-            return self.person_channels
-        return self.channels
-
-
-NATIVE = ReadFace("native", API_CHANNELS, person_channels=PORTAL_CHANNELS)
-V3 = ReadFace("v3", API_CHANNELS)
-BULK = ReadFace("api-v1", API_CHANNELS)
-PORTAL = ReadFace("portal", PORTAL_CHANNELS)
 
 
 @dataclass(frozen=True)
@@ -164,7 +142,7 @@ async def defaults(session: ReadSession, gate: ReadGate, granularity: Granularit
     """The day shown without a date (:func:`newest_day` inside the mandates' data periods,
     of the days they release) and the grants at ``granularity``."""
     try:
-        grants = await _grants(session, gate, granularity)
+        grants = await grants_at(session, gate, granularity)
     except Forbidden:  # no mandate allows the step: the gate refuses it when read
         return Defaults(newest_day(None, []), ())
     last = max(brussels_date(g.allowed_to - timedelta(microseconds=1)) for g in grants)
@@ -221,9 +199,10 @@ def widest_allowed(window: ReadWindow, grants: Sequence[ReadGrant]) -> ReadWindo
     return window if best is None else best
 
 
-async def _grants(
+async def grants_at(
     session: ReadSession, gate: ReadGate, granularity: Granularity
 ) -> list[ReadGrant]:
+    """The grants of the gate's mandates that allow ``granularity`` (403 when none does)."""
     return await readable_grants(
         session,
         gate.principal,
@@ -243,14 +222,13 @@ async def authorize_and_record(
     principal: Principal,
     ean: str,
     window: ReadWindow,
+    face: ReadFace,
     *,
-    channels: tuple[str, ...],
-    face: str,
     reference_number: str | None = None,
     data_service_types: Sequence[DataServiceType] = (),
 ) -> ReadGrant:
-    """The grant for reading ``window`` of ``ean`` (or the refusal), with the read's access
-    record added to the request's transaction. ``reference_number`` and
+    """The grant for reading ``window`` of ``ean`` on ``face`` (or the refusal), with the
+    read's access record added to the request's transaction. ``reference_number`` and
     ``data_service_types`` limit the mandates that may grant it."""
     grant = await authorize_read(
         session,
@@ -259,7 +237,7 @@ async def authorize_and_record(
         start=window.start,
         end=window.end,
         granularities=[window.granularity],
-        channels=channels,
+        channels=face.channels_for(principal),
         reference_number=reference_number,
         data_service_types=data_service_types,
     )
@@ -272,7 +250,7 @@ async def authorize_and_record(
             start=released[0],
             end=released[1],
             granularity=window.granularity.value,
-            face=face,
+            face=face.name,
         )
     return grant
 
@@ -281,17 +259,37 @@ async def grant_for(session: WriteSession, gate: ReadGate, window: ReadWindow) -
     """What the gate's caller may read of ``window`` (of several mandates, the one releasing
     most of it; 403 naming the data period or the data services when none covers it), with
     the read's access record added to the request's transaction."""
-    grant = await authorize_and_record(
+    return Release.of(await granted(session, gate, window))
+
+
+async def granted(session: WriteSession, gate: ReadGate, window: ReadWindow) -> ReadGrant:
+    """:func:`grant_for` as the grant itself (its data period and released instants), for
+    a service that reads through it (the capacity peaks)."""
+    return await authorize_and_record(
         session,
         gate.principal,
         gate.ean,
         window,
-        channels=gate.channels,
-        face=gate.face.name,
+        gate.face,
         reference_number=gate.reference_number,
         data_service_types=gate.data_service_types,
     )
-    return Release.of(grant)
+
+
+async def refuse_unless_granted(session: ReadSession, gate: ReadGate, window: ReadWindow) -> None:
+    """The gate's refusal of ``window`` (403 naming the data period or the data services),
+    when no mandate grants it; nothing is recorded."""
+    await authorize_read(
+        session,
+        gate.principal,
+        gate.ean,
+        start=window.start,
+        end=window.end,
+        granularities=[window.granularity],
+        channels=gate.channels,
+        reference_number=gate.reference_number,
+        data_service_types=gate.data_service_types,
+    )
 
 
 # --- the series --------------------------------------------------------------------------------
@@ -517,7 +515,7 @@ async def inserted_pieces(
     pieces: list[Piece] = []
     read_days: set[date] = set()
     for granularity in granularities:
-        grants = await _grants(session, gate, granularity)
+        grants = await grants_at(session, gate, granularity)
         days_of: dict[int, list[date]] = {}
         for day in touched:
             for index, grant in enumerate(grants):

@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
-from datahub_api.db import WriteSessionDep, after_commit
-from datahub_api.deps import app_state, state_of
+from datahub_api.db import after_commit
+from datahub_api.deps import WriteSessionDep, app_state, state_of
 from datahub_api.errors import PROBLEM_JSON, UnsupportedMediaType
 from datahub_api.idempotency.service import MAX_KEY_LENGTH, Idempotency
 from datahub_api.meter_data import service

@@ -10,12 +10,11 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from datahub_api.access_log.service import record_file_read
-from datahub_api.audit.service import record_action
 from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
-from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.db import ReadSession
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import NotFound, PayloadTooLarge, problem_responses
 from datahub_api.http_caching import NOT_MODIFIED_RESPONSE, json_response_with_etag
 from datahub_api.idempotency.service import IdempotencyDep
@@ -421,12 +420,6 @@ async def upload_evidence(
     upload = await audits.upload_evidence(
         session, principal, mandate_id, content, request.headers.get("content-type"), rules
     )
-    record_action(
-        session,
-        actor=principal,
-        action="nps.evidence_uploaded",
-        target=str(upload.audit.id),
-    )
     return await _audit_out(session, organisation_id, upload.audit)
 
 
@@ -462,10 +455,7 @@ async def open_audit(
 ) -> AuditOut:
     """The ESP gets `nps.audit_requested` (change feed and webhooks) and has
     `DATAHUB_NPS_AUDIT_DAYS` (14) days to upload the document."""
-    audit = await audits.open_audit(
-        session, mandate_id, actor=principal.subject, rules=audit_rules(request)
-    )
-    record_action(session, actor=principal, action="nps.audit_opened", target=str(audit.id))
+    audit = await audits.request_audit(session, principal, mandate_id, audit_rules(request))
     return await _audit_out(session, None, audit)
 
 

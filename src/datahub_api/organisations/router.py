@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
-from datahub_api.db import ReadSessionDep, WriteSessionDep
+from datahub_api.deps import ReadSessionDep, WriteSessionDep
 from datahub_api.errors import NotFound, problem_responses
 from datahub_api.organisations import enterprise_number, repository, service
 from datahub_api.organisations.models import Organisation, OrganisationStatusChange

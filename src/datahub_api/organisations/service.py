@@ -9,11 +9,12 @@ from datahub_api.accounts import service as accounts_service
 from datahub_api.accounts.models import Account, AccountRole
 from datahub_api.accounts.passwords import hash_password
 from datahub_api.audit.service import record_action
-from datahub_api.auth.grants import AccessGrants, reload_after_commit
+from datahub_api.auth.grants import AccessGrants
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts.scopes import BASE_ESP_SCOPES
 from datahub_api.db import ReadSession, WriteSession, after_commit
+from datahub_api.deps import reload_grants_after_commit
 from datahub_api.errors import Conflict, NotFound, UnprocessableContent
 from datahub_api.events import service as events_service
 from datahub_api.events.event_types import ORGANISATION_RESUMED, ORGANISATION_SUSPENDED
@@ -47,7 +48,7 @@ async def create(
     repository.add(session, organisation)
     await session.flush()
     await contracts_repository.notify_access_changed(session, organisation.id)
-    after_commit(session, reload_after_commit)
+    after_commit(session, reload_grants_after_commit)
     if actor is not None:
         record_action(
             session, actor=actor, action="organisation.create", target=body.enterprise_number
@@ -136,7 +137,7 @@ async def approve(session: WriteSession, actor: Principal | str, number: str) ->
     organisation.status = OrganisationStatus.active
     await session.flush()
     await contracts_repository.notify_access_changed(session, organisation.id)
-    after_commit(session, reload_after_commit)
+    after_commit(session, reload_grants_after_commit)
     record_action(session, actor=actor, action="organisation.approve", target=number)
     return organisation
 
@@ -197,7 +198,7 @@ async def _change_status(
     )
     # Every process narrows the organisation's tokens and sessions at once (NOTIFY on commit).
     await contracts_repository.notify_access_changed(session, organisation.id)
-    after_commit(session, reload_after_commit)
+    after_commit(session, reload_grants_after_commit)
     return organisation, change
 
 

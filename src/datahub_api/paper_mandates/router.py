@@ -9,8 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
-from datahub_api.db import ReadSessionDep, WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import problem_responses
 from datahub_api.nps.service import audits as nps_audits
 from datahub_api.paper_mandates import service

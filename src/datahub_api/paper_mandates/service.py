@@ -38,6 +38,7 @@ from datahub_api.accounts import repository as accounts_repository
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.brussels_days import brussels_date, day_start
 from datahub_api.db import Database, ReadSession, WriteSession, after_commit
+from datahub_api.deps import started_jobs
 from datahub_api.errors import Conflict, Forbidden, NotFound, TooManyRequests
 from datahub_api.mandates import repository as mandates_repository
 from datahub_api.mandates import service as mandates_service
@@ -130,7 +131,7 @@ async def registrar(session: ReadSession, organisation_id: int, actor: str) -> R
 
 
 async def _defer_checks(app: Any) -> None:
-    queue = getattr(app.state, "jobs", None)
+    queue = started_jobs(app)
     if queue is not None:
         await queue.defer(CHECK_TASK, queueing_lock=CHECK_TASK)
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from datahub_api.auth.principal import Principal
 from datahub_api.brussels_days import in_brussels
 from datahub_api.capacity.peaks import MINIMUM_KW, ROLLING_MONTHS, add_months, month_start
 from datahub_api.capacity.service import (
@@ -26,6 +25,7 @@ from datahub_api.capacity.service import (
 )
 from datahub_api.db import WriteSession
 from datahub_api.errors import DatahubError, NotFound
+from datahub_api.meter_data.reads import ReadGate
 from datahub_api.portal.svg_chart import MONTH_NAMES, MONTHS, Axis, Chart, Frame, Slot, bars, number
 
 FRAME = Frame(width=760, height=320, left=64, bottom=54)
@@ -175,21 +175,16 @@ def months_up_to(day: date) -> list[date]:
 
 async def peaks_section(
     session: WriteSession,
-    principal: Principal,
-    ean: str,
+    gate: ReadGate,
     day: date,
     words: Mapping[str, str],
     language: str,
-    *,
-    channels: tuple[str, ...],
 ) -> PeaksSection:
     """The peaks of the :data:`ROLLING_MONTHS` months up to the month of ``day``, read (and
     logged) in ``session``; a refusal of the gate becomes the section's note."""
     months = months_up_to(day)
     try:
-        peaks = await read_monthly_peaks(
-            session, principal, ean, months, channels=channels, face="portal", lenient=True
-        )
+        peaks = await read_monthly_peaks(session, gate, months, lenient=True)
     except NotFound:
         raise
     except DatahubError as refused:

@@ -15,15 +15,14 @@ from datahub_api.access_log import sharing
 from datahub_api.access_points import service as access_points_service
 from datahub_api.accounts import repository as accounts_repository
 from datahub_api.auth.principal import Principal
-from datahub_api.db import ReadSessionDep, WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import Conflict, Gone, NotFound, UnprocessableContent
 from datahub_api.mandates import repository as mandates_repository
 from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates.router import co_consent_out
 from datahub_api.nps.service import audits as nps_audits
 from datahub_api.paper_mandates import service as paper_service
-from datahub_api.portal.pages import PEOPLE, checked_form, message, page, person_of
+from datahub_api.portal.pages import PEOPLE, checked_form, form_person_of, message, page, person_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -78,7 +77,7 @@ def _paper_context(
 async def revoke_mandate(
     request: Request,
     session: WriteSessionDep,
-    person: Annotated[Principal, Depends(person_of(PEOPLE, back_to=REVOKE_PAGES[0]))],
+    person: Annotated[Principal, Depends(form_person_of(PEOPLE, back_to=REVOKE_PAGES[0]))],
     mandate_id: str,
 ) -> Response:
     back = REVOKE_PAGES[0]
@@ -128,7 +127,7 @@ async def co_consent_inbox(
 async def contest_paper_mandate(
     request: Request,
     session: WriteSessionDep,
-    person: Annotated[Principal, Depends(person_of(PEOPLE, back_to=PAPER_PAGES[0]))],
+    person: Annotated[Principal, Depends(form_person_of(PEOPLE, back_to=PAPER_PAGES[0]))],
     mandate_id: str,
 ) -> Response:
     """The contest form of a paper mandate (on the inbox and the mandates page)."""
@@ -159,7 +158,7 @@ async def contest_paper_mandate(
 async def decide_co_consent(
     request: Request,
     session: WriteSessionDep,
-    person: Annotated[Principal, Depends(person_of(PEOPLE, back_to="/portal/co-consents"))],
+    person: Annotated[Principal, Depends(form_person_of(PEOPLE, back_to="/portal/co-consents"))],
     task_id: str,
 ) -> Response:
     back = "/portal/co-consents"

@@ -14,12 +14,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from datahub_api.auth.principal import Principal, Role
-from datahub_api.db import ReadSessionDep, WriteSession, WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.db import WriteSession
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.mail import service as mail_service
 from datahub_api.mail.models import Language
 from datahub_api.portal.i18n import language_of, texts
-from datahub_api.portal.pages import checked_form, message, page, person_of
+from datahub_api.portal.pages import checked_form, form_person_of, message, page, person_of
 from datahub_api.portal.router import render
 
 router = APIRouter(include_in_schema=False)
@@ -144,7 +144,9 @@ async def _settings_page(
 async def save_mail_settings(
     request: Request,
     session: WriteSessionDep,
-    person: Annotated[Principal, Depends(person_of(SETTINGS_FOR, back_to="/portal/mail-settings"))],
+    person: Annotated[
+        Principal, Depends(form_person_of(SETTINGS_FOR, back_to="/portal/mail-settings"))
+    ],
 ) -> Response:
     back = "/portal/mail-settings"
     form = await checked_form(request, person, back_to=back)

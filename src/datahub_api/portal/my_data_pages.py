@@ -17,8 +17,8 @@ from datahub_api.access_points.models import EnergyType
 from datahub_api.access_points.repository import CustomerTenures
 from datahub_api.auth.principal import Principal
 from datahub_api.capacity.service import own_monthly_peaks
-from datahub_api.db import ReadSession, ReadSessionDep
-from datahub_api.deps import app_state
+from datahub_api.db import ReadSession
+from datahub_api.deps import ReadSessionDep, app_state
 from datahub_api.errors import NotFound
 from datahub_api.meter_data import own_reads
 from datahub_api.meter_data.fluvius_csv import TariffCalendar, exported_access_point

@@ -20,8 +20,8 @@ from datahub_api.brussels_days import today_in_brussels
 from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts import service as contracts_service
 from datahub_api.contracts.models import ContractStatus
-from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.db import ReadSession
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import Conflict, DatahubError, NotFound, UnprocessableContent
 from datahub_api.nps import repository as nps_repository
 from datahub_api.nps.models import AuditStatus
@@ -30,7 +30,7 @@ from datahub_api.organisations import repository as organisations_repository
 from datahub_api.organisations import service as organisations_service
 from datahub_api.portal import sla_charts
 from datahub_api.portal.i18n import language_of, texts
-from datahub_api.portal.pages import checked_form, message, page, person_of
+from datahub_api.portal.pages import checked_form, form_person_of, message, page, person_of
 from datahub_api.sla import chart as sla_chart
 from datahub_api.sla import service as sla_service
 
@@ -79,7 +79,7 @@ async def decide_contract(
     request: Request,
     session: WriteSessionDep,
     person: Annotated[
-        Principal, Depends(person_of(OPERATORS, back_to="/portal/operator/contracts"))
+        Principal, Depends(form_person_of(OPERATORS, back_to="/portal/operator/contracts"))
     ],
     number: str,
     action: str,
@@ -136,7 +136,7 @@ async def change_organisation(
     request: Request,
     session: WriteSessionDep,
     person: Annotated[
-        Principal, Depends(person_of(OPERATORS, back_to="/portal/operator/organisations"))
+        Principal, Depends(form_person_of(OPERATORS, back_to="/portal/operator/organisations"))
     ],
     number: str,
     action: str,
@@ -428,7 +428,7 @@ async def decide_nps_audit(
     request: Request,
     session: WriteSessionDep,
     person: Annotated[
-        Principal, Depends(person_of(OPERATORS, back_to="/portal/operator/nps-audits"))
+        Principal, Depends(form_person_of(OPERATORS, back_to="/portal/operator/nps-audits"))
     ],
     audit_id: str,
 ) -> Response:

@@ -17,7 +17,8 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from datahub_api.auth.principal import Principal, Role
-from datahub_api.db import ReadSessionDep
+from datahub_api.db import ReadSession
+from datahub_api.deps import ReadSessionDep, WriteSessionDep
 from datahub_api.errors import DatahubError
 from datahub_api.portal.i18n import language_of, texts
 from datahub_api.portal.navigation import NAV
@@ -177,15 +178,32 @@ def person_of(
     :class:`LoginNeeded` (back to ``back_to``, default this page) or a clear 403 page."""
 
     async def person(request: Request, session: ReadSessionDep) -> Principal:
-        found = await logged_in_person(request, session)
-        if found is None:
-            raise LoginNeeded(back_to)
-        set_frame(request, **person_frame(request, found))
-        if found.role not in roles:
-            raise refused(request, "forbidden_title", "forbidden", 403, link="/portal/")
-        return found
+        return await _person(request, session, roles, back_to)
 
     return person
+
+
+def form_person_of(roles: Collection[Role], *, back_to: str) -> Callable[..., Awaitable[Principal]]:
+    """:func:`person_of` for a form post: the person is read in the request's write session,
+    the one the post's route asks for too (FastAPI hands both the same session), so a post
+    holds one session, not a read session beside its write session."""
+
+    async def person(request: Request, session: WriteSessionDep) -> Principal:
+        return await _person(request, session, roles, back_to)
+
+    return person
+
+
+async def _person(
+    request: Request, session: ReadSession, roles: Collection[Role], back_to: str | None
+) -> Principal:
+    found = await logged_in_person(request, session)
+    if found is None:
+        raise LoginNeeded(back_to)
+    set_frame(request, **person_frame(request, found))
+    if found.role not in roles:
+        raise refused(request, "forbidden_title", "forbidden", 403, link="/portal/")
+    return found
 
 
 async def checked_form(request: Request, person: Principal, *, back_to: str) -> FormData:

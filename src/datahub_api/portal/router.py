@@ -23,8 +23,8 @@ from datahub_api.accounts.router import set_session_cookie
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.brussels_days import in_brussels
 from datahub_api.client_address import client_address
-from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.db import ReadSession
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import (
     Conflict,
     DatahubError,
@@ -108,6 +108,15 @@ async def logged_in_person(request: Request, session: ReadSessionDep) -> Princip
 
 
 MaybePerson = Annotated[Principal | None, Depends(logged_in_person)]
+
+
+async def posting_person(request: Request, session: WriteSessionDep) -> Principal | None:
+    """:func:`logged_in_person` for a form post, read in the request's write session (the
+    one the post's route asks for too: one session per post)."""
+    return await logged_in_person(request, session)
+
+
+MaybePostingPerson = Annotated[Principal | None, Depends(posting_person)]
 
 
 def to_login(request: Request, back_to: str | None = None) -> Response:
@@ -203,7 +212,7 @@ async def login(
 @router.post("/portal/logout")
 async def logout(
     request: Request,
-    person: MaybePerson,
+    person: MaybePostingPerson,
     session: WriteSessionDep,
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
@@ -298,7 +307,7 @@ async def _show_consent(
 
 @router.post("/consent/{identifier}")
 async def decide_consent(
-    request: Request, person: MaybePerson, session: WriteSessionDep, identifier: str
+    request: Request, person: MaybePostingPerson, session: WriteSessionDep, identifier: str
 ) -> Response:
     if person is None:
         return to_login(request)

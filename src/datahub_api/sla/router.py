@@ -11,8 +11,7 @@ from datahub_api.access_points import ean as ean_rules
 from datahub_api.auth.dependencies import require_any_scope
 from datahub_api.auth.principal import Principal
 from datahub_api.brussels_days import day_start
-from datahub_api.db import ReadSessionDep
-from datahub_api.deps import app_state
+from datahub_api.deps import ReadSessionDep, app_state
 from datahub_api.errors import UnprocessableContent, problem_responses
 from datahub_api.iso_dates import IsoDate
 from datahub_api.portal import sla_charts

@@ -9,12 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from datahub_api.audit.service import record_action
 from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
-from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.db import ReadSession
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import NotFound, problem_responses
 from datahub_api.http_caching import ETAG_HEADER_DOC, NOT_MODIFIED_RESPONSE, json_response_with_etag
 from datahub_api.idempotency.service import IdempotencyDep
@@ -87,12 +86,8 @@ async def register_endpoint(
     organisation_id = esp_organisation(principal)
     if (replayed := await idempotency.replay(session)) is not None:
         return replayed
-    endpoint = await service.register(session, organisation_id, body, _settings(request))
-    record_action(
-        session,
-        actor=principal,
-        action="webhook.register",
-        target=str(endpoint.id),
+    endpoint = await service.register(
+        session, organisation_id, body, _settings(request), actor=principal
     )
     created = WebhookEndpointCreated(
         **WebhookEndpointOut.model_validate(endpoint).model_dump(), secret=endpoint.secret
@@ -155,8 +150,7 @@ async def change_endpoint(
     """Disabling cancels the deliveries still pending; enabling again (also after a 410)
     delivers the events published from then on."""
     endpoint = await _endpoint(session, principal, endpoint_id, for_update=True)
-    endpoint = await service.change(session, endpoint, body, _settings(request))
-    record_action(session, actor=principal, action="webhook.change", target=str(endpoint.id))
+    endpoint = await service.change(session, endpoint, body, _settings(request), actor=principal)
     return WebhookEndpointOut.model_validate(endpoint)
 
 
@@ -170,8 +164,7 @@ async def delete_endpoint(
     request: Request, endpoint_id: EndpointId, principal: WebhooksCaller, session: WriteSessionDep
 ) -> Response:
     endpoint = await _endpoint(session, principal, endpoint_id, for_update=True)
-    await repository.remove(session, endpoint)
-    record_action(session, actor=principal, action="webhook.delete", target=str(endpoint_id))
+    await service.delete(session, endpoint, actor=principal)
     return Response(status_code=204)
 
 
@@ -187,13 +180,7 @@ async def rotate_secret(
     """The new secret is shown this once. For `DATAHUB_WEBHOOK_SECRET_OVERLAP_HOURS` the old
     one signs too: `webhook-signature` then holds two signatures, separated by a space."""
     endpoint = await _endpoint(session, principal, endpoint_id, for_update=True)
-    endpoint = await service.rotate_secret(session, endpoint, _settings(request))
-    record_action(
-        session,
-        actor=principal,
-        action="webhook.rotate_secret",
-        target=str(endpoint.id),
-    )
+    endpoint = await service.rotate_secret(session, endpoint, _settings(request), actor=principal)
     return WebhookSecretOut(
         secret=endpoint.secret, previous_secret_valid_until=endpoint.previous_secret_expires_at
     )

@@ -1,29 +1,28 @@
-"""The rules of webhooks: registering endpoints (SSRF-checked), planning deliveries in the
-publishing transaction, test messages and secret rotation."""
+"""The rules of an ESP's webhook endpoints: registering (SSRF-checked), changing, deleting
+and rotating the secret (each recorded in the audit trail), and test messages.
+
+Planning the deliveries of a published event is :mod:`.deliveries` (what the event log
+calls). This module writes audit records, so the event log must not import it: audit and the
+event log are independent (the import-linter contract ``independent-records``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from datahub_api.db import WriteSession, after_commit
+from datahub_api.audit.service import record_action
+from datahub_api.auth.principal import Principal
+from datahub_api.db import WriteSession
 from datahub_api.errors import Conflict, UnprocessableContent
-from datahub_api.events.models import Event
 from datahub_api.settings import Settings
 from datahub_api.webhooks import repository, signing
+from datahub_api.webhooks.deliveries import enqueue_after_commit
 from datahub_api.webhooks.models import WebhookEndpoint
 from datahub_api.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointUpdate
 from datahub_api.webhooks.targets import Resolver, TargetRefused, resolve_target, system_resolver
-from datahub_api.webhooks.tasks import enqueue_deliveries
 
 MAX_ENDPOINTS_PER_ORGANISATION = 20
 TEST_EVENT_TYPE = "webhook.test"
-_TO_ENQUEUE = "webhook_deliveries_to_enqueue"
-
-
-def event_message_id(event_id: int) -> str:
-    return f"evt_{event_id}"
 
 
 async def check_target(url: str, settings: Settings, resolver: Resolver) -> None:
@@ -40,6 +39,8 @@ async def register(
     organisation_id: int,
     body: WebhookEndpointCreate,
     settings: Settings,
+    *,
+    actor: Principal | str,
     resolver: Resolver = system_resolver,
 ) -> WebhookEndpoint:
     await check_target(body.url, settings, resolver)
@@ -55,7 +56,9 @@ async def register(
         enabled=body.enabled,
         secret=signing.new_secret(),
     )
-    return await repository.add(session, endpoint)
+    endpoint = await repository.add(session, endpoint)
+    record_action(session, actor=actor, action="webhook.register", target=str(endpoint.id))
+    return endpoint
 
 
 async def change(
@@ -63,6 +66,8 @@ async def change(
     endpoint: WebhookEndpoint,
     body: WebhookEndpointUpdate,
     settings: Settings,
+    *,
+    actor: Principal | str,
     resolver: Resolver = system_resolver,
 ) -> WebhookEndpoint:
     sent = body.model_fields_set
@@ -78,11 +83,22 @@ async def change(
         endpoint.disabled_reason = None
         if not body.enabled:
             await repository.cancel_pending(session, endpoint.id)
-    return await repository.save(session, endpoint)
+    endpoint = await repository.save(session, endpoint)
+    record_action(session, actor=actor, action="webhook.change", target=str(endpoint.id))
+    return endpoint
+
+
+async def delete(
+    session: WriteSession, endpoint: WebhookEndpoint, *, actor: Principal | str
+) -> None:
+    """The endpoint goes, with its delivery log."""
+    endpoint_id = endpoint.id
+    await repository.remove(session, endpoint)
+    record_action(session, actor=actor, action="webhook.delete", target=str(endpoint_id))
 
 
 async def rotate_secret(
-    session: WriteSession, endpoint: WebhookEndpoint, settings: Settings
+    session: WriteSession, endpoint: WebhookEndpoint, settings: Settings, *, actor: Principal | str
 ) -> WebhookEndpoint:
     """A new secret; the old one keeps signing (as a second signature) for the overlap."""
     now = await repository.database_now(session)
@@ -90,47 +106,9 @@ async def rotate_secret(
     endpoint.previous_secret = endpoint.secret if overlap else None
     endpoint.previous_secret_expires_at = now + overlap if overlap else None
     endpoint.secret = signing.new_secret()
-    return await repository.save(session, endpoint)
-
-
-async def plan_deliveries(session: WriteSession, event: Event) -> list[int]:
-    """The outbox half of delivery: a pending delivery per subscribed endpoint, in the
-    publishing transaction. Jobs are queued after the commit (see :func:`enqueue_after_commit`)."""
-    endpoint_ids = await repository.subscribed_endpoint_ids(
-        session, event.organisation_id, event.type
-    )
-    delivery_ids = await repository.add_deliveries(
-        session,
-        [
-            {
-                "endpoint_id": endpoint_id,
-                "event_id": event.id,
-                "event_type": event.type,
-                "message_id": event_message_id(event.id),
-            }
-            for endpoint_id in endpoint_ids
-        ],
-    )
-    enqueue_after_commit(session, delivery_ids)
-    return delivery_ids
-
-
-async def plan_event_deliveries(
-    session: WriteSession,
-    event_ids: Sequence[int],
-    organisation_ids: Sequence[int],
-    event_types: Sequence[str],
-) -> list[int]:
-    """:func:`plan_deliveries` for many events at once (one statement)."""
-    delivery_ids = await repository.add_event_deliveries(
-        session,
-        event_ids,
-        organisation_ids,
-        event_types,
-        [event_message_id(event_id) for event_id in event_ids],
-    )
-    enqueue_after_commit(session, delivery_ids)
-    return delivery_ids
+    endpoint = await repository.save(session, endpoint)
+    record_action(session, actor=actor, action="webhook.rotate_secret", target=str(endpoint.id))
+    return endpoint
 
 
 async def send_test(session: WriteSession, endpoint: WebhookEndpoint) -> int:
@@ -155,23 +133,3 @@ async def send_test(session: WriteSession, endpoint: WebhookEndpoint) -> int:
     )
     enqueue_after_commit(session, [delivery_id])
     return delivery_id
-
-
-def enqueue_after_commit(session: WriteSession, delivery_ids: Sequence[int]) -> None:
-    """Queue a job per delivery once ``session`` has committed. If the process dies first,
-    the sweeper queues them (the deliveries are committed, pending and overdue)."""
-    if not delivery_ids:
-        return
-    pending: list[int] | None = session.info.get(_TO_ENQUEUE)
-    if pending is None:
-        pending = []
-        session.info[_TO_ENQUEUE] = pending
-
-        async def enqueue(app: Any) -> None:
-            session.info.pop(_TO_ENQUEUE, None)
-            queue = getattr(app.state, "jobs", None)
-            if queue is not None:
-                await enqueue_deliveries(queue, list(pending))
-
-        after_commit(session, enqueue)
-    pending.extend(delivery_ids)

@@ -132,6 +132,16 @@ async def open_audit(
     return audit
 
 
+async def request_audit(
+    session: WriteSession, principal: Principal, mandate_id: int, rules: AuditRules
+) -> NpsAudit:
+    """An operator asks the ESP for the signed document of a mandate (:func:`open_audit`),
+    recorded in the audit trail as the operator's action."""
+    audit = await open_audit(session, mandate_id, actor=principal.subject, rules=rules)
+    record_action(session, actor=principal, action="nps.audit_opened", target=str(audit.id))
+    return audit
+
+
 def check_pdf(content: bytes) -> int:
     """The page count of a well-formed PDF; :class:`NotAPdf` otherwise (magic bytes, an
     end-of-file marker, and a structure pypdf can read with at least one page)."""
@@ -164,8 +174,8 @@ async def upload_evidence(
     rules: AuditRules,
     now: datetime | None = None,
 ) -> Upload:
-    """The ESP's upload for the audit in progress of its mandate. The same document again
-    is harmless (the answer is the stored upload)."""
+    """The ESP's upload for the audit in progress of its mandate, recorded in the audit trail.
+    The same document again is harmless (the answer is the stored upload, recorded again)."""
     if principal.role is not Role.esp or principal.organisation_id is None:
         raise Forbidden("Only the energy service provider that holds the mandate uploads.")
     now = now or datetime.now(UTC)
@@ -179,6 +189,7 @@ async def upload_evidence(
         stored = await repository.document_of(session, audit.id)
         assert stored is not None
         if hashlib.sha256(content).hexdigest() == stored.sha256:
+            _record_upload(session, principal, audit)
             return Upload(audit, stored)
         raise Conflict("The document of this audit is in already; the operator decides next.")
     if now > audit.due_at:
@@ -216,7 +227,12 @@ async def upload_evidence(
     audit.status = AuditStatus.submitted
     audit.submitted_at = now
     await session.flush()
+    _record_upload(session, principal, audit)
     return Upload(audit, document)
+
+
+def _record_upload(session: WriteSession, principal: Principal, audit: NpsAudit) -> None:
+    record_action(session, actor=principal, action="nps.evidence_uploaded", target=str(audit.id))
 
 
 async def _end_audit(

@@ -16,14 +16,14 @@ from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.ean import is_valid
 from datahub_api.access_points.models import EnergyType
 from datahub_api.brussels_days import in_brussels, today_in_brussels
-from datahub_api.db import ReadSession, ReadSessionDep, WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.db import ReadSession
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import DatahubError, NotFound
 from datahub_api.mandates import repository as mandates_repository
 from datahub_api.mandates.access import readable_portfolio
 from datahub_api.meter_data import reads
 from datahub_api.meter_data import repository as meter_data_repository
-from datahub_api.meter_data.channels import PORTAL_CHANNELS
+from datahub_api.meter_data.channels import PORTAL
 from datahub_api.meter_data.fluvius_csv import TariffCalendar, exported_access_point
 from datahub_api.meter_data.read_router import FileExport
 from datahub_api.meter_data.series import ReadWindow
@@ -71,7 +71,7 @@ async def _access_points(page: EspPage, session: ReadSession) -> Response:
     # of the days they release only (not of an earlier or a later occupant's).
     grants = {
         window.mandate.id: window.grant()
-        for window in await readable_portfolio(session, page.person, channels=PORTAL_CHANNELS)
+        for window in await readable_portfolio(session, page.person, channels=PORTAL.channels)
     }
     shown = [m for m in mandates if m.id in grants]
     received = await meter_data_repository.last_received(
@@ -115,7 +115,7 @@ async def _selection(page: EspPage, session: ReadSession, ean: str) -> _Selectio
     if not is_valid(ean, belgian=False):
         raise page.not_found()
     try:
-        gate = await reads.gate(session, page.person, ean, reads.PORTAL)
+        gate = await reads.gate(session, page.person, ean, PORTAL)
     except NotFound:
         raise page.not_found() from None
     query = page.request.query_params
@@ -168,15 +168,7 @@ async def esp_access_point(page: MandatePage, session: WriteSessionDep, ean: str
     series = await reads.series_of(session, release, window)
     peaks = None
     if point.energy_type is EnergyType.electricity:  # the capacity tariff's monthly peaks
-        peaks = await peaks_section(
-            session,
-            page.person,
-            ean,
-            period.last,
-            page.t,
-            page.language,
-            channels=PORTAL_CHANNELS,
-        )
+        peaks = await peaks_section(session, selection.gate, period.last, page.t, page.language)
     return page.show(
         "esp_access_point.html",
         csv_link=f"/portal/esp/access-points/{ean}/csv?span={period.span.value}"

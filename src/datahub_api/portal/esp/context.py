@@ -13,8 +13,7 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from datahub_api.auth.principal import Principal, Role, Scope
-from datahub_api.db import ReadSessionDep
-from datahub_api.deps import app_state
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.organisations import service as organisations_service
 from datahub_api.organisations.models import Organisation, OrganisationStatus
 from datahub_api.portal.i18n import language_of, texts
@@ -127,7 +126,9 @@ def esp_form(needs: frozenset[str]) -> Callable[..., Awaitable[EspForm]]:
     with the clear 403 page (raised: nothing changes)."""
     page_of = esp_page(needs, back_to=ESP_HOME)
 
-    async def posted(request: Request, session: ReadSessionDep) -> EspForm:
+    # The page context is read in the request's write session, the one the post's route asks
+    # for too (FastAPI hands both the same): a post holds one session.
+    async def posted(request: Request, session: WriteSessionDep) -> EspForm:
         page = await page_of(request, session)
         form = await request.form()
         fields = {key: str(value) for key, value in form.multi_items() if isinstance(value, str)}

@@ -18,8 +18,8 @@ from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts import service as contracts_service
 from datahub_api.contracts.models import Channel, ContractStatus
 from datahub_api.contracts.schemas import ContractApplication
-from datahub_api.db import ReadSession, ReadSessionDep, WriteSession, WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.db import ReadSession, WriteSession
+from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import DatahubError, NotFound
 from datahub_api.organisations import repository as organisations_repository
 from datahub_api.portal.esp.context import (

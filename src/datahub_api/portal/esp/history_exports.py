@@ -8,8 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from datahub_api.db import ReadSessionDep
-from datahub_api.deps import app_state
+from datahub_api.deps import ReadSessionDep, app_state
 from datahub_api.history_exports import repository as history_exports_repository
 from datahub_api.history_exports.models import ExportStatus, HistoryExport
 from datahub_api.history_exports.service import requests as history_exports_service

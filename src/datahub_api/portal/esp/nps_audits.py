@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from datahub_api.db import ReadSessionDep
+from datahub_api.deps import ReadSessionDep
 from datahub_api.mandates import repository as mandates_repository
 from datahub_api.nps import repository as nps_repository
 from datahub_api.portal.esp.context import (

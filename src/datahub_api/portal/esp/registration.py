@@ -12,8 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from datahub_api.accounts import service as accounts_service
 from datahub_api.client_address import client_address
-from datahub_api.db import WriteSessionDep
-from datahub_api.deps import app_state
+from datahub_api.deps import WriteSessionDep, app_state
 from datahub_api.errors import TooManyRequests
 from datahub_api.organisations import service as organisations_service
 from datahub_api.organisations.schemas import OrganisationCreate
