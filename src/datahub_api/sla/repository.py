@@ -282,6 +282,9 @@ async def roll_up(session: WriteSession, days: Sequence[date], now: datetime) ->
 # (approved mandates, a whole Brussels day inside the data period and the tenure), but the
 # contract of the organisation, which depends on the day of the request, is checked when
 # reading; ``live_esp_days`` computes the same figures from the EAN-days, to check them.
+# Whether an EAN-day counts is a group of the join, not a filter on it: the classification
+# was written in the same transaction, so the planner's statistics still say "unclassified"
+# and a filter on it would be estimated at one row (a nested loop over every pair).
 _ESP_ROLL_UP = """
     WITH p AS (
         SELECT q.day, {organisation} AS organisation_id,
@@ -302,8 +305,9 @@ _ESP_ROLL_UP = """
                CASE WHEN s.validated_at IS NOT NULL THEN {validated} END AS validated,
                count(*) AS n
         FROM e JOIN sla_ean_days s ON s.ean = e.ean AND s.day = e.day
-        WHERE s.counted OR (e.channel = 'nps' AND s.gvm_headpoint)
-        GROUP BY 1, 2, 3, 4, 5
+        WHERE s.day = ANY(CAST(:days AS date[]))
+        GROUP BY 1, 2, 3, 4, 5, (s.counted OR (e.channel = 'nps' AND s.gvm_headpoint)) IS TRUE
+        HAVING (s.counted OR (e.channel = 'nps' AND s.gvm_headpoint)) IS TRUE
     ),
     totals AS (
         INSERT INTO sla_esp_day_totals (day, organisation_id, channel, expected)
