@@ -149,19 +149,16 @@ async def days_to_roll_up(session: WriteSession, since: date, until: date) -> li
     return list(result)
 
 
-# Per day of ``:days``: the access points with a communication period (``communicating``)
-# and those with a physical meter installed (``gvm_read``: on a GVM installation's headpoint,
-# read remotely every day, the data the NPS channel serves; GVM meters are not digital
-# meters), once.
-_READ_DAYS = """
-    d AS (SELECT DISTINCT day FROM unnest(CAST(:days AS date[])) AS d(day)),
-    communicating AS (
-        SELECT DISTINCT cp.access_point_id, d.day FROM d JOIN communication_periods cp
-        ON cp.valid_from <= d.day AND (cp.valid_to IS NULL OR cp.valid_to > d.day)),
-    gvm_read AS (
-        SELECT DISTINCT pm.access_point_id, d.day FROM d JOIN physical_meters pm
-        ON pm.installed_from <= d.day AND (pm.installed_to IS NULL OR pm.installed_to > d.day))
-"""
+_COMMUNICATING = (
+    "EXISTS (SELECT 1 FROM communication_periods cp WHERE cp.access_point_id = ap.id "
+    "AND cp.valid_from <= {day} AND (cp.valid_to IS NULL OR cp.valid_to > {day}))"
+)
+# A GVM installation's headpoint with a meter installed that day: read remotely every day,
+# the data the NPS channel serves (GVM meters are not digital meters).
+_GVM_READ = (
+    "(ap.gvm AND EXISTS (SELECT 1 FROM physical_meters pm WHERE pm.access_point_id = ap.id "
+    "AND pm.installed_from <= {day} AND (pm.installed_to IS NULL OR pm.installed_to > {day})))"
+)
 
 
 def _population(channel: str) -> str:
@@ -176,19 +173,15 @@ async def roll_up(session: WriteSession, days: Sequence[date], now: datetime) ->
     if not days:
         return
     params: dict[str, Any] = {"days": list(days), "now": now}
-    # Set-based (hash joins over the days' communicating meters and GVM meters, no subquery
-    # per EAN-day): the EAN-days expected but never arrived, then every EAN-day classified.
     await session.execute(
         text(
             f"""
-            WITH {_READ_DAYS}
             INSERT INTO sla_ean_days (ean, day)
-            SELECT ap.ean, c.day FROM communicating c
-            JOIN access_points ap ON ap.id = c.access_point_id AND ap.meter_type = 'DM'
-            UNION
-            SELECT ap.ean, g.day FROM gvm_read g
-            JOIN access_points ap ON ap.id = g.access_point_id AND ap.gvm
-            ORDER BY 1, 2
+            SELECT ap.ean, d.day FROM unnest(CAST(:days AS date[])) AS d(day)
+            JOIN access_points ap ON ap.meter_type = 'DM' OR ap.gvm
+            WHERE (ap.meter_type = 'DM' AND {_COMMUNICATING.format(day="d.day")})
+               OR {_GVM_READ.format(day="d.day")}
+            ORDER BY ap.ean, d.day
             ON CONFLICT (ean, day) DO NOTHING
             """  # noqa: S608  fixed text
         ),
@@ -197,27 +190,23 @@ async def roll_up(session: WriteSession, days: Sequence[date], now: datetime) ->
     await session.execute(
         text(
             f"""
-            WITH {_READ_DAYS},
-            r AS (
+            UPDATE sla_ean_days s SET counted = c.counted, excluded_reason = c.reason,
+                gvm_headpoint = c.gvm_headpoint
+            FROM (
                 SELECT s.ean, s.day,
                     CASE WHEN ap.id IS NULL THEN 'unknown_access_point'
                          WHEN ap.meter_type <> 'DM' THEN 'no_digital_meter'
-                         WHEN c.access_point_id IS NULL THEN 'not_communicating'
+                         WHEN NOT {_COMMUNICATING.format(day="s.day")} THEN 'not_communicating'
                     END AS reason,
-                    coalesce(ap.gvm AND g.access_point_id IS NOT NULL, false) AS gvm_headpoint
-                FROM sla_ean_days s
-                LEFT JOIN access_points ap ON ap.ean = s.ean
-                LEFT JOIN communicating c ON c.access_point_id = ap.id AND c.day = s.day
-                LEFT JOIN gvm_read g ON g.access_point_id = ap.id AND g.day = s.day
+                    coalesce({_GVM_READ.format(day="s.day")}, false) AS gvm_headpoint
+                FROM sla_ean_days s LEFT JOIN access_points ap ON ap.ean = s.ean
                 WHERE s.day = ANY(CAST(:days AS date[]))
-            )
-            UPDATE sla_ean_days s SET counted = r.reason IS NULL, excluded_reason = r.reason,
-                gvm_headpoint = r.gvm_headpoint
-            FROM r
-            WHERE s.ean = r.ean AND s.day = r.day AND s.day = ANY(CAST(:days AS date[]))
-              AND (s.counted IS DISTINCT FROM (r.reason IS NULL)
-                   OR s.excluded_reason IS DISTINCT FROM r.reason
-                   OR s.gvm_headpoint IS DISTINCT FROM r.gvm_headpoint)
+            ) AS r,
+            LATERAL (SELECT r.reason IS NULL AS counted, r.reason, r.gvm_headpoint) AS c
+            WHERE s.ean = r.ean AND s.day = r.day
+              AND (s.counted IS DISTINCT FROM c.counted
+                   OR s.excluded_reason IS DISTINCT FROM c.reason
+                   OR s.gvm_headpoint IS DISTINCT FROM c.gvm_headpoint)
             """  # noqa: S608  fixed text
         ),
         params,
