@@ -55,6 +55,8 @@ class SlaEanDay(Base):
         PrimaryKeyConstraint("ean", "day", name="pk_sla_ean_days"),
         # Roll-up of one day, and operator lists over a period.
         Index("ix_sla_ean_days_day_ean", "day", "ean"),
+        # Pages half full (migration 0033): the roll-up's classification and ingest's later
+        # updates of a row stay on its page (HOT) and add no index entries.
     )
 
     ean: Mapped[str] = mapped_column(String(18))
