@@ -31,7 +31,14 @@ from datahub_api.sla.service import GroupBy, SlaChannel
 from ..support.environment import scrape_metrics
 from ..support.meter_data import day_rows
 from ..support.parties import Esp, make_esp
-from ..support.sla_world import add_mandate, days, ingest, put_point, roll_up
+from ..support.sla_world import (
+    add_mandate,
+    days,
+    ingest,
+    put_point,
+    roll_up,
+    roll_up_mandate_changes,
+)
 
 OPERATOR = Principal(subject="t", role=Role.operator, scopes=frozenset({Scope.sla_all}))
 
@@ -270,6 +277,7 @@ async def test_delivery_dst_gas_leap_day_partial_corrections_and_mid_month_meter
     # An ESP whose API mandate on the late starter begins on the 20th counts from then on.
     esp = await make_esp(app, "SLA mid-month", channels=[Channel.api])
     await add_mandate(app, esp, late_starter, date(2024, 2, 20), date(2030, 1, 1))
+    await roll_up_mandate_changes(app)  # the job's next run
     async with database.read_sessions() as session:
         own = await sla_service.report(
             session,

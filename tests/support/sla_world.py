@@ -77,3 +77,10 @@ async def add_mandate(
             },
         )
         await session.commit()
+
+
+async def roll_up_mandate_changes(app: FastAPI) -> None:
+    """What the roll-up job does after mandates changed on days already rolled up."""
+    async with app.state.database.write_sessions() as session:
+        await repository.roll_up_esp_changes(session, [])
+        await session.commit()

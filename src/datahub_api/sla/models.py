@@ -15,7 +15,15 @@
   validated (``validated``) with each delay (whole hours after the foreseen date).
   Every channel's figures follow from them (its target is a number of days), so the
   DSO-wide report sums a few hundred rows whatever the number of EAN-days.
+* ``sla_esp_day_totals`` and ``sla_esp_day_delays``: the same per day, organisation and
+  mandate channel: the counted EAN-days of the organisation's approved mandates on the
+  channel (see ``repository.live_esp_days`` for which), and their delays per ``data``. The
+  per-ESP report sums these; whether the organisation's contract covers the channel is
+  decided when reading (it depends on the day of the request).
 * ``sla_dirty_days``: days whose roll-up is stale (ingest marks them; the job clears them).
+* ``sla_esp_dirty_days``: (day, organisation) pairs whose per-ESP roll-up is stale: a trigger
+  on ``mandates`` marks the days of every approved mandate written, changed or deleted (all
+  the paths that write mandates, the bulk ones included); the job redoes and clears them.
 * ``sla_breaches``: the months an ESP was told about with an ``sla.breached`` event.
 """
 
@@ -47,6 +55,8 @@ class SlaEanDay(Base):
         PrimaryKeyConstraint("ean", "day", name="pk_sla_ean_days"),
         # Roll-up of one day, and operator lists over a period.
         Index("ix_sla_ean_days_day_ean", "day", "ean"),
+        # Pages half full (migration 0033): the roll-up's classification and ingest's later
+        # updates of a row stay on its page (HOT) and add no index entries.
     )
 
     ean: Mapped[str] = mapped_column(String(18))
@@ -96,10 +106,47 @@ class SlaDayDelay(Base):
     ean_days: Mapped[int] = mapped_column(Integer)
 
 
+class SlaEspDayTotal(Base):
+    __tablename__ = "sla_esp_day_totals"
+    __table_args__ = (
+        PrimaryKeyConstraint("day", "organisation_id", "channel", name="pk_sla_esp_day_totals"),
+    )
+
+    day: Mapped[date] = mapped_column(Date)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(20))  # the mandates' channel
+    expected: Mapped[int] = mapped_column(Integer)  # counted EAN-days
+
+
+class SlaEspDayDelay(Base):
+    __tablename__ = "sla_esp_day_delays"
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            "day", "organisation_id", "channel", "data", "delay_hours", name="pk_sla_esp_day_delays"
+        ),
+    )
+
+    day: Mapped[date] = mapped_column(Date)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(20))
+    data: Mapped[str] = mapped_column(String(12))  # as in sla_day_delays
+    delay_hours: Mapped[int] = mapped_column(Integer)
+    ean_days: Mapped[int] = mapped_column(Integer)
+
+
 class SlaDirtyDay(Base):
     __tablename__ = "sla_dirty_days"
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
+    marked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SlaEspDirtyDay(Base):
+    __tablename__ = "sla_esp_dirty_days"
+    __table_args__ = (PrimaryKeyConstraint("day", "organisation_id", name="pk_sla_esp_dirty_days"),)
+
+    day: Mapped[date] = mapped_column(Date)
+    organisation_id: Mapped[int] = mapped_column(Integer)  # no key: the organisation may go
     marked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -392,15 +392,17 @@ def _late_cursor(cursor: str | None) -> tuple[date, str] | None:
 
 
 async def roll_up(session: WriteSession, settings: Settings, now: datetime) -> list[date]:
-    """Roll up the dirty days and the recent days without a roll-up (up to yesterday), then
-    tell each ESP whose month on a channel fell below the target (once per month). Returns
-    the days rolled up. Safe to run twice."""
+    """Roll up the dirty days and the recent days without a roll-up (up to yesterday) and
+    the per-ESP days that mandate changes marked, then tell each ESP whose month on a
+    channel fell below the target (once per month). Returns the days rolled up whole.
+    Safe to run twice."""
     yesterday = brussels_date(now) - timedelta(days=1)
     days = await repository.days_to_roll_up(
         session, yesterday - timedelta(days=ROLL_UP_LOOKBACK_DAYS), yesterday
     )
     await repository.roll_up(session, days, now)
-    months = sorted({month_start(day) for day in days})
+    changed = await repository.roll_up_esp_changes(session, days)
+    months = sorted({month_start(day) for day in [*days, *changed]})
     await publish_breaches(session, settings, months, now)
     return days
 

@@ -1,0 +1,238 @@
+"""The per-ESP roll-ups equal the live computation from the EAN-days and the mandates, on a
+varied fixture (DST days of 92 and 100 quarter-hours, mandates starting and ending
+mid-month, a finished one, two ESPs and two mandates of one ESP on the same EAN, a tenure
+ending mid-month, the NPS channel's GVM headpoint, delays of many sizes), and stay equal
+when mandates are written, finished, moved or deleted after their days were rolled up."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from datahub_api.brussels_days import day_start, today_in_brussels
+from datahub_api.contracts.models import Channel
+from datahub_api.db import Database
+from datahub_api.sla import repository
+from datahub_api.sla import service as sla_service
+from datahub_api.sla.repository import Data, DayCounts
+
+from ..support.meter_data import day_rows
+from ..support.parties import Esp, make_esp
+from ..support.sla_world import days, ingest, put_point
+from .test_sla import GVM_METER, gvm_point
+
+# Around both DST changes of 2024: 31 March has 92 quarter-hours, 27 October 100.
+SPRING = (date(2024, 3, 20), date(2024, 4, 10))
+AUTUMN = (date(2024, 10, 15), date(2024, 11, 5))
+CHANNELS: tuple[tuple[str, Data], ...] = (
+    ("api", "informative"),
+    ("api", "validated"),
+    ("portal", "informative"),
+    ("nps", "informative"),
+    ("nps", "validated"),
+)
+
+
+async def both(
+    database: Database, start: date, end: date
+) -> list[tuple[str, str, list[DayCounts], list[DayCounts]]]:
+    """(channel, data, rolled up, live) for every channel and data, every organisation."""
+    today = today_in_brussels()
+    found: list[tuple[str, str, list[DayCounts], list[DayCounts]]] = []
+    async with database.read_sessions() as session:
+        for channel, data in CHANNELS:
+            rolled = await repository.esp_days(session, channel, start, end, today, None, data)
+            live = await repository.live_esp_days(session, channel, start, end, today, None, data)
+            found.append((channel, data, rolled, live))
+    return found
+
+
+async def assert_equal_to_live(database: Database) -> int:
+    """Rolled-up and live figures are equal over both periods; returns the EAN-days seen."""
+    seen = 0
+    for start, end in (SPRING, AUTUMN):
+        for channel, data, rolled, live in await both(database, start, end):
+            assert rolled == live, (channel, data, start)
+            seen += sum(counts.expected for counts in live)
+    return seen
+
+
+async def run_job(database: Database, app: FastAPI, now: datetime) -> None:
+    async with database.write_sessions() as session:
+        await sla_service.roll_up(session, app.state.settings, now)
+        await session.commit()
+
+
+async def mandate(
+    app: FastAPI,
+    esp: Esp,
+    ean: str,
+    start: date,
+    end: date,
+    channel: str = "api",
+    reference: str = "first",
+) -> None:
+    """An approved mandate; another ``reference`` gives the ESP a second one on the EAN."""
+    async with app.state.database.write_sessions() as session:
+        await session.execute(
+            text(
+                "INSERT INTO mandates (organisation_id, ean, access_point_id, reference_number, "
+                "channel, energy_type, data_service_type, data_period_from, data_period_to, "
+                "expiration_date, status, source, version) SELECT :org, ean, id, :ref, "
+                ":channel, 'E', 'VH_kwartier_uur', :start, :end, :end, 'approved', 'sandbox', 1 "
+                "FROM access_points WHERE ean = :ean"
+            ),
+            {
+                "org": esp.organisation_id,
+                "ean": ean,
+                "ref": f"{reference}-{channel}",
+                "channel": channel,
+                "start": day_start(start),
+                "end": day_start(end),
+            },
+        )
+        await session.commit()
+
+
+async def vary_delays(database: Database) -> None:
+    """Deliveries happened at the test's clock, years after the days; spread them from the
+    foreseen date to 300 hours after it (validated later), so the delays differ."""
+    async with database.write_sessions() as session:
+        await session.execute(
+            text(
+                """
+                UPDATE sla_ean_days SET
+                    delivered_at = CASE WHEN delivered_at IS NOT NULL THEN
+                        ((day + 1)::timestamp AT TIME ZONE 'Europe/Brussels')
+                        + make_interval(mins => (abs(hashtext(ean || day)) % 18000))
+                        END,
+                    validated_at = CASE WHEN validated_at IS NOT NULL THEN
+                        ((day + 1)::timestamp AT TIME ZONE 'Europe/Brussels')
+                        + make_interval(mins => 600 + (abs(hashtext(day || ean)) % 30000))
+                        END
+                """
+            )
+        )
+        await session.commit()
+
+
+async def test_per_esp_roll_ups_equal_the_live_figures_and_follow_mandate_changes(
+    app: FastAPI,
+) -> None:
+    database: Database = app.state.database
+    esp_a = await make_esp(app, "Roll A")
+    esp_b = await make_esp(app, "Roll B", channels=[Channel.api, Channel.nps])
+    esp_c = await make_esp(app, "Roll C", channels=[Channel.portal])
+    x, y, z, w = [await put_point(app) for _ in range(4)]
+    gvm = await put_point(app, **gvm_point())
+    far = date(2030, 1, 1)
+
+    # Two ESPs on X (B from mid-March), A with two mandates on X (one ending mid-October).
+    await mandate(app, esp_a, x, date(2024, 1, 1), far)
+    await mandate(app, esp_a, x, date(2024, 3, 1), date(2024, 10, 20), reference="second")
+    await mandate(app, esp_b, x, date(2024, 3, 27), far)
+    # Y: A's mandate ends mid-spring; B's was finished (never counts).
+    await mandate(app, esp_a, y, date(2024, 2, 1), date(2024, 4, 2))
+    await mandate(app, esp_b, y, date(2024, 1, 1), far)
+    # Z: C on the portal; A's tenure on Z ends on 29 March (the DST change inside it).
+    await mandate(app, esp_c, z, date(2024, 3, 25), date(2024, 10, 28), "portal")
+    await mandate(app, esp_a, z, date(2024, 1, 1), far)
+    # The GVM headpoint on NPS (B), with an API mandate of A that does not make it count.
+    await mandate(app, esp_b, gvm, date(2024, 3, 30), far, "nps")
+    await mandate(app, esp_a, gvm, date(2024, 1, 1), far)
+    async with database.write_sessions() as session:
+        await session.execute(
+            text("UPDATE mandates SET status = 'finished' WHERE ean = :y AND organisation_id = :b"),
+            {"y": y, "b": esp_b.organisation_id},
+        )
+        await session.execute(
+            text("UPDATE mandates SET tenure_to = :end WHERE ean = :z AND organisation_id = :a"),
+            {"z": z, "a": esp_a.organisation_id, "end": day_start(date(2024, 3, 29))},
+        )
+        await session.commit()
+
+    rows: list[list[str]] = []
+    for start, end in (SPRING, AUTUMN):
+        for n, day in enumerate(days(start, end - timedelta(days=1))):
+            for k, ean in enumerate((x, y, z, w)):
+                if (n + k) % 7 == 3:
+                    continue  # never arrives
+                if (n + k) % 5 == 1:  # arrives incomplete
+                    rows += day_rows(ean, day, slots=range(10))
+                    continue
+                rows += day_rows(ean, day, state="VAL" if (n + k) % 2 else "READ")
+            if n % 4:
+                rows += day_rows(gvm, day, meter_id=GVM_METER, state="VAL" if n % 3 else "READ")
+    await ingest(app, rows)
+    await vary_delays(database)
+    async with database.write_sessions() as session:
+        for start, end in (SPRING, AUTUMN):
+            await repository.roll_up(
+                session, days(start, end - timedelta(days=1)), datetime.now(UTC)
+            )
+        await session.commit()
+    # Marks of the fixture's own mandate writes (none: their days were not rolled up yet).
+    await run_job(database, app, datetime(2024, 11, 5, 12, tzinfo=UTC))
+
+    seen = await assert_equal_to_live(database)
+    assert seen > 250
+    spring = await both(database, *SPRING)
+    dst = date(2024, 3, 31)
+    rolled_api = {(c.organisation_id, c.day): c for c in spring[0][2]}
+    # 31 March (92 quarter-hours): A counts X and Y (Z's tenure ended), B counts X.
+    assert rolled_api[(esp_a.organisation_id, dst)].expected == 2
+    assert rolled_api[(esp_b.organisation_id, dst)].expected == 1
+    assert any(len(c.delays) > 1 for c in rolled_api.values())
+    nps = {(c.organisation_id, c.day) for c in spring[3][2]}
+    assert {org for org, _ in nps} == {esp_b.organisation_id}
+
+    # After the roll-up: B gets W, A's mandate on X for the second reference is finished,
+    # C's portal mandate moves, and A's mandate on the GVM headpoint is deleted.
+    await mandate(app, esp_b, w, date(2024, 3, 22), date(2024, 10, 25))
+    async with database.write_sessions() as session:
+        await session.execute(
+            text("UPDATE mandates SET status = 'finished' WHERE reference_number = 'second-api'")
+        )
+        await session.execute(
+            text(
+                "UPDATE mandates SET data_period_from = :start WHERE organisation_id = :c "
+                "AND ean = :z"
+            ),
+            {"c": esp_c.organisation_id, "z": z, "start": day_start(date(2024, 4, 3))},
+        )
+        await session.execute(
+            text("DELETE FROM mandates WHERE organisation_id = :a AND ean = :g"),
+            {"a": esp_a.organisation_id, "g": gvm},
+        )
+        await session.commit()
+    stale = [
+        (channel, data)
+        for start, end in (SPRING, AUTUMN)
+        for channel, data, rolled, live in await both(database, start, end)
+        if rolled != live
+    ]
+    assert ("api", "informative") in stale
+    assert ("portal", "informative") in stale
+    async with database.read_sessions() as session:
+        marked = set(
+            (
+                await session.execute(text("SELECT day, organisation_id FROM sla_esp_dirty_days"))
+            ).all()
+        )
+    assert (date(2024, 3, 22), esp_b.organisation_id) in marked
+    assert (date(2024, 10, 24), esp_b.organisation_id) in marked
+    assert (date(2024, 3, 26), esp_c.organisation_id) in marked
+
+    await run_job(database, app, datetime(2024, 11, 5, 12, tzinfo=UTC))
+    assert await assert_equal_to_live(database) > 250
+    async with database.read_sessions() as session:
+        assert await session.scalar(text("SELECT count(*) FROM sla_esp_dirty_days")) == 0
+
+    # A write that changes nothing the figures depend on marks nothing.
+    async with database.write_sessions() as session:
+        await session.execute(text("UPDATE mandates SET updated_at = now(), version = version + 1"))
+        await session.commit()
+    async with database.read_sessions() as session:
+        assert await session.scalar(text("SELECT count(*) FROM sla_esp_dirty_days")) == 0
