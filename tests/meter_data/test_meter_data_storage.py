@@ -208,6 +208,33 @@ async def test_two_batches_for_the_same_day_at_once_both_land(app: FastAPI) -> N
     assert block.values == list(range(1, 97))
 
 
+async def test_a_block_stored_in_the_byte_layout_is_read_and_rewritten_bit_packed(
+    app: FastAPI,
+) -> None:
+    ean = await register(app)
+    await _ingest(app, day_rows(ean, DAY, slots=range(0, 60)))
+    database: Database = app.state.database
+    first = list(range(1, 61)) + [GAP] * 36
+    async with database.write_sessions() as session:
+        await session.execute(
+            text("UPDATE meter_day_blocks SET packed_values = :packed WHERE ean = :ean"),
+            {"packed": _byte_layout(first), "ean": ean},
+        )
+        await session.commit()
+    async with database.read_sessions() as session:
+        [block] = await repository.read_blocks(session, ean, DAY, DAY + timedelta(1))
+    assert block.values == list(range(1, 61)) + [None] * 36
+    await _ingest(app, day_rows(ean, DAY, slots=range(60, 96)))
+    async with database.read_sessions() as session:
+        [block] = await repository.read_blocks(session, ean, DAY, DAY + timedelta(1))
+        stored = await session.scalar(
+            text("SELECT packed_values FROM meter_day_blocks WHERE ean = :ean"), {"ean": ean}
+        )
+    assert (block.values, block.version) == (list(range(1, 97)), 2)
+    assert stored == pack_values(list(range(1, 97)))
+    assert stored[0] & BIT_PACKED
+
+
 async def test_read_blocks_by_date_range_and_filters(app: FastAPI) -> None:
     ean = await register(app)
     other = await register(app)
