@@ -249,10 +249,13 @@ def unpack_slots(packed: bytes) -> array[int]:
     mask = (1 << bits) - 1
     if count <= _FEW_SLOTS:
         rest = int.from_bytes(packed[start:], "little")
-        offsets = [rest >> (slot * bits) & mask for slot in range(count)]
+        shifts = range(0, count * bits, bits)
         if gaps:
-            return array("q", [GAP if offset == mask else base + offset for offset in offsets])
-        return array("q", [base + offset for offset in offsets])
+            return array(
+                "q",
+                [GAP if (offset := rest >> at & mask) == mask else base + offset for at in shifts],
+            )
+        return array("q", [base + (rest >> at & mask) for at in shifts])
     slot_bits = np.unpackbits(
         np.frombuffer(packed, np.uint8, offset=start), count=count * bits, bitorder="little"
     )
