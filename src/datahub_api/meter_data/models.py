@@ -9,10 +9,11 @@ costs 4 bytes a value plus a 24-byte array header; measured here with both index
 minimum in the fewest bits the block needs (10 for a household's quarter-hours, none for a
 day without injection). With both indexes that measures 4.43 bytes per value on
 ``bench/scale.py``'s mix at 100,000 access points (5.29 with the byte-wide offsets it
-replaced) and 4.71 on the demo world (5.47 before) (``make bench``). What remains is mostly per row: the
-tuple header, key, id, counters, timestamps and the two index entries take about 283 bytes
-of a block whatever its values (2.9 bytes a value of a quarter-hour block, 11.8 of a gas day
-of 24 hours); fewer bytes from here mean fewer rows, not denser values (docs/scaling.md).
+replaced) and 4.71 on the demo world of ``make bench`` (5.47 before). What remains is mostly
+per row: the tuple header, key, id, counters, timestamps and the two index entries take
+about 283 bytes of a block whatever its values (2.9 bytes a value of a quarter-hour block,
+11.8 of a gas day of 24 hours); fewer bytes from here mean fewer rows, not denser values
+(docs/scaling.md).
 
 ``meter_day_blocks`` is range-partitioned by ``day``, one partition per year
 (``meter_day_blocks_y2026``), created on demand by :func:`repository.ensure_partitions`; an
