@@ -4,14 +4,26 @@ In memory a block's values are *slots*: a sequence of integers in the unit's mil
 one per quarter-hour / hour / day of the Brussels day, with :data:`GAP` (-1) where no value
 was delivered (a gap is never zero). Readings are never negative, so -1 is free.
 
-Packed values (``meter_day_blocks.packed_values``), little-endian:
+Packed values (``meter_day_blocks.packed_values``) are bit-packed (frame of reference):
 
-* byte 0: the width ``w`` of one slot, 1, 2 or 4 bytes;
-* bytes 1-4: ``base``, the smallest value of the block (unsigned 32 bits);
-* then one ``w``-byte unsigned offset from ``base`` per slot, all bits set for a gap.
+* byte 0: ``0x80 | gaps << 6 | bits``: ``bits`` (0-32) per slot, ``gaps`` set when some
+  slot has no value;
+* byte 1: the number of slots;
+* then ``base``, the smallest value of the block, as an unsigned LEB128 varint (1-5 bytes);
+* then every slot's offset from ``base`` in ``bits`` bits, slot ``i`` at bits
+  ``i * bits`` to ``(i + 1) * bits`` of the rest read as one little-endian integer; when
+  ``gaps`` is set the all-ones pattern is a gap.
 
-``w`` is the narrowest width whose all-ones pattern is larger than every offset, so
-household quarter-hours (0-3000 Wh) take 2 bytes and quiet days 1 byte.
+``bits`` is the fewest that hold the block's span (plus the gap pattern), so a household's
+quarter-hours (20-900 Wh) take 10 bits, gas hours (0-3000 litres) 12 and a day without any
+injection none at all: 3 bytes for the whole block. Decoding is a handful of numpy calls
+(:func:`numpy.unpackbits`, one product with the bit weights), as fast as the byte layout's
+``struct.unpack``.
+
+The first layout (byte 0 the width ``w`` of one slot, 1, 2 or 4 bytes; bytes 1-4 ``base``
+as an unsigned 32-bit integer; then one ``w``-byte offset per slot, all bits set for a gap)
+stays readable: its byte 0 is never 0x80 or more. Blocks stored that way are rewritten in
+the bit-packed layout the next time a batch changes them; no migration rewrites them all.
 
 Packed states (``packed_states``): one byte, the :class:`ValidationState` code of every
 slot holding a value, when they all share it (the usual case); otherwise one code per slot,
@@ -31,6 +43,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
 
 from datahub_api.brussels_days import day_length, day_start
 from datahub_api.meter_data.granularity import Granularity
@@ -150,23 +165,110 @@ def empty_slots(count: int) -> array[int]:
 
 def pack_values(slots: Sequence[int]) -> bytes:
     """The packed form of a block's slots (at least one slot must hold a value)."""
+    if len(slots) > _FEW_SLOTS:
+        if isinstance(slots, array) and slots.typecode == "q":
+            return pack_array(np.frombuffer(slots, np.int64))
+        return pack_array(np.asarray(slots, dtype=np.int64))
     present = [value for value in slots if value >= 0]
     if not present:
         raise ValueError("a day block holds at least one value")
     base, top = min(present), max(present)
     if top > MAX_STORABLE:
         raise ValueError(f"{top} is too large to store")
-    span = top - base
-    width = 1 if span < 0xFF else 2 if span < 0xFFFF else 4
-    gap = _ALL_ONES[width]
-    offsets = [value - base if value >= 0 else gap for value in slots]
-    return _HEADER.pack(width, base) + struct.pack(
-        f"<{len(offsets)}{_WIDTH_FORMAT[width]}", *offsets
+    gaps = len(present) < len(slots)
+    bits = (top - base + gaps).bit_length()
+    packed = 0
+    if bits:
+        gap = (1 << bits) - 1
+        for value in reversed(slots):
+            packed = packed << bits | (value - base if value >= 0 else gap)
+    return _bit_header(bits, gaps, len(slots), base) + packed.to_bytes(
+        (len(slots) * bits + 7) >> 3, "little"
     )
 
 
+def pack_array(values: NDArray[np.int64]) -> bytes:
+    """numpy twin of :func:`pack_values` for a block's values as an array (-1 for gaps)."""
+    low = int(values.min())
+    gaps = low < 0
+    if gaps:
+        present = values >= 0
+        if not present.any():
+            raise ValueError("a day block holds at least one value")
+        base, top = int(values[present].min()), int(values.max())
+    else:
+        base, top = low, int(values.max())
+    if top > MAX_STORABLE:
+        raise ValueError(f"{top} is too large to store")
+    bits = (top - base + gaps).bit_length()
+    header = _bit_header(bits, gaps, len(values), base)
+    if not bits:
+        return header
+    offsets = values - base
+    if gaps:
+        offsets[~present] = (1 << bits) - 1
+    slot_bits = np.unpackbits(
+        offsets.astype("<u8").view(np.uint8).reshape(-1, 8), axis=1, count=bits, bitorder="little"
+    )
+    return header + np.packbits(slot_bits, bitorder="little").tobytes()
+
+
+def _bit_header(bits: int, gaps: bool, count: int, base: int) -> bytes:
+    header = bytearray((BIT_PACKED | gaps << 6 | bits, count))
+    while base >= 0x80:
+        header.append(base & 0x7F | 0x80)
+        base >>= 7
+    header.append(base)
+    return bytes(header)
+
+
+BIT_PACKED = 0x80
+"""Byte 0 of the bit-packed layout has this bit set; that of the byte layout (1, 2, 4) not."""
+# At most this many slots, decoding with Python's integers beats numpy's fixed cost.
+_FEW_SLOTS = 32
+# The value of each bit of a slot, for every width: the product turns bits into offsets.
+_BIT_WEIGHTS = [np.left_shift(np.int64(1), np.arange(bits, dtype=np.int64)) for bits in range(33)]
+
+
 def unpack_slots(packed: bytes) -> array[int]:
-    """The slots of packed values (:data:`GAP` for gaps)."""
+    """The slots of packed values (:data:`GAP` for gaps), of either layout."""
+    code = packed[0]
+    if not code & BIT_PACKED:
+        return _unpack_bytes(packed)
+    bits, gaps, count = code & 0x3F, code & 0x40, packed[1]
+    base, shift, start = 0, 0, 2
+    while True:
+        byte = packed[start]
+        start += 1
+        base |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            break
+        shift += 7
+    if not bits:
+        return array("q", [base]) * count
+    mask = (1 << bits) - 1
+    if count <= _FEW_SLOTS:
+        rest = int.from_bytes(packed[start:], "little")
+        shifts = range(0, count * bits, bits)
+        if gaps:
+            return array(
+                "q",
+                [GAP if (offset := rest >> at & mask) == mask else base + offset for at in shifts],
+            )
+        return array("q", [base + (rest >> at & mask) for at in shifts])
+    slot_bits = np.unpackbits(
+        np.frombuffer(packed, np.uint8, offset=start), count=count * bits, bitorder="little"
+    )
+    values = slot_bits.reshape(count, bits) @ _BIT_WEIGHTS[bits]
+    if gaps:
+        values = np.where(values == mask, GAP, values + base)
+    else:
+        values += base
+    return array("q", values.tobytes())
+
+
+def _unpack_bytes(packed: bytes) -> array[int]:
+    """The slots of the first layout: a byte width, a 32-bit base, byte-wide offsets."""
     width, base = _HEADER.unpack_from(packed)
     count = (len(packed) - _HEADER.size) // width
     gap = _ALL_ONES[width]

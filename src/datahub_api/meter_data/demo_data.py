@@ -35,7 +35,7 @@ from datahub_api.db import WriteSession
 from datahub_api.demo.world import DemoWorldBuilder
 from datahub_api.errors import DatahubError
 from datahub_api.meter_data import repository
-from datahub_api.meter_data.blocks import BlockRecord, expected_slots
+from datahub_api.meter_data.blocks import BlockRecord, expected_slots, pack_array
 from datahub_api.meter_data.channels import NATIVE
 from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.models import (
@@ -69,8 +69,6 @@ CORRECTED_BLOCK = 0.025  # estimated first, read later
 # month misses the 95% target there too.
 LATE_VALIDATION = 0.025  # validated 16-35 days after the day
 BAD_MONTH_LATE_VALIDATION = 0.08
-_ALL_ONES = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF}
-_DTYPES = {1: "<u1", 2: "<u2", 4: "<u4"}
 
 
 @dataclass
@@ -217,16 +215,6 @@ class DemoSeries:
     days: list[bool]  # which days of the timeline are delivered
 
 
-def pack(values: Array) -> bytes:
-    """numpy twin of :func:`datahub_api.meter_data.blocks.pack_values`."""
-    present = values >= 0
-    base = int(values[present].min())
-    span = int(values[present].max()) - base
-    width = 1 if span < 0xFF else 2 if span < 0xFFFF else 4
-    offsets = np.where(present, values - base, _ALL_ONES[width]).astype(_DTYPES[width])
-    return bytes([width]) + base.to_bytes(4, "little") + offsets.tobytes()
-
-
 READ = bytes([ValidationState.READ])
 EST = bytes([ValidationState.EST])
 VAL = bytes([ValidationState.VAL])
@@ -284,10 +272,10 @@ def block_rows(
         corrected_at = inserted + timedelta(days=2 + int(u[8] * 4))
         if u[7] < CORRECTED_BLOCK and corrected_at <= now:
             estimate = np.where(present, np.rint(values * (0.8 + 0.4 * u[9])), -1)
-            versions.append((inserted, pack(estimate.astype(np.int64)), EST))
-            versions.append((corrected_at, pack(values), READ))
+            versions.append((inserted, pack_array(estimate.astype(np.int64)), EST))
+            versions.append((corrected_at, pack_array(values), READ))
         else:
-            versions.append((inserted, pack(values), READ))
+            versions.append((inserted, pack_array(values), READ))
         late_validation = BAD_MONTH_LATE_VALIDATION if bad else LATE_VALIDATION
         validated_at = max(
             _validation(day, u[10] < late_validation, u[11], u[12]),

@@ -5,8 +5,15 @@ Why packed ``bytea`` and not ``integer[]``: a day block is ~300-700 bytes, far b
 (~2 kB, fixed at compile time) at which PostgreSQL compresses a row, so an ``integer[]``
 costs 4 bytes a value plus a 24-byte array header; measured here with both indexes that is
 7.8 bytes per quarter-hour value, too close to the 8-byte budget. The packed layout
-(:mod:`datahub_api.meter_data.blocks`) stores each value in 1, 2 or 4 bytes as an offset from
-the block's minimum, which measures 3-6 bytes per value, indexes included.
+(:mod:`datahub_api.meter_data.blocks`) stores each value as an offset from the block's
+minimum in the fewest bits the block needs (10 for a household's quarter-hours, none for a
+day without injection). With both indexes that measures 4.43 bytes per value on
+``bench/scale.py``'s mix at 100,000 access points (5.29 with the byte-wide offsets it
+replaced) and 4.71 on the demo world of ``make bench`` (5.47 before). What remains is mostly
+per row: the tuple header, key, id, counters, timestamps and the two index entries take
+about 283 bytes of a block whatever its values (2.9 bytes a value of a quarter-hour block,
+11.8 of a gas day of 24 hours); fewer bytes from here mean fewer rows, not denser values
+(docs/scaling.md).
 
 ``meter_day_blocks`` is range-partitioned by ``day``, one partition per year
 (``meter_day_blocks_y2026``), created on demand by :func:`repository.ensure_partitions`; an
