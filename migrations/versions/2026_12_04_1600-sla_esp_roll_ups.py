@@ -10,7 +10,8 @@ The per-ESP SLA figures were computed live from every ESP's mandate-days joined 
 next to the DSO-wide ``sla_day_totals``. A mandate written, revoked, ended or moved marks its
 organisation's days in ``sla_esp_dirty_days`` (a trigger, so that every path that writes
 mandates does), and the job redoes those. The days rolled up before this revision are marked
-dirty here, so the job fills the new tables on its next run.
+there for every organisation with approved mandates, so the job fills the new tables on its
+next run.
 """
 
 from __future__ import annotations
@@ -39,8 +40,7 @@ _MARK = """
     CROSS JOIN LATERAL generate_series(r.first, r.last, interval '1 day') AS g(day)
     WHERE g.day::date >= (now() AT TIME ZONE 'Europe/Brussels')::date - 45
        OR EXISTS (SELECT 1 FROM sla_day_totals t WHERE t.day = g.day::date)
-       OR EXISTS (SELECT 1 FROM sla_dirty_days d WHERE d.day = g.day::date)
-    ON CONFLICT DO NOTHING;
+       OR EXISTS (SELECT 1 FROM sla_dirty_days d WHERE d.day = g.day::date);
 """
 _DIFFER = (
     "(o.organisation_id, o.ean, o.channel, o.status, o.data_period_from, o.data_period_to, "
@@ -101,8 +101,11 @@ def upgrade() -> None:
             ),
             sa.PrimaryKeyConstraint(*key, name=op.f(f"pk_{table}")),
         )
+    # Marks are appended, never unique: a mandate write never waits on the job's claim (a
+    # DELETE) nor on another open write that marked the same days; the job deduplicates.
     op.create_table(
         "sla_esp_dirty_days",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("organisation_id", sa.Integer(), nullable=False),
         sa.Column(
@@ -111,7 +114,7 @@ def upgrade() -> None:
             server_default=sa.text("now()"),
             nullable=False,
         ),
-        sa.PrimaryKeyConstraint("day", "organisation_id", name=op.f("pk_sla_esp_dirty_days")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sla_esp_dirty_days")),
     )
     op.execute(_FUNCTION)
     for event, rows in (
@@ -123,8 +126,13 @@ def upgrade() -> None:
             f"CREATE TRIGGER sla_mandate_days_{event.lower()} AFTER {event} ON mandates "
             f"REFERENCING {rows} FOR EACH STATEMENT EXECUTE FUNCTION sla_mark_mandate_days()"
         )
+    # The days rolled up before this revision get their per-ESP roll-ups from the job's next
+    # run: only the per-ESP part (the EAN-days keep their classification), not the DSO-wide
+    # roll-up of every day again.
     op.execute(
-        "INSERT INTO sla_dirty_days (day) SELECT day FROM sla_day_totals ON CONFLICT DO NOTHING"
+        "INSERT INTO sla_esp_dirty_days (day, organisation_id) "
+        "SELECT t.day, o.organisation_id FROM sla_day_totals t CROSS JOIN "
+        "(SELECT DISTINCT organisation_id FROM mandates WHERE status = 'approved') AS o"
     )
 
 

@@ -6,6 +6,7 @@ when mandates are written, finished, moved or deleted after their days were roll
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 from fastapi import FastAPI
@@ -20,8 +21,7 @@ from datahub_api.sla.repository import Data, DayCounts
 
 from ..support.meter_data import day_rows
 from ..support.parties import Esp, make_esp
-from ..support.sla_world import days, ingest, put_point
-from .test_sla import GVM_METER, gvm_point
+from ..support.sla_world import GVM_METER, days, gvm_point, ingest, put_point
 
 # Around both DST changes of 2024: 31 March has 92 quarter-hours, 27 October 100.
 SPRING = (date(2024, 3, 20), date(2024, 4, 10))
@@ -236,3 +236,48 @@ async def test_per_esp_roll_ups_equal_the_live_figures_and_follow_mandate_change
         await session.commit()
     async with database.read_sessions() as session:
         assert await session.scalar(text("SELECT count(*) FROM sla_esp_dirty_days")) == 0
+
+
+async def test_a_mandate_committed_while_the_job_runs_keeps_its_mark(app: FastAPI) -> None:
+    """The job claims the marks before it rolls up: a mandate committed after the claim is
+    redone by the next run, not dropped as if the whole-day roll-up had seen it."""
+    database: Database = app.state.database
+    esp_a = await make_esp(app, "Race A")
+    esp_b = await make_esp(app, "Race B", channels=[Channel.api])
+    x = await put_point(app)
+    await mandate(app, esp_a, x, date(2024, 1, 1), date(2030, 1, 1))
+    spring = days(SPRING[0], SPRING[1] - timedelta(days=1))
+    rows: list[list[str]] = []
+    for day in spring:
+        rows += day_rows(x, day)
+    await ingest(app, rows)
+    now = datetime(2024, 4, 20, 12, tzinfo=UTC)
+    async with database.write_sessions() as job:
+        marked = await repository.claim_esp_marks(job)
+        await repository.roll_up(job, spring, now)
+        # B's mandate commits after the whole-day roll-up, from another connection (its
+        # trigger does not wait on the job's claim): the roll-up did not see it.
+        await mandate(app, esp_b, x, date(2024, 1, 1), date(2030, 1, 1))
+        await repository.roll_up_esp_pairs(job, marked, spring)
+        await job.commit()
+    async with database.read_sessions() as session:
+        left = await session.scalar(
+            text("SELECT count(*) FROM sla_esp_dirty_days WHERE organisation_id = :b"),
+            {"b": esp_b.organisation_id},
+        )
+    assert left
+    await run_job(database, app, now)
+    assert await assert_equal_to_live(database) > 0
+
+
+async def test_the_trigger_marks_at_least_the_days_the_job_looks_back_on(app: FastAPI) -> None:
+    """Days the job rolls up for the first time (no totals, not dirty) are those of its
+    lookback: the trigger marks recent days over a longer window."""
+    async with app.state.database.read_sessions() as session:
+        source = await session.scalar(
+            text("SELECT prosrc FROM pg_proc WHERE proname = 'sla_mark_mandate_days'")
+        )
+    assert source is not None
+    windows = {int(days) for days in re.findall(r"::date - (\d+)", source)}
+    assert windows
+    assert min(windows) > sla_service.ROLL_UP_LOOKBACK_DAYS + 1

@@ -32,8 +32,10 @@ from ..support.environment import scrape_metrics
 from ..support.meter_data import day_rows
 from ..support.parties import Esp, make_esp
 from ..support.sla_world import (
+    GVM_METER,
     add_mandate,
     days,
+    gvm_point,
     ingest,
     put_point,
     roll_up,
@@ -509,21 +511,6 @@ async def test_roll_up_job_publishes_a_breach_once_and_gauges(
 
 
 # --- validated data (NPS historical) and the NPS channel's GVM headpoints ------------------
-
-GVM_METER = "AMR00000001"
-
-
-def gvm_point(installed_from: str = "2024-01-01") -> dict[str, Any]:
-    """A GVM installation read on its headpoint by a non-digital meter (as NPS serves)."""
-    return {
-        "meter_type": "KM",
-        "metering": "metering-on-headpoint",
-        "gvm": True,
-        "communication_periods": [],
-        "physical_meters": [
-            {"seq_number": "1", "meter_id": GVM_METER, "installed_from": installed_from}
-        ],
-    }
 
 
 async def ean_day(database: Database, ean: str, day: date) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import text
@@ -82,5 +83,21 @@ async def add_mandate(
 async def roll_up_mandate_changes(app: FastAPI) -> None:
     """What the roll-up job does after mandates changed on days already rolled up."""
     async with app.state.database.write_sessions() as session:
-        await repository.roll_up_esp_changes(session, [])
+        await repository.roll_up_esp_pairs(session, await repository.claim_esp_marks(session), [])
         await session.commit()
+
+
+GVM_METER = "AMR00000001"
+
+
+def gvm_point(installed_from: str = "2024-01-01") -> dict[str, Any]:
+    """A GVM installation read on its headpoint by a non-digital meter (as NPS serves)."""
+    return {
+        "meter_type": "KM",
+        "metering": "metering-on-headpoint",
+        "gvm": True,
+        "communication_periods": [],
+        "physical_meters": [
+            {"seq_number": "1", "meter_id": GVM_METER, "installed_from": installed_from}
+        ],
+    }

@@ -32,11 +32,13 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     DateTime,
     Float,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     PrimaryKeyConstraint,
@@ -142,9 +144,12 @@ class SlaDirtyDay(Base):
 
 
 class SlaEspDirtyDay(Base):
-    __tablename__ = "sla_esp_dirty_days"
-    __table_args__ = (PrimaryKeyConstraint("day", "organisation_id", name="pk_sla_esp_dirty_days"),)
+    """A mark, appended (never unique: a mandate write never waits on the job's claim nor on
+    another write that marked the same days); the job deduplicates."""
 
+    __tablename__ = "sla_esp_dirty_days"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
     day: Mapped[date] = mapped_column(Date)
     organisation_id: Mapped[int] = mapped_column(Integer)  # no key: the organisation may go
     marked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -352,17 +352,26 @@ async def _roll_up_esps(
     )
 
 
-async def roll_up_esp_changes(session: WriteSession, rolled_up: Sequence[date]) -> list[date]:
-    """Redo the per-ESP roll-ups of the (day, organisation) pairs that mandate changes marked
-    (claimed by deleting them: a mark made meanwhile stays for the next run) but those of
-    the ``rolled_up`` days (done whole); returns their days."""
-    claimed = (
-        await session.execute(text("DELETE FROM sla_esp_dirty_days RETURNING day, organisation_id"))
-    ).all()
+async def claim_esp_marks(session: WriteSession) -> list[tuple[date, int]]:
+    """Claim the (day, organisation) pairs that mandate changes marked, by deleting their
+    marks. Claimed before the days are rolled up, so that a mandate committed after the
+    claim keeps its mark for the next run, and one committed before it is seen by the
+    roll-up's later statements."""
+    claimed = await session.execute(
+        text("DELETE FROM sla_esp_dirty_days RETURNING day, organisation_id")
+    )
+    return sorted({(row[0], row[1]) for row in claimed})
+
+
+async def roll_up_esp_pairs(
+    session: WriteSession, pairs: Sequence[tuple[date, int]], rolled_up: Sequence[date]
+) -> list[date]:
+    """Redo the per-ESP roll-ups of claimed ``pairs`` but those of the ``rolled_up`` days
+    (done whole); returns their days."""
     done = set(rolled_up)
-    pairs = sorted((row[0], row[1]) for row in claimed if row[0] not in done)
-    await _roll_up_esps(session, [day for day, _ in pairs], [org for _, org in pairs])
-    return sorted({day for day, _ in pairs})
+    left = [(day, organisation_id) for day, organisation_id in pairs if day not in done]
+    await _roll_up_esps(session, [day for day, _ in left], [org for _, org in left])
+    return sorted({day for day, _ in left})
 
 
 # --- reads -------------------------------------------------------------------------------

@@ -397,12 +397,18 @@ async def roll_up(session: WriteSession, settings: Settings, now: datetime) -> l
     channel fell below the target (once per month). Returns the days rolled up whole.
     Safe to run twice."""
     yesterday = brussels_date(now) - timedelta(days=1)
-    days = await repository.days_to_roll_up(
-        session, yesterday - timedelta(days=ROLL_UP_LOOKBACK_DAYS), yesterday
-    )
+    since = yesterday - timedelta(days=ROLL_UP_LOOKBACK_DAYS)
+    marked = await repository.claim_esp_marks(session)
+    days = await repository.days_to_roll_up(session, since, yesterday)
     await repository.roll_up(session, days, now)
-    changed = await repository.roll_up_esp_changes(session, days)
-    months = sorted({month_start(day) for day in [*days, *changed]})
+    changed = await repository.roll_up_esp_pairs(session, marked, days)
+    # A mandate reaching back years redoes its ESP's old days, but only recent months are
+    # judged again for breaches (as for ingest's days within the lookback).
+    recent = month_start(since)
+    months = sorted(
+        {month_start(day) for day in days}
+        | {month_start(day) for day in changed if month_start(day) >= recent}
+    )
     await publish_breaches(session, settings, months, now)
     return days
 
