@@ -27,14 +27,14 @@ from datahub_api.access_points.models import (
 )
 from datahub_api.access_points.repository import (
     AccessPointColumns,
-    AccessPointFilter,
-    CustomerTenures,
     DetailColumns,
     InstallationColumns,
     PartyPeriodRow,
     Tenure,
     tenure_holding,
 )
+from datahub_api.access_points.repository import AccessPointFilter as AccessPointFilter
+from datahub_api.access_points.repository import CustomerTenures as CustomerTenures
 from datahub_api.access_points.schemas import (
     AccessPointBody,
     AccessPointFields,

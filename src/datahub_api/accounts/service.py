@@ -161,3 +161,7 @@ async def principal_from_cookie(session: ReadSession, token: str) -> Principal |
         return None
     login, account = found
     return principal_for(account, login)
+
+
+async def get_account(session: ReadSession, account_id: int) -> Account | None:
+    return await repository.get(session, account_id)

@@ -291,3 +291,16 @@ def issue_token(
         lifetime_seconds=lifetime_seconds,
         organisation_id=client.organisation_id,
     )
+
+
+# --- reads for the faces ----------------------------------------------------------------
+
+
+async def visible_clients(session: ReadSession, principal: Principal) -> list[ApiClient]:
+    return await repository.list_visible_clients(session, principal)
+
+
+async def visible_client(
+    session: ReadSession, principal: Principal, client_id: str
+) -> ApiClient | None:
+    return await repository.get_visible_client(session, principal, client_id)

@@ -4,6 +4,7 @@ an approved contract grants."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -20,7 +21,7 @@ from datahub_api.contracts.models import (
     DataAccessContract,
 )
 from datahub_api.contracts.schemas import ContractApplication
-from datahub_api.db import WriteSession, after_commit
+from datahub_api.db import ReadSession, WriteSession, after_commit
 from datahub_api.deps import reload_grants_after_commit
 from datahub_api.errors import Conflict, Forbidden, NotFound, UnprocessableContent
 from datahub_api.mail import service as mail_service
@@ -229,3 +230,40 @@ async def rotate_subscription_key(
         session, actor=principal, action="contract.rotate_subscription_key", target=number
     )
     return key
+
+
+# --- reads for the faces ----------------------------------------------------------------
+
+
+async def contracts_page(
+    session: ReadSession,
+    principal: Principal,
+    *,
+    limit: int,
+    statuses: Sequence[ContractStatus] | None = None,
+    newest_first: bool = False,
+) -> list[tuple[DataAccessContract, Organisation]]:
+    """The first ``limit`` contracts ``principal`` sees (of ``statuses`` when given), each
+    with its organisation."""
+    return await repository.page(
+        session,
+        principal,
+        after_id=None,
+        limit=limit,
+        statuses=statuses,
+        newest_first=newest_first,
+    )
+
+
+async def subscription_keys(
+    session: ReadSession, contracts: Sequence[DataAccessContract]
+) -> dict[str, str]:
+    """The valid subscription key of each approved API contract of ``contracts``, by
+    contract number (a contract without one is left out)."""
+    keys = {}
+    for contract in contracts:
+        if contract.status is ContractStatus.approved and Channel.api in contract.channels:
+            key = await auth_repository.active_subscription_key(session, contract.id)
+            if key is not None:
+                keys[contract.number] = key.key
+    return keys

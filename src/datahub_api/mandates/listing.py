@@ -11,10 +11,19 @@ from dataclasses import dataclass, replace
 from datahub_api.auth.principal import Principal
 from datahub_api.db import ReadSession
 from datahub_api.mandates import repository
+from datahub_api.mandates.models import Mandate
 from datahub_api.mandates.repository import JsonFields, JsonPage, MandateFilter
 from datahub_api.meter_data.channels import API_CHANNELS
 
-__all__ = ["NATIVE", "MandateFilter", "MandateListing", "fluvius", "mandate_page"]
+__all__ = [
+    "NATIVE",
+    "MandateFilter",
+    "MandateListing",
+    "by_ean",
+    "fluvius",
+    "mandate_page",
+    "newest_with_organisation",
+]
 
 
 @dataclass(frozen=True)
@@ -59,3 +68,16 @@ async def mandate_page(
         limit=limit,
         omit_nulls=listing.omit_nulls,
     )
+
+
+async def newest_with_organisation(
+    session: ReadSession, principal: Principal, *, limit: int
+) -> list[tuple[Mandate, str]]:
+    """The newest mandates ``principal`` sees, each with its ESP's name (the portal's list)."""
+    return await repository.newest_visible_with_organisation(session, principal, limit=limit)
+
+
+async def by_ean(session: ReadSession, principal: Principal, *, limit: int) -> list[Mandate]:
+    """Up to ``limit`` mandates ``principal`` sees, by EAN and newest first (the ESP
+    portal's list)."""
+    return await repository.listed(session, principal, limit=limit)

@@ -42,6 +42,7 @@ from datahub_api.mandates.access import (
     authorize_read,
     readable_grants,
     readable_mandates,
+    readable_portfolio,
 )
 from datahub_api.mandates.models import DataServiceType, Mandate
 from datahub_api.meter_data import repository
@@ -553,3 +554,24 @@ async def inserted_pieces(
         pieces,
         (brussels_date(start), brussels_date(end - timedelta(microseconds=1)) + timedelta(days=1)),
     )
+
+
+# --- the portfolio ---------------------------------------------------------------------------
+
+
+async def last_readable_data(
+    session: ReadSession, principal: Principal, face: ReadFace, mandates: Sequence[Mandate]
+) -> dict[int, tuple[date, datetime] | None]:
+    """Per mandate of ``mandates`` that ``face`` can show data of (a mandate on its channels
+    under a contract covering it today; others are left out): the last Brussels day holding
+    data and when data last arrived (None: no data), told of the days the mandate releases
+    only (not of an earlier or a later occupant's)."""
+    grants = {
+        window.mandate.id: window.grant()
+        for window in await readable_portfolio(session, principal, channels=face.channels)
+    }
+    shown = [m for m in mandates if m.id in grants]
+    received = await repository.last_received(
+        session, [(m.ean, *grants[m.id].released_days()) for m in shown]
+    )
+    return {m.id: found for m, found in zip(shown, received, strict=True)}

@@ -269,3 +269,20 @@ async def staff_access(
     if organisation.status is not OrganisationStatus.active:
         return StaffAccess(organisation, None)
     return StaffAccess(organisation, await grants.narrow(person))
+
+
+# --- reads for the faces ----------------------------------------------------------------
+
+
+async def get_organisation(session: ReadSession, organisation_id: int) -> Organisation | None:
+    return await repository.get(session, organisation_id)
+
+
+async def all_with_status_changes(
+    session: ReadSession,
+) -> tuple[list[Organisation], dict[int, OrganisationStatusChange]]:
+    """Every organisation, by id, with its last recorded status change (those that have
+    one)."""
+    organisations = await repository.list_all(session)
+    changes = await repository.latest_status_changes(session, [o.id for o in organisations])
+    return organisations, changes

@@ -13,11 +13,11 @@ from fastapi.responses import RedirectResponse, Response
 from datahub_api.access_log import service as access_log_service
 from datahub_api.access_log import sharing
 from datahub_api.access_points import service as access_points_service
-from datahub_api.accounts import repository as accounts_repository
+from datahub_api.accounts import service as accounts_service
 from datahub_api.auth.principal import Principal
 from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import Conflict, Gone, NotFound, UnprocessableContent
-from datahub_api.mandates import repository as mandates_repository
+from datahub_api.mandates import listing as mandate_listing
 from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates.router import co_consent_out
 from datahub_api.nps.service import audits as nps_audits
@@ -46,9 +46,7 @@ async def my_mandates(
     session: ReadSessionDep,
     person: Annotated[Principal, Depends(person_of(PEOPLE))],
 ) -> Response:
-    rows = await mandates_repository.newest_visible_with_organisation(
-        session, person, limit=MANDATES_SHOWN
-    )
+    rows = await mandate_listing.newest_with_organisation(session, person, limit=MANDATES_SHOWN)
     paper = await paper_service.of_person(session, person)
     return page(
         request,
@@ -171,7 +169,7 @@ async def decide_co_consent(
         if number is None or person.user_id is None:
             raise NotFound("No such co-consent request.")
         async with session.begin_nested():  # a refusal leaves nothing behind
-            account = await accounts_repository.get(session, person.user_id)
+            account = await accounts_service.get_account(session, person.user_id)
             assert account is not None
             await mandates_service.decide_co_consent(
                 session, account, number, approve=decision == "approve", actor=person

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.models import EnergyType
-from datahub_api.access_points.repository import CustomerTenures
+from datahub_api.access_points.service import CustomerTenures
 from datahub_api.auth.principal import Principal
 from datahub_api.capacity.service import own_monthly_peaks
 from datahub_api.db import ReadSession

@@ -11,22 +11,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from datahub_api.access_points import repository as access_points_repository
 from datahub_api.access_points import service as access_points_service
 from datahub_api.access_points.models import AccessPoint, EnergyType, PartyRole
-from datahub_api.accounts import repository as accounts_repository
+from datahub_api.accounts import service as accounts_service
 from datahub_api.auth.principal import Principal, Role
 from datahub_api.brussels_days import today_in_brussels
-from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts import service as contracts_service
 from datahub_api.contracts.models import ContractStatus
 from datahub_api.db import ReadSession
 from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import Conflict, DatahubError, NotFound, UnprocessableContent
-from datahub_api.nps import repository as nps_repository
 from datahub_api.nps.models import AuditStatus
 from datahub_api.nps.service import audits as audit_service
-from datahub_api.organisations import repository as organisations_repository
 from datahub_api.organisations import service as organisations_service
 from datahub_api.portal import sla_charts
 from datahub_api.portal.i18n import language_of, texts
@@ -52,13 +48,12 @@ async def contract_applications(
     session: ReadSessionDep,
     person: Annotated[Principal, Depends(person_of(OPERATORS))],
 ) -> Response:
-    pending = await contracts_repository.page(
-        session, person, after_id=None, limit=SHOWN, statuses=[ContractStatus.requested]
+    pending = await contracts_service.contracts_page(
+        session, person, limit=SHOWN, statuses=[ContractStatus.requested]
     )
-    decided = await contracts_repository.page(
+    decided = await contracts_service.contracts_page(
         session,
         person,
-        after_id=None,
         limit=RECENT,
         statuses=[ContractStatus.approved, ContractStatus.rejected],
         newest_first=True,
@@ -115,10 +110,7 @@ async def organisations_page(
     session: ReadSessionDep,
     person: Annotated[Principal, Depends(person_of(OPERATORS))],
 ) -> Response:
-    organisations = await organisations_repository.list_all(session)
-    changes = await organisations_repository.latest_status_changes(
-        session, [o.id for o in organisations]
-    )
+    organisations, changes = await organisations_service.all_with_status_changes(session)
     done = request.query_params.get("done")
     return page(
         request,
@@ -193,7 +185,7 @@ async def _describe(session: ReadSession, points: list[AccessPoint]) -> list[Fou
         ]
         names: dict[int, str] = {}
         for party in live:
-            account = await accounts_repository.get(session, party.account_id)
+            account = await accounts_service.get_account(session, party.account_id)
             names[party.account_id] = account.display_name if account else "?"
         grid_users = [names[p.account_id] for p in live if p.role is PartyRole.grid_user]
         found.append(
@@ -230,7 +222,7 @@ async def access_point_search(
                 session,
                 after_ean=None,
                 limit=SEARCH_SHOWN,
-                where=access_points_repository.AccessPointFilter(
+                where=access_points_service.AccessPointFilter(
                     ean_prefix=query or None,
                     energy_type=EnergyType(energy) if energy else None,
                 ),
@@ -383,15 +375,15 @@ async def nps_audits(
     wanted = request.query_params.get("status") or ""
     statuses = [AuditStatus(wanted)] if wanted in {s.value for s in AuditStatus} else []
     rows: list[AuditRow] = []
-    audits = await nps_repository.audits_page(
-        session, None, statuses=statuses, mandate_id=None, after_id=None, limit=SHOWN
-    )
+    audits = await audit_service.audits_page(session, None, statuses=statuses, limit=SHOWN)
     names: dict[int, str] = {}
     for audit in audits:
         audit, mandate, document = await audit_service.audit_with_mandate(session, None, audit.id)
         paper = await audit_service.paper_of(session, mandate.id)
         if audit.organisation_id not in names:
-            organisation = await organisations_repository.get(session, audit.organisation_id)
+            organisation = await organisations_service.get_organisation(
+                session, audit.organisation_id
+            )
             names[audit.organisation_id] = organisation.name if organisation else "?"
         rows.append(
             AuditRow(

@@ -17,7 +17,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from datahub_api.accounts import repository as accounts_repository
 from datahub_api.accounts import service as accounts_service
 from datahub_api.accounts.router import set_session_cookie
 from datahub_api.auth.principal import Principal, Role
@@ -277,7 +276,7 @@ async def _show_consent(
 ) -> Response:
     if person.role not in (Role.customer, Role.grid_user) or person.user_id is None:
         return _consent_message(request, person, "not_customer", 403)
-    account = await accounts_repository.get(session, person.user_id)
+    account = await accounts_service.get_account(session, person.user_id)
     assert account is not None
     try:
         view = await mandates_service.view_consent_session(session, account, identifier[:32])
@@ -324,7 +323,7 @@ async def decide_consent(
         return await _show_consent(request, session, person, identifier, status_code=422)
     try:
         async with session.begin_nested():  # a refusal leaves nothing behind
-            account = await accounts_repository.get(session, person.user_id)
+            account = await accounts_service.get_account(session, person.user_id)
             assert account is not None
             outcome = await mandates_service.decide_consent_session(
                 session,

@@ -12,12 +12,12 @@ from typing import Any
 
 from datahub_api.audit.service import record_action
 from datahub_api.auth.principal import Principal
-from datahub_api.db import WriteSession
+from datahub_api.db import ReadSession, WriteSession
 from datahub_api.errors import Conflict, UnprocessableContent
 from datahub_api.settings import Settings
 from datahub_api.webhooks import repository, signing
 from datahub_api.webhooks.deliveries import enqueue_after_commit
-from datahub_api.webhooks.models import WebhookEndpoint
+from datahub_api.webhooks.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
 from datahub_api.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointUpdate
 from datahub_api.webhooks.targets import Resolver, TargetRefused, resolve_target, system_resolver
 
@@ -133,3 +133,35 @@ async def send_test(session: WriteSession, endpoint: WebhookEndpoint) -> int:
     )
     enqueue_after_commit(session, [delivery_id])
     return delivery_id
+
+
+# --- reads for the faces ----------------------------------------------------------------
+
+
+async def endpoints_page(
+    session: ReadSession, principal: Principal, *, after_id: int | None, limit: int
+) -> list[WebhookEndpoint]:
+    """The endpoints ``principal`` may see, by id."""
+    return await repository.page(session, principal, after_id=after_id, limit=limit)
+
+
+async def visible_endpoint(
+    session: ReadSession, principal: Principal, endpoint_id: int
+) -> WebhookEndpoint | None:
+    return await repository.get(session, principal, endpoint_id)
+
+
+async def delivery_log(
+    session: ReadSession,
+    principal: Principal,
+    endpoint_id: int,
+    *,
+    before_id: int | None,
+    limit: int,
+) -> tuple[list[WebhookDelivery], dict[int, list[WebhookDeliveryAttempt]]]:
+    """The endpoint's deliveries, newest first, with each one's attempts."""
+    deliveries = await repository.deliveries_page(
+        session, principal, endpoint_id, before_id=before_id, limit=limit
+    )
+    attempts = await repository.attempts_of(session, [d.id for d in deliveries])
+    return deliveries, attempts

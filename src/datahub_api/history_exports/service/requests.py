@@ -695,3 +695,12 @@ async def deliveries(
         )
         for export in found
     ]
+
+
+async def latest_with_counts(
+    session: ReadSession, organisation_id: int, *, limit: int
+) -> tuple[list[HistoryExport], dict[int, int]]:
+    """The organisation's newest requests first, with the number of EANs of each."""
+    exports = await repository.latest(session, organisation_id, limit=limit)
+    counts = await repository.item_counts(session, [e.id for e in exports])
+    return exports, counts

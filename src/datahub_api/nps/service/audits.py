@@ -40,6 +40,7 @@ from datahub_api.events.event_types import (
     NPS_AUDIT_REQUESTED,
 )
 from datahub_api.events.service import publish
+from datahub_api.mandates import repository as mandates_repository
 from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates.models import Mandate, MandateStatus
 from datahub_api.nps import repository
@@ -419,3 +420,30 @@ async def evidence_document(
     if document is None:
         raise NotFound("No document has been uploaded for this audit.")
     return document
+
+
+async def audits_with_mandates(
+    session: ReadSession, principal: Principal, organisation_id: int, *, limit: int
+) -> tuple[list[NpsAudit], dict[int, Mandate | None]]:
+    """The organisation's first ``limit`` audits, each with its mandate as ``principal``
+    sees it."""
+    audits = await audits_page(session, organisation_id, statuses=(), limit=limit)
+    mandates = {
+        a.mandate_id: await mandates_repository.get(session, principal, a.mandate_id)
+        for a in audits
+    }
+    return audits, mandates
+
+
+async def audits_page(
+    session: ReadSession,
+    organisation_id: int | None,
+    *,
+    statuses: Sequence[AuditStatus],
+    limit: int,
+) -> list[NpsAudit]:
+    """The first ``limit`` audits of the organisation (every one's for ``None``), of
+    ``statuses`` when given."""
+    return await repository.audits_page(
+        session, organisation_id, statuses=statuses, mandate_id=None, after_id=None, limit=limit
+    )

@@ -19,10 +19,8 @@ from datahub_api.brussels_days import in_brussels, today_in_brussels
 from datahub_api.db import ReadSession
 from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import DatahubError, NotFound
-from datahub_api.mandates import repository as mandates_repository
-from datahub_api.mandates.access import readable_portfolio
+from datahub_api.mandates import listing as mandate_listing
 from datahub_api.meter_data import reads
-from datahub_api.meter_data import repository as meter_data_repository
 from datahub_api.meter_data.channels import PORTAL
 from datahub_api.meter_data.fluvius_csv import TariffCalendar, exported_access_point
 from datahub_api.meter_data.read_router import FileExport
@@ -65,23 +63,13 @@ async def esp_access_points(page: MandatePage, session: ReadSessionDep) -> Respo
 
 
 async def _access_points(page: EspPage, session: ReadSession) -> Response:
-    mandates = await mandates_repository.listed(session, page.person, limit=LIST_LIMIT)
-    # The mandates this page can show data of (a portal or API mandate under a contract
-    # covering it today), as the chart's gate decides; the data they received is told
-    # of the days they release only (not of an earlier or a later occupant's).
-    grants = {
-        window.mandate.id: window.grant()
-        for window in await readable_portfolio(session, page.person, channels=PORTAL.channels)
-    }
-    shown = [m for m in mandates if m.id in grants]
-    received = await meter_data_repository.last_received(
-        session, [(m.ean, *grants[m.id].released_days()) for m in shown]
-    )
-    last = {m.id: found for m, found in zip(shown, received, strict=True) if found}
+    mandates = await mandate_listing.by_ean(session, page.person, limit=LIST_LIMIT)
+    readable = await reads.last_readable_data(session, page.person, PORTAL, mandates)
+    last = {m_id: found for m_id, found in readable.items() if found}
     rows = [
         {
             "mandate": m,
-            "readable": m.id in grants,
+            "readable": m.id in readable,
             "last_day": last[m.id][0] if m.id in last else None,
             "received": last[m.id][1] if m.id in last else None,
         }

@@ -10,18 +10,16 @@ from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from datahub_api.auth import repository as auth_repository
 from datahub_api.auth import service as auth_service
 from datahub_api.auth.clients_router import client_out
 from datahub_api.auth.principal import Role
-from datahub_api.contracts import repository as contracts_repository
 from datahub_api.contracts import service as contracts_service
-from datahub_api.contracts.models import Channel, ContractStatus
+from datahub_api.contracts.models import Channel
 from datahub_api.contracts.schemas import ContractApplication
 from datahub_api.db import ReadSession, WriteSession
 from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import DatahubError, NotFound
-from datahub_api.organisations import repository as organisations_repository
+from datahub_api.organisations import service as organisations_service
 from datahub_api.portal.esp.context import (
     LIST_LIMIT,
     ContractForm,
@@ -43,15 +41,10 @@ async def _contracts_page(
     notice: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    rows = await contracts_repository.page(
-        session, page.person, after_id=None, limit=LIST_LIMIT, statuses=None
+    rows = await contracts_service.contracts_page(
+        session, page.person, limit=LIST_LIMIT, statuses=None
     )
-    keys = {}
-    for contract, _ in rows:
-        if contract.status is ContractStatus.approved and Channel.api in contract.channels:
-            key = await auth_repository.active_subscription_key(session, contract.id)
-            if key is not None:
-                keys[contract.number] = key.key
+    keys = await contracts_service.subscription_keys(session, [c for c, _ in rows])
     return page.show(
         "esp_contracts.html",
         status_code,
@@ -80,7 +73,7 @@ async def esp_apply(posted: ContractForm, session: WriteSessionDep) -> Response:
         return await _contracts_page(
             page, session, error=page.t["esp_apply_invalid"], status_code=422
         )
-    organisation = await organisations_repository.get(session, page.organisation.id)
+    organisation = await organisations_service.get_organisation(session, page.organisation.id)
     assert organisation is not None
     try:
         async with session.begin_nested():
@@ -140,7 +133,7 @@ async def _clients_page(
 ) -> Response:
     clients = [
         await client_out(session, client)
-        for client in await auth_repository.list_visible_clients(session, page.person)
+        for client in await auth_service.visible_clients(session, page.person)
     ]
     return page.show("esp_clients.html", status_code, clients=clients, secret=secret, error=error)
 
@@ -171,7 +164,7 @@ async def esp_create_client(posted: ContractForm, session: WriteSessionDep) -> R
 async def _client_action(
     page: EspPage, session: WriteSession, client_id: str, action: str
 ) -> Response:
-    client = await auth_repository.get_visible_client(session, page.person, client_id[:64])
+    client = await auth_service.visible_client(session, page.person, client_id[:64])
     if client is None or client.revoked_at is not None:
         raise page.not_found()
     secret = None

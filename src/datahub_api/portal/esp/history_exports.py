@@ -9,7 +9,6 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from datahub_api.deps import ReadSessionDep, app_state
-from datahub_api.history_exports import repository as history_exports_repository
 from datahub_api.history_exports.models import ExportStatus, HistoryExport
 from datahub_api.history_exports.service import requests as history_exports_service
 from datahub_api.portal.esp.context import (
@@ -51,10 +50,9 @@ def _export_row(
 
 @router.get("/portal/esp/history-exports")
 async def esp_history_exports(page: ExportPage, session: ReadSessionDep) -> Response:
-    exports = await history_exports_repository.latest(
+    exports, counts = await history_exports_service.latest_with_counts(
         session, page.organisation.id, limit=LIST_LIMIT
     )
-    counts = await history_exports_repository.item_counts(session, [e.id for e in exports])
     now = history_exports_service.utcnow()
     withdrawn = await history_exports_service.withdrawn_exports(
         session, [e.id for e in exports], now

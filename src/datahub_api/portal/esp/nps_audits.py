@@ -6,8 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from datahub_api.deps import ReadSessionDep
-from datahub_api.mandates import repository as mandates_repository
-from datahub_api.nps import repository as nps_repository
+from datahub_api.nps.service import audits as audit_service
 from datahub_api.portal.esp.context import (
     LIST_LIMIT,
     NpsPage,
@@ -18,16 +17,7 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/portal/esp/nps-audits")
 async def esp_nps_audits(page: NpsPage, session: ReadSessionDep) -> Response:
-    audits = await nps_repository.audits_page(
-        session,
-        page.organisation.id,
-        statuses=(),
-        mandate_id=None,
-        after_id=None,
-        limit=LIST_LIMIT,
+    audits, mandates = await audit_service.audits_with_mandates(
+        session, page.person, page.organisation.id, limit=LIST_LIMIT
     )
-    mandates = {
-        a.mandate_id: await mandates_repository.get(session, page.person, a.mandate_id)
-        for a in audits
-    }
     return page.show("esp_nps_audits.html", audits=audits, mandates=mandates)

@@ -10,14 +10,14 @@ from datahub_api.portal.esp.context import (
     LIST_LIMIT,
     WebhookPage,
 )
-from datahub_api.webhooks import repository as webhooks_repository
+from datahub_api.webhooks import service as webhooks_service
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/portal/esp/webhooks")
 async def esp_webhooks(page: WebhookPage, session: ReadSessionDep) -> Response:
-    endpoints = await webhooks_repository.page(
+    endpoints = await webhooks_service.endpoints_page(
         session, page.person, after_id=None, limit=LIST_LIMIT
     )
     return page.show("esp_webhooks.html", endpoints=endpoints)
@@ -27,13 +27,12 @@ async def esp_webhooks(page: WebhookPage, session: ReadSessionDep) -> Response:
 async def esp_webhook_log(page: WebhookPage, session: ReadSessionDep, endpoint_id: str) -> Response:
     if not endpoint_id.isdigit() or len(endpoint_id) > 18:
         raise page.not_found()
-    endpoint = await webhooks_repository.get(session, page.person, int(endpoint_id))
+    endpoint = await webhooks_service.visible_endpoint(session, page.person, int(endpoint_id))
     if endpoint is None:
         raise page.not_found()
-    deliveries = await webhooks_repository.deliveries_page(
+    deliveries, attempts = await webhooks_service.delivery_log(
         session, page.person, endpoint.id, before_id=None, limit=200
     )
-    attempts = await webhooks_repository.attempts_of(session, [d.id for d in deliveries])
     return page.show(
         "esp_webhook_log.html", endpoint=endpoint, deliveries=deliveries, attempts=attempts
     )
