@@ -12,9 +12,11 @@ import-linter contracts in ``pyproject.toml``.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import grimp
 
@@ -139,3 +141,18 @@ def import_cycles() -> list[list[str]]:
 
 def test_no_import_cycle() -> None:
     assert import_cycles() == []
+
+
+def test_tests_share_helpers_through_support_only() -> None:
+    """A test module imports no other test module and no conftest: what tests share lives
+    in ``tests/support``."""
+    tests = Path(__file__).parent
+    pattern = re.compile(
+        r"^\s*(?:from|import)\s+(?:\.+|tests\.)(?:[\w.]*\.)?(?:test_\w+|conftest)\b", re.M
+    )
+    offenders = [
+        str(path.relative_to(tests))
+        for path in sorted(tests.rglob("*.py"))
+        if pattern.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []

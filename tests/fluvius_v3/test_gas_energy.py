@@ -27,7 +27,7 @@ from datahub_api.meter_data.granularity import Granularity
 from ..support.consent_world import ConsentWorld, make_consent_world
 from ..support.meter_data import day_rows
 from ..support.parties import Esp, auth_headers, make_machine_client
-from .test_v3_energy import db_clock, ingest, register_point
+from ..support.v3_world import db_clock, ingest, register_point
 
 VALUES = "/api/v1/operator/gas-calorific-values"
 ZONES = "/api/v1/operator/gas-zones"

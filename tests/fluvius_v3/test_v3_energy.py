@@ -8,7 +8,6 @@ import itertools
 import sys
 import tarfile
 import types
-from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,24 +16,20 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from datahub_api.access_points import service as access_points_service
-from datahub_api.access_points.schemas import AccessPointFields
 from datahub_api.auth.principal import ESP_SCOPES, Principal, Role
 from datahub_api.brussels_days import day_start
-from datahub_api.db import Database
 from datahub_api.mandates import service as mandates_service
 from datahub_api.mandates.models import DataServiceType
-from datahub_api.meter_data import repository, service
 from datahub_api.meter_data.granularity import Granularity
-from datahub_api.meter_data.ingest_parser import BatchBuilder, CsvReader
 from datahub_api.meter_data.reads import Release, series_of
 from datahub_api.meter_data.series import ReadWindow
 
-from ..support.access_point_data import access_point_body, fresh_ean
+from ..support.access_point_data import fresh_ean
 from ..support.consent_world import ConsentWorld, log_in, make_consent_world, owner_mandate
 from ..support.fluvius_spec import sdist_path
-from ..support.meter_data import HEADER, METER, day_rows
+from ..support.meter_data import METER, day_rows
 from ..support.parties import Esp, auth_headers
+from ..support.v3_world import db_clock, ingest, register_point
 
 URL = "/v3/api/mandate/energy"
 DAY = date(2026, 2, 10)  # a Tuesday: 96 quarter-hours
@@ -60,31 +55,6 @@ def days(first: date, count: int = 1, granularity: str = "hourly_quarterhourly")
         "from": z(day_start(first)),
         "to": z(day_start(first + timedelta(days=count))),
     }
-
-
-async def ingest(app: FastAPI, rows: Sequence[Sequence[str]]) -> None:
-    builder = BatchBuilder(now=datetime.now(UTC), max_value_per_hour=1e5, max_blocks=10**6)
-    CsvReader(builder).feed([HEADER, *(",".join(row) for row in rows)])
-    database: Database = app.state.database
-    async with database.write_sessions() as session:
-        await service.store_batch(session, builder.batch)
-        await session.commit()
-
-
-async def db_clock(app: FastAPI) -> datetime:
-    async with app.state.database.read_sessions() as session:
-        return await repository.clock(session)
-
-
-async def register_point(app: FastAPI, **overrides: Any) -> str:
-    """An access point without parties (so a sandbox mandate's window is its data period)."""
-    ean = fresh_ean()
-    async with app.state.database.write_sessions() as session:
-        await access_points_service.put_access_point(
-            session, ean, AccessPointFields.model_validate(access_point_body(**overrides))
-        )
-        await session.commit()
-    return ean
 
 
 async def sandbox_mandate(

@@ -22,7 +22,7 @@ from datahub_api.meter_data.granularity import Granularity
 from ..support.consent_world import ConsentWorld, make_consent_world
 from ..support.meter_data import day_rows
 from ..support.parties import Esp, auth_headers
-from .test_v3_energy import ingest, register_point
+from ..support.v3_world import ingest, register_point
 
 URL = "/v3/api/mandate/energy"
 SPRING = date(2024, 3, 31)  # 23 hours: 92 quarter-hours
