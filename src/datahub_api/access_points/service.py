@@ -27,7 +27,6 @@ from datahub_api.access_points.models import (
 )
 from datahub_api.access_points.repository import (
     AccessPointColumns,
-    AccessPointFilter,
     CustomerTenures,
     DetailColumns,
     InstallationColumns,
@@ -35,6 +34,7 @@ from datahub_api.access_points.repository import (
     Tenure,
     tenure_holding,
 )
+from datahub_api.access_points.repository import AccessPointFilter as AccessPointFilter
 from datahub_api.access_points.schemas import (
     AccessPointBody,
     AccessPointFields,

@@ -7,22 +7,61 @@ event log are independent (the import-linter contract ``independent-records``)."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from datahub_api.audit.service import record_action
 from datahub_api.auth.principal import Principal
-from datahub_api.db import WriteSession
+from datahub_api.db import ReadSession, WriteSession
 from datahub_api.errors import Conflict, UnprocessableContent
 from datahub_api.settings import Settings
 from datahub_api.webhooks import repository, signing
 from datahub_api.webhooks.deliveries import enqueue_after_commit
-from datahub_api.webhooks.models import WebhookEndpoint
+from datahub_api.webhooks.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
 from datahub_api.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointUpdate
 from datahub_api.webhooks.targets import Resolver, TargetRefused, resolve_target, system_resolver
 
 MAX_ENDPOINTS_PER_ORGANISATION = 20
 TEST_EVENT_TYPE = "webhook.test"
+
+
+async def get_endpoint(
+    session: ReadSession, principal: Principal, endpoint_id: int, *, for_update: bool = False
+) -> WebhookEndpoint | None:
+    """The endpoint, if the principal may see it."""
+    return await repository.get(session, principal, endpoint_id, for_update=for_update)
+
+
+async def list_endpoints(
+    session: ReadSession, principal: Principal, *, after_id: int | None, limit: int
+) -> list[WebhookEndpoint]:
+    return await repository.page(session, principal, after_id=after_id, limit=limit)
+
+
+async def get_delivery(session: ReadSession, delivery_id: int) -> WebhookDelivery | None:
+    return await repository.get_delivery(session, delivery_id)
+
+
+async def list_deliveries(
+    session: ReadSession,
+    principal: Principal,
+    endpoint_id: int,
+    *,
+    before_id: int | None,
+    limit: int,
+) -> list[WebhookDelivery]:
+    """The endpoint's deliveries, newest first (none when the endpoint is not visible)."""
+    return await repository.deliveries_page(
+        session, principal, endpoint_id, before_id=before_id, limit=limit
+    )
+
+
+async def attempts_of(
+    session: ReadSession, delivery_ids: Sequence[int]
+) -> dict[int, list[WebhookDeliveryAttempt]]:
+    """Each delivery's attempts, in order."""
+    return await repository.attempts_of(session, delivery_ids)
 
 
 async def check_target(url: str, settings: Settings, resolver: Resolver) -> None:
