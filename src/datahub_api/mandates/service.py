@@ -107,6 +107,18 @@ class ConsentRules:
         )
 
 
+async def get(session: ReadSession, principal: Principal, mandate_id: int) -> Mandate | None:
+    """The mandate, if the principal may see it."""
+    return await repository.get(session, principal, mandate_id)
+
+
+async def consent_session_of_organisation(
+    session: ReadSession, organisation_id: int, identifier: str
+) -> ConsentSession | None:
+    """The organisation's own consent request with that short-URL identifier."""
+    return await repository.consent_session_of_organisation(session, organisation_id, identifier)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

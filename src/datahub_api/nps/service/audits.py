@@ -419,3 +419,23 @@ async def evidence_document(
     if document is None:
         raise NotFound("No document has been uploaded for this audit.")
     return document
+
+
+async def audits_page(
+    session: ReadSession,
+    organisation_id: int | None,
+    *,
+    statuses: Sequence[AuditStatus],
+    mandate_id: int | None,
+    after_id: int | None,
+    limit: int,
+) -> list[NpsAudit]:
+    """The audits of ``organisation_id`` (everyone's for ``None``) in id order."""
+    return await repository.audits_page(
+        session,
+        organisation_id,
+        statuses=statuses,
+        mandate_id=mandate_id,
+        after_id=after_id,
+        limit=limit,
+    )
