@@ -4,6 +4,7 @@ an approved contract grants."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -20,7 +21,7 @@ from datahub_api.contracts.models import (
     DataAccessContract,
 )
 from datahub_api.contracts.schemas import ContractApplication
-from datahub_api.db import WriteSession, after_commit
+from datahub_api.db import ReadSession, WriteSession, after_commit
 from datahub_api.deps import reload_grants_after_commit
 from datahub_api.errors import Conflict, Forbidden, NotFound, UnprocessableContent
 from datahub_api.mail import service as mail_service
@@ -202,6 +203,32 @@ async def transition(
     refreshed = await repository.get(session, principal, number)
     assert refreshed is not None
     return refreshed
+
+
+async def get(
+    session: ReadSession, principal: Principal, number: str
+) -> tuple[DataAccessContract, Organisation] | None:
+    """The contract with its organisation, if the principal may see it."""
+    return await repository.get(session, principal, number)
+
+
+async def page(
+    session: ReadSession,
+    principal: Principal,
+    *,
+    after_id: int | None,
+    limit: int,
+    statuses: Sequence[ContractStatus] | None = None,
+) -> list[tuple[DataAccessContract, Organisation]]:
+    """The contracts the principal may see, with their organisations, in id order."""
+    return await repository.page(
+        session, principal, after_id=after_id, limit=limit, statuses=statuses
+    )
+
+
+async def active_subscription_key(session: ReadSession, contract_id: int) -> SubscriptionKey | None:
+    """The contract's valid ``Ocp-Apim-Subscription-Key``, if it has one."""
+    return await auth_repository.active_subscription_key(session, contract_id)
 
 
 def validate_number(number: str) -> str:
