@@ -29,6 +29,7 @@ from datahub_api.errors import (
 )
 from datahub_api.events.service import publish
 from datahub_api.mandates import repository, tenure
+from datahub_api.mandates.access import UnknownOrNotYours as UnknownOrNotYours
 from datahub_api.mandates.models import (
     CoConsentStatus,
     CoConsentTask,
