@@ -13,7 +13,6 @@ from datahub_api.access_points import service
 from datahub_api.access_points.ean import Ean
 from datahub_api.access_points.files import CSV_LAYOUT, UploadFormat, read_upload
 from datahub_api.access_points.models import EnergyType, MeterType
-from datahub_api.access_points.repository import AccessPointFilter
 from datahub_api.access_points.schemas import (
     AccessPointOut,
     AccessPointPage,
@@ -110,7 +109,7 @@ async def list_access_points(
         session,
         after_ean=_ean_of_cursor(cursor) if cursor else None,
         limit=limit,
-        where=AccessPointFilter(
+        where=service.AccessPointFilter(
             energy_type=energy_type,
             meter_type=meter_type,
             gvm=gvm,

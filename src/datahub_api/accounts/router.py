@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from datahub_api.accounts import repository, service
+from datahub_api.accounts import service
 from datahub_api.accounts.schemas import LoginRequest, Me
 from datahub_api.auth.dependencies import authenticate
 from datahub_api.auth.principal import Principal
@@ -99,7 +99,7 @@ async def log_out(
 async def me(principal: Annotated[Principal, Depends(authenticate)], session: ReadSessionDep) -> Me:
     if principal.user_id is None or principal.csrf_token is None:
         raise Unauthorized("This call is for people logged in with a session.")
-    account = await repository.get(session, principal.user_id)
+    account = await service.get_account(session, principal.user_id)
     if account is None:
         raise Unauthorized("This call is for people logged in with a session.")
     return Me(

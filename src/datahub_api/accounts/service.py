@@ -139,6 +139,10 @@ async def log_in(
     return NewLogin(account=account, token=token, csrf_token=csrf, expires_at=expires)
 
 
+async def get_account(session: ReadSession, account_id: int) -> Account | None:
+    return await repository.get(session, account_id)
+
+
 async def log_out(session: WriteSession, token: str) -> None:
     await repository.end_session(session, token_digest(token))
 
@@ -161,7 +165,3 @@ async def principal_from_cookie(session: ReadSession, token: str) -> Principal |
         return None
     login, account = found
     return principal_for(account, login)
-
-
-async def get_account(session: ReadSession, account_id: int) -> Account | None:
-    return await repository.get(session, account_id)

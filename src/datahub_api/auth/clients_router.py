@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from datahub_api.auth import repository, service
+from datahub_api.auth import service
 from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.models import ApiClient
@@ -25,7 +25,7 @@ from datahub_api.db import ReadSession
 from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import NotFound, UnprocessableContent, problem_responses
 from datahub_api.organisations import enterprise_number
-from datahub_api.organisations import repository as organisations_repository
+from datahub_api.organisations import service as organisations_service
 
 router = APIRouter(tags=["clients"])
 
@@ -38,7 +38,7 @@ ERRORS = problem_responses(401, 403, 404, 409, 422, 429, s404="No such client (o
 
 async def client_out(session: ReadSession, client: ApiClient) -> ClientOut:
     organisation = (
-        await organisations_repository.get(session, client.organisation_id)
+        await organisations_service.get(session, client.organisation_id)
         if client.organisation_id
         else None
     )
@@ -60,14 +60,14 @@ async def client_out(session: ReadSession, client: ApiClient) -> ClientOut:
 
 
 async def _visible_client(session: ReadSession, principal: Principal, client_id: str) -> ApiClient:
-    client = await repository.get_visible_client(session, principal, client_id)
+    client = await service.get_visible_client(session, principal, client_id)
     if client is None:
         raise NotFound("No such client.")
     return client
 
 
 async def _with_secret(session: WriteSessionDep, created: service.NewSecret) -> ClientWithSecret:
-    client = await repository.get_visible_client(
+    client = await service.get_visible_client(
         session,
         Principal(subject="-", role=Role.operator, scopes=frozenset()),
         created.client.client_id,
@@ -113,8 +113,7 @@ async def create_client(
 async def list_clients(principal: ClientsCaller, session: ReadSessionDep) -> list[ClientOut]:
     esp_organisation(principal)
     return [
-        await client_out(session, c)
-        for c in await repository.list_visible_clients(session, principal)
+        await client_out(session, c) for c in await service.list_visible_clients(session, principal)
     ]
 
 
@@ -208,7 +207,7 @@ async def operator_create_client(
             number = enterprise_number.canonical(body.organisation_enterprise_number)
         except enterprise_number.InvalidEnterpriseNumber as exc:
             raise UnprocessableContent(str(exc)) from None
-        organisation = await organisations_repository.get_by_enterprise_number(session, number)
+        organisation = await organisations_service.get_by_enterprise_number(session, number)
         if organisation is None:
             raise NotFound("No organisation with that enterprise number.")
         organisation_id = organisation.id

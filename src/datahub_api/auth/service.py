@@ -50,6 +50,17 @@ class OAuthError(DatahubError):
         self.title = error
 
 
+async def get_visible_client(
+    session: ReadSession, principal: Principal, client_id: str
+) -> ApiClient | None:
+    """The API client, if the principal may see it."""
+    return await repository.get_visible_client(session, principal, client_id)
+
+
+async def list_visible_clients(session: ReadSession, principal: Principal) -> list[ApiClient]:
+    return await repository.list_visible_clients(session, principal)
+
+
 def invalid_client(basic: bool = False) -> OAuthError:
     """One answer for every client-authentication failure: no hint which part was wrong."""
     return OAuthError(
@@ -294,13 +305,3 @@ def issue_token(
 
 
 # --- reads for the faces ----------------------------------------------------------------
-
-
-async def visible_clients(session: ReadSession, principal: Principal) -> list[ApiClient]:
-    return await repository.list_visible_clients(session, principal)
-
-
-async def visible_client(
-    session: ReadSession, principal: Principal, client_id: str
-) -> ApiClient | None:
-    return await repository.get_visible_client(session, principal, client_id)

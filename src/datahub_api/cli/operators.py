@@ -15,7 +15,6 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from datahub_api.auth import keys
-from datahub_api.auth import repository as auth_repository
 from datahub_api.auth import service as auth_service
 from datahub_api.auth.principal import OPERATOR_SCOPES, Principal, Role
 from datahub_api.cli.support import clear_errors, fail, open_database
@@ -23,7 +22,6 @@ from datahub_api.contracts import service as contracts_service
 from datahub_api.db import WriteSession, create_database
 from datahub_api.errors import NotFound
 from datahub_api.organisations import enterprise_number
-from datahub_api.organisations import repository as organisations_repository
 from datahub_api.organisations import service as organisations_service
 from datahub_api.organisations.schemas import OrganisationCreate
 from datahub_api.settings import Settings, get_settings
@@ -149,7 +147,7 @@ def _decide(number: str, action: contracts_service.Transition, reason: str | Non
             "organisation": organisation.name,
             "status": contract.status.value,
         }
-        key = await auth_repository.active_subscription_key(session, contract.id)
+        key = await contracts_service.active_subscription_key(session, contract.id)
         if key is not None:
             result["subscription_key"] = key.key
         return result
@@ -208,7 +206,7 @@ def create_client(
     async def work(session: WriteSession) -> dict[str, Any]:
         organisation_id = None
         if number is not None:
-            found = await organisations_repository.get_by_enterprise_number(session, number)
+            found = await organisations_service.get_by_enterprise_number(session, number)
             if found is None:
                 raise NotFound(f"no organisation with enterprise number {number}")
             organisation_id = found.id
@@ -225,7 +223,7 @@ def create_client(
 
 
 async def _client(session: WriteSession, client_id: str) -> Any:
-    client = await auth_repository.get_visible_client(session, cli_operator(), client_id)
+    client = await auth_service.get_visible_client(session, cli_operator(), client_id)
     if client is None:
         raise NotFound(f"no client {client_id}")
     return client

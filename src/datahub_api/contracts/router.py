@@ -8,11 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from datahub_api.auth import repository as auth_repository
 from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
-from datahub_api.contracts import repository, service
+from datahub_api.contracts import service
 from datahub_api.contracts.models import Channel, ContractStatus, DataAccessContract
 from datahub_api.contracts.schemas import (
     ContractApplication,
@@ -27,7 +26,7 @@ from datahub_api.contracts.service import Transition
 from datahub_api.deps import ReadSessionDep, WriteSessionDep
 from datahub_api.errors import NotFound, problem_responses
 from datahub_api.idempotency.service import IdempotencyDep
-from datahub_api.organisations import repository as organisations_repository
+from datahub_api.organisations import service as organisations_service
 from datahub_api.organisations.models import Organisation
 from datahub_api.paging import cursor_int, encode_cursor
 
@@ -82,7 +81,7 @@ async def _page(
     cursor: str | None,
     statuses: list[ContractStatus] | None,
 ) -> ContractPage:
-    rows = await repository.page(
+    rows = await service.page(
         session, principal, after_id=cursor_int(cursor), limit=limit + 1, statuses=statuses
     )
     more = len(rows) > limit
@@ -118,11 +117,11 @@ async def apply_for_contract(
     organisation_id = esp_organisation(principal)
     if (replayed := await idempotency.replay(session)) is not None:
         return replayed
-    organisation = await organisations_repository.get(session, organisation_id)
+    organisation = await organisations_service.get(session, organisation_id)
     if organisation is None:
         raise NotFound("Unknown organisation.")
     contract = await service.apply(session, organisation, body, principal)
-    found = await repository.get(session, principal, contract.number)
+    found = await service.get(session, principal, contract.number)
     assert found is not None
     payload = contract_out(*found).model_dump(mode="json")
     await idempotency.remember(session, 201, payload)
@@ -156,7 +155,7 @@ async def get_contract(
     number: ContractNumber, principal: EspCaller, session: ReadSessionDep
 ) -> ContractOut:
     esp_organisation(principal)
-    found = await repository.get(session, principal, number)
+    found = await service.get(session, principal, number)
     if found is None:
         raise NotFound(f"No contract {number}.")
     return contract_out(*found)
@@ -192,8 +191,8 @@ async def get_subscription_key(
     number: ContractNumber, principal: EspCaller, session: ReadSessionDep
 ) -> SubscriptionKeyOut:
     esp_organisation(principal)
-    found = await repository.get(session, principal, number)
-    key = await auth_repository.active_subscription_key(session, found[0].id) if found else None
+    found = await service.get(session, principal, number)
+    key = await service.active_subscription_key(session, found[0].id) if found else None
     if found is None or key is None:
         raise NotFound(f"No subscription key for contract {number}.")
     return SubscriptionKeyOut(

@@ -205,6 +205,32 @@ async def transition(
     return refreshed
 
 
+async def get(
+    session: ReadSession, principal: Principal, number: str
+) -> tuple[DataAccessContract, Organisation] | None:
+    """The contract with its organisation, if the principal may see it."""
+    return await repository.get(session, principal, number)
+
+
+async def page(
+    session: ReadSession,
+    principal: Principal,
+    *,
+    after_id: int | None,
+    limit: int,
+    statuses: Sequence[ContractStatus] | None = None,
+) -> list[tuple[DataAccessContract, Organisation]]:
+    """The contracts the principal may see, with their organisations, in id order."""
+    return await repository.page(
+        session, principal, after_id=after_id, limit=limit, statuses=statuses
+    )
+
+
+async def active_subscription_key(session: ReadSession, contract_id: int) -> SubscriptionKey | None:
+    """The contract's valid ``Ocp-Apim-Subscription-Key``, if it has one."""
+    return await auth_repository.active_subscription_key(session, contract_id)
+
+
 def validate_number(number: str) -> str:
     if not (len(number) == 10 and number.isdigit()):
         raise NotFound(f"No contract {number[:20]}.")

@@ -11,7 +11,7 @@ from datahub_api.auth.dependencies import require_any_scope
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.deps import ReadSessionDep
 from datahub_api.errors import UnprocessableContent, problem_responses
-from datahub_api.events import repository
+from datahub_api.events import service
 from datahub_api.events.event_types import KNOWN_EVENT_TYPES
 from datahub_api.events.schemas import EventFeedPage, EventOut
 from datahub_api.http_caching import ETAG_HEADER_DOC, NOT_MODIFIED_RESPONSE, json_response_with_etag
@@ -63,7 +63,7 @@ async def read_feed(
     esp_organisation(principal)
     wanted = _event_types(types)
     after_position = cursor_int(after, "p") or 0
-    events, head = await repository.feed(
+    events, head = await service.feed(
         session, principal, after_position=after_position, types=wanted, limit=limit + 1
     )
     more = len(events) > limit

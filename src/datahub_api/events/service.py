@@ -10,7 +10,8 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
-from datahub_api.db import WriteSession
+from datahub_api.auth.principal import Principal
+from datahub_api.db import ReadSession, WriteSession
 from datahub_api.events import repository
 from datahub_api.events.event_types import KNOWN_EVENT_TYPES
 from datahub_api.events.models import Event
@@ -98,3 +99,18 @@ async def publish_many(session: WriteSession, events: Sequence[EventToPublish]) 
     )
     await webhook_deliveries.plan_event_deliveries(session, event_ids, organisation_ids, types)
     return event_ids
+
+
+async def feed(
+    session: ReadSession,
+    principal: Principal,
+    *,
+    after_position: int,
+    types: Sequence[str] | None,
+    limit: int,
+) -> tuple[list[Event], int]:
+    """The principal's events after ``after_position``, and the feed head of the same
+    snapshot (see :func:`repository.feed`)."""
+    return await repository.feed(
+        session, principal, after_position=after_position, types=types, limit=limit
+    )

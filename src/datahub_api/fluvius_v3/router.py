@@ -31,7 +31,6 @@ from datahub_api.fluvius_v3.installation import installation_body
 from datahub_api.fluvius_v3.windows import period_bound
 from datahub_api.installations import service as installations_service
 from datahub_api.mandates import listing, service
-from datahub_api.mandates.access import UnknownOrNotYours
 from datahub_api.mandates.models import (
     DataServiceType,
     Flow,
@@ -395,7 +394,7 @@ async def get_energy(
     )
     try:
         body = await energy.read_energy(session, gate, access_point, query)
-    except UnknownOrNotYours:  # a mandate ended while we read
+    except service.UnknownOrNotYours:  # a mandate ended while we read
         raise MandatesNotFound() from None
     except reads.TooManyChanges as error:
         raise V3ValidationFailed(error.detail) from None
@@ -427,7 +426,7 @@ async def _read_gate(
             reference_number=reference_number or None,
             data_service_types=services,
         )
-    except UnknownOrNotYours:
+    except service.UnknownOrNotYours:
         raise MandatesNotFound() from None
 
 
@@ -490,7 +489,7 @@ async def get_installation(
             V3,
             reference_number=reference_number or None,
         )
-    except UnknownOrNotYours:
+    except service.UnknownOrNotYours:
         raise MandatesNotFound() from None
     wrapped = v3.GetInstallationResponseApiDataResponse.of(installation_body(facts))
     return JSONResponse(wrapped.model_dump(mode="json", by_alias=True, exclude_none=True))

@@ -16,7 +16,6 @@ from datahub_api.auth.principal import Principal, Scope
 from datahub_api.brussels_days import today_in_brussels
 from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import problem_responses
-from datahub_api.history_exports import repository
 from datahub_api.history_exports.models import HistoryExport, HistoryExportItem
 from datahub_api.history_exports.schemas import (
     DeadlineIn,
@@ -199,7 +198,7 @@ async def list_exports(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> HistoryExportPage:
-    rows = await repository.page(
+    rows = await requests.page(
         session, esp_organisation(principal), after_id=cursor_int(cursor), limit=limit + 1
     )
     more, rows = len(rows) > limit, rows[:limit]
@@ -211,7 +210,7 @@ async def list_exports(
                 settings,
                 row,
                 None,
-                await repository.item_count(session, row.id),
+                await requests.item_count(session, row.id),
                 withdrawn=row.id in withdrawn,
             )
             for row in rows
@@ -366,7 +365,7 @@ async def agree_deadline(
     export = await requests.agree_deadline(
         session, principal, export_id, due=body.due_at, reason=body.reason
     )
-    items = await repository.items_of(session, export.id)
+    items = await requests.items_of(session, export.id)
     return _export_out(app_state(request).settings, export, items, len(items))
 
 

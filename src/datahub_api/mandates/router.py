@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from datahub_api.accounts import repository as accounts_repository
+from datahub_api.accounts import service as accounts_service
 from datahub_api.accounts.models import Account
 from datahub_api.auth.caller import esp_organisation
 from datahub_api.auth.dependencies import require_any_scope, require_scopes
@@ -27,7 +27,7 @@ from datahub_api.http_caching import (
     matches_if_none_match,
 )
 from datahub_api.idempotency.service import IdempotencyDep
-from datahub_api.mandates import listing, repository, service
+from datahub_api.mandates import listing, service
 from datahub_api.mandates.models import (
     ConsentSession,
     DataServiceType,
@@ -51,7 +51,7 @@ from datahub_api.mandates.schemas import (
     MandatePage,
 )
 from datahub_api.mandates.versions import MandateVersions
-from datahub_api.organisations import repository as organisations_repository
+from datahub_api.organisations import service as organisations_service
 from datahub_api.paging import cursor_int, encode_cursor
 
 router = APIRouter(tags=["consent and mandates"])
@@ -116,7 +116,7 @@ def mandate_out(mandate: Mandate) -> MandateOut:
 async def person(session: ReadSession, principal: Principal) -> Account:
     if principal.user_id is None:
         raise Forbidden("This call is for a customer or grid user logged in with a session.")
-    account = await accounts_repository.get(session, principal.user_id)
+    account = await accounts_service.get_account(session, principal.user_id)
     if account is None:
         raise Forbidden("This call is for a customer or grid user logged in with a session.")
     return account
@@ -181,7 +181,7 @@ async def get_consent_session(
     request: Request, identifier: Identifier, principal: AnyCaller, session: ReadSessionDep
 ) -> ConsentRequestForCustomer | ConsentSessionOut:
     if principal.role is Role.esp:
-        consent = await repository.consent_session_of_organisation(
+        consent = await service.consent_session_of_organisation(
             session, esp_organisation(principal), identifier
         )
         if consent is None:
@@ -335,7 +335,7 @@ async def list_mandates(
 async def get_mandate(
     request: Request, mandate_id: MandateId, principal: MandateReader, session: ReadSessionDep
 ) -> Response:
-    mandate = await repository.get(session, principal, mandate_id)
+    mandate = await service.get(session, principal, mandate_id)
     if mandate is None:
         raise NotFound("No such mandate.")
     return json_response_with_etag(request, mandate_out(mandate))
@@ -371,9 +371,9 @@ async def revoke_mandate(
 async def co_consent_out(
     session: ReadSession, task_id: int, status: object, due_at: object, mandate: Mandate
 ) -> CoConsentOut:
-    organisation = await organisations_repository.get(session, mandate.organisation_id)
+    organisation = await organisations_service.get(session, mandate.organisation_id)
     customer = (
-        await accounts_repository.get(session, mandate.given_by_account_id)
+        await accounts_service.get_account(session, mandate.given_by_account_id)
         if mandate.given_by_account_id
         else None
     )

@@ -29,6 +29,7 @@ from datahub_api.errors import (
 )
 from datahub_api.events.service import publish
 from datahub_api.mandates import repository, tenure
+from datahub_api.mandates.access import UnknownOrNotYours as UnknownOrNotYours
 from datahub_api.mandates.models import (
     CoConsentStatus,
     CoConsentTask,
@@ -105,6 +106,18 @@ class ConsentRules:
             session_lifetime=timedelta(hours=settings.consent_session_lifetime_hours),
             co_consent_days=settings.co_consent_days,
         )
+
+
+async def get(session: ReadSession, principal: Principal, mandate_id: int) -> Mandate | None:
+    """The mandate, if the principal may see it."""
+    return await repository.get(session, principal, mandate_id)
+
+
+async def consent_session_of_organisation(
+    session: ReadSession, organisation_id: int, identifier: str
+) -> ConsentSession | None:
+    """The organisation's own consent request with that short-URL identifier."""
+    return await repository.consent_session_of_organisation(session, organisation_id, identifier)
 
 
 def utcnow() -> datetime:

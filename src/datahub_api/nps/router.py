@@ -18,8 +18,7 @@ from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import NotFound, PayloadTooLarge, problem_responses
 from datahub_api.http_caching import NOT_MODIFIED_RESPONSE, json_response_with_etag
 from datahub_api.idempotency.service import IdempotencyDep
-from datahub_api.mandates import repository as mandates_repository
-from datahub_api.nps import repository
+from datahub_api.mandates import service as mandates_service
 from datahub_api.nps.models import (
     CURRENT_AUDIT_STATUSES,
     AuditStatus,
@@ -40,7 +39,7 @@ from datahub_api.nps.schemas import (
     NpsRequestOut,
     NpsRequestPage,
 )
-from datahub_api.nps.service import audits, lists
+from datahub_api.nps.service import audits, daily_files, lists
 from datahub_api.paging import ObjectId as Id
 from datahub_api.paging import PageCursor as Cursor
 from datahub_api.paging import PageLimit as Limit
@@ -115,7 +114,7 @@ async def _mandate_statuses(
     statuses = {}
     for item in items:
         if item.mandate_id is not None:
-            mandate = await mandates_repository.get(session, principal, item.mandate_id)
+            mandate = await mandates_service.get(session, principal, item.mandate_id)
             if mandate is not None:
                 statuses[mandate.id] = mandate.status.value
     return statuses
@@ -190,7 +189,7 @@ async def submit_list(
 async def list_requests(
     principal: NpsCaller, session: ReadSessionDep, limit: Limit = 100, cursor: Cursor = None
 ) -> NpsRequestPage:
-    rows = await repository.requests_page(
+    rows = await lists.requests_page(
         session, esp_organisation(principal), after_id=cursor_int(cursor), limit=limit + 1
     )
     more, rows = len(rows) > limit, rows[:limit]
@@ -293,7 +292,7 @@ async def _audit_page(
     limit: int,
     cursor: str | None,
 ) -> AuditPage:
-    rows = await repository.audits_page(
+    rows = await audits.audits_page(
         session,
         organisation_id,
         statuses=statuses or (),
@@ -530,7 +529,7 @@ async def list_daily_files(
     `NVAL`), `block_version, kind` (`new`; `late`: first delivered now for an earlier day;
     `correction`: replaces a value that may have been in an earlier file). Data that arrives
     late is in the next file: nothing is dropped. `nps.daily_file_ready` announces each."""
-    rows = await repository.daily_files_page(
+    rows = await daily_files.daily_files_page(
         session, esp_organisation(principal), after_id=cursor_int(cursor), limit=limit + 1
     )
     more, rows = len(rows) > limit, rows[:limit]
@@ -554,7 +553,7 @@ async def download_daily_file(
 ) -> Response:
     """Each download is recorded in the access log of every EAN in the file."""
     organisation_id = esp_organisation(principal)
-    daily_file = await repository.get_daily_file(
+    daily_file = await daily_files.get_daily_file(
         session, organisation_id, file_id, with_content=True
     )
     if daily_file is None:

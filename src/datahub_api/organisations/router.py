@@ -11,7 +11,7 @@ from datahub_api.auth.dependencies import require_scopes
 from datahub_api.auth.principal import Principal, Scope
 from datahub_api.deps import ReadSessionDep, WriteSessionDep
 from datahub_api.errors import NotFound, problem_responses
-from datahub_api.organisations import enterprise_number, repository, service
+from datahub_api.organisations import enterprise_number, service
 from datahub_api.organisations.models import Organisation, OrganisationStatusChange
 from datahub_api.organisations.schemas import (
     OrganisationCreate,
@@ -61,7 +61,7 @@ def organisation_out(
     summary="Your organisation (scope `contracts`)",
 )
 async def get_own_organisation(principal: EspCaller, session: ReadSessionDep) -> OrganisationOut:
-    organisation = await repository.get(session, esp_organisation(principal))
+    organisation = await service.get(session, esp_organisation(principal))
     if organisation is None:
         raise NotFound("Unknown organisation.")
     return organisation_out(organisation)
@@ -105,8 +105,8 @@ async def create_organisation(
 async def list_organisations(
     principal: OperatorCaller, session: ReadSessionDep
 ) -> list[OrganisationOut]:
-    organisations = await repository.list_all(session)
-    changes = await repository.latest_status_changes(session, [o.id for o in organisations])
+    organisations = await service.list_all(session)
+    changes = await service.latest_status_changes(session, [o.id for o in organisations])
     return [organisation_out(o, changes.get(o.id)) for o in organisations]
 
 

@@ -27,6 +27,26 @@ from datahub_api.organisations.models import (
 from datahub_api.organisations.schemas import OrganisationCreate, OrganisationUpdate
 
 
+async def get(session: ReadSession, organisation_id: int) -> Organisation | None:
+    return await repository.get(session, organisation_id)
+
+
+async def get_by_enterprise_number(session: ReadSession, number: str) -> Organisation | None:
+    """The organisation of a canonical enterprise number, if registered."""
+    return await repository.get_by_enterprise_number(session, number)
+
+
+async def list_all(session: ReadSession) -> list[Organisation]:
+    return await repository.list_all(session)
+
+
+async def latest_status_changes(
+    session: ReadSession, organisation_ids: list[int]
+) -> dict[int, OrganisationStatusChange]:
+    """Each organisation's last recorded status change (those that have one)."""
+    return await repository.latest_status_changes(session, organisation_ids)
+
+
 async def create(
     session: WriteSession,
     body: OrganisationCreate,
@@ -272,10 +292,6 @@ async def staff_access(
 
 
 # --- reads for the faces ----------------------------------------------------------------
-
-
-async def get_organisation(session: ReadSession, organisation_id: int) -> Organisation | None:
-    return await repository.get(session, organisation_id)
 
 
 async def all_with_status_changes(

@@ -13,7 +13,6 @@ from datahub_api.deps import ReadSessionDep, WriteSessionDep, app_state
 from datahub_api.errors import problem_responses
 from datahub_api.nps.service import audits as nps_audits
 from datahub_api.paper_mandates import service
-from datahub_api.paper_mandates.repository import PaperRow
 from datahub_api.paper_mandates.schemas import ContestIn, PaperMandateOut, RegisteredBy
 
 router = APIRouter(tags=["paper mandates"])
@@ -22,7 +21,7 @@ Person = Annotated[Principal, Depends(require_scopes(Scope.own_data))]
 MandateId = Annotated[int, Path(ge=1, le=2**62)]
 
 
-def paper_mandate_out(row: PaperRow) -> PaperMandateOut:
+def paper_mandate_out(row: service.PaperRow) -> PaperMandateOut:
     paper, mandate = row.paper, row.mandate
     return PaperMandateOut(
         mandate_id=mandate.id,

@@ -375,15 +375,15 @@ async def nps_audits(
     wanted = request.query_params.get("status") or ""
     statuses = [AuditStatus(wanted)] if wanted in {s.value for s in AuditStatus} else []
     rows: list[AuditRow] = []
-    audits = await audit_service.audits_page(session, None, statuses=statuses, limit=SHOWN)
+    audits = await audit_service.audits_page(
+        session, None, statuses=statuses, mandate_id=None, after_id=None, limit=SHOWN
+    )
     names: dict[int, str] = {}
     for audit in audits:
         audit, mandate, document = await audit_service.audit_with_mandate(session, None, audit.id)
         paper = await audit_service.paper_of(session, mandate.id)
         if audit.organisation_id not in names:
-            organisation = await organisations_service.get_organisation(
-                session, audit.organisation_id
-            )
+            organisation = await organisations_service.get(session, audit.organisation_id)
             names[audit.organisation_id] = organisation.name if organisation else "?"
         rows.append(
             AuditRow(

@@ -19,7 +19,7 @@ from datahub_api.http_caching import ETAG_HEADER_DOC, NOT_MODIFIED_RESPONSE, jso
 from datahub_api.idempotency.service import IdempotencyDep
 from datahub_api.paging import cursor_int, encode_cursor
 from datahub_api.settings import Settings
-from datahub_api.webhooks import repository, service
+from datahub_api.webhooks import service
 from datahub_api.webhooks.models import DeliveryStatus, WebhookEndpoint
 from datahub_api.webhooks.schemas import (
     DeliveryAttemptOut,
@@ -57,7 +57,7 @@ async def _endpoint(
     session: ReadSession, principal: Principal, endpoint_id: int, *, for_update: bool = False
 ) -> WebhookEndpoint:
     esp_organisation(principal)
-    endpoint = await repository.get(session, principal, endpoint_id, for_update=for_update)
+    endpoint = await service.get_endpoint(session, principal, endpoint_id, for_update=for_update)
     if endpoint is None:
         raise NotFound(f"No webhook endpoint {endpoint_id}.")
     return endpoint
@@ -111,7 +111,9 @@ async def list_endpoints(
     cursor: Cursor = None,
 ) -> Response:
     esp_organisation(principal)
-    rows = await repository.page(session, principal, after_id=cursor_int(cursor), limit=limit + 1)
+    rows = await service.list_endpoints(
+        session, principal, after_id=cursor_int(cursor), limit=limit + 1
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     page = WebhookEndpointPage(
@@ -199,7 +201,7 @@ async def send_test_message(
     """Queued at once; follow it in the delivery log. Test messages are not in the feed."""
     endpoint = await _endpoint(session, principal, endpoint_id)
     delivery_id = await service.send_test(session, endpoint)
-    delivery = await repository.get_delivery(session, delivery_id)
+    delivery = await service.get_delivery(session, delivery_id)
     assert delivery is not None
     return TestDeliveryOut(
         delivery_id=delivery_id, message_id=delivery.message_id, status=DeliveryStatus.pending
@@ -223,12 +225,12 @@ async def list_deliveries(
     """Each delivery with every attempt: when, HTTP status, duration, error, and what came
     next."""
     await _endpoint(session, principal, endpoint_id)
-    rows = await repository.deliveries_page(
+    rows = await service.list_deliveries(
         session, principal, endpoint_id, before_id=cursor_int(cursor), limit=limit + 1
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    attempts = await repository.attempts_of(session, [row.id for row in rows])
+    attempts = await service.attempts_of(session, [row.id for row in rows])
     page = DeliveryPage(
         items=[
             DeliveryOut(

@@ -7,6 +7,7 @@ event log are independent (the import-linter contract ``independent-records``)."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +24,44 @@ from datahub_api.webhooks.targets import Resolver, TargetRefused, resolve_target
 
 MAX_ENDPOINTS_PER_ORGANISATION = 20
 TEST_EVENT_TYPE = "webhook.test"
+
+
+async def get_endpoint(
+    session: ReadSession, principal: Principal, endpoint_id: int, *, for_update: bool = False
+) -> WebhookEndpoint | None:
+    """The endpoint, if the principal may see it."""
+    return await repository.get(session, principal, endpoint_id, for_update=for_update)
+
+
+async def list_endpoints(
+    session: ReadSession, principal: Principal, *, after_id: int | None, limit: int
+) -> list[WebhookEndpoint]:
+    return await repository.page(session, principal, after_id=after_id, limit=limit)
+
+
+async def get_delivery(session: ReadSession, delivery_id: int) -> WebhookDelivery | None:
+    return await repository.get_delivery(session, delivery_id)
+
+
+async def list_deliveries(
+    session: ReadSession,
+    principal: Principal,
+    endpoint_id: int,
+    *,
+    before_id: int | None,
+    limit: int,
+) -> list[WebhookDelivery]:
+    """The endpoint's deliveries, newest first (none when the endpoint is not visible)."""
+    return await repository.deliveries_page(
+        session, principal, endpoint_id, before_id=before_id, limit=limit
+    )
+
+
+async def attempts_of(
+    session: ReadSession, delivery_ids: Sequence[int]
+) -> dict[int, list[WebhookDeliveryAttempt]]:
+    """Each delivery's attempts, in order."""
+    return await repository.attempts_of(session, delivery_ids)
 
 
 async def check_target(url: str, settings: Settings, resolver: Resolver) -> None:
@@ -138,19 +177,6 @@ async def send_test(session: WriteSession, endpoint: WebhookEndpoint) -> int:
 # --- reads for the faces ----------------------------------------------------------------
 
 
-async def endpoints_page(
-    session: ReadSession, principal: Principal, *, after_id: int | None, limit: int
-) -> list[WebhookEndpoint]:
-    """The endpoints ``principal`` may see, by id."""
-    return await repository.page(session, principal, after_id=after_id, limit=limit)
-
-
-async def visible_endpoint(
-    session: ReadSession, principal: Principal, endpoint_id: int
-) -> WebhookEndpoint | None:
-    return await repository.get(session, principal, endpoint_id)
-
-
 async def delivery_log(
     session: ReadSession,
     principal: Principal,
@@ -160,8 +186,8 @@ async def delivery_log(
     limit: int,
 ) -> tuple[list[WebhookDelivery], dict[int, list[WebhookDeliveryAttempt]]]:
     """The endpoint's deliveries, newest first, with each one's attempts."""
-    deliveries = await repository.deliveries_page(
+    deliveries = await list_deliveries(
         session, principal, endpoint_id, before_id=before_id, limit=limit
     )
-    attempts = await repository.attempts_of(session, [d.id for d in deliveries])
+    attempts = await attempts_of(session, [d.id for d in deliveries])
     return deliveries, attempts

@@ -395,6 +395,21 @@ async def get(
     return export, await repository.items_of(session, export.id)
 
 
+async def page(
+    session: ReadSession, organisation_id: int | None, *, after_id: int | None, limit: int
+) -> list[HistoryExport]:
+    """The exports visible to ``organisation_id`` (all for ``None``) in id order."""
+    return await repository.page(session, organisation_id, after_id=after_id, limit=limit)
+
+
+async def items_of(session: ReadSession, export_id: int) -> list[HistoryExportItem]:
+    return await repository.items_of(session, export_id)
+
+
+async def item_count(session: ReadSession, export_id: int) -> int:
+    return await repository.item_count(session, export_id)
+
+
 def due_at(export: HistoryExport, target_days: int) -> datetime:
     """The delivery deadline: the one an operator agreed, else the request + the target."""
     return export.agreed_due_at or export.created_at + timedelta(days=target_days)

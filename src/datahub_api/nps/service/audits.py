@@ -427,7 +427,9 @@ async def audits_with_mandates(
 ) -> tuple[list[NpsAudit], dict[int, Mandate | None]]:
     """The organisation's first ``limit`` audits, each with its mandate as ``principal``
     sees it."""
-    audits = await audits_page(session, organisation_id, statuses=(), limit=limit)
+    audits = await audits_page(
+        session, organisation_id, statuses=(), mandate_id=None, after_id=None, limit=limit
+    )
     mandates = {
         a.mandate_id: await mandates_repository.get(session, principal, a.mandate_id)
         for a in audits
@@ -440,10 +442,16 @@ async def audits_page(
     organisation_id: int | None,
     *,
     statuses: Sequence[AuditStatus],
+    mandate_id: int | None,
+    after_id: int | None,
     limit: int,
 ) -> list[NpsAudit]:
-    """The first ``limit`` audits of the organisation (every one's for ``None``), of
-    ``statuses`` when given."""
+    """The audits of ``organisation_id`` (everyone's for ``None``) in id order."""
     return await repository.audits_page(
-        session, organisation_id, statuses=statuses, mandate_id=None, after_id=None, limit=limit
+        session,
+        organisation_id,
+        statuses=statuses,
+        mandate_id=mandate_id,
+        after_id=after_id,
+        limit=limit,
     )

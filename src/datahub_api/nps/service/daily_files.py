@@ -198,3 +198,20 @@ async def make_daily_files(
         if daily_file is not None:
             made.append(daily_file)
     return made
+
+
+async def daily_files_page(
+    session: ReadSession, organisation_id: int, *, after_id: int | None, limit: int
+) -> list[NpsDailyFile]:
+    """The organisation's daily files in id order."""
+    return await repository.daily_files_page(
+        session, organisation_id, after_id=after_id, limit=limit
+    )
+
+
+async def get_daily_file(
+    session: ReadSession, organisation_id: int, file_id: int, *, with_content: bool = False
+) -> NpsDailyFile | None:
+    return await repository.get_daily_file(
+        session, organisation_id, file_id, with_content=with_content
+    )

@@ -351,3 +351,10 @@ async def get_request(
     if request is None:
         raise NotFound("No such NPS request.")
     return request, await repository.items_of(session, request.id)
+
+
+async def requests_page(
+    session: ReadSession, organisation_id: int, *, after_id: int | None, limit: int
+) -> list[NpsRequest]:
+    """The organisation's NPS lists in id order."""
+    return await repository.requests_page(session, organisation_id, after_id=after_id, limit=limit)

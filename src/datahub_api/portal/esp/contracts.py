@@ -73,7 +73,7 @@ async def esp_apply(posted: ContractForm, session: WriteSessionDep) -> Response:
         return await _contracts_page(
             page, session, error=page.t["esp_apply_invalid"], status_code=422
         )
-    organisation = await organisations_service.get_organisation(session, page.organisation.id)
+    organisation = await organisations_service.get(session, page.organisation.id)
     assert organisation is not None
     try:
         async with session.begin_nested():
@@ -133,7 +133,7 @@ async def _clients_page(
 ) -> Response:
     clients = [
         await client_out(session, client)
-        for client in await auth_service.visible_clients(session, page.person)
+        for client in await auth_service.list_visible_clients(session, page.person)
     ]
     return page.show("esp_clients.html", status_code, clients=clients, secret=secret, error=error)
 
@@ -164,7 +164,7 @@ async def esp_create_client(posted: ContractForm, session: WriteSessionDep) -> R
 async def _client_action(
     page: EspPage, session: WriteSession, client_id: str, action: str
 ) -> Response:
-    client = await auth_service.visible_client(session, page.person, client_id[:64])
+    client = await auth_service.get_visible_client(session, page.person, client_id[:64])
     if client is None or client.revoked_at is not None:
         raise page.not_found()
     secret = None

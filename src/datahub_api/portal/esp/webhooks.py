@@ -17,7 +17,7 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/portal/esp/webhooks")
 async def esp_webhooks(page: WebhookPage, session: ReadSessionDep) -> Response:
-    endpoints = await webhooks_service.endpoints_page(
+    endpoints = await webhooks_service.list_endpoints(
         session, page.person, after_id=None, limit=LIST_LIMIT
     )
     return page.show("esp_webhooks.html", endpoints=endpoints)
@@ -27,7 +27,7 @@ async def esp_webhooks(page: WebhookPage, session: ReadSessionDep) -> Response:
 async def esp_webhook_log(page: WebhookPage, session: ReadSessionDep, endpoint_id: str) -> Response:
     if not endpoint_id.isdigit() or len(endpoint_id) > 18:
         raise page.not_found()
-    endpoint = await webhooks_service.visible_endpoint(session, page.person, int(endpoint_id))
+    endpoint = await webhooks_service.get_endpoint(session, page.person, int(endpoint_id))
     if endpoint is None:
         raise page.not_found()
     deliveries, attempts = await webhooks_service.delivery_log(
