@@ -23,6 +23,7 @@ from datahub_api.meter_data.demo_data import (
     DemoDaysTally,
     Profiles,
     Timeline,
+    _copy_blocks,
     block_rows,
     plan_series,
     write_demo_days,
@@ -77,19 +78,7 @@ async def _all_at_once(session: WriteSession) -> DemoDaysTally:
             history.extend((len(blocks) - 1, version) for version in superseded)
     connection = await session.connection()
     await repository.create_partitions(connection, range(FIRST.year, LAST.year + 1))
-    ids = await repository.reserve_block_ids(session, len(blocks))
-    await repository.copy_rows(
-        session,
-        BLOCKS_TABLE,
-        repository.BULK_BLOCK_COLUMNS,
-        ((block_id, *row) for block_id, row in zip(ids, blocks, strict=True)),
-    )
-    await repository.copy_rows(
-        session,
-        HISTORY_TABLE,
-        repository.HISTORY_COLUMNS,
-        ((ids[index], *old, superseded) for index, (old, superseded) in history),
-    )
+    await _copy_blocks(session, blocks, history)
     return DemoDaysTally(
         day_blocks=len(blocks),
         corrected_blocks=sum(1 for _, (old, _) in history if old.packed_states == EST),

@@ -299,6 +299,6 @@ async def all_with_status_changes(
 ) -> tuple[list[Organisation], dict[int, OrganisationStatusChange]]:
     """Every organisation, by id, with its last recorded status change (those that have
     one)."""
-    organisations = await repository.list_all(session)
-    changes = await repository.latest_status_changes(session, [o.id for o in organisations])
+    organisations = await list_all(session)
+    changes = await latest_status_changes(session, [o.id for o in organisations])
     return organisations, changes
