@@ -50,7 +50,7 @@ openapi: install
 bench: install-dev
 	$(BIN)/python -m bench
 
-# A synthetic DSO of 1,000,000 access points and the figures of issue 19 (see bench/scale.py;
+# A synthetic DSO of 1,250,000 access points and the figures of issue 19 (see bench/scale.py;
 # sizes: python -m bench.scale --help). Not part of `make test`; CI runs it with --small.
 bench-scale: install-dev
 	$(BIN)/python -m bench.scale

@@ -125,7 +125,8 @@ class Scale:
     seed: int = 19
 
 
-FULL = Scale(access_points=1_000_000, mandates=300_000, esps=50, year_eans=1_000, chunk=50_000)
+# 1,250,000 access points (1,000,000 digital) give the month of at least 30 M SLA EAN-days.
+FULL = Scale(access_points=1_250_000, mandates=300_000, esps=50, year_eans=1_000, chunk=50_000)
 SMALL = Scale(access_points=2_000, mandates=600, esps=3, year_eans=3, chunk=1_000)
 
 
