@@ -216,13 +216,21 @@ async def page(
     session: ReadSession,
     principal: Principal,
     *,
-    after_id: int | None,
     limit: int,
+    after_id: int | None = None,
     statuses: Sequence[ContractStatus] | None = None,
+    newest_first: bool = False,
 ) -> list[tuple[DataAccessContract, Organisation]]:
-    """The contracts the principal may see, with their organisations, in id order."""
+    """The contracts ``principal`` may see (of ``statuses`` when given), each with its
+    organisation: in id order after ``after_id`` (the API's keyset), or the newest first
+    (the portal's lists)."""
     return await repository.page(
-        session, principal, after_id=after_id, limit=limit, statuses=statuses
+        session,
+        principal,
+        after_id=after_id,
+        limit=limit,
+        statuses=statuses,
+        newest_first=newest_first,
     )
 
 
@@ -259,26 +267,6 @@ async def rotate_subscription_key(
 
 
 # --- reads for the faces ----------------------------------------------------------------
-
-
-async def contracts_page(
-    session: ReadSession,
-    principal: Principal,
-    *,
-    limit: int,
-    statuses: Sequence[ContractStatus] | None = None,
-    newest_first: bool = False,
-) -> list[tuple[DataAccessContract, Organisation]]:
-    """The first ``limit`` contracts ``principal`` sees (of ``statuses`` when given), each
-    with its organisation."""
-    return await repository.page(
-        session,
-        principal,
-        after_id=None,
-        limit=limit,
-        statuses=statuses,
-        newest_first=newest_first,
-    )
 
 
 async def subscription_keys(

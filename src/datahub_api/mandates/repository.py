@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Select,
     String,
@@ -224,6 +225,17 @@ async def get(
     if for_update:
         query = query.with_for_update()
     return (await session.scalars(query.execution_options(populate_existing=True))).first()
+
+
+async def get_many(
+    session: ReadSession, principal: Principal, mandate_ids: Sequence[int]
+) -> dict[int, Mandate]:
+    """The mandates of ``mandate_ids`` that ``principal`` sees, by id (one array
+    parameter)."""
+    query = visible_to(principal).where(
+        Mandate.id == any_(bindparam("mandate_ids", list(mandate_ids), ARRAY(BigInteger)))
+    )
+    return {mandate.id: mandate for mandate in await session.scalars(query)}
 
 
 async def get_for_update(session: WriteSession, mandate_id: int) -> Mandate | None:

@@ -48,10 +48,10 @@ async def contract_applications(
     session: ReadSessionDep,
     person: Annotated[Principal, Depends(person_of(OPERATORS))],
 ) -> Response:
-    pending = await contracts_service.contracts_page(
+    pending = await contracts_service.page(
         session, person, limit=SHOWN, statuses=[ContractStatus.requested]
     )
-    decided = await contracts_service.contracts_page(
+    decided = await contracts_service.page(
         session,
         person,
         limit=RECENT,

@@ -430,11 +430,8 @@ async def audits_with_mandates(
     audits = await audits_page(
         session, organisation_id, statuses=(), mandate_id=None, after_id=None, limit=limit
     )
-    mandates = {
-        a.mandate_id: await mandates_repository.get(session, principal, a.mandate_id)
-        for a in audits
-    }
-    return audits, mandates
+    found = await mandates_repository.get_many(session, principal, [a.mandate_id for a in audits])
+    return audits, {a.mandate_id: found.get(a.mandate_id) for a in audits}
 
 
 async def audits_page(

@@ -41,9 +41,7 @@ async def _contracts_page(
     notice: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    rows = await contracts_service.contracts_page(
-        session, page.person, limit=LIST_LIMIT, statuses=None
-    )
+    rows = await contracts_service.page(session, page.person, limit=LIST_LIMIT, statuses=None)
     keys = await contracts_service.subscription_keys(session, [c for c, _ in rows])
     return page.show(
         "esp_contracts.html",
