@@ -42,7 +42,9 @@ Figures (value, limit or baseline from the same run, ratio, target):
 Also written (not judged): seconds per stage, peak resident memory of this process, of the
 server process and of the largest PostgreSQL backend, the database's size on disk, and its
 largest tables and indexes. ``--small`` is CI's smoke run (seconds; figures not judged).
-Uses an embedded PostgreSQL in ``.datahub-bench/`` and a database of its own, made afresh.
+Uses the server at ``DATABASE_URL`` when set (its ``pg_stat_statements`` as configured
+there), else an embedded PostgreSQL in ``.datahub-bench/`` (restarted once with
+``pg_stat_statements`` loaded when it ships it); a database of its own, made afresh.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import resource
 import statistics
@@ -69,6 +72,8 @@ import orjson
 import psutil
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.__main__ import BENCH_DIR, Result, _copy_seconds, _fresh_database, machine, table
 from bench.esp import BenchEsp, add_api_esp
@@ -83,7 +88,7 @@ from datahub_api.accounts.models import AccountRole
 from datahub_api.accounts.passwords import hash_password
 from datahub_api.brussels_days import BRUSSELS
 from datahub_api.contracts.models import Channel
-from datahub_api.db import Database, create_database
+from datahub_api.db import Database, create_database, normalize_database_url
 from datahub_api.mandates import repository as mandates_repository
 from datahub_api.mandates.models import DataServiceType, MandateSource, MandateStatus
 from datahub_api.meter_data import repository
@@ -805,6 +810,23 @@ def _first_esp_mandates(scale: Scale) -> int:
     return scale.mandates if scale.esps == 1 else scale.mandates // 6
 
 
+async def _postmaster(server_url: str) -> int | None:
+    """The server's postmaster process id, when it runs on this machine and its data
+    directory is readable (for the backends' peak memory); None otherwise."""
+    engine = create_async_engine(server_url)
+    try:
+        async with engine.connect() as connection:
+            directory = await connection.scalar(text("SELECT current_setting('data_directory')"))
+    except DBAPIError:  # not allowed to read it: the backends' memory is not measured
+        return None
+    finally:
+        await engine.dispose()
+    try:
+        return int((Path(str(directory)) / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def main() -> None:
     summary = __doc__.split("\n")[0]
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=summary)
@@ -832,19 +854,27 @@ def main() -> None:
     size = "small" if arguments.small else "full" if scale == FULL else "custom"
     print(f"machine: {machine()}  size: {size}  {scale}", flush=True)
     BENCH_DIR.mkdir(exist_ok=True)
-    embedded = preload_statements(embedded_postgres.start(BENCH_DIR / "pg", database="postgres"))
+    configured = os.environ.get("DATABASE_URL")
+    embedded = None
+    if configured:
+        server_url = normalize_database_url(configured)
+    else:
+        embedded = preload_statements(
+            embedded_postgres.start(BENCH_DIR / "pg", database="postgres")
+        )
+        server_url = embedded.url("postgres")
     run = Run()
     try:
-        pid_file = BENCH_DIR / "pg" / "postmaster.pid"
-        postmaster = int(pid_file.read_text().split()[0]) if pid_file.exists() else None
+        postmaster = asyncio.run(_postmaster(server_url))
         with PeakMemory(postmaster) as memory:
             started = time.perf_counter()
-            url = asyncio.run(_fresh_database(embedded.url("postgres"), DATABASE))
+            url = asyncio.run(_fresh_database(server_url, DATABASE))
             results = asyncio.run(build_and_measure(url, BENCH_DIR / "data", scale, run, memory))
             run.stages["total"] = round(time.perf_counter() - started, 1)
         run.notes["peak_rss_mb"] = memory.report_mb()
     finally:
-        embedded.release()
+        if embedded is not None:
+            embedded.release()
     print(table(results))
     print(json.dumps({"stages_seconds": run.stages, **run.notes}, indent=2))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

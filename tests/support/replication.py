@@ -192,6 +192,29 @@ def _server_config(folder: Path, port: int) -> str:
     )
 
 
+def start_server(*settings: str) -> Server:
+    """One server (not replicated) made by ``initdb`` in a temp folder with ``settings`` added
+    to its configuration, started; the caller stops it and removes its folder
+    (``data_dir.parent``)."""
+    bin_dir = server_binaries()
+    user = server_user()
+    assert bin_dir is not None
+    assert user is not None
+    folder = Path(tempfile.mkdtemp(prefix="datahub-server-"))
+    folder.chmod(0o755)
+    if os.geteuid() == 0:
+        shutil.chown(folder, user)
+    server = Server("server", folder / "server", free_port(), bin_dir, user)
+    server.run(
+        "initdb", "-D", str(server.data_dir), "-U", "postgres", "--auth=trust",
+        "-E", "UTF8", "--no-sync", "--no-instructions",
+    )  # fmt: skip
+    with (server.data_dir / "postgresql.conf").open("a") as conf:
+        conf.write(_server_config(folder, server.port) + "".join(f"{line}\n" for line in settings))
+    server.start()
+    return server
+
+
 def build_cluster() -> ReplicatedCluster:
     """Make and start the primary (migrated), the replica and PgBouncer (if installed)."""
     bin_dir = server_binaries()
