@@ -160,10 +160,8 @@ async def test_the_late_item_indexes_hold_what_the_reads_state(app: FastAPI) -> 
     """The planner uses a partial index only for a query that states its predicate:
     ``repository.maybe_late`` and the migrated indexes say the same."""
     async with app.state.database.write_sessions() as session:
-        for data, name in (
-            ("informative", "ix_sla_ean_days_late_informative"),
-            ("validated", "ix_sla_ean_days_late_validated"),
-        ):
+        for data in DATA:
+            name = f"ix_sla_ean_days_late_{data}"
             await session.execute(
                 text(
                     "CREATE INDEX scratch_late ON sla_ean_days (day, ean) "
