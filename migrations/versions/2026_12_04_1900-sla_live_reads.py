@@ -1,4 +1,4 @@
-"""sla: mandate-day roll-ups (the NPS channel's DSO-wide figures) and partial indexes of the
+"""sla: mandate-day roll-ups (the NPS channel's DSO-wide figures) and a partial index of the
 EAN-days that can be late
 
 Revision ID: 0034_sla_live_reads
@@ -12,10 +12,13 @@ under any ESP's approved NPS mandate once) are now kept per day and mandate chan
 rolls up and those that mandate changes mark (the marks of ``sla_esp_dirty_days``). The days
 rolled up before this revision are marked there (for one organisation with approved NPS
 mandates: the job redoes the marked days whole), so the job fills the new tables on its next
-run. A page of late items read every EAN-day of the period until it found the page; partial
-indexes in (day, EAN) order now hold only the EAN-days that can be late under a target of at
-least a day (informative) or a week (validated): not delivered, or delivered later than that.
-They are built concurrently (``sla_ean_days`` stays writable while they are).
+run. A page of late items read every EAN-day of the period until it found the page; a
+partial index in (day, EAN) order now holds only the EAN-days that can be late under a
+target of at least a day: not delivered, or delivered later than that. It is built
+concurrently (``sla_ean_days`` stays writable meanwhile). Validated data gets no such index:
+``validated_at`` is set by an update of nearly every EAN-day, and a column in an index
+predicate makes such updates not heap-only (measured at 2 M EAN-days: 27-37 µs per
+validated EAN-day with it, 7-9 without).
 """
 
 from __future__ import annotations
@@ -34,9 +37,6 @@ _FORESEEN = "((day + 1)::timestamp AT TIME ZONE 'Europe/Brussels')"
 _LATE = {
     "ix_sla_ean_days_late_informative": (
         f"delivered_at IS NULL OR delivered_at - {_FORESEEN} > interval '24 hours'"
-    ),
-    "ix_sla_ean_days_late_validated": (
-        f"validated_at IS NULL OR validated_at - {_FORESEEN} > interval '168 hours'"
     ),
 }
 

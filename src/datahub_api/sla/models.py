@@ -64,8 +64,7 @@ class SlaEanDay(Base):
         # Roll-up of one day, and operator lists over a period.
         Index("ix_sla_ean_days_day_ean", "day", "ean"),
         # Late-item pages: only the EAN-days that can be late under a target of at least a
-        # day (informative) or a week (validated); ``repository.maybe_late`` states the same
-        # predicates (a test checks it).
+        # day; ``repository.maybe_late`` states the same predicate (a test checks it).
         Index(
             "ix_sla_ean_days_late_informative",
             "day",
@@ -73,15 +72,6 @@ class SlaEanDay(Base):
             postgresql_where=text(
                 "delivered_at IS NULL OR delivered_at - "
                 "((day + 1)::timestamp AT TIME ZONE 'Europe/Brussels') > interval '24 hours'"
-            ),
-        ),
-        Index(
-            "ix_sla_ean_days_late_validated",
-            "day",
-            "ean",
-            postgresql_where=text(
-                "validated_at IS NULL OR validated_at - "
-                "((day + 1)::timestamp AT TIME ZONE 'Europe/Brussels') > interval '168 hours'"
             ),
         ),
         # Pages half full (migration 0033): the roll-up's classification and ingest's later

@@ -739,12 +739,15 @@ async def uncovered_organisations(
 
 
 # The EAN-days that can be late under any target of at least a floor: not delivered (yet),
-# or delivered more than the floor after their foreseen date. Partial indexes in (day, EAN)
-# order hold just those (migration 0034), so a page of late items reads about the rows
-# that are late, or on their way to be, rather than every EAN-day of the period (31 M a
-# month nationally); with a target below the floor the list reads every EAN-day. On time
-# days leave the index once delivered (an update of ``delivered_at`` then is not heap-only).
-LATE_FLOOR_HOURS: dict[Data, int] = {"informative": 24, "validated": 7 * 24}
+# or delivered more than the floor after their foreseen date. A partial index in (day, EAN)
+# order holds just those (migration 0034), so a page of late items reads about the rows that
+# are late, or on their way to be, rather than every EAN-day of the period (31 M a month
+# nationally); with a target below the floor the list reads every EAN-day. An update that
+# sets ``delivered_at`` is not heap-only any more (rare: a day is mostly complete when first
+# inserted). Validated data has no such index: ``validated_at`` is set by an update on
+# nearly every EAN-day (validated values come days later), each of which would then add
+# entries to every index of the table; its pages read every EAN-day of the period.
+LATE_FLOOR_HOURS: dict[Data, int] = {"informative": 24}
 
 
 def maybe_late(data: Data, alias: str = "s.") -> str:
@@ -800,7 +803,7 @@ async def late_items(
         "deadline": float(target_hours * 3600),
     }
     where = ""
-    if target_hours >= LATE_FLOOR_HOURS[data]:
+    if data in LATE_FLOOR_HOURS and target_hours >= LATE_FLOOR_HOURS[data]:
         # Only the EAN-days a partial index holds can be late (see :func:`maybe_late`).
         where += f" AND {maybe_late(data)}"
     if organisation_id is not None or channel == "nps":
