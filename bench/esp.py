@@ -26,9 +26,14 @@ class BenchEsp:
     client_secret: str
 
 
-async def add_api_esp(session: WriteSession, name: str, number_body: int) -> BenchEsp:
-    """The ESP ``name`` (enterprise number made from ``number_body``), in ``session``
-    (the caller commits)."""
+async def add_api_esp(
+    session: WriteSession,
+    name: str,
+    number_body: int,
+    channels: tuple[Channel, ...] = (Channel.api,),
+) -> BenchEsp:
+    """The ESP ``name`` (enterprise number made from ``number_body``) with a contract on
+    ``channels``, in ``session`` (the caller commits)."""
     organisation = await organisations_service.create(
         session,
         OrganisationCreate(
@@ -41,7 +46,7 @@ async def add_api_esp(session: WriteSession, name: str, number_body: int) -> Ben
     contract = await contracts_service.apply(
         session,
         organisation,
-        ContractApplication(channels=[Channel.api], valid_from=date(2020, 1, 1)),
+        ContractApplication(channels=list(channels), valid_from=date(2020, 1, 1)),
         actor="bench",
     )
     await contracts_service.transition(

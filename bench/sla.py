@@ -4,6 +4,12 @@
   DSO-wide, one month grouped by day; uvicorn in another process, httpx on loopback) over
   1 million EAN-days (33 334 communicating digital meters x 30 days, made in SQL, with
   random delays and some never delivered), after the roll-up. Limit 1 s.
+* ``sla_nps_dso_wide_seconds`` and ``sla_late_page_seconds``: the reads that used to be
+  computed from every EAN-day of the period, over the same EAN-days with ESPs' ``api`` and
+  ``nps`` mandates and a second month with few late EAN-days (:func:`live_reads`): the
+  slowest median of the NPS channel's DSO-wide month (from the mandate-day roll-ups), and of
+  a late-items page of :data:`LATE_PAGE` (first or later, DSO-wide or one ESP's, many or few
+  late). Limits 0.1 s and 0.25 s.
 * ``sla_tracking_ingest_overhead``: the median over :data:`INGEST_PAIRS` pairs of rounds of
   (ingest time with tracking) / (without) - 1, ingesting the same shape of CSV
   (quarter-hours, new days each round, half the days validated so both the informative and
@@ -38,15 +44,19 @@ from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.ingest_parser import InputFormat
 from datahub_api.settings import Settings
 from datahub_api.sla import repository
+from datahub_api.sla import service as sla_service
 
 REPORT_DAYS = 30
+REPORT_FIRST = date(2025, 6, 1)  # the first day of the report's month
 REPORT_REQUESTS = 7
 INGEST_PAIRS = 7  # pairs of timed rounds, one with and one without tracking
 
 
 async def _ean_days(database: Database, eans: int, first: date) -> None:
     """``eans`` communicating digital meters and ``eans`` x 30 EAN-days delivered with
-    random delays (2% late, 0.5% never), made in SQL."""
+    random delays (2% late, 0.5% never), made in SQL. Each EAN-day draws its own delay: the
+    lateral subquery names the meter (``WHERE n > 0``), else it is evaluated once per day
+    and every EAN-day of a day gets the same delay."""
     async with database.write_sessions() as session:
         await session.execute(
             text(
@@ -75,7 +85,8 @@ async def _ean_days(database: Database, eans: int, first: date) -> None:
                          ELSE ((d::date + 1)::timestamp AT TIME ZONE 'Europe/Brussels')
                               + make_interval(hours => CASE WHEN random() < 0.02
                                   THEN 80 + (random() * 200)::int
-                                  ELSE (random() * 12)::int END) END AS t) AS x
+                                  ELSE (random() * 12)::int END) END AS t
+                              WHERE n > 0) AS x
                 """
             ),
             {"n": eans, "first": first},
@@ -86,7 +97,7 @@ async def _ean_days(database: Database, eans: int, first: date) -> None:
 async def report_seconds(database: Database, base_url: str, size: int) -> tuple[float, float, int]:
     """(median report seconds, roll-up seconds, EAN-days)."""
     eans = max(1, size // REPORT_DAYS)
-    first = date(2025, 6, 1)
+    first = REPORT_FIRST
     await _ean_days(database, eans, first)
     return await report_after_roll_up(database, base_url, first)
 
@@ -110,7 +121,8 @@ async def registry_ean_days(database: Database, first: date) -> None:
                          ELSE ((d::date + 1)::timestamp AT TIME ZONE 'Europe/Brussels')
                               + make_interval(hours => CASE WHEN random() < 0.02
                                   THEN 80 + (random() * 200)::int
-                                  ELSE (random() * 12)::int END) END AS t) AS x
+                                  ELSE (random() * 12)::int END) END AS t
+                              WHERE a.id > 0) AS x
                 WHERE EXISTS (SELECT FROM communication_periods AS c
                               WHERE c.access_point_id = a.id)
                 ON CONFLICT (ean, day) DO NOTHING
@@ -129,7 +141,7 @@ async def report_after_roll_up(
     days = [first + timedelta(days=n) for n in range(REPORT_DAYS)]
     started = time.perf_counter()
     async with database.write_sessions() as session:
-        await repository.roll_up(session, days, datetime.now(UTC))
+        await sla_service.roll_up_days(session, days, datetime.now(UTC))
         await session.commit()
     roll_up_seconds = time.perf_counter() - started
     async with database.write_sessions() as session:
@@ -264,3 +276,168 @@ async def ingest_overhead(
     )
     direct = recording[0] / (sum(timings[True]) - recording[0])
     return statistics.median(ratios) - 1, on, off, days, direct
+
+
+# --- the reads still computed from the EAN-days ------------------------------------------
+
+LIVE_ESPS = 20
+LATE_PAGE = 100  # the late-items list's default page
+LIVE_RUNS = 3
+
+
+async def mandate_world(database: Database, first: date) -> list[int]:
+    """Over :func:`_ean_days`'s meters (the month from ``first``, 2.5% late or missing):
+    :data:`LIVE_ESPS` ESPs with ``api`` and ``nps`` contracts; ``api`` mandates on 30% of the
+    EANs (the first ESP one sixth of them), ``nps`` mandates on 5% (a fifth of those also of
+    a second ESP), a tenth of each starting mid-month; and a second month from ``first`` +
+    30 days delivered on time but for about ten EAN-days. Both months rolled up; returns the
+    ESPs' organisation ids, the biggest first."""
+    from datahub_api.contracts.models import Channel
+
+    from .esp import add_api_esp
+
+    async with database.write_sessions() as session:
+        esps = [
+            (
+                await add_api_esp(
+                    session, f"SLA ESP {n + 1}", 5_200_000 + n, (Channel.api, Channel.nps)
+                )
+            ).organisation_id
+            for n in range(LIVE_ESPS)
+        ]
+        await session.commit()
+    second = first + timedelta(days=REPORT_DAYS)
+    async with database.write_sessions() as session:
+        await session.execute(
+            text(
+                """
+                INSERT INTO sla_ean_days (ean, day, streams, complete_streams,
+                                          first_inserted_at, delivered_at)
+                SELECT a.ean, d::date, 1, 1, t, t
+                FROM access_points AS a,
+                     generate_series(CAST(:second AS date), CAST(:second AS date) + 29,
+                                     interval '1 day') AS d,
+                     LATERAL (SELECT ((d::date + 1)::timestamp AT TIME ZONE 'Europe/Brussels')
+                              + make_interval(hours => CASE WHEN random() < 0.00001
+                                  THEN 80 + (random() * 200)::int
+                                  ELSE (random() * 12)::int END) AS t
+                              WHERE a.id > 0) AS x
+                WHERE a.ean LIKE '549%'
+                """
+            ),
+            {"second": second},
+        )
+        # n = the meter's number; mandates run from 200 days before the first month to 400
+        # days after, but a tenth start on day 10-19 of the first month.
+        await session.execute(
+            text(
+                """
+                INSERT INTO mandates (organisation_id, ean, access_point_id, reference_number,
+                    channel, energy_type, data_service_type, data_period_from, data_period_to,
+                    expiration_date, status, source, version)
+                SELECT (CAST(:esps AS integer[]))[o + 1], a.ean, a.id,
+                       'SLA-' || k.channel || '-' || k.which || '-' || a.ean, k.channel, 'E',
+                       'VH_kwartier_uur',
+                       ((CAST(:first AS date) + CASE WHEN n % 10 = 9 THEN 10 + n / 10 % 10
+                         ELSE -200 END)::timestamp AT TIME ZONE 'Europe/Brussels'),
+                       ((CAST(:first AS date) + 400)::timestamp AT TIME ZONE 'Europe/Brussels'),
+                       ((CAST(:first AS date) + 400)::timestamp AT TIME ZONE 'Europe/Brussels'),
+                       'approved', 'sandbox', 1
+                FROM access_points AS a,
+                     LATERAL (SELECT substr(a.ean, 4)::integer AS n) AS m,
+                     LATERAL (
+                         SELECT 'api' AS channel, 1 AS which,
+                                CASE WHEN n / 10 % 6 = 0 THEN 0
+                                     ELSE 1 + n / 10 % (CAST(:count AS integer) - 1) END AS o
+                         WHERE n % 10 < 3
+                         UNION ALL
+                         SELECT 'nps', 1, n / 20 % CAST(:count AS integer) WHERE n % 20 = 0
+                         UNION ALL
+                         SELECT 'nps', 2, (n / 20 + 1) % CAST(:count AS integer)
+                         WHERE n % 100 = 0) AS k
+                WHERE a.ean LIKE '549%'
+                """
+            ),
+            {"esps": esps, "first": first, "count": LIVE_ESPS},
+        )
+        await session.execute(text("DELETE FROM sla_esp_dirty_days"))
+        await session.commit()
+    days = [first + timedelta(days=n) for n in range(2 * REPORT_DAYS)]
+    async with database.write_sessions() as session:
+        await sla_service.roll_up_days(session, days, datetime.now(UTC))
+        await session.commit()
+    async with database.write_sessions() as session:
+        await session.execute(text("ANALYZE"))
+        await session.commit()
+    return esps
+
+
+async def _median_seconds(database: Database, read: Any) -> float:
+    timings = []
+    for _ in range(LIVE_RUNS):
+        async with database.read_sessions() as session:
+            started = time.perf_counter()
+            await read(session)
+            timings.append(time.perf_counter() - started)
+    return statistics.median(timings)
+
+
+async def live_read_seconds(
+    database: Database, months: dict[str, date], esps: list[int]
+) -> dict[str, float]:
+    """Median seconds of the NPS channel's DSO-wide figures of each month (as the report
+    reads them) and of late-item pages (the first and one from day 21; DSO-wide, the
+    biggest ESP ``esps[0]``, a small one ``esps[1]``, and DSO-wide on NPS) of each of
+    ``months`` (name: first day)."""
+    now = datetime.now(UTC)
+    today = now.date()
+    found: dict[str, float] = {}
+    for month, start in months.items():
+        end = start + timedelta(days=REPORT_DAYS)
+
+        async def nps_month(session: Any, start: date = start, end: date = end) -> None:
+            await sla_service.dso_wide_days(session, sla_service.SlaChannel.nps, start, end, today)
+
+        found[f"nps_dso_wide_{month}"] = await _median_seconds(database, nps_month)
+        scopes: tuple[tuple[str, str, int | None], ...] = (
+            ("dso", "api", None),
+            ("big_esp", "api", esps[0]),
+            ("small_esp", "api", esps[1]),
+            ("dso_nps", "nps", None),
+        )
+        for scope, channel, organisation in scopes:
+            for page, after in (("first", None), ("later", (start + timedelta(days=20), ""))):
+
+                async def page_read(
+                    session: Any,
+                    channel: str = channel,
+                    organisation: int | None = organisation,
+                    after: tuple[date, str] | None = after,
+                    start: date = start,
+                    end: date = end,
+                ) -> None:
+                    await repository.late_items(
+                        session,
+                        channel=channel,
+                        start=start,
+                        end=end,
+                        today=today,
+                        now=now,
+                        target_hours=(5 if channel == "nps" else 3) * 24,
+                        organisation_id=organisation,
+                        ean=None,
+                        after=after,
+                        limit=LATE_PAGE + 1,
+                    )
+
+                found[f"late_{month}_{scope}_{page}"] = await _median_seconds(database, page_read)
+    return found
+
+
+async def live_reads(database: Database, first: date) -> dict[str, float]:
+    """:func:`mandate_world` over :func:`_ean_days`'s month from ``first``, then
+    :func:`live_read_seconds` of its month with many late EAN-days and the one with few."""
+    esps = await mandate_world(database, first)
+    return await live_read_seconds(
+        database, {"many": first, "few": first + timedelta(days=REPORT_DAYS)}, esps
+    )

@@ -38,7 +38,7 @@ from datahub_api.history_exports import tasks as history_tasks
 from datahub_api.jobs import JobQueue, commit
 from datahub_api.nps.service import daily_files as nps_daily_files
 from datahub_api.settings import Settings
-from datahub_api.sla import repository as sla_repository
+from datahub_api.sla import service as sla_service
 
 from .support.access_point_data import fresh_ean
 from .support.consent_world import PASSWORD, Person, decide, log_in, make_person, open_consent
@@ -165,7 +165,7 @@ class Movers:
         end = (first + timedelta(days=32)).replace(day=1)
         async with self.app.state.database.write_sessions() as session:
             days = [first + timedelta(days=n) for n in range((end - first).days)]
-            await sla_repository.roll_up(session, days, datetime.now(UTC))
+            await sla_service.roll_up_days(session, days, datetime.now(UTC))
             await session.commit()
         answer = await self.client.get(
             "/api/v1/sla/report",

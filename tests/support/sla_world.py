@@ -13,6 +13,7 @@ from datahub_api.brussels_days import day_start
 from datahub_api.meter_data import service as meter_service
 from datahub_api.meter_data.ingest_parser import BatchBuilder, CsvReader
 from datahub_api.sla import repository
+from datahub_api.sla import service as sla_service
 
 from .access_point_data import access_point_body, fresh_ean
 from .meter_data import HEADER
@@ -49,7 +50,7 @@ def days(first: date, last: date) -> list[date]:
 
 async def roll_up(app: FastAPI, rolled: list[date], now: datetime) -> None:
     async with app.state.database.write_sessions() as session:
-        await repository.roll_up(session, rolled, now)
+        await sla_service.roll_up_days(session, rolled, now)
         await session.commit()
 
 
@@ -83,7 +84,11 @@ async def add_mandate(
 async def roll_up_mandate_changes(app: FastAPI) -> None:
     """What the roll-up job does after mandates changed on days already rolled up."""
     async with app.state.database.write_sessions() as session:
-        await repository.roll_up_esp_pairs(session, await repository.claim_esp_marks(session), [])
+        marked = await repository.claim_esp_marks(session)
+        changed = await repository.roll_up_esp_pairs(session, marked, [])
+        await repository.roll_up_mandate_days(
+            session, changed, sla_service.MANDATE_ROLL_UP_CHANNELS
+        )
         await session.commit()
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from datahub_api.brussels_days import today_in_brussels
 from datahub_api.db import WriteSession
 from datahub_api.demo.world import DemoWorldBuilder
-from datahub_api.sla import repository
+from datahub_api.sla import repository, service
 
 
 async def seed_sla(session: WriteSession, world: DemoWorldBuilder) -> None:
@@ -18,4 +18,4 @@ async def seed_sla(session: WriteSession, world: DemoWorldBuilder) -> None:
     first = today - timedelta(days=world.parameters.days)
     await repository.rebuild_from_blocks(session, first, today)
     days = [first + timedelta(days=n) for n in range((today - first).days)]
-    await repository.roll_up(session, days, datetime.now(UTC))
+    await service.roll_up_days(session, days, datetime.now(UTC))

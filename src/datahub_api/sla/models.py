@@ -20,6 +20,11 @@
   channel (see ``repository.live_esp_days`` for which), and their delays per ``data``. The
   per-ESP report sums these; whether the organisation's contract covers the channel is
   decided when reading (it depends on the day of the request).
+* ``sla_mandate_day_totals`` and ``sla_mandate_day_delays``: the same per day and mandate
+  channel, each EAN-day once whichever ESPs' mandates it is under (the DSO-wide figures of
+  the NPS channel; see ``repository.live_mandate_days``), whatever the ESPs' contracts
+  (checked when reading: ``repository.uncovered_organisations``). Only the channels whose
+  DSO-wide figures come from the mandates are kept.
 * ``sla_dirty_days``: days whose roll-up is stale (ingest marks them; the job clears them).
 * ``sla_esp_dirty_days``: (day, organisation) pairs whose per-ESP roll-up is stale: a trigger
   on ``mandates`` marks the days of every approved mandate written, changed or deleted (all
@@ -45,6 +50,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -57,6 +63,17 @@ class SlaEanDay(Base):
         PrimaryKeyConstraint("ean", "day", name="pk_sla_ean_days"),
         # Roll-up of one day, and operator lists over a period.
         Index("ix_sla_ean_days_day_ean", "day", "ean"),
+        # Late-item pages: only the EAN-days that can be late under a target of at least a
+        # day; ``repository.maybe_late`` states the same predicate (a test checks it).
+        Index(
+            "ix_sla_ean_days_late_informative",
+            "day",
+            "ean",
+            postgresql_where=text(
+                "delivered_at IS NULL OR delivered_at - "
+                "((day + 1)::timestamp AT TIME ZONE 'Europe/Brussels') > interval '24 hours'"
+            ),
+        ),
         # Pages half full (migration 0033): the roll-up's classification and ingest's later
         # updates of a row stay on its page (HOT) and add no index entries.
     )
@@ -130,6 +147,30 @@ class SlaEspDayDelay(Base):
 
     day: Mapped[date] = mapped_column(Date)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(20))
+    data: Mapped[str] = mapped_column(String(12))  # as in sla_day_delays
+    delay_hours: Mapped[int] = mapped_column(Integer)
+    ean_days: Mapped[int] = mapped_column(Integer)
+
+
+class SlaMandateDayTotal(Base):
+    __tablename__ = "sla_mandate_day_totals"
+    __table_args__ = (PrimaryKeyConstraint("day", "channel", name="pk_sla_mandate_day_totals"),)
+
+    day: Mapped[date] = mapped_column(Date)
+    channel: Mapped[str] = mapped_column(String(20))  # the mandates' channel
+    expected: Mapped[int] = mapped_column(Integer)  # counted EAN-days, each once
+
+
+class SlaMandateDayDelay(Base):
+    __tablename__ = "sla_mandate_day_delays"
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            "day", "channel", "data", "delay_hours", name="pk_sla_mandate_day_delays"
+        ),
+    )
+
+    day: Mapped[date] = mapped_column(Date)
     channel: Mapped[str] = mapped_column(String(20))
     data: Mapped[str] = mapped_column(String(12))  # as in sla_day_delays
     delay_hours: Mapped[int] = mapped_column(Integer)

@@ -352,6 +352,76 @@ async def _roll_up_esps(
     )
 
 
+# The DSO-wide figures of a mandate channel (see :func:`live_mandate_days`): per day, the
+# EAN-days under an approved mandate of any ESP, each once. The contracts are not looked
+# at (they depend on the day of the request): :func:`uncovered_organisations` says when
+# the figures differ from the definition. The same grouping as :data:`_ESP_ROLL_UP`.
+_MANDATE_ROLL_UP = """
+    WITH p AS (
+        SELECT q.day,
+               q.day::timestamp AT TIME ZONE 'Europe/Brussels' AS day_start,
+               (q.day + 1)::timestamp AT TIME ZONE 'Europe/Brussels' AS day_end
+        FROM unnest(CAST(:days AS date[])) AS q(day)
+    ),
+    e AS (
+        SELECT DISTINCT m.channel, m.ean, p.day
+        FROM p JOIN mandates m ON m.status = 'approved'
+         AND m.channel = ANY(CAST(:channels AS varchar[]))
+         AND m.data_period_from <= p.day_start AND m.data_period_to >= p.day_end
+         AND (m.tenure_from IS NULL OR m.tenure_from <= p.day_start)
+         AND (m.tenure_to IS NULL OR m.tenure_to >= p.day_end)
+    ),
+    g AS (
+        SELECT e.day, e.channel,
+               CASE WHEN s.delivered_at IS NOT NULL THEN {informative} END AS informative,
+               CASE WHEN s.validated_at IS NOT NULL THEN {validated} END AS validated,
+               count(*) AS n
+        FROM e JOIN sla_ean_days s ON s.ean = e.ean AND s.day = e.day
+        WHERE s.day = ANY(CAST(:days AS date[]))
+        GROUP BY 1, 2, 3, 4, (s.counted OR (e.channel = 'nps' AND s.gvm_headpoint)) IS TRUE
+        HAVING (s.counted OR (e.channel = 'nps' AND s.gvm_headpoint)) IS TRUE
+    ),
+    totals AS (
+        INSERT INTO sla_mandate_day_totals (day, channel, expected)
+        SELECT day, channel, sum(n) FROM g GROUP BY 1, 2
+    )
+    INSERT INTO sla_mandate_day_delays (day, channel, data, delay_hours, ean_days)
+    SELECT day, channel, 'informative', informative, sum(n) FROM g
+    WHERE informative IS NOT NULL GROUP BY 1, 2, 4
+    UNION ALL
+    SELECT day, channel, 'validated', validated, sum(n) FROM g
+    WHERE validated IS NOT NULL GROUP BY 1, 2, 4
+"""
+
+
+async def roll_up_mandate_days(
+    session: WriteSession, days: Sequence[date], channels: Sequence[str]
+) -> None:
+    """Recompute the DSO-wide mandate-day roll-ups of ``days`` on ``channels``: the job
+    calls it for the days it rolled up and those whose per-ESP roll-ups mandate changes
+    marked (the same marks: a mandate change marks its organisation's days)."""
+    if not days or not channels:
+        return
+    params: dict[str, Any] = {"days": sorted(set(days)), "channels": list(channels)}
+    for table in ("sla_mandate_day_totals", "sla_mandate_day_delays"):
+        await session.execute(
+            text(
+                f"DELETE FROM {table} WHERE day = ANY(CAST(:days AS date[])) "  # noqa: S608
+                "AND channel = ANY(CAST(:channels AS varchar[]))"
+            ),
+            params,
+        )
+    await session.execute(
+        text(
+            _MANDATE_ROLL_UP.format(
+                informative=_delay_hours("s.delivered_at"),
+                validated=_delay_hours("s.validated_at"),
+            )
+        ),
+        params,
+    )
+
+
 async def claim_esp_marks(session: WriteSession) -> list[tuple[date, int]]:
     """Claim the (day, organisation) pairs that mandate changes marked, by deleting their
     marks. Claimed before the days are rolled up, so that a mandate committed after the
@@ -435,11 +505,29 @@ async def exclusions(session: ReadSession, start: date, end: date) -> Exclusions
     return Exclusions(int(row[0]), int(row[1]), int(row[2]))
 
 
+def _releases(day: str) -> str:
+    """The mandate ``m`` releases the Brussels day ``day`` (an SQL date) on ``:channel``: it
+    is approved, under a contract covering the channel today, and the whole day lies inside
+    its data period narrowed to the tenure of the people who gave it (an ESP's figures never
+    count another occupant's days)."""
+    start = f"({day}::timestamp AT TIME ZONE 'Europe/Brussels')"
+    end = f"(({day} + 1)::timestamp AT TIME ZONE 'Europe/Brussels')"
+    return f"""
+        m.status = 'approved' AND m.channel = :channel
+          AND {start} >= m.data_period_from AND {end} <= m.data_period_to
+          AND (m.tenure_from IS NULL OR {start} >= m.tenure_from)
+          AND (m.tenure_to IS NULL OR {end} <= m.tenure_to)
+          AND EXISTS (
+              SELECT 1 FROM data_access_contracts c
+              WHERE c.organisation_id = m.organisation_id AND c.status = 'approved'
+                AND c.valid_from <= :today AND (c.valid_to IS NULL OR c.valid_to > :today)
+                AND m.channel = ANY(c.channels))
+    """  # noqa: S608  fixed text
+
+
 def _esp_days(organisation_ids: Sequence[int] | None) -> str:
-    """The EAN-days (``ean``, ``day``, ``organisation_id``) of approved mandates on
-    ``:channel`` under a contract covering it today, inside the days the mandates release
-    (data period narrowed to the tenure of the people who gave them: an ESP's figures never
-    count another occupant's days) and [``:start``, ``:end``): whole Brussels days only.
+    """The EAN-days (``ean``, ``day``, ``organisation_id``) that approved mandates on
+    ``:channel`` release (see :func:`_releases`) inside [``:start``, ``:end``).
     ``organisation_ids`` None: every ESP."""
     which = "" if organisation_ids is None else "AND m.organisation_id = ANY(:organisations) "
     return f"""
@@ -451,19 +539,19 @@ def _esp_days(organisation_ids: Sequence[int] | None) -> str:
             least(CAST(:end AS date) - 1,
                   (m.data_period_to AT TIME ZONE 'Europe/Brussels')::date),
             interval '1 day') AS g(day)
-        WHERE m.status = 'approved' AND m.channel = :channel {which}
-          AND (g.day::date::timestamp AT TIME ZONE 'Europe/Brussels') >= m.data_period_from
-          AND ((g.day::date + 1)::timestamp AT TIME ZONE 'Europe/Brussels') <= m.data_period_to
-          AND (m.tenure_from IS NULL
-               OR (g.day::date::timestamp AT TIME ZONE 'Europe/Brussels') >= m.tenure_from)
-          AND (m.tenure_to IS NULL
-               OR ((g.day::date + 1)::timestamp AT TIME ZONE 'Europe/Brussels') <= m.tenure_to)
-          AND EXISTS (
-              SELECT 1 FROM data_access_contracts c
-              WHERE c.organisation_id = m.organisation_id AND c.status = 'approved'
-                AND c.valid_from <= :today AND (c.valid_to IS NULL OR c.valid_to > :today)
-                AND m.channel = ANY(c.channels))
+        WHERE {_releases("g.day::date")} {which}
     """  # noqa: S608  fixed text
+
+
+def _under_mandate(organisation_ids: Sequence[int] | None) -> str:
+    """The EAN-day ``s`` is one of :func:`_esp_days`'s: a condition on the row, checked
+    through the mandates of its EAN, so that a read in (day, EAN) order that stops after a
+    page never lists every mandate-day of the period."""
+    which = "" if organisation_ids is None else "AND m.organisation_id = ANY(:organisations) "
+    return (
+        f"EXISTS (SELECT 1 FROM mandates m WHERE m.ean = s.ean {which}"  # noqa: S608
+        f"AND {_releases('s.day')})"
+    )
 
 
 _CONTRACT_COVERS = """
@@ -566,13 +654,15 @@ async def live_esp_days(
     ]
 
 
-async def mandate_days(
+async def live_mandate_days(
     session: ReadSession, channel: str, start: date, end: date, today: date, data: Data
 ) -> list[DayCounts]:
     """Per day: the counted EAN-days under an approved mandate of any ESP on ``channel``
     (each EAN-day once), with the delays of their ``data`` delivery. The DSO-wide figures
     of the NPS channel, whose EANs are those the ESPs listed (GVM installations, outside
-    the roll-ups' population of communicating digital meters)."""
+    the roll-ups' population of communicating digital meters). Computed from the EAN-days
+    and the mandates (a second at a million EAN-days): the definition that
+    :func:`mandate_days` equals while :func:`uncovered_organisations` finds none."""
     delivered = _DELIVERED[data]
     result = await session.execute(
         text(
@@ -596,6 +686,81 @@ async def mandate_days(
             delays[hours] = count
         found[day] = (expected + count, delays)
     return [DayCounts(day, expected, delays) for day, (expected, delays) in sorted(found.items())]
+
+
+async def mandate_days(
+    session: ReadSession, channel: str, start: date, end: date, data: Data
+) -> list[DayCounts]:
+    """What :func:`live_mandate_days` computes, from the roll-ups per day and mandate
+    channel (days not rolled up yet are absent), which count the mandates of every ESP
+    whatever its contract: equal to it while :func:`uncovered_organisations` finds none."""
+    totals = await session.execute(
+        text(
+            "SELECT day, expected FROM sla_mandate_day_totals "
+            "WHERE channel = :channel AND day >= :start AND day < :end"
+        ),
+        {"channel": channel, "start": start, "end": end},
+    )
+    delays = await session.execute(
+        text(
+            "SELECT day, delay_hours, ean_days FROM sla_mandate_day_delays "
+            "WHERE channel = :channel AND day >= :start AND day < :end AND data = :data"
+        ),
+        {"channel": channel, "start": start, "end": end, "data": data},
+    )
+    by_day: dict[date, dict[int, int]] = {}
+    for day, hours, count in delays:
+        by_day.setdefault(day, {})[hours] = count
+    return [
+        DayCounts(day, expected, by_day.get(day, {}))
+        for day, expected in sorted((row[0], row[1]) for row in totals)
+    ]
+
+
+async def uncovered_organisations(
+    session: ReadSession, channel: str, start: date, end: date, today: date
+) -> list[int]:
+    """Organisations with counted EAN-days under their mandates on ``channel`` in [start,
+    end) (per the per-ESP roll-ups, kept by the same job as the mandate-day roll-ups) whose
+    contract does not cover the channel on ``today``: their days are in
+    :func:`mandate_days` but not in :func:`live_mandate_days`."""
+    result = await session.scalars(
+        text(
+            f"""
+            SELECT DISTINCT t.organisation_id FROM sla_esp_day_totals t
+            WHERE t.channel = :channel AND t.day >= :start AND t.day < :end
+              AND NOT {_CONTRACT_COVERS}
+            ORDER BY 1
+            """  # noqa: S608  fixed text
+        ),
+        {"channel": channel, "start": start, "end": end, "today": today},
+    )
+    return list(result)
+
+
+# The EAN-days that can be late under any target of at least a floor: not delivered (yet),
+# or delivered more than the floor after their foreseen date. A partial index in (day, EAN)
+# order holds just those (migration 0034), so a page of late items reads about the rows that
+# are late, or on their way to be, rather than every EAN-day of the period (31 M a month
+# nationally); with a target below the floor the list reads every EAN-day. An update that
+# sets ``delivered_at`` is not heap-only any more (rare: a day is mostly complete when first
+# inserted). Validated data has no such index: ``validated_at`` is set by an update on
+# nearly every EAN-day (validated values come days later), each of which would then add
+# entries to every index of the table; its pages read every EAN-day of the period.
+LATE_FLOOR_HOURS: dict[Data, int] = {"informative": 24}
+
+
+def maybe_late(data: Data, alias: str = "s.") -> str:
+    """The predicate of the partial index of ``data``'s possibly late EAN-days (the model
+    and the migration write it out; a test checks they agree, as the planner uses the index
+    only for a query that states it). Immutable, as an index predicate must be: a difference
+    of two instants against an interval of hours."""
+    delivered = f"{alias}{_DELIVERED[data].removeprefix('s.')}"
+    foreseen = f"(({alias}day + 1)::timestamp AT TIME ZONE 'Europe/Brussels')"
+    return (
+        f"({delivered} IS NULL OR {delivered} - {foreseen} "
+        f"> interval '{LATE_FLOOR_HOURS[data]} hours')"
+    )
 
 
 @dataclass(frozen=True)
@@ -638,14 +803,13 @@ async def late_items(
         "deadline": float(target_hours * 3600),
     }
     where = ""
+    if data in LATE_FLOOR_HOURS and target_hours >= LATE_FLOOR_HOURS[data]:
+        # Only the EAN-days a partial index holds can be late (see :func:`maybe_late`).
+        where += f" AND {maybe_late(data)}"
     if organisation_id is not None or channel == "nps":
         # An ESP's days; on NPS also DSO-wide only the days of NPS mandates (see
-        # :func:`mandate_days`).
-        which = None if organisation_id is None else [organisation_id]
-        where += (
-            f" AND EXISTS (SELECT 1 FROM ({_esp_days(which)}) e "  # noqa: S608
-            "WHERE e.ean = s.ean AND e.day = s.day)"
-        )
+        # :func:`live_mandate_days`).
+        where += " AND " + _under_mandate(None if organisation_id is None else [organisation_id])
     if ean is not None:
         where += " AND s.ean = :ean"
         params["ean"] = ean

@@ -99,6 +99,10 @@ CHANNEL_SCOPE: dict[SlaChannel, str] = {
     SlaChannel.annual_history: Scope.exports,
 }
 READER_SCOPES = (Scope.sla_all, Scope.mandates_read, Scope.consents, Scope.nps, Scope.exports)
+# The mandate channels whose DSO-wide figures the job keeps per day from the mandates.
+MANDATE_ROLL_UP_CHANNELS = sorted(
+    {channel.mandate_channel for channel in SlaChannel if channel.dso_wide_from_mandates}
+)
 ROLL_UP_LOOKBACK_DAYS = 40
 BREACH_MIN_DECIDED = 50  # EAN-days decided before a month under target is called a breach
 PERCENTILES = (0.5, 0.95)
@@ -311,9 +315,14 @@ async def dso_wide_days(
     session: ReadSession, channel: SlaChannel, start: date, end: date, today: date
 ) -> list[DayCounts]:
     if channel.dso_wide_from_mandates:
-        return await repository.mandate_days(
-            session, channel.mandate_channel, start, end, today, channel.data
-        )
+        mandate_channel = channel.mandate_channel
+        if await repository.uncovered_organisations(session, mandate_channel, start, end, today):
+            # An ESP's mandates count in the roll-ups but not under today's contracts (one
+            # whose contract ended): the definition, computed from the EAN-days.
+            return await repository.live_mandate_days(
+                session, mandate_channel, start, end, today, channel.data
+            )
+        return await repository.mandate_days(session, mandate_channel, start, end, channel.data)
     return await repository.rolled_up_days(session, start, end, channel.data)
 
 
@@ -391,6 +400,13 @@ def _late_cursor(cursor: str | None) -> tuple[date, str] | None:
 # --- the roll-up job ---------------------------------------------------------------------
 
 
+async def roll_up_days(session: WriteSession, days: Sequence[date], now: datetime) -> None:
+    """Roll up ``days`` whole, outside the job (the demo, bulk loads, tests): the EAN-days,
+    the DSO-wide, per-ESP and mandate-day roll-ups."""
+    await repository.roll_up(session, days, now)
+    await repository.roll_up_mandate_days(session, days, MANDATE_ROLL_UP_CHANNELS)
+
+
 async def roll_up(session: WriteSession, settings: Settings, now: datetime) -> list[date]:
     """Roll up the dirty days and the recent days without a roll-up (up to yesterday) and
     the per-ESP days that mandate changes marked, then tell each ESP whose month on a
@@ -402,6 +418,9 @@ async def roll_up(session: WriteSession, settings: Settings, now: datetime) -> l
     days = await repository.days_to_roll_up(session, since, yesterday)
     await repository.roll_up(session, days, now)
     changed = await repository.roll_up_esp_pairs(session, marked, days)
+    await repository.roll_up_mandate_days(
+        session, sorted({*days, *changed}), MANDATE_ROLL_UP_CHANNELS
+    )
     # A mandate reaching back years redoes its ESP's old days, but only recent months are
     # judged again for breaches (as for ingest's days within the lookback).
     recent = month_start(since)
