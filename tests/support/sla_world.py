@@ -48,7 +48,9 @@ def days(first: date, last: date) -> list[date]:
 
 
 async def roll_up(app: FastAPI, rolled: list[date], now: datetime) -> None:
+    """Roll up ``rolled`` as the job does, after reclassifying what registry changes marked."""
     async with app.state.database.write_sessions() as session:
+        await repository.reclassify_marked(session)
         await repository.roll_up(session, rolled, now)
         await session.commit()
 

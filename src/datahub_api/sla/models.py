@@ -45,6 +45,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -57,8 +58,13 @@ class SlaEanDay(Base):
         PrimaryKeyConstraint("ean", "day", name="pk_sla_ean_days"),
         # Roll-up of one day, and operator lists over a period.
         Index("ix_sla_ean_days_day_ean", "day", "ean"),
-        # Pages half full (migration 0033): the roll-up's classification and ingest's later
-        # updates of a row stay on its page (HOT) and add no index entries.
+        # The rows written unclassified (before migration 0034, or in bulk by hand), which
+        # the roll-up of their day classifies: empty in steady state.
+        Index(
+            "ix_sla_ean_days_unclassified",
+            "day",
+            postgresql_where=text("counted IS NULL"),
+        ),
     )
 
     ean: Mapped[str] = mapped_column(String(18))
@@ -72,11 +78,12 @@ class SlaEanDay(Base):
     # value, and when all the day's streams first were so; never moves once set.
     validated_streams: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     validated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # None until the roll-up classified the day; True when a communicating digital meter
-    # was present (the day is in the denominator).
+    # Written with the row (see ``repository._classified``), again when the registry
+    # changes; True when a communicating digital meter was present (the day is in the
+    # denominator). None only for rows written unclassified (the roll-up classifies them).
     counted: Mapped[bool | None] = mapped_column(Boolean)
     excluded_reason: Mapped[str | None] = mapped_column(String(30))
-    # None until the roll-up classified the day; True for the headpoint of a GVM
+    # Classified with ``counted``; True for the headpoint of a GVM
     # installation with a meter installed that day (read remotely every day): counted on
     # the NPS channel, which serves GVM data (GVM meters are not digital meters).
     gvm_headpoint: Mapped[bool | None] = mapped_column(Boolean)
@@ -152,6 +159,23 @@ class SlaEspDirtyDay(Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
     day: Mapped[date] = mapped_column(Date)
     organisation_id: Mapped[int] = mapped_column(Integer)  # no key: the organisation may go
+    marked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SlaClassificationMark(Base):
+    """EAN-days whose classification a registry change may have changed: [from_day,
+    to_day) of ``ean`` (``-infinity``/``infinity`` for all its days). Appended by triggers
+    on ``access_points``, ``communication_periods`` and ``physical_meters`` (never unique:
+    a registry write never waits on the job); the job's next run reclassifies and sets
+    ``seen``, the run after deletes it."""
+
+    __tablename__ = "sla_classification_marks"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    ean: Mapped[str] = mapped_column(String(18))  # no key: the access point may go
+    from_day: Mapped[date] = mapped_column(Date)
+    to_day: Mapped[date] = mapped_column(Date)
+    seen: Mapped[bool] = mapped_column(Boolean, server_default="false")
     marked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
