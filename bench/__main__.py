@@ -330,6 +330,13 @@ async def sla_figures(database: Database, url: str, data_dir: Path, sizes: Sizes
     finally:
         server.terminate()
         server.wait(timeout=30)
+    total_bytes, heap_bytes, rows = await sla.ean_day_bytes(database)
+    print(
+        f"  SLA roll-up of the month: {roll_up / count * 1e6:.1f} us per EAN-day; "
+        f"sla_ean_days {total_bytes / rows:.0f} bytes per EAN-day with its indexes "
+        f"({heap_bytes / rows:.0f} heap), {rows} rows",
+        flush=True,
+    )
     points = [
         (make_ean(6_000_000 + n), f"1SAG{6_000_000 + n:010d}") for n in range(sizes.ingest_eans)
     ]

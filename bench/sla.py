@@ -83,6 +83,20 @@ async def _ean_days(database: Database, eans: int, first: date) -> None:
         await session.commit()
 
 
+async def ean_day_bytes(database: Database) -> tuple[int, int, int]:
+    """(``sla_ean_days`` with its indexes in bytes, its heap in bytes, its rows)."""
+    async with database.read_sessions() as session:
+        row = (
+            await session.execute(
+                text(
+                    "SELECT pg_total_relation_size('sla_ean_days'), "
+                    "pg_relation_size('sla_ean_days'), (SELECT count(*) FROM sla_ean_days)"
+                )
+            )
+        ).one()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
 async def report_seconds(database: Database, base_url: str, size: int) -> tuple[float, float, int]:
     """(median report seconds, roll-up seconds, EAN-days)."""
     eans = max(1, size // REPORT_DAYS)
