@@ -44,9 +44,27 @@ REPORT_REQUESTS = 7
 INGEST_PAIRS = 7  # pairs of timed rounds, one with and one without tracking
 
 
+# The delivery of EAN-day (``d``): 0.5% never, 2% 80-280 hours late, else within 12 hours.
+_DELIVERED = """
+    LATERAL (SELECT CASE WHEN random() < 0.005 THEN NULL
+        ELSE ((d::date + 1)::timestamp AT TIME ZONE 'Europe/Brussels')
+             + make_interval(hours => CASE WHEN random() < 0.02
+                 THEN 80 + (random() * 200)::int
+                 ELSE (random() * 12)::int END) END AS t) AS x
+"""
+# EAN-days (``rows``: ``ean``, ``day``, delivery ``t``) written classified, as ingest writes
+# them (the roll-up no longer classifies every EAN-day of its days).
+_INSERT = f"""
+    INSERT INTO sla_ean_days (ean, day, streams, complete_streams, first_inserted_at,
+                              delivered_at, counted, excluded_reason, gvm_headpoint)
+    SELECT ean, day, 1, 1, t, t, counted, excluded_reason, gvm_headpoint
+    FROM ({repository.classified("{rows}")}) AS c
+"""
+
+
 async def _ean_days(database: Database, eans: int, first: date) -> None:
     """``eans`` communicating digital meters and ``eans`` x 30 EAN-days delivered with
-    random delays (2% late, 0.5% never), made in SQL."""
+    random delays (2% late, 0.5% never), made in SQL, classified as ingest writes them."""
     async with database.write_sessions() as session:
         await session.execute(
             text(
@@ -62,24 +80,14 @@ async def _ean_days(database: Database, eans: int, first: date) -> None:
                 "SELECT id, DATE '2020-01-01' FROM access_points WHERE ean LIKE '549%'"
             )
         )
-        await session.execute(
-            text(
-                """
-                INSERT INTO sla_ean_days (ean, day, streams, complete_streams,
-                                          first_inserted_at, delivered_at)
-                SELECT '549' || lpad(n::text, 15, '0'), d::date, 1, 1, t, t
-                FROM generate_series(1, :n) AS n,
-                     generate_series(CAST(:first AS date), CAST(:first AS date) + 29,
-                                     interval '1 day') AS d,
-                     LATERAL (SELECT CASE WHEN random() < 0.005 THEN NULL
-                         ELSE ((d::date + 1)::timestamp AT TIME ZONE 'Europe/Brussels')
-                              + make_interval(hours => CASE WHEN random() < 0.02
-                                  THEN 80 + (random() * 200)::int
-                                  ELSE (random() * 12)::int END) END AS t) AS x
-                """
-            ),
-            {"n": eans, "first": first},
-        )
+        rows = f"""
+            SELECT '549' || lpad(n::text, 15, '0') AS ean, d::date AS day, x.t
+            FROM generate_series(1, :n) AS n,
+                 generate_series(CAST(:first AS date), CAST(:first AS date) + 29,
+                                 interval '1 day') AS d,
+                 {_DELIVERED}
+        """
+        await session.execute(text(_INSERT.format(rows=rows)), {"n": eans, "first": first})
         await session.commit()
 
 
@@ -110,26 +118,18 @@ async def registry_ean_days(database: Database, first: date) -> None:
     with a communication period (but those the ingest tracked already), delivered with
     random delays as :func:`_ean_days` does; made in SQL (``bench/scale.py``)."""
     async with database.write_sessions() as session:
+        rows = f"""
+            SELECT a.ean, d::date AS day, x.t
+            FROM access_points AS a,
+                 generate_series(CAST(:first AS date),
+                                 CAST(:first AS date) + CAST(:last AS integer),
+                                 interval '1 day') AS d,
+                 {_DELIVERED}
+            WHERE EXISTS (SELECT FROM communication_periods AS c
+                          WHERE c.access_point_id = a.id)
+        """
         await session.execute(
-            text(
-                """
-                INSERT INTO sla_ean_days (ean, day, streams, complete_streams,
-                                          first_inserted_at, delivered_at)
-                SELECT a.ean, d::date, 1, 1, t, t
-                FROM access_points AS a,
-                     generate_series(CAST(:first AS date),
-                                     CAST(:first AS date) + CAST(:last AS integer),
-                                     interval '1 day') AS d,
-                     LATERAL (SELECT CASE WHEN random() < 0.005 THEN NULL
-                         ELSE ((d::date + 1)::timestamp AT TIME ZONE 'Europe/Brussels')
-                              + make_interval(hours => CASE WHEN random() < 0.02
-                                  THEN 80 + (random() * 200)::int
-                                  ELSE (random() * 12)::int END) END AS t) AS x
-                WHERE EXISTS (SELECT FROM communication_periods AS c
-                              WHERE c.access_point_id = a.id)
-                ON CONFLICT (ean, day) DO NOTHING
-                """
-            ),
+            text(_INSERT.format(rows=rows) + " ON CONFLICT (ean, day) DO NOTHING"),
             {"first": first, "last": REPORT_DAYS - 1},
         )
         await session.commit()

@@ -52,7 +52,7 @@ _EXPECTED = (
 )
 
 
-def _classified(rows: str) -> str:
+def classified(rows: str) -> str:
     """The one definition of an EAN-day's classification from the registry: ``rows`` (a
     SELECT with ``ean`` and ``day`` columns) with ``counted`` (a communicating digital meter
     was present), else ``excluded_reason``, and ``gvm_headpoint``. Every writer of
@@ -86,7 +86,7 @@ _RECORD = text(
            CASE WHEN n.streams > 0 AND n.streams = n.validated THEN CAST(:at AS timestamptz) END,
            n.counted, n.excluded_reason, n.gvm_headpoint
     FROM ({
-        _classified(
+        classified(
             "SELECT * FROM unnest(CAST(:ean AS varchar[]), CAST(:day AS date[]), "
             "CAST(:streams AS smallint[]), CAST(:complete AS smallint[]), "
             "CAST(:validated AS smallint[])) AS u(ean, day, streams, complete, validated)"
@@ -176,7 +176,7 @@ async def rebuild_from_blocks(session: WriteSession, start: date, end: date) -> 
             SELECT ean, day, streams, complete_streams, validated_streams,
                    first_inserted_at, delivered_at, validated_at,
                    counted, excluded_reason, gvm_headpoint
-            FROM ({_classified(_FROM_BLOCKS)}) AS b
+            FROM ({classified(_FROM_BLOCKS)}) AS b
             """  # noqa: S608  fixed text
         ),
         {"start": start, "end": end},
@@ -238,7 +238,7 @@ async def roll_up(session: WriteSession, days: Sequence[date], now: datetime) ->
             f"""
             INSERT INTO sla_ean_days (ean, day, counted, excluded_reason, gvm_headpoint)
             SELECT ean, day, counted, excluded_reason, gvm_headpoint
-            FROM ({_classified(expected)}) AS c
+            FROM ({classified(expected)}) AS c
             ORDER BY ean, day
             ON CONFLICT (ean, day) DO NOTHING
             """  # noqa: S608  fixed text
@@ -254,7 +254,7 @@ async def roll_up(session: WriteSession, days: Sequence[date], now: datetime) ->
             f"""
             UPDATE sla_ean_days s SET counted = c.counted, excluded_reason = c.excluded_reason,
                 gvm_headpoint = c.gvm_headpoint
-            FROM ({_classified(unclassified)}) AS c
+            FROM ({classified(unclassified)}) AS c
             WHERE s.ean = c.ean AND s.day = c.day AND s.counted IS NULL
             """  # noqa: S608  fixed text
         ),
@@ -360,7 +360,7 @@ _RECLASSIFY = f"""
     inserted AS (
         INSERT INTO sla_ean_days AS s (ean, day, counted, excluded_reason, gvm_headpoint)
         SELECT ean, day, counted, excluded_reason, gvm_headpoint
-        FROM ({_classified(_MARKED_EXPECTED)}) AS c
+        FROM ({classified(_MARKED_EXPECTED)}) AS c
         ORDER BY ean, day
         ON CONFLICT (ean, day) DO NOTHING
         RETURNING s.day
@@ -368,7 +368,7 @@ _RECLASSIFY = f"""
     changed AS (
         UPDATE sla_ean_days s SET counted = c.counted, excluded_reason = c.excluded_reason,
             gvm_headpoint = c.gvm_headpoint
-        FROM ({_classified(_MARKED)}) AS c
+        FROM ({classified(_MARKED)}) AS c
         WHERE s.ean = c.ean AND s.day = c.day
           AND (s.counted, s.excluded_reason, s.gvm_headpoint)
               IS DISTINCT FROM (c.counted, c.excluded_reason, c.gvm_headpoint)
