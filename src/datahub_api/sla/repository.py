@@ -59,6 +59,8 @@ def classified(rows: str) -> str:
     ``sla_ean_days`` (ingest, the rebuild, the roll-up's missing EAN-days) writes it when it
     inserts a row, and the roll-up job writes it again for the EAN-days whose registry
     entries changed (:func:`reclassify_marked`)."""
+    # OFFSET 0 keeps the planner from copying ``reason`` (and its subquery) into both
+    # columns that use it: it is worked out once per row.
     return f"""
         SELECT r.*, r.reason IS NULL AS counted, r.reason AS excluded_reason,
                r.gvm_read AS gvm_headpoint
@@ -68,7 +70,8 @@ def classified(rows: str) -> str:
                        WHEN NOT {_COMMUNICATING.format(day="x.day")} THEN 'not_communicating'
                   END AS reason,
                   coalesce({_GVM_READ.format(day="x.day")}, false) AS gvm_read
-              FROM ({rows}) AS x LEFT JOIN access_points ap ON ap.ean = x.ean) AS r
+              FROM ({rows}) AS x LEFT JOIN access_points ap ON ap.ean = x.ean
+              OFFSET 0) AS r
     """  # noqa: S608  fixed text
 
 
@@ -232,6 +235,7 @@ async def roll_up(session: WriteSession, days: Sequence[date], now: datetime) ->
         SELECT ap.ean, d.day FROM unnest(CAST(:days AS date[])) AS d(day)
         JOIN access_points ap ON ap.meter_type = 'DM' OR ap.gvm
         WHERE {_EXPECTED.format(day="d.day")}
+          AND NOT EXISTS (SELECT 1 FROM sla_ean_days e WHERE e.ean = ap.ean AND e.day = d.day)
     """  # noqa: S608  fixed text
     await session.execute(
         text(
@@ -323,7 +327,8 @@ _MARKED = """
 """
 # The EAN-days of the marks that are expected on days already rolled up: the candidate
 # days are those of the access point's communication periods and GVM meters (never more
-# than the rolled-up days), and :data:`_EXPECTED` decides.
+# than the rolled-up days), and :data:`_EXPECTED` decides. Only the missing ones are
+# classified (most exist).
 _MARKED_EXPECTED = f"""
     SELECT DISTINCT ap.ean, t.day FROM m
     JOIN access_points ap ON ap.ean = m.ean
@@ -336,7 +341,8 @@ _MARKED_EXPECTED = f"""
     ) AS p
     JOIN sla_day_totals t ON t.day >= greatest(p.first, m.from_day)
      AND t.day < least(coalesce(p.stop, 'infinity'), m.to_day)
-    WHERE {_EXPECTED.format(day="t.day")}
+    WHERE NOT EXISTS (SELECT 1 FROM sla_ean_days e WHERE e.ean = ap.ean AND e.day = t.day)
+      AND {_EXPECTED.format(day="t.day")}
 """  # noqa: S608  fixed text
 # The EAN-days whose classification the registry's changes may have changed: a trigger on
 # access_points, communication_periods and physical_meters (migration 0034) appends marks
