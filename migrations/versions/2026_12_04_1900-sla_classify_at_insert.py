@@ -18,6 +18,11 @@ and rolls their days up again.
 Rows already in ``sla_ean_days`` were classified by the roll-up of their day, but for the
 days not rolled up since they were written (ingest marked those dirty); rows with ``counted``
 NULL are found through a partial index and classified by the roll-up of their day.
+
+The pages stay half full (migration 0033): ingest still updates each row when the day's
+validated data arrives, and measured with ``bench/sla_fillfactor.py`` full pages make those
+updates slower and the table larger unless a VACUUM runs between insert and update (see
+docs/sla.md).
 """
 
 from __future__ import annotations

@@ -6,10 +6,12 @@
   stream of the day first was complete; likewise how many first held only validated values,
   and ``validated_at``, when every stream first did. Both are set once and never move
   (corrections do not change when a day was first delivered). The roll-up job adds a row
-  for every EAN-day that was expected but never arrived, and classifies each row:
-  ``counted`` when a communicating digital meter was present that day, else
-  ``excluded_reason``; ``gvm_headpoint`` when it is a GVM headpoint with a meter (counted
-  on the NPS channel).
+  for every EAN-day that was expected but never arrived. Every row is classified when it is
+  written (ingest, the rebuild from day blocks, the roll-up's missing EAN-days; one
+  definition, ``repository.classified``): ``counted`` when a communicating digital meter
+  was present that day, else ``excluded_reason``; ``gvm_headpoint`` when it is a GVM
+  headpoint with a meter (counted on the NPS channel). It changes only when the registry
+  does: see ``sla_classification_marks``.
 * ``sla_day_totals`` and ``sla_day_delays``: per day, the counted EAN-days, how many were
   delivered (and validated), and how many were delivered (``data`` = ``informative``) or
   validated (``validated``) with each delay (whole hours after the foreseen date).
@@ -24,6 +26,13 @@
 * ``sla_esp_dirty_days``: (day, organisation) pairs whose per-ESP roll-up is stale: a trigger
   on ``mandates`` marks the days of every approved mandate written, changed or deleted (all
   the paths that write mandates, the bulk ones included); the job redoes and clears them.
+* ``sla_classification_marks``: EAN-days whose classification a registry change may have
+  changed (EAN, [from_day, to_day)): triggers on ``access_points`` (created, deleted, EAN,
+  meter type or GVM flag changed), ``communication_periods`` and ``physical_meters`` (of GVM
+  installations) append them, whichever path writes the registry; the job reclassifies those
+  EAN-days, adds those they made expected on days already rolled up, marks their days dirty,
+  and deletes each mark at its second run (an ingest that read the registry before the
+  change may commit after the first).
 * ``sla_breaches``: the months an ESP was told about with an ``sla.breached`` event.
 """
 
@@ -58,6 +67,10 @@ class SlaEanDay(Base):
         PrimaryKeyConstraint("ean", "day", name="pk_sla_ean_days"),
         # Roll-up of one day, and operator lists over a period.
         Index("ix_sla_ean_days_day_ean", "day", "ean"),
+        # Pages half full (migration 0033): rows are written classified, but ingest still
+        # updates each row when the day's later data arrives (validated days after the
+        # informative, the other streams of the day); with room on the page those updates
+        # are heap-only (HOT) and add no index entries (measured in docs/sla.md).
         # The rows written unclassified (before migration 0034, or in bulk by hand), which
         # the roll-up of their day classifies: empty in steady state.
         Index(
@@ -78,7 +91,7 @@ class SlaEanDay(Base):
     # value, and when all the day's streams first were so; never moves once set.
     validated_streams: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     validated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Written with the row (see ``repository._classified``), again when the registry
+    # Written with the row (see ``repository.classified``), again when the registry
     # changes; True when a communicating digital meter was present (the day is in the
     # denominator). None only for rows written unclassified (the roll-up classifies them).
     counted: Mapped[bool | None] = mapped_column(Boolean)
