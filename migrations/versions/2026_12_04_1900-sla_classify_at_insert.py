@@ -40,15 +40,27 @@ depends_on: str | Sequence[str] | None = None
 _MARKS = "INSERT INTO sla_classification_marks (ean, from_day, to_day) {rows};"
 _EVERY_DAY = "'-infinity'::date, 'infinity'::date"
 
+# Only EANs that have EAN-days: a new access point without any (ingest takes only registered
+# EANs) has nothing to reclassify, and its periods' trigger marks the days they make expected.
+_HAS_DAYS = "EXISTS (SELECT 1 FROM sla_ean_days s WHERE s.ean = {ean})"
+
 # access_points: a new or deleted access point, every day of its EAN; a changed one, when its
 # EAN, meter type or GVM flag changed, every day of its old and new EAN.
 _ACCESS_POINTS = f"""
 CREATE FUNCTION sla_mark_access_points() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        {_MARKS.format(rows=f"SELECT ean, {_EVERY_DAY} FROM new_rows")}
+        {
+    _MARKS.format(
+        rows=f"SELECT ean, {_EVERY_DAY} FROM new_rows r WHERE {_HAS_DAYS.format(ean='r.ean')}"
+    )
+}
     ELSIF TG_OP = 'DELETE' THEN
-        {_MARKS.format(rows=f"SELECT ean, {_EVERY_DAY} FROM old_rows")}
+        {
+    _MARKS.format(
+        rows=f"SELECT ean, {_EVERY_DAY} FROM old_rows r WHERE {_HAS_DAYS.format(ean='r.ean')}"
+    )
+}
     ELSE
         {
     _MARKS.format(
@@ -66,10 +78,14 @@ $$
 
 def _periods(table: str, first: str, stop: str, which: str) -> str:
     """The function marking the days of the periods of ``table`` written, changed or
-    deleted (old and new periods of a changed row), of access points that ``which``."""
+    deleted (old and new periods of a changed row), of access points that ``which``, when
+    the EAN has EAN-days or the period covers days already rolled up (where it may make
+    EAN-days expected): an import of new access points before any roll-up marks nothing."""
     rows = (
         f"SELECT ap.ean, r.{first}, coalesce(r.{stop}, 'infinity') FROM {{rows}} r "  # noqa: S608
-        f"JOIN access_points ap ON ap.id = r.access_point_id WHERE {which}"
+        f"JOIN access_points ap ON ap.id = r.access_point_id WHERE {which} "
+        f"AND ({_HAS_DAYS.format(ean='ap.ean')} OR EXISTS (SELECT 1 FROM sla_day_totals t "
+        f"WHERE t.day >= r.{first} AND (r.{stop} IS NULL OR t.day < r.{stop})))"
     )
     changed = f"{rows.format(rows='old_rows')} UNION ALL {rows.format(rows='new_rows')}"
     return f"""

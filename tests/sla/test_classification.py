@@ -173,6 +173,9 @@ async def test_registry_changes_after_the_roll_up_reclassify_at_the_next_run(
     meter = {"seq_number": "1", "meter_id": GVM_METER, "installed_from": "2024-01-01"}
     await put(g, **{**gvm_point(), "physical_meters": [{**meter, "installed_to": "2024-10-27"}]})
     await put(u)
+    # N is registered only now, communicating since January: its EAN-days on the days
+    # redone are expected (never arrived).
+    await put()
     # The registry writes marked; the roll-ups are stale until the job runs.
     assert await totals(database, SPRING_DST) == (2, 1, 1, 1)
 
@@ -190,11 +193,11 @@ async def test_registry_changes_after_the_roll_up_reclassify_at_the_next_run(
     assert found[(g, date(2024, 10, 26))] == (False, "no_digital_meter", True)
     assert found[(g, AUTUMN_DST)] == (False, "no_digital_meter", False)
     assert found[(u, SPRING_DST)] == (True, None, False)
-    # 31 March: Y and U count; X does not communicate; Z has no digital meter any more.
-    assert await totals(database, SPRING_DST) == (2, 1, 2, 0)
-    assert await totals(database, date(2024, 3, 30)) == (2, 1, 2, 0)  # X, U; Y; Z, G
-    assert await totals(database, AUTUMN_DST) == (2, 1, 2, 0)
-    assert await totals(database, date(2024, 10, 28)) == (1, 1, 2, 0)  # U; X; Z, G
+    # 31 March: Y, U and N count; X does not communicate; Z has no digital meter any more.
+    assert await totals(database, SPRING_DST) == (3, 1, 2, 0)
+    assert await totals(database, date(2024, 3, 30)) == (3, 1, 2, 0)  # X, U, N; Y; Z, G
+    assert await totals(database, AUTUMN_DST) == (3, 1, 2, 0)
+    assert await totals(database, date(2024, 10, 28)) == (2, 1, 2, 0)  # U, N; X; Z, G
     # The per-ESP roll-ups of the days redone equal the live computation.
     today = today_in_brussels()
     async with database.read_sessions() as reader:
@@ -256,3 +259,23 @@ async def test_rebuilt_ean_days_are_classified(app: FastAPI) -> None:
     found = await stored(database)
     assert found[(x, date(2024, 10, 26))] == (False, "not_communicating", False)
     assert found[(x, AUTUMN_DST)] == (True, None, False)
+
+
+async def test_a_new_access_point_makes_its_days_already_rolled_up_expected(app: FastAPI) -> None:
+    """Registered after its days were rolled up, with a communication period reaching back:
+    its EAN-days on those days are expected (never arrived) from the job's next run, though
+    nothing else dirtied them."""
+    database: Database = app.state.database
+    x = await put_point(app)
+    await ingest(app, [row for day in ALL_DAYS for row in day_rows(x, day)])
+    await run_job(app)
+    assert await totals(database, SPRING_DST) == (1, 0, 0, 0)
+    await run_job(app)  # the marks' second run
+    late = await put_point(app, communication_periods=[{"valid_from": "2024-03-31"}])
+    await run_job(app)
+    found = await stored(database)
+    assert found[(late, SPRING_DST)] == (True, None, False)
+    assert (late, date(2024, 3, 30)) not in found
+    assert await totals(database, SPRING_DST) == (2, 0, 0, 0)
+    assert await totals(database, AUTUMN_DST) == (2, 0, 0, 0)
+    assert await totals(database, date(2024, 3, 30)) == (1, 0, 0, 0)

@@ -347,10 +347,10 @@ _MARKED_EXPECTED = f"""
 # The EAN-days whose classification the registry's changes may have changed: a trigger on
 # access_points, communication_periods and physical_meters (migration 0034) appends marks
 # (EAN, [from_day, to_day)). Each mark is used by two runs of the job: the first sets
-# ``seen``, the second deletes it. An ingest statement whose snapshot was taken before a
-# registry change committed may still be running when the first run reclassifies, and
-# insert a row classified by the old registry; the second run, one job period later,
-# classifies it again.
+# ``seen``, the second deletes it. Ingest and the registry's own writers exclude each other
+# on the access point's row, but a writer that does not lock it may commit while an ingest
+# statement that read the registry before it has yet to commit, after the first run; the
+# second run, one job period later, classifies those rows again.
 _RECLASSIFY = f"""
     WITH gone AS (
         DELETE FROM sla_classification_marks WHERE seen RETURNING ean, from_day, to_day
