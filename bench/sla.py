@@ -52,11 +52,34 @@ REPORT_REQUESTS = 7
 INGEST_PAIRS = 7  # pairs of timed rounds, one with and one without tracking
 
 
+def _delivered(row: str) -> str:
+    """The delivery ``t`` of the EAN-day of ``row`` and ``d``: 0.5% never, 2% 80-280 hours
+    late, else within 12 hours. The lateral subquery names the row (``WHERE {row} > 0``),
+    else it is evaluated once per day and every EAN-day of a day gets the same delay."""
+    return f"""
+    LATERAL (SELECT CASE WHEN random() < 0.005 THEN NULL
+        ELSE ((d::date + 1)::timestamp AT TIME ZONE 'Europe/Brussels')
+             + make_interval(hours => CASE WHEN random() < 0.02
+                 THEN 80 + (random() * 200)::int
+                 ELSE (random() * 12)::int END) END AS t
+             WHERE {row} > 0) AS x
+"""
+
+
+# EAN-days (``rows``: ``ean``, ``day``, delivery ``t``) written classified, as ingest writes
+# them (the roll-up no longer classifies every EAN-day of its days).
+_INSERT = f"""
+    INSERT INTO sla_ean_days (ean, day, streams, complete_streams, first_inserted_at,
+                              delivered_at, counted, excluded_reason, gvm_headpoint)
+    SELECT ean, day, 1, 1, t, t, counted, excluded_reason, gvm_headpoint
+    FROM ({repository.classified("{rows}")}) AS c
+"""
+
+
 async def _ean_days(database: Database, eans: int, first: date) -> None:
     """``eans`` communicating digital meters and ``eans`` x 30 EAN-days delivered with
-    random delays (2% late, 0.5% never), made in SQL. Each EAN-day draws its own delay: the
-    lateral subquery names the meter (``WHERE n > 0``), else it is evaluated once per day
-    and every EAN-day of a day gets the same delay."""
+    random delays (2% late, 0.5% never), made in SQL, classified as ingest writes them.
+    Each EAN-day draws its own delay (see :func:`_delivered`)."""
     async with database.write_sessions() as session:
         await session.execute(
             text(
@@ -72,26 +95,71 @@ async def _ean_days(database: Database, eans: int, first: date) -> None:
                 "SELECT id, DATE '2020-01-01' FROM access_points WHERE ean LIKE '549%'"
             )
         )
+        rows = f"""
+            SELECT '549' || lpad(n::text, 15, '0') AS ean, d::date AS day, x.t
+            FROM generate_series(1, :n) AS n,
+                 generate_series(CAST(:first AS date), CAST(:first AS date) + 29,
+                                 interval '1 day') AS d,
+                 {_delivered("n")}
+        """
+        await session.execute(text(_INSERT.format(rows=rows)), {"n": eans, "first": first})
+        await session.commit()
+
+
+async def ean_day_bytes(database: Database) -> tuple[int, int, int]:
+    """(``sla_ean_days`` with its indexes in bytes, its heap in bytes, its rows)."""
+    async with database.read_sessions() as session:
+        row = (
+            await session.execute(
+                text(
+                    "SELECT pg_total_relation_size('sla_ean_days'), "
+                    "pg_relation_size('sla_ean_days'), (SELECT count(*) FROM sla_ean_days)"
+                )
+            )
+        ).one()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+async def reclassify_seconds(database: Database, first: date) -> tuple[float, float, int]:
+    """After the roll-up: a registry import rewrites the communication periods of every
+    bench access point (deleted and inserted again, as the registry's upsert does; nothing
+    changes), then one in a hundred ends on the month's 15th. Returns (seconds of the job's
+    reclassification after the rewrite, seconds of the reclassification and roll-up of the
+    days it dirtied after the ends, EAN-days reclassified by the ends)."""
+    bench_points = "SELECT id FROM access_points WHERE ean LIKE '549%'"
+    async with database.write_sessions() as session:
         await session.execute(
             text(
-                """
-                INSERT INTO sla_ean_days (ean, day, streams, complete_streams,
-                                          first_inserted_at, delivered_at)
-                SELECT '549' || lpad(n::text, 15, '0'), d::date, 1, 1, t, t
-                FROM generate_series(1, :n) AS n,
-                     generate_series(CAST(:first AS date), CAST(:first AS date) + 29,
-                                     interval '1 day') AS d,
-                     LATERAL (SELECT CASE WHEN random() < 0.005 THEN NULL
-                         ELSE ((d::date + 1)::timestamp AT TIME ZONE 'Europe/Brussels')
-                              + make_interval(hours => CASE WHEN random() < 0.02
-                                  THEN 80 + (random() * 200)::int
-                                  ELSE (random() * 12)::int END) END AS t
-                              WHERE n > 0) AS x
-                """
-            ),
-            {"n": eans, "first": first},
+                "WITH gone AS (DELETE FROM communication_periods "
+                f"WHERE access_point_id IN ({bench_points}) "
+                "RETURNING access_point_id, valid_from, valid_to) "
+                "INSERT INTO communication_periods (access_point_id, valid_from, valid_to) "
+                "SELECT * FROM gone"
+            )
         )
         await session.commit()
+    started = time.perf_counter()
+    async with database.write_sessions() as session:
+        await repository.reclassify_marked(session)
+        await repository.reclassify_marked(session)  # the marks' second run
+        await session.commit()
+    unchanged = time.perf_counter() - started
+    async with database.write_sessions() as session:
+        await session.execute(
+            text(
+                "UPDATE communication_periods SET valid_to = CAST(:end AS date) "
+                f"WHERE access_point_id IN ({bench_points}) AND access_point_id % 100 = 0"
+            ),
+            {"end": first + timedelta(days=14)},
+        )
+        await session.commit()
+    started = time.perf_counter()
+    async with database.write_sessions() as session:
+        changed = await repository.reclassify_marked(session)
+        dirty = list(await session.scalars(text("SELECT day FROM sla_dirty_days ORDER BY day")))
+        await repository.roll_up(session, dirty, datetime.now(UTC))
+        await session.commit()
+    return unchanged, time.perf_counter() - started, changed.changed
 
 
 async def report_seconds(database: Database, base_url: str, size: int) -> tuple[float, float, int]:
@@ -107,27 +175,18 @@ async def registry_ean_days(database: Database, first: date) -> None:
     with a communication period (but those the ingest tracked already), delivered with
     random delays as :func:`_ean_days` does; made in SQL (``bench/scale.py``)."""
     async with database.write_sessions() as session:
+        rows = f"""
+            SELECT a.ean, d::date AS day, x.t
+            FROM access_points AS a,
+                 generate_series(CAST(:first AS date),
+                                 CAST(:first AS date) + CAST(:last AS integer),
+                                 interval '1 day') AS d,
+                 {_delivered("a.id")}
+            WHERE EXISTS (SELECT FROM communication_periods AS c
+                          WHERE c.access_point_id = a.id)
+        """
         await session.execute(
-            text(
-                """
-                INSERT INTO sla_ean_days (ean, day, streams, complete_streams,
-                                          first_inserted_at, delivered_at)
-                SELECT a.ean, d::date, 1, 1, t, t
-                FROM access_points AS a,
-                     generate_series(CAST(:first AS date),
-                                     CAST(:first AS date) + CAST(:last AS integer),
-                                     interval '1 day') AS d,
-                     LATERAL (SELECT CASE WHEN random() < 0.005 THEN NULL
-                         ELSE ((d::date + 1)::timestamp AT TIME ZONE 'Europe/Brussels')
-                              + make_interval(hours => CASE WHEN random() < 0.02
-                                  THEN 80 + (random() * 200)::int
-                                  ELSE (random() * 12)::int END) END AS t
-                              WHERE a.id > 0) AS x
-                WHERE EXISTS (SELECT FROM communication_periods AS c
-                              WHERE c.access_point_id = a.id)
-                ON CONFLICT (ean, day) DO NOTHING
-                """
-            ),
+            text(_INSERT.format(rows=rows) + " ON CONFLICT (ean, day) DO NOTHING"),
             {"first": first, "last": REPORT_DAYS - 1},
         )
         await session.commit()

@@ -6,10 +6,12 @@
   stream of the day first was complete; likewise how many first held only validated values,
   and ``validated_at``, when every stream first did. Both are set once and never move
   (corrections do not change when a day was first delivered). The roll-up job adds a row
-  for every EAN-day that was expected but never arrived, and classifies each row:
-  ``counted`` when a communicating digital meter was present that day, else
-  ``excluded_reason``; ``gvm_headpoint`` when it is a GVM headpoint with a meter (counted
-  on the NPS channel).
+  for every EAN-day that was expected but never arrived. Every row is classified when it is
+  written (ingest, the rebuild from day blocks, the roll-up's missing EAN-days; one
+  definition, ``repository.classified``): ``counted`` when a communicating digital meter
+  was present that day, else ``excluded_reason``; ``gvm_headpoint`` when it is a GVM
+  headpoint with a meter (counted on the NPS channel). It changes only when the registry
+  does: see ``sla_classification_marks``.
 * ``sla_day_totals`` and ``sla_day_delays``: per day, the counted EAN-days, how many were
   delivered (and validated), and how many were delivered (``data`` = ``informative``) or
   validated (``validated``) with each delay (whole hours after the foreseen date).
@@ -29,6 +31,13 @@
 * ``sla_esp_dirty_days``: (day, organisation) pairs whose per-ESP roll-up is stale: a trigger
   on ``mandates`` marks the days of every approved mandate written, changed or deleted (all
   the paths that write mandates, the bulk ones included); the job redoes and clears them.
+* ``sla_classification_marks``: EAN-days whose classification a registry change may have
+  changed (EAN, [from_day, to_day)): triggers on ``access_points`` (created, deleted, EAN,
+  meter type or GVM flag changed), ``communication_periods`` and ``physical_meters`` (of GVM
+  installations) append them, whichever path writes the registry; the job reclassifies those
+  EAN-days, adds those they made expected on days already rolled up, marks their days dirty,
+  and deletes each mark at its second run (an ingest that read the registry before the
+  change may commit after the first).
 * ``sla_breaches``: the months an ESP was told about with an ``sla.breached`` event.
 """
 
@@ -74,8 +83,17 @@ class SlaEanDay(Base):
                 "((day + 1)::timestamp AT TIME ZONE 'Europe/Brussels') > interval '24 hours'"
             ),
         ),
-        # Pages half full (migration 0033): the roll-up's classification and ingest's later
-        # updates of a row stay on its page (HOT) and add no index entries.
+        # Pages half full (migration 0033): rows are written classified, but ingest still
+        # updates each row when the day's later data arrives (validated days after the
+        # informative, the other streams of the day); with room on the page those updates
+        # are heap-only (HOT) and add no index entries (measured in docs/sla.md).
+        # The rows written unclassified (before migration 0034, or in bulk by hand), which
+        # the roll-up of their day classifies: empty in steady state.
+        Index(
+            "ix_sla_ean_days_unclassified",
+            "day",
+            postgresql_where=text("counted IS NULL"),
+        ),
     )
 
     ean: Mapped[str] = mapped_column(String(18))
@@ -89,11 +107,12 @@ class SlaEanDay(Base):
     # value, and when all the day's streams first were so; never moves once set.
     validated_streams: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     validated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # None until the roll-up classified the day; True when a communicating digital meter
-    # was present (the day is in the denominator).
+    # Written with the row (see ``repository.classified``), again when the registry
+    # changes; True when a communicating digital meter was present (the day is in the
+    # denominator). None only for rows written unclassified (the roll-up classifies them).
     counted: Mapped[bool | None] = mapped_column(Boolean)
     excluded_reason: Mapped[str | None] = mapped_column(String(30))
-    # None until the roll-up classified the day; True for the headpoint of a GVM
+    # Classified with ``counted``; True for the headpoint of a GVM
     # installation with a meter installed that day (read remotely every day): counted on
     # the NPS channel, which serves GVM data (GVM meters are not digital meters).
     gvm_headpoint: Mapped[bool | None] = mapped_column(Boolean)
@@ -193,6 +212,23 @@ class SlaEspDirtyDay(Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
     day: Mapped[date] = mapped_column(Date)
     organisation_id: Mapped[int] = mapped_column(Integer)  # no key: the organisation may go
+    marked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SlaClassificationMark(Base):
+    """EAN-days whose classification a registry change may have changed: [from_day,
+    to_day) of ``ean`` (``-infinity``/``infinity`` for all its days). Appended by triggers
+    on ``access_points``, ``communication_periods`` and ``physical_meters`` (never unique:
+    a registry write never waits on the job); the job's next run reclassifies and sets
+    ``seen``, the run after deletes it."""
+
+    __tablename__ = "sla_classification_marks"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    ean: Mapped[str] = mapped_column(String(18))  # no key: the access point may go
+    from_day: Mapped[date] = mapped_column(Date)
+    to_day: Mapped[date] = mapped_column(Date)
+    seen: Mapped[bool] = mapped_column(Boolean, server_default="false")
     marked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -31,20 +31,71 @@ def _delay_hours(delivered: str) -> str:
     return f"greatest(0, ceil(extract(epoch FROM {delivered} - {_FORESEEN}) / 3600))::integer"
 
 
+# --- classification --------------------------------------------------------------------
+
+_COMMUNICATING = (
+    "EXISTS (SELECT 1 FROM communication_periods cp WHERE cp.access_point_id = ap.id "
+    "AND cp.valid_from <= {day} AND (cp.valid_to IS NULL OR cp.valid_to > {day}))"
+)
+# A GVM installation's headpoint with a meter installed that day: read remotely every day,
+# the data the NPS channel serves (GVM meters are not digital meters).
+_GVM_READ = (
+    "(ap.gvm AND EXISTS (SELECT 1 FROM physical_meters pm WHERE pm.access_point_id = ap.id "
+    "AND pm.installed_from <= {day} AND (pm.installed_to IS NULL OR pm.installed_to > {day})))"
+)
+
+
+# Which EAN-days are expected (a row is added for them when none arrived).
+_EXPECTED = (
+    f"((ap.meter_type = 'DM' AND {_COMMUNICATING.format(day='{day}')}) "
+    f"OR {_GVM_READ.format(day='{day}')})"
+)
+
+
+def classified(rows: str) -> str:
+    """The one definition of an EAN-day's classification from the registry: ``rows`` (a
+    SELECT with ``ean`` and ``day`` columns) with ``counted`` (a communicating digital meter
+    was present), else ``excluded_reason``, and ``gvm_headpoint``. Every writer of
+    ``sla_ean_days`` (ingest, the rebuild, the roll-up's missing EAN-days) writes it when it
+    inserts a row, and the roll-up job writes it again for the EAN-days whose registry
+    entries changed (:func:`reclassify_marked`)."""
+    # OFFSET 0 keeps the planner from copying ``reason`` (and its subquery) into both
+    # columns that use it: it is worked out once per row.
+    return f"""
+        SELECT r.*, r.reason IS NULL AS counted, r.reason AS excluded_reason,
+               r.gvm_read AS gvm_headpoint
+        FROM (SELECT x.*,
+                  CASE WHEN ap.id IS NULL THEN 'unknown_access_point'
+                       WHEN ap.meter_type <> 'DM' THEN 'no_digital_meter'
+                       WHEN NOT {_COMMUNICATING.format(day="x.day")} THEN 'not_communicating'
+                  END AS reason,
+                  coalesce({_GVM_READ.format(day="x.day")}, false) AS gvm_read
+              FROM ({rows}) AS x LEFT JOIN access_points ap ON ap.ean = x.ean
+              OFFSET 0) AS r
+    """  # noqa: S608  fixed text
+
+
 # --- recording deliveries (ingest) -------------------------------------------------------
 
 # One statement (one round trip per batch): the EAN-days, then their days marked for roll-up.
 _RECORD = text(
-    """
+    f"""
     WITH recorded AS (
     INSERT INTO sla_ean_days AS s (ean, day, streams, complete_streams, validated_streams,
-                                   first_inserted_at, delivered_at, validated_at)
+                                   first_inserted_at, delivered_at, validated_at,
+                                   counted, excluded_reason, gvm_headpoint)
     SELECT n.ean, n.day, n.streams, n.complete, n.validated, CAST(:at AS timestamptz),
            CASE WHEN n.streams > 0 AND n.streams = n.complete THEN CAST(:at AS timestamptz) END,
-           CASE WHEN n.streams > 0 AND n.streams = n.validated THEN CAST(:at AS timestamptz) END
-    FROM unnest(CAST(:ean AS varchar[]), CAST(:day AS date[]), CAST(:streams AS smallint[]),
-                CAST(:complete AS smallint[]), CAST(:validated AS smallint[]))
-         AS n(ean, day, streams, complete, validated)
+           CASE WHEN n.streams > 0 AND n.streams = n.validated THEN CAST(:at AS timestamptz) END,
+           n.counted, n.excluded_reason, n.gvm_headpoint
+    FROM ({
+        classified(
+            "SELECT * FROM unnest(CAST(:ean AS varchar[]), CAST(:day AS date[]), "
+            "CAST(:streams AS smallint[]), CAST(:complete AS smallint[]), "
+            "CAST(:validated AS smallint[])) AS u(ean, day, streams, complete, validated)"
+        )
+    }) AS n
+    ORDER BY n.ean, n.day
     ON CONFLICT (ean, day) DO UPDATE SET
         streams = s.streams + excluded.streams,
         complete_streams = s.complete_streams + excluded.complete_streams,
@@ -61,12 +112,18 @@ _RECORD = text(
             CASE WHEN s.streams + excluded.streams > 0
                   AND s.streams + excluded.streams
                       = s.validated_streams + excluded.validated_streams
-                 THEN excluded.first_inserted_at END)
+                 THEN excluded.first_inserted_at END),
+        -- A row written before rows were classified at insert (migration 0034) gets its
+        -- classification now; a classified row keeps it (the job reclassifies on changes).
+        counted = coalesce(s.counted, excluded.counted),
+        excluded_reason = CASE WHEN s.counted IS NULL THEN excluded.excluded_reason
+                               ELSE s.excluded_reason END,
+        gvm_headpoint = coalesce(s.gvm_headpoint, excluded.gvm_headpoint)
     RETURNING s.day
     )
     INSERT INTO sla_dirty_days (day) SELECT DISTINCT day FROM recorded ORDER BY day
     ON CONFLICT (day) DO NOTHING
-    """
+    """  # noqa: S608  fixed text
 )
 
 
@@ -91,6 +148,19 @@ async def record_deliveries(session: WriteSession, deltas: DeliveryDeltas, at: d
     await session.execute(_RECORD, {**vars(deltas), "at": at})
 
 
+_FROM_BLOCKS = """
+    SELECT ean, day, count(*) AS streams, count(completed_at) AS complete_streams,
+           count(validated_at) AS validated_streams, min(first_inserted_at) AS first_inserted_at,
+           CASE WHEN bool_and(completed_at IS NOT NULL) THEN max(completed_at) END
+               AS delivered_at,
+           CASE WHEN bool_and(validated_at IS NOT NULL) THEN max(validated_at) END
+               AS validated_at
+    FROM meter_day_blocks
+    WHERE day >= :start AND day < :end AND granularity IN (1, 2)
+    GROUP BY ean, day
+"""
+
+
 async def rebuild_from_blocks(session: WriteSession, start: date, end: date) -> int:
     """Recompute the EAN-days of [start, end) from the stored day blocks (blocks loaded in
     bulk, or data stored before tracking existed): the first completion of a block is kept
@@ -102,17 +172,15 @@ async def rebuild_from_blocks(session: WriteSession, start: date, end: date) -> 
     )
     result = await session.execute(
         text(
-            """
+            f"""
             INSERT INTO sla_ean_days (ean, day, streams, complete_streams, validated_streams,
-                                      first_inserted_at, delivered_at, validated_at)
-            SELECT ean, day, count(*), count(completed_at), count(validated_at),
-                   min(first_inserted_at),
-                   CASE WHEN bool_and(completed_at IS NOT NULL) THEN max(completed_at) END,
-                   CASE WHEN bool_and(validated_at IS NOT NULL) THEN max(validated_at) END
-            FROM meter_day_blocks
-            WHERE day >= :start AND day < :end AND granularity IN (1, 2)
-            GROUP BY ean, day
-            """
+                                      first_inserted_at, delivered_at, validated_at,
+                                      counted, excluded_reason, gvm_headpoint)
+            SELECT ean, day, streams, complete_streams, validated_streams,
+                   first_inserted_at, delivered_at, validated_at,
+                   counted, excluded_reason, gvm_headpoint
+            FROM ({classified(_FROM_BLOCKS)}) AS b
+            """  # noqa: S608  fixed text
         ),
         {"start": start, "end": end},
     )
@@ -149,18 +217,6 @@ async def days_to_roll_up(session: WriteSession, since: date, until: date) -> li
     return list(result)
 
 
-_COMMUNICATING = (
-    "EXISTS (SELECT 1 FROM communication_periods cp WHERE cp.access_point_id = ap.id "
-    "AND cp.valid_from <= {day} AND (cp.valid_to IS NULL OR cp.valid_to > {day}))"
-)
-# A GVM installation's headpoint with a meter installed that day: read remotely every day,
-# the data the NPS channel serves (GVM meters are not digital meters).
-_GVM_READ = (
-    "(ap.gvm AND EXISTS (SELECT 1 FROM physical_meters pm WHERE pm.access_point_id = ap.id "
-    "AND pm.installed_from <= {day} AND (pm.installed_to IS NULL OR pm.installed_to > {day})))"
-)
-
-
 def _population(channel: str) -> str:
     """Which EAN-days count on a (mandate) channel: those with a communicating digital
     meter; on ``nps`` also the days of GVM headpoints with a meter (``gvm_headpoint``)."""
@@ -168,45 +224,42 @@ def _population(channel: str) -> str:
 
 
 async def roll_up(session: WriteSession, days: Sequence[date], now: datetime) -> None:
-    """Roll up ``days``: add the EAN-days that were expected but never arrived, classify
-    every EAN-day of those days, and recompute their totals and delay counts."""
+    """Roll up ``days``: add the EAN-days that were expected but never arrived (classified),
+    classify those of its EAN-days written unclassified (before migration 0034, or in bulk by
+    hand), and recompute their totals and delay counts. EAN-days are classified when they
+    are written and again when the registry changes (:func:`reclassify_marked`), not here."""
     if not days:
         return
     params: dict[str, Any] = {"days": list(days), "now": now}
+    expected = f"""
+        SELECT ap.ean, d.day FROM unnest(CAST(:days AS date[])) AS d(day)
+        JOIN access_points ap ON ap.meter_type = 'DM' OR ap.gvm
+        WHERE {_EXPECTED.format(day="d.day")}
+          AND NOT EXISTS (SELECT 1 FROM sla_ean_days e WHERE e.ean = ap.ean AND e.day = d.day)
+    """  # noqa: S608  fixed text
     await session.execute(
         text(
             f"""
-            INSERT INTO sla_ean_days (ean, day)
-            SELECT ap.ean, d.day FROM unnest(CAST(:days AS date[])) AS d(day)
-            JOIN access_points ap ON ap.meter_type = 'DM' OR ap.gvm
-            WHERE (ap.meter_type = 'DM' AND {_COMMUNICATING.format(day="d.day")})
-               OR {_GVM_READ.format(day="d.day")}
-            ORDER BY ap.ean, d.day
+            INSERT INTO sla_ean_days (ean, day, counted, excluded_reason, gvm_headpoint)
+            SELECT ean, day, counted, excluded_reason, gvm_headpoint
+            FROM ({classified(expected)}) AS c
+            ORDER BY ean, day
             ON CONFLICT (ean, day) DO NOTHING
             """  # noqa: S608  fixed text
         ),
         params,
     )
+    unclassified = (
+        "SELECT ean, day FROM sla_ean_days "
+        "WHERE day = ANY(CAST(:days AS date[])) AND counted IS NULL"
+    )
     await session.execute(
         text(
             f"""
-            UPDATE sla_ean_days s SET counted = c.counted, excluded_reason = c.reason,
+            UPDATE sla_ean_days s SET counted = c.counted, excluded_reason = c.excluded_reason,
                 gvm_headpoint = c.gvm_headpoint
-            FROM (
-                SELECT s.ean, s.day,
-                    CASE WHEN ap.id IS NULL THEN 'unknown_access_point'
-                         WHEN ap.meter_type <> 'DM' THEN 'no_digital_meter'
-                         WHEN NOT {_COMMUNICATING.format(day="s.day")} THEN 'not_communicating'
-                    END AS reason,
-                    coalesce({_GVM_READ.format(day="s.day")}, false) AS gvm_headpoint
-                FROM sla_ean_days s LEFT JOIN access_points ap ON ap.ean = s.ean
-                WHERE s.day = ANY(CAST(:days AS date[]))
-            ) AS r,
-            LATERAL (SELECT r.reason IS NULL AS counted, r.reason, r.gvm_headpoint) AS c
-            WHERE s.ean = r.ean AND s.day = r.day
-              AND (s.counted IS DISTINCT FROM c.counted
-                   OR s.excluded_reason IS DISTINCT FROM c.reason
-                   OR s.gvm_headpoint IS DISTINCT FROM c.gvm_headpoint)
+            FROM ({classified(unclassified)}) AS c
+            WHERE s.ean = c.ean AND s.day = c.day AND s.counted IS NULL
             """  # noqa: S608  fixed text
         ),
         params,
@@ -265,6 +318,92 @@ async def roll_up(session: WriteSession, days: Sequence[date], now: datetime) ->
     await session.execute(
         text("DELETE FROM sla_dirty_days WHERE day = ANY(CAST(:days AS date[]))"), params
     )
+
+
+# The EAN-days of the marks (``m``) that exist.
+_MARKED = """
+    SELECT t.ean, t.day FROM m
+    JOIN sla_ean_days t ON t.ean = m.ean AND t.day >= m.from_day AND t.day < m.to_day
+"""
+# The EAN-days of the marks that are expected on days already rolled up: the candidate
+# days are those of the access point's communication periods and GVM meters (never more
+# than the rolled-up days), and :data:`_EXPECTED` decides. Only the missing ones are
+# classified (most exist).
+_MARKED_EXPECTED = f"""
+    SELECT DISTINCT ap.ean, t.day FROM m
+    JOIN access_points ap ON ap.ean = m.ean
+    CROSS JOIN LATERAL (
+        SELECT cp.valid_from AS first, cp.valid_to AS stop FROM communication_periods cp
+        WHERE cp.access_point_id = ap.id AND ap.meter_type = 'DM'
+        UNION ALL
+        SELECT pm.installed_from, pm.installed_to FROM physical_meters pm
+        WHERE pm.access_point_id = ap.id AND ap.gvm
+    ) AS p
+    JOIN sla_day_totals t ON t.day >= greatest(p.first, m.from_day)
+     AND t.day < least(coalesce(p.stop, 'infinity'), m.to_day)
+    WHERE NOT EXISTS (SELECT 1 FROM sla_ean_days e WHERE e.ean = ap.ean AND e.day = t.day)
+      AND {_EXPECTED.format(day="t.day")}
+"""  # noqa: S608  fixed text
+# The EAN-days whose classification the registry's changes may have changed: a trigger on
+# access_points, communication_periods and physical_meters (migration 0034) appends marks
+# (EAN, [from_day, to_day)). Each mark is used by two runs of the job: the first sets
+# ``seen``, the second deletes it. Ingest and the registry's own writers exclude each other
+# on the access point's row, but a writer that does not lock it may commit while an ingest
+# statement that read the registry before it has yet to commit, after the first run; the
+# second run, one job period later, classifies those rows again.
+_RECLASSIFY = f"""
+    WITH gone AS (
+        DELETE FROM sla_classification_marks WHERE seen RETURNING ean, from_day, to_day
+    ),
+    fresh AS (
+        UPDATE sla_classification_marks SET seen = true WHERE NOT seen
+        RETURNING ean, from_day, to_day
+    ),
+    m AS (
+        SELECT ean, min(from_day) AS from_day, max(to_day) AS to_day
+        FROM (SELECT * FROM gone UNION ALL SELECT * FROM fresh) AS both_marks GROUP BY ean
+    ),
+    inserted AS (
+        INSERT INTO sla_ean_days AS s (ean, day, counted, excluded_reason, gvm_headpoint)
+        SELECT ean, day, counted, excluded_reason, gvm_headpoint
+        FROM ({classified(_MARKED_EXPECTED)}) AS c
+        ORDER BY ean, day
+        ON CONFLICT (ean, day) DO NOTHING
+        RETURNING s.day
+    ),
+    changed AS (
+        UPDATE sla_ean_days s SET counted = c.counted, excluded_reason = c.excluded_reason,
+            gvm_headpoint = c.gvm_headpoint
+        FROM ({classified(_MARKED)}) AS c
+        WHERE s.ean = c.ean AND s.day = c.day
+          AND (s.counted, s.excluded_reason, s.gvm_headpoint)
+              IS DISTINCT FROM (c.counted, c.excluded_reason, c.gvm_headpoint)
+        RETURNING s.day
+    ),
+    dirty AS (
+        INSERT INTO sla_dirty_days (day)
+        SELECT DISTINCT day FROM (SELECT day FROM inserted UNION ALL SELECT day FROM changed)
+            AS d ORDER BY day
+        ON CONFLICT (day) DO NOTHING
+    )
+    SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM inserted),
+           (SELECT count(*) FROM changed)
+"""  # noqa: S608  fixed text
+
+
+@dataclass(frozen=True)
+class Reclassified:
+    eans: int  # marked EANs
+    added: int  # expected EAN-days added on days already rolled up
+    changed: int  # EAN-days whose classification changed
+
+
+async def reclassify_marked(session: WriteSession) -> Reclassified:
+    """Classify again the EAN-days of the marks the registry's changes left, add the
+    EAN-days they made expected on days already rolled up, and mark the days of both dirty
+    (the roll-up that follows redoes them)."""
+    row = (await session.execute(text(_RECLASSIFY))).one()
+    return Reclassified(int(row[0]), int(row[1]), int(row[2]))
 
 
 # The per-ESP roll-ups. Which mandate-days count is the definition of :func:`_esp_days`

@@ -408,13 +408,22 @@ async def roll_up_days(session: WriteSession, days: Sequence[date], now: datetim
 
 
 async def roll_up(session: WriteSession, settings: Settings, now: datetime) -> list[date]:
-    """Roll up the dirty days and the recent days without a roll-up (up to yesterday) and
-    the per-ESP days that mandate changes marked, then tell each ESP whose month on a
+    """Classify again the EAN-days whose registry entries changed (their days become
+    dirty), roll up the dirty days and the recent days without a roll-up (up to yesterday)
+    and the per-ESP days that mandate changes marked, then tell each ESP whose month on a
     channel fell below the target (once per month). Returns the days rolled up whole.
     Safe to run twice."""
     yesterday = brussels_date(now) - timedelta(days=1)
     since = yesterday - timedelta(days=ROLL_UP_LOOKBACK_DAYS)
     marked = await repository.claim_esp_marks(session)
+    reclassified = await repository.reclassify_marked(session)
+    if reclassified.eans:
+        logger.info(
+            "sla: %d EANs' registry changed: %d EAN-days reclassified, %d added",
+            reclassified.eans,
+            reclassified.changed,
+            reclassified.added,
+        )
     days = await repository.days_to_roll_up(session, since, yesterday)
     await repository.roll_up(session, days, now)
     changed = await repository.roll_up_esp_pairs(session, marked, days)

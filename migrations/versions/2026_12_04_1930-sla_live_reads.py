@@ -1,9 +1,9 @@
 """sla: mandate-day roll-ups (the NPS channel's DSO-wide figures) and a partial index of the
 EAN-days that can be late
 
-Revision ID: 0034_sla_live_reads
-Revises: 0033
-Create Date: 2026-12-04 19:00:00
+Revision ID: 0035
+Revises: 0034
+Create Date: 2026-12-04 19:30:00
 
 The two SLA reads still computed from ``sla_ean_days`` when asked grew with the month's
 EAN-days (31 M at national scale). The DSO-wide figures of the NPS channel (each EAN-day
@@ -28,8 +28,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0034_sla_live_reads"
-down_revision: str | None = "0033"
+revision: str = "0035"
+down_revision: str | None = "0034"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
