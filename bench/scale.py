@@ -428,11 +428,52 @@ def _starts(day: date, granularity: Granularity) -> list[str]:
     ]
 
 
+# A reading's value as the head-end writes it, by its milli-units: "0.000" to "3.000".
+_VALUES = [f"{milli / 1000:.3f}" for milli in range(3_001)]
+_HEAD = "\0"  # stands for an access point's "ean,meter_id," in a day's template
+
+
+def drawn_values(rng: random.Random, low: int, high: int, count: int) -> tuple[str, ...]:
+    """``count`` values ``f"{rng.randint(low, high) / 1000:.3f}"``: the same in the same
+    order (randint's own rejection sampling on ``getrandbits``), without its cost per call."""
+    span = high - low + 1
+    bits = span.bit_length()
+    getrandbits = rng.getrandbits
+    values = _VALUES[low:]
+    found = []
+    for _ in range(count):
+        drawn = getrandbits(bits)
+        while drawn >= span:
+            drawn = getrandbits(bits)
+        found.append(values[drawn])
+    return tuple(found)
+
+
+def _template(
+    starts: list[str], series: str, granularity: str, tail: str, values: list[str | None]
+) -> str:
+    """The lines of one series of a day, the access point's head left as :data:`_HEAD`
+    and each value None in ``values`` as ``%s`` (filled per access point)."""
+    return "".join(
+        f"{_HEAD}{series},{start},{granularity},{'%s' if value is None else value},{tail}\n"
+        for start, value in zip(starts, values, strict=True)
+    )
+
+
 def _day_csv(path: Path, first: int, last: int, found: bytearray, day: date, seed: int) -> int:
     """The head-end file of ``day`` for the digital meters among access points ``first`` to
-    ``last``; the number of readings."""
+    ``last``; the number of readings. Each series of the day is a template filled per
+    access point (its head, then its drawn values): no formatting per reading."""
     rng = random.Random(seed * 1_000_003 + first)
     quarters, hours = _starts(day, Granularity.PT15M), _starts(day, Granularity.PT1H)
+    sunny = [None if 32 <= slot < 72 else _VALUES[0] for slot in range(len(quarters))]
+    gas = _template(hours, "offtake,total", "PT1H", "m3,READ", [None] * len(hours))
+    offtake = _template(quarters, "offtake,total", "PT15M", "kWh,READ", [None] * len(quarters))
+    injection_sun = _template(quarters, "injection,total", "PT15M", "kWh,READ", sunny)
+    injection_none = _template(
+        quarters, "injection,total", "PT15M", "kWh,READ", [_VALUES[0]] * len(quarters)
+    )
+    sun_slots = sunny.count(None)
     count = 0
     with path.open("w") as out:
         out.write(",".join(FIELDS) + "\n")
@@ -442,39 +483,31 @@ def _day_csv(path: Path, first: int, last: int, found: bytearray, day: date, see
                 continue
             head = f"{ean(n)},{meter(n, kind)},"
             if kind & GAS:
-                out.writelines(
-                    f"{head}offtake,total,{start},PT1H,{rng.randint(0, 3000) / 1000:.3f},m3,READ\n"
-                    for start in hours
-                )
+                out.write(gas.replace(_HEAD, head) % drawn_values(rng, 0, 3000, len(hours)))
                 count += len(hours)
                 continue
-            out.writelines(
-                f"{head}offtake,total,{start},PT15M,{rng.randint(20, 900) / 1000:.3f},kWh,READ\n"
-                for start in quarters
-            )
-            sun = kind & PV
-            out.writelines(
-                f"{head}injection,total,{start},PT15M,"
-                f"{rng.randint(0, 1500) / 1000 if sun and 32 <= slot < 72 else 0:.3f},kWh,READ\n"
-                for slot, start in enumerate(quarters)
-            )
+            out.write(offtake.replace(_HEAD, head) % drawn_values(rng, 20, 900, len(quarters)))
+            if kind & PV:
+                out.write(
+                    injection_sun.replace(_HEAD, head) % drawn_values(rng, 0, 1500, sun_slots)
+                )
+            else:
+                out.write(injection_none.replace(_HEAD, head))
             count += 2 * len(quarters)
     return count
 
 
 def _year_csv(path: Path, eans: int, found: bytearray, seed: int) -> None:
     rng = random.Random(seed)
+    heads = [f"{ean(n)},{meter(n, found[n])}," for n in range(eans)]
     with path.open("w") as out:
         out.write(",".join(FIELDS) + "\n")
         day = YEAR[0]
         while day < YEAR[1]:
             starts = _starts(day, Granularity.PT15M)
-            for n in range(eans):
-                head = f"{ean(n)},{meter(n, found[n])},offtake,total,"
-                out.writelines(
-                    f"{head}{start},PT15M,{rng.randint(20, 900) / 1000:.3f},kWh,VAL\n"
-                    for start in starts
-                )
+            offtake = _template(starts, "offtake,total", "PT15M", "kWh,VAL", [None] * len(starts))
+            for head in heads:
+                out.write(offtake.replace(_HEAD, head) % drawn_values(rng, 20, 900, len(starts)))
             day += timedelta(days=1)
 
 

@@ -24,7 +24,14 @@ def check_digit(body: str) -> int:
     """The GS1 check digit of the first 17 digits: weights 3 and 1 alternate from the right."""
     if len(body) != LENGTH - 1 or not body.isdigit():
         raise InvalidEan(f"the body of an EAN has {LENGTH - 1} digits, not {body!r}")
-    total = sum(int(digit) * (3 if index % 2 == 0 else 1) for index, digit in enumerate(body[::-1]))
+    if body.isascii():  # every EAN that enters (ingest checks one per series): byte sums
+        digits = body.encode()
+        # An ASCII digit is 48 + its value; 9 digits weigh 3, the 8 between them 1.
+        total = 3 * sum(digits[-1::-2]) + sum(digits[-2::-2]) - 48 * (3 * 9 + 8)
+    else:  # other Unicode decimal digits, as int() reads them
+        total = sum(
+            int(digit) * (3 if index % 2 == 0 else 1) for index, digit in enumerate(body[::-1])
+        )
     return (10 - total % 10) % 10
 
 

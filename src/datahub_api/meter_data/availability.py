@@ -71,7 +71,9 @@ async def publish_available(
     feed heads are locked in one order); how many ``meter_data.available`` events."""
     touched: dict[str, _Touched] = {}
     for block in stored:
-        entry = touched.setdefault(block.ean, _Touched())
+        entry = touched.get(block.ean)
+        if entry is None:  # not setdefault: it would make a _Touched per block
+            entry = touched[block.ean] = _Touched()
         entry.days.add(block.day)
         if block.change is BlockChange.corrected:
             entry.corrected_days.add(block.day)

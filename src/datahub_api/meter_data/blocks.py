@@ -284,7 +284,10 @@ def unpack_values(packed: bytes) -> list[int | None]:
 def pack_states(states: bytes | bytearray, slots: Sequence[int]) -> bytes:
     """One byte when every slot holding a value has the same state, else a byte per slot
     (0 where the slot is a gap)."""
-    codes = {states[index] for index, value in enumerate(slots) if value >= 0}
+    if min(slots, default=GAP) >= 0:  # no gap: every state counts (a set made in C)
+        codes = set(states[: len(slots)])
+    else:
+        codes = {states[index] for index, value in enumerate(slots) if value >= 0}
     if len(codes) == 1:
         return bytes(codes)
     return bytes(state if value >= 0 else 0 for state, value in zip(states, slots, strict=True))

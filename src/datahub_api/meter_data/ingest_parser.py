@@ -26,8 +26,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from operator import itemgetter
-from typing import Any, cast
+from itertools import repeat
+from operator import contains, itemgetter
+from typing import Any, NamedTuple, cast
 
 from datahub_api.access_points.ean import InvalidEan, validated
 from datahub_api.brussels_days import BRUSSELS, GAS_DAY_HOUR, day_start, gas_day_start
@@ -96,11 +97,11 @@ class Problem:
     detail: str
 
 
-@dataclass(frozen=True)
-class SlotTime:
+class SlotTime(NamedTuple):
+    """Where a start time puts its reading: the Brussels day and the slot in it."""
+
     day: date
     slot: int
-    future: bool
 
 
 @dataclass(eq=False)
@@ -114,7 +115,9 @@ class Series:
     granularity: Granularity
     unit: StoredUnit
     first_line: int
-    times: dict[str, SlotTime | str]  # start -> slot, shared by the series of a granularity
+    # start -> slot, and start -> why it cannot be stored: shared by the series of a granularity
+    times: dict[str, SlotTime]
+    time_problems: dict[str, str]
     max_milli: int  # the plausibility bound of one reading
 
 
@@ -184,12 +187,19 @@ class BatchBuilder:
         self.max_milli = max_milli_values(max_value_per_hour)
         self.max_blocks = max_blocks
         self.batch = ParsedBatch()
-        self._series: dict[tuple[str, ...], Series | str] = {}
-        self._times: dict[Granularity, dict[str, SlotTime | str]] = {
-            g: {} for g in STORED_GRANULARITIES
+        # What a distinct series, start or value resolves to; why not, apart, so the
+        # per-reading path tells a known good one by a single look-up.
+        self._series: dict[tuple[str, ...], Series] = {}
+        self._series_problems: dict[tuple[str, ...], str] = {}
+        self._times: dict[Granularity, tuple[dict[str, SlotTime], dict[str, str]]] = {
+            g: ({}, {}) for g in STORED_GRANULARITIES
         }
-        self._gas_day_times: dict[str, SlotTime | str] = {}  # P1D gas: gas days from 06:00
-        self._values: dict[str, int | str] = {}
+        # P1D gas: gas days from 06:00
+        self._gas_day_times: tuple[dict[str, SlotTime], dict[str, str]] = ({}, {})
+        self._values: dict[str, int] = {}
+        self._value_problems: dict[str, str] = {}
+        # One date object per day, so consecutive readings of a block find it by identity.
+        self._days: dict[date, date] = {}
 
     # --- per distinct series, start and value --------------------------------------------
 
@@ -226,6 +236,7 @@ class BatchBuilder:
         ):
             return "unit: m3 (gas) readings are offtake on register total"
         gas_days = stored_unit is StoredUnit.litre and granularity_code is Granularity.P1D
+        times, time_problems = self._gas_day_times if gas_days else self._times[granularity_code]
         return Series(
             ean,
             meter_id.strip(),
@@ -234,13 +245,56 @@ class BatchBuilder:
             granularity_code,
             stored_unit,
             line,
-            self._gas_day_times if gas_days else self._times[granularity_code],
+            times,
+            time_problems,
             self.max_milli[granularity_code],
         )
+
+    def _series_of(self, key: tuple[str, ...], line: int) -> Series | str:
+        """:meth:`_resolve_series`, remembered (a problem apart)."""
+        known = self._series_problems.get(key)
+        if known is not None:
+            return known
+        found = self._resolve_series(key, line)
+        if isinstance(found, str):
+            self._series_problems[key] = found
+        else:
+            self._series[key] = found
+        return found
+
+    def _time_of(self, series: Series, start: str) -> SlotTime | str:
+        """:meth:`_resolve_time` of a series' start, remembered (a problem apart)."""
+        known = series.time_problems.get(start)
+        if known is not None:
+            return known
+        found = self._resolve_time(
+            start, series.granularity, gas_day=series.times is self._gas_day_times[0]
+        )
+        if isinstance(found, str):
+            series.time_problems[start] = found
+        else:
+            series.times[start] = found
+        return found
+
+    def _value_of(self, raw: str) -> int | str:
+        """:meth:`_resolve_value`, remembered (a problem apart; at most 100,000 of each)."""
+        known = self._value_problems.get(raw)
+        if known is not None:
+            return known
+        found = self._resolve_value(raw)
+        remembered: dict[str, Any] = (
+            self._value_problems if isinstance(found, str) else self._values
+        )
+        if len(remembered) > 100_000:
+            remembered.clear()
+        remembered[raw] = found
+        return found
 
     def _resolve_time(
         self, start: str, granularity: Granularity, *, gas_day: bool = False
     ) -> SlotTime | str:
+        """The day and slot of a start time, or why it cannot be stored (a start whose
+        slot has not ended yet included)."""
         try:
             instant = datetime.fromisoformat(start)
         except ValueError:
@@ -276,7 +330,10 @@ class BatchBuilder:
             length = SLOT_LENGTH[granularity]
             slot = (instant - day_start(day)) // length
             end = instant + length
-        return SlotTime(day, slot, end > self.now)
+        if end > self.now:
+            return f"start: {start} is in the future (the reading has not ended)"
+        day = self._days.setdefault(day, day)
+        return SlotTime(day, slot)
 
     def _resolve_value(self, raw: str) -> int | str:
         text = raw.strip()
@@ -317,6 +374,7 @@ class BatchBuilder:
         last_series: Series | None = None
         last_day: date | None = None
         block: PendingBlock | None = None
+        slots, codes = empty_slots(0), bytearray()  # the block's, kept in local names
         line = first_line - 1
         blank = 0
         for line, fields in enumerate(rows, first_line):
@@ -332,29 +390,25 @@ class BatchBuilder:
             key = (ean, meter_id, direction, register, granularity, unit)
             series = series_cache.get(key)
             if series is None:
-                series = series_cache[key] = self._resolve_series(key, line)
-            if isinstance(series, str):
-                problem(line, series)
-                continue
+                found_series = self._series_of(key, line)
+                if isinstance(found_series, str):
+                    problem(line, found_series)
+                    continue
+                series = found_series
             slot_time = series.times.get(start)
             if slot_time is None:
-                slot_time = series.times[start] = self._resolve_time(
-                    start, series.granularity, gas_day=series.times is self._gas_day_times
-                )
-            if isinstance(slot_time, str):
-                problem(line, slot_time)
-                continue
-            if slot_time.future:
-                problem(line, f"start: {start} is in the future (the reading has not ended)")
-                continue
+                found_time = self._time_of(series, start)
+                if isinstance(found_time, str):
+                    problem(line, found_time)
+                    continue
+                slot_time = found_time
             milli = values.get(value)
             if milli is None:
-                if len(values) > 100_000:
-                    values.clear()
-                milli = values[value] = self._resolve_value(value)
-            if isinstance(milli, str):
-                problem(line, milli)
-                continue
+                found_value = self._value_of(value)
+                if isinstance(found_value, str):
+                    problem(line, found_value)
+                    continue
+                milli = found_value
             if milli > series.max_milli:
                 problem(
                     line,
@@ -366,22 +420,22 @@ class BatchBuilder:
             if code is None:
                 problem(line, f"validation_state: {state!r} is not one of READ, EST, VAL, NVAL")
                 continue
-            day = slot_time.day
+            day, slot = slot_time
             if series is not last_series or day is not last_day or block is None:
                 block = blocks.get((series, day))
                 if block is None:
                     block = self._new_block(series, day, line)
                 last_series, last_day = series, day
-            slot = slot_time.slot
-            if block.slots[slot] != GAP:
+                slots, codes = block.slots, block.states
+            if slots[slot] != GAP:
                 problem(
                     line,
                     f"the reading for {start} ({series.granularity.name}) is given twice in "
                     f"this batch (the day's readings start on line {block.first_line})",
                 )
                 continue
-            block.slots[slot] = milli
-            block.states[slot] = code
+            slots[slot] = milli
+            codes[slot] = code
         batch.rows += line - first_line + 1 - blank
 
     def _new_block(self, series: Series, day: date, line: int) -> PendingBlock:
@@ -432,10 +486,10 @@ class CsvReader:
             lines = lines[1:]
         first = self.line + 1
         self.line += len(lines)
-        if any('"' in line for line in lines):
+        if any(map(contains, lines, repeat('"'))):
             rows: Iterable[Sequence[str]] = _quoted_rows(lines, first)
         else:  # no quoting anywhere: a comma always separates fields
-            rows = (line.split(",") for line in lines)
+            rows = map(str.split, lines, repeat(","))
         self.builder.add_rows(
             rows, first, width=self._width, pick=None if self._canonical else self._pick
         )

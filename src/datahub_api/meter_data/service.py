@@ -141,7 +141,10 @@ def _meter_on(
 ) -> tuple[str | None, str | None]:
     """The meter id of a pending block, or why it cannot be stored."""
     series, day = block.series, block.day
-    installed = [meter for meter in registration.meters if meter.installed_on(day)]
+    meters = registration.meters
+    if len(meters) == 1 and meters[0].meter_id == series.meter_id and meters[0].installed_on(day):
+        return series.meter_id, None  # the usual case, in short
+    installed = [meter for meter in meters if meter.installed_on(day)]
     if not series.meter_id:
         if len(installed) == 1:
             return installed[0].meter_id, None
