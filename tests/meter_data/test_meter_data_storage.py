@@ -42,7 +42,7 @@ from datahub_api.meter_data.demo_data import (
 )
 from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.ingest_parser import BatchBuilder, CsvReader
-from datahub_api.meter_data.models import Direction, Register, StoredUnit
+from datahub_api.meter_data.models import Direction, Register, StoredUnit, partition_name
 from datahub_api.meter_data.repository import ChangeCursor
 
 from ..support.environment import make_settings
@@ -318,8 +318,10 @@ async def test_history_lists_every_superseded_version(app: FastAPI) -> None:
     assert all(v.id == current.id for v in versions)
 
 
-async def test_a_realistic_sample_stays_under_8_bytes_per_value(app: FastAPI) -> None:
-    """20 households x 60 days of quarter-hours, ingested through the service."""
+async def test_a_realistic_sample_stays_under_5_bytes_per_value(app: FastAPI) -> None:
+    """20 households x 60 days of quarter-hours, ingested through the service. Measured on
+    the sample's own yearly partition: the empty partitions other tests leave behind (their
+    index metapages) would otherwise count against its 115,200 values."""
     first = date(2026, 1, 5)
     timeline = Timeline.build(first, first + timedelta(days=59), QUARTER)
     profiles = Profiles(np.random.default_rng(3), timeline, timeline)
@@ -336,7 +338,10 @@ async def test_a_realistic_sample_stays_under_8_bytes_per_value(app: FastAPI) ->
         await _ingest(app, rows)
     database: Database = app.state.database
     async with database.read_sessions() as session:
-        size = await repository.storage_bytes(session)
+        size = await session.scalar(
+            text("SELECT pg_total_relation_size(CAST(:partition AS regclass))"),
+            {"partition": partition_name(first.year)},
+        )
         values = await session.scalar(text("SELECT sum(filled_slots) FROM meter_day_blocks"))
     assert values == 20 * 60 * 96
     assert size / values < 5, f"{size / values:.2f} bytes per value"
