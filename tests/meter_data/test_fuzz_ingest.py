@@ -65,6 +65,8 @@ hostile_cell = st.one_of(
             "2026-03-29T02:00:00+01:00",
             "2026-03-29T02:15:00+02:00",
             "2026-02-30T00:00:00Z",
+            "0001-01-01T00:00:00+01:00",
+            "9999-12-31T23:45:00+01:00",
             "PT0M",
             "P1Y",
             "offtake\x00",
@@ -91,6 +93,27 @@ def _parse(body: bytes, reader_type: type[CsvReader] | type[NdjsonReader], gz: b
     for problem in builder.batch.problems:
         assert problem.line >= 0
         assert problem.detail
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        "0001-01-01T00:00:00+01:00",
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:45:00+01:00",
+        "9999-12-31T23:00:00Z",
+        "9999-12-31T22:45:00Z",
+    ],
+)
+def test_start_times_at_the_edges_of_the_years_are_problems(start: str) -> None:
+    """A Brussels day or slot end past year 1 or 9999 is a problem of its line, not a crash."""
+    builder = BatchBuilder(now=datetime.now(UTC), max_value_per_hour=1e6, max_blocks=1000)
+    row = day_rows("541448800000000000", FUZZ_DAY, slots=[0])[0]
+    row[FIELDS.index("start")] = start
+    CsvReader(builder).feed([HEADER, ",".join(row)])
+    assert [p.detail for p in builder.batch.problems if p.detail.startswith("start:")], (
+        builder.batch.problems
+    )
 
 
 @FUZZ

@@ -296,6 +296,12 @@ class BatchBuilder:
         """The day and slot of a start time, or why it cannot be stored (a start whose
         slot has not ended yet included)."""
         try:
+            return self._slot_time(start, granularity, gas_day=gas_day)
+        except OverflowError:  # a Brussels day or slot end beyond year 1 or 9999
+            return f"start: {start!r} is outside the years a reading can have"
+
+    def _slot_time(self, start: str, granularity: Granularity, *, gas_day: bool) -> SlotTime | str:
+        try:
             instant = datetime.fromisoformat(start)
         except ValueError:
             return f"start: {start!r} is not an ISO 8601 date-time"
