@@ -17,7 +17,8 @@ and rolls their days up again.
 
 Rows already in ``sla_ean_days`` were classified by the roll-up of their day, but for the
 days not rolled up since they were written (ingest marked those dirty); rows with ``counted``
-NULL are found through a partial index and classified by the roll-up of their day.
+NULL are found through a partial index (built concurrently by revision 0036) and classified
+by the roll-up of their day.
 
 The pages stay half full (migration 0033): ingest still updates each row when the day's
 validated data arrives, and measured with ``bench/sla_fillfactor.py`` full pages make those
@@ -43,6 +44,7 @@ _EVERY_DAY = "'-infinity'::date, 'infinity'::date"
 # Only EANs that have EAN-days: a new access point without any (ingest takes only registered
 # EANs) has nothing to reclassify, and its periods' trigger marks the days they make expected.
 _HAS_DAYS = "EXISTS (SELECT 1 FROM sla_ean_days s WHERE s.ean = {ean})"
+_TODAY = "(now() AT TIME ZONE 'Europe/Brussels')::date"
 
 # access_points: a new or deleted access point, every day of its EAN; a changed one, when its
 # EAN, meter type or GVM flag changed, every day of its old and new EAN.
@@ -79,13 +81,15 @@ $$
 def _periods(table: str, first: str, stop: str, which: str) -> str:
     """The function marking the days of the periods of ``table`` written, changed or
     deleted (old and new periods of a changed row), of access points that ``which``, when
-    the EAN has EAN-days or the period covers days already rolled up (where it may make
-    EAN-days expected): an import of new access points before any roll-up marks nothing."""
+    the EAN has EAN-days or the period starts by today (it may make past EAN-days expected)
+    once anything was rolled up: an import of new access points before any roll-up marks
+    nothing. Not "covers a rolled-up day": the job's first roll-up of a day, not committed
+    yet, is invisible here, and a period written meanwhile would go unmarked."""
     rows = (
         f"SELECT ap.ean, r.{first}, coalesce(r.{stop}, 'infinity') FROM {{rows}} r "  # noqa: S608
         f"JOIN access_points ap ON ap.id = r.access_point_id WHERE {which} "
-        f"AND ({_HAS_DAYS.format(ean='ap.ean')} OR EXISTS (SELECT 1 FROM sla_day_totals t "
-        f"WHERE t.day >= r.{first} AND (r.{stop} IS NULL OR t.day < r.{stop})))"
+        f"AND ({_HAS_DAYS.format(ean='ap.ean')} OR (r.{first} <= {_TODAY} "
+        "AND EXISTS (SELECT 1 FROM sla_day_totals)))"
     )
     changed = f"{rows.format(rows='old_rows')} UNION ALL {rows.format(rows='new_rows')}"
     return f"""
@@ -143,21 +147,9 @@ def upgrade() -> None:
                 f"CREATE TRIGGER sla_{table}_{event.lower()} AFTER {event} ON {table} "
                 f"REFERENCING {rows} FOR EACH STATEMENT EXECUTE FUNCTION sla_mark_{table}()"
             )
-    op.create_index(
-        "ix_sla_ean_days_unclassified",
-        "sla_ean_days",
-        ["day"],
-        unique=False,
-        postgresql_where=sa.text("counted IS NULL"),
-    )
 
 
 def downgrade() -> None:
-    op.drop_index(
-        "ix_sla_ean_days_unclassified",
-        table_name="sla_ean_days",
-        postgresql_where=sa.text("counted IS NULL"),
-    )
     for table in _TABLES:
         for event, _ in _EVENTS:
             op.execute(f"DROP TRIGGER sla_{table}_{event.lower()} ON {table}")

@@ -1,5 +1,4 @@
-"""sla: mandate-day roll-ups (the NPS channel's DSO-wide figures) and a partial index of the
-EAN-days that can be late
+"""sla: mandate-day roll-ups (the NPS channel's DSO-wide figures)
 
 Revision ID: 0035
 Revises: 0034
@@ -12,13 +11,7 @@ under any ESP's approved NPS mandate once) are now kept per day and mandate chan
 rolls up and those that mandate changes mark (the marks of ``sla_esp_dirty_days``). The days
 rolled up before this revision are marked there (for one organisation with approved NPS
 mandates: the job redoes the marked days whole), so the job fills the new tables on its next
-run. A page of late items read every EAN-day of the period until it found the page; a
-partial index in (day, EAN) order now holds only the EAN-days that can be late under a
-target of at least a day: not delivered, or delivered later than that. It is built
-concurrently (``sla_ean_days`` stays writable meanwhile). Validated data gets no such index:
-``validated_at`` is set by an update of nearly every EAN-day, and a column in an index
-predicate makes such updates not heap-only (measured at 2 M EAN-days: 27-37 µs per
-validated EAN-day with it, 7-9 without).
+run. The late-item pages' partial index is built by revision 0036.
 """
 
 from __future__ import annotations
@@ -32,13 +25,6 @@ revision: str = "0035"
 down_revision: str | None = "0034"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-_FORESEEN = "((day + 1)::timestamp AT TIME ZONE 'Europe/Brussels')"
-_LATE = {
-    "ix_sla_ean_days_late_informative": (
-        f"delivered_at IS NULL OR delivered_at - {_FORESEEN} > interval '24 hours'"
-    ),
-}
 
 
 def upgrade() -> None:
@@ -66,16 +52,8 @@ def upgrade() -> None:
         "(SELECT min(organisation_id) AS id FROM mandates "
         " WHERE status = 'approved' AND channel = 'nps') AS o WHERE o.id IS NOT NULL"
     )
-    with op.get_context().autocommit_block():
-        for name, where in _LATE.items():
-            op.execute(
-                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} "
-                f"ON sla_ean_days (day, ean) WHERE {where}"
-            )
 
 
 def downgrade() -> None:
-    for name in _LATE:
-        op.drop_index(name, table_name="sla_ean_days")
     op.drop_table("sla_mandate_day_delays")
     op.drop_table("sla_mandate_day_totals")

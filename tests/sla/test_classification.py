@@ -279,3 +279,25 @@ async def test_a_new_access_point_makes_its_days_already_rolled_up_expected(app:
     assert await totals(database, SPRING_DST) == (2, 0, 0, 0)
     assert await totals(database, AUTUMN_DST) == (2, 0, 0, 0)
     assert await totals(database, date(2024, 3, 30)) == (1, 0, 0, 0)
+
+
+async def test_a_period_written_during_the_first_roll_up_of_its_day_is_not_lost(
+    app: FastAPI,
+) -> None:
+    """The job's first roll-up of a day is not committed yet when a registry write adds a
+    communication period covering that day: the period is marked all the same (it does not
+    depend on seeing that day's roll-up), so the job's next run makes the day expect it."""
+    database: Database = app.state.database
+    x = await put_point(app)
+    await ingest(app, [row for day in ALL_DAYS for row in day_rows(x, day)])
+    async with database.write_sessions() as session:
+        await sla_service.roll_up_days(session, [date(2024, 3, 28)], NOW)
+        await session.commit()
+    async with database.write_sessions() as first_roll_up:
+        await sla_service.roll_up_days(first_roll_up, [SPRING_DST], NOW)
+        late = await put_point(app, communication_periods=[{"valid_from": "2024-03-31"}])
+        await first_roll_up.commit()
+    assert await totals(database, SPRING_DST) == (1, 0, 0, 0)
+    await run_job(app)
+    assert (await stored(database))[(late, SPRING_DST)] == (True, None, False)
+    assert await totals(database, SPRING_DST) == (2, 0, 0, 0)
