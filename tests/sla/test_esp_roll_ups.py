@@ -21,7 +21,7 @@ from datahub_api.sla.repository import Data, DayCounts
 
 from ..support.meter_data import day_rows
 from ..support.parties import Esp, make_esp
-from ..support.sla_world import GVM_METER, days, gvm_point, ingest, put_point
+from ..support.sla_world import GVM_METER, days, gvm_point, ingest, put_point, vary_delays
 
 # Around both DST changes of 2024: 31 March has 92 quarter-hours, 27 October 100.
 SPRING = (date(2024, 3, 20), date(2024, 4, 10))
@@ -92,28 +92,6 @@ async def mandate(
                 "start": day_start(start),
                 "end": day_start(end),
             },
-        )
-        await session.commit()
-
-
-async def vary_delays(database: Database) -> None:
-    """Deliveries happened at the test's clock, years after the days; spread them from the
-    foreseen date to 300 hours after it (validated later), so the delays differ."""
-    async with database.write_sessions() as session:
-        await session.execute(
-            text(
-                """
-                UPDATE sla_ean_days SET
-                    delivered_at = CASE WHEN delivered_at IS NOT NULL THEN
-                        ((day + 1)::timestamp AT TIME ZONE 'Europe/Brussels')
-                        + make_interval(mins => (abs(hashtext(ean || day)) % 18000))
-                        END,
-                    validated_at = CASE WHEN validated_at IS NOT NULL THEN
-                        ((day + 1)::timestamp AT TIME ZONE 'Europe/Brussels')
-                        + make_interval(mins => 600 + (abs(hashtext(day || ean)) % 30000))
-                        END
-                """
-            )
         )
         await session.commit()
 

@@ -31,33 +31,12 @@ from ..support.sla_world import (
     put_point,
     roll_up,
     roll_up_mandate_changes,
+    vary_delays,
 )
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 SPRING = (date(2024, 3, 15), date(2024, 4, 15))  # 31 March: 92 quarter-hours
 DATA: tuple[Data, ...] = ("informative", "validated")
-
-
-async def spread_delays(database: Database) -> None:
-    """Deliveries happened at the test's clock, years after the days: spread them from the
-    foreseen date to 300 hours after it (validated later), so that every target splits them."""
-    async with database.write_sessions() as session:
-        await session.execute(
-            text(
-                """
-                UPDATE sla_ean_days SET
-                    delivered_at = CASE WHEN delivered_at IS NOT NULL THEN
-                        ((day + 1)::timestamp AT TIME ZONE 'Europe/Brussels')
-                        + make_interval(mins => (abs(hashtext(ean || day)) % 18000))
-                        END,
-                    validated_at = CASE WHEN validated_at IS NOT NULL THEN
-                        ((day + 1)::timestamp AT TIME ZONE 'Europe/Brussels')
-                        + make_interval(mins => 600 + (abs(hashtext(day || ean)) % 30000))
-                        END
-                """
-            )
-        )
-        await session.commit()
 
 
 async def world(app: FastAPI, eans: list[str], gvm: str | None = None) -> None:
@@ -77,7 +56,7 @@ async def world(app: FastAPI, eans: list[str], gvm: str | None = None) -> None:
         if gvm is not None and n % 4:
             rows += day_rows(gvm, day, meter_id=GVM_METER, state="VAL" if n % 3 else "READ")
     await ingest(app, rows)
-    await spread_delays(app.state.database)
+    await vary_delays(app.state.database)
     await roll_up(app, days(SPRING[0], SPRING[1] - timedelta(days=1)), datetime.now(UTC))
 
 

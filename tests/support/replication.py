@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,45 +196,43 @@ def start_server(*settings: str) -> Server:
     """One server (not replicated) made by ``initdb`` in a temp folder with ``settings`` added
     to its configuration, started; the caller stops it and removes its folder
     (``data_dir.parent``)."""
+    folder, bin_dir, user = _server_folder("datahub-server-")
+    server = Server("server", folder / "server", free_port(), bin_dir, user)
+    _initdb(server, folder, settings)
+    server.start()
+    return server
+
+
+def _server_folder(prefix: str) -> tuple[Path, Path, str]:
+    """A temp folder the servers' user may use, the server binaries and that user."""
     bin_dir = server_binaries()
     user = server_user()
     assert bin_dir is not None
     assert user is not None
-    folder = Path(tempfile.mkdtemp(prefix="datahub-server-"))
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
     folder.chmod(0o755)
     if os.geteuid() == 0:
         shutil.chown(folder, user)
-    server = Server("server", folder / "server", free_port(), bin_dir, user)
+    return folder, bin_dir, user
+
+
+def _initdb(server: Server, folder: Path, settings: Sequence[str] = ()) -> None:
     server.run(
         "initdb", "-D", str(server.data_dir), "-U", "postgres", "--auth=trust",
         "-E", "UTF8", "--no-sync", "--no-instructions",
     )  # fmt: skip
     with (server.data_dir / "postgresql.conf").open("a") as conf:
         conf.write(_server_config(folder, server.port) + "".join(f"{line}\n" for line in settings))
-    server.start()
-    return server
 
 
 def build_cluster() -> ReplicatedCluster:
     """Make and start the primary (migrated), the replica and PgBouncer (if installed)."""
-    bin_dir = server_binaries()
-    user = server_user()
-    assert bin_dir is not None
-    assert user is not None
-    folder = Path(tempfile.mkdtemp(prefix="datahub-replication-"))
-    folder.chmod(0o755)
-    if os.geteuid() == 0:
-        shutil.chown(folder, user)
+    folder, bin_dir, user = _server_folder("datahub-replication-")
     primary = Server("primary", folder / "primary", free_port(), bin_dir, user)
     replica = Server("replica", folder / "replica", free_port(), bin_dir, user)
     cluster = ReplicatedCluster(folder=folder, primary=primary, replica=replica)
     try:
-        primary.run(
-            "initdb", "-D", str(primary.data_dir), "-U", "postgres", "--auth=trust",
-            "-E", "UTF8", "--no-sync", "--no-instructions",
-        )  # fmt: skip
-        with (primary.data_dir / "postgresql.conf").open("a") as conf:
-            conf.write(_server_config(folder, primary.port))
+        _initdb(primary, folder)
         primary.start()
         asyncio.run(_create_database(primary))
         upgrade_to_head(primary.url)

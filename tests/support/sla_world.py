@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from datahub_api.brussels_days import day_start
+from datahub_api.db import Database
 from datahub_api.meter_data import service as meter_service
 from datahub_api.meter_data.ingest_parser import BatchBuilder, CsvReader
 from datahub_api.sla import repository
@@ -108,3 +109,26 @@ def gvm_point(installed_from: str = "2024-01-01") -> dict[str, Any]:
             {"seq_number": "1", "meter_id": GVM_METER, "installed_from": installed_from}
         ],
     }
+
+
+async def vary_delays(database: Database) -> None:
+    """Deliveries happened at the test's clock, years after the days; spread them from the
+    foreseen date to 300 hours after it (validated later), so the delays differ and every
+    target splits them."""
+    async with database.write_sessions() as session:
+        await session.execute(
+            text(
+                """
+                UPDATE sla_ean_days SET
+                    delivered_at = CASE WHEN delivered_at IS NOT NULL THEN
+                        ((day + 1)::timestamp AT TIME ZONE 'Europe/Brussels')
+                        + make_interval(mins => (abs(hashtext(ean || day)) % 18000))
+                        END,
+                    validated_at = CASE WHEN validated_at IS NOT NULL THEN
+                        ((day + 1)::timestamp AT TIME ZONE 'Europe/Brussels')
+                        + make_interval(mins => 600 + (abs(hashtext(day || ean)) % 30000))
+                        END
+                """
+            )
+        )
+        await session.commit()

@@ -8,7 +8,7 @@ data period. Which of them count on a channel is decided in :func:`_population` 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
@@ -597,6 +597,17 @@ class DayCounts:
     organisation_id: int | None = None
 
 
+def _day_counts(totals: Iterable[Any], delays: Iterable[Any]) -> list[DayCounts]:
+    """Days from rows (day, expected) and their delays from rows (day, hours, EAN-days)."""
+    by_day: dict[date, dict[int, int]] = {}
+    for day, hours, count in delays:
+        by_day.setdefault(day, {})[hours] = count
+    return [
+        DayCounts(day, expected, by_day.get(day, {}))
+        for day, expected in sorted((row[0], row[1]) for row in totals)
+    ]
+
+
 async def rolled_up_days(
     session: ReadSession, start: date, end: date, data: Data = "informative"
 ) -> list[DayCounts]:
@@ -613,13 +624,7 @@ async def rolled_up_days(
         ),
         {"start": start, "end": end, "data": data},
     )
-    by_day: dict[date, dict[int, int]] = {}
-    for day, hours, count in delays:
-        by_day.setdefault(day, {})[hours] = count
-    return [
-        DayCounts(day, expected, by_day.get(day, {}))
-        for day, expected in sorted((row[0], row[1]) for row in totals)
-    ]
+    return _day_counts(totals, delays)
 
 
 @dataclass(frozen=True)
@@ -847,13 +852,7 @@ async def mandate_days(
         ),
         {"channel": channel, "start": start, "end": end, "data": data},
     )
-    by_day: dict[date, dict[int, int]] = {}
-    for day, hours, count in delays:
-        by_day.setdefault(day, {})[hours] = count
-    return [
-        DayCounts(day, expected, by_day.get(day, {}))
-        for day, expected in sorted((row[0], row[1]) for row in totals)
-    ]
+    return _day_counts(totals, delays)
 
 
 async def uncovered_organisations(
