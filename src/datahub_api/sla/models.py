@@ -88,7 +88,8 @@ class SlaEanDay(Base):
         # informative, the other streams of the day); with room on the page those updates
         # are heap-only (HOT) and add no index entries (measured in docs/sla.md).
         # The rows written unclassified (before migration 0034, or in bulk by hand), which
-        # the roll-up of their day classifies: empty in steady state.
+        # the roll-up of their day classifies: empty in steady state. Both partial indexes
+        # are built concurrently by migration 0036.
         Index(
             "ix_sla_ean_days_unclassified",
             "day",

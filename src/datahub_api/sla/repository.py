@@ -878,7 +878,7 @@ async def uncovered_organisations(
 
 # The EAN-days that can be late under any target of at least a floor: not delivered (yet),
 # or delivered more than the floor after their foreseen date. A partial index in (day, EAN)
-# order holds just those (migration 0034), so a page of late items reads about the rows that
+# order holds just those (migration 0036), so a page of late items reads about the rows that
 # are late, or on their way to be, rather than every EAN-day of the period (31 M a month
 # nationally); with a target below the floor the list reads every EAN-day. An update that
 # sets ``delivered_at`` is not heap-only any more (rare: a day is mostly complete when first
