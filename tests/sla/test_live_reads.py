@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -139,8 +140,11 @@ async def test_the_late_item_indexes_hold_what_the_reads_state(app: FastAPI) -> 
     """The planner uses a partial index only for a query that states its predicate:
     ``repository.maybe_late`` and the migrated indexes say the same."""
     async with app.state.database.write_sessions() as session:
-        for data in repository.LATE_FLOOR_HOURS:
-            name = f"ix_sla_ean_days_late_{data}"
+        for data, name in [
+            (data, f"ix_sla_ean_days_late_{data}{suffix}")
+            for data in repository.LATE_FLOOR_HOURS
+            for suffix in ("", "_by_ean")
+        ]:
             await session.execute(
                 text(
                     "CREATE INDEX scratch_late ON sla_ean_days (day, ean) "
@@ -164,7 +168,7 @@ async def test_the_late_item_indexes_hold_what_the_reads_state(app: FastAPI) -> 
 
 
 async def test_late_item_pages_hold_every_late_ean_day_whatever_the_target(
-    app: FastAPI,
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     database: Database = app.state.database
     esp = await make_esp(app, "Late A", channels=[Channel.api])
@@ -228,3 +232,8 @@ async def test_late_item_pages_hold_every_late_ean_day_whatever_the_target(
             assert await pages(data, hours, esp.organisation_id) == late(data, hours, y)
             if 24 <= hours < 200:  # the fixture has late days at each target
                 assert everything, (data, hours)
+    # The pages of an ESP with many EANs walk the period's EAN-days instead: the same items.
+    monkeypatch.setattr(repository, "LATE_FROM_OWN_EANS", 0)
+    for data in DATA:
+        for hours in (0, 24, 72):
+            assert await pages(data, hours, esp.organisation_id) == late(data, hours, y)

@@ -911,6 +911,30 @@ class LateItem:
     delay_hours: int
 
 
+# Below this many EANs under mandate on the channel, an ESP's late-item page reads from its
+# own EANs; above it, from the period's possibly late EAN-days in (day, EAN) order (measured
+# at 1.25 M access points: an ESP of 5,102 EANs 945 ms by the walk, about 20 ms from its
+# EANs; one of 50,000 about 15 ms by the walk, 120 to 300 ms from its EANs).
+LATE_FROM_OWN_EANS = 20_000
+_OWN_EANS = (
+    "SELECT DISTINCT m.ean FROM mandates m WHERE m.organisation_id = ANY(:organisations) "
+    "AND m.status = 'approved' AND m.channel = :channel"
+)
+
+
+async def _few_own_eans(session: ReadSession, params: dict[str, Any]) -> bool:
+    """Whether the ESP of ``params`` has fewer than :data:`LATE_FROM_OWN_EANS` mandates on
+    the channel (counted up to that many: the cost stays bounded)."""
+    counted = await session.scalar(
+        text(
+            f"SELECT count(*) FROM ({_OWN_EANS.replace('DISTINCT ', '')} "  # noqa: S608
+            "LIMIT :cap) AS m"
+        ),
+        {**params, "cap": LATE_FROM_OWN_EANS},
+    )
+    return int(counted or 0) < LATE_FROM_OWN_EANS
+
+
 async def late_items(
     session: ReadSession,
     *,
@@ -955,12 +979,18 @@ async def late_items(
         where += " AND (s.day, s.ean) > (:after_day, :after_ean)"
         params.update(after_day=after[0], after_ean=after[1])
     delivered = _DELIVERED[data]
+    source = "sla_ean_days s"
+    if organisation_id is not None and await _few_own_eans(session, params):
+        # An ESP with few EANs reads from them (the possibly late EAN-days are indexed in
+        # (EAN, day) order too): walking the period's possibly late EAN-days in (day, EAN)
+        # order would pass most of the DSO's before it found a page of its own.
+        source = f"({_OWN_EANS}) AS e JOIN sla_ean_days s ON s.ean = e.ean"
     result = await session.execute(
         text(
             f"""
             SELECT s.ean, s.day, {delivered},
                    {_delay_hours(f"coalesce({delivered}, :now)")}
-            FROM sla_ean_days s
+            FROM {source}
             WHERE s.day >= :start AND s.day < :end AND {_population(channel)}
               AND coalesce({delivered}, :now)
                   > {_FORESEEN} + make_interval(secs => :deadline){where}
