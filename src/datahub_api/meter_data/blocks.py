@@ -37,6 +37,7 @@ and :class:`DayBlock` (a block read back, values unpacked).
 
 from __future__ import annotations
 
+import functools
 import struct
 from array import array
 from collections.abc import Sequence
@@ -144,6 +145,7 @@ _ALL_ONES = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF}
 _HEADER = struct.Struct("<BI")
 
 
+@functools.lru_cache(maxsize=4096)
 def expected_slots(day: date, granularity: Granularity) -> int:
     """Slots of a complete Brussels day: 96 (92/100 on DST days) quarter-hours, 24 (23/25)
     hours, or 1 day."""
@@ -302,4 +304,5 @@ def unpack_states(packed: bytes, slots: Sequence[int]) -> bytearray:
 
 
 def filled(slots: Sequence[int]) -> int:
-    return sum(1 for value in slots if value >= 0)
+    """Slots holding a value: all but the gaps (values are never negative)."""
+    return len(slots) - slots.count(GAP)

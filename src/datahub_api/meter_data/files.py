@@ -9,26 +9,29 @@ chunk the same slot twice is refused; across chunks the later reading is a corre
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import pickle
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from datahub_api.db import Database
 from datahub_api.meter_data import service
-from datahub_api.meter_data.ingest_parser import (
-    BatchBuilder,
-    CsvReader,
-    InputError,
-    InputFormat,
-    LineSplitter,
-    NdjsonReader,
-    Problem,
+from datahub_api.meter_data.file_chunks import (
+    FRAME_HEADER,
+    ChunkLimits,
+    Piece,
+    Refused,
+    read_chunks,
+    worker_arguments,
 )
+from datahub_api.meter_data.ingest_parser import InputFormat, Problem
 from datahub_api.settings import Settings
 
-READ_BYTES = 1 << 20
-NO_SIZE_LIMIT = 1 << 62
+PARSE_APART_FROM_BYTES = 16 << 20
+"""From this file size on, a parse worker reads the file (:mod:`.file_chunks`): below it,
+starting one costs more than it saves."""
 
 
 def input_format_of(path: Path) -> InputFormat | None:
@@ -76,15 +79,6 @@ class ChunkRejected(Exception):
         self.first_line = first_line
 
 
-def _new_builder(settings: Settings) -> BatchBuilder:
-    return BatchBuilder(
-        now=datetime.now(UTC),
-        max_value_per_hour=settings.ingest_max_value_per_hour,
-        # Flushed at ingest_max_blocks; one MiB of input adds far fewer than this margin.
-        max_blocks=settings.ingest_max_blocks + 100_000,
-    )
-
-
 async def ingest_file(
     database: Database,
     path: Path,
@@ -93,63 +87,91 @@ async def ingest_file(
     settings: Settings,
     chunk_rows: int,
     on_bytes: Callable[[int], None] | None = None,
+    parse_apart: bool | None = None,
 ) -> FileTotals:
     """Stream ``path`` into the day blocks, committing every ``chunk_rows`` readings;
-    raises :class:`ChunkRejected` at the first refused chunk."""
-    totals = FileTotals()
-    builder = _new_builder(settings)
-    reader: CsvReader | NdjsonReader = (
-        CsvReader(builder) if input_format is InputFormat.csv else NdjsonReader(builder)
+    raises :class:`ChunkRejected` at the first refused chunk. With ``parse_apart`` (by
+    default for files of :data:`PARSE_APART_FROM_BYTES` or more) a parse worker reads the
+    file while the chunks are stored; the outcome is the same."""
+    limits = ChunkLimits(
+        chunk_rows=chunk_rows,
+        max_blocks=settings.ingest_max_blocks,
+        max_value_per_hour=settings.ingest_max_value_per_hour,
     )
-    splitter = LineSplitter(gzip=path.suffix.lower() == ".gz", max_bytes=NO_SIZE_LIMIT)
-    first_line = 1
+    if parse_apart is None:
+        parse_apart = path.stat().st_size >= PARSE_APART_FROM_BYTES  # noqa: ASYNC240  one stat
+    if parse_apart:
+        async with aclosing(_worker_pieces(path, input_format, limits)) as pieces:
+            return await _store_pieces(database, pieces, settings, on_bytes)
+    with path.open("rb") as handle:
+        here = read_chunks(handle, input_format, gzip=path.suffix.lower() == ".gz", limits=limits)
+        return await _store_pieces(database, _aiter(here), settings, on_bytes)
 
-    async def flush() -> None:
-        nonlocal builder, first_line
-        batch = builder.batch
-        if batch.rows == 0 and not batch.problems:
-            return
-        try:
-            async with database.write_sessions() as session:
-                outcome = await service.store_batch(session, batch, track_sla=settings.sla_tracking)
-                await session.commit()
-        except service.ReadingsRejected as exc:
-            raise ChunkRejected(exc.problems, len(exc.problems), totals, first_line) from None
-        if batch.problems:  # store_batch refuses these; kept for the type checker
-            raise ChunkRejected(batch.problems, batch.problem_count, totals, first_line)
-        totals.add(outcome)
-        await service.notify_blocks_stored(database, outcome.stored)
-        builder = _new_builder(settings)
-        reader.builder = builder
-        first_line = reader.line + 1
 
+async def _aiter(pieces: Iterator[Piece]) -> AsyncGenerator[Piece]:
+    for piece in pieces:
+        yield piece
+
+
+async def _worker_pieces(
+    path: Path, input_format: InputFormat, limits: ChunkLimits
+) -> AsyncGenerator[Piece]:
+    """The pieces a parse worker reads from ``path``, as it sends them."""
+    worker = await asyncio.create_subprocess_exec(
+        *worker_arguments(path, input_format, limits), stdout=asyncio.subprocess.PIPE
+    )
+    assert worker.stdout is not None
     try:
-        with path.open("rb") as handle:
-            while data := handle.read(READ_BYTES):
-                lines = splitter.feed(data)
-                if on_bytes:
-                    on_bytes(len(data))
-                while lines:
-                    room = max(chunk_rows - builder.batch.rows, 1)
-                    reader.feed(lines[:room])
-                    lines = lines[room:]
-                    if builder.batch.problems:
-                        break  # this chunk is refused anyway
-                    if (
-                        builder.batch.rows >= chunk_rows
-                        or len(builder.batch.blocks) >= settings.ingest_max_blocks
-                    ):
-                        await flush()
-                if builder.batch.problems:
-                    break
-            else:
-                reader.feed(splitter.feed(b"", final=True))
-    except InputError as exc:
-        raise ChunkRejected([exc.problem], 1, totals, first_line) from None
-    if builder.batch.problems:
-        batch = builder.batch
-        raise ChunkRejected(batch.problems, batch.problem_count, totals, first_line)
-    if not reader.started:
-        raise ChunkRejected([Problem(1, "the file is empty")], 1, totals, first_line)
-    await flush()
+        while True:
+            try:
+                header = await worker.stdout.readexactly(FRAME_HEADER)
+            except asyncio.IncompleteReadError as exc:
+                if exc.partial:
+                    raise
+                break
+            payload = await worker.stdout.readexactly(int.from_bytes(header, "big"))
+            yield pickle.loads(payload)  # noqa: S301  our own worker, started just above
+        if code := await worker.wait():
+            raise ParseWorkerFailed(f"the parse worker of {path} ended with code {code}")
+    except asyncio.IncompleteReadError:
+        await worker.wait()
+        raise ParseWorkerFailed(
+            f"the parse worker of {path} stopped mid-message (code {worker.returncode})"
+        ) from None
+    finally:
+        if worker.returncode is None:  # the ingest stopped early: so does the worker
+            worker.kill()
+            await worker.wait()
+
+
+class ParseWorkerFailed(RuntimeError):
+    """The parse worker process died (its error is on standard error)."""
+
+
+async def _store_pieces(
+    database: Database,
+    pieces: AsyncIterator[Piece],
+    settings: Settings,
+    on_bytes: Callable[[int], None] | None,
+) -> FileTotals:
+    totals = FileTotals()
+    async for piece in pieces:
+        if isinstance(piece, int):
+            if on_bytes:
+                on_bytes(piece)
+        elif isinstance(piece, Refused):
+            raise ChunkRejected(piece.problems, piece.total, totals, piece.first_line)
+        else:
+            try:
+                async with database.write_sessions() as session:
+                    outcome = await service.store_batch(
+                        session, piece.batch, track_sla=settings.sla_tracking
+                    )
+                    await session.commit()
+            except service.ReadingsRejected as exc:
+                raise ChunkRejected(
+                    exc.problems, len(exc.problems), totals, piece.first_line
+                ) from None
+            totals.add(outcome)
+            await service.notify_blocks_stored(database, outcome.stored)
     return totals
