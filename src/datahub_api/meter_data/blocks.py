@@ -286,7 +286,7 @@ def unpack_values(packed: bytes) -> list[int | None]:
 def pack_states(states: bytes | bytearray, slots: Sequence[int]) -> bytes:
     """One byte when every slot holding a value has the same state, else a byte per slot
     (0 where the slot is a gap)."""
-    if min(slots, default=GAP) >= 0:  # no gap: every state counts (a set made in C)
+    if GAP not in slots:  # no gap: every state counts (a set made in C)
         codes = set(states[: len(slots)])
     else:
         codes = {states[index] for index, value in enumerate(slots) if value >= 0}

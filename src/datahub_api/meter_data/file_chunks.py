@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import pickle
 import sys
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
+from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.ingest_parser import (
     BatchBuilder,
     CsvReader,
@@ -30,8 +32,11 @@ from datahub_api.meter_data.ingest_parser import (
     LineSplitter,
     NdjsonReader,
     ParsedBatch,
+    PendingBlock,
     Problem,
+    Series,
 )
+from datahub_api.meter_data.models import Direction, Register, StoredUnit
 
 READ_BYTES = 1 << 20
 NO_SIZE_LIMIT = 1 << 62
@@ -47,10 +52,77 @@ class ChunkLimits:
 
 @dataclass
 class Chunk:
-    """Readings to store in one transaction; their lines start at ``first_line``."""
+    """Readings to store in one transaction; their lines start at ``first_line``.
+
+    Pickled flat (:func:`_flat`): the slots of all blocks as one ``bytes``, their states as
+    another, and a tuple per series and per block. As an object graph, a chunk of a million
+    readings took longer to unpickle than to store its day blocks' keys."""
 
     batch: ParsedBatch
     first_line: int
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_chunk, (*_flat(self.batch), self.first_line))
+
+
+_SeriesRow = tuple[str, str, Direction, Register, Granularity, StoredUnit, int, int]
+_BlockRow = tuple[int, int, int, int]  # series index, day ordinal, first line, slot count
+
+
+def _flat(batch: ParsedBatch) -> tuple[list[_SeriesRow], list[_BlockRow], bytes, bytes, int]:
+    """A batch without problems as series, blocks, all slots, all states and its rows."""
+    numbers: dict[int, int] = {}  # id(series) -> its index
+    series_rows: list[_SeriesRow] = []
+    block_rows: list[_BlockRow] = []
+    slots: array[int] = array("q")
+    states = bytearray()
+    for (series, day), block in batch.blocks.items():
+        number = numbers.get(id(series))
+        if number is None:
+            number = numbers[id(series)] = len(series_rows)
+            series_rows.append(
+                (
+                    series.ean,
+                    series.meter_id,
+                    series.direction,
+                    series.register,
+                    series.granularity,
+                    series.unit,
+                    series.first_line,
+                    series.max_milli,
+                )
+            )
+        block_rows.append((number, day.toordinal(), block.first_line, len(block.slots)))
+        slots.extend(block.slots)
+        states += block.states
+    return series_rows, block_rows, slots.tobytes(), bytes(states), batch.rows
+
+
+def _chunk(
+    series_rows: list[_SeriesRow],
+    block_rows: list[_BlockRow],
+    slots: bytes,
+    states: bytes,
+    rows: int,
+    first_line: int,
+) -> Chunk:
+    """The chunk :func:`_flat` flattened (one date object per day, as the parser makes)."""
+    series = [
+        Series(ean, meter_id, direction, register, granularity, unit, line, {}, {}, max_milli)
+        for ean, meter_id, direction, register, granularity, unit, line, max_milli in series_rows
+    ]
+    days: dict[int, date] = {}
+    blocks: dict[tuple[Series, date], PendingBlock] = {}
+    at = 0
+    for number, ordinal, line, count in block_rows:
+        day = days.get(ordinal) or days.setdefault(ordinal, date.fromordinal(ordinal))
+        block_slots: array[int] = array("q")
+        block_slots.frombytes(slots[at * 8 : (at + count) * 8])
+        blocks[series[number], day] = PendingBlock(
+            series[number], day, line, block_slots, bytearray(states[at : at + count])
+        )
+        at += count
+    return Chunk(ParsedBatch(blocks=blocks, rows=rows), first_line)
 
 
 @dataclass
