@@ -156,14 +156,17 @@ class Run:
         print(f"  {name}: {seconds:.1f} s", flush=True)
 
 
+PARSE_WORKER = "datahub_api.meter_data.file_chunks"  # the ingest's parse worker process
+
+
 class PeakMemory:
-    """Samples, in a thread, the resident memory of this process, of the servers started
-    and of PostgreSQL's processes; keeps each one's peak."""
+    """Samples, in a thread, the resident memory of this process, of the servers started,
+    of the ingest's parse workers and of PostgreSQL's processes; keeps each one's peak."""
 
     def __init__(self, postmaster: int | None) -> None:
         self.postmaster = psutil.Process(postmaster) if postmaster else None
         self.servers: list[int] = []
-        self.peaks: dict[str, int] = {"server": 0, "postgres_backend": 0}
+        self.peaks: dict[str, int] = {"server": 0, "parse_worker": 0, "postgres_backend": 0}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -177,6 +180,8 @@ class PeakMemory:
         while not self._stop.wait(0.25):
             for pid in self.servers:
                 self.peaks["server"] = max(self.peaks["server"], self._rss(pid))
+            for worker in self._parse_workers():
+                self.peaks["parse_worker"] = max(self.peaks["parse_worker"], self._rss(worker))
             if self.postmaster is not None:
                 try:
                     children = self.postmaster.children()
@@ -185,6 +190,17 @@ class PeakMemory:
                 for child in children:
                     rss = self._rss(child.pid)
                     self.peaks["postgres_backend"] = max(self.peaks["postgres_backend"], rss)
+
+    @staticmethod
+    def _parse_workers() -> list[int]:
+        try:
+            return [
+                child.pid
+                for child in psutil.Process().children()
+                if PARSE_WORKER in " ".join(child.cmdline())
+            ]
+        except psutil.Error:
+            return []
 
     def __enter__(self) -> PeakMemory:
         self._thread.start()
