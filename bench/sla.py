@@ -140,8 +140,8 @@ async def reclassify_seconds(database: Database, first: date) -> tuple[float, fl
         await session.commit()
     started = time.perf_counter()
     async with database.write_sessions() as session:
-        await repository.reclassify_marked(session)
-        await repository.reclassify_marked(session)  # the marks' second run
+        await sla_service.reclassify_marked(session)
+        await sla_service.reclassify_marked(session)  # the marks' second run
         await session.commit()
     unchanged = time.perf_counter() - started
     async with database.write_sessions() as session:
@@ -155,7 +155,7 @@ async def reclassify_seconds(database: Database, first: date) -> tuple[float, fl
         await session.commit()
     started = time.perf_counter()
     async with database.write_sessions() as session:
-        changed = await repository.reclassify_marked(session)
+        changed = await sla_service.reclassify_marked(session)
         dirty = list(await session.scalars(text("SELECT day FROM sla_dirty_days ORDER BY day")))
         await repository.roll_up(session, dirty, datetime.now(UTC))
         await session.commit()

@@ -6,12 +6,14 @@ classification always equals one worked out here from the registry."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from datahub_api.access_points import repository as access_points_repository
 from datahub_api.brussels_days import day_start, today_in_brussels
 from datahub_api.contracts.models import Channel
 from datahub_api.db import Database
@@ -21,6 +23,7 @@ from datahub_api.sla import service as sla_service
 from ..support.meter_data import day_rows
 from ..support.parties import make_esp
 from ..support.sla_world import GVM_METER, days, gvm_point, ingest, put_point
+from ..support.waiting import until
 
 SPRING_DST, AUTUMN_DST = date(2024, 3, 31), date(2024, 10, 27)  # 92 and 100 quarter-hours
 PERIODS = (days(date(2024, 3, 28), date(2024, 4, 3)), days(date(2024, 10, 24), date(2024, 10, 30)))
@@ -301,3 +304,38 @@ async def test_a_period_written_during_the_first_roll_up_of_its_day_is_not_lost(
     await run_job(app)
     assert (await stored(database))[(late, SPRING_DST)] == (True, None, False)
     assert await totals(database, SPRING_DST) == (2, 0, 0, 0)
+
+
+async def test_the_job_and_an_ingest_of_a_marked_ean_lock_in_one_order(app: FastAPI) -> None:
+    """An ingest holds a marked EAN's access point and its later EAN-day when the job
+    starts reclassifying that EAN, then writes the earlier EAN-day. Were the job to update
+    the EAN-days first (in the order it finds them), each would hold a row the other waits
+    for and PostgreSQL would abort one as a deadlock; the job waits for the access point
+    first, as the ingest does, and both commit."""
+    database: Database = app.state.database
+    first, later = date(2024, 3, 30), SPRING_DST
+    x = await put_point(app)
+    await ingest(app, [row for day in (first, later) for row in day_rows(x, day)])
+    await put_point(app, ean=x, communication_periods=[{"valid_from": "2024-06-01"}])
+    touch = text("UPDATE sla_ean_days SET streams = streams WHERE ean = :ean AND day = :day")
+    async with database.write_sessions() as ingesting:
+        await access_points_repository.lock_for_metering(ingesting, [x])
+        await ingesting.execute(touch, {"ean": x, "day": later})
+        job = asyncio.create_task(run_job(app))
+
+        async def job_waits() -> bool:
+            async with database.read_sessions() as session:
+                waiting = await session.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                    )
+                )
+            return bool(waiting)
+
+        await until(job_waits, "the job waiting for the ingest's locks")
+        await ingesting.execute(touch, {"ean": x, "day": first})
+        await ingesting.commit()
+    await asyncio.wait_for(job, 30)
+    classified = await stored(database)
+    assert classified[(x, first)] == classified[(x, later)] == (False, "not_communicating", False)

@@ -52,7 +52,7 @@ def days(first: date, last: date) -> list[date]:
 async def roll_up(app: FastAPI, rolled: list[date], now: datetime) -> None:
     """Roll up ``rolled`` as the job does, after reclassifying what registry changes marked."""
     async with app.state.database.write_sessions() as session:
-        await repository.reclassify_marked(session)
+        await sla_service.reclassify_marked(session)
         await sla_service.roll_up_days(session, rolled, now)
         await session.commit()
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    Select,
     String,
     and_,
     any_,
@@ -676,6 +677,22 @@ class MeteringRegistration:
     meters: list[MeterPeriod]
 
 
+def _locking_for_metering(eans: Sequence[str]) -> Select[int, str, EnergyType]:
+    return (
+        select(AccessPoint.id, AccessPoint.ean, AccessPoint.energy_type)
+        .where(in_array(AccessPoint.ean, sorted(set(eans))))
+        .order_by(AccessPoint.ean)
+        .with_for_update(key_share=True)
+    )
+
+
+async def lock_as_ingest_does(session: WriteSession, eans: Sequence[str]) -> None:
+    """Take the lock :func:`lock_for_metering` takes on the access points of ``eans``, in
+    its order: a writer of these EANs' derived rows (the SLA tracker's EAN-days) that takes
+    it first never waits for an ingest while holding a row that ingest waits for."""
+    await session.execute(_locking_for_metering(eans))
+
+
 async def lock_for_metering(
     session: WriteSession, eans: Sequence[str]
 ) -> dict[str, MeteringRegistration]:
@@ -685,12 +702,7 @@ async def lock_for_metering(
     The lock conflicts with registry writes (``FOR UPDATE``) and with other ingests of the
     same EANs, so readings are checked and stored against one registry state, and two
     batches never write the same day block at once."""
-    locked = await session.execute(
-        select(AccessPoint.id, AccessPoint.ean, AccessPoint.energy_type)
-        .where(in_array(AccessPoint.ean, sorted(set(eans))))
-        .order_by(AccessPoint.ean)
-        .with_for_update(key_share=True)
-    )
+    locked = await session.execute(_locking_for_metering(eans))
     found = {row.id: MeteringRegistration(row.ean, row.energy_type, []) for row in locked}
     if found:
         meters = await session.execute(

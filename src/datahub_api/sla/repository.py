@@ -353,10 +353,12 @@ _MARKED_EXPECTED = f"""
 # second run, one job period later, classifies those rows again.
 _RECLASSIFY = f"""
     WITH gone AS (
-        DELETE FROM sla_classification_marks WHERE seen RETURNING ean, from_day, to_day
+        DELETE FROM sla_classification_marks
+        WHERE seen AND ean = ANY(CAST(:eans AS varchar[])) RETURNING ean, from_day, to_day
     ),
     fresh AS (
-        UPDATE sla_classification_marks SET seen = true WHERE NOT seen
+        UPDATE sla_classification_marks SET seen = true
+        WHERE NOT seen AND ean = ANY(CAST(:eans AS varchar[]))
         RETURNING ean, from_day, to_day
     ),
     m AS (
@@ -398,11 +400,22 @@ class Reclassified:
     changed: int  # EAN-days whose classification changed
 
 
-async def reclassify_marked(session: WriteSession) -> Reclassified:
-    """Classify again the EAN-days of the marks the registry's changes left, add the
-    EAN-days they made expected on days already rolled up, and mark the days of both dirty
-    (the roll-up that follows redoes them)."""
-    row = (await session.execute(text(_RECLASSIFY))).one()
+async def marked_eans(session: ReadSession) -> list[str]:
+    """The EANs with classification marks, in order."""
+    found = await session.scalars(
+        text("SELECT DISTINCT ean FROM sla_classification_marks ORDER BY ean")
+    )
+    return list(found)
+
+
+async def reclassify_marked(session: WriteSession, eans: Sequence[str]) -> Reclassified:
+    """Classify again the EAN-days of the marks of ``eans`` the registry's changes left,
+    add the EAN-days they made expected on days already rolled up, and mark the days of
+    both dirty (the roll-up that follows redoes them). Marks of other EANs (made since
+    ``eans`` were read) wait for the next run."""
+    if not eans:
+        return Reclassified(0, 0, 0)
+    row = (await session.execute(text(_RECLASSIFY), {"eans": list(eans)})).one()
     return Reclassified(int(row[0]), int(row[1]), int(row[2]))
 
 

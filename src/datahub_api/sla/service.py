@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from datahub_api.access_points import repository as access_points_repository
 from datahub_api.auth.principal import Principal, Role, Scope
 from datahub_api.brussels_days import brussels_date
 from datahub_api.db import ReadSession, WriteSession
@@ -407,6 +408,17 @@ async def roll_up_days(session: WriteSession, days: Sequence[date], now: datetim
     await repository.roll_up_mandate_days(session, days, MANDATE_ROLL_UP_CHANNELS)
 
 
+async def reclassify_marked(session: WriteSession) -> repository.Reclassified:
+    """Classify again the EAN-days the registry's changes marked (the job's first step).
+
+    The ingest locks an EAN's access point before its EAN-days; this takes the same lock on
+    the marked EANs first, in the same order. Otherwise its update and an ingest of a marked
+    EAN could each hold an EAN-day the other waits for, and PostgreSQL would abort one."""
+    eans = await repository.marked_eans(session)
+    await access_points_repository.lock_as_ingest_does(session, eans)
+    return await repository.reclassify_marked(session, eans)
+
+
 async def roll_up(session: WriteSession, settings: Settings, now: datetime) -> list[date]:
     """Classify again the EAN-days whose registry entries changed (their days become
     dirty), roll up the dirty days and the recent days without a roll-up (up to yesterday)
@@ -416,7 +428,7 @@ async def roll_up(session: WriteSession, settings: Settings, now: datetime) -> l
     yesterday = brussels_date(now) - timedelta(days=1)
     since = yesterday - timedelta(days=ROLL_UP_LOOKBACK_DAYS)
     marked = await repository.claim_esp_marks(session)
-    reclassified = await repository.reclassify_marked(session)
+    reclassified = await reclassify_marked(session)
     if reclassified.eans:
         logger.info(
             "sla: %d EANs' registry changed: %d EAN-days reclassified, %d added",
