@@ -304,12 +304,17 @@ class InstallationBody(_Strict):
         return _canonical_hash(self.model_dump(mode="json"))
 
 
+# Built once: ``json.dumps`` with options builds an encoder per call. Same text as
+# ``json.dumps(item, sort_keys=True)`` and ``json.dumps(..., separators=(",", ":"))``.
+_ITEM_ORDER = json.JSONEncoder(sort_keys=True).encode
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
+
 def _canonical_hash(dumped: dict[str, Any]) -> str:
     for name, value in dumped.items():
-        if isinstance(value, list):
-            dumped[name] = sorted(value, key=lambda item: json.dumps(item, sort_keys=True))
-    canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+        if isinstance(value, list) and len(value) > 1:  # fewer items: nothing to order
+            dumped[name] = sorted(value, key=_ITEM_ORDER)
+    return hashlib.sha256(_CANONICAL(dumped).encode()).hexdigest()
 
 
 class AccessPointFields(_Strict):

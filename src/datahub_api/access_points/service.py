@@ -194,6 +194,8 @@ def _overlap(a: Period, b: Period) -> bool:
 
 
 def _first_overlap(periods: Sequence[P]) -> tuple[P, P] | None:
+    if len(periods) < 2:
+        return None
     ordered = sorted(periods, key=lambda p: p.valid_from)
     for earlier, later in itertools.pairwise(ordered):
         if _overlap(earlier, later):
@@ -226,8 +228,9 @@ def consistency_problems(fields: AccessPointFields) -> list[str]:
         problems.append(f"communication periods overlap ({_span(clash[0])} and {_span(clash[1])})")
     by_seq: dict[str, list[Period]] = {}
     for meter in fields.physical_meters:
+        # Built unchecked: the meter's validation already checked the same days and order.
         by_seq.setdefault(meter.seq_number, []).append(
-            Period(valid_from=meter.installed_from, valid_to=meter.installed_to)
+            Period.model_construct(valid_from=meter.installed_from, valid_to=meter.installed_to)
         )
     for seq_number, meter_periods in sorted(by_seq.items()):
         clash = _first_overlap(meter_periods)
@@ -384,15 +387,16 @@ async def _write_batch(
     if problems:
         raise BulkRejected(sorted(problems, key=lambda problem: problem.line))
     changed: list[AccessPointBody] = []
-    installations: list[tuple[str, InstallationBody]] = []
+    installations: list[tuple[str, InstallationBody, str]] = []
     for row in batch:
         ap = row.access_point
         stored = existing.get(ap.ean)
-        installation_changed = ap.installation is not None and (
-            stored is None or stored.installation_hash != ap.installation.content_hash()
-        )
-        if ap.installation is not None and installation_changed:
-            installations.append((ap.ean, ap.installation))
+        installation_changed = False
+        if ap.installation is not None:
+            installation_hash = ap.installation.content_hash()
+            installation_changed = stored is None or stored.installation_hash != installation_hash
+            if installation_changed:
+                installations.append((ap.ean, ap.installation, installation_hash))
         if stored is not None and stored.content_hash == hashes[ap.ean]:
             if not installation_changed:
                 outcome.unchanged.append(ap.ean)
@@ -441,15 +445,15 @@ async def _write_changed(
 
 
 def _installation_columns(
-    installations: Sequence[tuple[str, InstallationBody]], ids: dict[str, int]
+    installations: Sequence[tuple[str, InstallationBody, str]], ids: dict[str, int]
 ) -> InstallationColumns:
-    """The column arrays of (EAN, installation facts) pairs."""
+    """The column arrays of (EAN, installation facts, their content hash) triples."""
     columns = InstallationColumns.empty()
-    for ean, installation in installations:
+    for ean, installation, content_hash in installations:
         ap_id = ids[ean]
         columns.access_point_id.append(ap_id)
         columns.smr3.append(installation.smr3)
-        columns.content_hash.append(installation.content_hash())
+        columns.content_hash.append(content_hash)
         for production in installation.local_production_installations:
             columns.production_access_point_id.append(ap_id)
             columns.production_vreg_id.append(production.vreg_id)
@@ -564,9 +568,10 @@ async def put_installation(
     problems = installation.problems_for(stored.energy_type)
     if problems:
         raise InvalidInstallation("; ".join(problems))
-    if stored.installation_hash != installation.content_hash():
+    content_hash = installation.content_hash()
+    if stored.installation_hash != content_hash:
         await repository.replace_installations(
-            session, _installation_columns([(ean, installation)], {ean: stored.id})
+            session, _installation_columns([(ean, installation, content_hash)], {ean: stored.id})
         )
     access_point = await repository.get_with_installation(session, ean, refresh=True)
     assert access_point is not None
