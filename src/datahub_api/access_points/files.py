@@ -134,6 +134,9 @@ def read_ndjson(lines: Iterable[str], *, max_rows: int | None = None) -> ParsedU
 
 
 def _split(cell: str) -> list[str]:
+    if "|" not in cell:  # most cells: one value or none
+        value = cell.strip()
+        return [value] if value else []
     return [part.strip() for part in cell.split("|") if part.strip()]
 
 
@@ -170,11 +173,12 @@ def _sub_headpoint(text: str) -> dict[str, Any]:
 
 _TRUE = {"true", "1", "yes", "y"}
 _FALSE = {"false", "0", "no", "n", ""}
+_FLAGS = _TRUE | _FALSE
 
 
 def _flag(cells: dict[str, str], name: str) -> bool:
     text = cells.get(name, "").strip().lower()
-    if text not in _TRUE | _FALSE:
+    if text not in _FLAGS:
         raise ValueError(f"{name}: {cells[name]!r} is not true or false")
     return text in _TRUE
 
@@ -248,6 +252,8 @@ def csv_row_to_json(cells: dict[str, str]) -> dict[str, Any]:
             {"seq_number": str(seq), "meter_id": meter_id, "installed_from": installed_from}
             for seq, meter_id in enumerate(meter_ids, start=1)
         ]
+    else:
+        value["physical_meters"] = []  # given, not defaulted: spares copying the default
     value["communication_periods"] = [
         _period(text) for text in _split(cells.get("communication_periods", ""))
     ]
@@ -259,6 +265,8 @@ def csv_row_to_json(cells: dict[str, str]) -> dict[str, Any]:
             raise ValueError("parties_valid_from: needed with a grid user or customers")
         value["grid_users"] = [{"account_id": grid_user, "valid_from": since}] if grid_user else []
         value["customers"] = [{"account_id": c, "valid_from": since} for c in customers]
+    else:
+        value["grid_users"], value["customers"] = [], []
     value["sub_headpoints"] = [
         _sub_headpoint(text) for text in _split(cells.get("sub_headpoints", ""))
     ]
