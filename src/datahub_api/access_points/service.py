@@ -41,6 +41,7 @@ from datahub_api.access_points.schemas import (
     InstallationBody,
     PartyPeriodBody,
     Period,
+    PhysicalMeterBody,
 )
 from datahub_api.accounts import repository as accounts_repository
 from datahub_api.accounts.models import AccountRole
@@ -226,14 +227,18 @@ def consistency_problems(fields: AccessPointFields) -> list[str]:
     clash = _first_overlap(fields.communication_periods)
     if clash:
         problems.append(f"communication periods overlap ({_span(clash[0])} and {_span(clash[1])})")
-    by_seq: dict[str, list[Period]] = {}
+    by_seq: dict[str, list[PhysicalMeterBody]] = {}
     for meter in fields.physical_meters:
-        # Built unchecked: the meter's validation already checked the same days and order.
-        by_seq.setdefault(meter.seq_number, []).append(
-            Period.model_construct(valid_from=meter.installed_from, valid_to=meter.installed_to)
+        by_seq.setdefault(meter.seq_number, []).append(meter)
+    for seq_number, meters in sorted(by_seq.items()):
+        if len(meters) < 2:  # most access points: one meter a seq_number, no clash
+            continue
+        clash = _first_overlap(
+            [
+                Period(valid_from=meter.installed_from, valid_to=meter.installed_to)
+                for meter in meters
+            ]
         )
-    for seq_number, meter_periods in sorted(by_seq.items()):
-        clash = _first_overlap(meter_periods)
         if clash:
             problems.append(
                 f"two meters are installed at once on seq_number {seq_number} "
