@@ -97,6 +97,7 @@ from datahub_api.mandates import repository as mandates_repository
 from datahub_api.mandates.models import DataServiceType, MandateSource, MandateStatus
 from datahub_api.meter_data import repository
 from datahub_api.meter_data.blocks import expected_slots, slot_start
+from datahub_api.meter_data.file_chunks import WORKER_MODULE
 from datahub_api.meter_data.files import ingest_file
 from datahub_api.meter_data.granularity import Granularity
 from datahub_api.meter_data.ingest_parser import FIELDS, InputFormat
@@ -156,9 +157,6 @@ class Run:
         print(f"  {name}: {seconds:.1f} s", flush=True)
 
 
-PARSE_WORKER = "datahub_api.meter_data.file_chunks"  # the ingest's parse worker process
-
-
 class PeakMemory:
     """Samples, in a thread, the resident memory of this process, of the servers started,
     of the ingest's parse workers and of PostgreSQL's processes; keeps each one's peak."""
@@ -197,7 +195,7 @@ class PeakMemory:
             return [
                 child.pid
                 for child in psutil.Process().children()
-                if PARSE_WORKER in " ".join(child.cmdline())
+                if WORKER_MODULE in child.cmdline()
             ]
         except psutil.Error:
             return []

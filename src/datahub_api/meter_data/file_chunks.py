@@ -196,12 +196,19 @@ def read_chunks(
         yield Chunk(batch, first_line)
 
 
+WORKER_MODULE = "datahub_api.meter_data.file_chunks"  # what ``python -m`` runs
+
+
+def is_gzip(path: Path) -> bool:
+    return path.suffix.lower() == ".gz"
+
+
 def worker_arguments(path: Path, input_format: InputFormat, limits: ChunkLimits) -> list[str]:
     """The command line of a parse worker for ``path``."""
     return [
         sys.executable,
         "-m",
-        "datahub_api.meter_data.file_chunks",
+        WORKER_MODULE,
         str(path),
         input_format.value,
         str(limits.chunk_rows),
@@ -220,7 +227,7 @@ def main(arguments: list[str]) -> None:
     out = sys.stdout.buffer
     with Path(path).open("rb") as handle:
         for piece in read_chunks(
-            handle, InputFormat(input_format), gzip=path.lower().endswith(".gz"), limits=limits
+            handle, InputFormat(input_format), gzip=is_gzip(Path(path)), limits=limits
         ):
             payload = pickle.dumps(piece, protocol=pickle.HIGHEST_PROTOCOL)
             out.write(len(payload).to_bytes(FRAME_HEADER, "big"))

@@ -23,6 +23,7 @@ from datahub_api.meter_data.file_chunks import (
     ChunkLimits,
     Piece,
     Refused,
+    is_gzip,
     read_chunks,
     worker_arguments,
 )
@@ -104,7 +105,7 @@ async def ingest_file(
         async with aclosing(_worker_pieces(path, input_format, limits)) as pieces:
             return await _store_pieces(database, pieces, settings, on_bytes)
     with path.open("rb") as handle:
-        here = read_chunks(handle, input_format, gzip=path.suffix.lower() == ".gz", limits=limits)
+        here = read_chunks(handle, input_format, gzip=is_gzip(path), limits=limits)
         return await _store_pieces(database, _aiter(here), settings, on_bytes)
 
 
