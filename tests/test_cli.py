@@ -8,12 +8,15 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from datahub_api import embedded_postgres
+from datahub_api.brussels_days import today_in_brussels
 
 from .support.cli import run_cli
 from .support.database import create_scratch_database
@@ -59,19 +62,38 @@ async def test_seed_demo_is_deterministic_and_refuses_to_double_load(
 ) -> None:
     url = await create_scratch_database(server_url, "seed")
     env = {"DATABASE_URL": url, "DATAHUB_DATA_DIR": str(tmp_path)}
-    first = run_cli("seed-demo", "--seed", "7", env=env)
-    assert first.returncode == 0, first.stderr
-    credentials = json.loads((tmp_path / "demo-credentials.json").read_text())
+    written = tmp_path / "demo-credentials.json"
+
+    def build(*options: str) -> tuple[date | None, dict[str, Any]]:
+        """The credentials of one build, and its Brussels day (None if midnight fell in it)."""
+        day = today_in_brussels()
+        result = run_cli("seed-demo", "--seed", "7", *options, env=env)
+        assert result.returncode == 0, result.stderr
+        return (day if today_in_brussels() == day else None), json.loads(written.read_text())
+
+    day, credentials = build()
     assert credentials["base_url"] == "http://127.0.0.1:8000"
-    assert oct((tmp_path / "demo-credentials.json").stat().st_mode & 0o777) == "0o600"
+    assert oct(written.stat().st_mode & 0o777) == "0o600"
 
     again = run_cli("seed-demo", "--seed", "7", env=env)
     assert again.returncode == 1
     assert "already holds a demo world" in again.stderr
 
-    replaced = run_cli("seed-demo", "--seed", "7", "--replace", env=env)
-    assert replaced.returncode == 0, replaced.stderr
-    assert json.loads((tmp_path / "demo-credentials.json").read_text()) == credentials
+    # The world is the seed's world as it stands now: the same seed gives the same world,
+    # but a day block whose delivery, correction or validation time passes between two
+    # builds counts in the second, and a Brussels midnight between them moves every date
+    # (then the pair is built again, on the new day).
+    day_again, rebuilt = build("--replace")
+    if day is None or day_again != day:
+        day, credentials = build("--replace")
+        day_again, rebuilt = build("--replace")
+        assert day is not None
+        assert day_again == day
+    earlier, later = credentials.pop("meter_data"), rebuilt.pop("meter_data")
+    assert rebuilt == credentials
+    assert later["days"] == earlier["days"]
+    for count in ("day_blocks", "corrected_blocks", "validated_blocks"):
+        assert earlier[count] <= later[count] <= earlier[count] * 1.001 + 5, count
 
 
 def test_embedded_server_lifecycle(tmp_path: Path) -> None:
