@@ -161,3 +161,26 @@ async def test_a_parse_worker_that_dies_is_an_error_not_an_empty_file(
 ) -> None:
     with pytest.raises(ParseWorkerFailed, match="ended with code 1"):
         await _ingest(database, tmp_path / "gone.csv", settings, apart=True)
+
+
+@BOTH
+@pytest.mark.parametrize(
+    "start",
+    ["0001-01-01T00:00:00+01:00", "0001-01-01T00:00:00Z", "9999-12-31T23:45:00+01:00"],
+)
+async def test_starts_at_the_edges_of_the_years_are_problems_of_their_line(
+    database: Database, settings: Settings, tmp_path: Path, apart: bool, start: str
+) -> None:
+    """A start whose Brussels day falls before year 1 or whose slot ends after 9999 refuses
+    its chunk with the line named, read here or by the worker; the chunk before it stays."""
+    ean = await register(database)
+    rows = [*day_rows(ean, SPRING), one(ean, start), *day_rows(ean, AUTUMN)]
+    path = tmp_path / "edges.csv"
+    path.write_bytes(csv_body(rows))
+    with pytest.raises(ChunkRejected) as refused:
+        await _ingest(database, path, settings, apart=apart, chunk_rows=92)
+    assert refused.value.stored.rows == 92
+    assert [problem.line for problem in refused.value.problems] == [94]
+    assert refused.value.problems[0].detail.startswith("start:")
+    blocks = await _blocks(database, [ean])
+    assert [(b.key.day, b.filled_slots) for b in blocks] == [(SPRING, 92)]
