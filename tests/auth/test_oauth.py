@@ -28,6 +28,7 @@ from datahub_api.auth.principal import Principal, Role, Scope
 from datahub_api.contracts.models import Channel
 
 from ..support.parties import Esp, auth_headers, make_esp, make_machine_client, token
+from ..support.waiting import room_in_one_window
 
 TOKEN_URL = "/oauth2/v2.0/token"
 # The token URL of the test settings (no public base URL: http://<host>:<port>).
@@ -339,8 +340,8 @@ async def test_private_key_jwt_gives_a_token_once_per_assertion(
         {"audience": "https://login.example/other"},
         {"iss": "someone-else"},
         {"sub": "someone-else"},
-        {"exp": int(time.time()) - 10},
-        {"exp": int(time.time()) + 3600},  # longer than assertions may live
+        {"exp": -10},  # seconds from now, when the test runs
+        {"exp": 3600},  # longer than assertions may live
     ],
     ids=["audience", "issuer", "subject", "expired", "too-long"],
 )
@@ -348,6 +349,8 @@ async def test_private_key_jwt_refusals(
     client: httpx.AsyncClient, signing_client: tuple[Esp, str, str], change: dict[str, Any]
 ) -> None:
     esp, pem, x5t = signing_client
+    if "exp" in change:
+        change = {"exp": int(time.time()) + change["exp"]}
     signed = assertion(esp.client_id, pem, x5t, **change)
     response = await client.post(TOKEN_URL, data=assertion_form(esp.client_id, signed))
     assert response.status_code == 401
@@ -701,6 +704,7 @@ async def test_rate_limit_answers_429_with_headers(
 
     app.state.rate_limiter = ClientRateLimiter(3, 10, app.state.throttle_storage)
     headers = await auth_headers(client, esp)
+    await room_in_one_window(10, needed=3)
     answers = [await client.get("/api/v1/auth/token-info", headers=headers) for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert answers[0].headers["ratelimit-policy"] == '"default";q=3;w=10'

@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from datahub_api.brussels_days import today_in_brussels
 from datahub_api.contracts.models import Channel
 from datahub_api.history_exports import tasks
 from datahub_api.nps.tasks import run_paper_checks
@@ -124,7 +125,7 @@ async def test_one_free_request_a_year_and_the_operators_exception(
     other = await request_export(client, world.b, [entry(nps.owner_ean)])
     assert other.status_code == 201, other.text
     # Only operators grant exceptions; they are recorded with their reason.
-    grant = {"organisation_id": nps.esp_a.organisation_id, "year": datetime.now(UTC).year,
+    grant = {"organisation_id": nps.esp_a.organisation_id, "year": today_in_brussels().year,
              "reason": "second list sent by mail after a merger"}  # fmt: skip
     problem(await client.post(QUOTA_EXCEPTIONS, json=grant, headers=world.a), 403)
     missing = {**grant, "organisation_id": 999999}

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from datahub_api.accounts.models import AccountRole
-from datahub_api.brussels_days import BRUSSELS
+from datahub_api.brussels_days import BRUSSELS, today_in_brussels
 from datahub_api.settings import Settings
 
 from ..support.consent_world import Person, browser_login, make_person
@@ -154,7 +154,7 @@ async def test_newest_first_expired_and_failed_have_no_link(
     await run_jobs(app)
     grant = {
         "organisation_id": nps.esp_a.organisation_id,
-        "year": datetime.now(UTC).year,
+        "year": today_in_brussels().year,
         "reason": "second list sent by mail",
     }
     granted = await client.post(

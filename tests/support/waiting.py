@@ -29,3 +29,15 @@ async def until(
         if time.monotonic() > deadline:
             raise AssertionError(f"no {what} within {seconds} s")
         await asyncio.sleep(every)
+
+
+async def room_in_one_window(seconds: int, needed: float) -> None:
+    """Wait, if need be, for the next fixed window of ``seconds`` (the rate counters cut
+    time at multiples of it since the epoch) so that ``needed`` seconds of one are left.
+
+    A test that counts exact hits must not straddle two windows: the hits of the window
+    before then weigh by the share of it still inside the sliding window, rounded down as
+    the ``limits`` library does, which frees one hit more."""
+    left = seconds - time.time() % seconds
+    if left < needed:
+        await asyncio.sleep(left + 0.05)

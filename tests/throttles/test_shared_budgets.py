@@ -35,6 +35,7 @@ from ..support.environment import (
     make_settings,
     worker_id,
 )
+from ..support.waiting import room_in_one_window
 
 BUDGET = 20
 PASSWORD = "correct horse battery"
@@ -85,6 +86,7 @@ async def _concurrent_hits(storages: list[Storage], hits: int) -> int:
     item = RateLimitItemPerSecond(BUDGET, 3600)
     limiters = [SlidingWindowCounterRateLimiter(storage) for storage in storages]
     key = uuid.uuid4().hex
+    await room_in_one_window(3600, needed=30)
     answers = await asyncio.gather(
         *(limiters[n % len(limiters)].hit(item, key) for n in range(hits))
     )
@@ -131,6 +133,7 @@ async def _busy_caller(budgets: list[RateBudget], hits: int) -> int:
     """``hits`` from one caller, 8 at a time over ``budgets`` (the processes); how many
     were allowed."""
     allowed = 0
+    await room_in_one_window(3600, needed=60)
 
     async def one(n: int) -> None:
         nonlocal allowed
@@ -268,8 +271,7 @@ async def test_two_nodes_share_one_budget_per_caller(
 ) -> None:
     env = {
         "DATAHUB_RATE_LIMIT_REQUESTS": str(BUDGET),
-        # A long window: the whole test falls in one (or, rarely, straddles a boundary by
-        # a few seconds, which moves less than one request of budget).
+        # A long window: the counted requests wait to fall in one (see room_in_one_window).
         "DATAHUB_RATE_LIMIT_WINDOW_SECONDS": "3600",
         "DATAHUB_LOGIN_FREE_FAILURES": "3",
         "DATAHUB_THROTTLE_BACKOFF_MAX_SECONDS": "60",
@@ -299,6 +301,7 @@ async def test_two_nodes_share_one_budget_per_caller(
                 return answer.status_code
 
             statuses: list[int] = []
+            await room_in_one_window(3600, needed=60)
             for batch in range(6):  # 3x the budget, ten at a time over both nodes
                 statuses += await asyncio.gather(*(me(batch * 10 + n) for n in range(10)))
             assert statuses.count(200) == BUDGET, statuses
