@@ -91,6 +91,7 @@ from datahub_api.accounts import repository as accounts_repository
 from datahub_api.accounts.models import AccountRole
 from datahub_api.accounts.passwords import hash_password
 from datahub_api.brussels_days import BRUSSELS
+from datahub_api.cli.support import file_read_whole
 from datahub_api.contracts.models import Channel
 from datahub_api.db import Database, create_database, normalize_database_url
 from datahub_api.mandates import repository as mandates_repository
@@ -357,7 +358,7 @@ async def import_registry(
         for start in range(first, last, scale.chunk):
             end = min(last, start + scale.chunk)
             _registry_csv(path, start, end, found, parties)
-            with path.open(encoding="utf-8", newline="") as handle:
+            with path.open(encoding="utf-8", newline="") as handle, file_read_whole():
                 upload = read_upload(handle, UploadFormat.csv)
             if upload.problem_count:
                 raise RuntimeError(f"registry file refused: {upload.problems[:3]}")

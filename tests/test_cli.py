@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import weakref
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from datahub_api import embedded_postgres
 from datahub_api.brussels_days import today_in_brussels
+from datahub_api.cli.support import file_read_whole
 
 from .support.cli import run_cli
 from .support.database import create_scratch_database
@@ -226,3 +229,22 @@ async def test_operator_commands_run_the_contract_lifecycle(
     made = json.loads(run_cli("keys", "rotate", env=in_folder).stdout)["kid"]
     assert json.loads(run_cli("keys", "list", env=in_folder).stdout)["signing"] == made
     assert len(list(folder.glob("*-key.pem"))) == 1
+
+
+def test_a_file_read_whole_pauses_the_collector_and_leaves_no_cycle_frozen() -> None:
+    class Row:
+        other: Row | None = None
+
+    try:
+        with file_read_whole():
+            assert not gc.isenabled()
+            cycle = Row()
+            cycle.other = cycle
+            collected = weakref.ref(cycle)
+            del cycle
+            rows = [Row() for _ in range(3)]
+        assert gc.isenabled()
+        assert collected() is None  # the garbage cycle was collected before the freeze
+        assert gc.get_freeze_count() >= len(rows)  # the rows held are out of collections
+    finally:
+        gc.unfreeze()

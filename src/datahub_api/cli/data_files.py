@@ -17,6 +17,7 @@ from datahub_api.cli.support import (
     console,
     ensure_migrated,
     fail,
+    file_read_whole,
     load_settings,
     open_database,
     step_progress,
@@ -91,7 +92,8 @@ def import_access_points(
                             yield line
 
                 try:
-                    upload = read_upload(lines(), upload_format)
+                    with file_read_whole():
+                        upload = read_upload(lines(), upload_format)
                 except UnicodeDecodeError as exc:
                     fail(f"{file}: not UTF-8 text ({exc.reason})")
                 if upload.problem_count:

@@ -5,6 +5,7 @@ errors a user can fix, and the database a command runs on (the commands in ``cli
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
@@ -43,6 +44,25 @@ def clear_errors() -> Iterator[None]:
         fail(exc.detail)
     except KeyringError as exc:
         fail(str(exc))
+
+
+@contextmanager
+def file_read_whole() -> Iterator[None]:
+    """Around reading a whole file's rows into memory in a one-shot command, before storing
+    them: the cyclic collector would walk every row read so far again and again (most of a
+    registry file's reading time), so it pauses while the file is read; then one full
+    collection frees whatever cycles there were, and what is left, the rows, is frozen out
+    of later collections (``gc.freeze``) while they are stored. Process-wide, so for
+    commands only, never in the server."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.collect()
+        gc.freeze()
+        if paused:
+            gc.enable()
 
 
 def open_database(
