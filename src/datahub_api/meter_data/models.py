@@ -131,18 +131,10 @@ class MeterDayBlock(Base):
         {"postgresql_partition_by": "RANGE (day)"},
     )
 
-    ean: Mapped[str] = mapped_column(String(18))
-    meter_id: Mapped[str] = mapped_column(String(50))
-    direction: Mapped[int] = mapped_column(SmallInteger)
-    register: Mapped[int] = mapped_column(SmallInteger)
-    granularity: Mapped[int] = mapped_column(SmallInteger)
-    day: Mapped[date] = mapped_column(Date)  # Europe/Brussels day
+    # In the table's order (revision 0038): 8-byte columns, then 4- and 2-byte ones, then
+    # texts and bytes, so that no row loses bytes to alignment padding.
     # Unique (from a sequence; partitioned tables cannot have identity columns on PG 15).
     id: Mapped[int] = mapped_column(BigInteger, server_default=text(f"nextval('{ID_SEQUENCE}')"))
-    unit: Mapped[int] = mapped_column(SmallInteger)
-    expected_slots: Mapped[int] = mapped_column(SmallInteger)  # 92/96/100, 23/24/25 or 1
-    filled_slots: Mapped[int] = mapped_column(SmallInteger)  # slots holding a value
-    version: Mapped[int] = mapped_column(Integer)  # 1 when created, +1 on every change
     first_inserted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_inserted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # When every slot first held a value (the data became complete).
@@ -150,6 +142,16 @@ class MeterDayBlock(Base):
     # When every slot first held a validated (VAL) value; never moves once set (a later
     # correction to an estimate and back does not make it later).
     validated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    day: Mapped[date] = mapped_column(Date)  # Europe/Brussels day
+    version: Mapped[int] = mapped_column(Integer)  # 1 when created, +1 on every change
+    direction: Mapped[int] = mapped_column(SmallInteger)
+    register: Mapped[int] = mapped_column(SmallInteger)
+    granularity: Mapped[int] = mapped_column(SmallInteger)
+    unit: Mapped[int] = mapped_column(SmallInteger)
+    expected_slots: Mapped[int] = mapped_column(SmallInteger)  # 92/96/100, 23/24/25 or 1
+    filled_slots: Mapped[int] = mapped_column(SmallInteger)  # slots holding a value
+    ean: Mapped[str] = mapped_column(String(18))
+    meter_id: Mapped[str] = mapped_column(String(50))
     packed_values: Mapped[bytes] = mapped_column(LargeBinary)
     packed_states: Mapped[bytes] = mapped_column(LargeBinary)
 
