@@ -10,7 +10,7 @@ version, the times, the packed bytes, and ``validated_at`` added last, behind th
 to 17 bytes of every row to padding. Now the 8-byte columns come first, then the 4- and
 2-byte ones, then the texts and the packed bytes, which need no alignment. On the one-year
 partition of ``make bench-scale`` (1,964,351 day blocks) the heap went from 425.5 to 407.9
-MB, and the day blocks from 4.02 to about 3.91 bytes per value.
+MB, and the day blocks from 4.02 to 3.90 bytes per value.
 
 A column order changes only by writing the table again: a new ``meter_day_blocks`` takes
 each yearly partition's rows in primary-key order (its indexes, filled in order, come out

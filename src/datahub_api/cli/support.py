@@ -54,14 +54,14 @@ def file_read_whole() -> Iterator[None]:
     collection frees whatever cycles there were, and what is left, the rows, is frozen out
     of later collections (``gc.freeze``) while they are stored. Process-wide, so for
     commands only, never in the server."""
-    paused = gc.isenabled()
+    enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         gc.collect()
         gc.freeze()
-        if paused:
+        if enabled:
             gc.enable()
 
 
