@@ -62,40 +62,31 @@ _CHECKS = {
 }
 
 
-def _partitions(connection: sa.Connection, parent: str) -> list[str]:
-    return list(
-        connection.scalars(
-            sa.text(
-                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                "WHERE i.inhparent = CAST(:parent AS regclass) ORDER BY c.relname"
-            ),
-            {"parent": parent},
-        )
-    )
+_PARTITIONS = (
+    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+    "WHERE i.inhparent = CAST(:table AS regclass) ORDER BY 1"
+)
+_INDEXES = (
+    "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+    "WHERE i.indrelid = CAST(:table AS regclass) ORDER BY 1"
+)
 
 
-def _indexes(connection: sa.Connection, table: str) -> list[str]:
-    return list(
-        connection.scalars(
-            sa.text(
-                "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                "WHERE i.indrelid = CAST(:table AS regclass) ORDER BY 1"
-            ),
-            {"table": table},
-        )
-    )
+def _names(connection: sa.Connection, query: str, table: str) -> list[str]:
+    """The names a catalog query finds for ``table`` (its partitions or its indexes)."""
+    return list(connection.scalars(sa.text(query), {"table": table}))
 
 
 def _set_aside(connection: sa.Connection, table: str) -> None:
     """Rename a table and its indexes out of the way of the new ones' names."""
-    for index in _indexes(connection, table):
+    for index in _names(connection, _INDEXES, table):
         op.execute(f'ALTER INDEX "{index}" RENAME TO "{index}{_OLD}"')
     op.execute(f'ALTER TABLE "{table}" RENAME TO "{table}{_OLD}"')
 
 
 def upgrade() -> None:
     connection = op.get_bind()
-    partitions = _partitions(connection, "meter_day_blocks")
+    partitions = _names(connection, _PARTITIONS, "meter_day_blocks")
     for partition in partitions:
         _set_aside(connection, partition)
     _set_aside(connection, "meter_day_blocks")
